@@ -1,0 +1,230 @@
+import {
+  type Client,
+  ErrorCode,
+  type EvaluationContext,
+  type EvaluationContextValue,
+  type EvaluationDetails,
+  OpenFeature,
+  ProviderEvents,
+  type TrackingEventDetails,
+} from '@openfeature/server-sdk';
+import { z } from 'zod';
+import { ConfigurationError } from '../../src/errors.js';
+import type { FlagContext, FlagSource, FlagValueType } from '../../src/flags.js';
+
+/**
+ * The part of an OpenFeature server `Client` the adapter uses. A real `Client` satisfies
+ * it; so does a wrapper. `track` is optional because SDKs before 1.16 lack it.
+ */
+export type OpenFeatureClientLike = Pick<
+  Client,
+  'getStringDetails' | 'getNumberDetails' | 'addHandler' | 'removeHandler'
+> &
+  Partial<Pick<Client, 'track'>>;
+
+/** Options of {@link createOpenFeatureFlags}. Validated when the source is created. */
+export interface OpenFeatureFlagsOptions {
+  /**
+   * The client to evaluate flags with. Give either this or `domain`.
+   * @default OpenFeature.getClient(domain), or the default domain's client without `domain`
+   */
+  readonly client?: OpenFeatureClientLike;
+  /**
+   * The OpenFeature domain whose provider serves the flags, when no `client` is given.
+   * @default undefined (the default provider)
+   */
+  readonly domain?: string;
+}
+
+/**
+ * An OpenFeature evaluation that came back with an `errorCode`. Thrown from `resolve` so the
+ * stage resolver falls back. `flagshiftReason` is `'type'` for `TYPE_MISMATCH`, which the
+ * resolver counts as a type fallback, like a value of the wrong type; other codes count as errors.
+ */
+export class OpenFeatureEvaluationError extends Error {
+  /** OpenFeature's error code, e.g. `FLAG_NOT_FOUND`. */
+  readonly errorCode: string;
+  /** How the stage resolver counts this failure. */
+  readonly flagshiftReason: 'type' | 'error';
+
+  constructor(flagKey: string, errorCode: string, errorMessage: string | undefined) {
+    super(
+      `openfeature evaluation of flag "${flagKey}" failed with ${errorCode}${errorMessage ? `: ${errorMessage}` : ''}`,
+    );
+    this.name = 'OpenFeatureEvaluationError';
+    this.errorCode = errorCode;
+    this.flagshiftReason = errorCode === ErrorCode.TYPE_MISMATCH ? 'type' : 'error';
+  }
+}
+
+const optionsSchema = z.strictObject({
+  client: z
+    .custom<OpenFeatureClientLike>(
+      (value) =>
+        typeof (value as Partial<OpenFeatureClientLike> | null)?.getStringDetails === 'function' &&
+        typeof (value as Partial<OpenFeatureClientLike>).getNumberDetails === 'function',
+    )
+    .optional(),
+  domain: z.string().min(1).optional(),
+});
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return typeof value === 'function' ? 'a function' : String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function validate(options: unknown): z.infer<typeof optionsSchema> {
+  const result = optionsSchema.safeParse(options);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigurationError(`openfeature flags options must be an object, got ${show(options)}`);
+    }
+    if (issue?.code === 'unrecognized_keys') {
+      throw new ConfigurationError(`unknown openfeature flags option "${issue.keys[0] ?? ''}"`, {
+        path: issue.keys[0] ?? '',
+      });
+    }
+    const name = String(issue?.path[0] ?? '');
+    const expected =
+      name === 'client' ? 'an OpenFeature client (with getStringDetails and getNumberDetails)' : 'a non-empty string';
+    throw new ConfigurationError(
+      `openfeature flags option "${name}" must be ${expected}, got ${show((options as Record<string, unknown>)[name])}`,
+      { path: name, cause: result.error },
+    );
+  }
+  if (result.data.client !== undefined && result.data.domain !== undefined) {
+    throw new ConfigurationError(
+      `openfeature flags options "client" and "domain" exclude each other, got both (domain ${show(result.data.domain)})`,
+      { path: 'domain' },
+    );
+  }
+  return result.data;
+}
+
+function isPlainObject(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+// OpenFeature context values are JSON plus Date. Anything else (functions, symbols, bigints,
+// NaN, class instances, cycles) is dropped rather than handed to a provider that may choke on it.
+function toContextValue(value: unknown, ancestors: Set<object>): EvaluationContextValue | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : undefined;
+    case 'object': {
+      if (value === null) return null;
+      if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
+      if (ancestors.has(value)) return undefined;
+      ancestors.add(value);
+      try {
+        if (Array.isArray(value)) {
+          const items: EvaluationContextValue[] = [];
+          for (const item of value) {
+            const converted = toContextValue(item, ancestors);
+            if (converted !== undefined) items.push(converted);
+          }
+          return items;
+        }
+        if (!isPlainObject(value)) return undefined;
+        return toContextRecord(value as Record<string, unknown>, ancestors);
+      } finally {
+        ancestors.delete(value);
+      }
+    }
+    default:
+      return undefined;
+  }
+}
+
+function toContextRecord(
+  record: Readonly<Record<string, unknown>>,
+  ancestors: Set<object>,
+): Record<string, EvaluationContextValue> {
+  const result: Record<string, EvaluationContextValue> = {};
+  for (const [key, value] of Object.entries(record)) {
+    const converted = toContextValue(value, ancestors);
+    if (converted !== undefined) result[key] = converted;
+  }
+  return result;
+}
+
+/**
+ * Maps a flagshift context to an OpenFeature evaluation context: `targetingKey` when it is a
+ * string, and every attribute that is JSON or a `Date`; other values are dropped.
+ */
+export function toEvaluationContext(context: FlagContext): EvaluationContext {
+  const { targetingKey, ...attributes } = context;
+  const result: EvaluationContext = toContextRecord(attributes, new Set());
+  if (typeof targetingKey === 'string') result.targetingKey = targetingKey;
+  return result;
+}
+
+function toTrackingDetails(details: Readonly<Record<string, string | number | boolean>>): TrackingEventDetails {
+  const result: Record<string, string | number | boolean> = { ...details };
+  // OpenFeature reserves `value` for a number; a provider may reject any other type there.
+  if (typeof result['value'] !== 'number') delete result['value'];
+  return result as TrackingEventDetails;
+}
+
+function valueOrThrow<T extends string | number>(flagKey: string, details: EvaluationDetails<T>): T {
+  if (details.errorCode !== undefined) {
+    throw new OpenFeatureEvaluationError(flagKey, details.errorCode, details.errorMessage);
+  }
+  return details.value;
+}
+
+/**
+ * A flag source over OpenFeature, so any OpenFeature provider (flagd, LaunchDarkly,
+ * Unleash, ...) can route migrations.
+ *
+ * OpenFeature evaluation never throws; it returns the default value with an `errorCode`.
+ * This source turns such a result into a thrown {@link OpenFeatureEvaluationError}, so
+ * flagshift falls back to the last known good value instead of acting on the placeholder
+ * default. A `TYPE_MISMATCH` counts as a type fallback, every other code as an error.
+ *
+ * @param options - See {@link OpenFeatureFlagsOptions}. @default {}
+ * @throws ConfigurationError when an option is invalid.
+ *
+ * @example
+ * ```ts
+ * import { OpenFeature } from '@openfeature/server-sdk';
+ * import { createOpenFeatureFlags } from 'flagshift/openfeature';
+ *
+ * await OpenFeature.setProviderAndWait('migrations', myProvider);
+ * const flags = createOpenFeatureFlags({ domain: 'migrations' });
+ * const stage = await flags.resolve('users-rename.stage', 'string', { targetingKey: 'user-42' });
+ * ```
+ */
+export function createOpenFeatureFlags(options: OpenFeatureFlagsOptions = {}): FlagSource {
+  const valid = validate(options);
+  const client: OpenFeatureClientLike =
+    valid.client ?? (valid.domain === undefined ? OpenFeature.getClient() : OpenFeature.getClient(valid.domain));
+
+  return {
+    async resolve(flagKey: string, type: FlagValueType, context: FlagContext): Promise<unknown> {
+      const evaluationContext = toEvaluationContext(context);
+      if (type === 'string')
+        return valueOrThrow(flagKey, await client.getStringDetails(flagKey, '', evaluationContext));
+      return valueOrThrow(flagKey, await client.getNumberDetails(flagKey, Number.NaN, evaluationContext));
+    },
+    onConfigurationChanged(listener: () => void): () => void {
+      // Our own handler, so removing it cannot remove a handler someone else registered.
+      const handler = () => listener();
+      client.addHandler(ProviderEvents.ConfigurationChanged, handler);
+      return () => client.removeHandler(ProviderEvents.ConfigurationChanged, handler);
+    },
+    track(eventName, context, details) {
+      try {
+        client.track?.(eventName, toEvaluationContext(context), toTrackingDetails(details));
+      } catch {
+        // Tracking is best effort: a mismatch report must never fail the read that found it.
+      }
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import type { Driver, Queryable, QueryResult } from '../../src/driver.js';
+import { ConfigurationError } from '../../src/errors.js';
+import {
+  type AsyncContext,
+  type ExecuteStatement,
+  type TransactionScope,
+  TransactionScopes,
+} from '../pg/transaction-scopes.js';
+
+/** The part of a PGlite result the driver reads. */
+export interface PgliteResultLike {
+  readonly rows: unknown[];
+  /** Rows changed by the statement(s); PGlite reports 0 for a SELECT. */
+  readonly affectedRows?: number;
+  /** Rows counted by the command tag (PGlite 0.3 and later). */
+  readonly rowCount?: number;
+  /** Command tag word, e.g. `SELECT` or `CREATE` (PGlite 0.3 and later). */
+  readonly command?: string;
+}
+
+/** Something that runs one parameterized statement, like a PGlite instance or transaction. */
+export interface PgliteQueryableLike {
+  query(sql: string, params?: unknown[]): Promise<PgliteResultLike>;
+}
+
+/** The part of a `PGlite` instance the driver needs. */
+export interface PGliteLike extends PgliteQueryableLike {
+  transaction<T>(fn: (tx: PgliteQueryableLike) => Promise<T>): Promise<T>;
+}
+
+/** Command tags that carry a row count; PostgreSQL's own client reports none for the others. */
+const countedCommands = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY', 'FETCH', 'MOVE']);
+
+/**
+ * A {@link Driver} over PGlite, PostgreSQL compiled to WebAssembly running in-process. Built
+ * by {@link createPgliteDriver}. PGlite has one connection, so statements and transactions
+ * are queued by PGlite itself.
+ */
+export class PgliteDriver implements Driver {
+  readonly name = 'pglite';
+  readonly supportsConcurrentQueries = false;
+  /** Present only when the driver opened the database itself (`openPglite`). */
+  readonly close?: () => Promise<void>;
+  readonly #db: PGliteLike;
+  readonly #scopes = new TransactionScopes(createAsyncContext());
+
+  constructor(db: PGliteLike, onClose?: () => Promise<void>) {
+    this.#db = db;
+    if (onClose !== undefined) this.close = onClose;
+  }
+
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+    // Inside a transaction PGlite would queue `db.query` behind the transaction itself.
+    const scope = this.#scopes.current();
+    const result = scope === undefined ? execute(this.#db, sql, params) : scope.execute(sql, params);
+    return result as Promise<QueryResult<Row>>;
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const scope = this.#scopes.current();
+    if (scope !== undefined) return this.#scopes.nested(scope, fn);
+    return this.#db.transaction((pgliteTx) => {
+      const run: ExecuteStatement = (sql, params) => execute(pgliteTx, sql, params);
+      return this.#scopes.runBody(run, fn);
+    });
+  }
+}
+
+async function execute(
+  db: PgliteQueryableLike,
+  sql: string,
+  params: readonly unknown[] | undefined,
+): Promise<QueryResult<unknown>> {
+  const result = await db.query(sql, params === undefined ? [] : [...params]);
+  return { rows: result.rows, rowCount: rowCountOf(result) };
+}
+
+/** The row count node-postgres would report for the same statement. */
+function rowCountOf(result: PgliteResultLike): number | null {
+  if (typeof result.rowCount === 'number') return result.rowCount;
+  if (result.command !== undefined && !countedCommands.has(result.command)) return null;
+  // Before PGlite 0.3 there is only `affectedRows`, which is 0 for a SELECT.
+  return Math.max(result.rows.length, result.affectedRows ?? 0);
+}
+
+/**
+ * `AsyncLocalStorage` where the runtime has it (Node, Deno, Bun), looked up without a
+ * static `node:` import so the adapter still loads in a browser, where nested calls through
+ * the driver inside a transaction are not detected and callers must use `tx`.
+ */
+function createAsyncContext(): AsyncContext<TransactionScope> | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const hooks = proc?.getBuiltinModule?.('node:async_hooks') as
+    | { AsyncLocalStorage?: new () => AsyncContext<TransactionScope> }
+    | undefined;
+  return hooks?.AsyncLocalStorage === undefined ? undefined : new hooks.AsyncLocalStorage();
+}
+
+/**
+ * Creates a {@link Driver} over a PGlite instance (`@electric-sql/pglite`, an optional peer
+ * dependency). Every statement goes through PGlite's `query`, so parameters are always
+ * bound and one call runs one statement. The driver never closes `db`.
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite';
+ * import { createPgliteDriver } from 'flagshift/pglite';
+ *
+ * const db = new PGlite();
+ * const driver = createPgliteDriver(db);
+ * await driver.query('CREATE TABLE users (id int PRIMARY KEY, name text)');
+ * await driver.transaction((tx) => tx.query('INSERT INTO users VALUES ($1, $2)', [1, 'ada']));
+ * await db.close();
+ * ```
+ */
+export function createPgliteDriver(db: PGliteLike): PgliteDriver {
+  const candidate = db as Partial<PGliteLike> | null;
+  if (typeof candidate?.query !== 'function' || typeof candidate.transaction !== 'function') {
+    throw new ConfigurationError('pglite driver needs a PGlite instance with query() and transaction() methods');
+  }
+  return new PgliteDriver(db);
+}

@@ -1,0 +1,128 @@
+/**
+ * Converts between what a driver returns or accepts for a column and the logical value
+ * an entity holds. Drivers disagree (`pg` returns `bigint` as a string, PGlite as a
+ * number; a `text` column holding JSON comes back as a string), so each column gets a
+ * codec, chosen once when the migration is defined, from its SQL type and the logical
+ * kind of the entity field it serves.
+ */
+import type { z } from 'zod';
+
+/** The runtime kind of a logical field, read off its zod schema. */
+export type LogicalKind = 'string' | 'number' | 'bigint' | 'boolean' | 'date' | 'json';
+
+interface ZodDefLike {
+  readonly type?: string;
+  readonly innerType?: unknown;
+  readonly in?: unknown;
+  readonly values?: readonly unknown[];
+}
+
+function defOf(schema: unknown): ZodDefLike | undefined {
+  const s = schema as { _zod?: { def?: ZodDefLike } } | undefined;
+  return s?._zod?.def;
+}
+
+/** The logical kind of a zod schema, looking through optional, nullable, default and pipes. */
+export function logicalKindOf(schema: z.ZodType): LogicalKind {
+  let current: unknown = schema;
+  for (let depth = 0; depth < 16; depth++) {
+    const def = defOf(current);
+    if (def === undefined) return 'json';
+    switch (def.type) {
+      case 'string':
+      case 'enum':
+      case 'template_literal':
+        return 'string';
+      case 'number':
+      case 'int':
+        return 'number';
+      case 'bigint':
+        return 'bigint';
+      case 'boolean':
+        return 'boolean';
+      case 'date':
+        return 'date';
+      case 'literal': {
+        const first = def.values?.[0];
+        if (typeof first === 'string') return 'string';
+        if (typeof first === 'number') return 'number';
+        if (typeof first === 'bigint') return 'bigint';
+        if (typeof first === 'boolean') return 'boolean';
+        return 'json';
+      }
+      case 'optional':
+      case 'nullable':
+      case 'default':
+      case 'prefault':
+      case 'readonly':
+      case 'catch':
+      case 'nonoptional':
+        current = def.innerType;
+        break;
+      case 'pipe':
+        current = def.in;
+        break;
+      default:
+        return 'json';
+    }
+  }
+  return 'json';
+}
+
+const TEXT_TYPES = /^(text|character varying|varchar|character|char|bpchar|name|citext)\b/i;
+const JSON_TYPES = /^jsonb?$/i;
+
+/** Reads and writes one physical column for one logical kind. */
+export interface ColumnCodec {
+  /** Driver value to logical value. `null` and `undefined` become `null`. */
+  decode(raw: unknown): unknown;
+  /** Logical value to a bind parameter. */
+  encode(value: unknown): unknown;
+  /** `::type` appended to the placeholder so the server parses the parameter as the column's type, or ''. */
+  readonly cast: string;
+}
+
+/**
+ * Builds the codec for a column of SQL type `sqlType` (unknown when `undefined`: the
+ * driver's value is trusted, only normalized) serving a field of kind `kind`.
+ */
+export function columnCodec(sqlType: string | undefined, kind: LogicalKind): ColumnCodec {
+  const type = sqlType?.trim();
+  const isText = type !== undefined && TEXT_TYPES.test(type);
+  const isJson = type !== undefined && JSON_TYPES.test(type);
+  const cast = type === undefined ? '' : `::${type}`;
+  switch (kind) {
+    case 'number':
+      return {
+        cast,
+        decode: (raw) => (raw == null ? null : typeof raw === 'number' ? raw : Number(raw)),
+        encode: (value) => (value == null ? null : isText ? String(value) : value),
+      };
+    case 'bigint':
+      return {
+        cast,
+        decode: (raw) => (raw == null ? null : typeof raw === 'bigint' ? raw : BigInt(raw as string | number)),
+        encode: (value) => (value == null ? null : String(value)),
+      };
+    case 'string':
+      return {
+        cast,
+        decode: (raw) => (raw == null ? null : typeof raw === 'string' ? raw : isJson ? JSON.stringify(raw) : String(raw)),
+        encode: (value) => (value == null ? null : isJson ? JSON.stringify(value) : value),
+      };
+    case 'boolean':
+      return { cast, decode: (raw) => (raw == null ? null : raw), encode: (value) => (value == null ? null : value) };
+    case 'date':
+      return {
+        cast,
+        decode: (raw) => (raw == null ? null : raw instanceof Date ? raw : new Date(raw as string)),
+        encode: (value) => (value == null ? null : value instanceof Date ? value.toISOString() : value),
+      };
+    case 'json':
+      return {
+        cast,
+        decode: (raw) => (raw == null ? null : isText && typeof raw === 'string' ? JSON.parse(raw) : raw),
+        encode: (value) => (value == null ? null : JSON.stringify(value)),
+      };
+  }
+}

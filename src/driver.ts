@@ -1,0 +1,38 @@
+/**
+ * The small interface a database adapter implements. Core never talks to a database any
+ * other way; `flagshift/pg` and `flagshift/pglite` implement it.
+ */
+
+/** Rows and affected-row count of one statement. */
+export interface QueryResult<Row = Record<string, unknown>> {
+  readonly rows: Row[];
+  /** Rows inserted, updated, deleted or returned; `null` when the driver can't tell. */
+  readonly rowCount: number | null;
+}
+
+/** A connection-like object that runs one parameterized statement at a time. */
+export interface Queryable {
+  /**
+   * Runs one statement. `params` are always sent as bind parameters, never interpolated.
+   * Errors are thrown as they come from the database, with their SQLSTATE in `code`.
+   */
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+/** A database the SDK can run statements and transactions on. */
+export interface Driver extends Queryable {
+  /** Adapter name for messages and metrics, e.g. `pg` or `pglite`. */
+  readonly name: string;
+  /**
+   * Whether two statements issued at once really run at once (a pool). When false,
+   * concurrent statements are queued by the driver; results are the same, only slower.
+   */
+  readonly supportsConcurrentQueries: boolean;
+  /**
+   * Runs `fn` in one transaction on one connection: commits when it resolves, rolls back
+   * when it throws. Nested calls run inside the outer transaction.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Releases what the adapter created itself (never what the caller passed in). */
+  close?(): Promise<void>;
+}

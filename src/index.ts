@@ -1,0 +1,120 @@
+/**
+ * flagshift: zero-downtime PostgreSQL schema changes by expand-contract, routed by
+ * feature flags and proven by shadow reads.
+ *
+ * @example
+ * ```ts
+ * import { z } from 'zod';
+ * import { createMemoryFlags, createRepository, defineMigration, defineTable, rename } from 'flagshift';
+ * import { openPglite } from 'flagshift/pglite';
+ *
+ * const users = defineTable({
+ *   name: 'users',
+ *   key: 'id',
+ *   entity: z.object({ id: z.number().int(), username: z.string() }),
+ * });
+ * const usernameRename = defineMigration({
+ *   name: 'users-username',
+ *   table: users,
+ *   mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
+ *   defaultStage: 'dualwrite',
+ * });
+ * const { driver } = await openPglite();
+ * const repo = createRepository(usernameRename, { driver, flags: createMemoryFlags() });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { bucketOf, isInReadPercentage } from './bucketing.js';
+export { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './column-codec.js';
+export {
+  type CompareOptions,
+  deepEqual,
+  diffEntities,
+  diffResultSets,
+  type EntityDiff,
+  type ResultSetDiff,
+} from './compare.js';
+export type { Driver, Queryable, QueryResult } from './driver.js';
+export {
+  ConfigurationError,
+  ConsistencyError,
+  DriverError,
+  ErrorCode,
+  FlagshiftError,
+  StageTransitionError,
+  ValidationError,
+} from './errors.js';
+export type { FlagContext, FlagSource, FlagValueType } from './flags.js';
+export { parseQualifiedName, type QualifiedName, quoteIdentifier } from './identifiers.js';
+export {
+  type ChangeTypeOptions,
+  type ColumnRef,
+  type CustomMappingOptions,
+  changeType,
+  customMapping,
+  type MappingKind,
+  type MappingSpec,
+  type MergeOptions,
+  type MoveColumnOptions,
+  merge,
+  moveColumn,
+  type RenameOptions,
+  rename,
+  type SplitOptions,
+  split,
+} from './mappings.js';
+export { createMemoryFlags, type MemoryFlags, type SimulatedFailure } from './memory-flags.js';
+export {
+  combineSinks,
+  createMemoryMetrics,
+  type LatencySummary,
+  type MemoryMetrics,
+  type MemoryMetricsOptions,
+  type MetricsSnapshot,
+  type MigrationMetrics,
+} from './memory-metrics.js';
+export type {
+  ComparisonEvent,
+  DiffKind,
+  ErrorEvent,
+  FallbackReason,
+  FieldDiff,
+  FlagFallbackEvent,
+  LatencyEvent,
+  MetricEvent,
+  MetricsSink,
+  MismatchEvent,
+  MismatchSample,
+  Operation,
+  ReadEvent,
+  WriteEvent,
+} from './metrics-events.js';
+export {
+  type BoundMapping,
+  defineMigration,
+  type FlagEvaluation,
+  type Migration,
+  type MigrationOptions,
+  type SideTable,
+} from './migration.js';
+export { redactValue } from './redact.js';
+export {
+  type CallOptions,
+  createRepository,
+  type FindQuery,
+  type KeyInput,
+  type OrderBy,
+  type Repository,
+  type RepositoryOptions,
+} from './repository.js';
+export { type Route, routeFor } from './router.js';
+export {
+  createStageResolver,
+  type FlagDecision,
+  type MigrationFlags,
+  type StageResolver,
+  type StageResolverOptions,
+} from './stage-resolver.js';
+export { effectiveStage, isStage, STAGE_BEHAVIOUR, STAGES, type Side, type Stage, type StageBehaviour } from './stages.js';
+export { type BoundColumn, type ColumnOptions, defineTable, type EntityOf, type EntitySchema, type TableDefinition, type TableOptions } from './table.js';

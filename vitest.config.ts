@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * `flagshift-source` makes the package's self-imports (`flagshift`, `flagshift/pg`, ...)
+ * resolve to the TypeScript sources instead of `dist/`. Vite replaces its default
+ * conditions when any are given, so they are repeated here; tests run in Vite's SSR
+ * environment, and Vitest passes the SSR conditions on to Node for external modules too.
+ */
+const serverConditions = ['flagshift-source', 'node', 'development|production'];
+
+export default defineConfig({
+  resolve: { conditions: ['flagshift-source', 'module', 'development|production'] },
+  ssr: { resolve: { conditions: serverConditions } },
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/setup/postgres.ts'],
+    // PGlite compiles its WebAssembly per instance: seconds, more when files run in parallel.
+    hookTimeout: 60_000,
+    testTimeout: 30_000,
+  },
+});
