@@ -80,7 +80,13 @@ export function checkColumns(
     const missingOld: string[] = [];
     const missingNew: string[] = [];
     for (const mapping of migration.mappings) {
-      missingOld.push(...missingIn(sets, table.table, mapping.oldColumns.map((column) => column.name)));
+      missingOld.push(
+        ...missingIn(
+          sets,
+          table.table,
+          mapping.oldColumns.map((column) => column.name),
+        ),
+      );
       const newTable = mapping.newTable?.table ?? table.table;
       const newColumns = mapping.newColumns.map((column) => column.name);
       if (mapping.newTable) newColumns.push(...mapping.newTable.keyColumns.map((column) => column.name));
@@ -92,8 +98,16 @@ export function checkColumns(
 }
 
 /** The error for a stage that needs columns that don't exist. */
-export function missingColumnsError(migration: Migration, stage: string, side: 'old' | 'new', missing: readonly string[]): ConfigurationError {
-  const hint = side === 'new' ? 'run expand first, or set the stage back to off' : 'the old columns are gone: set the stage to complete';
+export function missingColumnsError(
+  migration: Migration,
+  stage: string,
+  side: 'old' | 'new',
+  missing: readonly string[],
+): ConfigurationError {
+  const hint =
+    side === 'new'
+      ? 'run expand first, or set the stage back to off'
+      : 'the old columns are gone: set the stage to complete';
   return new ConfigurationError(
     `column${missing.length > 1 ? 's' : ''} ${missing.map((name) => `"${name}"`).join(', ')} named by migration "${migration.name}" ${missing.length > 1 ? 'do' : 'does'} not exist, and stage ${stage} uses the ${side} side: ${hint}`,
     { code: ErrorCode.UnknownColumn },

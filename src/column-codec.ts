@@ -107,7 +107,8 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
     case 'string':
       return {
         cast,
-        decode: (raw) => (raw == null ? null : typeof raw === 'string' ? raw : isJson ? JSON.stringify(raw) : String(raw)),
+        decode: (raw) =>
+          raw == null ? null : typeof raw === 'string' ? raw : isJson ? JSON.stringify(raw) : String(raw),
         encode: (value) => (value == null ? null : isJson ? JSON.stringify(value) : value),
       };
     case 'boolean':

@@ -1,6 +1,6 @@
 /**
  * The interface a flag system implements for flagshift. `flagshift/openfeature` adapts
- * any OpenFeature provider; tests and the demo can use {@link createStaticFlags}.
+ * any OpenFeature provider; tests and the demo can use `createMemoryFlags()`.
  */
 
 /** Evaluation context: who is asking. `targetingKey` is the entity (or request) key. */
@@ -18,7 +18,10 @@ export type FlagValueType = 'string' | 'number';
  * that ever reaches the data path.
  */
 export interface FlagSource {
-  /** Resolves `flagKey` for `context`. Throw to report a provider error. */
+  /**
+   * Resolves `flagKey` for `context`. Throw to report a provider error; an error with
+   * `flagshiftReason: 'type'` is counted as a wrong-type fallback rather than an error.
+   */
   resolve(flagKey: string, type: FlagValueType, context: FlagContext): unknown | Promise<unknown>;
   /**
    * Subscribes to the provider's configuration-changed event, so cached decisions are

@@ -116,5 +116,21 @@ export {
   type StageResolver,
   type StageResolverOptions,
 } from './stage-resolver.js';
-export { effectiveStage, isStage, STAGE_BEHAVIOUR, STAGES, type Side, type Stage, type StageBehaviour } from './stages.js';
-export { type BoundColumn, type ColumnOptions, defineTable, type EntityOf, type EntitySchema, type TableDefinition, type TableOptions } from './table.js';
+export {
+  effectiveStage,
+  isStage,
+  type Side,
+  STAGE_BEHAVIOUR,
+  STAGES,
+  type Stage,
+  type StageBehaviour,
+} from './stages.js';
+export {
+  type BoundColumn,
+  type ColumnOptions,
+  defineTable,
+  type EntityOf,
+  type EntitySchema,
+  type TableDefinition,
+  type TableOptions,
+} from './table.js';

@@ -153,7 +153,12 @@ export function split(options: SplitOptions): MappingSpec {
     backward: (values) => [joinText(values as readonly (string | null)[], separator)],
     sql: {
       forward: to.map((_, index) => splitSql(`{${from.column}}`, separator, index, parts)),
-      backward: [joinSql(to.map((ref) => `{${ref.column}}`), separator)],
+      backward: [
+        joinSql(
+          to.map((ref) => `{${ref.column}}`),
+          separator,
+        ),
+      ],
     },
   };
 }
@@ -190,7 +195,12 @@ export function merge(options: MergeOptions): MappingSpec {
     forward: (old) => [joinText(old as readonly (string | null)[], separator)],
     backward: (values) => splitText(values[0] as string | null, separator, from.length),
     sql: {
-      forward: [joinSql(from.map((ref) => `{${ref.column}}`), separator)],
+      forward: [
+        joinSql(
+          from.map((ref) => `{${ref.column}}`),
+          separator,
+        ),
+      ],
       backward: from.map((_, index) => splitSql(`{${into.column}}`, separator, index, from.length)),
     },
   };
@@ -227,7 +237,8 @@ export function moveColumn(options: MoveColumnOptions): MappingSpec {
     fields: [options.field],
     old: [withType({ column: options.from }, options.type)],
     new: [withType({ column: options.to.column }, options.type)],
-    newTable: options.to.key === undefined ? { name: options.to.table } : { name: options.to.table, key: options.to.key },
+    newTable:
+      options.to.key === undefined ? { name: options.to.table } : { name: options.to.table, key: options.to.key },
     oldKinds: 'field',
     sql: { forward: [`{${options.from}}`], backward: [`{${options.to.column}}`] },
   };
@@ -269,7 +280,9 @@ export interface CustomMappingOptions {
 export function customMapping(options: CustomMappingOptions): MappingSpec {
   const entries = Object.entries(options.fields);
   const to = entries.map(([, ref]) => columnRef(ref));
-  const old = options.old.map((ref) => (ref.type === undefined ? { column: ref.column } : { column: ref.column, type: ref.type }));
+  const old = options.old.map((ref) =>
+    ref.type === undefined ? { column: ref.column } : { column: ref.column, type: ref.type },
+  );
   const base: MappingSpec = {
     kind: 'custom',
     fields: entries.map(([field]) => field),

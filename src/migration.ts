@@ -101,8 +101,14 @@ const columnRefSchema = z.object({ column: z.string(), type: z.string().optional
 const optionsSchema = z.object({
   name: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit'),
-  table: z.custom<TableDefinition>((value) => (value as { kind?: unknown } | null)?.kind === 'table', 'must come from defineTable()'),
+    .regex(
+      /^[a-z0-9][a-z0-9._-]{0,62}$/,
+      'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit',
+    ),
+  table: z.custom<TableDefinition>(
+    (value) => (value as { kind?: unknown } | null)?.kind === 'table',
+    'must come from defineTable()',
+  ),
   mappings: z
     .array(
       z.object({
@@ -155,7 +161,9 @@ const optionsSchema = z.object({
  * });
  * ```
  */
-export function defineMigration<S extends EntitySchema, K extends string>(options: MigrationOptions<S, K>): Migration<S, K> {
+export function defineMigration<S extends EntitySchema, K extends string>(
+  options: MigrationOptions<S, K>,
+): Migration<S, K> {
   const label = `migration ${JSON.stringify(String((options as { name?: unknown } | null)?.name))}`;
   const fail = (path: string, message: string): never => {
     throw new ConfigurationError(`${label}: ${path}: ${message}`, { path });
@@ -164,7 +172,10 @@ export function defineMigration<S extends EntitySchema, K extends string>(option
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.join('.') || 'options';
-    const value = issue.path.reduce<unknown>((at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key], options);
+    const value = issue.path.reduce<unknown>(
+      (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
+      options,
+    );
     fail(path, `${issue.message}${issue.path.length > 0 ? ` (got ${preview(value)})` : ''}`);
   }
   const table = options.table;
@@ -173,8 +184,10 @@ export function defineMigration<S extends EntitySchema, K extends string>(option
   for (const [index, mapping] of mappings.entries()) {
     for (const field of mapping.fields) {
       const earlier = seen.get(field);
-      if (earlier !== undefined) fail(`mappings.${index}.fields`, `field "${field}" is already mapped by mappings.${earlier}`);
-      if ((table.keyFields as readonly string[]).includes(field)) fail(`mappings.${index}.fields`, `field "${field}" is part of the key and can't be migrated`);
+      if (earlier !== undefined)
+        fail(`mappings.${index}.fields`, `field "${field}" is already mapped by mappings.${earlier}`);
+      if ((table.keyFields as readonly string[]).includes(field))
+        fail(`mappings.${index}.fields`, `field "${field}" is part of the key and can't be migrated`);
       seen.set(field, index);
     }
   }
@@ -233,7 +246,11 @@ function bindMapping(
     return { name: ref.column, quoted: `"${ref.column}"`, type: ref.type, codec: columnCodec(ref.type, kind) };
   };
   const oldColumns = spec.old.map((ref, index) =>
-    bind(ref, spec.oldKinds === 'field' ? fieldKinds[index]! : (spec.oldKinds[index] ?? 'json'), `${path}.old.${index}`),
+    bind(
+      ref,
+      spec.oldKinds === 'field' ? fieldKinds[index]! : (spec.oldKinds[index] ?? 'json'),
+      `${path}.old.${index}`,
+    ),
   );
   const newColumns = spec.new.map((ref, index) => bind(ref, fieldKinds[index]!, `${path}.new.${index}`));
   let newTable: SideTable | undefined;
@@ -241,13 +258,20 @@ function bindMapping(
     const name = parseQualifiedName(spec.newTable.name, `${path}.newTable.name`);
     const keyNames = spec.newTable.key ?? table.keyFields.map((field) => table.columns[field]!.name);
     if (keyNames.length !== table.keyFields.length) {
-      fail(`${path}.newTable.key`, `has ${keyNames.length} columns but the key of ${table.table.display} has ${table.keyFields.length}`);
+      fail(
+        `${path}.newTable.key`,
+        `has ${keyNames.length} columns but the key of ${table.table.display} has ${table.keyFields.length}`,
+      );
     }
     newTable = {
       table: name,
       keyColumns: keyNames.map((column, index) => {
         const keyColumn = table.columns[table.keyFields[index]!]!;
-        return bind({ column, type: keyColumn.type }, table.fieldKinds[table.keyFields[index]!]!, `${path}.newTable.key.${index}`);
+        return bind(
+          { column, type: keyColumn.type },
+          table.fieldKinds[table.keyFields[index]!]!,
+          `${path}.newTable.key.${index}`,
+        );
       }),
     };
   } else {

@@ -5,7 +5,14 @@
  * metric events.
  */
 import type { z } from 'zod';
-import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, missingColumnsError, tablesOf } from './catalog.js';
+import {
+  type ColumnSets,
+  checkColumns,
+  loadColumns,
+  type MigrationColumnState,
+  missingColumnsError,
+  tablesOf,
+} from './catalog.js';
 import { diffEntities, diffResultSets, resultSetFieldDiffs } from './compare.js';
 import type { Driver, Queryable, QueryResult } from './driver.js';
 import { ConfigurationError, ErrorCode, FlagshiftError, toDriverError, ValidationError } from './errors.js';
@@ -20,7 +27,6 @@ import {
   type Assignment,
   deleteRow,
   insertRow,
-  keyPredicate,
   lockRow,
   Params,
   type Statement,
@@ -157,10 +163,14 @@ export function createRepository<S extends EntitySchema, K extends string>(
       : [];
   const table = migrations.length > 0 ? migrations[0]!.table : (target as TableDefinition<S, K>);
   if ((table as { kind?: unknown } | undefined)?.kind !== 'table') {
-    throw new ConfigurationError('createRepository: expected a table from defineTable(), a migration, or a list of migrations');
+    throw new ConfigurationError(
+      'createRepository: expected a table from defineTable(), a migration, or a list of migrations',
+    );
   }
   if (options?.driver === undefined || typeof options.driver.query !== 'function') {
-    throw new ConfigurationError('createRepository: options.driver must be a driver from flagshift/pg or flagshift/pglite');
+    throw new ConfigurationError(
+      'createRepository: options.driver must be a driver from flagshift/pg or flagshift/pglite',
+    );
   }
   for (const migration of migrations) {
     if (migration.table !== table) {
@@ -183,7 +193,13 @@ export function createRepository<S extends EntitySchema, K extends string>(
       ...(options.flagTimeoutMs !== undefined ? { timeoutMs: options.flagTimeoutMs } : {}),
     });
   }
-  const core = new RepositoryCore(table as unknown as TableDefinition, migrations as readonly Migration[], options, resolver, ownsResolver);
+  const core = new RepositoryCore(
+    table as unknown as TableDefinition,
+    migrations as readonly Migration[],
+    options,
+    resolver,
+    ownsResolver,
+  );
   return new RepositoryHandle(core, core.driver, { context: undefined, pinned: undefined }) as unknown as Repository<
     z.infer<S>,
     K & keyof z.infer<S>
@@ -250,13 +266,16 @@ class RepositoryCore {
     const claim = (column: BoundColumn, owner: string) => {
       const other = names.get(column.name);
       if (other !== undefined) {
-        throw new ConfigurationError(`createRepository: column "${table.table.display}.${column.name}" is used by ${other} and by ${owner}`);
+        throw new ConfigurationError(
+          `createRepository: column "${table.table.display}.${column.name}" is used by ${other} and by ${owner}`,
+        );
       }
       names.set(column.name, owner);
     };
     for (const field of [...table.keyFields, ...this.plainFields]) claim(table.columns[field]!, `field "${field}"`);
     for (const plan of this.plans) {
-      for (const column of [...plan.oldColumns, ...plan.newColumns]) claim(column, `migration "${plan.migration.name}"`);
+      for (const column of [...plan.oldColumns, ...plan.newColumns])
+        claim(column, `migration "${plan.migration.name}"`);
     }
   }
 
@@ -275,16 +294,28 @@ class RepositoryCore {
 
   /** The column state, loaded at first use; reloaded (at most once a second) when `refresh`. */
   async columnState(db: Queryable, refresh = false): Promise<Map<string, MigrationColumnState>> {
-    if (this.schema !== undefined && !(refresh && Date.now() - this.schemaLoadedAt > SCHEMA_REFRESH_MS)) return this.schema;
+    if (this.schema !== undefined && !(refresh && Date.now() - this.schemaLoadedAt > SCHEMA_REFRESH_MS))
+      return this.schema;
     if (this.schemaLoading === undefined) {
       this.schemaLoading = (async () => {
         let sets: ColumnSets;
         try {
-          sets = await loadColumns(db, tablesOf(this.table, this.plans.map((plan) => plan.migration)));
+          sets = await loadColumns(
+            db,
+            tablesOf(
+              this.table,
+              this.plans.map((plan) => plan.migration),
+            ),
+          );
         } catch (error) {
           throw toDriverError(error);
         }
-        const state = checkColumns(sets, this.table, this.plainFields, this.plans.map((plan) => plan.migration));
+        const state = checkColumns(
+          sets,
+          this.table,
+          this.plainFields,
+          this.plans.map((plan) => plan.migration),
+        );
         this.schema = state;
         this.schemaLoadedAt = Date.now();
         return state;
@@ -293,6 +324,11 @@ class RepositoryCore {
       });
     }
     return this.schemaLoading;
+  }
+
+  /** Resolves once the table's columns were checked; `undefined` (no await needed) after the first time. */
+  ready(db: Queryable): Promise<unknown> | undefined {
+    return this.schema === undefined ? this.columnState(db) : undefined;
   }
 
   /** Missing columns of `side` of `plan`, after one refresh if the cached state says some are missing. */
@@ -365,7 +401,8 @@ class RepositoryHandle {
   }
 
   async getMany(keys: readonly unknown[], options?: CallOptions): Promise<Entity[]> {
-    if (!Array.isArray(keys)) throw new ValidationError(`getMany of ${this.core.table.table.display}: keys must be an array`);
+    if (!Array.isArray(keys))
+      throw new ValidationError(`getMany of ${this.core.table.table.display}: keys must be an array`);
     const seen = new Map<string, Key>();
     for (const key of keys) {
       const normalized = this.key(key);
@@ -408,7 +445,8 @@ class RepositoryHandle {
     for (let index = 0; index < this.core.plans.length; index++) {
       const plan = this.core.plans[index]!;
       if (!routes[index]!.writesNew) continue;
-      for (const table of sideTables(plan)) statements.push(deleteRow(table.table, table.keyColumns, normalized.params));
+      for (const table of sideTables(plan))
+        statements.push(deleteRow(table.table, table.keyColumns, normalized.params));
     }
     const main = deleteRow(this.core.table.table, this.core.keyColumns, normalized.params);
     statements.push(main);
@@ -458,16 +496,22 @@ class RepositoryHandle {
       values = fields.map((field) => object[field]);
       const extra = Object.keys(object).filter((field) => !fields.includes(field));
       if (extra.length > 0) {
-        throw new ValidationError(`key of ${table.table.display}: ${extra.map((f) => `"${f}"`).join(', ')} is not a key field`, {
-          fields: extra,
-        });
+        throw new ValidationError(
+          `key of ${table.table.display}: ${extra.map((f) => `"${f}"`).join(', ')} is not a key field`,
+          {
+            fields: extra,
+          },
+        );
       }
     } else if (fields.length === 1) {
       values = [input];
     } else {
-      throw new ValidationError(`key of ${table.table.display}: expected an object with ${fields.map((f) => `"${f}"`).join(', ')}`, {
-        fields,
-      });
+      throw new ValidationError(
+        `key of ${table.table.display}: expected an object with ${fields.map((f) => `"${f}"`).join(', ')}`,
+        {
+          fields,
+        },
+      );
     }
     const params: unknown[] = [];
     for (let index = 0; index < fields.length; index++) {
@@ -476,9 +520,12 @@ class RepositoryHandle {
       const result = schema.safeParse(values[index]);
       if (!result.success || values[index] === undefined || values[index] === null) {
         const message = result.success ? 'a key field is required' : result.error.issues[0]!.message;
-        throw new ValidationError(`key of ${table.table.display}: field "${field}": ${message} (got ${preview(values[index])})`, {
-          fields: [field],
-        });
+        throw new ValidationError(
+          `key of ${table.table.display}: field "${field}": ${message} (got ${preview(values[index])})`,
+          {
+            fields: [field],
+          },
+        );
       }
       values[index] = result.data;
       params.push(table.columns[field]!.codec.encode(result.data));
@@ -488,7 +535,8 @@ class RepositoryHandle {
 
   private validateEntity(entity: unknown, operation: Operation): Entity {
     const result = this.core.table.writeSchema.safeParse(entity);
-    if (!result.success) throw validationError(`${operation} into ${this.core.table.table.display}`, result.error, entity);
+    if (!result.success)
+      throw validationError(`${operation} into ${this.core.table.table.display}`, result.error, entity);
     return result.data as Entity;
   }
 
@@ -499,9 +547,12 @@ class RepositoryHandle {
     const valid = result.data as Entity;
     for (const field of table.keyFields) {
       if (field in valid) {
-        throw new ValidationError(`update of ${table.table.display}: field "${field}" is part of the key and can't be updated`, {
-          fields: [field],
-        });
+        throw new ValidationError(
+          `update of ${table.table.display}: field "${field}" is part of the key and can't be updated`,
+          {
+            fields: [field],
+          },
+        );
       }
     }
     return valid;
@@ -516,7 +567,8 @@ class RepositoryHandle {
     if (unknownKeys.length > 0) throw new ValidationError(`${what}: unknown query option "${unknownKeys[0]}"`);
     const where: Entity = {};
     if (q.where !== undefined) {
-      if (q.where === null || typeof q.where !== 'object') throw new ValidationError(`${what}: where must be an object`);
+      if (q.where === null || typeof q.where !== 'object')
+        throw new ValidationError(`${what}: where must be an object`);
       const nulls: string[] = [];
       const rest: Entity = {};
       for (const [field, value] of Object.entries(q.where)) {
@@ -551,13 +603,20 @@ class RepositoryHandle {
       const field = typeof order === 'string' ? order : order?.field;
       const direction = typeof order === 'string' ? 'asc' : (order?.direction ?? 'asc');
       if (typeof field !== 'string' || !table.fields.includes(field)) {
-        throw new ValidationError(`${what}: orderBy: ${preview(field)} is not a field of the entity`, { fields: [String(field)] });
+        throw new ValidationError(`${what}: orderBy: ${preview(field)} is not a field of the entity`, {
+          fields: [String(field)],
+        });
       }
       if (direction !== 'asc' && direction !== 'desc') {
-        throw new ValidationError(`${what}: orderBy: direction of "${field}" must be "asc" or "desc", got ${preview(direction)}`);
+        throw new ValidationError(
+          `${what}: orderBy: direction of "${field}" must be "asc" or "desc", got ${preview(direction)}`,
+        );
       }
       const mapped = this.core.fieldToPlan.get(field);
-      if (mapped !== undefined && (mapped.mapping.newTable || mapped.mapping.oldColumns.length !== 1 || mapped.mapping.forward)) {
+      if (
+        mapped !== undefined &&
+        (mapped.mapping.newTable || mapped.mapping.oldColumns.length !== 1 || mapped.mapping.forward)
+      ) {
         throw new ValidationError(
           `${what}: orderBy: "${field}" can't be ordered by while migration "${mapped.plan.migration.name}" stores it as a ${mapped.mapping.kind}; order by another field`,
           { fields: [field] },
@@ -587,8 +646,15 @@ class RepositoryHandle {
 
   // ---- reads ----
 
-  private async readByKeys(keys: readonly Key[], operation: Operation, call: CallState, lock: boolean): Promise<(Entity | undefined)[]> {
+  private async readByKeys(
+    keys: readonly Key[],
+    operation: Operation,
+    call: CallState,
+    lock: boolean,
+  ): Promise<(Entity | undefined)[]> {
     const { core } = this;
+    const ready = core.ready(this.db);
+    if (ready !== undefined) await ready;
     const plans = core.plans;
     // routes[p][k]: plan p, key k.
     const routes: ReadRoute[][] = [];
@@ -692,7 +758,14 @@ class RepositoryHandle {
           if (read.compare) {
             read.compare = false;
             read.side = read.route.serves === 'new' && plan.crossTable.length > 0;
-            core.emit({ type: 'error', migration: plan.migration.name, stage: read.route.effective, side, operation, code: ErrorCode.UnknownColumn });
+            core.emit({
+              type: 'error',
+              migration: plan.migration.name,
+              stage: read.route.effective,
+              side,
+              operation,
+              code: ErrorCode.UnknownColumn,
+            });
           }
         }
       }
@@ -716,8 +789,16 @@ class RepositoryHandle {
     const columns = this.mainColumns(fetchOld, fetchNew);
     const params = keys.flatMap((key) => key.params);
     const signature = `${fetchOld.map((o, i) => (o ? 1 : 0) + (fetchNew[i] ? 2 : 0)).join('')}|${keys.length}|${lock ? 1 : 0}`;
-    const sql = core.selectSql(signature, () =>
-      selectByKeys(core.table.table, columns, core.keyColumns, keys.map((key) => key.params), lock).sql,
+    const sql = core.selectSql(
+      signature,
+      () =>
+        selectByKeys(
+          core.table.table,
+          columns,
+          core.keyColumns,
+          keys.map((key) => key.params),
+          lock,
+        ).sql,
     );
     try {
       return { rows: (await this.db.query<Entity>(sql, params)).rows, dropped: undefined };
@@ -731,7 +812,14 @@ class RepositoryHandle {
         if (!dropped[p]) continue;
         const plan = core.plans[p]!;
         const side = compareOnly[p]!;
-        core.emit({ type: 'error', migration: plan.migration.name, stage: side === 'new' ? 'shadow' : 'live', side, operation, code: errorCode(error) });
+        core.emit({
+          type: 'error',
+          migration: plan.migration.name,
+          stage: side === 'new' ? 'shadow' : 'live',
+          side,
+          operation,
+          code: errorCode(error),
+        });
       }
       const retry = await this.selectMain(
         keys,
@@ -776,7 +864,13 @@ class RepositoryHandle {
       out.set(p, perTable);
       for (const side of sideTables(plan)) {
         const columns = [...side.keyColumns, ...side.mappings.flatMap((mapping) => mapping.newColumns)];
-        const statement = selectByKeys(side.table, columns, side.keyColumns, wanted.map((key) => key.params), false);
+        const statement = selectByKeys(
+          side.table,
+          columns,
+          side.keyColumns,
+          wanted.map((key) => key.params),
+          false,
+        );
         reads.push(
           this.db.query<Entity>(statement.sql, statement.params).then(
             (result) => {
@@ -787,7 +881,14 @@ class RepositoryHandle {
             (error: unknown) => {
               if (servesNew) throw toDriverError(error, statement.sql);
               out.delete(p);
-              core.emit({ type: 'error', migration: plan.migration.name, stage: 'shadow', side: 'new', operation, code: errorCode(error) });
+              core.emit({
+                type: 'error',
+                migration: plan.migration.name,
+                stage: 'shadow',
+                side: 'new',
+                operation,
+                code: errorCode(error),
+              });
             },
           ),
         );
@@ -800,7 +901,8 @@ class RepositoryHandle {
   private decodePlain(row: Entity): Entity {
     const { core } = this;
     const entity: Entity = {};
-    for (const field of core.table.keyFields) entity[field] = core.table.columns[field]!.codec.decode(row[core.table.columns[field]!.name]);
+    for (const field of core.table.keyFields)
+      entity[field] = core.table.columns[field]!.codec.decode(row[core.table.columns[field]!.name]);
     for (const field of core.plainFields) {
       const column = core.table.columns[field]!;
       entity[field] = column.codec.decode(row[column.name]);
@@ -823,7 +925,8 @@ class RepositoryHandle {
   ): boolean {
     const { core } = this;
     const { route } = read;
-    const served = route.serves === 'old' ? this.valuesFromOld(plan, row) : this.valuesFromNew(plan, row, sideRows, key);
+    const served =
+      route.serves === 'old' ? this.valuesFromOld(plan, row) : this.valuesFromNew(plan, row, sideRows, key);
     if (served instanceof Error) throw served;
     if (served === undefined) {
       // Served new from a side table whose row doesn't exist yet.
@@ -836,12 +939,25 @@ class RepositoryHandle {
     const other = route.serves === 'old' ? this.valuesFromNew(plan, row, sideRows, key) : this.valuesFromOld(plan, row);
     if (other instanceof Error) {
       const side: Side = route.serves === 'old' ? 'new' : 'old';
-      core.emit({ type: 'error', migration: plan.migration.name, stage: route.effective, side, operation, code: errorCode(other) });
+      core.emit({
+        type: 'error',
+        migration: plan.migration.name,
+        stage: route.effective,
+        side,
+        operation,
+        code: errorCode(other),
+      });
       return true;
     }
     const oldValues = route.serves === 'old' ? served : other;
     const newValues = route.serves === 'old' ? other : served;
-    const diffs = diffEntities(plan.migration.fields, oldValues, newValues, plan.migration.compare, plan.migration.rawValues);
+    const diffs = diffEntities(
+      plan.migration.fields,
+      oldValues,
+      newValues,
+      plan.migration.compare,
+      plan.migration.rawValues,
+    );
     const matched = diffs.length === 0;
     core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
     if (!matched) {
@@ -878,7 +994,12 @@ class RepositoryHandle {
   }
 
   /** Logical values from the new columns; `undefined` when a side-table row is absent. */
-  private valuesFromNew(plan: Plan, row: Entity, sideRows: Map<string, Map<string, Entity>> | undefined, key: Key): Entity | Error | undefined {
+  private valuesFromNew(
+    plan: Plan,
+    row: Entity,
+    sideRows: Map<string, Map<string, Entity>> | undefined,
+    key: Key,
+  ): Entity | Error | undefined {
     const out: Entity = {};
     try {
       for (const mapping of plan.migration.mappings) {
@@ -902,6 +1023,8 @@ class RepositoryHandle {
 
   private async findRows(query: ValidQuery, call: CallState): Promise<Entity[]> {
     const { core } = this;
+    const ready = core.ready(this.db);
+    if (ready !== undefined) await ready;
     const touched = new Set<number>();
     for (const field of [...Object.keys(query.where), ...query.orderBy.map((order) => order.field)]) {
       const mapped = core.fieldToPlan.get(field);
@@ -911,7 +1034,9 @@ class RepositoryHandle {
       // Filters and order don't depend on any migration: select keys, then read each row
       // by its own route, like getMany.
       const keys = await this.selectKeys(query, new Map());
-      return (await this.readByKeys(keys, 'find', call, false)).filter((entity): entity is Entity => entity !== undefined);
+      return (await this.readByKeys(keys, 'find', call, false)).filter(
+        (entity): entity is Entity => entity !== undefined,
+      );
     }
     // The query as a whole is routed by the context's targeting key.
     const routes: Route[] = [];
@@ -938,19 +1063,35 @@ class RepositoryHandle {
       if (missing.length > 0) throw missingColumnsError(core.plans[p]!.migration, routes[p]!.stage, side, missing);
     }
     const fixed = (sides: Map<number, Side>) => ({ sides, routes });
-    const servedRead = this.readByQuery(query, fixed(servedSides), call);
-    const otherRead = compare ? this.readByQuery(query, fixed(otherSides), call).then(
-      (rows) => rows,
-      (error: unknown) => {
-        for (const p of touched) {
-          core.emit({ type: 'error', migration: core.plans[p]!.migration.name, stage: routes[p]!.effective, side: otherSides.get(p)!, operation: 'find', code: errorCode(error) });
-        }
-        return undefined;
-      },
-    ) : Promise.resolve(undefined);
+    const servedRead = this.readByQuery(query, fixed(servedSides));
+    const otherRead = compare
+      ? this.readByQuery(query, fixed(otherSides)).then(
+          (rows) => rows,
+          (error: unknown) => {
+            for (const p of touched) {
+              core.emit({
+                type: 'error',
+                migration: core.plans[p]!.migration.name,
+                stage: routes[p]!.effective,
+                side: otherSides.get(p)!,
+                operation: 'find',
+                code: errorCode(error),
+              });
+            }
+            return undefined;
+          },
+        )
+      : Promise.resolve(undefined);
     const [served, other] = await Promise.all([servedRead, otherRead]);
     for (const p of touched) {
-      core.emit({ type: 'read', migration: core.plans[p]!.migration.name, stage: routes[p]!.effective, served: servedSides.get(p)!, operation: 'find', count: served.length });
+      core.emit({
+        type: 'read',
+        migration: core.plans[p]!.migration.name,
+        stage: routes[p]!.effective,
+        served: servedSides.get(p)!,
+        operation: 'find',
+        count: served.length,
+      });
     }
     if (other !== undefined) {
       const keyOf = (entity: Entity) => keyOfEntity(entity, core.table.keyFields);
@@ -958,7 +1099,14 @@ class RepositoryHandle {
         if (otherSides.get(p) === servedSides.get(p)) continue;
         const plan = core.plans[p]!;
         const [oldRows, newRows] = servedSides.get(p) === 'old' ? [served, other] : [other, served];
-        const diff = diffResultSets(keyOf, plan.migration.fields, oldRows, newRows, plan.migration.compare, plan.migration.rawValues);
+        const diff = diffResultSets(
+          keyOf,
+          plan.migration.fields,
+          oldRows,
+          newRows,
+          plan.migration.compare,
+          plan.migration.rawValues,
+        );
         const ordered = query.orderBy.length > 0 || query.limit !== undefined;
         const matched = diff.matched && !(ordered && diff.orderDiffers);
         core.emit({ type: 'comparison', migration: plan.migration.name, stage: routes[p]!.effective, matched });
@@ -983,8 +1131,10 @@ class RepositoryHandle {
   }
 
   /** Runs the query with each touched migration filtered on a fixed side; entities decoded from that side. */
-  private async readByQuery(query: ValidQuery, fixed: { sides: Map<number, Side>; routes: Route[] }, call: CallState): Promise<Entity[]> {
-    const { core } = this;
+  private async readByQuery(
+    query: ValidQuery,
+    fixed: { sides: Map<number, Side>; routes: Route[] },
+  ): Promise<Entity[]> {
     const keys = await this.selectKeys(query, fixed.sides);
     if (keys.length === 0) return [];
     // Read the rows with every touched migration pinned to its side.
@@ -993,15 +1143,19 @@ class RepositoryHandle {
       if (side === undefined) return route;
       return side === route.serves ? route : { ...route, serves: side };
     });
-    const entities = await this.readFixed(keys, pinnedRoutes, call);
+    const entities = await this.readFixed(keys, pinnedRoutes);
     return entities.filter((entity): entity is Entity => entity !== undefined);
   }
 
   /** Reads rows by key with given routes (no comparison). */
-  private async readFixed(keys: readonly Key[], routes: Route[], _call: CallState): Promise<(Entity | undefined)[]> {
+  private async readFixed(keys: readonly Key[], routes: Route[]): Promise<(Entity | undefined)[]> {
     const { core } = this;
     const reads: ReadRoute[][] = core.plans.map((plan, p) =>
-      keys.map(() => ({ route: { ...routes[p]!, compares: false }, compare: false, side: plan.crossTable.length > 0 && routes[p]!.serves === 'new' })),
+      keys.map(() => ({
+        route: { ...routes[p]!, compares: false },
+        compare: false,
+        side: plan.crossTable.length > 0 && routes[p]!.serves === 'new',
+      })),
     );
     const fetchOld = core.plans.map((_, p) => routes[p]!.serves === 'old');
     const fetchNew = core.plans.map((plan, p) => routes[p]!.serves === 'new' && plan.newColumns.length > 0);
@@ -1044,8 +1198,12 @@ class RepositoryHandle {
         const encoded = column.codec.encode(value);
         if (mapping.newTable) {
           const s = mapping.newTable;
-          const join = s.keyColumns.map((k, i) => `s.${k.quoted} = ${alias}.${core.keyColumns[i]!.quoted}`).join(' AND ');
-          conditions.push(`EXISTS (SELECT 1 FROM ${s.table.quoted} s WHERE ${join} AND ${equals(`s.${column.quoted}`, encoded, column.codec.cast, params)})`);
+          const join = s.keyColumns
+            .map((k, i) => `s.${k.quoted} = ${alias}.${core.keyColumns[i]!.quoted}`)
+            .join(' AND ');
+          conditions.push(
+            `EXISTS (SELECT 1 FROM ${s.table.quoted} s WHERE ${join} AND ${equals(`s.${column.quoted}`, encoded, column.codec.cast, params)})`,
+          );
         } else {
           conditions.push(equals(`${alias}.${column.quoted}`, encoded, column.codec.cast, params));
         }
@@ -1054,7 +1212,9 @@ class RepositoryHandle {
         const logical = mapping.fields.map((f) => query.where[f]);
         const oldValues = mapping.backward ? mapping.backward(logical) : logical;
         mapping.oldColumns.forEach((column, index) => {
-          conditions.push(equals(`${alias}.${column.quoted}`, column.codec.encode(oldValues[index]), column.codec.cast, params));
+          conditions.push(
+            equals(`${alias}.${column.quoted}`, column.codec.encode(oldValues[index]), column.codec.cast, params),
+          );
         });
       }
     }
@@ -1081,15 +1241,23 @@ class RepositoryHandle {
       throw toDriverError(error, sql);
     }
     return result.rows.map((row) => {
-      const values = core.keyColumns.map((column, index) => core.table.columns[core.table.keyFields[index]!]!.codec.decode(row[column.name]));
-      return makeKey(values, core.keyColumns.map((column, index) => column.codec.encode(values[index])));
+      const values = core.keyColumns.map((column, index) =>
+        core.table.columns[core.table.keyFields[index]!]!.codec.decode(row[column.name]),
+      );
+      return makeKey(
+        values,
+        core.keyColumns.map((column, index) => column.codec.encode(values[index])),
+      );
     });
   }
 
   // ---- writes ----
 
   /** Assignments of the main table for the given fields, and side-table rows, by route. */
-  private assignments(entity: Entity, routes: readonly Route[]): { main: Assignment[]; sides: Map<string, { table: SideTableInfo; assignments: Assignment[] }> } {
+  private assignments(
+    entity: Entity,
+    routes: readonly Route[],
+  ): { main: Assignment[]; sides: Map<string, { table: SideTableInfo; assignments: Assignment[] }> } {
     const { core } = this;
     const main: Assignment[] = [];
     const sides = new Map<string, { table: SideTableInfo; assignments: Assignment[] }>();
@@ -1106,10 +1274,15 @@ class RepositoryHandle {
         const logical = mapping.fields.map((field) => entity[field] ?? null);
         if (route.writesOld) {
           const oldValues = mapping.backward ? mapping.backward(logical) : logical;
-          mapping.oldColumns.forEach((column, index) => main.push({ column, value: column.codec.encode(oldValues[index]) }));
+          for (const [index, column] of mapping.oldColumns.entries()) {
+            main.push({ column, value: column.codec.encode(oldValues[index]) });
+          }
         }
         if (route.writesNew) {
-          const values = mapping.newColumns.map((column, index) => ({ column, value: column.codec.encode(logical[index]) }));
+          const values = mapping.newColumns.map((column, index) => ({
+            column,
+            value: column.codec.encode(logical[index]),
+          }));
           if (mapping.newTable) {
             const info = sideTables(plan).find((side) => side.table.quoted === mapping.newTable!.table.quoted)!;
             let entry = sides.get(info.table.quoted);
@@ -1156,7 +1329,10 @@ class RepositoryHandle {
     if (partialGroups && !this.inTransaction) {
       // A field stored together with others (a split) needs the others' current values:
       // read and write them under one row lock.
-      return this.transaction((tx) => tx.updateEntity(key, patch, tx.call), call.context ? { context: call.context } : undefined);
+      return this.transaction(
+        (tx) => tx.updateEntity(key, patch, tx.call),
+        call.context ? { context: call.context } : undefined,
+      );
     }
     const routes = await this.routesFor(key, call);
     await this.requireWriteColumns(routes);
@@ -1180,7 +1356,12 @@ class RepositoryHandle {
       const sideKey = table.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
       statements.push(insertRow(table.table, [...sideKey, ...assignments], table.keyColumns));
     }
-    const results = await this.runWrite(statements, 'update', routes, (result) => (result.rowCount ?? result.rows.length) > 0);
+    const results = await this.runWrite(
+      statements,
+      'update',
+      routes,
+      (result) => (result.rowCount ?? result.rows.length) > 0,
+    );
     return (results[0]?.rowCount ?? results[0]?.rows.length ?? 0) > 0;
   }
 
@@ -1207,7 +1388,8 @@ class RepositoryHandle {
     proceed?: (result: QueryResult) => boolean,
   ): Promise<QueryResult[]> {
     const { core } = this;
-    await core.columnState(this.db);
+    const ready = core.ready(this.db);
+    if (ready !== undefined) await ready;
     const started = performance.now();
     const run = async (db: Queryable) => {
       const results: QueryResult[] = [];
@@ -1245,7 +1427,13 @@ class RepositoryHandle {
       const sides: Side[] = route.writesOld && route.writesNew ? ['old', 'new'] : route.writesOld ? ['old'] : ['new'];
       const name = core.plans[p]!.migration.name;
       core.emit({ type: 'write', migration: name, stage: route.effective, sides, operation, count: 1 });
-      core.emit({ type: 'latency', migration: name, side: sides.length === 2 ? 'both' : sides[0]!, operation, milliseconds: elapsed });
+      core.emit({
+        type: 'latency',
+        migration: name,
+        side: sides.length === 2 ? 'both' : sides[0]!,
+        operation,
+        milliseconds: elapsed,
+      });
     }
     return results;
   }
@@ -1273,7 +1461,8 @@ function sideTables(plan: Plan): SideTableInfo[] {
     for (const mapping of plan.crossTable) {
       const side = mapping.newTable!;
       const entry = byName.get(side.table.quoted);
-      if (entry === undefined) byName.set(side.table.quoted, { table: side.table, keyColumns: side.keyColumns, mappings: [mapping] });
+      if (entry === undefined)
+        byName.set(side.table.quoted, { table: side.table, keyColumns: side.keyColumns, mappings: [mapping] });
       else (entry.mappings as BoundMapping[]).push(mapping);
     }
     tables = [...byName.values()];
@@ -1293,7 +1482,10 @@ function makeKey(values: readonly unknown[], params: readonly unknown[]): Key {
 
 function keyFromEntity(entity: Entity, core: RepositoryCore): Key {
   const values = core.table.keyFields.map((field) => entity[field]);
-  return makeKey(values, core.table.keyFields.map((field, index) => core.table.columns[field]!.codec.encode(values[index])));
+  return makeKey(
+    values,
+    core.table.keyFields.map((field, index) => core.table.columns[field]!.codec.encode(values[index])),
+  );
 }
 
 function keyOfEntity(entity: Entity, keyFields: readonly string[]): string {
@@ -1315,7 +1507,8 @@ function equals(column: string, value: unknown, cast: string, params: Params): s
 }
 
 function errorCode(error: unknown): string {
-  const code = (error as { sqlState?: unknown; code?: unknown } | null)?.sqlState ?? (error as { code?: unknown } | null)?.code;
+  const code =
+    (error as { sqlState?: unknown; code?: unknown } | null)?.sqlState ?? (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'unknown';
 }
 

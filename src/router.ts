@@ -6,7 +6,7 @@ import { isInReadPercentage } from './bucketing.js';
 import type { FlagContext } from './flags.js';
 import type { Migration } from './migration.js';
 import type { FlagDecision, MigrationFlags, StageResolver } from './stage-resolver.js';
-import { effectiveStage, STAGE_BEHAVIOUR, STAGES, type Side, type Stage } from './stages.js';
+import { effectiveStage, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from './stages.js';
 
 /** Where one entity's operation goes for one migration. Shared, frozen objects: never mutate. */
 export interface Route {
@@ -81,7 +81,11 @@ export class MigrationRouter {
   }
 
   /** The flag decision for an entity (or, with `entityKey` undefined, for the context alone). */
-  decide(entityKey: string | undefined, callContext: FlagContext | undefined, pinned?: PinnedDecisions): FlagDecision | Promise<FlagDecision> {
+  decide(
+    entityKey: string | undefined,
+    callContext: FlagContext | undefined,
+    pinned?: PinnedDecisions,
+  ): FlagDecision | Promise<FlagDecision> {
     if (pinned !== undefined) {
       const decision = pinned.get(this.migration.name);
       if (decision !== undefined) return decision;
@@ -100,7 +104,10 @@ export class MigrationRouter {
     return this.evaluate(entityKey, callContext);
   }
 
-  private evaluate(entityKey: string | undefined, callContext: FlagContext | undefined): FlagDecision | Promise<FlagDecision> {
+  private evaluate(
+    entityKey: string | undefined,
+    callContext: FlagContext | undefined,
+  ): FlagDecision | Promise<FlagDecision> {
     const contextKey = callContext?.targetingKey;
     if (this.migration.evaluation === 'per-entity') {
       const targetingKey = contextKey ?? entityKey ?? '';

@@ -353,7 +353,9 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       if (isFailure(percentOutcome)) {
         const known = lastPercent.get(flags.percentFlagKey);
         if (known !== undefined) evaluation.percent = known;
-        report(
+        // The percentage only matters in live: a percent flag that was never created
+        // while a migration is in another stage is not an outage worth counting.
+        if (evaluation.stage === 'live') report(
           flags.migration,
           flags.percentFlagKey,
           percentOutcome.failed,
@@ -379,7 +381,8 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   return {
     resolve(flags, context, cacheKey) {
-      const key = flags.stageFlagKey + '\u0000' + cacheKey;
+      // Both flag keys: two migrations may share a stage flag but not a percent flag.
+      const key = flags.stageFlagKey + '\u0000' + flags.percentFlagKey + '\u0000' + cacheKey;
       const cached = cache.get(key);
       if (cached !== undefined) return cached;
       const pending = inFlight.get(key);

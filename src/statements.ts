@@ -23,18 +23,27 @@ export class Params {
 }
 
 /** `"a" = $1 AND "b" = $2` for one key, or `("a", "b") IN (...)` / `"a" IN (...)` for several. */
-export function keyPredicate(keyColumns: readonly BoundColumn[], keys: readonly (readonly unknown[])[], params: Params, alias = ''): string {
+export function keyPredicate(
+  keyColumns: readonly BoundColumn[],
+  keys: readonly (readonly unknown[])[],
+  params: Params,
+  alias = '',
+): string {
   const prefix = alias === '' ? '' : `${alias}.`;
   if (keys.length === 1) {
     const key = keys[0]!;
-    return keyColumns.map((column, index) => `${prefix}${column.quoted} = ${params.add(key[index], column.codec.cast)}`).join(' AND ');
+    return keyColumns
+      .map((column, index) => `${prefix}${column.quoted} = ${params.add(key[index], column.codec.cast)}`)
+      .join(' AND ');
   }
   if (keyColumns.length === 1) {
     const column = keyColumns[0]!;
     return `${prefix}${column.quoted} IN (${keys.map((key) => params.add(key[0], column.codec.cast)).join(', ')})`;
   }
   const tuple = `(${keyColumns.map((column) => `${prefix}${column.quoted}`).join(', ')})`;
-  const rows = keys.map((key) => `(${keyColumns.map((column, index) => params.add(key[index], column.codec.cast)).join(', ')})`);
+  const rows = keys.map(
+    (key) => `(${keyColumns.map((column, index) => params.add(key[index], column.codec.cast)).join(', ')})`,
+  );
   return `${tuple} IN (${rows.join(', ')})`;
 }
 
@@ -49,7 +58,10 @@ export function selectByKeys(
   const params = new Params();
   const where = keyPredicate(keyColumns, keys, params);
   const list = columns.map((column) => column.quoted).join(', ');
-  return { sql: `SELECT ${list} FROM ${table.quoted} WHERE ${where}${lock ? ' FOR UPDATE' : ''}`, params: params.values };
+  return {
+    sql: `SELECT ${list} FROM ${table.quoted} WHERE ${where}${lock ? ' FOR UPDATE' : ''}`,
+    params: params.values,
+  };
 }
 
 /** A column and the encoded value to write to it. */
@@ -59,7 +71,11 @@ export interface Assignment {
 }
 
 /** `INSERT INTO table (cols) VALUES (...)`, with `ON CONFLICT (key) DO UPDATE` when `upsertOn` is given. */
-export function insertRow(table: QualifiedName, assignments: readonly Assignment[], upsertOn?: readonly BoundColumn[]): Statement {
+export function insertRow(
+  table: QualifiedName,
+  assignments: readonly Assignment[],
+  upsertOn?: readonly BoundColumn[],
+): Statement {
   const params = new Params();
   const columns = assignments.map((a) => a.column.quoted).join(', ');
   const values = assignments.map((a) => params.add(a.value, a.column.codec.cast)).join(', ');
@@ -90,7 +106,11 @@ export function updateRow(
 }
 
 /** `DELETE FROM table WHERE key`. */
-export function deleteRow(table: QualifiedName, keyColumns: readonly BoundColumn[], key: readonly unknown[]): Statement {
+export function deleteRow(
+  table: QualifiedName,
+  keyColumns: readonly BoundColumn[],
+  key: readonly unknown[],
+): Statement {
   const params = new Params();
   return { sql: `DELETE FROM ${table.quoted} WHERE ${keyPredicate(keyColumns, [key], params)}`, params: params.values };
 }
@@ -98,5 +118,8 @@ export function deleteRow(table: QualifiedName, keyColumns: readonly BoundColumn
 /** `SELECT 1 FROM table WHERE key FOR UPDATE`: locks the row a cross-table write hangs off. */
 export function lockRow(table: QualifiedName, keyColumns: readonly BoundColumn[], key: readonly unknown[]): Statement {
   const params = new Params();
-  return { sql: `SELECT 1 FROM ${table.quoted} WHERE ${keyPredicate(keyColumns, [key], params)} FOR UPDATE`, params: params.values };
+  return {
+    sql: `SELECT 1 FROM ${table.quoted} WHERE ${keyPredicate(keyColumns, [key], params)} FOR UPDATE`,
+    params: params.values,
+  };
 }

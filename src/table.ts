@@ -109,16 +109,22 @@ export function defineTable<S extends EntitySchema, const K extends keyof z.infe
     const type = typeof spec === 'string' ? undefined : spec?.type;
     const problem = identifierProblem(name);
     if (problem !== undefined) {
-      throw new ConfigurationError(`${where}: column of field ${JSON.stringify(field)}: ${JSON.stringify(name)} ${problem}`, {
-        path: `columns.${field}`,
-      });
+      throw new ConfigurationError(
+        `${where}: column of field ${JSON.stringify(field)}: ${JSON.stringify(name)} ${problem}`,
+        {
+          path: `columns.${field}`,
+        },
+      );
     }
     if (type !== undefined) {
       const typeProblem = sqlTypeProblem(type);
       if (typeProblem !== undefined) {
-        throw new ConfigurationError(`${where}: type of column ${JSON.stringify(name)}: ${JSON.stringify(type)} ${typeProblem}`, {
-          path: `columns.${field}.type`,
-        });
+        throw new ConfigurationError(
+          `${where}: type of column ${JSON.stringify(name)}: ${JSON.stringify(type)} ${typeProblem}`,
+          {
+            path: `columns.${field}.type`,
+          },
+        );
       }
     }
     columns[field] = { name, quoted: `"${name}"`, type, codec: columnCodec(type, kind) };
@@ -150,7 +156,9 @@ const tableOptionsSchema = z.object({
     (value) => defOf(value) === 'object',
     'must be a zod object schema, e.g. z.object({ id: z.number() })',
   ),
-  columns: z.record(z.string(), z.union([z.string(), z.object({ column: z.string().optional(), type: z.string().optional() })])).optional(),
+  columns: z
+    .record(z.string(), z.union([z.string(), z.object({ column: z.string().optional(), type: z.string().optional() })]))
+    .optional(),
 });
 
 function defOf(value: unknown): string | undefined {

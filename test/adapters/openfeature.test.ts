@@ -114,8 +114,9 @@ describe('openfeature flags', () => {
     ['a number variant for the stage flag', STAGE, 7],
     ['a string variant for the percent flag', PERCENT, '50'],
   ])('TYPE_MISMATCH (%s) counts a type fallback', async (_name, flagKey, value) => {
+    // Live, so the percent flag decides something and its failure is counted.
     const config: FlagConfiguration = {
-      [STAGE]: staticFlag('shadow'),
+      [STAGE]: staticFlag('live'),
       [PERCENT]: staticFlag(20),
       [flagKey]: staticFlag(value),
     };
@@ -160,10 +161,8 @@ describe('openfeature flags', () => {
     const metrics = recorder();
     const resolver = createStageResolver({ flags, metrics });
     expect(await resolver.resolve(migration, ctx, 'order-1')).toEqual({ stage: 'dualwrite', percent: 0 });
-    expect(metrics.fallbacks.map((e) => [e.flagKey, e.reason])).toEqual([
-      [STAGE, 'error'],
-      [PERCENT, 'error'],
-    ]);
+    // The default stage is not live: only the stage flag's failure decided anything.
+    expect(metrics.fallbacks.map((e) => [e.flagKey, e.reason])).toEqual([[STAGE, 'error']]);
     resolver.close();
   });
 

@@ -212,10 +212,20 @@ describe('when the flag system fails', () => {
     flags.fail(STAGE, failure);
     flags.fail(PERCENT, failure);
     expect(await resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'dualwrite', percent: 0 });
+    // The default stage is not live, so the percent flag's failure decides nothing and isn't counted.
     expect(metrics.fallbacks).toEqual([
       { type: 'flag_fallback', migration: 'users-rename', flagKey: STAGE, reason, source: 'default' },
-      { type: 'flag_fallback', migration: 'users-rename', flagKey: PERCENT, reason, source: 'default' },
     ]);
+  });
+
+  it('a failing percent flag is counted only while the stage is live', async () => {
+    const { flags, metrics, resolver } = setup({ [STAGE]: 'shadow', [PERCENT]: 10 });
+    flags.fail(PERCENT, 'error');
+    expect(await resolver.resolve(migration, ctx, 'a')).toEqual({ stage: 'shadow', percent: 0 });
+    expect(metrics.fallbacks).toEqual([]);
+    flags.set(STAGE, 'live');
+    expect(await resolver.resolve(migration, ctx, 'b')).toEqual({ stage: 'live', percent: 0 });
+    expect(metrics.fallbacks).toMatchObject([{ flagKey: PERCENT, reason: 'error', source: 'default' }]);
   });
 
   it.each([
@@ -242,19 +252,17 @@ describe('when the flag system fails', () => {
     ['a percent given as the string "50"', PERCENT, { value: '50' }],
     ['a NaN percent', PERCENT, { value: Number.NaN }],
   ])('wrong type (%s): falls back and counts reason type', async (_name, flagKey, failure) => {
-    const { flags, metrics, resolver } = setup({ [STAGE]: 'rampdown', [PERCENT]: 30 });
+    const { flags, metrics, resolver } = setup({ [STAGE]: 'live', [PERCENT]: 30 });
     flags.fail(flagKey, failure);
     const decision = await resolver.resolve(migration, ctx, 'first');
-    expect(decision).toEqual(
-      flagKey === STAGE ? { stage: 'dualwrite', percent: 30 } : { stage: 'rampdown', percent: 0 },
-    );
+    expect(decision).toEqual(flagKey === STAGE ? { stage: 'dualwrite', percent: 30 } : { stage: 'live', percent: 0 });
     expect(metrics.fallbacks).toEqual([
       { type: 'flag_fallback', migration: 'users-rename', flagKey, reason: 'type', source: 'default' },
     ]);
     flags.restore(flagKey);
     await resolver.resolve(migration, ctx, 'second');
     flags.fail(flagKey, failure);
-    expect(await resolver.resolve(migration, ctx, 'third')).toEqual({ stage: 'rampdown', percent: 30 });
+    expect(await resolver.resolve(migration, ctx, 'third')).toEqual({ stage: 'live', percent: 30 });
     expect(metrics.fallbacks[1]).toMatchObject({ flagKey, reason: 'type', source: 'last-known-good' });
   });
 
@@ -284,7 +292,7 @@ describe('when the flag system fails', () => {
       { metrics },
     );
     expect(await resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'dualwrite', percent: 0 });
-    expect(metrics.fallbacks.map((e) => e.reason)).toEqual(['error', 'error']);
+    expect(metrics.fallbacks.map((e) => [e.flagKey, e.reason])).toEqual([[STAGE, 'error']]);
   });
 
   it('last known good is kept per flag key, across cache keys', async () => {
