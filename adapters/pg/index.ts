@@ -15,8 +15,8 @@
  */
 export {
   createPgDriver,
-  PgDriver,
   type PgClientLike,
+  PgDriver,
   type PgDriverOptions,
   type PgPoolClientLike,
   type PgPoolLike,

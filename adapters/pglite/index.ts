@@ -16,8 +16,8 @@
 export { type OpenedPglite, type OpenPgliteOptions, openPglite } from './open-pglite.js';
 export {
   createPgliteDriver,
-  PgliteDriver,
   type PGliteLike,
+  PgliteDriver,
   type PgliteQueryableLike,
   type PgliteResultLike,
 } from './pglite-driver.js';

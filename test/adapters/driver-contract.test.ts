@@ -4,11 +4,10 @@ import { describeDrivers } from '../support/drivers.js';
 describeDrivers('driver contract', (getCtx) => {
   it('query: binds parameters and returns rows', async () => {
     const { driver } = getCtx();
-    const { rows } = await driver.query<{ sum: number; label: string }>('SELECT $1::int + $2::int AS sum, $3 AS label', [
-      2,
-      3,
-      'five',
-    ]);
+    const { rows } = await driver.query<{ sum: number; label: string }>(
+      'SELECT $1::int + $2::int AS sum, $3 AS label',
+      [2, 3, 'five'],
+    );
     expect(rows).toEqual([{ sum: 5, label: 'five' }]);
   });
 
@@ -22,12 +21,22 @@ describeDrivers('driver contract', (getCtx) => {
     const { driver } = getCtx();
     const created = await driver.query('CREATE TABLE items (id int PRIMARY KEY, name text)');
     expect(created.rowCount).toBeNull();
-    const inserted = await driver.query('INSERT INTO items VALUES ($1, $2), ($3, $4), ($5, $6)', [1, 'a', 2, 'b', 3, 'c']);
+    const inserted = await driver.query('INSERT INTO items VALUES ($1, $2), ($3, $4), ($5, $6)', [
+      1,
+      'a',
+      2,
+      'b',
+      3,
+      'c',
+    ]);
     expect(inserted.rowCount).toBe(3);
     expect(inserted.rows).toEqual([]);
     const updated = await driver.query('UPDATE items SET name = $1 WHERE id >= $2', ['z', 2]);
     expect(updated.rowCount).toBe(2);
-    const returned = await driver.query<{ id: number }>('UPDATE items SET name = $1 WHERE id = $2 RETURNING id', ['y', 1]);
+    const returned = await driver.query<{ id: number }>('UPDATE items SET name = $1 WHERE id = $2 RETURNING id', [
+      'y',
+      1,
+    ]);
     expect(returned).toEqual({ rows: [{ id: 1 }], rowCount: 1 });
     const selected = await driver.query('SELECT * FROM items');
     expect(selected.rowCount).toBe(3);
@@ -92,9 +101,9 @@ describeDrivers('driver contract', (getCtx) => {
     await sql('CREATE TABLE items (id int PRIMARY KEY)');
     await driver.query('INSERT INTO items VALUES ($1)', [1]);
     await expect(driver.query('INSERT INTO items VALUES ($1)', [1])).rejects.toMatchObject({ code: '23505' });
-    await expect(
-      driver.transaction((tx) => tx.query('INSERT INTO items VALUES ($1)', [1])),
-    ).rejects.toMatchObject({ code: '23505' });
+    await expect(driver.transaction((tx) => tx.query('INSERT INTO items VALUES ($1)', [1]))).rejects.toMatchObject({
+      code: '23505',
+    });
     await expect(driver.query('SELECT * FROM missing_table')).rejects.toMatchObject({ code: '42P01' });
   });
 
@@ -171,6 +180,23 @@ describeDrivers('driver contract', (getCtx) => {
       // PGlite gives a number while it is exact, a bigint past Number.MAX_SAFE_INTEGER.
       expect(rows).toEqual([{ small: 5, huge: 9007199254740993n, numeric: '1.5' }]);
     }
+  });
+
+  it('schema: a role or setting a test leaves behind does not reach the next test (1/2)', async () => {
+    const { admin, schema } = getCtx();
+    await admin.query(`CREATE ROLE r_${schema}`);
+    await admin.query(`SET ROLE r_${schema}`);
+    await admin.query('SET statement_timeout = 1234');
+    await admin.query('RESET ROLE');
+    await admin.query(`DROP ROLE r_${schema}`);
+    await admin.query(`SET ROLE pg_read_all_data`);
+  });
+
+  it('schema: a role or setting a test leaves behind does not reach the next test (2/2)', async () => {
+    const { sql } = getCtx();
+    expect(
+      await sql('SELECT current_user = session_user AS same, current_setting($1) AS timeout', ['statement_timeout']),
+    ).toEqual([{ same: true, timeout: '0' }]);
   });
 
   it('schema: the test schema comes first in the search path of driver and admin', async () => {

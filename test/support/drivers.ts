@@ -98,7 +98,8 @@ export function describeDrivers(
       });
       afterAll(() => harness.close());
       body(() => {
-        if (current === undefined) throw new Error('getCtx() is only available inside a test (or beforeEach/afterEach)');
+        if (current === undefined)
+          throw new Error('getCtx() is only available inside a test (or beforeEach/afterEach)');
         return current;
       });
     });
@@ -131,11 +132,20 @@ function pgliteHarness(): DriverHarness {
           return { rows: result.rows, rowCount: result.rowCount ?? result.affectedRows ?? null };
         },
       };
-      return context({ kind: 'pglite', driver: createPgliteDriver(pglite), schema, admin, connectionString: undefined });
+      return context({
+        kind: 'pglite',
+        driver: createPgliteDriver(pglite),
+        schema,
+        admin,
+        connectionString: undefined,
+      });
     },
     async endTest(schema) {
       const pglite = open();
-      await pglite.query('RESET search_path');
+      // The one session outlives the test: undo whatever it changed (a SET ROLE, a setting).
+      await pglite.query('RESET SESSION AUTHORIZATION');
+      await pglite.query('RESET ROLE');
+      await pglite.query('RESET ALL');
       await pglite.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     },
     async close() {

@@ -49,7 +49,14 @@ export class ConnectionSet {
   async closeAll(timeoutMs = 5_000): Promise<void> {
     const closers = [...this.#closers];
     this.#closers.clear();
-    await Promise.all(closers.map((close) => withTimeout(close().catch(() => undefined), timeoutMs)));
+    await Promise.all(
+      closers.map((close) =>
+        withTimeout(
+          close().catch(() => undefined),
+          timeoutMs,
+        ),
+      ),
+    );
   }
 
   #track(close: () => Promise<void>): void {
