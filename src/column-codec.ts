@@ -15,6 +15,22 @@ interface ZodDefLike {
   readonly innerType?: unknown;
   readonly in?: unknown;
   readonly values?: readonly unknown[];
+  readonly options?: readonly unknown[];
+  readonly entries?: Readonly<Record<string, unknown>>;
+}
+
+function kindOfValue(value: unknown): LogicalKind {
+  if (typeof value === 'string') return 'string';
+  if (typeof value === 'number') return 'number';
+  if (typeof value === 'bigint') return 'bigint';
+  if (typeof value === 'boolean') return 'boolean';
+  return 'json';
+}
+
+/** The one kind shared by every value, else json. */
+function commonKind(kinds: readonly LogicalKind[]): LogicalKind {
+  const first = kinds[0];
+  return first !== undefined && kinds.every((kind) => kind === first) ? first : 'json';
 }
 
 function defOf(schema: unknown): ZodDefLike | undefined {
@@ -30,9 +46,18 @@ export function logicalKindOf(schema: z.ZodType): LogicalKind {
     if (def === undefined) return 'json';
     switch (def.type) {
       case 'string':
-      case 'enum':
       case 'template_literal':
         return 'string';
+      case 'enum':
+        // Native numeric enums list their numbers among the entries.
+        return commonKind(
+          Object.entries(def.entries ?? {})
+            // A TypeScript numeric enum also maps its numbers back to its names.
+            .filter(([key, value]) => !(typeof value === 'string' && /^-?\d+$/.test(key)))
+            .map(([, value]) => kindOfValue(value)),
+        );
+      case 'union':
+        return commonKind((def.options ?? []).map((option) => logicalKindOf(option as z.ZodType)));
       case 'number':
       case 'int':
         return 'number';
@@ -42,14 +67,8 @@ export function logicalKindOf(schema: z.ZodType): LogicalKind {
         return 'boolean';
       case 'date':
         return 'date';
-      case 'literal': {
-        const first = def.values?.[0];
-        if (typeof first === 'string') return 'string';
-        if (typeof first === 'number') return 'number';
-        if (typeof first === 'bigint') return 'bigint';
-        if (typeof first === 'boolean') return 'boolean';
-        return 'json';
-      }
+      case 'literal':
+        return commonKind((def.values ?? []).map(kindOfValue));
       case 'optional':
       case 'nullable':
       case 'default':
@@ -90,6 +109,8 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
   const type = sqlType?.trim();
   const isText = type !== undefined && TEXT_TYPES.test(type);
   const isJson = type !== undefined && JSON_TYPES.test(type);
+  // An array column takes a JavaScript array, which the drivers send as an array literal.
+  const isArray = type?.endsWith('[]') ?? false;
   const cast = type === undefined ? '' : `::${type}`;
   switch (kind) {
     case 'number':
@@ -123,7 +144,7 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
       return {
         cast,
         decode: (raw) => (raw == null ? null : isText && typeof raw === 'string' ? JSON.parse(raw) : raw),
-        encode: (value) => (value == null ? null : JSON.stringify(value)),
+        encode: (value) => (value == null ? null : isArray ? value : JSON.stringify(value)),
       };
   }
 }

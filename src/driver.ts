@@ -33,6 +33,14 @@ export interface Driver extends Queryable {
    * when it throws. Nested calls run inside the outer transaction.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on one connection, outside a transaction, for statements that must share
+   * session settings but can't run in a transaction (`SET lock_timeout` before `CREATE
+   * INDEX CONCURRENTLY`). The connection goes back as `fn` left it: restore any setting
+   * you change (`RESET lock_timeout`). On a single connection (a client, PGlite) it is
+   * that connection, and other callers' statements wait or interleave as they do there.
+   */
+  session<T>(fn: (connection: Queryable) => Promise<T>): Promise<T>;
   /** Releases what the adapter created itself (never what the caller passed in). */
   close?(): Promise<void>;
 }

@@ -59,13 +59,32 @@ export function parseQualifiedName(value: string, what = 'table name'): Qualifie
   };
 }
 
-const SQL_TYPE = /^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?$/;
+// Type names of more than one word are spelled out: a free sequence of words could carry
+// a clause (`text or true`) into a cast.
+const MULTI_WORD_TYPES = new Set([
+  'bit varying',
+  'character varying',
+  'double precision',
+  'time with time zone',
+  'time without time zone',
+  'timestamp with time zone',
+  'timestamp without time zone',
+]);
+const SQL_TYPE =
+  /^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?|[A-Za-z ]+?)\s*(\(\s*\d+\s*(?:,\s*\d+\s*)?\))?\s*((?:\[\])*)$/;
 
-/** Why `type` is not an acceptable SQL type name (`bigint`, `numeric(10,2)`, `text[]`), or `undefined`. */
+/**
+ * Why `type` is not an acceptable SQL type name, or `undefined`. Accepted: one (optionally
+ * schema-qualified) word such as `bigint`, `jsonb` or a user-defined type, or one of the
+ * standard multi-word names (`character varying`, `timestamp with time zone`, ...), each
+ * with an optional `(precision, scale)` and `[]`.
+ */
 export function sqlTypeProblem(type: unknown): string | undefined {
   if (typeof type !== 'string') return `expected a string, got ${describe(type)}`;
-  if (type.length > 63 || !SQL_TYPE.test(type.trim())) {
-    return 'is not a plain SQL type name (letters, digits, spaces, an optional (precision, scale) and [])';
+  const match = type.length <= 63 ? SQL_TYPE.exec(type.trim()) : null;
+  const name = match?.[1]?.trim().toLowerCase().replace(/\s+/g, ' ');
+  if (name === undefined || (name.includes(' ') && !MULTI_WORD_TYPES.has(name))) {
+    return 'is not a plain SQL type name (one word such as bigint or jsonb, or a standard name such as "character varying", with an optional (precision, scale) and [])';
   }
   return undefined;
 }

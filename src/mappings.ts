@@ -264,16 +264,23 @@ export interface CustomMappingOptions {
 }
 
 /**
- * A mapping with your own transforms, for what the built-in kinds don't cover.
+ * A mapping with your own transforms, for what the built-in kinds don't cover. Give SQL
+ * forms that compute exactly what the functions compute, so sync triggers, backfill and
+ * verification agree with the SDK (a test in your suite should check it, as flagshift's
+ * own tests do for the built-in kinds).
  *
  * @example
  * ```ts
+ * const codes = ['active', 'suspended', 'deleted'];
  * customMapping({
- *   fields: { priceCents: { column: 'price_cents', type: 'bigint' } },
- *   old: [{ column: 'price', type: 'numeric', kind: 'number' }],
- *   forward: ([price]) => [price == null ? null : Math.round((price as number) * 100)],
- *   backward: ([cents]) => [cents == null ? null : (cents as number) / 100],
- *   sql: { forward: { price_cents: 'round({price} * 100)' }, backward: { price: '{price_cents} / 100.0' } },
+ *   fields: { status: { column: 'status_label', type: 'text' } },
+ *   old: [{ column: 'status_code', type: 'smallint', kind: 'number' }],
+ *   forward: ([code]) => [code == null ? null : codes[code as number]],
+ *   backward: ([label]) => [label == null ? null : codes.indexOf(label as string)],
+ *   sql: {
+ *     forward: { status_label: "(ARRAY['active', 'suspended', 'deleted'])[{status_code} + 1]" },
+ *     backward: { status_code: "array_position(ARRAY['active', 'suspended', 'deleted'], {status_label}) - 1" },
+ *   },
  * })
  * ```
  */

@@ -98,7 +98,7 @@ export interface Migration<S extends EntitySchema = EntitySchema, K extends stri
 }
 
 const columnRefSchema = z.object({ column: z.string(), type: z.string().optional() });
-const optionsSchema = z.object({
+const optionsSchema = z.strictObject({
   name: z
     .string()
     .regex(
@@ -191,6 +191,23 @@ export function defineMigration<S extends EntitySchema, K extends string>(
       seen.set(field, index);
     }
   }
+  const owners = new Map<string, string>();
+  for (const field of table.fields) {
+    if (!seen.has(field)) owners.set(table.columns[field]!.name, `field "${field}"`);
+  }
+  for (const [index, mapping] of mappings.entries()) {
+    const columns = mapping.newTable ? mapping.oldColumns : [...mapping.oldColumns, ...mapping.newColumns];
+    for (const column of columns) {
+      const owner = owners.get(column.name);
+      if (owner !== undefined) {
+        fail(
+          `mappings.${index}`,
+          `column "${column.name}" is already used by ${owner} of table ${table.table.display}`,
+        );
+      }
+      owners.set(column.name, `mappings.${index}`);
+    }
+  }
   const flags = options.flags ?? {};
   const compare = options.compare ?? {};
   return Object.freeze({
@@ -255,7 +272,13 @@ function bindMapping(
   const newColumns = spec.new.map((ref, index) => bind(ref, fieldKinds[index]!, `${path}.new.${index}`));
   let newTable: SideTable | undefined;
   if (spec.newTable !== undefined) {
-    const name = parseQualifiedName(spec.newTable.name, `${path}.newTable.name`);
+    let name: QualifiedName;
+    try {
+      name = parseQualifiedName(spec.newTable.name, 'table name');
+    } catch (error) {
+      fail(`${path}.newTable.name`, (error as Error).message);
+    }
+    name = name!;
     const keyNames = spec.newTable.key ?? table.keyFields.map((field) => table.columns[field]!.name);
     if (keyNames.length !== table.keyFields.length) {
       fail(

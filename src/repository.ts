@@ -17,7 +17,7 @@ import { diffEntities, diffResultSets, resultSetFieldDiffs } from './compare.js'
 import type { Driver, Queryable, QueryResult } from './driver.js';
 import { ConfigurationError, ErrorCode, FlagshiftError, toDriverError, ValidationError } from './errors.js';
 import type { FlagContext, FlagSource } from './flags.js';
-import type { MetricEvent, MetricsSink, Operation } from './metrics-events.js';
+import type { MetricEvent, MetricsSink, MismatchEvent, Operation } from './metrics-events.js';
 import type { BoundMapping, Migration } from './migration.js';
 import { redactValue } from './redact.js';
 import { MigrationRouter, type PinnedDecisions, type Route } from './router.js';
@@ -65,7 +65,7 @@ export type OrderBy<E> = (keyof E & string) | { readonly field: keyof E & string
 /** An equality query on logical fields. */
 export interface FindQuery<E> {
   /** Fields and the values they must equal (`null` matches NULL). @default {} (every row) */
-  readonly where?: Partial<E>;
+  readonly where?: { readonly [F in keyof E]?: E[F] | null };
   readonly orderBy?: OrderBy<E> | readonly OrderBy<E>[];
   /** At most this many rows. @default no limit */
   readonly limit?: number;
@@ -135,7 +135,8 @@ interface ReadRoute {
   side: boolean;
 }
 
-const SCHEMA_REFRESH_MS = 1000;
+// How often a missing column is looked up again, so an expand run elsewhere is seen quickly.
+const SCHEMA_REFRESH_MS = 200;
 
 /**
  * Creates a repository for a table and the migrations on it.
@@ -215,6 +216,7 @@ class RepositoryCore {
   readonly keyColumns: readonly BoundColumn[];
   readonly fieldToPlan: ReadonlyMap<string, { plan: Plan; mapping: BoundMapping }>;
   readonly metrics: MetricsSink | undefined;
+  readonly flags: FlagSource | undefined;
   readonly resolver: StageResolver | undefined;
   private readonly ownsResolver: boolean;
   private schema: Map<string, MigrationColumnState> | undefined;
@@ -232,6 +234,7 @@ class RepositoryCore {
     this.table = table;
     this.driver = options.driver;
     this.metrics = options.metrics;
+    this.flags = options.flags;
     this.resolver = resolver;
     this.ownsResolver = ownsResolver;
     const baseContext = Object.freeze({ ...(options.context ?? {}) });
@@ -283,6 +286,22 @@ class RepositoryCore {
     if (this.ownsResolver) this.resolver?.close();
   }
 
+  /** Emits a mismatch and reports it to flag providers that track events (OpenFeature `track`). */
+  mismatch(event: MismatchEvent, context: FlagContext | undefined): void {
+    this.emit(event);
+    if (this.flags?.track === undefined) return;
+    try {
+      this.flags.track('flagshift.mismatch', context ?? {}, {
+        migration: event.migration,
+        stage: event.stage,
+        operation: event.sample.operation,
+        fields: event.sample.diffs.map((diff) => diff.field).join(','),
+      });
+    } catch {
+      // Tracking is best effort and never reaches the data path.
+    }
+  }
+
   emit(event: MetricEvent): void {
     if (this.metrics === undefined) return;
     try {
@@ -292,10 +311,13 @@ class RepositoryCore {
     }
   }
 
-  /** The column state, loaded at first use; reloaded (at most once a second) when `refresh`. */
-  async columnState(db: Queryable, refresh = false): Promise<Map<string, MigrationColumnState>> {
-    if (this.schema !== undefined && !(refresh && Date.now() - this.schemaLoadedAt > SCHEMA_REFRESH_MS))
-      return this.schema;
+  /**
+   * The column state, loaded at first use; with `refresh`, reloaded when the last load is
+   * older than {@link SCHEMA_REFRESH_MS}, or always with `'force'`.
+   */
+  async columnState(db: Queryable, refresh: boolean | 'force' = false): Promise<Map<string, MigrationColumnState>> {
+    const fresh = refresh === 'force' ? false : !refresh || Date.now() - this.schemaLoadedAt <= SCHEMA_REFRESH_MS;
+    if (this.schema !== undefined && fresh) return this.schema;
     if (this.schemaLoading === undefined) {
       this.schemaLoading = (async () => {
         let sets: ColumnSets;
@@ -444,7 +466,10 @@ class RepositoryHandle {
     // Side rows first: a side table usually references the main table.
     for (let index = 0; index < this.core.plans.length; index++) {
       const plan = this.core.plans[index]!;
-      if (!routes[index]!.writesNew) continue;
+      if (plan.crossTable.length === 0) continue;
+      // Also in stages that don't write the new side, as long as it exists: a side row left
+      // behind would be stale, and its foreign key would block the delete.
+      if (!routes[index]!.writesNew && (await this.core.missing(this.db, plan, 'new')).length > 0) continue;
       for (const table of sideTables(plan))
         statements.push(deleteRow(table.table, table.keyColumns, normalized.params));
     }
@@ -473,7 +498,7 @@ class RepositoryHandle {
   }
 
   async check(): Promise<ReadonlyMap<string, MigrationColumnState>> {
-    return this.core.columnState(this.db, true);
+    return this.core.columnState(this.db, 'force');
   }
 
   close(): void {
@@ -961,19 +986,22 @@ class RepositoryHandle {
     const matched = diffs.length === 0;
     core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
     if (!matched) {
-      core.emit({
-        type: 'mismatch',
-        migration: plan.migration.name,
-        stage: route.effective,
-        sample: {
+      core.mismatch(
+        {
+          type: 'mismatch',
           migration: plan.migration.name,
           stage: route.effective,
-          operation,
-          key: plan.migration.rawValues ? key.targeting : redactValue(key.targeting),
-          diffs,
-          at: new Date().toISOString(),
+          sample: {
+            migration: plan.migration.name,
+            stage: route.effective,
+            operation,
+            key: plan.migration.rawValues ? key.targeting : redactValue(key.targeting),
+            diffs,
+            at: new Date().toISOString(),
+          },
         },
-      });
+        { targetingKey: key.targeting },
+      );
     }
     return true;
   }
@@ -1111,19 +1139,22 @@ class RepositoryHandle {
         const matched = diff.matched && !(ordered && diff.orderDiffers);
         core.emit({ type: 'comparison', migration: plan.migration.name, stage: routes[p]!.effective, matched });
         if (!matched) {
-          core.emit({
-            type: 'mismatch',
-            migration: plan.migration.name,
-            stage: routes[p]!.effective,
-            sample: {
+          core.mismatch(
+            {
+              type: 'mismatch',
               migration: plan.migration.name,
               stage: routes[p]!.effective,
-              operation: 'find',
-              key: null,
-              diffs: resultSetFieldDiffs(diff, { includeOrder: ordered }),
-              at: new Date().toISOString(),
+              sample: {
+                migration: plan.migration.name,
+                stage: routes[p]!.effective,
+                operation: 'find',
+                key: null,
+                diffs: resultSetFieldDiffs(diff, { includeOrder: ordered }),
+                at: new Date().toISOString(),
+              },
             },
-          });
+            call.context,
+          );
         }
       }
     }

@@ -355,12 +355,13 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
         if (known !== undefined) evaluation.percent = known;
         // The percentage only matters in live: a percent flag that was never created
         // while a migration is in another stage is not an outage worth counting.
-        if (evaluation.stage === 'live') report(
-          flags.migration,
-          flags.percentFlagKey,
-          percentOutcome.failed,
-          known === undefined ? 'default' : 'last-known-good',
-        );
+        if (evaluation.stage === 'live')
+          report(
+            flags.migration,
+            flags.percentFlagKey,
+            percentOutcome.failed,
+            known === undefined ? 'default' : 'last-known-good',
+          );
       } else {
         evaluation.percent = percentOutcome as number;
         evaluation.percentFellBack = false;

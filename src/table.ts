@@ -85,9 +85,22 @@ export function defineTable<S extends EntitySchema, const K extends keyof z.infe
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.join('.');
-    throw new ConfigurationError(`${where}: ${path || 'options'}: ${issue.message}`, { path });
+    const value = issue.path.reduce<unknown>(
+      (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
+      options,
+    );
+    const shown =
+      issue.path.length > 0 && value !== undefined && typeof value !== 'function' && typeof value !== 'object'
+        ? ` (got ${JSON.stringify(value) ?? String(value)})`
+        : '';
+    throw new ConfigurationError(`${where}: ${path || 'options'}: ${issue.message}${shown}`, { path });
   }
-  const table = parseQualifiedName(options.name, `${where}: name`);
+  let table: QualifiedName;
+  try {
+    table = parseQualifiedName(options.name, `${where}: name`);
+  } catch (error) {
+    throw new ConfigurationError((error as Error).message, { path: 'name' });
+  }
   const shape = options.entity.shape;
   const fields = Object.keys(shape);
   const keyFields: K[] = typeof options.key === 'string' ? [options.key as K] : [...(options.key as readonly K[])];

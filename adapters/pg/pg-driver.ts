@@ -86,6 +86,29 @@ export class PgDriver implements Driver {
     return this.#transactOnPool(this.#pool!, fn);
   }
 
+  async session<T>(fn: (connection: Queryable) => Promise<T>): Promise<T> {
+    const direct = (client: PgClientLike): Queryable => ({
+      query: <Row>(sql: string, params?: readonly unknown[]) =>
+        execute(client, sql, params) as Promise<QueryResult<Row>>,
+    });
+    if (this.#client !== undefined) {
+      const client = this.#client;
+      return this.#queue.run(() => fn(direct(client)));
+    }
+    const client = await this.#pool!.connect();
+    let broken: Error | undefined;
+    const onBroken = (error: Error) => {
+      broken ??= error;
+    };
+    client.on?.('error', onBroken);
+    try {
+      return await fn(direct(client));
+    } finally {
+      client.removeListener?.('error', onBroken);
+      client.release(broken);
+    }
+  }
+
   #run(sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<unknown>> {
     if (this.#client === undefined) return execute(this.#pool!, sql, params);
     const client = this.#client;

@@ -56,6 +56,11 @@ export class PgliteDriver implements Driver {
     return result as Promise<QueryResult<Row>>;
   }
 
+  /** PGlite has one connection: `fn` runs on it, and its settings are everyone's. */
+  session<T>(fn: (connection: Queryable) => Promise<T>): Promise<T> {
+    return fn({ query: (sql, params) => this.query(sql, params) });
+  }
+
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const scope = this.#scopes.current();
     if (scope !== undefined) return this.#scopes.nested(scope, fn);

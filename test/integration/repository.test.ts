@@ -442,9 +442,60 @@ describe('repository definition errors', () => {
           supportsConcurrentQueries: false,
           query: async () => ({ rows: [], rowCount: 0 }),
           transaction: async (fn) => fn({ query: async () => ({ rows: [], rowCount: 0 }) }),
+          session: async (fn) => fn({ query: async () => ({ rows: [], rowCount: 0 }) }),
         },
         flags: createMemoryFlags(),
       }),
     ).toThrow(/migration "b-m" is on table b, not a/);
+  });
+});
+
+describeDrivers('repository reporting and schema changes', (getCtx) => {
+  it('a mismatch is reported to the flag source through track(), without values', async () => {
+    const ctx = getCtx();
+    const base = await usersFixture(ctx, { stage: 'dualwrite' });
+    const tracked: { name: string; context: unknown; details: unknown }[] = [];
+    const flags = {
+      resolve: base.flags.resolve.bind(base.flags),
+      onConfigurationChanged: base.flags.onConfigurationChanged.bind(base.flags),
+      track: (name: string, context: unknown, details: unknown) => {
+        tracked.push({ name, context, details });
+      },
+    };
+    const repo = createRepository(base.migration, { driver: ctx.driver, flags });
+    await repo.insert({ id: 1, username: 'ada', email: 'a@x' });
+    await ctx.sql(`UPDATE ${ctx.schema}.users SET username = 'intruder' WHERE id = 1`);
+    base.setStage('shadow');
+    await repo.get(1);
+    expect(tracked).toEqual([
+      {
+        name: 'flagshift.mismatch',
+        context: { targetingKey: '1' },
+        details: { migration: 'users-username', stage: 'shadow', operation: 'get', fields: 'username' },
+      },
+    ]);
+  });
+
+  it('check() sees a column added a moment ago, and writes may use it at once', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, email text NOT NULL)`);
+    const users = defineTable({ name: `${ctx.schema}.users`, key: 'id', entity: userEntity });
+    const migration = defineMigration({
+      name: 'users-username',
+      table: users,
+      mappings: [rename({ field: 'username', from: 'user_name', to: 'username' })],
+      defaultStage: 'off',
+    });
+    const flags = createMemoryFlags({ [migration.stageFlagKey]: 'off' });
+    const repo = createRepository(migration, { driver: ctx.driver, flags });
+    await repo.insert({ id: 1, username: 'ada', email: 'a@x' });
+    expect((await repo.check()).get('users-username')?.missingNew).toHaveLength(1);
+    await ctx.sql(`ALTER TABLE ${ctx.schema}.users ADD COLUMN username text`);
+    expect((await repo.check()).get('users-username')?.missingNew).toEqual([]);
+    flags.set(migration.stageFlagKey, 'dualwrite');
+    await repo.update(1, { username: 'ada2' });
+    expect(await ctx.sql(`SELECT user_name, username FROM ${ctx.schema}.users`)).toEqual([
+      { user_name: 'ada2', username: 'ada2' },
+    ]);
   });
 });

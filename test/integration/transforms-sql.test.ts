@@ -138,7 +138,7 @@ function texts(separator: string, count: number, seed: number): string[] {
     { weight: 3, arbitrary: fc.constant(separator) },
     { weight: 1, arbitrary: fc.constant(separator.slice(0, 1)) },
     { weight: 3, arbitrary: fc.string({ unit: 'grapheme', maxLength: 4 }) },
-    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 3 }).filter((value) => value.isWellFormed()) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 3 }).filter((value) => !/\p{Cs}/u.test(value)) },
   );
   const arbitrary = fc.array(piece, { maxLength: 7 }).map((pieces) => pieces.join(''));
   const handpicked = [
@@ -167,7 +167,10 @@ function partTuples(separator: string, parts: number, count: number, seed: numbe
     Array.from({ length: parts }, (_, index) => (index === 0 ? 'first' : null)),
     Array.from({ length: parts }, (_, index) => (index % 2 === 0 ? null : `x${separator}y`)),
   ];
-  return [...handpicked, ...fc.sample(fc.array(part, { minLength: parts, maxLength: parts }), { numRuns: count, seed })];
+  return [
+    ...handpicked,
+    ...fc.sample(fc.array(part, { minLength: parts, maxLength: parts }), { numRuns: count, seed }),
+  ];
 }
 
 const SEPARATORS = [' ', ', ', '|', "'", '\\', ' – '] as const;
@@ -185,7 +188,11 @@ describeDrivers('transforms: SQL forms agree with TypeScript', (getCtx) => {
       for (const parts of [2, 3, 4]) {
         const fields = ['p0', 'p1', 'p2', 'p3'].slice(0, parts);
         const mapping = bind(
-          split({ from: 'full_name', into: Object.fromEntries(fields.map((field) => [field, `${field}_col`])), separator }),
+          split({
+            from: 'full_name',
+            into: Object.fromEntries(fields.map((field) => [field, `${field}_col`])),
+            separator,
+          }),
         );
         const old = [...texts(separator, 120, parts), null].map((value) => [value]);
         await expectAgreement(driver, mapping, { old, new: partTuples(separator, parts, 80, parts) });
@@ -212,14 +219,24 @@ describeDrivers('transforms: SQL forms agree with TypeScript', (getCtx) => {
     const { driver } = getCtx();
     const mapping = bind(split({ from: 'full_name', into: { p0: 'a', p1: 'b', p2: 'c' }, separator: ', ' }));
     const values = [...texts(', ', 150, 99), null];
-    const parts = await evaluate(driver, mapping.sql!.forward, mapping.oldColumns, mapping.newColumns, values.map((v) => [v]));
+    const parts = await evaluate(
+      driver,
+      mapping.sql!.forward,
+      mapping.oldColumns,
+      mapping.newColumns,
+      values.map((v) => [v]),
+    );
     const joined = await evaluate(driver, mapping.sql!.backward, mapping.newColumns, mapping.oldColumns, parts);
     expect(joined.map(([value]) => value)).toEqual(values);
   });
 
   it('changeType integer -> bigint: the casts keep every value', async () => {
     const mapping = bind(
-      changeType({ field: 'visits', from: { column: 'visits', type: 'integer' }, to: { column: 'visits_big', type: 'bigint' } }),
+      changeType({
+        field: 'visits',
+        from: { column: 'visits', type: 'integer' },
+        to: { column: 'visits_big', type: 'bigint' },
+      }),
     );
     const ints = [0, 1, -1, 2147483647, -2147483648, null, ...fc.sample(fc.integer(), { numRuns: 100, seed: 7 })];
     const values = ints.map((value) => [value]);
@@ -228,7 +245,11 @@ describeDrivers('transforms: SQL forms agree with TypeScript', (getCtx) => {
 
   it('changeType text -> jsonb: the casts keep every JSON document', async () => {
     const mapping = bind(
-      changeType({ field: 'payload', from: { column: 'payload', type: 'text' }, to: { column: 'payload_json', type: 'jsonb' } }),
+      changeType({
+        field: 'payload',
+        from: { column: 'payload', type: 'text' },
+        to: { column: 'payload_json', type: 'jsonb' },
+      }),
     );
     const documents = [
       { a: 1, b: [true, null, 'x'] },
@@ -241,7 +262,7 @@ describeDrivers('transforms: SQL forms agree with TypeScript', (getCtx) => {
       1e21,
       Number.MAX_SAFE_INTEGER,
       false,
-      { 'ключ': 'значение', emoji: '😀', quote: "O'Brien \"q\"", backslash: '\\' },
+      { ключ: 'значение', emoji: '😀', quote: 'O\'Brien "q"', backslash: '\\' },
       { nested: { deeper: { deepest: [1, [2, [3]]] } } },
       ...fc.sample(fc.jsonValue({ maxDepth: 3, stringUnit: 'grapheme' }), { numRuns: 150, seed: 3 }),
     ]
