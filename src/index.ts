@@ -105,6 +105,7 @@ export {
   type FindQuery,
   type KeyInput,
   type OrderBy,
+  type ReadGuard,
   type Repository,
   type RepositoryOptions,
 } from './repository.js';

@@ -20,7 +20,7 @@ import type { FlagContext, FlagSource } from './flags.js';
 import type { MetricEvent, MetricsSink, MismatchEvent, Operation } from './metrics-events.js';
 import type { BoundMapping, Migration } from './migration.js';
 import { redactValue } from './redact.js';
-import { MigrationRouter, type PinnedDecisions, type Route } from './router.js';
+import { MigrationRouter, type PinnedDecisions, type Route, routeFor } from './router.js';
 import { createStageResolver, type FlagDecision, type StageResolver } from './stage-resolver.js';
 import type { Side, Stage } from './stages.js';
 import {
@@ -51,6 +51,19 @@ export interface RepositoryOptions {
   readonly flagCache?: { readonly size?: number; readonly ttlMs?: number };
   /** Longest wait for one flag evaluation before its fallback is used, in ms. @default 50 */
   readonly flagTimeoutMs?: number;
+  /**
+   * Consulted on every read: while it says a migration's new side must not serve reads
+   * (a guardrail tripped), reads that would be served new are served old and still
+   * compared, and dual writes go on. `complete` is never held back: its old columns may
+   * be gone. @default none
+   */
+  readonly readGuard?: ReadGuard;
+}
+
+/** Holds a migration's reads on the old side, e.g. after a guardrail tripped. */
+export interface ReadGuard {
+  /** Whether reads of `migration` may be served from the new side now. Must be fast and must not throw. */
+  allowsNewReads(migration: string): boolean;
 }
 
 /** Per-call options. */
@@ -137,6 +150,8 @@ interface ReadRoute {
 
 // How often a missing column is looked up again, so an expand run elsewhere is seen quickly.
 const SCHEMA_REFRESH_MS = 200;
+/** A read held back from the new side: served old, still compared, writes unchanged (both). */
+const HELD_ROUTE: Route = routeFor('shadow', false);
 
 /**
  * Creates a repository for a table and the migrations on it.
@@ -218,6 +233,7 @@ class RepositoryCore {
   readonly metrics: MetricsSink | undefined;
   readonly flags: FlagSource | undefined;
   readonly resolver: StageResolver | undefined;
+  readonly readGuard: ReadGuard | undefined;
   private readonly ownsResolver: boolean;
   private schema: Map<string, MigrationColumnState> | undefined;
   private schemaLoading: Promise<Map<string, MigrationColumnState>> | undefined;
@@ -235,6 +251,7 @@ class RepositoryCore {
     this.driver = options.driver;
     this.metrics = options.metrics;
     this.flags = options.flags;
+    this.readGuard = options.readGuard;
     this.resolver = resolver;
     this.ownsResolver = ownsResolver;
     const baseContext = Object.freeze({ ...(options.context ?? {}) });
@@ -372,6 +389,18 @@ class RepositoryCore {
       if (this.selectCache.size < 512) this.selectCache.set(signature, sql);
     }
     return sql;
+  }
+
+  /** `route`, held on the old side when the read guard says the new side must not serve. */
+  guarded(plan: Plan, route: Route): Route {
+    if (route.serves !== 'new' || route.stage === 'complete' || this.readGuard === undefined) return route;
+    let allowed = true;
+    try {
+      allowed = this.readGuard.allowsNewReads(plan.migration.name);
+    } catch {
+      // A broken guard must not fail reads; it holds nothing back.
+    }
+    return allowed ? route : HELD_ROUTE;
   }
 
   nextCompare(plan: Plan): boolean {
@@ -688,7 +717,7 @@ class RepositoryHandle {
       for (const key of keys) {
         const pending = plan.router.decide(key.targeting, call.context, call.pinned);
         const decision = pending instanceof Promise ? await pending : pending;
-        const route = plan.router.route(decision, key.targeting, call.context);
+        const route = core.guarded(plan, plan.router.route(decision, key.targeting, call.context));
         const compare = route.compares && core.nextCompare(plan);
         const side = plan.crossTable.length > 0 && (route.serves === 'new' || (compare && core.nextShadowRead(plan)));
         perKey.push({ route, compare, side });
@@ -1071,7 +1100,7 @@ class RepositoryHandle {
     for (const plan of core.plans) {
       const pending = plan.router.decide(undefined, call.context, call.pinned);
       const decision = pending instanceof Promise ? await pending : pending;
-      routes.push(plan.router.route(decision, undefined, call.context));
+      routes.push(core.guarded(plan, plan.router.route(decision, undefined, call.context)));
     }
     const servedSides = new Map<number, Side>();
     const otherSides = new Map<number, Side>();
