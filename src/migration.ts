@@ -8,6 +8,7 @@ import type { CompareOptions } from './compare.js';
 import { ConfigurationError } from './errors.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
 import type { MappingKind, MappingSpec } from './mappings.js';
+import { previewValue } from './preview-value.js';
 import { STAGES, type Stage } from './stages.js';
 import type { BoundColumn, EntitySchema, TableDefinition } from './table.js';
 
@@ -176,7 +177,7 @@ export function defineMigration<S extends EntitySchema, K extends string>(
       (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
       options,
     );
-    fail(path, `${issue.message}${issue.path.length > 0 ? ` (got ${preview(value)})` : ''}`);
+    fail(path, `${issue.message}${issue.path.length > 0 ? ` (got ${previewValue(value, 80)})` : ''}`);
   }
   const table = options.table;
   const seen = new Map<string, number>();
@@ -320,15 +321,4 @@ function bindMapping(
     sql: spec.sql,
     spec,
   });
-}
-
-function preview(value: unknown): string {
-  if (typeof value === 'function') return 'a function';
-  try {
-    const text = JSON.stringify(value);
-    if (text === undefined) return String(value);
-    return text.length > 80 ? `${text.slice(0, 80)}...` : text;
-  } catch {
-    return String(value);
-  }
 }

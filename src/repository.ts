@@ -19,6 +19,7 @@ import { ConfigurationError, ErrorCode, FlagshiftError, toDriverError, Validatio
 import type { FlagContext, FlagSource } from './flags.js';
 import type { MetricEvent, MetricsSink, MismatchEvent, Operation } from './metrics-events.js';
 import type { BoundMapping, Migration } from './migration.js';
+import { previewValue } from './preview-value.js';
 import { redactValue } from './redact.js';
 import { MigrationRouter, type PinnedDecisions, type Route, routeFor } from './router.js';
 import { createStageResolver, type FlagDecision, type StageResolver } from './stage-resolver.js';
@@ -575,7 +576,7 @@ class RepositoryHandle {
       if (!result.success || values[index] === undefined || values[index] === null) {
         const message = result.success ? 'a key field is required' : result.error.issues[0]!.message;
         throw new ValidationError(
-          `key of ${table.table.display}: field "${field}": ${message} (got ${preview(values[index])})`,
+          `key of ${table.table.display}: field "${field}": ${message} (got ${previewValue(values[index])})`,
           {
             fields: [field],
           },
@@ -657,13 +658,13 @@ class RepositoryHandle {
       const field = typeof order === 'string' ? order : order?.field;
       const direction = typeof order === 'string' ? 'asc' : (order?.direction ?? 'asc');
       if (typeof field !== 'string' || !table.fields.includes(field)) {
-        throw new ValidationError(`${what}: orderBy: ${preview(field)} is not a field of the entity`, {
+        throw new ValidationError(`${what}: orderBy: ${previewValue(field)} is not a field of the entity`, {
           fields: [String(field)],
         });
       }
       if (direction !== 'asc' && direction !== 'desc') {
         throw new ValidationError(
-          `${what}: orderBy: direction of "${field}" must be "asc" or "desc", got ${preview(direction)}`,
+          `${what}: orderBy: direction of "${field}" must be "asc" or "desc", got ${previewValue(direction)}`,
         );
       }
       const mapped = this.core.fieldToPlan.get(field);
@@ -680,7 +681,7 @@ class RepositoryHandle {
     }
     const limit = q.limit;
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
-      throw new ValidationError(`${what}: limit must be a non-negative integer, got ${preview(limit)}`);
+      throw new ValidationError(`${what}: limit must be a non-negative integer, got ${previewValue(limit)}`);
     }
     return { where, orderBy, limit };
   }
@@ -1580,23 +1581,11 @@ function validationError(what: string, error: z.ZodError, input: unknown): Valid
     }
     const path = issue.path.join('.');
     const value = issue.path.reduce<unknown>((at, k) => (at as Record<PropertyKey, unknown> | undefined)?.[k], input);
-    return `${path ? `field "${path}"` : 'entity'}: ${issue.message}${path ? ` (got ${preview(value)})` : ''}`;
+    return `${path ? `field "${path}"` : 'entity'}: ${issue.message}${path ? ` (got ${previewValue(value)})` : ''}`;
   });
   const unknownFields = error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
   return new ValidationError(`${what}: ${details.join('; ')}; nothing was written`, {
     cause: error,
     fields: [...fields.filter((f) => f !== '(entity)'), ...unknownFields],
   });
-}
-
-function preview(value: unknown): string {
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return 'a function';
-  try {
-    const text = JSON.stringify(value);
-    if (text === undefined) return String(value);
-    return text.length > 60 ? `${text.slice(0, 60)}...` : text;
-  } catch {
-    return String(value);
-  }
 }
