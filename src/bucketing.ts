@@ -59,5 +59,9 @@ export function bucketOf(flagKey: string, targetingKey: string, totalWeight: num
  * ```
  */
 export function isInReadPercentage(percent: number, flagKey: string, targetingKey: string): boolean {
-  return bucketOf(flagKey, targetingKey, BASIS_POINTS) < Math.round(percent * 100);
+  const threshold = Math.round(percent * 100);
+  // Buckets run from 0 to 9999: at 100% everybody is in and at 0% nobody, without hashing.
+  if (threshold >= BASIS_POINTS) return true;
+  if (threshold <= 0) return false;
+  return bucketOf(flagKey, targetingKey, BASIS_POINTS) < threshold;
 }

@@ -46,6 +46,21 @@ export {
   ValidationError,
 } from './errors.js';
 export type { FlagContext, FlagSource, FlagValueType } from './flags.js';
+export {
+  createGuardrails,
+  GUARDRAIL_REASONS,
+  type GuardrailEvent,
+  type GuardrailReason,
+  type GuardrailStatus,
+  type Guardrails,
+  type GuardrailsOptions,
+  type GuardrailThresholds,
+  type GuardrailTrip,
+  type GuardrailWindowFigures,
+  type GuardrailWindowLatency,
+  type ResolvedThresholds,
+  type SafeStageState,
+} from './guardrails.js';
 export { parseQualifiedName, type QualifiedName, quoteIdentifier } from './identifiers.js';
 export {
   type ChangeTypeOptions,

@@ -123,6 +123,28 @@ function pushUtf8(text: string): void {
   }
 }
 
+// The common case, keys and flag keys in ASCII, where UTF-8 is one byte per code unit: the
+// same hash with the state in locals, several times faster than the byte stream below.
+// Returns -1 (never a hash: those are unsigned) at the first non-ASCII code unit.
+function murmur3Ascii(first: string, second: string, seed: number): number {
+  const firstLength = first.length;
+  const length = firstLength + second.length;
+  let h = seed | 0;
+  let block = 0;
+  for (let i = 0; i < length; i++) {
+    const unit = i < firstLength ? first.charCodeAt(i) : second.charCodeAt(i - firstLength);
+    if (unit >= 0x80) return -1;
+    const shift = (i & 3) << 3;
+    block |= unit << shift;
+    if (shift === 24) {
+      h = mixBlock(h, block);
+      block = 0;
+    }
+  }
+  if ((length & 3) !== 0) h = mixTail(h, block);
+  return finalize(h, length);
+}
+
 /**
  * MurmurHash3 x86_32 of the UTF-8 encoding of `first + second`, computed without
  * building either the concatenation or the encoded bytes. Lone surrogates encode as
@@ -139,6 +161,8 @@ function pushUtf8(text: string): void {
  * ```
  */
 export function murmur3Utf8(first: string, second = '', seed = 0): number {
+  const ascii = murmur3Ascii(first, second, seed);
+  if (ascii >= 0) return ascii;
   streamHash = seed | 0;
   streamBlock = 0;
   streamLength = 0;

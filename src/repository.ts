@@ -382,6 +382,21 @@ class RepositoryCore {
     return missing;
   }
 
+  /**
+   * Whether the cached column state has every column of every plan, on both sides. Then
+   * {@link missing} answers `[]` for every side without a query, so the data path can skip
+   * awaiting it.
+   */
+  hasAllColumns(): boolean {
+    const schema = this.schema;
+    if (schema === undefined) return false;
+    for (const plan of this.plans) {
+      const state = schema.get(plan.migration.name);
+      if (state === undefined || state.missingOld.length > 0 || state.missingNew.length > 0) return false;
+    }
+    return true;
+  }
+
   /** Cached text of a main-table select by keys. */
   selectSql(signature: string, build: () => string): string {
     let sql = this.selectCache.get(signature);
@@ -503,8 +518,12 @@ class RepositoryHandle {
       for (const table of sideTables(plan))
         statements.push(deleteRow(table.table, table.keyColumns, normalized.params));
     }
-    const main = deleteRow(this.core.table.table, this.core.keyColumns, normalized.params);
-    statements.push(main);
+    if (statements.length > 0) {
+      // Lock the main row before touching side rows, the order backfill batches and
+      // updates take locks in, so a delete never deadlocks against them.
+      statements.unshift(lockRow(this.core.table.table, this.core.keyColumns, normalized.params));
+    }
+    statements.push(deleteRow(this.core.table.table, this.core.keyColumns, normalized.params));
     const results = await this.runWrite(statements, 'delete', routes);
     const deleted = (results[results.length - 1]?.rowCount ?? 0) > 0;
     return deleted;
@@ -725,46 +744,64 @@ class RepositoryHandle {
       }
       routes.push(perKey);
     }
-    await this.dropUnavailableSides(routes, operation);
+    // With every column present there is nothing to drop: skip the awaits.
+    if (!core.hasAllColumns()) await this.dropUnavailableSides(routes, operation);
 
     const fetchOld: boolean[] = [];
     const fetchNew: boolean[] = [];
+    // Per plan, the side fetched only to compare, when every key is served from the other.
+    const compareOnly: (Side | undefined)[] = [];
     for (let p = 0; p < plans.length; p++) {
       let old = false;
       let fresh = false;
+      let servesOld = false;
+      let servesNew = false;
       for (const read of routes[p]!) {
+        if (read.route.serves === 'old') servesOld = true;
+        else servesNew = true;
         if (read.route.serves === 'old' || read.compare) old = true;
         if (read.route.serves === 'new' || read.compare) fresh = true;
       }
       fetchOld.push(old);
       fetchNew.push(fresh && plans[p]!.newColumns.length > 0);
+      compareOnly.push(servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined);
     }
-
-    const compareOnly = routes.map((perKey): Side | undefined => {
-      const servesOld = perKey.some((read) => read.route.serves === 'old');
-      const servesNew = perKey.some((read) => read.route.serves === 'new');
-      return servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined;
-    });
-    const started = performance.now();
-    const [main, sides] = await Promise.all([
-      this.selectMain(keys, fetchOld, fetchNew, lock, compareOnly, operation),
-      this.selectSides(keys, routes, operation),
-    ]);
-    const elapsed = performance.now() - started;
+    // Without a metrics sink, the clock readings and tallies below would only feed emit()s that drop them.
+    const metered = core.metrics !== undefined;
+    const started = metered ? performance.now() : 0;
+    const stages = routes.map((perKey) => perKey[0]?.route.effective ?? 'off');
+    const mainRead = this.selectMain(keys, fetchOld, fetchNew, lock, compareOnly, operation, stages);
+    const [main, sides] = hasSideTables(plans)
+      ? await Promise.all([mainRead, this.selectSides(keys, routes, operation)])
+      : [await mainRead, new Map<number, Map<string, Map<string, Entity>>>()];
     const { rows, dropped } = main;
-    for (let p = 0; p < plans.length; p++) {
-      const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
-      const side: Side | 'both' = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
-      core.emit({ type: 'latency', migration: plans[p]!.migration.name, side, operation, milliseconds: elapsed });
+    if (metered) {
+      const elapsed = performance.now() - started;
+      for (let p = 0; p < plans.length; p++) {
+        const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
+        const side: Side | 'both' = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
+        core.emit({ type: 'latency', migration: plans[p]!.migration.name, side, operation, milliseconds: elapsed });
+      }
     }
 
-    const byId = new Map<string, Entity>();
-    for (const row of rows) byId.set(rowKeyId(row, core.keyColumns), row);
+    // Rows by key id, the last row of an id winning; one key (a get) needs no map.
+    let byId: Map<string, Entity> | undefined;
+    let onlyRow: Entity | undefined;
+    if (keys.length === 1) {
+      const id = keys[0]!.id;
+      for (const row of rows) if (rowKeyId(row, core.keyColumns) === id) onlyRow = row;
+    } else {
+      byId = new Map<string, Entity>();
+      for (const row of rows) byId.set(rowKeyId(row, core.keyColumns), row);
+    }
     const out: (Entity | undefined)[] = [];
-    const served: Map<string, number>[] = plans.map(() => new Map());
+    // Per plan, per label `stage:side`: how many entities were served so.
+    const served: Map<string, { stage: Stage; side: Side; count: number }>[] | undefined = metered
+      ? plans.map(() => new Map())
+      : undefined;
     for (let k = 0; k < keys.length; k++) {
       const key = keys[k]!;
-      const row = byId.get(key.id);
+      const row = byId === undefined ? onlyRow : byId.get(key.id);
       if (row === undefined) {
         out.push(undefined);
         continue;
@@ -776,17 +813,20 @@ class RepositoryHandle {
         const sideRows = sides.get(p);
         if (dropped?.[p]) read.compare = false;
         const ok = this.decodeMigration(plan, read, row, sideRows, key, entity, operation);
-        if (!ok) continue;
+        if (!ok || served === undefined) continue;
         const tally = served[p]!;
         const label = `${read.route.effective}:${read.route.serves}`;
-        tally.set(label, (tally.get(label) ?? 0) + 1);
+        const entry = tally.get(label);
+        if (entry === undefined) tally.set(label, { stage: read.route.effective, side: read.route.serves, count: 1 });
+        else entry.count++;
       }
       out.push(entity);
     }
-    for (let p = 0; p < plans.length; p++) {
-      for (const [label, count] of served[p]!) {
-        const [stage, side] = label.split(':') as [Stage, Side];
-        core.emit({ type: 'read', migration: plans[p]!.migration.name, stage, served: side, operation, count });
+    if (served !== undefined) {
+      for (let p = 0; p < plans.length; p++) {
+        for (const { stage, side, count } of served[p]!.values()) {
+          core.emit({ type: 'read', migration: plans[p]!.migration.name, stage, served: side, operation, count });
+        }
       }
     }
     return out;
@@ -839,17 +879,19 @@ class RepositoryHandle {
     lock: boolean,
     compareOnly: readonly (Side | undefined)[],
     operation: Operation,
+    stages: readonly Stage[],
   ): Promise<{ rows: Entity[]; dropped: readonly boolean[] | undefined }> {
     const { core } = this;
-    const columns = this.mainColumns(fetchOld, fetchNew);
-    const params = keys.flatMap((key) => key.params);
-    const signature = `${fetchOld.map((o, i) => (o ? 1 : 0) + (fetchNew[i] ? 2 : 0)).join('')}|${keys.length}|${lock ? 1 : 0}`;
+    const params = keys.length === 1 ? keys[0]!.params.slice() : keys.flatMap((key) => key.params);
+    let signature = '';
+    for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
+    signature += `|${keys.length}|${lock ? 1 : 0}`;
     const sql = core.selectSql(
       signature,
       () =>
         selectByKeys(
           core.table.table,
-          columns,
+          this.mainColumns(fetchOld, fetchNew),
           core.keyColumns,
           keys.map((key) => key.params),
           lock,
@@ -862,20 +904,13 @@ class RepositoryHandle {
         compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
       );
       // Inside a transaction the failed statement has aborted it: nothing to retry on.
-      if (!dropped.includes(true) || this.inTransaction) throw toDriverError(error, sql);
-      for (let p = 0; p < core.plans.length; p++) {
-        if (!dropped[p]) continue;
-        const plan = core.plans[p]!;
-        const side = compareOnly[p]!;
-        core.emit({
-          type: 'error',
-          migration: plan.migration.name,
-          stage: side === 'new' ? 'shadow' : 'live',
-          side,
-          operation,
-          code: errorCode(error),
-        });
+      if (!dropped.includes(true) || this.inTransaction) {
+        this.reportReadFailure(fetchOld, fetchNew, compareOnly, operation, stages, error);
+        throw toDriverError(error, sql);
       }
+      // Retry without the compare-only columns. The retry throws (and reports the served
+      // side) when the served side is what failed; only when it succeeds was the
+      // compare-only side to blame.
       const retry = await this.selectMain(
         keys,
         fetchOld.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'old')),
@@ -883,8 +918,48 @@ class RepositoryHandle {
         lock,
         compareOnly.map(() => undefined),
         operation,
+        stages,
       );
+      for (let p = 0; p < core.plans.length; p++) {
+        if (!dropped[p]) continue;
+        const side = compareOnly[p]!;
+        core.emit({
+          type: 'error',
+          migration: core.plans[p]!.migration.name,
+          stage: stages[p]!,
+          side,
+          operation,
+          code: errorCode(error),
+        });
+      }
       return { rows: retry.rows, dropped };
+    }
+  }
+
+  /** Reports a failed read against the side(s) it was served from, for each migration. */
+  private reportReadFailure(
+    fetchOld: readonly boolean[],
+    fetchNew: readonly boolean[],
+    compareOnly: readonly (Side | undefined)[],
+    operation: Operation,
+    stages: readonly Stage[],
+    error: unknown,
+  ): void {
+    const { core } = this;
+    for (let p = 0; p < core.plans.length; p++) {
+      const sides: Side[] = [];
+      if (fetchOld[p] && compareOnly[p] !== 'old') sides.push('old');
+      if (fetchNew[p] && compareOnly[p] !== 'new') sides.push('new');
+      for (const side of sides) {
+        core.emit({
+          type: 'error',
+          migration: core.plans[p]!.migration.name,
+          stage: stages[p]!,
+          side,
+          operation,
+          code: errorCode(error),
+        });
+      }
     }
   }
 
@@ -1041,7 +1116,8 @@ class RepositoryHandle {
     const out: Entity = {};
     try {
       for (const mapping of plan.migration.mappings) {
-        const raw = mapping.oldColumns.map((column) => column.codec.decode(row[column.name]));
+        const raw: unknown[] = [];
+        for (const column of mapping.oldColumns) raw.push(column.codec.decode(row[column.name]));
         const values = mapping.forward ? mapping.forward(raw) : raw;
         for (let index = 0; index < mapping.fields.length; index++) out[mapping.fields[index]!] = values[index] ?? null;
       }
@@ -1121,6 +1197,7 @@ class RepositoryHandle {
       if (missing.length > 0) throw missingColumnsError(core.plans[p]!.migration, routes[p]!.stage, side, missing);
     }
     const fixed = (sides: Map<number, Side>) => ({ sides, routes });
+    const started = performance.now();
     const servedRead = this.readByQuery(query, fixed(servedSides));
     const otherRead = compare
       ? this.readByQuery(query, fixed(otherSides)).then(
@@ -1141,7 +1218,16 @@ class RepositoryHandle {
         )
       : Promise.resolve(undefined);
     const [served, other] = await Promise.all([servedRead, otherRead]);
+    const elapsed = performance.now() - started;
     for (const p of touched) {
+      const side = otherSides.get(p) !== servedSides.get(p) && other !== undefined ? 'both' : servedSides.get(p)!;
+      core.emit({
+        type: 'latency',
+        migration: core.plans[p]!.migration.name,
+        side,
+        operation: 'find',
+        milliseconds: elapsed,
+      });
       core.emit({
         type: 'read',
         migration: core.plans[p]!.migration.name,
@@ -1222,7 +1308,15 @@ class RepositoryHandle {
     const fetchNew = core.plans.map((plan, p) => routes[p]!.serves === 'new' && plan.newColumns.length > 0);
     const noRetry = core.plans.map(() => undefined);
     const [main, sides] = await Promise.all([
-      this.selectMain(keys, fetchOld, fetchNew, false, noRetry, 'find'),
+      this.selectMain(
+        keys,
+        fetchOld,
+        fetchNew,
+        false,
+        noRetry,
+        'find',
+        routes.map((route) => route.effective),
+      ),
       this.selectSides(keys, reads, 'find'),
     ]);
     const byId = new Map<string, Entity>();
@@ -1365,7 +1459,7 @@ class RepositoryHandle {
     const { core } = this;
     const key = keyFromEntity(entity, core);
     const routes = await this.routesFor(key, call);
-    await this.requireWriteColumns(routes);
+    if (!core.hasAllColumns()) await this.requireWriteColumns(routes);
     const { main, sides } = this.assignments(entity, routes);
     const keyAssignments = core.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
     const statements: Statement[] = [
@@ -1396,7 +1490,7 @@ class RepositoryHandle {
       );
     }
     const routes = await this.routesFor(key, call);
-    await this.requireWriteColumns(routes);
+    if (!core.hasAllColumns()) await this.requireWriteColumns(routes);
     let full = patch;
     if (partialGroups) {
       const [current] = await this.readByKeys([key], 'update', call, true);
@@ -1530,6 +1624,12 @@ function sideTables(plan: Plan): SideTableInfo[] {
     sideTableCache.set(plan, tables);
   }
   return tables;
+}
+
+/** Whether any plan keeps new columns in another table (reads then also select side tables). */
+function hasSideTables(plans: readonly Plan[]): boolean {
+  for (const plan of plans) if (plan.crossTable.length > 0) return true;
+  return false;
 }
 
 function makeKey(values: readonly unknown[], params: readonly unknown[]): Key {

@@ -162,6 +162,25 @@ function isPercent(value: unknown): value is number {
   return typeof value === 'number' && value >= 0 && value <= 100;
 }
 
+interface KeyPrefix {
+  readonly stageFlagKey: string;
+  readonly percentFlagKey: string;
+  readonly prefix: string;
+}
+const keyPrefixes = new WeakMap<MigrationFlags, KeyPrefix>();
+
+// The flag part of a cache key, built once per flags object: a key string built afresh on
+// every call would be hashed afresh on every cache lookup, which costs more than the lookup.
+// Checked against the object's current keys, so a caller that mutates it is still served right.
+function cacheKeyPrefix(flags: MigrationFlags): string {
+  const known = keyPrefixes.get(flags);
+  if (known !== undefined && known.stageFlagKey === flags.stageFlagKey && known.percentFlagKey === flags.percentFlagKey)
+    return known.prefix;
+  const prefix = flags.stageFlagKey + '\u0000' + flags.percentFlagKey + '\u0000';
+  keyPrefixes.set(flags, { stageFlagKey: flags.stageFlagKey, percentFlagKey: flags.percentFlagKey, prefix });
+  return prefix;
+}
+
 // One evaluation of a migration's two flags, kept so a result that arrives after its
 // time-out can still correct the decision it left behind.
 interface Evaluation {
@@ -207,7 +226,10 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   const timeoutMs = valid.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const fallbackTtlMs = Math.min(ttlMs, FALLBACK_TTL_CAP_MS);
 
-  const cache = new LRUCache<string, FlagDecision>({ max: valid.cacheSize ?? DEFAULT_CACHE_SIZE });
+  // ttlResolution 0: read the clock on every lookup. lru-cache's default (1 ms) instead
+  // caches the clock and arms a timer to forget it, a timer per millisecond of traffic,
+  // which costs the data path far more than the clock read (and lets entries outlive their TTL).
+  const cache = new LRUCache<string, FlagDecision>({ max: valid.cacheSize ?? DEFAULT_CACHE_SIZE, ttlResolution: 0 });
   const inFlight = new Map<string, Promise<FlagDecision>>();
   // Per flag key rather than per cache key: when the provider dies, an entity never seen
   // before should still get the stage the migration was last known to be in, not the default.
@@ -383,7 +405,8 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   return {
     resolve(flags, context, cacheKey) {
       // Both flag keys: two migrations may share a stage flag but not a percent flag.
-      const key = flags.stageFlagKey + '\u0000' + flags.percentFlagKey + '\u0000' + cacheKey;
+      const prefix = cacheKeyPrefix(flags);
+      const key = cacheKey === '' ? prefix : prefix + cacheKey;
       const cached = cache.get(key);
       if (cached !== undefined) return cached;
       const pending = inFlight.get(key);

@@ -7,7 +7,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('examples', () => {
-  it.each(['demo', 'rename', 'split', 'cross-table', 'change-type'])(
+  it.each(['demo', 'rename', 'split', 'cross-table', 'change-type', 'lifecycle'])(
     'examples/%s.ts runs to completion on the embedded database',
     async (name) => {
       const { stdout } = await run(

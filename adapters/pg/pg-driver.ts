@@ -62,6 +62,10 @@ export class PgDriver implements Driver {
   readonly #pool: PgPoolLike | undefined;
   readonly #client: PgClientLike | undefined;
   readonly #queue = new Mutex();
+  // Work queued on the one connection and not settled yet. While there is none, a statement
+  // skips the queue: `pg` runs one connection's queries in the order they were sent, so it
+  // still runs after everything sent before it and before anything queued after it.
+  #queued = 0;
   readonly #scopes = new TransactionScopes(new AsyncLocalStorage<TransactionScope>());
 
   constructor(db: PgPoolLike | PgClientLike, kind: 'pool' | 'client') {
@@ -72,8 +76,7 @@ export class PgDriver implements Driver {
 
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     const scope = this.#scopes.current();
-    const run = scope?.execute ?? ((text: string, values: readonly unknown[] | undefined) => this.#run(text, values));
-    return run(sql, params) as Promise<QueryResult<Row>>;
+    return (scope === undefined ? this.#run(sql, params) : scope.execute(sql, params)) as Promise<QueryResult<Row>>;
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -81,7 +84,7 @@ export class PgDriver implements Driver {
     if (scope !== undefined) return this.#scopes.nested(scope, fn);
     if (this.#client !== undefined) {
       const client = this.#client;
-      return this.#queue.run(() => this.#transact(client, fn, () => undefined));
+      return this.#enqueue(() => this.#transact(client, fn, () => undefined));
     }
     return this.#transactOnPool(this.#pool!, fn);
   }
@@ -93,7 +96,7 @@ export class PgDriver implements Driver {
     });
     if (this.#client !== undefined) {
       const client = this.#client;
-      return this.#queue.run(() => fn(direct(client)));
+      return this.#enqueue(() => fn(direct(client)));
     }
     const client = await this.#pool!.connect();
     let broken: Error | undefined;
@@ -112,7 +115,19 @@ export class PgDriver implements Driver {
   #run(sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<unknown>> {
     if (this.#client === undefined) return execute(this.#pool!, sql, params);
     const client = this.#client;
-    return this.#queue.run(() => execute(client, sql, params));
+    if (this.#queued === 0) return execute(client, sql, params);
+    return this.#enqueue(() => execute(client, sql, params));
+  }
+
+  /** Runs `fn` on the one connection once everything queued before it has settled. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    this.#queued++;
+    const result = this.#queue.run(fn);
+    const settled = () => {
+      this.#queued--;
+    };
+    result.then(settled, settled);
+    return result;
   }
 
   async #transactOnPool<T>(pool: PgPoolLike, fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -499,3 +499,22 @@ describeDrivers('repository reporting and schema changes', (getCtx) => {
     ]);
   });
 });
+
+describeDrivers('read failures are reported against the side that failed', (getCtx) => {
+  it('live: a missing new column fails the read and is counted on the new side, not the old', async () => {
+    const ctx = getCtx();
+    const { repo, metrics } = await usersFixture(ctx, { stage: 'live', percent: 100 });
+    await repo.insert({ id: 1, username: 'ada', email: 'a@x' });
+    await ctx.sql(`ALTER TABLE ${ctx.schema}.users DROP COLUMN username`);
+    await expect(repo.get(1)).rejects.toMatchObject({ sqlState: '42703' });
+    const errors = metrics.snapshot().migrations['users-username']!.errors;
+    expect(errors.bySide).toEqual({ old: 0, new: 1 });
+  });
+
+  it('find on a migrated field reports its latency', async () => {
+    const ctx = getCtx();
+    const { repo, metrics } = await usersFixture(ctx, { stage: 'shadow' });
+    await repo.find({ where: { username: 'nobody' } });
+    expect(metrics.snapshot().migrations['users-username']!.latency.both.count).toBe(1);
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * `flagshift/dashboard`: a small local web page for operators. Per migration it shows the
+ * stage and read percentage, the fleet's mismatch rate over time, recent redacted mismatch
+ * samples with their field diffs, latency per side, backfill progress and the last
+ * verification, refreshed live; with a flag control it also ramps and kills, each change
+ * confirmed in the page first. No framework and no build step: `node:http`, one HTML page
+ * with inline CSS and script, and a JSON API.
+ *
+ * Metrics reach it from the processes that serve traffic, through the database: start
+ * `createMetricsPublisher` (from `flagshift/lifecycle`) next to their repositories.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createPostgresFlagControl, startDashboard } from 'flagshift/dashboard';
+ * import { createPgDriver } from 'flagshift/pg';
+ *
+ * const driver = createPgDriver(new pg.Pool({ connectionString: process.env.DATABASE_URL }));
+ * const dashboard = await startDashboard({
+ *   driver,
+ *   migrations: [usernameRename],
+ *   flags: createPostgresFlagControl(driver), // omit for a read-only page
+ * });
+ * console.log(`dashboard at ${dashboard.url}`);
+ * // ... later
+ * await dashboard.close();
+ * ```
+ *
+ * @module
+ */
+export type {
+  BackfillView,
+  DashboardState,
+  FlagsView,
+  Known,
+  MigrationView,
+  VerificationView,
+} from './dashboard-state.js';
+export {
+  createPostgresFlagControl,
+  type DashboardFlagControl,
+  type FlagControlDb,
+  type PostgresFlagControlOptions,
+  type StoredMigrationFlags,
+} from './flag-control.js';
+export { type Dashboard, type DashboardOptions, startDashboard } from './start-dashboard.js';

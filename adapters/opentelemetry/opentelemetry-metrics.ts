@@ -1,0 +1,419 @@
+import { type Attributes, type Meter, type MeterProvider, metrics, type ObservableResult } from '@opentelemetry/api';
+import { z } from 'zod';
+import { ConfigurationError, ValidationError } from '../../src/errors.js';
+import type { GuardrailEvent } from '../../src/guardrail-trip.js';
+import type { MetricEvent, MetricsSink } from '../../src/metrics-events.js';
+import { isStage, STAGES, type Stage } from '../../src/stages.js';
+import {
+  errorTypeValue,
+  flagKeyValue,
+  migrationValue,
+  OTHER,
+  oneOf,
+  operationValue,
+  sidesValue,
+  sideValue,
+  stageValue,
+} from './metric-attributes.js';
+
+/** The part of an `@opentelemetry/api` `Meter` the sink uses. */
+export type MeterLike = Pick<Meter, 'createCounter' | 'createHistogram' | 'createObservableGauge'>;
+
+/** The part of an `@opentelemetry/api` `MeterProvider` the sink uses. */
+export type MeterProviderLike = Pick<MeterProvider, 'getMeter'>;
+
+/** What the sink needs of a migration to name its stage flag: `defineMigration`'s result fits. */
+export interface MigrationFlagKeyLike {
+  readonly name: string;
+  readonly stageFlagKey: string;
+}
+
+/** The part of flagshift's guardrails the sink watches. */
+export interface GuardrailsLike {
+  subscribe(listener: (event: GuardrailEvent) => void): () => void;
+  status(): readonly { readonly migration: string; readonly tripped: boolean }[];
+}
+
+/** Options of {@link createOpenTelemetryMetrics}. */
+export interface OpenTelemetryMetricsOptions {
+  /**
+   * The meter to record with. Give this or `meterProvider`.
+   * @default meterProvider.getMeter('flagshift')
+   */
+  readonly meter?: MeterLike;
+  /**
+   * The provider to get the `flagshift` meter from, when no `meter` is given.
+   * @default the global provider (`metrics.getMeterProvider()` of `@opentelemetry/api`)
+   */
+  readonly meterProvider?: MeterProviderLike;
+  /**
+   * Prefix of every instrument name.
+   * @default 'flagshift.'
+   */
+  readonly prefix?: string;
+  /**
+   * Migrations whose stage flag key is not the default (`flagshift.<name>.stage`), for the
+   * `feature_flag.key` attribute. Pass the migrations themselves.
+   * @default [] (every migration uses the default key)
+   */
+  readonly migrations?: readonly MigrationFlagKeyLike[];
+  /**
+   * `feature_flag.provider.name`: the flag provider routing the migrations, e.g. `flagd`.
+   * @default none (the attribute is left out)
+   */
+  readonly providerName?: string;
+  /**
+   * Guardrails (from `createGuardrails`) to export: `guardrail.trips` counts trips,
+   * `guardrail.tripped` is 1 while a migration's reads are held on the old side.
+   * @default none
+   */
+  readonly guardrails?: GuardrailsLike;
+}
+
+/** Backfill progress: a ratio from 0 to 1, or rows done out of a total. */
+export type BackfillProgress = number | { readonly done: number; readonly total: number };
+
+/** A metrics sink recording with an OpenTelemetry meter, and setters for gauges the events don't carry. */
+export interface OpenTelemetryMetrics extends MetricsSink {
+  /** Sets the `read.percent` gauge of the migration (0 to 100). */
+  setReadPercent(migration: string, percent: number): void;
+  /** Sets the `backfill.progress` gauge of the migration (0 to 1; `1` when `total` is 0). */
+  setBackfillProgress(migration: string, progress: BackfillProgress): void;
+  /** Sets the `stage` gauge: 1 for `stage`, 0 for the other five. */
+  setStage(migration: string, stage: Stage): void;
+  /** Stops the gauges' callbacks and the guardrails subscription. */
+  close(): void;
+}
+
+/** Instrument names (without prefix) {@link createOpenTelemetryMetrics} creates. */
+export const OPENTELEMETRY_INSTRUMENT_NAMES = Object.freeze([
+  'reads',
+  'writes',
+  'comparisons',
+  'mismatches',
+  'errors',
+  'flag.fallbacks',
+  'latency',
+  'guardrail.trips',
+  'guardrail.tripped',
+  'read.percent',
+  'backfill.progress',
+  'stage',
+] as const);
+
+/** Latency histogram bucket bounds, in ms: database round trips, from sub-millisecond up. */
+const LATENCY_BOUNDARIES_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+const FALLBACK_REASONS = ['error', 'timeout', 'type'];
+const FALLBACK_SOURCES = ['last-known-good', 'default'];
+const GUARDRAIL_REASONS = ['mismatch-rate', 'new-error-rate', 'latency-ratio', 'manual'];
+
+const hasFunction = (value: unknown, name: string) =>
+  typeof (value as Record<string, unknown> | null)?.[name] === 'function';
+
+const optionsSchema = z.strictObject({
+  meter: z
+    .custom<MeterLike>(
+      (v) =>
+        hasFunction(v, 'createCounter') && hasFunction(v, 'createHistogram') && hasFunction(v, 'createObservableGauge'),
+    )
+    .optional(),
+  meterProvider: z.custom<MeterProviderLike>((v) => hasFunction(v, 'getMeter')).optional(),
+  prefix: z
+    .string()
+    .regex(/^([A-Za-z][A-Za-z0-9_./-]{0,200})?$/)
+    .optional(),
+  migrations: z.array(z.object({ name: z.string(), stageFlagKey: z.string().min(1) })).optional(),
+  providerName: z.string().min(1).max(200).optional(),
+  guardrails: z.custom<GuardrailsLike>((v) => hasFunction(v, 'subscribe') && hasFunction(v, 'status')).optional(),
+});
+
+const expected: Record<string, string> = {
+  meter: 'an OpenTelemetry Meter',
+  meterProvider: 'an OpenTelemetry MeterProvider',
+  prefix: 'an instrument name prefix (a letter, then letters, digits, "_", ".", "/" or "-")',
+  migrations: 'an array of migrations (with name and stageFlagKey)',
+  providerName: 'a non-empty string of at most 200 characters',
+  guardrails: 'guardrails from createGuardrails() (with subscribe and status)',
+};
+
+function validate(options: unknown): z.infer<typeof optionsSchema> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigurationError(`opentelemetry metrics options must be an object, got ${describe(options)}`);
+  }
+  const result = optionsSchema.safeParse(options);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '';
+      throw new ConfigurationError(`opentelemetry metrics option "${key}" is not a known option`, { path: key });
+    }
+    const name = String(issue.path[0] ?? '');
+    throw new ConfigurationError(
+      `opentelemetry metrics option "${name}" must be ${expected[name] ?? 'valid'}, got ${describe((options as Record<string, unknown>)[name])}`,
+      { path: name, cause: result.error },
+    );
+  }
+  if (result.data.meter !== undefined && result.data.meterProvider !== undefined) {
+    throw new ConfigurationError(
+      'opentelemetry metrics options "meter" and "meterProvider" exclude each other, got both',
+      {
+        path: 'meterProvider',
+      },
+    );
+  }
+  return result.data;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+/**
+ * Records flagshift's metric events with an OpenTelemetry meter (`@opentelemetry/api`, an
+ * optional peer dependency): counters of reads by served side, writes, comparisons,
+ * mismatches, errors by side and flag fallbacks, and a latency histogram per side in ms.
+ *
+ * Attributes follow OpenTelemetry's feature-flag conventions where they apply:
+ * `feature_flag.key` is the migration's stage flag, `feature_flag.result.variant` the stage
+ * the entity was routed by (`live` outside the read percentage counts as `shadow`), and
+ * `feature_flag.provider.name` the `providerName` option. flagshift's own are
+ * `flagshift.migration`, `flagshift.stage`, `flagshift.side`, `flagshift.operation`,
+ * `flagshift.comparison.result`, `flagshift.fallback.reason`/`.source`, and `error.type`
+ * (the SQLSTATE or flagshift code) on errors. All are bounded: never entity keys or values;
+ * a value outside its attribute's known set is recorded as `other`.
+ *
+ * | instrument (default prefix) | kind | unit |
+ * |---|---|---|
+ * | `flagshift.reads` | counter | `{operation}` |
+ * | `flagshift.writes` | counter | `{operation}` |
+ * | `flagshift.comparisons` | counter | `{comparison}` |
+ * | `flagshift.mismatches` | counter | `{mismatch}` |
+ * | `flagshift.errors` | counter | `{error}` |
+ * | `flagshift.flag.fallbacks` | counter | `{evaluation}` |
+ * | `flagshift.latency` | histogram | `ms` |
+ * | `flagshift.guardrail.trips` | counter | `{trip}` |
+ * | `flagshift.guardrail.tripped` | gauge | `1` |
+ * | `flagshift.read.percent` | gauge | `%` |
+ * | `flagshift.backfill.progress` | gauge | `1` |
+ * | `flagshift.stage` | gauge | `1` |
+ *
+ * @param options - See {@link OpenTelemetryMetricsOptions}. @default {}
+ * @throws {ConfigurationError} when an option is invalid.
+ * @example
+ * ```ts
+ * import { metrics } from '@opentelemetry/api';
+ * import { createOpenTelemetryMetrics } from 'flagshift/opentelemetry';
+ *
+ * const otel = createOpenTelemetryMetrics({ meter: metrics.getMeter('my-service'), providerName: 'flagd' });
+ * // createRepository(migration, { driver, flags, metrics: otel });
+ * ```
+ */
+export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions = {}): OpenTelemetryMetrics {
+  const valid = validate(options);
+  const meter: MeterLike = valid.meter ?? (valid.meterProvider ?? metrics.getMeterProvider()).getMeter('flagshift');
+  const prefix = valid.prefix ?? 'flagshift.';
+  const flagKeys = new Map((valid.migrations ?? []).map((m) => [m.name, m.stageFlagKey]));
+  const providerName = valid.providerName;
+
+  const counter = (name: string, unit: string, description: string) =>
+    meter.createCounter(prefix + name, { unit, description });
+  const reads = counter('reads', '{operation}', 'Read operations, by the side whose value the caller got.');
+  const writes = counter('writes', '{operation}', 'Acknowledged write operations, by the sides written.');
+  const comparisons = counter('comparisons', '{comparison}', 'Old/new comparisons of an entity or a result set.');
+  const mismatches = counter('mismatches', '{mismatch}', 'Comparisons whose old and new values differed.');
+  const errors = counter('errors', '{error}', 'Failed statements or sides, by SQLSTATE or flagshift error code.');
+  const fallbacks = counter('flag.fallbacks', '{evaluation}', 'Flag evaluations that fell back to a stored decision.');
+  const trips = counter('guardrail.trips', '{trip}', 'Guardrail trips, by the threshold crossed.');
+  const latency = meter.createHistogram(`${prefix}latency`, {
+    unit: 'ms',
+    description: 'Database round trips of flagshift operations, by the sides they touched.',
+    advice: { explicitBucketBoundaries: LATENCY_BOUNDARIES_MS },
+  });
+
+  const readPercents = new Map<string, number>();
+  const progress = new Map<string, number>();
+  const stages = new Map<string, Stage>();
+  const cleanups: (() => void)[] = [];
+  const gauge = (name: string, unit: string, description: string, observe: (result: ObservableResult) => void) => {
+    const instrument = meter.createObservableGauge(prefix + name, { unit, description });
+    const callback = (result: ObservableResult) => {
+      try {
+        observe(result);
+      } catch {
+        // A failing source must not fail the collection of every other instrument.
+      }
+    };
+    instrument.addCallback(callback);
+    cleanups.push(() => instrument.removeCallback(callback));
+  };
+  gauge('read.percent', '%', 'Read-percentage flag of a migration (0 to 100), as last set.', (result) => {
+    for (const [migration, value] of readPercents) result.observe(value, { 'flagshift.migration': migration });
+  });
+  gauge('backfill.progress', '1', 'Share of the table the backfill has done (0 to 1).', (result) => {
+    for (const [migration, value] of progress) result.observe(value, { 'flagshift.migration': migration });
+  });
+  gauge('stage', '1', 'Stage of a migration, as last set: 1 for the current stage, 0 for the others.', (result) => {
+    for (const [migration, current] of stages) {
+      for (const stage of STAGES) {
+        result.observe(stage === current ? 1 : 0, { 'flagshift.migration': migration, 'flagshift.stage': stage });
+      }
+    }
+  });
+
+  const guardrails = valid.guardrails;
+  if (guardrails !== undefined) {
+    gauge(
+      'guardrail.tripped',
+      '1',
+      'Whether a migration is held on the old side by a tripped guardrail (1) or not (0).',
+      (result) => {
+        for (const status of guardrails.status()) {
+          result.observe(status.tripped ? 1 : 0, { 'flagshift.migration': migrationValue(status.migration) });
+        }
+      },
+    );
+    cleanups.push(
+      guardrails.subscribe((event) => {
+        if (event.type !== 'trip') return;
+        trips.add(1, {
+          'flagshift.migration': migrationValue(event.trip.migration),
+          'flagshift.guardrail.reason': oneOf(event.trip.reason, GUARDRAIL_REASONS),
+        });
+      }),
+    );
+  }
+
+  /** Attributes of an event routed by a stage: the flag conventions and flagshift's own. */
+  function staged(migration: string, stage: unknown): Attributes {
+    const stageName = stageValue(stage);
+    const attributes: Attributes = {
+      'feature_flag.key': migration === OTHER ? OTHER : (flagKeys.get(migration) ?? `flagshift.${migration}.stage`),
+      'feature_flag.result.variant': stageName,
+      'flagshift.migration': migration,
+      'flagshift.stage': stageName,
+    };
+    if (providerName !== undefined) attributes['feature_flag.provider.name'] = providerName;
+    return attributes;
+  }
+
+  function record(event: MetricEvent): void {
+    const migration = migrationValue(event.migration);
+    switch (event.type) {
+      case 'read':
+        reads.add(1, {
+          ...staged(migration, event.stage),
+          'flagshift.side': sideValue(event.served),
+          'flagshift.operation': operationValue(event.operation),
+        });
+        return;
+      case 'write':
+        writes.add(1, {
+          ...staged(migration, event.stage),
+          'flagshift.side': sidesValue(event.sides),
+          'flagshift.operation': operationValue(event.operation),
+        });
+        return;
+      case 'comparison':
+        comparisons.add(1, {
+          ...staged(migration, event.stage),
+          'flagshift.comparison.result': event.matched ? 'matched' : 'mismatched',
+        });
+        return;
+      case 'mismatch':
+        mismatches.add(1, staged(migration, event.stage));
+        return;
+      case 'error':
+        errors.add(1, {
+          ...staged(migration, event.stage),
+          'flagshift.side': sideValue(event.side),
+          'flagshift.operation': operationValue(event.operation),
+          'error.type': errorTypeValue(event.code),
+        });
+        return;
+      case 'latency':
+        if (!Number.isFinite(event.milliseconds) || event.milliseconds < 0) return;
+        latency.record(event.milliseconds, {
+          'flagshift.migration': migration,
+          'flagshift.side': sideValue(event.side, true),
+          'flagshift.operation': operationValue(event.operation),
+        });
+        return;
+      case 'flag_fallback': {
+        const attributes: Attributes = {
+          'feature_flag.key': flagKeyValue(event.flagKey),
+          'flagshift.migration': migration,
+          'flagshift.fallback.reason': oneOf(event.reason, FALLBACK_REASONS),
+          'flagshift.fallback.source': oneOf(event.source, FALLBACK_SOURCES),
+        };
+        if (providerName !== undefined) attributes['feature_flag.provider.name'] = providerName;
+        fallbacks.add(1, attributes);
+        return;
+      }
+    }
+  }
+
+  return {
+    record(event: MetricEvent): void {
+      try {
+        record(event);
+      } catch {
+        // A sink must never throw into the data path; a malformed event is dropped.
+      }
+    },
+    setReadPercent(migration: string, percent: number): void {
+      const name = checkedMigration(migration);
+      if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) {
+        throw new ValidationError(
+          `read percent of migration "${name}" must be a number from 0 to 100, got ${describe(percent)}`,
+          { fields: ['percent'] },
+        );
+      }
+      readPercents.set(name, percent);
+    },
+    setBackfillProgress(migration: string, value: BackfillProgress): void {
+      const name = checkedMigration(migration);
+      progress.set(name, progressRatio(name, value));
+    },
+    setStage(migration: string, stage: Stage): void {
+      const name = checkedMigration(migration);
+      if (!isStage(stage)) {
+        throw new ValidationError(
+          `stage of migration "${name}" must be one of ${STAGES.join(', ')}, got ${describe(stage)}`,
+          { fields: ['stage'] },
+        );
+      }
+      stages.set(name, stage);
+    },
+    close(): void {
+      for (const cleanup of cleanups.splice(0)) cleanup();
+    },
+  };
+}
+
+function checkedMigration(migration: string): string {
+  const value = migrationValue(migration);
+  if (value === OTHER && migration !== OTHER) {
+    throw new ValidationError(`migration name ${describe(migration)} is not a valid migration name`, {
+      fields: ['migration'],
+    });
+  }
+  return value;
+}
+
+function progressRatio(migration: string, progress: BackfillProgress): number {
+  if (typeof progress === 'number') {
+    if (progress >= 0 && progress <= 1) return progress;
+  } else if (progress !== null && typeof progress === 'object') {
+    const { done, total } = progress;
+    if (Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0) {
+      return total === 0 ? 1 : Math.min(1, done / total);
+    }
+  }
+  throw new ValidationError(
+    `backfill progress of migration "${migration}" must be a ratio from 0 to 1 or { done, total } with non-negative numbers, got ${describe(progress)}`,
+    { fields: ['progress'] },
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * A dedicated `LISTEN` session on the flags channel, over a node-postgres pool or PGlite.
+ * The provider reopens it when it is lost; this file only opens, watches and closes one.
+ */
+
+/** A notification as node-postgres delivers it. */
+export interface NotificationLike {
+  readonly channel: string;
+  readonly payload?: string | undefined;
+}
+
+/** A connection checked out of a pool that can `LISTEN`: a `pg.PoolClient`. */
+export interface ListenClientLike {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+  release(err?: Error | boolean): void;
+  on(event: 'notification', listener: (message: NotificationLike) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+}
+
+/** The part of a `pg.Pool` the provider needs: statements, and one connection to listen on. */
+export interface ListenPoolLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  connect(): Promise<ListenClientLike>;
+}
+
+/** The part of a PGlite instance the provider needs. */
+export interface ListenPgliteLike {
+  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number; rowCount?: number }>;
+  transaction<T>(
+    fn: (tx: {
+      query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number; rowCount?: number }>;
+    }) => Promise<T>,
+  ): Promise<T>;
+  listen(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
+}
+
+/** An open `LISTEN` session. */
+export interface ListenSession {
+  /** Checks the session still answers; rejects (and reports it lost) when it does not. */
+  ping(): Promise<void>;
+  /** Stops listening and gives the connection up. */
+  close(): Promise<void>;
+}
+
+/** Opens `LISTEN` sessions on one channel. */
+export interface ListenSource {
+  open(onNotification: (payload: string) => void, onLost: (error: Error) => void): Promise<ListenSession>;
+}
+
+/** `LISTEN` on a connection of `pool`, held until the session closes or is lost. */
+export function poolListenSource(pool: ListenPoolLike, channel: string, quoted: string): ListenSource {
+  return {
+    async open(onNotification, onLost) {
+      const client = await pool.connect();
+      let done = false;
+      const lose = (error: Error) => {
+        if (done) return;
+        done = true;
+        // With an error, the pool destroys the connection instead of reusing it.
+        client.release(error);
+        onLost(error);
+      };
+      // The listeners stay attached after the session ends: a later 'error' on a connection
+      // nobody listens to would crash the process.
+      client.on('notification', (message) => {
+        if (!done && message.channel === channel) onNotification(message.payload ?? '');
+      });
+      client.on('error', (error) => lose(error));
+      client.on('end', () => lose(new Error('the LISTEN connection ended')));
+      try {
+        await client.query(`LISTEN ${quoted}`);
+      } catch (error) {
+        if (!done) {
+          done = true;
+          client.release(error instanceof Error ? error : true);
+        }
+        throw error;
+      }
+      return {
+        async ping() {
+          if (done) throw new Error('the LISTEN connection is closed');
+          try {
+            await client.query('SELECT 1');
+          } catch (error) {
+            lose(error instanceof Error ? error : new Error(String(error)));
+            throw error;
+          }
+        },
+        async close() {
+          if (done) return;
+          done = true;
+          // Destroyed, not returned: a pooled connection would stay subscribed to the channel.
+          client.release(true);
+        },
+      };
+    },
+  };
+}
+
+/** `LISTEN` on a PGlite instance. It has one in-process session, which is never lost. */
+export function pgliteListenSource(pglite: ListenPgliteLike, quoted: string): ListenSource {
+  return {
+    async open(onNotification) {
+      const unlisten = await pglite.listen(quoted, onNotification);
+      return {
+        async ping() {},
+        close: () => unlisten(),
+      };
+    },
+  };
+}

@@ -1,0 +1,374 @@
+/**
+ * Writing and reading flags in the PostgreSQL flags table: any flag, and a migration's
+ * stage and read-percentage pair, with a kill switch. Every write notifies the providers
+ * of every process in the same transaction, and a migration's changes are logged in
+ * flagshift's lifecycle event log, which the contract gate reads.
+ */
+import { z } from 'zod';
+import type { Driver, Queryable } from '../../src/driver.js';
+import { StageTransitionError, ValidationError } from '../../src/errors.js';
+import { recordEvent } from '../../src/lifecycle/state.js';
+import { isStage, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../src/stages.js';
+import {
+  checkFlagKey,
+  checkFlagValue,
+  ensureFlagTable,
+  type FlagChange,
+  type FlagRecord,
+  type FlagTable,
+  type FlagTableOptions,
+  type FlagValue,
+  readFlags,
+  readFlagTable,
+  resolveFlagTable,
+  writeFlags,
+} from './flag-table.js';
+
+/** What the flag helpers run on: a flagshift driver (`createPgDriver(pool)`, a PGlite driver). */
+export type FlagStoreDb = Pick<Driver, 'query' | 'transaction'>;
+
+/** Options of the write helpers. */
+export interface FlagWriteOptions extends FlagTableOptions {
+  /**
+   * Who makes the change: stored in the table's `updated_by` and in the event log.
+   * @default the database user (`current_user`)
+   */
+  readonly actor?: string;
+  /**
+   * Why, recorded in the event log with the change.
+   * @default undefined
+   */
+  readonly reason?: string;
+  /**
+   * Schema of flagshift's lifecycle state tables, where a migration's flag changes are
+   * logged as `stage` events.
+   * @default 'flagshift'
+   */
+  readonly stateSchema?: string;
+}
+
+/** Options of {@link setMigrationFlags}. */
+export interface SetMigrationFlagsOptions extends FlagWriteOptions {
+  /**
+   * Allows moving a `complete` migration back to an earlier stage. Writes made in
+   * `complete` never reached the old columns (unless sync triggers copied them), so
+   * reading old again can serve stale values: refused unless forced.
+   * @default false
+   */
+  readonly force?: boolean;
+}
+
+/** The flags of one migration: a migration from `defineMigration`, or just its flag keys. */
+export interface MigrationFlagTarget {
+  /** The migration's name; without it, changes are not written to the event log. */
+  readonly name?: string;
+  readonly stageFlagKey: string;
+  readonly percentFlagKey: string;
+  /** The stage processes use while the stage flag is unset. @default unknown */
+  readonly defaultStage?: Stage;
+}
+
+/** A change to a migration's flags; give at least one. */
+export interface MigrationFlagChange {
+  /** One of the six stages. */
+  readonly stage?: Stage;
+  /** Share of entities read from new in `live`: 0 to 100, fractions allowed. */
+  readonly percent?: number;
+}
+
+/** A migration's flags as stored. */
+export interface MigrationFlagState {
+  readonly stageFlagKey: string;
+  readonly percentFlagKey: string;
+  /** The stored stage; `undefined` when the flag is unset or holds something else. */
+  readonly stage: Stage | undefined;
+  /** The stored percentage; `undefined` when the flag is unset or not a number in 0..100. */
+  readonly percent: number | undefined;
+  /** The stored values as they are (`undefined` when unset), to show what is wrong with a bad one. */
+  readonly raw: { readonly stage: FlagValue | undefined; readonly percent: FlagValue | undefined };
+  /** When either flag last changed, and by whom; `undefined` when neither is set. */
+  readonly updatedAt: Date | undefined;
+  readonly updatedBy: string | null | undefined;
+}
+
+/** What {@link killMigration} did. */
+export interface KillResult {
+  readonly before: MigrationFlagState;
+  readonly after: MigrationFlagState;
+  /** Whether anything had to change (a migration already reading old only is left alone). */
+  readonly changed: boolean;
+}
+
+const changeSchema = z.strictObject({
+  stage: z.enum(STAGES, `must be one of ${STAGES.join(', ')}`).optional(),
+  percent: z
+    .number('must be a number from 0 to 100')
+    .refine(Number.isFinite, 'must be a number from 0 to 100')
+    .min(0, 'must be a number from 0 to 100')
+    .max(100, 'must be a number from 0 to 100')
+    .optional(),
+});
+
+const targetSchema = z.object({
+  name: z.string().min(1).optional(),
+  stageFlagKey: z.string().min(1),
+  percentFlagKey: z.string().min(1),
+  defaultStage: z.enum(STAGES).optional(),
+});
+
+function checkTarget(target: MigrationFlagTarget): MigrationFlagTarget {
+  const parsed = targetSchema.safeParse(target);
+  if (!parsed.success) {
+    throw new ValidationError(
+      'migration flags target must be a migration or { stageFlagKey, percentFlagKey, name? } with non-empty keys',
+      { cause: parsed.error },
+    );
+  }
+  checkFlagKey(target.stageFlagKey);
+  checkFlagKey(target.percentFlagKey);
+  return target;
+}
+
+function label(target: MigrationFlagTarget): string {
+  return target.name === undefined ? `flags "${target.stageFlagKey}"` : `migration "${target.name}"`;
+}
+
+function checkChange(target: MigrationFlagTarget, change: MigrationFlagChange): MigrationFlagChange {
+  const parsed = changeSchema.safeParse(change);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      throw new ValidationError(`${label(target)}: unknown flag change "${issue.keys[0]}"; give stage and/or percent`);
+    }
+    const field = String(issue.path[0] ?? 'change');
+    const value = (change as Record<string, unknown> | null)?.[field];
+    throw new ValidationError(
+      `${label(target)}: ${field} ${issue.message}, got ${JSON.stringify(value) ?? 'undefined'}`,
+      {
+        fields: [field],
+        cause: parsed.error,
+      },
+    );
+  }
+  if (parsed.data.stage === undefined && parsed.data.percent === undefined) {
+    throw new ValidationError(`${label(target)}: nothing to change; give a stage and/or a percent`);
+  }
+  return parsed.data;
+}
+
+function stateOf(target: MigrationFlagTarget, records: ReadonlyMap<string, FlagRecord>): MigrationFlagState {
+  const stageRecord = records.get(target.stageFlagKey);
+  const percentRecord = records.get(target.percentFlagKey);
+  const percent = percentRecord?.value;
+  const latest = [stageRecord, percentRecord]
+    .filter((record) => record !== undefined)
+    .sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())[0];
+  return {
+    stageFlagKey: target.stageFlagKey,
+    percentFlagKey: target.percentFlagKey,
+    stage: isStage(stageRecord?.value) ? stageRecord.value : undefined,
+    percent: typeof percent === 'number' && percent >= 0 && percent <= 100 ? percent : undefined,
+    raw: { stage: stageRecord?.value, percent },
+    updatedAt: latest?.updatedAt,
+    updatedBy: latest?.updatedBy,
+  };
+}
+
+/** Whether moving from `from` to `to` changes which columns writes go to. */
+function changesWritePath(from: Stage | undefined, to: Stage | undefined): boolean {
+  if (to === undefined || from === to) return false;
+  if (from === undefined) return true;
+  return STAGE_BEHAVIOUR[from].writes.join('+') !== STAGE_BEHAVIOUR[to].writes.join('+');
+}
+
+async function applyMigrationChange(
+  tx: Queryable,
+  table: FlagTable,
+  target: MigrationFlagTarget,
+  change: MigrationFlagChange,
+  options: SetMigrationFlagsOptions & { readonly kind?: 'set' | 'kill' },
+): Promise<{ before: MigrationFlagState; after: MigrationFlagState }> {
+  const records = await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey], true);
+  const before = stateOf(target, records);
+  const fromStage = before.stage ?? target.defaultStage;
+  if (change.stage !== undefined && fromStage === 'complete' && change.stage !== 'complete' && options.force !== true) {
+    throw new StageTransitionError(
+      `${label(target)} is complete: writes since then went to the new columns only, so moving back to "${change.stage}" could serve stale old values; pass force to do it anyway`,
+    );
+  }
+  const changes: FlagChange[] = [];
+  if (change.stage !== undefined) changes.push({ key: target.stageFlagKey, value: change.stage });
+  if (change.percent !== undefined) changes.push({ key: target.percentFlagKey, value: change.percent });
+  await writeFlags(tx, table, changes, options.actor);
+  if (target.name !== undefined) {
+    await recordEvent(
+      tx,
+      target.name,
+      'stage',
+      {
+        action: options.kind ?? 'set',
+        from: { stage: before.raw.stage ?? null, percent: before.raw.percent ?? null },
+        to: { stage: change.stage ?? before.raw.stage ?? null, percent: change.percent ?? before.raw.percent ?? null },
+        // Percent-only and read-side stage moves leave the write path alone; readers of the
+        // log (the contract gate) can tell them apart by this.
+        writePathChanged: changesWritePath(fromStage, change.stage),
+        ...(options.actor === undefined ? {} : { actor: options.actor }),
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
+        ...(options.force === true ? { forced: true } : {}),
+      },
+      options.stateSchema,
+    );
+  }
+  const after = stateOf(target, await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey]));
+  return { before, after };
+}
+
+/**
+ * Sets one flag to a JSON value and notifies every provider listening on the table, in one
+ * transaction. Creates the table when missing.
+ *
+ * @throws {ValidationError} when the key or value is invalid.
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createPgDriver } from 'flagshift/pg';
+ * import { setFlag } from 'flagshift/postgres-flags';
+ *
+ * const driver = createPgDriver(new pg.Pool({ connectionString: process.env.DATABASE_URL }));
+ * await setFlag(driver, 'checkout.new-flow', true);
+ * ```
+ */
+export async function setFlag(
+  db: FlagStoreDb,
+  key: string,
+  value: FlagValue,
+  options: FlagWriteOptions = {},
+): Promise<void> {
+  const table = resolveFlagTable(options, 'postgres flags');
+  checkFlagKey(key);
+  checkFlagValue(key, value);
+  await ensureFlagTable(db, table);
+  await db.transaction((tx) => writeFlags(tx, table, [{ key, value }], options.actor));
+}
+
+/** Removes one flag (evaluations then report `FLAG_NOT_FOUND`) and notifies the providers. */
+export async function removeFlag(db: FlagStoreDb, key: string, options: FlagWriteOptions = {}): Promise<void> {
+  const table = resolveFlagTable(options, 'postgres flags');
+  checkFlagKey(key);
+  await ensureFlagTable(db, table);
+  await db.transaction((tx) => writeFlags(tx, table, [{ key, value: undefined }], options.actor));
+}
+
+/** Every stored flag, by key. An empty map when the table does not exist yet. */
+export async function getFlags(db: Queryable, options: FlagTableOptions = {}): Promise<Map<string, FlagRecord>> {
+  const table = resolveFlagTable(options, 'postgres flags');
+  const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [table.quoted]);
+  if (rows[0]?.found == null) return new Map();
+  return readFlagTable(db, table);
+}
+
+/**
+ * Changes a migration's stage and/or read percentage in one transaction that also notifies
+ * every provider and, when the target has a name, logs a `stage` event for the contract
+ * gate. The change is validated first: the stage must be one of the six, the percentage a
+ * number from 0 to 100.
+ *
+ * @throws {ValidationError} when the change is invalid; nothing is written.
+ * @throws {StageTransitionError} when it would leave `complete` without `force`.
+ * @example
+ * ```ts
+ * import { setMigrationFlags } from 'flagshift/postgres-flags';
+ *
+ * await setMigrationFlags(driver, usernameRename, { stage: 'live', percent: 10 }, { actor: 'ada' });
+ * ```
+ */
+export async function setMigrationFlags(
+  db: FlagStoreDb,
+  migration: MigrationFlagTarget,
+  change: MigrationFlagChange,
+  options: SetMigrationFlagsOptions = {},
+): Promise<MigrationFlagState> {
+  const table = resolveFlagTable(options, 'postgres flags');
+  const target = checkTarget(migration);
+  const checked = checkChange(target, change);
+  await ensureFlagTable(db, table);
+  const { after } = await db.transaction((tx) => applyMigrationChange(tx, table, target, checked, options));
+  return after;
+}
+
+/** A migration's stored stage and read percentage. Unset flags read as `undefined`. */
+export async function getMigrationFlags(
+  db: Queryable,
+  migration: MigrationFlagTarget,
+  options: FlagTableOptions = {},
+): Promise<MigrationFlagState> {
+  const table = resolveFlagTable(options, 'postgres flags');
+  const target = checkTarget(migration);
+  const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [table.quoted]);
+  const records =
+    rows[0]?.found == null ? new Map() : await readFlags(db, table, [target.stageFlagKey, target.percentFlagKey]);
+  return stateOf(target, records);
+}
+
+/**
+ * The kill switch: sends every read of a migration back to the old columns at once, and
+ * keeps writing both sides.
+ *
+ * - `shadow`, `live` and `rampdown` become `dualwrite` (and the read percentage `0`, so a
+ *   later return to `live` starts from nobody).
+ * - `off` and `dualwrite` already read old only: nothing changes.
+ * - Never `off` once dual writes began: in `off` the new columns stop receiving writes and
+ *   drift from the old ones, so the backfill and verification done so far would be lost
+ *   and moving forward again would start from scratch (and serve drifted values in `live`
+ *   had anyone skipped re-verifying). `dualwrite` is as safe for readers and loses nothing.
+ * - `complete` is refused: its writes reached the new columns only, so reading old would
+ *   serve stale values. Step back deliberately with `setMigrationFlags(..., { force })`.
+ *
+ * An unset stage flag counts as the migration's `defaultStage` when the target has one;
+ * without it there is nothing known to kill, and the call is refused.
+ *
+ * @throws {StageTransitionError} for a complete migration or an unknown stage.
+ * @example
+ * ```ts
+ * import { killMigration } from 'flagshift/postgres-flags';
+ *
+ * const { before, after } = await killMigration(driver, usernameRename, { reason: 'mismatches in live' });
+ * ```
+ */
+export async function killMigration(
+  db: FlagStoreDb,
+  migration: MigrationFlagTarget,
+  options: FlagWriteOptions = {},
+): Promise<KillResult> {
+  const table = resolveFlagTable(options, 'postgres flags');
+  const target = checkTarget(migration);
+  await ensureFlagTable(db, table);
+  return db.transaction(async (tx) => {
+    const before = stateOf(target, await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey], true));
+    const current = before.stage ?? (before.raw.stage === undefined ? target.defaultStage : undefined);
+    if (current === undefined) {
+      throw new StageTransitionError(
+        `${label(target)}: stage flag "${target.stageFlagKey}" ${
+          before.raw.stage === undefined ? 'is not set' : `holds ${JSON.stringify(before.raw.stage)}, not a stage`
+        }, so it is unknown whether dual writes began; set a stage explicitly`,
+      );
+    }
+    if (current === 'complete') {
+      throw new StageTransitionError(
+        `${label(target)} is complete: the old columns no longer receive writes, so reads can't go back to them; nothing changed`,
+      );
+    }
+    if (current === 'off' || current === 'dualwrite') return { before, after: before, changed: false };
+    const { after } = await applyMigrationChange(
+      tx,
+      table,
+      target,
+      { stage: 'dualwrite', percent: 0 },
+      {
+        ...options,
+        kind: 'kill',
+      },
+    );
+    return { before, after, changed: true };
+  });
+}

@@ -1,0 +1,471 @@
+import {
+  type EvaluationContext,
+  FlagNotFoundError,
+  type JsonValue,
+  type Logger,
+  OpenFeatureEventEmitter,
+  type Provider,
+  ProviderEvents,
+  ProviderNotReadyError,
+  type ResolutionDetails,
+  StandardResolutionReasons,
+  TypeMismatchError,
+} from '@openfeature/server-sdk';
+import { z } from 'zod';
+import type { Driver } from '../../src/driver.js';
+import { ConfigurationError } from '../../src/errors.js';
+import { createPgDriver } from '../pg/index.js';
+import { createPgliteDriver, type PGliteLike } from '../pglite/index.js';
+import {
+  ensureFlagTable,
+  type FlagRecord,
+  type FlagTable,
+  type FlagTableOptions,
+  type FlagValue,
+  quotedChannel,
+  readFlagTable,
+  resolveFlagTable,
+} from './flag-table.js';
+import {
+  type ListenPgliteLike,
+  type ListenPoolLike,
+  type ListenSession,
+  type ListenSource,
+  pgliteListenSource,
+  poolListenSource,
+} from './listen-source.js';
+import { type FlagWriteOptions, removeFlag, setFlag } from './migration-flags.js';
+
+/** Options of {@link createPostgresFlagProvider}. Give exactly one of `pool`, `connectionString`, `pglite`. */
+export interface PostgresFlagProviderOptions extends FlagTableOptions {
+  /**
+   * A `pg.Pool` to read and write flags with. The provider holds one of its connections for
+   * as long as it is open, to `LISTEN` on; size the pool for it. It never ends the pool.
+   * @default undefined
+   */
+  readonly pool?: ListenPoolLike;
+  /**
+   * A connection string: the provider opens (and on close ends) a small pool of its own
+   * (`pg`, an optional peer dependency, is loaded on demand).
+   * @default undefined
+   */
+  readonly connectionString?: string;
+  /**
+   * A PGlite instance (in-process PostgreSQL). Its `listen` only hears this process, so it
+   * is for tests, demos and single-process tools.
+   * @default undefined
+   */
+  readonly pglite?: ListenPgliteLike;
+  /**
+   * Create the schema and table at `initialize` when missing. Turn off for a role without
+   * `CREATE` on the database; the table must then exist.
+   * @default true
+   */
+  readonly createTable?: boolean;
+  /**
+   * Every so often the provider checks its `LISTEN` connection answers and reloads the
+   * table, a safety net for a connection that died silently (a half-open TCP link). `0`
+   * turns it off.
+   * @default 30000
+   */
+  readonly refreshIntervalMs?: number;
+  /**
+   * First delay before reconnecting a lost `LISTEN` connection, in milliseconds; it doubles
+   * (with jitter) on each failed attempt, up to `maxReconnectDelayMs`.
+   * @default 100
+   */
+  readonly reconnectDelayMs?: number;
+  /**
+   * Longest delay between reconnection attempts, in milliseconds.
+   * @default 5000
+   */
+  readonly maxReconnectDelayMs?: number;
+  /**
+   * `application_name` of the connections the provider opens from `connectionString`.
+   * @default 'flagshift-flags'
+   */
+  readonly applicationName?: string;
+}
+
+const optionsSchema = z.strictObject({
+  pool: z
+    .custom<ListenPoolLike>(
+      (value) =>
+        typeof (value as Partial<ListenPoolLike> | null)?.query === 'function' &&
+        typeof (value as Partial<ListenPoolLike>).connect === 'function',
+      'must be a pg.Pool (with query() and connect())',
+    )
+    .optional(),
+  connectionString: z.string().min(1, 'must be a non-empty string').optional(),
+  pglite: z
+    .custom<ListenPgliteLike>(
+      (value) =>
+        typeof (value as Partial<ListenPgliteLike> | null)?.query === 'function' &&
+        typeof (value as Partial<ListenPgliteLike>).listen === 'function',
+      'must be a PGlite instance (with query() and listen())',
+    )
+    .optional(),
+  schema: z.string().optional(),
+  table: z.string().optional(),
+  channel: z.string().optional(),
+  createTable: z.boolean().optional(),
+  refreshIntervalMs: z.number().int().min(0).max(86_400_000).optional(),
+  reconnectDelayMs: z.number().int().min(1).max(600_000).optional(),
+  maxReconnectDelayMs: z.number().int().min(1).max(600_000).optional(),
+  applicationName: z.string().max(63).optional(),
+});
+
+type FlagType = 'boolean' | 'string' | 'number' | 'object';
+
+/**
+ * An OpenFeature server provider whose flags live in a PostgreSQL table. Built by
+ * {@link createPostgresFlagProvider}.
+ *
+ * Evaluations read an in-memory snapshot: no query per evaluation. The snapshot is loaded
+ * at `initialize` and reloaded whenever a write announces itself with `pg_notify` on the
+ * table's channel (every write through this package does, in the writing transaction), so
+ * every process sees a change within a round trip and emits `ConfigurationChanged`, which
+ * makes flagshift drop its cached decisions at once.
+ *
+ * When the `LISTEN` connection is lost the provider emits `Stale`, keeps serving the last
+ * snapshot (reason `CACHED`), reconnects with exponential backoff and jitter, reloads the
+ * table (emitting `ConfigurationChanged` for whatever changed meanwhile) and emits `Ready`.
+ */
+export class PostgresFlagProvider implements Provider {
+  readonly metadata = { name: 'flagshift-postgres-flags' } as const;
+  readonly runsOn = 'server' as const;
+  readonly events = new OpenFeatureEventEmitter();
+  /** Where the flags live. */
+  readonly table: FlagTable;
+
+  readonly #options: PostgresFlagProviderOptions;
+  #driver: Driver | undefined;
+  #listen: ListenSource | undefined;
+  #ownPool: { end(): Promise<void> } | undefined;
+  #session: ListenSession | undefined;
+  #snapshot: Map<string, FlagRecord> | undefined;
+  #stale = false;
+  #closed = false;
+  #attempt = 0;
+  #recoveryTimer: NodeJS.Timeout | undefined;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #queued: Promise<void> | undefined;
+  #running: Promise<void> = Promise.resolve();
+
+  constructor(options: PostgresFlagProviderOptions) {
+    this.#options = options;
+    this.table = resolveFlagTable(options, 'postgres flag provider');
+  }
+
+  /** Creates the table if needed, starts listening and loads the snapshot. */
+  async initialize(_context?: EvaluationContext): Promise<void> {
+    // Initialized twice (by hand, then by the SDK): one session and one timer are enough.
+    if (this.#session !== undefined && !this.#closed) return this.#reloadSoon();
+    this.#closed = false;
+    const driver = await this.#db();
+    if (this.#options.createTable !== false) await ensureFlagTable(driver, this.table);
+    // Listen before loading: a change committed in between is heard rather than lost.
+    this.#session = await this.#openSession();
+    await this.#reload(false);
+    const interval = this.#options.refreshIntervalMs ?? 30_000;
+    if (interval > 0) {
+      this.#refreshTimer = setInterval(() => void this.#refreshTick(), interval);
+      this.#refreshTimer.unref();
+    }
+  }
+
+  /** Stops listening and ends the pool the provider opened itself. */
+  async onClose(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#recoveryTimer);
+    clearInterval(this.#refreshTimer);
+    const session = this.#session;
+    this.#session = undefined;
+    await session?.close().catch(() => undefined);
+    await this.#running;
+    const pool = this.#ownPool;
+    this.#ownPool = undefined;
+    this.#driver = undefined;
+    this.#listen = undefined;
+    await pool?.end().catch(() => undefined);
+  }
+
+  resolveBooleanEvaluation(
+    flagKey: string,
+    _defaultValue: boolean,
+    _context?: EvaluationContext,
+    _logger?: Logger,
+  ): Promise<ResolutionDetails<boolean>> {
+    return this.#resolve(flagKey, 'boolean');
+  }
+
+  resolveStringEvaluation(
+    flagKey: string,
+    _defaultValue: string,
+    _context?: EvaluationContext,
+    _logger?: Logger,
+  ): Promise<ResolutionDetails<string>> {
+    return this.#resolve(flagKey, 'string');
+  }
+
+  resolveNumberEvaluation(
+    flagKey: string,
+    _defaultValue: number,
+    _context?: EvaluationContext,
+    _logger?: Logger,
+  ): Promise<ResolutionDetails<number>> {
+    return this.#resolve(flagKey, 'number');
+  }
+
+  resolveObjectEvaluation<T extends JsonValue>(
+    flagKey: string,
+    _defaultValue: T,
+    _context?: EvaluationContext,
+    _logger?: Logger,
+  ): Promise<ResolutionDetails<T>> {
+    return this.#resolve(flagKey, 'object');
+  }
+
+  /** The flags as this provider currently serves them. Empty before `initialize`. */
+  snapshot(): ReadonlyMap<string, FlagValue> {
+    return new Map([...(this.#snapshot ?? new Map<string, FlagRecord>()).values()].map((r) => [r.key, r.value]));
+  }
+
+  /** Reloads the table now (normally unnecessary: notifications do it). */
+  async refresh(): Promise<void> {
+    await this.#reloadSoon();
+  }
+
+  /**
+   * Writes a flag into this provider's table and notifies every provider listening on it,
+   * this one included. Migration stages are better set with `setMigrationFlags`, which
+   * validates them and logs the change.
+   */
+  async setFlag(flagKey: string, value: FlagValue, options: Pick<FlagWriteOptions, 'actor'> = {}): Promise<void> {
+    await setFlag(await this.#db(), flagKey, value, { ...this.#tableOptions(), ...options });
+  }
+
+  /** Removes a flag from the table; evaluations of it then report `FLAG_NOT_FOUND`. */
+  async removeFlag(flagKey: string, options: Pick<FlagWriteOptions, 'actor'> = {}): Promise<void> {
+    await removeFlag(await this.#db(), flagKey, { ...this.#tableOptions(), ...options });
+  }
+
+  #tableOptions(): FlagTableOptions {
+    return { schema: this.table.schema, table: this.table.table, channel: this.table.channel };
+  }
+
+  async #resolve<T>(flagKey: string, type: FlagType): Promise<ResolutionDetails<T>> {
+    const snapshot = this.#snapshot;
+    if (snapshot === undefined) throw new ProviderNotReadyError('postgres flag provider is not initialized');
+    const record = snapshot.get(flagKey);
+    if (record === undefined) throw new FlagNotFoundError(`flag "${flagKey}" is not in ${this.table.display}`);
+    const value = record.value;
+    const actual = Array.isArray(value) ? 'array' : typeof value;
+    if (type === 'object' ? actual !== 'object' && actual !== 'array' : actual !== type) {
+      throw new TypeMismatchError(`flag "${flagKey}" holds ${article(actual)} ${actual}, not ${article(type)} ${type}`);
+    }
+    return {
+      value: value as T,
+      reason: this.#stale ? StandardResolutionReasons.CACHED : StandardResolutionReasons.STATIC,
+      flagMetadata: { updatedAt: record.updatedAt.toISOString() },
+    };
+  }
+
+  async #db(): Promise<Driver> {
+    if (this.#driver !== undefined) return this.#driver;
+    const { pool, connectionString, pglite } = this.#options;
+    if (pglite !== undefined) {
+      this.#driver = createPgliteDriver(pglite as unknown as PGliteLike);
+      this.#listen = pgliteListenSource(pglite, quotedChannel(this.table));
+    } else {
+      let listenPool = pool;
+      if (listenPool === undefined) {
+        const own = await openOwnPool(connectionString!, this.#options.applicationName ?? 'flagshift-flags');
+        this.#ownPool = own;
+        listenPool = own;
+      }
+      this.#driver = createPgDriver(listenPool, { kind: 'pool' });
+      this.#listen = poolListenSource(listenPool, this.table.channel, quotedChannel(this.table));
+    }
+    return this.#driver;
+  }
+
+  #openSession(): Promise<ListenSession> {
+    return this.#listen!.open(
+      () => {
+        this.#reloadSoon().catch((error: unknown) => this.#troubled(error));
+      },
+      (error) => {
+        this.#session = undefined;
+        this.#troubled(error);
+      },
+    );
+  }
+
+  /** One reload at a time; notifications arriving during one queue exactly one more. */
+  #reloadSoon(): Promise<void> {
+    if (this.#queued !== undefined) return this.#queued;
+    const next = this.#running.then(() => {
+      this.#queued = undefined;
+      return this.#reload(true);
+    });
+    this.#queued = next;
+    this.#running = next.catch(() => undefined);
+    return next;
+  }
+
+  async #reload(announce: boolean): Promise<void> {
+    if (this.#closed) return;
+    const next = await readFlagTable(this.#driver!, this.table);
+    const previous = this.#snapshot;
+    this.#snapshot = next;
+    if (!announce || previous === undefined) return;
+    const changed = changedKeys(previous, next);
+    if (changed.length > 0) this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged: changed });
+  }
+
+  /** The snapshot may be out of date: say so once, and try to recover. */
+  #troubled(error: unknown): void {
+    if (this.#closed) return;
+    if (!this.#stale) {
+      this.#stale = true;
+      this.events.emit(ProviderEvents.Stale, {
+        message: `postgres flags may be out of date: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+    this.#scheduleRecovery();
+  }
+
+  #scheduleRecovery(): void {
+    if (this.#closed || this.#recoveryTimer !== undefined) return;
+    const base = this.#options.reconnectDelayMs ?? 100;
+    const max = this.#options.maxReconnectDelayMs ?? 5_000;
+    const ceiling = Math.min(max, base * 2 ** Math.min(this.#attempt, 20));
+    // Jitter spreads the reconnections of many processes after a server restart.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.#attempt++;
+    this.#recoveryTimer = setTimeout(() => {
+      this.#recoveryTimer = undefined;
+      void this.#recover();
+    }, delay);
+  }
+
+  async #recover(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (this.#session === undefined) {
+        const session = await this.#openSession();
+        if (this.#closed) {
+          await session.close();
+          return;
+        }
+        this.#session = session;
+      }
+      await this.#reloadSoon();
+      this.#attempt = 0;
+      if (this.#stale && !this.#closed) {
+        this.#stale = false;
+        this.events.emit(ProviderEvents.Ready, { message: 'postgres flags are listening again' });
+      }
+    } catch {
+      this.#scheduleRecovery();
+    }
+  }
+
+  async #refreshTick(): Promise<void> {
+    if (this.#closed || this.#recoveryTimer !== undefined) return;
+    try {
+      if (this.#session === undefined) throw new Error('not listening');
+      await this.#session.ping();
+      await this.#reloadSoon();
+    } catch (error) {
+      this.#troubled(error);
+    }
+  }
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
+function changedKeys(previous: ReadonlyMap<string, FlagRecord>, next: ReadonlyMap<string, FlagRecord>): string[] {
+  const changed: string[] = [];
+  for (const [key, record] of next) {
+    const before = previous.get(key);
+    if (before === undefined || JSON.stringify(before.value) !== JSON.stringify(record.value)) changed.push(key);
+  }
+  for (const key of previous.keys()) if (!next.has(key)) changed.push(key);
+  return changed.sort();
+}
+
+async function openOwnPool(
+  connectionString: string,
+  applicationName: string,
+): Promise<ListenPoolLike & { end(): Promise<void> }> {
+  let pg: typeof import('pg')['default'];
+  try {
+    pg = (await import('pg')).default;
+  } catch (cause) {
+    throw new ConfigurationError(
+      'package "pg" could not be loaded; install it to give the postgres flag provider a connectionString: npm install pg',
+      { cause },
+    );
+  }
+  // Two connections cover the LISTEN session and a reload; a write may wait briefly for one.
+  const pool = new pg.Pool({ connectionString, max: 3, keepAlive: true, application_name: applicationName });
+  // An idle connection the server terminates must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/**
+ * Creates an OpenFeature server provider that keeps flags in a PostgreSQL table (created
+ * when missing: `key text PRIMARY KEY, value jsonb, updated_at, updated_by`) and tells
+ * every process about a change at once through `LISTEN`/`NOTIFY`. It serves any flag key
+ * with a JSON value; flagshift's stage and read-percentage flags are two of them.
+ *
+ * Resolution follows OpenFeature: a missing flag is `FLAG_NOT_FOUND`, a value of another
+ * type `TYPE_MISMATCH` (arrays count as objects); the SDK then returns the caller's default.
+ *
+ * Works on a `pg.Pool` (or a connection string) across processes, and on PGlite within one
+ * process.
+ *
+ * @throws {ConfigurationError} when an option is invalid.
+ * @example
+ * ```ts
+ * import { OpenFeature } from '@openfeature/server-sdk';
+ * import { createOpenFeatureFlags } from 'flagshift/openfeature';
+ * import { createPostgresFlagProvider } from 'flagshift/postgres-flags';
+ *
+ * const provider = createPostgresFlagProvider({ connectionString: process.env.DATABASE_URL });
+ * await OpenFeature.setProviderAndWait('migrations', provider);
+ * const flags = createOpenFeatureFlags({ domain: 'migrations' });
+ * ```
+ */
+export function createPostgresFlagProvider(options: PostgresFlagProviderOptions): PostgresFlagProvider {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigurationError('postgres flag provider options must be an object');
+    }
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '';
+      throw new ConfigurationError(`postgres flag provider option "${key}" is not a known option`, { path: key });
+    }
+    const path = issue.path.join('.');
+    throw new ConfigurationError(`postgres flag provider option "${path}" is invalid: ${issue.message}`, {
+      path,
+      cause: parsed.error,
+    });
+  }
+  const sources = (['pool', 'connectionString', 'pglite'] as const).filter((key) => parsed.data[key] !== undefined);
+  if (sources.length !== 1) {
+    throw new ConfigurationError(
+      `postgres flag provider needs exactly one of "pool", "connectionString" and "pglite", got ${
+        sources.length === 0 ? 'none' : sources.map((key) => `"${key}"`).join(' and ')
+      }`,
+    );
+  }
+  return new PostgresFlagProvider(options);
+}

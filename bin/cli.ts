@@ -1,0 +1,51 @@
+/**
+ * The `flagshift` command-line tool: the composition root that wires the migrations
+ * module, node-postgres, the lifecycle steps and the PostgreSQL flag store together.
+ *
+ * Published as `bin/flagshift.js`, which runs the built `dist/bin/cli.js`. Inside the
+ * repository run it from the sources: `npm run flagshift -- <args>`.
+ */
+import { CommanderError } from 'commander';
+import { CliContext, type CliStreams } from './cli-context.js';
+import { CliError, ExitCode, errorDetails, errorLine } from './cli-error.js';
+import { buildProgram, globalOptionsOf } from './program.js';
+
+/**
+ * Runs the CLI on `argv` (the arguments after the program name) and returns the exit
+ * code. Errors become one line on stderr (`flagshift: error: ...`), with the stack only
+ * under `--verbose`.
+ */
+export async function main(
+  argv: readonly string[],
+  streams: CliStreams = { stdout: process.stdout, stderr: process.stderr },
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  let verbose = argv.includes('--verbose') || argv.includes('-v');
+  const program = buildProgram(async (command, body) => {
+    const options = globalOptionsOf(command);
+    verbose = options.verbose;
+    const ctx = new CliContext(options, streams, cwd, env);
+    try {
+      exitCode = await body(ctx);
+    } finally {
+      await ctx.close();
+    }
+  }, streams);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander printed its message (or the help) already.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.Ok;
+      return ExitCode.Usage;
+    }
+    streams.stderr.write(`flagshift: error: ${errorLine(error)}\n`);
+    if (verbose) streams.stderr.write(`${errorDetails(error)}\n`);
+    return error instanceof CliError ? error.exitCode : ExitCode.Failure;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,137 @@
+import { type Backfill, type BackfillOptions, createBackfill } from '../../src/lifecycle/backfill.js';
+import { type CombinedProgress, combineProgress, createProgressDisplay, formatDuration } from '../backfill-progress.js';
+import type { CliContext } from '../cli-context.js';
+import { ExitCode } from '../cli-error.js';
+import { preflightNotes } from './preflight-command.js';
+
+/** Options of `flagshift backfill`. */
+export interface BackfillCommandOptions {
+  readonly batchSize?: number;
+  readonly targetMs?: number;
+  readonly delayMs?: number;
+  readonly workers?: number;
+  readonly restart?: boolean;
+  readonly lockTimeoutMs?: number;
+  readonly preflight?: boolean;
+}
+
+/** Resolves once the first worker has started or joined the pass (or finished, or failed). */
+function started(worker: Backfill): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (worker.progress.state !== 'idle' && worker.progress.state !== 'starting') resolve();
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
+/**
+ * `flagshift backfill <migration>`: fills the new columns from the old in keyset batches,
+ * resumable. `--workers N` runs N workers in this process, each batch on its own pooled
+ * connection; they share the pass through the ranges table exactly as workers in separate
+ * processes would (start more `flagshift backfill` processes, on other hosts too, to add
+ * more).
+ */
+export async function runBackfill(ctx: CliContext, name: string, options: BackfillCommandOptions): Promise<number> {
+  const migration = await ctx.migration(name);
+  const driver = await ctx.driver();
+  if (options.preflight !== false) await preflightNotes(ctx, driver, migration);
+  const workerCount = options.workers ?? 1;
+  const display = ctx.options.json ? undefined : createProgressDisplay(ctx.streams, `backfill ${migration.name}`);
+  const workers: Backfill[] = [];
+  let latest: CombinedProgress | undefined;
+  const onProgress = () => {
+    latest = combineProgress(workers.map((worker) => worker.progress));
+    display?.update(latest);
+  };
+  const onEvent = ctx.onEvent;
+  const base: BackfillOptions = {
+    stateSchema: ctx.options.stateSchema,
+    onProgress,
+    // A batch size given on the command line is where the adaptive sizing starts, within wider bounds if needed.
+    ...(options.batchSize === undefined
+      ? {}
+      : {
+          batchSize: options.batchSize,
+          minBatchSize: Math.min(10, options.batchSize),
+          maxBatchSize: Math.max(10_000, options.batchSize),
+        }),
+    ...(options.targetMs === undefined ? {} : { targetBatchMs: options.targetMs }),
+    ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }),
+    ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+    ...(onEvent === undefined ? {} : { onEvent }),
+  };
+
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(ExitCode.Interrupted);
+    ctx.note('\ncancelling after the current batch; progress is kept, and running backfill again resumes');
+    for (const worker of workers) worker.cancel();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const startedAt = performance.now();
+  try {
+    const first = createBackfill(driver, migration, {
+      ...base,
+      ...(options.restart === true ? { restart: true } : {}),
+    });
+    workers.push(first);
+    const runs = [first.run()];
+    if (workerCount > 1) {
+      // Joiners come after the first worker decided the pass, and skip rather than start
+      // another pass if it is over by the time they look.
+      await Promise.race([started(first), runs[0]!.catch(() => undefined)]);
+      for (let i = 1; i < workerCount; i++) {
+        const worker = createBackfill(driver, migration, { ...base, whenDone: 'skip' });
+        workers.push(worker);
+        runs.push(worker.run());
+      }
+    }
+    const reports = await Promise.all(runs);
+    onProgress();
+    display?.stop();
+    const cancelled = reports.some((report) => report.status === 'cancelled');
+    const changed = reports.reduce((sum, report) => sum + report.rowsChanged, 0);
+    const scanned = Math.max(...reports.map((report) => report.totalRowsDone));
+    const elapsed = performance.now() - startedAt;
+    if (ctx.options.json) {
+      ctx.printJson({
+        migration: migration.name,
+        status: cancelled ? 'cancelled' : 'done',
+        pass: reports[0]!.pass,
+        rowsDone: scanned,
+        rowsChanged: changed,
+        workers: reports.map((report) => ({
+          workerId: report.workerId,
+          status: report.status,
+          rowsDone: report.rowsDone,
+          rowsChanged: report.rowsChanged,
+          batches: report.batches,
+          retries: report.retries,
+          skipped: report.skipped,
+        })),
+        durationMs: Math.round(elapsed),
+      });
+    } else if (cancelled) {
+      ctx.print(
+        `backfill of migration "${migration.name}" cancelled: pass ${reports[0]!.pass}, ${scanned} rows done so far; run it again to resume`,
+      );
+    } else {
+      ctx.print(
+        `backfill of migration "${migration.name}" done: pass ${reports[0]!.pass}, ${scanned} rows scanned, ${changed} changed by ${workerCount === 1 ? 'this worker' : `${workerCount} workers`} in ${formatDuration(elapsed)}`,
+      );
+      ctx.note(`next: flagshift verify ${migration.name}`);
+    }
+    return cancelled ? ExitCode.Interrupted : ExitCode.Ok;
+  } catch (error) {
+    for (const worker of workers) worker.cancel();
+    display?.stop();
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,136 @@
+import {
+  getMigrationFlags,
+  killMigration,
+  type MigrationFlagState,
+  setMigrationFlags,
+} from '../../adapters/postgres-flags/migration-flags.js';
+import type { Migration } from '../../src/migration.js';
+import type { Stage } from '../../src/stages.js';
+import type { CliContext } from '../cli-context.js';
+import { ExitCode } from '../cli-error.js';
+
+function describeState(migration: Migration, state: MigrationFlagState): string {
+  const stage =
+    state.stage ??
+    (state.raw.stage === undefined
+      ? `unset (processes use the default, ${migration.defaultStage})`
+      : `invalid: ${JSON.stringify(state.raw.stage)}`);
+  const percent =
+    state.percent !== undefined
+      ? `${state.percent}%`
+      : state.raw.percent === undefined
+        ? `unset (default ${migration.defaultPercent}%)`
+        : `invalid: ${JSON.stringify(state.raw.percent)}`;
+  return `stage ${stage}, read ${percent}`;
+}
+
+function stateJson(migration: Migration, state: MigrationFlagState): Record<string, unknown> {
+  return {
+    migration: migration.name,
+    stageFlagKey: state.stageFlagKey,
+    percentFlagKey: state.percentFlagKey,
+    stage: state.stage ?? null,
+    percent: state.percent ?? null,
+    raw: { stage: state.raw.stage ?? null, percent: state.raw.percent ?? null },
+    defaultStage: migration.defaultStage,
+    updatedAt: state.updatedAt?.toISOString() ?? null,
+    updatedBy: state.updatedBy ?? null,
+  };
+}
+
+/** `flagshift flags get [migration]`: the stored stage and read percentage. */
+export async function runFlagsGet(ctx: CliContext, name: string | undefined): Promise<number> {
+  const migrations =
+    name === undefined
+      ? [...(await ctx.migrations()).values()].sort((a, b) => a.name.localeCompare(b.name))
+      : [await ctx.migration(name)];
+  const driver = await ctx.driver();
+  const states = [];
+  for (const migration of migrations) {
+    states.push({ migration, state: await getMigrationFlags(driver, migration, ctx.flagTable) });
+  }
+  if (ctx.options.json) {
+    ctx.printJson(states.map(({ migration, state }) => stateJson(migration, state)));
+    return ExitCode.Ok;
+  }
+  const width = Math.max(...states.map(({ migration }) => migration.name.length));
+  for (const { migration, state } of states) {
+    const changed =
+      state.updatedAt === undefined ? '' : `  (changed ${state.updatedAt.toISOString()} by ${state.updatedBy ?? '?'})`;
+    ctx.print(`${migration.name.padEnd(width)}  ${describeState(migration, state)}${changed}`);
+  }
+  return ExitCode.Ok;
+}
+
+/** Options of `flagshift flags set`. */
+export interface FlagsSetOptions {
+  readonly stage?: Stage;
+  readonly percent?: number;
+  readonly force?: boolean;
+  readonly reason?: string;
+}
+
+/** `flagshift flags set <migration> --stage <stage> [--percent <p>]`: every process follows at once. */
+export async function runFlagsSet(ctx: CliContext, name: string, options: FlagsSetOptions): Promise<number> {
+  const migration = await ctx.migration(name);
+  const driver = await ctx.driver();
+  const before = await getMigrationFlags(driver, migration, ctx.flagTable);
+  const after = await setMigrationFlags(
+    driver,
+    migration,
+    {
+      ...(options.stage === undefined ? {} : { stage: options.stage }),
+      ...(options.percent === undefined ? {} : { percent: options.percent }),
+    },
+    {
+      ...ctx.flagTable,
+      stateSchema: ctx.options.stateSchema,
+      actor: ctx.actor,
+      ...(options.reason === undefined ? {} : { reason: options.reason }),
+      ...(options.force === true ? { force: true } : {}),
+    },
+  );
+  if (ctx.options.json) {
+    ctx.printJson({ before: stateJson(migration, before), after: stateJson(migration, after) });
+    return ExitCode.Ok;
+  }
+  ctx.print(`${migration.name}: ${describeState(migration, before)} -> ${describeState(migration, after)}`);
+  if (after.stage !== 'live' && options.percent !== undefined) {
+    ctx.note('note: the read percentage only applies in stage live');
+  }
+  return ExitCode.Ok;
+}
+
+/** `flagshift flags kill <migration>`: reads back to old at once, dual writes kept. */
+export async function runFlagsKill(
+  ctx: CliContext,
+  name: string,
+  options: { readonly reason?: string },
+): Promise<number> {
+  const migration = await ctx.migration(name);
+  const driver = await ctx.driver();
+  const result = await killMigration(driver, migration, {
+    ...ctx.flagTable,
+    stateSchema: ctx.options.stateSchema,
+    actor: ctx.actor,
+    ...(options.reason === undefined ? {} : { reason: options.reason }),
+  });
+  if (ctx.options.json) {
+    ctx.printJson({
+      changed: result.changed,
+      before: stateJson(migration, result.before),
+      after: stateJson(migration, result.after),
+    });
+    return ExitCode.Ok;
+  }
+  if (!result.changed) {
+    ctx.print(
+      `${migration.name}: ${describeState(migration, result.before)}: reads already come from the old columns; nothing changed`,
+    );
+    return ExitCode.Ok;
+  }
+  ctx.print(
+    `${migration.name}: killed: ${describeState(migration, result.before)} -> ${describeState(migration, result.after)}; reads are served from the old columns, writes still go to both`,
+  );
+  return ExitCode.Ok;
+}

@@ -1,0 +1,94 @@
+/**
+ * `flagshift/lifecycle`: the schema side of a migration, driven by the same definition
+ * as the repository. Plan it, expand (new columns, indexes, sync triggers), backfill
+ * online, verify row by row, and only then contract.
+ *
+ * @example
+ * ```ts
+ * import { contract, createBackfill, expand, formatPlan, planMigration, verify } from 'flagshift/lifecycle';
+ *
+ * console.log(formatPlan(await planMigration(driver, usernameRename)));
+ * await expand(driver, usernameRename);
+ * await createBackfill(driver, usernameRename, { onProgress: (p) => console.log(p.rowsDone) }).run();
+ * const report = await verify(driver, usernameRename);
+ * if (report.passed) await contract(driver, usernameRename);
+ * ```
+ *
+ * @module
+ */
+export {
+  type Backfill,
+  type BackfillOptions,
+  type BackfillProgress,
+  type BackfillReport,
+  type BackfillState,
+  type BackfillThrottleInfo,
+  createBackfill,
+} from './backfill.js';
+export { compatViewSql } from './compat-view.js';
+export {
+  type ContractGate,
+  type ContractOptions,
+  type ContractPlanOptions,
+  type ContractReport,
+  contract,
+  contractGate,
+  planContract,
+} from './contract.js';
+export {
+  type DdlOptions,
+  type DdlReport,
+  type DdlStep,
+  type DdlStepReport,
+  ddlStatements,
+  formatSql,
+  runDdl,
+} from './ddl.js';
+export { type ExpandIndex, type ExpandOptions, type ExpandReport, expand, planExpand } from './expand.js';
+export {
+  createMetricsPublisher,
+  ensureMetricsTables,
+  type FleetMetrics,
+  type FleetMigrationMetrics,
+  type MetricsPublisher,
+  type MetricsPublisherOptions,
+  type MetricsPublisherStats,
+  type MismatchRatePoint,
+  type PublishingProcess,
+  type ReadMetricsOptions,
+  readMetrics,
+} from './metrics-store.js';
+export { formatPlan, type Phase, type PlanOptions, type PlanStep, planMigration } from './plan.js';
+export {
+  PreflightCode,
+  type PreflightOptions,
+  type PreflightReport,
+  type PreflightSampleBatch,
+  type PreflightWarning,
+  preflight,
+} from './preflight.js';
+export {
+  type BackfillStatus,
+  backfillStatus,
+  DEFAULT_STATE_SCHEMA,
+  ensureStateTables,
+  type LifecycleEvent,
+  type LifecycleEventKind,
+  type LifecycleOptions,
+  lastVerification,
+  lastWritePathChange,
+  listEvents,
+  type RecordedEvent,
+  recordEvent,
+  recordVerification,
+  type VerificationRecord,
+} from './state.js';
+export { SYNC_SETTING, syncTriggerSql } from './sync-triggers.js';
+export {
+  type VerificationColumn,
+  type VerificationExample,
+  type VerificationProgress,
+  type VerificationReport,
+  type VerifyOptions,
+  verify,
+} from './verify.js';

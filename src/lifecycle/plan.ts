@@ -1,0 +1,162 @@
+/**
+ * The whole lifecycle of a migration, in order, before any of it runs: the exact SQL of
+ * expand and contract (read off the catalog as it is now), the flag changes of the ramp,
+ * and how to step back from each step.
+ */
+import type { Queryable } from '../driver.js';
+import { ConfigurationError } from '../errors.js';
+import type { Migration } from '../migration.js';
+import type { Stage } from '../stages.js';
+import { planContract } from './contract.js';
+import type { DdlStep } from './ddl.js';
+import { type ExpandOptions, planExpand } from './expand.js';
+
+/** One step of a phase: SQL to run, a flag to change, or a command to run. */
+export interface PlanStep {
+  /** What the step does, one line. */
+  readonly action: string;
+  /** The exact SQL of a schema change. */
+  readonly sql?: string;
+  /** The flag change of a stage step: the stage flag's new value, and the read percentage in `live`. */
+  readonly flagChange?: { readonly stage: Stage; readonly percent?: number };
+  /** How to step back: SQL, a flag change, or why there is nothing to undo. */
+  readonly rollback: string;
+}
+
+/** A phase of the lifecycle. */
+export interface Phase {
+  readonly name: 'expand' | 'backfill' | 'ramp' | 'verify' | 'contract';
+  readonly steps: readonly PlanStep[];
+}
+
+/** Options of {@link planMigration}. */
+export interface PlanOptions extends ExpandOptions {
+  /** Read percentages of the `live` ramp, increasing, each in (0, 100]. @default [1, 10, 50, 100] */
+  readonly percents?: readonly number[];
+}
+
+/**
+ * Every phase of `migration`, in order: expand (the SQL {@link planExpand} plans now),
+ * backfill (dual writes on, then the backfill), ramp (shadow, live at each read
+ * percentage, rampdown, complete), verify, and contract (the SQL {@link planContract}
+ * plans, as if expand had run). Each step names its rollback.
+ *
+ * @example
+ * ```ts
+ * import { formatPlan, planMigration } from 'flagshift/lifecycle';
+ *
+ * console.log(formatPlan(await planMigration(driver, usernameRename)));
+ * ```
+ */
+export async function planMigration(db: Queryable, migration: Migration, options: PlanOptions = {}): Promise<Phase[]> {
+  const { percents = [1, 10, 50, 100], ...expandOptions } = options;
+  checkPercents(percents);
+  const expandSteps = await planExpand(db, migration, expandOptions);
+  const contractSteps = await planContract(db, migration, {
+    assumeExpanded: true,
+    ...(options.stateSchema === undefined ? {} : { stateSchema: options.stateSchema }),
+  });
+  const stageFlag = `"${migration.stageFlagKey}"`;
+  const percentFlag = `"${migration.percentFlagKey}"`;
+  const stage = (to: Stage, back: string, why: string): PlanStep => ({
+    action: `set ${stageFlag} to ${to}: ${why}`,
+    flagChange: { stage: to },
+    rollback: back,
+  });
+  const ramp: PlanStep[] = [
+    stage('shadow', `set ${stageFlag} back to dualwrite`, 'reads still served old, new compared on every read'),
+    ...percents.map((percent, index): PlanStep => {
+      const previous = percents[index - 1];
+      return {
+        action: `set ${stageFlag} to live and ${percentFlag} to ${percent}: ${percent}% of entities served new, all still compared`,
+        flagChange: { stage: 'live', percent },
+        rollback:
+          previous === undefined
+            ? `set ${stageFlag} back to shadow (everyone served old at once)`
+            : `set ${percentFlag} back to ${previous}`,
+      };
+    }),
+    stage('rampdown', `set ${stageFlag} back to live`, 'reads served new only, writes still go to both sides'),
+    stage(
+      'complete',
+      `set ${stageFlag} back to rampdown: safe while the sync triggers run, as they fill old from new`,
+      'only new is read and written; the sync triggers keep old filled until contract',
+    ),
+  ];
+  return [
+    { name: 'expand', steps: expandSteps.map(ddlPlanStep) },
+    {
+      name: 'backfill',
+      steps: [
+        stage(
+          'dualwrite',
+          `set ${stageFlag} back to off (the sync triggers keep both sides consistent meanwhile)`,
+          'every SDK write sets old and new',
+        ),
+        {
+          action: `run the backfill (flagshift backfill ${migration.name}): new := forward(old) for rows written before dual writes, in keyset batches`,
+          rollback:
+            'stop it (pause or cancel): rows done are consistent with old, nothing to undo; a later run resumes from its checkpoint',
+        },
+      ],
+    },
+    { name: 'ramp', steps: ramp },
+    {
+      name: 'verify',
+      steps: [
+        {
+          action: `run verify (flagshift verify ${migration.name}): compare new with forward(old) on every row; contract requires it to pass after the last stage change`,
+          rollback: 'nothing to undo: verify only reads (and records its result)',
+        },
+      ],
+    },
+    { name: 'contract', steps: contractSteps.map(ddlPlanStep) },
+  ];
+}
+
+function ddlPlanStep(step: DdlStep): PlanStep {
+  return { action: step.description, sql: step.sql, rollback: step.rollback ?? 'nothing to undo' };
+}
+
+function checkPercents(percents: readonly number[]): void {
+  const valid =
+    Array.isArray(percents) &&
+    percents.length > 0 &&
+    percents.every(
+      (percent, index) =>
+        typeof percent === 'number' && percent > 0 && percent <= 100 && (index === 0 || percent > percents[index - 1]!),
+    );
+  if (!valid) {
+    throw new ConfigurationError(
+      `plan: option "percents": must be increasing numbers in (0, 100] (got ${JSON.stringify(percents)})`,
+      { path: 'percents' },
+    );
+  }
+}
+
+/**
+ * A plan as text for a terminal: numbered phases and steps, each with its SQL (or flag
+ * change) and its rollback.
+ */
+export function formatPlan(phases: readonly Phase[]): string {
+  const lines: string[] = [];
+  const block = (label: string, text: string) => {
+    const [first = '', ...rest] = text.split('\n');
+    lines.push(`      ${label.padEnd(9)} ${first}`);
+    for (const line of rest) lines.push(`      ${' '.repeat(9)} ${line}`);
+  };
+  phases.forEach((phase, p) => {
+    lines.push(`${p + 1}. ${phase.name}`);
+    if (phase.steps.length === 0) lines.push('   (nothing to do)');
+    phase.steps.forEach((step, s) => {
+      lines.push(`   ${p + 1}.${s + 1} ${step.action}`);
+      if (step.sql !== undefined) block('sql:', `${step.sql};`);
+      if (step.flagChange !== undefined) {
+        const { stage, percent } = step.flagChange;
+        block('flag:', `stage=${stage}${percent === undefined ? '' : ` read-percent=${percent}`}`);
+      }
+      block('rollback:', step.rollback);
+    });
+  });
+  return lines.join('\n');
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliSchema, createCliSchema } from './support/run-cli.js';
+
+describe('flagshift CLI: flags', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('flags get/set/kill: a roundtrip through the flags table, logged as stage events', async () => {
+    const unset = await db.run('flags', 'get', '--json');
+    expect(unset.code).toBe(0);
+    // In name order.
+    expect(JSON.parse(unset.stdout)).toEqual([
+      expect.objectContaining({ migration: 'orders-note', stage: null, defaultStage: 'dualwrite' }),
+      expect.objectContaining({ migration: 'users-username', stage: null, percent: null, defaultStage: 'off' }),
+    ]);
+
+    const set = await db.run(
+      'flags',
+      'set',
+      'users-username',
+      '--stage',
+      'live',
+      '--percent',
+      '12.5',
+      '--reason',
+      'canary',
+    );
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/^users-username: stage unset .* -> stage live, read 12\.5%\n$/);
+    const stored = await db.sql<{ key: string; value: unknown; updated_by: string }>(
+      `SELECT key, value, updated_by FROM ${db.schema}.flags ORDER BY key`,
+    );
+    expect(stored.map(({ key, value }) => [key, value])).toEqual([
+      ['flagshift.users-username.read-percent', 12.5],
+      ['flagshift.users-username.stage', 'live'],
+    ]);
+    expect(stored[0]?.updated_by).toMatch(/\(flagshift CLI\)$/);
+
+    const get = await db.run('flags', 'get', 'users-username');
+    expect(get.stdout).toMatch(/^users-username {2}stage live, read 12\.5% {2}\(changed .* by .*\)\n$/);
+
+    const kill = await db.run('flags', 'kill', 'users-username', '--reason', 'mismatches');
+    expect(kill.code).toBe(0);
+    expect(kill.stdout).toContain('killed: stage live, read 12.5% -> stage dualwrite, read 0%');
+    const again = await db.run('flags', 'kill', 'users-username');
+    expect(again.stdout).toContain('reads already come from the old columns; nothing changed');
+
+    const events = await db.sql<{ kind: string; details: Record<string, unknown> }>(
+      `SELECT kind, details FROM ${db.schema}.events WHERE migration = 'users-username' ORDER BY id`,
+    );
+    expect(events.map((event) => [event.kind, event.details['action'], event.details['reason']])).toEqual([
+      ['stage', 'set', 'canary'],
+      ['stage', 'kill', 'mismatches'],
+    ]);
+  });
+
+  it('flags set: leaving complete needs --force; nothing to set is a usage error', async () => {
+    expect((await db.run('flags', 'set', 'orders-note', '--stage', 'complete')).code).toBe(0);
+    const back = await db.run('flags', 'set', 'orders-note', '--stage', 'live');
+    expect(back.code).toBe(1);
+    expect(back.stderr).toMatch(
+      /^flagshift: error: migration "orders-note" is complete: .* pass force to do it anyway\n$/,
+    );
+    const kill = await db.run('flags', 'kill', 'orders-note');
+    expect(kill.code).toBe(1);
+    expect(kill.stderr).toMatch(/is complete: the old columns no longer receive writes/);
+    const forced = await db.run('flags', 'set', 'orders-note', '--stage', 'rampdown', '--force');
+    expect(forced.code).toBe(0);
+    const nothing = await db.run('flags', 'set', 'orders-note');
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toBe('flagshift: error: give --stage <stage> and/or --percent <p>\n');
+  });
+});

@@ -1,0 +1,151 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseUrl } from '../support/pg-connections.js';
+import { type CliSchema, createCliSchema, fixtureModule, runCli } from './support/run-cli.js';
+
+/** Exactly one line on stderr, in the CLI's error format, and no stack trace. */
+function expectOneErrorLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split('\n');
+  expect(lines, stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^flagshift: error: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe.concurrent('flagshift CLI: help and wrong input', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('help: lists every command with a description, the lifecycle in order and the exit codes', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    const stdout = result.stdout.replace(/\s+/g, ' ');
+    for (const command of ['plan', 'expand', 'backfill', 'verify', 'status', 'contract', 'flags']) {
+      expect(stdout).toMatch(new RegExp(` ${command} (\\[options\\] )?(<migration>|\\[migration\\])? ?[a-z]`));
+    }
+    expect(stdout).toContain('--database-url <url>');
+    expect(stdout).toContain('(env: DATABASE_URL)');
+    expect(stdout).toContain('flagshift expand users-username --dry-run');
+    expect(stdout).toContain('npm run flagshift -- <args>');
+    expect(stdout).toMatch(/Exit codes: 0 success, 1 failure/);
+  });
+
+  it('help: a command explains its options and shows examples', async () => {
+    const backfill = await runCli(['backfill', '--help']);
+    expect(backfill.code).toBe(0);
+    expect(backfill.stdout).toContain('-w, --workers <n>');
+    expect(backfill.stdout).toContain('--target-ms <ms>');
+    expect(backfill.stdout).toContain('flagshift backfill users-username --workers 4');
+    const set = await runCli(['flags', 'set', '--help']);
+    expect(set.stdout.replace(/\s+/g, ' ')).toContain(
+      '(choices: "off", "dualwrite", "shadow", "live", "rampdown", "complete")',
+    );
+  });
+
+  it('unknown migration: one line listing the known ones, exit 2', async () => {
+    const { code, stderr, stdout } = await db.run('plan', 'users-name');
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expectOneErrorLine(stderr, /unknown migration "users-name"; known: orders-note, users-username$/);
+  });
+
+  it('bad connection string: one line naming the server, password hidden, exit 1', async () => {
+    const refused = await runCli([
+      '--migrations',
+      fixtureModule,
+      'status',
+      '--database-url',
+      'postgres://ops:s3cret@127.0.0.1:1/app',
+    ]);
+    expect(refused.code).toBe(1);
+    expectOneErrorLine(
+      refused.stderr,
+      /cannot connect to postgres:\/\/ops:\*\*\*@127\.0\.0\.1:1\/app: connect ECONNREFUSED/,
+    );
+    expect(refused.stderr).not.toContain('s3cret');
+
+    const notPostgres = await runCli([
+      '--migrations',
+      fixtureModule,
+      'status',
+      '--database-url',
+      'mysql://ops:s3cret@db/app',
+    ]);
+    expect(notPostgres.code).toBe(2);
+    expectOneErrorLine(notPostgres.stderr, /is not a PostgreSQL URL/);
+    expect(notPostgres.stderr).not.toContain('s3cret');
+
+    const wrongDatabase = await runCli(['--migrations', fixtureModule, 'status'], {
+      env: { DATABASE_URL: testDatabaseUrl().replace(/\/[^/]*$/, '/no_such_db') },
+    });
+    expect(wrongDatabase.code).toBe(1);
+    expectOneErrorLine(wrongDatabase.stderr, /database "no_such_db" does not exist/);
+  });
+
+  it('no database configured: one line saying how to give one', async () => {
+    const { code, stderr } = await runCli(['--migrations', fixtureModule, 'status'], {
+      env: { DATABASE_URL: undefined },
+    });
+    expect(code).toBe(2);
+    expectOneErrorLine(stderr, /no database: pass --database-url <url> or set DATABASE_URL/);
+  });
+
+  it('missing table: one line naming the table and the migration, exit 1', async () => {
+    const verify = await db.run('verify', 'users-username');
+    expect(verify.code).toBe(1);
+    expectOneErrorLine(
+      verify.stderr,
+      new RegExp(`table "?${db.schema}\\.users"? named by migration "users-username" does not exist`),
+    );
+    const expand = await db.run('expand', 'users-username');
+    expect(expand.code).toBe(1);
+    expectOneErrorLine(expand.stderr, /does not exist/);
+  });
+
+  it('--verbose: the same error with its stack trace', async () => {
+    const { code, stderr } = await db.run('verify', 'users-username', '--verbose');
+    expect(code).toBe(1);
+    expect(stderr.split('\n')[0]).toMatch(/^flagshift: error: table .* does not exist/);
+    expect(stderr).toMatch(/\n\s+at /);
+  });
+
+  it('bad arguments: one line from the parser, exit 2', async () => {
+    const percent = await db.run('flags', 'set', 'users-username', '--percent', '150');
+    expect(percent.code).toBe(2);
+    expectOneErrorLine(percent.stderr, /'150' is invalid\. the read percentage must be a number from 0 to 100/);
+    const stage = await db.run('flags', 'set', 'users-username', '--stage', 'halfway');
+    expect(stage.code).toBe(2);
+    expectOneErrorLine(stage.stderr, /argument 'halfway' is invalid\. Allowed choices are off, dualwrite/);
+    const command = await runCli(['expnad']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toMatch(/^flagshift: error: unknown command 'expnad'/);
+    const missing = await db.run('verify');
+    expectOneErrorLine(missing.stderr, /missing required argument 'migration'/);
+  });
+
+  it('migrations module: missing, exporting nothing or failing to load is one line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flagshift-cli-'));
+    try {
+      const none = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
+      expect(none.code).toBe(2);
+      expectOneErrorLine(none.stderr, /no migrations module: create \.\/flagshift\.config\.ts/);
+
+      await writeFile(join(dir, 'flagshift.config.mjs'), 'export const answer = 42;\n');
+      const empty = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
+      expectOneErrorLine(empty.stderr, /migrations module \.\/flagshift\.config\.mjs exports no migrations/);
+
+      await writeFile(join(dir, 'broken.mjs'), 'throw new Error("boom in config");\n');
+      const broken = await runCli(['--migrations', 'broken.mjs', 'status'], { cwd: dir });
+      expectOneErrorLine(broken.stderr, /migrations module \.\/broken\.mjs failed to load: boom in config/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliSchema, createCliSchema } from './support/run-cli.js';
+
+async function columnsOf(db: CliSchema, table: string): Promise<string[]> {
+  const rows = await db.sql<{ column_name: string }>(
+    'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
+    [db.schema, table],
+  );
+  return rows.map((row) => row.column_name);
+}
+
+describe('flagshift CLI: the lifecycle on a real server', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 600) g`,
+    );
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('expand --dry-run: prints the exact SQL, in order, and changes nothing', async () => {
+    const { code, stdout } = await db.run('expand', 'users-username', '--dry-run', '--lock-timeout-ms', '250');
+    expect(code).toBe(0);
+    expect(stdout).toContain('dry run, nothing was changed');
+    expect(stdout).toContain(`ALTER TABLE "${db.schema}"."users" ADD COLUMN IF NOT EXISTS "username" text;`);
+    expect(stdout).toContain("SET LOCAL lock_timeout = '250ms';");
+    expect(stdout).toMatch(/CREATE TRIGGER .* BEFORE INSERT OR UPDATE ON/);
+    // The add-column statement comes before the trigger that refers to the column.
+    expect(stdout.indexOf('ADD COLUMN')).toBeLessThan(stdout.indexOf('CREATE TRIGGER'));
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email']);
+    const triggers = await db.sql(
+      `SELECT 1 FROM pg_trigger WHERE tgrelid = '${db.schema}.users'::regclass AND NOT tgisinternal`,
+    );
+    expect(triggers).toHaveLength(0);
+    const state = await db.sql<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
+      `${db.schema}.events`,
+    ]);
+    expect(state[0]?.found).toBeNull();
+  });
+
+  it('expand, backfill, verify, contract: a full run, with status along the way', async () => {
+    const expand = await db.run('expand', 'users-username');
+    expect(expand.code, expand.stderr).toBe(0);
+    expect(expand.stdout).toMatch(/1\. add column username to .*users \(1 attempt/);
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email', 'username']);
+
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    // An old application version writes the old column only; the sync trigger fills the new one.
+    await db.sql(`UPDATE ${db.schema}.users SET user_name = 'renamed-7' WHERE id = 7`);
+
+    const backfill = await db.run('backfill', 'users-username', '--batch-size', '50', '--workers', '2');
+    expect(backfill.code, backfill.stderr).toBe(0);
+    expect(backfill.stdout).toMatch(
+      /backfill of migration "users-username" done: pass 1, 600 rows scanned, \d+ changed by 2 workers/,
+    );
+    // stderr is not a terminal here: plain progress lines instead of a bar.
+    expect(backfill.stderr).toMatch(/backfill users-username: 600\/600 rows \(100%\), \S+ rows\/s, eta 0s/);
+    const filled = await db.sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${db.schema}.users WHERE username IS DISTINCT FROM user_name`,
+    );
+    expect(filled[0]?.n).toBe(0);
+
+    const verify = await db.run('verify', 'users-username');
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(
+      /verification of migration "users-username" passed: 600 rows checked, 0 mismatched, 0 missing/,
+    );
+
+    const atDualwrite = await db.run('contract', 'users-username');
+    expect(atDualwrite.code).toBe(1);
+    expect(atDualwrite.stderr).toMatch(
+      /^flagshift: error: contract of migration "users-username" refused: its stage is "dualwrite"/,
+    );
+
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    const status = await db.run('status', 'users-username');
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('users.user_name becomes users.username');
+    expect(status.stdout).toMatch(/stage: +complete \(set /);
+    expect(status.stdout).toMatch(/schema: +expanded/);
+    expect(status.stdout).toMatch(/backfill: +done, pass 1: 600\/600 rows \(100%\)/);
+    expect(status.stdout).toMatch(/verification: +passed at .*: 600 rows checked, 0 mismatched, 0 missing/);
+    // The stage changed after the verification: the gate wants a fresh one.
+    expect(status.stdout).toMatch(/contract gate: +closed: .* older than the last write-path change/);
+
+    const stale = await db.run('contract', 'users-username');
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(
+      /^flagshift: error: contract of migration "users-username" refused: the last verification .* verify again/,
+    );
+    expect(stale.stderr.trimEnd().split('\n')).toHaveLength(1);
+
+    expect((await db.run('verify', 'users-username')).code).toBe(0);
+    const contract = await db.run('contract', 'users-username');
+    expect(contract.code, contract.stderr).toBe(0);
+    expect(contract.stdout).toMatch(/drop old column user_name of .*users \(1 attempt/);
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'email', 'username']);
+    const notNull = await db.sql<{ attnotnull: boolean }>(
+      `SELECT attnotnull FROM pg_attribute WHERE attrelid = '${db.schema}.users'::regclass AND attname = 'username'`,
+    );
+    expect(notNull[0]?.attnotnull).toBe(true);
+
+    const after = await db.run('status', 'users-username', '--json');
+    expect(JSON.parse(after.stdout)).toEqual([
+      expect.objectContaining({
+        migration: 'users-username',
+        stage: 'complete',
+        expanded: true,
+        contractedAt: expect.any(String),
+        verification: expect.objectContaining({ passed: true, checkedRows: 600, mismatchedRows: 0 }),
+      }),
+    ]);
+  });
+});

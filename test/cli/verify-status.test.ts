@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliSchema, createCliSchema } from './support/run-cli.js';
+
+describe('flagshift CLI: verify and status', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(
+      `CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, username text, email text NOT NULL)`,
+    );
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 50) g`,
+    );
+    // A row whose new column disagrees with the old one, and one whose new column is empty.
+    await db.sql(`UPDATE ${db.schema}.users SET username = 'drifted' WHERE id = 3`);
+    await db.sql(`UPDATE ${db.schema}.users SET username = NULL WHERE id = 9`);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('verify: a mismatch exits 1 and shows the failing rows, redacted unless asked', async () => {
+    const { code, stdout } = await db.run('verify', 'users-username', '--raw-values');
+    expect(code).toBe(1);
+    expect(stdout).toMatch(
+      /verification of migration "users-username" FAILED: 50 rows checked, 1 mismatched, 1 missing/,
+    );
+    expect(stdout).toMatch(/key \[3\]: mismatch\n {4}.*users\.username: has "drifted", expected "user3"/);
+    expect(stdout).toMatch(/key \[9\]: missing/);
+    const redacted = await db.run('verify', 'users-username');
+    expect(redacted.code).toBe(1);
+    expect(redacted.stdout).not.toContain('drifted');
+  });
+
+  it('status: every migration, with the failed verification counts; a migration whose table is missing is reported inline', async () => {
+    const { code, stdout } = await db.run('status');
+    // orders-note has no table in this schema: reported, and the exit code says so.
+    expect(code).toBe(1);
+    expect(stdout).toMatch(
+      /migration users-username: users\.user_name becomes users\.username\n {2}stage: +not set in t_\w+\.flags \(processes use the default, off\)/,
+    );
+    expect(stdout).toMatch(/verification: +FAILED at .*: 50 rows checked, 1 mismatched, 1 missing/);
+    expect(stdout).toMatch(/backfill: +not started/);
+    expect(stdout).toMatch(/contract gate: +closed: .* failed/);
+    expect(stdout).toMatch(/migration orders-note\n {2}error: +table .*orders.* does not exist/);
+  });
+});
