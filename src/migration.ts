@@ -8,7 +8,7 @@ import type { CompareOptions } from './compare.js';
 import { ConfigurationError } from './errors.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
 import type { MappingKind, MappingSpec } from './mappings.js';
-import { previewValue } from './preview-value.js';
+import { previewValue, safeString } from './preview-value.js';
 import { STAGES, type Stage } from './stages.js';
 import type { BoundColumn, EntitySchema, TableDefinition } from './table.js';
 
@@ -165,7 +165,8 @@ const optionsSchema = z.strictObject({
 export function defineMigration<S extends EntitySchema, K extends string>(
   options: MigrationOptions<S, K>,
 ): Migration<S, K> {
-  const label = `migration ${JSON.stringify(String((options as { name?: unknown } | null)?.name))}`;
+  const name = (options as { name?: unknown } | null)?.name;
+  const label = `migration ${JSON.stringify(safeString(name))}`;
   const fail = (path: string, message: string): never => {
     throw new ConfigurationError(`${label}: ${path}: ${message}`, { path });
   };

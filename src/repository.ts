@@ -604,6 +604,15 @@ class RepositoryHandle {
       values[index] = result.data;
       params.push(table.columns[field]!.codec.encode(result.data));
     }
+    // Only a string can hold a surrogate: a numeric key skips building the record.
+    let strings = false;
+    for (const value of values) if (typeof value === 'string') strings = true;
+    if (strings) {
+      rejectUnpairedSurrogates(
+        Object.fromEntries(fields.map((field, index) => [field, values[index]])),
+        `key of ${table.table.display}`,
+      );
+    }
     return makeKey(values, params);
   }
 
@@ -611,6 +620,7 @@ class RepositoryHandle {
     const result = this.core.table.writeSchema.safeParse(entity);
     if (!result.success)
       throw validationError(`${operation} into ${this.core.table.table.display}`, result.error, entity);
+    rejectUnpairedSurrogates(result.data as Entity, `${operation} into ${this.core.table.table.display}`);
     return result.data as Entity;
   }
 
@@ -619,6 +629,7 @@ class RepositoryHandle {
     const result = table.patchSchema.safeParse(patch);
     if (!result.success) throw validationError(`update of ${table.table.display}`, result.error, patch);
     const valid = result.data as Entity;
+    rejectUnpairedSurrogates(valid, `update of ${table.table.display}`);
     for (const field of table.keyFields) {
       if (field in valid) {
         throw new ValidationError(
@@ -652,6 +663,7 @@ class RepositoryHandle {
       const result = table.patchSchema.safeParse(rest);
       if (!result.success) throw validationError(`${what}: where`, result.error, q.where);
       Object.assign(where, result.data);
+      rejectUnpairedSurrogates(where, `${what}: where`);
       for (const field of nulls) {
         if (!table.fields.includes(field)) {
           throw new ValidationError(`${what}: where: "${field}" is not a field of the entity`, { fields: [field] });
@@ -708,11 +720,33 @@ class RepositoryHandle {
   // ---- routing ----
 
   /** Routes of one entity, one per plan. */
-  private async routesFor(key: Key | undefined, call: CallState): Promise<Route[]> {
+  private routesFor(key: Key | undefined, call: CallState): Route[] | Promise<Route[]> {
+    const plans = this.core.plans;
     const routes: Route[] = [];
-    for (const plan of this.core.plans) {
+    for (let p = 0; p < plans.length; p++) {
+      const plan = plans[p]!;
       const pending = plan.router.decide(key?.targeting, call.context, call.pinned);
-      const decision = pending instanceof Promise ? await pending : pending;
+      // Cached decisions come back synchronously: only wait once one doesn't.
+      if (pending instanceof Promise) return this.routesFrom(p, pending, routes, key, call);
+      routes.push(plan.router.route(pending, key?.targeting, call.context));
+    }
+    return routes;
+  }
+
+  /** {@link routesFor} from plan `p` on, whose decision is `pending`. */
+  private async routesFrom(
+    p: number,
+    pending: Promise<FlagDecision>,
+    routes: Route[],
+    key: Key | undefined,
+    call: CallState,
+  ): Promise<Route[]> {
+    const plans = this.core.plans;
+    routes.push(plans[p]!.router.route(await pending, key?.targeting, call.context));
+    for (let q = p + 1; q < plans.length; q++) {
+      const plan = plans[q]!;
+      const next = plan.router.decide(key?.targeting, call.context, call.pinned);
+      const decision = next instanceof Promise ? await next : next;
       routes.push(plan.router.route(decision, key?.targeting, call.context));
     }
     return routes;
@@ -726,6 +760,7 @@ class RepositoryHandle {
     call: CallState,
     lock: boolean,
   ): Promise<(Entity | undefined)[]> {
+    if (keys.length === 0) return [];
     const { core } = this;
     const ready = core.ready(this.db);
     if (ready !== undefined) await ready;
@@ -771,9 +806,10 @@ class RepositoryHandle {
     const started = metered ? performance.now() : 0;
     const stages = routes.map((perKey) => perKey[0]?.route.effective ?? 'off');
     const mainRead = this.selectMain(keys, fetchOld, fetchNew, lock, compareOnly, operation, stages);
-    const [main, sides] = hasSideTables(plans)
-      ? await Promise.all([mainRead, this.selectSides(keys, routes, operation)])
-      : [await mainRead, new Map<number, Map<string, Map<string, Entity>>>()];
+    let main: Awaited<typeof mainRead>;
+    let sides: ReadonlyMap<number, Map<string, Map<string, Entity>>> = NO_SIDE_ROWS;
+    if (hasSideTables(plans)) [main, sides] = await Promise.all([mainRead, this.selectSides(keys, routes, operation)]);
+    else main = await mainRead;
     const { rows, dropped } = main;
     if (metered) {
       const elapsed = performance.now() - started;
@@ -882,7 +918,8 @@ class RepositoryHandle {
     stages: readonly Stage[],
   ): Promise<{ rows: Entity[]; dropped: readonly boolean[] | undefined }> {
     const { core } = this;
-    const params = keys.length === 1 ? keys[0]!.params.slice() : keys.flatMap((key) => key.params);
+    // Drivers take parameters read-only, so one key's own array can go as it is.
+    const params = keys.length === 1 ? keys[0]!.params : keys.flatMap((key) => key.params);
     let signature = '';
     for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
     signature += `|${keys.length}|${lock ? 1 : 0}`;
@@ -1105,7 +1142,8 @@ class RepositoryHandle {
             at: new Date().toISOString(),
           },
         },
-        { targetingKey: key.targeting },
+        // Redacted like the sample's key, unless the migration opted into raw values.
+        { targetingKey: plan.migration.rawValues ? key.targeting : redactValue(key.targeting) },
       );
     }
     return true;
@@ -1425,19 +1463,29 @@ class RepositoryHandle {
       const plan = core.plans[p]!;
       const route = routes[p]!;
       for (const mapping of plan.migration.mappings) {
-        if (!mapping.fields.some((field) => field in entity)) continue;
-        const logical = mapping.fields.map((field) => entity[field] ?? null);
+        let touched = false;
+        for (const field of mapping.fields) {
+          if (field in entity) {
+            touched = true;
+            break;
+          }
+        }
+        if (!touched) continue;
+        const logical: unknown[] = [];
+        for (const field of mapping.fields) logical.push(entity[field] ?? null);
         if (route.writesOld) {
           const oldValues = mapping.backward ? mapping.backward(logical) : logical;
-          for (const [index, column] of mapping.oldColumns.entries()) {
+          for (let index = 0; index < mapping.oldColumns.length; index++) {
+            const column = mapping.oldColumns[index]!;
             main.push({ column, value: column.codec.encode(oldValues[index]) });
           }
         }
         if (route.writesNew) {
-          const values = mapping.newColumns.map((column, index) => ({
-            column,
-            value: column.codec.encode(logical[index]),
-          }));
+          const values: Assignment[] = [];
+          for (let index = 0; index < mapping.newColumns.length; index++) {
+            const column = mapping.newColumns[index]!;
+            values.push({ column, value: column.codec.encode(logical[index]) });
+          }
           if (mapping.newTable) {
             const info = sideTables(plan).find((side) => side.table.quoted === mapping.newTable!.table.quoted)!;
             let entry = sides.get(info.table.quoted);
@@ -1475,12 +1523,16 @@ class RepositoryHandle {
 
   private async updateEntity(key: Key, patch: Entity, call: CallState): Promise<boolean> {
     const { core } = this;
-    const partialGroups = core.plans.some((plan) =>
-      plan.migration.mappings.some((mapping) => {
-        const present = mapping.fields.filter((field) => field in patch).length;
-        return present > 0 && present < mapping.fields.length;
-      }),
-    );
+    let partialGroups = false;
+    for (const plan of core.plans) {
+      for (const mapping of plan.migration.mappings) {
+        // A group of one field is always whole.
+        if (mapping.fields.length < 2) continue;
+        let present = 0;
+        for (const field of mapping.fields) if (field in patch) present++;
+        if (present > 0 && present < mapping.fields.length) partialGroups = true;
+      }
+    }
     if (partialGroups && !this.inTransaction) {
       // A field stored together with others (a split) needs the others' current values:
       // read and write them under one row lock.
@@ -1489,7 +1541,8 @@ class RepositoryHandle {
         call.context ? { context: call.context } : undefined,
       );
     }
-    const routes = await this.routesFor(key, call);
+    const pendingRoutes = this.routesFor(key, call);
+    const routes = pendingRoutes instanceof Promise ? await pendingRoutes : pendingRoutes;
     if (!core.hasAllColumns()) await this.requireWriteColumns(routes);
     let full = patch;
     if (partialGroups) {
@@ -1536,6 +1589,24 @@ class RepositoryHandle {
    * Runs a write's statements: one statement alone, several in one transaction. With
    * `proceed`, statements after the first run only when it returns true.
    */
+  /** Runs `statements` in order on `db`; with `proceed`, those after the first only when it returns true. */
+  private async runStatements(
+    db: Queryable,
+    statements: readonly Statement[],
+    proceed: ((result: QueryResult) => boolean) | undefined,
+  ): Promise<QueryResult[]> {
+    const results: QueryResult[] = [];
+    for (const statement of statements) {
+      try {
+        results.push(await db.query(statement.sql, statement.params));
+      } catch (error) {
+        throw toDriverError(error, statement.sql);
+      }
+      if (proceed !== undefined && results.length === 1 && !proceed(results[0]!)) break;
+    }
+    return results;
+  }
+
   private async runWrite(
     statements: readonly Statement[],
     operation: Operation,
@@ -1545,22 +1616,15 @@ class RepositoryHandle {
     const { core } = this;
     const ready = core.ready(this.db);
     if (ready !== undefined) await ready;
-    const started = performance.now();
-    const run = async (db: Queryable) => {
-      const results: QueryResult[] = [];
-      for (const statement of statements) {
-        try {
-          results.push(await db.query(statement.sql, statement.params));
-        } catch (error) {
-          throw toDriverError(error, statement.sql);
-        }
-        if (proceed !== undefined && results.length === 1 && !proceed(results[0]!)) break;
-      }
-      return results;
-    };
+    // Without a metrics sink, the clock readings and events below would be dropped by emit().
+    const metered = core.metrics !== undefined;
+    const started = metered ? performance.now() : 0;
     let results: QueryResult[];
     try {
-      results = statements.length === 1 || this.inTransaction ? await run(this.db) : await core.driver.transaction(run);
+      results =
+        statements.length === 1 || this.inTransaction
+          ? await this.runStatements(this.db, statements, proceed)
+          : await core.driver.transaction((tx) => this.runStatements(tx, statements, proceed));
     } catch (error) {
       const wrapped = error instanceof FlagshiftError ? error : toDriverError(error);
       for (let p = 0; p < core.plans.length; p++) {
@@ -1576,6 +1640,7 @@ class RepositoryHandle {
       }
       throw wrapped;
     }
+    if (!metered) return results;
     const elapsed = performance.now() - started;
     for (let p = 0; p < core.plans.length; p++) {
       const route = routes[p]!;
@@ -1626,6 +1691,9 @@ function sideTables(plan: Plan): SideTableInfo[] {
   return tables;
 }
 
+/** The side-table rows of a read without side tables. Never written to. */
+const NO_SIDE_ROWS: ReadonlyMap<number, Map<string, Map<string, Entity>>> = new Map();
+
 /** Whether any plan keeps new columns in another table (reads then also select side tables). */
 function hasSideTables(plans: readonly Plan[]): boolean {
   for (const plan of plans) if (plan.crossTable.length > 0) return true;
@@ -1661,6 +1729,23 @@ function rowKeyId(row: Entity, keyColumns: readonly BoundColumn[]): string {
     return String(column.codec.decode(row[column.name]));
   }
   return JSON.stringify(keyColumns.map((column) => String(column.codec.decode(row[column.name]))));
+}
+
+// A UTF-16 surrogate without its pair has no UTF-8 form: the drivers would store U+FFFD in
+// its place, so the value read back would differ from the one acknowledged.
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
+
+/** Throws a {@link ValidationError} for a string field holding an unpaired surrogate. */
+function rejectUnpairedSurrogates(values: Entity, what: string): void {
+  for (const field of Object.keys(values)) {
+    const value = values[field];
+    if (typeof value === 'string' && UNPAIRED_SURROGATE.test(value)) {
+      throw new ValidationError(
+        `${what}: field "${field}" holds an unpaired UTF-16 surrogate, which PostgreSQL text can't store; nothing was written`,
+        { fields: [field] },
+      );
+    }
+  }
 }
 
 function equals(column: string, value: unknown, cast: string, params: Params): string {

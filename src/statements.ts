@@ -92,6 +92,39 @@ export function insertRow(
   return { sql, params: params.values };
 }
 
+// Texts of updateRow, found by the identity of the objects the text is made of (the table,
+// its key columns, the assigned columns in order), all fixed when a table is defined: an
+// update by key is the hottest write, and building its text costs more than looking it up.
+interface TextNode {
+  sql: string | undefined;
+  readonly next: Map<object, TextNode>;
+}
+const updateTexts = new WeakMap<object, TextNode>();
+let updateTextCount = 0;
+const MAX_UPDATE_TEXTS = 1024;
+
+function updateTextNode(
+  table: QualifiedName,
+  keyColumns: readonly BoundColumn[],
+  assignments: readonly Assignment[],
+): TextNode {
+  let node: TextNode | undefined = updateTexts.get(table);
+  if (node === undefined) {
+    node = { sql: undefined, next: new Map() };
+    updateTexts.set(table, node);
+  }
+  for (let i = -1; i < assignments.length; i++) {
+    const part: object = i < 0 ? keyColumns : assignments[i]!.column;
+    let child: TextNode | undefined = node.next.get(part);
+    if (child === undefined) {
+      child = { sql: undefined, next: new Map() };
+      node.next.set(part, child);
+    }
+    node = child;
+  }
+  return node;
+}
+
 /** `UPDATE table SET ... WHERE key`. */
 export function updateRow(
   table: QualifiedName,
@@ -99,10 +132,23 @@ export function updateRow(
   keyColumns: readonly BoundColumn[],
   key: readonly unknown[],
 ): Statement {
+  const node = updateTextCount < MAX_UPDATE_TEXTS ? updateTextNode(table, keyColumns, assignments) : undefined;
+  if (node?.sql !== undefined) {
+    // The placeholders number the assigned values first, then the key's.
+    const values: unknown[] = [];
+    for (const assignment of assignments) values.push(assignment.value);
+    for (let index = 0; index < keyColumns.length; index++) values.push(key[index]);
+    return { sql: node.sql, params: values };
+  }
   const params = new Params();
   const set = assignments.map((a) => `${a.column.quoted} = ${params.add(a.value, a.column.codec.cast)}`).join(', ');
   const where = keyPredicate(keyColumns, [key], params);
-  return { sql: `UPDATE ${table.quoted} SET ${set} WHERE ${where}`, params: params.values };
+  const sql = `UPDATE ${table.quoted} SET ${set} WHERE ${where}`;
+  if (node !== undefined) {
+    node.sql = sql;
+    updateTextCount++;
+  }
+  return { sql, params: params.values };
 }
 
 /** `DELETE FROM table WHERE key`. */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './column-codec.js';
 import { ConfigurationError } from './errors.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
+import { previewValue, safeString } from './preview-value.js';
 
 /** A logical entity schema: a zod object. */
 export type EntitySchema = z.ZodObject<z.ZodRawShape>;
@@ -80,7 +81,8 @@ export type EntityOf<T> = T extends TableDefinition<infer S, string> ? z.infer<S
 export function defineTable<S extends EntitySchema, const K extends keyof z.infer<S> & string>(
   options: TableOptions<S, K>,
 ): TableDefinition<S, K> {
-  const where = `table ${JSON.stringify(String((options as { name?: unknown })?.name))}`;
+  const name = (options as { name?: unknown } | null)?.name;
+  const where = `table ${JSON.stringify(safeString(name))}`;
   const parsed = tableOptionsSchema.safeParse(options);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -91,7 +93,7 @@ export function defineTable<S extends EntitySchema, const K extends keyof z.infe
     );
     const shown =
       issue.path.length > 0 && value !== undefined && typeof value !== 'function' && typeof value !== 'object'
-        ? ` (got ${JSON.stringify(value) ?? String(value)})`
+        ? ` (got ${previewValue(value)})`
         : '';
     throw new ConfigurationError(`${where}: ${path || 'options'}: ${issue.message}${shown}`, { path });
   }

@@ -32,6 +32,29 @@ export interface PgPoolClientLike extends PgClientLike {
 /** The part of `pg.Pool` the driver needs: one-off statements and checked-out connections. */
 export interface PgPoolLike extends PgClientLike {
   connect(): Promise<PgPoolClientLike>;
+  /**
+   * `pg.Pool` announces each new connection (`connect`) and each checkout (`acquire`,
+   * before it drops its idle listener); the driver guards the connection then.
+   */
+  on?(event: 'connect' | 'acquire', listener: (client: PgPoolClientLike) => void): unknown;
+}
+
+// Errors seen on pool connections outside a checkout's own listener, by connection.
+const lostConnections = new WeakMap<PgPoolClientLike, Error>();
+const guardedConnections = new WeakSet<PgPoolClientLike>();
+
+/**
+ * Gives a pool connection an `error` listener for its whole life. pg-pool drops its idle
+ * listener when it hands a connection out, before the driver's `await connect()` resumes:
+ * a backend terminated in that gap would emit `error` with nobody listening, which crashes
+ * the process. The error is remembered, so the release destroys the connection.
+ */
+function guardConnection(client: PgPoolClientLike): void {
+  if (guardedConnections.has(client) || typeof client.on !== 'function') return;
+  guardedConnections.add(client);
+  client.on('error', (error) => {
+    if (!lostConnections.has(client)) lostConnections.set(client, error);
+  });
 }
 
 /** Options of {@link createPgDriver}. */
@@ -70,8 +93,13 @@ export class PgDriver implements Driver {
 
   constructor(db: PgPoolLike | PgClientLike, kind: 'pool' | 'client') {
     this.supportsConcurrentQueries = kind === 'pool';
-    if (kind === 'pool') this.#pool = db as PgPoolLike;
-    else this.#client = db;
+    if (kind === 'pool') {
+      this.#pool = db as PgPoolLike;
+      this.#pool.on?.('connect', guardConnection);
+      this.#pool.on?.('acquire', guardConnection);
+    } else {
+      this.#client = db;
+    }
   }
 
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
@@ -99,6 +127,7 @@ export class PgDriver implements Driver {
       return this.#enqueue(() => fn(direct(client)));
     }
     const client = await this.#pool!.connect();
+    guardConnection(client);
     let broken: Error | undefined;
     const onBroken = (error: Error) => {
       broken ??= error;
@@ -108,7 +137,7 @@ export class PgDriver implements Driver {
       return await fn(direct(client));
     } finally {
       client.removeListener?.('error', onBroken);
-      client.release(broken);
+      client.release(broken ?? lostConnections.get(client));
     }
   }
 
@@ -132,6 +161,7 @@ export class PgDriver implements Driver {
 
   async #transactOnPool<T>(pool: PgPoolLike, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    guardConnection(client);
     let broken: Error | undefined;
     const onBroken = (error: Error) => {
       broken ??= error;
@@ -142,7 +172,7 @@ export class PgDriver implements Driver {
     } finally {
       client.removeListener?.('error', onBroken);
       // A connection that was lost, or whose BEGIN or ROLLBACK failed, can't be trusted: destroy it.
-      client.release(broken);
+      client.release(broken ?? lostConnections.get(client));
     }
   }
 

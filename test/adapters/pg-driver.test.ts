@@ -203,3 +203,30 @@ describeDrivers(
   },
   { kinds: driverKinds.filter((kind) => kind === 'pg') },
 );
+
+describe('pg driver: pool connections are guarded from checkout on', () => {
+  it('an error emitted between the pool handing a connection out and the checkout resuming neither crashes nor leaks', async () => {
+    const { EventEmitter } = await import('node:events');
+    const released: unknown[] = [];
+    const client = Object.assign(new EventEmitter(), {
+      query: async () => ({ rows: [], rowCount: 0 }),
+      release: (error?: unknown) => {
+        released.push(error);
+      },
+    });
+    const pool = Object.assign(new EventEmitter(), {
+      query: client.query,
+      // Like pg-pool: announce the checkout, then hand the connection over a tick later.
+      connect: () => {
+        pool.emit('acquire', client);
+        const lost = new Error('terminating connection due to administrator command');
+        client.emit('error', lost);
+        return Promise.resolve(client);
+      },
+    });
+    const driver = createPgDriver(pool, { kind: 'pool' });
+    await driver.transaction((tx) => tx.query('SELECT 1'));
+    expect(released).toHaveLength(1);
+    expect((released[0] as Error).message).toContain('terminating connection');
+  });
+});
