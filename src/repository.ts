@@ -524,7 +524,13 @@ class RepositoryHandle {
       statements.unshift(lockRow(this.core.table.table, this.core.keyColumns, normalized.params));
     }
     statements.push(deleteRow(this.core.table.table, this.core.keyColumns, normalized.params));
-    const results = await this.runWrite(statements, 'delete', routes);
+    const results = await this.runWrite(
+      statements,
+      'delete',
+      routes,
+      undefined,
+      (done) => (done[done.length - 1]?.rowCount ?? 0) > 0,
+    );
     const deleted = (results[results.length - 1]?.rowCount ?? 0) > 0;
     return deleted;
   }
@@ -1569,6 +1575,7 @@ class RepositoryHandle {
       'update',
       routes,
       (result) => (result.rowCount ?? result.rows.length) > 0,
+      (done) => (done[0]?.rowCount ?? done[0]?.rows.length ?? 0) > 0,
     );
     return (results[0]?.rowCount ?? results[0]?.rows.length ?? 0) > 0;
   }
@@ -1612,6 +1619,7 @@ class RepositoryHandle {
     operation: Operation,
     routes: readonly Route[],
     proceed?: (result: QueryResult) => boolean,
+    wrote: (results: readonly QueryResult[]) => boolean = () => true,
   ): Promise<QueryResult[]> {
     const { core } = this;
     const ready = core.ready(this.db);
@@ -1646,7 +1654,9 @@ class RepositoryHandle {
       const route = routes[p]!;
       const sides: Side[] = route.writesOld && route.writesNew ? ['old', 'new'] : route.writesOld ? ['old'] : ['new'];
       const name = core.plans[p]!.migration.name;
-      core.emit({ type: 'write', migration: name, stage: route.effective, sides, operation, count: 1 });
+      // An update or delete that found no row wrote nothing: it is timed, not counted.
+      if (wrote(results))
+        core.emit({ type: 'write', migration: name, stage: route.effective, sides, operation, count: 1 });
       core.emit({
         type: 'latency',
         migration: name,

@@ -518,3 +518,15 @@ describeDrivers('read failures are reported against the side that failed', (getC
     expect(metrics.snapshot().migrations['users-username']!.latency.both.count).toBe(1);
   });
 });
+
+describeDrivers('write counting', (getCtx) => {
+  it('an update or delete that finds no row is not counted as a write', async () => {
+    const ctx = getCtx();
+    const { repo, metrics } = await usersFixture(ctx, { stage: 'dualwrite' });
+    await repo.insert({ id: 1, username: 'ada', email: 'a@x' });
+    expect(await repo.update(2, { username: 'nobody' })).toBe(false);
+    expect(await repo.delete(2)).toBe(false);
+    expect(await repo.delete(1)).toBe(true);
+    expect(metrics.snapshot().migrations['users-username']!.writes.byOperation).toEqual({ insert: 1, delete: 1 });
+  });
+});
