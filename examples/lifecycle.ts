@@ -168,7 +168,7 @@ check(verification.passed, 'verification passes');
 
 // ---- contract --------------------------------------------------------------------------
 heading('contract');
-const contracted = await contract(driver, usernameRename);
+const contracted = await contract(driver, usernameRename, { stage: 'complete' });
 for (const step of contracted.ddl.steps) console.log(`  ${step.step.description}`);
 const columns = await driver.query<{ column_name: string; is_nullable: string }>(
   `SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'users' ORDER BY ordinal_position`,

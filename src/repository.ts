@@ -780,7 +780,11 @@ class RepositoryHandle {
         const decision = pending instanceof Promise ? await pending : pending;
         const route = core.guarded(plan, plan.router.route(decision, key.targeting, call.context));
         const compare = route.compares && core.nextCompare(plan);
-        const side = plan.crossTable.length > 0 && (route.serves === 'new' || (compare && core.nextShadowRead(plan)));
+        // Inside a transaction a failed statement aborts the caller's transaction: a
+        // side-table read made only to compare is skipped there.
+        const side =
+          plan.crossTable.length > 0 &&
+          (route.serves === 'new' || (compare && !this.inTransaction && core.nextShadowRead(plan)));
         perKey.push({ route, compare, side });
       }
       routes.push(perKey);
@@ -854,8 +858,8 @@ class RepositoryHandle {
         const read = routes[p]![k]!;
         const sideRows = sides.get(p);
         if (dropped?.[p]) read.compare = false;
-        const ok = this.decodeMigration(plan, read, row, sideRows, key, entity, operation);
-        if (!ok || served === undefined) continue;
+        this.decodeMigration(plan, read, row, sideRows, key, entity, operation);
+        if (served === undefined) continue;
         const tally = served[p]!;
         const label = `${read.route.effective}:${read.route.serves}`;
         const entry = tally.get(label);
@@ -949,14 +953,19 @@ class RepositoryHandle {
           lock,
         ).sql,
     );
+    const dropped = core.plans.map((_, p) =>
+      compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
+    );
     try {
-      return { rows: (await this.db.query<Entity>(sql, params)).rows, dropped: undefined };
+      // Inside a transaction a failed statement would abort the caller's transaction: a
+      // read that fetches columns only to compare runs under a savepoint there.
+      const result =
+        this.inTransaction && dropped.includes(true)
+          ? await core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params))
+          : await this.db.query<Entity>(sql, params);
+      return { rows: result.rows, dropped: undefined };
     } catch (error) {
-      const dropped = core.plans.map((_, p) =>
-        compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
-      );
-      // Inside a transaction the failed statement has aborted it: nothing to retry on.
-      if (!dropped.includes(true) || this.inTransaction) {
+      if (!dropped.includes(true)) {
         this.reportReadFailure(fetchOld, fetchNew, compareOnly, operation, stages, error);
         throw toDriverError(error, sql);
       }
@@ -1094,7 +1103,7 @@ class RepositoryHandle {
 
   /**
    * Puts the served values of `plan`'s fields into `entity` and compares when the route
-   * says so. Returns false when the served side could not be decoded (never in shadow).
+   * says so. A served side that can't be decoded throws; the compared side only counts an error.
    */
   private decodeMigration(
     plan: Plan,
@@ -1104,7 +1113,7 @@ class RepositoryHandle {
     key: Key,
     entity: Entity,
     operation: Operation,
-  ): boolean {
+  ): void {
     const { core } = this;
     const { route } = read;
     const served =
@@ -1117,7 +1126,7 @@ class RepositoryHandle {
       Object.assign(entity, served);
     }
     const sideMissing = plan.crossTable.length > 0 && (sideRows === undefined || !read.side);
-    if (!read.compare || (sideMissing && route.serves === 'old')) return true;
+    if (!read.compare || (sideMissing && route.serves === 'old')) return;
     const other = route.serves === 'old' ? this.valuesFromNew(plan, row, sideRows, key) : this.valuesFromOld(plan, row);
     if (other instanceof Error) {
       const side: Side = route.serves === 'old' ? 'new' : 'old';
@@ -1129,7 +1138,7 @@ class RepositoryHandle {
         operation,
         code: errorCode(other),
       });
-      return true;
+      return;
     }
     const oldValues = route.serves === 'old' ? served : other;
     const newValues = route.serves === 'old' ? other : served;
@@ -1163,7 +1172,7 @@ class RepositoryHandle {
         { targetingKey: plan.migration.rawValues ? key.targeting : redactValue(key.targeting) },
       );
     }
-    return true;
+    return;
   }
 
   /** Logical values of `plan`'s fields from the old columns, or the error a transform threw. */
@@ -1240,7 +1249,15 @@ class RepositoryHandle {
     for (const p of touched) {
       const route = routes[p]!;
       servedSides.set(p, route.serves);
-      if (route.compares && core.nextCompare(core.plans[p]!)) {
+      // The other side's query would abort the caller's transaction if it failed; and a
+      // side whose columns don't exist yet is not queried at all.
+      const otherSide: Side = route.serves === 'old' ? 'new' : 'old';
+      if (
+        route.compares &&
+        !this.inTransaction &&
+        (await core.missing(this.db, core.plans[p]!, otherSide)).length === 0 &&
+        core.nextCompare(core.plans[p]!)
+      ) {
         compare = true;
         otherSides.set(p, route.serves === 'old' ? 'new' : 'old');
       } else {
@@ -1603,10 +1620,6 @@ class RepositoryHandle {
     }
   }
 
-  /**
-   * Runs a write's statements: one statement alone, several in one transaction. With
-   * `proceed`, statements after the first run only when it returns true.
-   */
   /** Runs `statements` in order on `db`; with `proceed`, those after the first only when it returns true. */
   private async runStatements(
     db: Queryable,
@@ -1625,6 +1638,10 @@ class RepositoryHandle {
     return results;
   }
 
+  /**
+   * Runs a write's statements (one alone, several in one transaction) and reports it:
+   * errors against the side written, a write event when `wrote` says rows changed, latency.
+   */
   private async runWrite(
     statements: readonly Statement[],
     operation: Operation,
@@ -1721,12 +1738,23 @@ function hasSideTables(plans: readonly Plan[]): boolean {
   return false;
 }
 
+/**
+ * The text of one key value: the same for equal values in every process. `String` would
+ * not do for a Date (second precision, the local time zone) or bytes.
+ */
+function keyText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  return String(value);
+}
+
 function makeKey(values: readonly unknown[], params: readonly unknown[]): Key {
   if (values.length === 1) {
-    const text = String(values[0]);
+    const text = keyText(values[0]);
     return { values, params, id: text, targeting: text };
   }
-  const texts = values.map(String);
+  const texts = values.map(keyText);
   return { values, params, id: JSON.stringify(texts), targeting: texts.join(':') };
 }
 
@@ -1739,17 +1767,17 @@ function keyFromEntity(entity: Entity, core: RepositoryCore): Key {
 }
 
 function keyOfEntity(entity: Entity, keyFields: readonly string[]): string {
-  if (keyFields.length === 1) return String(entity[keyFields[0]!]);
-  return JSON.stringify(keyFields.map((field) => String(entity[field])));
+  if (keyFields.length === 1) return keyText(entity[keyFields[0]!]);
+  return JSON.stringify(keyFields.map((field) => keyText(entity[field])));
 }
 
 /** The map id of a row's key, decoded the same way as the caller's key. */
 function rowKeyId(row: Entity, keyColumns: readonly BoundColumn[]): string {
   if (keyColumns.length === 1) {
     const column = keyColumns[0]!;
-    return String(column.codec.decode(row[column.name]));
+    return keyText(column.codec.decode(row[column.name]));
   }
-  return JSON.stringify(keyColumns.map((column) => String(column.codec.decode(row[column.name]))));
+  return JSON.stringify(keyColumns.map((column) => keyText(column.codec.decode(row[column.name]))));
 }
 
 // A UTF-16 surrogate without its pair has no UTF-8 form: the drivers would store U+FFFD in

@@ -45,7 +45,11 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
     }
   }
   const ddlOptions = ddlOptionsFrom(ctx, options);
-  const report = await contract(driver, migration, { ...ddlOptions, ...(force ? { force: true } : {}) });
+  const report = await contract(driver, migration, {
+    ...ddlOptions,
+    ...(flags.stage === undefined ? {} : { stage: flags.stage }),
+    ...(force ? { force: true } : {}),
+  });
   if (!ctx.options.json) {
     if (report.ddl.dryRun) ctx.print(`-- contract gate: ${report.gate.ok ? 'open' : 'closed'}: ${report.gate.reason}`);
     else if (report.forced)

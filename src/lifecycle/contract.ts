@@ -11,6 +11,7 @@ import type { Driver, Queryable } from '../driver.js';
 import { StageTransitionError } from '../errors.js';
 import type { QualifiedName } from '../identifiers.js';
 import type { Migration } from '../migration.js';
+import { STAGES, type Stage } from '../stages.js';
 import type { BoundColumn } from '../table.js';
 import {
   type DdlOptions,
@@ -53,6 +54,13 @@ export interface ContractOptions extends DdlOptions {
    * @default false
    */
   readonly force?: boolean;
+  /**
+   * The stage every process is at, from your flag system. Contract drops the old columns,
+   * which every stage before `complete` still reads or writes, so it refuses unless this
+   * is `complete` (or `force`, logged). Required: flagshift can't know where your
+   * applications are.
+   */
+  readonly stage?: Stage;
 }
 
 /** Whether contract may run, and why not. */
@@ -75,7 +83,11 @@ export interface ContractReport {
 }
 
 const planOptionsSchema = z.strictObject({ ...lifecycleOptionsShape, assumeExpanded: z.boolean().optional() });
-const contractOptionsSchema = z.strictObject({ ...ddlOptionsShape, force: z.boolean().optional() });
+const contractOptionsSchema = z.strictObject({
+  ...ddlOptionsShape,
+  force: z.boolean().optional(),
+  stage: z.enum(STAGES).optional(),
+});
 
 /**
  * The steps that contract `migration` from the current state of the database, in order:
@@ -293,6 +305,12 @@ export async function contractGate(
     return gate(false, `${subject} refused: it has never been verified; run verify first`);
   }
   const at = verification.at.toISOString();
+  if (verification.sample !== undefined && verification.sample < 1) {
+    return gate(
+      false,
+      `${subject} refused: the last verification (${at}) checked a sample (${verification.sample}); contract needs one over every row`,
+    );
+  }
   if (!verification.passed) {
     return gate(
       false,
@@ -319,7 +337,7 @@ export async function contractGate(
  * ```ts
  * import { contract } from 'flagshift/lifecycle';
  *
- * const report = await contract(driver, usernameRename); // after verify passed
+ * const report = await contract(driver, usernameRename, { stage: 'complete' }); // after verify passed
  * console.log(report.ddl.sql.join(';\n'));
  * ```
  */
@@ -330,7 +348,15 @@ export async function contract(
 ): Promise<ContractReport> {
   validateOptions(contractOptionsSchema, options, `contract of migration "${migration.name}"`);
   const dryRun = options.dryRun === true;
-  const gate = await contractGate(driver, migration, options.stateSchema);
+  const verified = await contractGate(driver, migration, options.stateSchema);
+  const gate =
+    verified.ok && options.stage !== 'complete'
+      ? {
+          ...verified,
+          ok: false,
+          reason: `contract of migration "${migration.name}" refused: ${options.stage === undefined ? 'no stage given' : `the stage is "${options.stage}"`}; every stage before complete still reads or writes the old columns: pass stage: 'complete' once every process is there`,
+        }
+      : verified;
   const forced = !gate.ok && options.force === true;
   if (!gate.ok && !forced && !dryRun) {
     throw new StageTransitionError(`${gate.reason} (or pass force: true, which is logged)`);

@@ -11,7 +11,7 @@
  * await expand(driver, usernameRename);
  * await createBackfill(driver, usernameRename, { onProgress: (p) => console.log(p.rowsDone) }).run();
  * const report = await verify(driver, usernameRename);
- * if (report.passed) await contract(driver, usernameRename);
+ * if (report.passed) await contract(driver, usernameRename, { stage: 'complete' });
  * ```
  *
  * @module

@@ -235,6 +235,8 @@ export interface VerificationRecord {
   readonly checkedRows: number;
   readonly mismatchedRows: number;
   readonly missingRows: number;
+  /** The fraction of rows checked when verification sampled; `undefined` when it checked every row. */
+  readonly sample?: number | undefined;
 }
 
 /** Stores a verification result (used by `verify`). */
@@ -278,8 +280,9 @@ export async function lastVerification(
     checked_rows: unknown;
     mismatched_rows: unknown;
     missing_rows: unknown;
+    sample: unknown;
   }>(
-    `SELECT passed, at, checked_rows, mismatched_rows, missing_rows FROM ${quoteStateSchema(schema)}.verifications
+    `SELECT passed, at, checked_rows, mismatched_rows, missing_rows, sample FROM ${quoteStateSchema(schema)}.verifications
       WHERE migration = $1 ORDER BY at DESC, id DESC LIMIT 1`,
     [migration],
   );
@@ -291,6 +294,7 @@ export async function lastVerification(
     checkedRows: Number(row.checked_rows),
     mismatchedRows: Number(row.mismatched_rows),
     missingRows: Number(row.missing_rows),
+    sample: row.sample === null || row.sample === undefined ? undefined : Number(row.sample),
   };
 }
 

@@ -346,3 +346,30 @@ describeDrivers('comparison options', (getCtx) => {
     expect(snapshot.mismatches).toBe(0);
   });
 });
+
+describeDrivers('key identity', (getCtx) => {
+  it('timestamp keys within one second are distinct entities, and bucket the same in every time zone', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.events (at timestamptz PRIMARY KEY, label_old text, label text)`);
+    const events = defineTable({
+      name: `${ctx.schema}.events`,
+      key: 'at',
+      entity: z.object({ at: z.date(), label: z.string() }),
+    });
+    const migration = defineMigration({
+      name: 'events-label',
+      table: events,
+      mappings: [rename({ field: 'label', from: 'label_old', to: 'label' })],
+      defaultStage: 'dualwrite',
+    });
+    const repo = createRepository(migration, {
+      driver: ctx.driver,
+      flags: createMemoryFlags({ [migration.stageFlagKey]: 'dualwrite' }),
+    });
+    const first = new Date('2026-11-21T10:00:00.100Z');
+    const second = new Date('2026-11-21T10:00:00.200Z');
+    await repo.insert({ at: first, label: 'first' });
+    await repo.insert({ at: second, label: 'second' });
+    expect((await repo.getMany([second, first])).map((event) => event.label)).toEqual(['second', 'first']);
+  });
+});

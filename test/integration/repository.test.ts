@@ -530,3 +530,28 @@ describeDrivers('write counting', (getCtx) => {
     expect(metrics.snapshot().migrations['users-username']!.writes.byOperation).toEqual({ insert: 1, delete: 1 });
   });
 });
+
+describeDrivers('comparisons inside transactions', (getCtx) => {
+  it('shadow: a comparison that fails inside a transaction neither reaches the caller nor aborts the transaction', async () => {
+    const ctx = getCtx();
+    const base = await usersFixture(ctx, { stage: 'shadow' });
+    await ctx.sql(`INSERT INTO ${ctx.schema}.users VALUES (1, 'ada', 'ada', 'a@x')`);
+    // No privilege to read the new column: every comparison read fails.
+    const { driver, role } = await driverAsRole(ctx, [
+      `GRANT SELECT (id, user_name, email) ON ${ctx.schema}.users TO $role`,
+      `GRANT INSERT (${ALL}), UPDATE (${ALL}) ON ${ctx.schema}.users TO $role`,
+    ]);
+    try {
+      const repo = createRepository(base.migration, { driver, flags: base.flags, metrics: base.metrics });
+      await repo.transaction(async (tx) => {
+        expect(await tx.get(1)).toEqual({ id: 1, username: 'ada', email: 'a@x' });
+        expect(await tx.find({ where: { username: 'ada' } })).toHaveLength(1);
+        await tx.update(1, { username: 'ada2' });
+      });
+      expect(base.metrics.snapshot().migrations['users-username']!.errors.bySide.new).toBeGreaterThanOrEqual(1);
+    } finally {
+      await dropRole(ctx, role);
+    }
+    expect((await base.rows()).map((row) => [row.user_name, row.username])).toEqual([['ada2', 'ada2']]);
+  });
+});

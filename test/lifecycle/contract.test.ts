@@ -68,7 +68,9 @@ describeDrivers('contract', (getCtx) => {
   it('gate: refuses a migration that was never verified, and changes nothing', async () => {
     const ctx = getCtx();
     const migration = await renamed(ctx);
-    const error = await contract(ctx.driver, migration, { stateSchema: ctx.schema }).catch((e: unknown) => e);
+    const error = await contract(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'complete' }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StageTransitionError);
     expect((error as Error).message).toBe(
       'contract of migration "users-contract" refused: it has never been verified; run verify first (or pass force: true, which is logged)',
@@ -81,7 +83,7 @@ describeDrivers('contract', (getCtx) => {
     const ctx = getCtx();
     const migration = await renamed(ctx);
     await verified(ctx, migration, false);
-    await expect(contract(ctx.driver, migration, { stateSchema: ctx.schema })).rejects.toThrow(
+    await expect(contract(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'complete' })).rejects.toThrow(
       /the last verification \(.*\) failed: 1 mismatched and 0 missing of 2 rows checked/,
     );
   });
@@ -91,9 +93,34 @@ describeDrivers('contract', (getCtx) => {
     const migration = await renamed(ctx);
     await verified(ctx, migration);
     await recordEvent(ctx.driver, migration.name, 'stage', { stage: 'complete' }, ctx.schema);
-    await expect(contract(ctx.driver, migration, { stateSchema: ctx.schema })).rejects.toThrow(
+    await expect(contract(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'complete' })).rejects.toThrow(
       /the last verification \(.*\) is older than the last write-path change \(.*\); verify again/,
     );
+  });
+
+  it('gate: refuses unless the caller says every process is at complete, and refuses a sampled verification', async () => {
+    const ctx = getCtx();
+    const migration = await renamed(ctx);
+    await verified(ctx, migration);
+    for (const stage of [undefined, 'rampdown'] as const) {
+      await expect(
+        contract(ctx.driver, migration, { stateSchema: ctx.schema, ...(stage === undefined ? {} : { stage }) }),
+      ).rejects.toThrow(/refused: (no stage given|the stage is "rampdown"); every stage before complete/);
+    }
+    await recordVerification(
+      ctx.driver,
+      migration.name,
+      { passed: true, checkedRows: 3, mismatchedRows: 0, missingRows: 0, sample: 0.01 },
+      ctx.schema,
+    );
+    await expect(contract(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'complete' })).rejects.toThrow(
+      /checked a sample \(0\.01\); contract needs one over every row/,
+    );
+    const columns = await ctx.sql(
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'users' AND column_name = 'user_name'`,
+      [ctx.schema],
+    );
+    expect(columns, 'nothing was dropped').toHaveLength(1);
   });
 
   it('after a passing verification: NOT NULL via a validated check, triggers and old column dropped, event recorded', async () => {
@@ -102,7 +129,7 @@ describeDrivers('contract', (getCtx) => {
     const migration = await renamed(ctx);
     await verified(ctx, migration);
     const [syncTrigger] = syncTriggerObjects(migration).triggers;
-    const report = await contract(ctx.driver, migration, { stateSchema: s });
+    const report = await contract(ctx.driver, migration, { stateSchema: s, stage: 'complete' });
     expect(report.gate.ok).toBe(true);
     expect(report.forced).toBe(false);
     expect(report.steps.map((step) => step.sql)).toEqual([
@@ -218,7 +245,7 @@ describeDrivers('contract', (getCtx) => {
     await expand(ctx.driver, migration, { stateSchema: s });
     await ctx.sql(`INSERT INTO ${s}.profiles (user_id, bio) SELECT id, bio FROM ${s}.users ON CONFLICT DO NOTHING`);
     await verified(ctx, migration);
-    const report = await contract(ctx.driver, migration, { stateSchema: s });
+    const report = await contract(ctx.driver, migration, { stateSchema: s, stage: 'complete' });
     expect(report.steps.slice(0, 2).map((step) => step.sql)).toEqual([
       `ALTER TABLE "${s}"."profiles" ADD CONSTRAINT "profiles_users_fkey" FOREIGN KEY ("user_id") REFERENCES "${s}"."users" ("id") ON DELETE CASCADE NOT VALID`,
       `ALTER TABLE "${s}"."profiles" VALIDATE CONSTRAINT "profiles_users_fkey"`,
