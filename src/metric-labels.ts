@@ -6,7 +6,8 @@
  * decides the values.
  */
 import { ErrorCode } from './errors.js';
-import type { Operation } from './metrics-events.js';
+import { GUARDRAIL_REASONS } from './guardrail-trip.js';
+import type { FallbackReason, Operation } from './metrics-events.js';
 import { isStage } from './stages.js';
 
 /** Label value of anything outside its label's known set. */
@@ -72,4 +73,22 @@ export function flagKeyLabel(value: unknown): string {
 /** `value` when it is one of `allowed`, else `other`. */
 export function oneOf(value: unknown, allowed: readonly string[]): string {
   return typeof value === 'string' && allowed.includes(value) ? value : OTHER;
+}
+
+const FALLBACK_REASONS = ['error', 'timeout', 'type'] as const satisfies readonly FallbackReason[];
+const FALLBACK_SOURCES = ['last-known-good', 'default'] as const;
+
+/** A flag fallback's reason, else `other`. */
+export function fallbackReasonLabel(value: unknown): string {
+  return oneOf(value, FALLBACK_REASONS);
+}
+
+/** A flag fallback's source (`last-known-good` or `default`), else `other`. */
+export function fallbackSourceLabel(value: unknown): string {
+  return oneOf(value, FALLBACK_SOURCES);
+}
+
+/** A guardrail trip's reason, else `other`. */
+export function guardrailReasonLabel(value: unknown): string {
+  return oneOf(value, GUARDRAIL_REASONS);
 }

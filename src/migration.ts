@@ -62,6 +62,11 @@ export interface SideTable {
   readonly keyColumns: readonly BoundColumn[];
 }
 
+/** A side table with the cross-table mappings whose new columns it holds. */
+export interface SideTableGroup extends SideTable {
+  readonly mappings: readonly BoundMapping[];
+}
+
 /** A mapping bound to its table: columns have codecs, fields are checked. */
 export interface BoundMapping {
   readonly kind: MappingKind;
@@ -96,6 +101,8 @@ export interface Migration<S extends EntitySchema = EntitySchema, K extends stri
   readonly rawValues: boolean;
   /** Whether any mapping keeps its new columns in another table. */
   readonly crossTable: boolean;
+  /** The tables the cross-table mappings' new columns live in, in order of first appearance. */
+  readonly sideTables: readonly SideTableGroup[];
 }
 
 const columnRefSchema = z.object({ column: z.string(), type: z.string().optional() });
@@ -233,7 +240,25 @@ export function defineMigration<S extends EntitySchema, K extends string>(
     shadowReadOneIn: compare.shadowReadOneIn ?? 1,
     rawValues: compare.rawValues ?? false,
     crossTable: mappings.some((mapping) => mapping.newTable !== undefined),
+    sideTables: Object.freeze(groupSideTables(mappings)),
   });
+}
+
+/** Groups cross-table mappings by the table their new columns live in. */
+export function groupSideTables(mappings: readonly BoundMapping[]): SideTableGroup[] {
+  const tables = new Map<
+    string,
+    { table: QualifiedName; keyColumns: readonly BoundColumn[]; mappings: BoundMapping[] }
+  >();
+  for (const mapping of mappings) {
+    const side = mapping.newTable;
+    if (side === undefined) continue;
+    const entry = tables.get(side.table.quoted);
+    if (entry === undefined)
+      tables.set(side.table.quoted, { table: side.table, keyColumns: side.keyColumns, mappings: [mapping] });
+    else entry.mappings.push(mapping);
+  }
+  return [...tables.values()];
 }
 
 function bindMapping(

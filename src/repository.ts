@@ -18,7 +18,7 @@ import type { Driver, Queryable, QueryResult } from './driver.js';
 import { ConfigurationError, ErrorCode, FlagshiftError, toDriverError, ValidationError } from './errors.js';
 import type { FlagContext, FlagSource } from './flags.js';
 import type { MetricEvent, MetricsSink, MismatchEvent, Operation } from './metrics-events.js';
-import type { BoundMapping, Migration } from './migration.js';
+import type { BoundMapping, Migration, SideTable } from './migration.js';
 import { previewValue } from './preview-value.js';
 import { redactValue } from './redact.js';
 import { MigrationRouter, type PinnedDecisions, type Route, routeFor } from './router.js';
@@ -231,6 +231,8 @@ class RepositoryCore {
   readonly plainFields: readonly string[];
   readonly keyColumns: readonly BoundColumn[];
   readonly fieldToPlan: ReadonlyMap<string, { plan: Plan; mapping: BoundMapping }>;
+  /** Mappings that store several fields together (split, multi-column custom): partial updates of them read first. */
+  readonly groupMappings: readonly BoundMapping[];
   readonly metrics: MetricsSink | undefined;
   readonly flags: FlagSource | undefined;
   readonly resolver: StageResolver | undefined;
@@ -281,6 +283,9 @@ class RepositoryCore {
       return plan;
     });
     this.fieldToPlan = fieldToPlan;
+    this.groupMappings = this.plans.flatMap((plan) =>
+      plan.migration.mappings.filter((mapping) => mapping.fields.length > 1),
+    );
     this.plainFields = table.fields.filter((field) => !fieldToPlan.has(field) && !table.keyFields.includes(field));
     this.keyColumns = table.keyFields.map((field) => table.columns[field]!);
     const names = new Map<string, string>();
@@ -515,7 +520,7 @@ class RepositoryHandle {
       // Also in stages that don't write the new side, as long as it exists: a side row left
       // behind would be stale, and its foreign key would block the delete.
       if (!routes[index]!.writesNew && (await this.core.missing(this.db, plan, 'new')).length > 0) continue;
-      for (const table of sideTables(plan))
+      for (const table of plan.migration.sideTables)
         statements.push(deleteRow(table.table, table.keyColumns, normalized.params));
     }
     if (statements.length > 0) {
@@ -1053,7 +1058,7 @@ class RepositoryHandle {
       const servesNew = routes[p]!.some((read) => read.route.serves === 'new');
       const perTable = new Map<string, Map<string, Entity>>();
       out.set(p, perTable);
-      for (const side of sideTables(plan)) {
+      for (const side of plan.migration.sideTables) {
         const columns = [...side.keyColumns, ...side.mappings.flatMap((mapping) => mapping.newColumns)];
         const statement = selectByKeys(
           side.table,
@@ -1484,10 +1489,10 @@ class RepositoryHandle {
   private assignments(
     entity: Entity,
     routes: readonly Route[],
-  ): { main: Assignment[]; sides: Map<string, { table: SideTableInfo; assignments: Assignment[] }> } {
+  ): { main: Assignment[]; sides: Map<string, { table: SideTable; assignments: Assignment[] }> } {
     const { core } = this;
     const main: Assignment[] = [];
-    const sides = new Map<string, { table: SideTableInfo; assignments: Assignment[] }>();
+    const sides = new Map<string, { table: SideTable; assignments: Assignment[] }>();
     for (const field of core.plainFields) {
       if (!(field in entity)) continue;
       const column = core.table.columns[field]!;
@@ -1521,11 +1526,11 @@ class RepositoryHandle {
             values.push({ column, value: column.codec.encode(logical[index]) });
           }
           if (mapping.newTable) {
-            const info = sideTables(plan).find((side) => side.table.quoted === mapping.newTable!.table.quoted)!;
-            let entry = sides.get(info.table.quoted);
+            const side = mapping.newTable;
+            let entry = sides.get(side.table.quoted);
             if (entry === undefined) {
-              entry = { table: info, assignments: [] };
-              sides.set(info.table.quoted, entry);
+              entry = { table: side, assignments: [] };
+              sides.set(side.table.quoted, entry);
             }
             entry.assignments.push(...values);
           } else {
@@ -1558,14 +1563,10 @@ class RepositoryHandle {
   private async updateEntity(key: Key, patch: Entity, call: CallState): Promise<boolean> {
     const { core } = this;
     let partialGroups = false;
-    for (const plan of core.plans) {
-      for (const mapping of plan.migration.mappings) {
-        // A group of one field is always whole.
-        if (mapping.fields.length < 2) continue;
-        let present = 0;
-        for (const field of mapping.fields) if (field in patch) present++;
-        if (present > 0 && present < mapping.fields.length) partialGroups = true;
-      }
+    for (const mapping of core.groupMappings) {
+      let present = 0;
+      for (const field of mapping.fields) if (field in patch) present++;
+      if (present > 0 && present < mapping.fields.length) partialGroups = true;
     }
     if (partialGroups && !this.inTransaction) {
       // A field stored together with others (a split) needs the others' current values:
@@ -1583,11 +1584,9 @@ class RepositoryHandle {
       const [current] = await this.readByKeys([key], 'update', call, true);
       if (current === undefined) return false;
       full = { ...patch };
-      for (const plan of core.plans) {
-        for (const mapping of plan.migration.mappings) {
-          if (!mapping.fields.some((field) => field in patch)) continue;
-          for (const field of mapping.fields) if (!(field in full)) full[field] = current[field];
-        }
+      for (const mapping of core.groupMappings) {
+        if (!mapping.fields.some((field) => field in patch)) continue;
+        for (const field of mapping.fields) if (!(field in full)) full[field] = current[field];
       }
     }
     const { main, sides } = this.assignments(full, routes);
@@ -1701,32 +1700,6 @@ interface ValidQuery {
   readonly where: Entity;
   readonly orderBy: readonly { field: string; direction: 'ASC' | 'DESC' }[];
   readonly limit: number | undefined;
-}
-
-interface SideTableInfo {
-  readonly table: NonNullable<BoundMapping['newTable']>['table'];
-  readonly keyColumns: readonly BoundColumn[];
-  readonly mappings: readonly BoundMapping[];
-}
-
-const sideTableCache = new WeakMap<Plan, SideTableInfo[]>();
-
-/** The side tables of a plan's cross-table mappings, grouped by table. */
-function sideTables(plan: Plan): SideTableInfo[] {
-  let tables = sideTableCache.get(plan);
-  if (tables === undefined) {
-    const byName = new Map<string, SideTableInfo>();
-    for (const mapping of plan.crossTable) {
-      const side = mapping.newTable!;
-      const entry = byName.get(side.table.quoted);
-      if (entry === undefined)
-        byName.set(side.table.quoted, { table: side.table, keyColumns: side.keyColumns, mappings: [mapping] });
-      else (entry.mappings as BoundMapping[]).push(mapping);
-    }
-    tables = [...byName.values()];
-    sideTableCache.set(plan, tables);
-  }
-  return tables;
 }
 
 /** The side-table rows of a read without side tables. Never written to. */

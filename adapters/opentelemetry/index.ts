@@ -17,10 +17,9 @@
  *
  * @module
  */
+export type { BackfillProgress, GuardrailsLike } from '../../src/exporter-inputs.js';
 export {
-  type BackfillProgress,
   createOpenTelemetryMetrics,
-  type GuardrailsLike,
   type MeterLike,
   type MeterProviderLike,
   type MigrationFlagKeyLike,

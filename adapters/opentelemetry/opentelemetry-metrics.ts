@@ -1,20 +1,30 @@
 import { type Attributes, type Meter, type MeterProvider, metrics, type ObservableResult } from '@opentelemetry/api';
 import { z } from 'zod';
-import { ConfigurationError, ValidationError } from '../../src/errors.js';
-import type { GuardrailEvent } from '../../src/guardrail-trip.js';
-import type { MetricEvent, MetricsSink } from '../../src/metrics-events.js';
-import { isStage, STAGES, type Stage } from '../../src/stages.js';
+import { ConfigurationError } from '../../src/errors.js';
 import {
-  errorTypeValue,
-  flagKeyValue,
-  migrationValue,
+  type BackfillProgress,
+  describeValue as describe,
+  type GuardrailsLike,
+  gaugeMigration,
+  gaugePercent,
+  gaugeStage,
+  progressRatio,
+} from '../../src/exporter-inputs.js';
+import {
+  errorCodeLabel,
+  fallbackReasonLabel,
+  fallbackSourceLabel,
+  flagKeyLabel,
+  guardrailReasonLabel,
+  migrationLabel,
   OTHER,
-  oneOf,
-  operationValue,
-  sidesValue,
-  sideValue,
-  stageValue,
-} from './metric-attributes.js';
+  operationLabel,
+  sideLabel,
+  sidesLabel,
+  stageLabel,
+} from '../../src/metric-labels.js';
+import type { MetricEvent, MetricsSink } from '../../src/metrics-events.js';
+import { STAGES, type Stage } from '../../src/stages.js';
 
 /** The part of an `@opentelemetry/api` `Meter` the sink uses. */
 export type MeterLike = Pick<Meter, 'createCounter' | 'createHistogram' | 'createObservableGauge'>;
@@ -26,12 +36,6 @@ export type MeterProviderLike = Pick<MeterProvider, 'getMeter'>;
 export interface MigrationFlagKeyLike {
   readonly name: string;
   readonly stageFlagKey: string;
-}
-
-/** The part of flagshift's guardrails the sink watches. */
-export interface GuardrailsLike {
-  subscribe(listener: (event: GuardrailEvent) => void): () => void;
-  status(): readonly { readonly migration: string; readonly tripped: boolean }[];
 }
 
 /** Options of {@link createOpenTelemetryMetrics}. */
@@ -70,9 +74,6 @@ export interface OpenTelemetryMetricsOptions {
   readonly guardrails?: GuardrailsLike;
 }
 
-/** Backfill progress: a ratio from 0 to 1, or rows done out of a total. */
-export type BackfillProgress = number | { readonly done: number; readonly total: number };
-
 /** A metrics sink recording with an OpenTelemetry meter, and setters for gauges the events don't carry. */
 export interface OpenTelemetryMetrics extends MetricsSink {
   /** Sets the `read.percent` gauge of the migration (0 to 100). */
@@ -103,9 +104,6 @@ export const OPENTELEMETRY_INSTRUMENT_NAMES = Object.freeze([
 
 /** Latency histogram bucket bounds, in ms: database round trips, from sub-millisecond up. */
 const LATENCY_BOUNDARIES_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-const FALLBACK_REASONS = ['error', 'timeout', 'type'];
-const FALLBACK_SOURCES = ['last-known-good', 'default'];
-const GUARDRAIL_REASONS = ['mismatch-rate', 'new-error-rate', 'latency-ratio', 'manual'];
 
 const hasFunction = (value: unknown, name: string) =>
   typeof (value as Record<string, unknown> | null)?.[name] === 'function';
@@ -162,13 +160,6 @@ function validate(options: unknown): z.infer<typeof optionsSchema> {
     );
   }
   return result.data;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
 }
 
 /**
@@ -271,7 +262,7 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
       'Whether a migration is held on the old side by a tripped guardrail (1) or not (0).',
       (result) => {
         for (const status of guardrails.status()) {
-          result.observe(status.tripped ? 1 : 0, { 'flagshift.migration': migrationValue(status.migration) });
+          result.observe(status.tripped ? 1 : 0, { 'flagshift.migration': migrationLabel(status.migration) });
         }
       },
     );
@@ -279,8 +270,8 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
       guardrails.subscribe((event) => {
         if (event.type !== 'trip') return;
         trips.add(1, {
-          'flagshift.migration': migrationValue(event.trip.migration),
-          'flagshift.guardrail.reason': oneOf(event.trip.reason, GUARDRAIL_REASONS),
+          'flagshift.migration': migrationLabel(event.trip.migration),
+          'flagshift.guardrail.reason': guardrailReasonLabel(event.trip.reason),
         });
       }),
     );
@@ -288,7 +279,7 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
 
   /** Attributes of an event routed by a stage: the flag conventions and flagshift's own. */
   function staged(migration: string, stage: unknown): Attributes {
-    const stageName = stageValue(stage);
+    const stageName = stageLabel(stage);
     const attributes: Attributes = {
       'feature_flag.key': migration === OTHER ? OTHER : (flagKeys.get(migration) ?? `flagshift.${migration}.stage`),
       'feature_flag.result.variant': stageName,
@@ -300,20 +291,20 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
   }
 
   function record(event: MetricEvent): void {
-    const migration = migrationValue(event.migration);
+    const migration = migrationLabel(event.migration);
     switch (event.type) {
       case 'read':
         reads.add(1, {
           ...staged(migration, event.stage),
-          'flagshift.side': sideValue(event.served),
-          'flagshift.operation': operationValue(event.operation),
+          'flagshift.side': sideLabel(event.served),
+          'flagshift.operation': operationLabel(event.operation),
         });
         return;
       case 'write':
         writes.add(1, {
           ...staged(migration, event.stage),
-          'flagshift.side': sidesValue(event.sides),
-          'flagshift.operation': operationValue(event.operation),
+          'flagshift.side': sidesLabel(event.sides),
+          'flagshift.operation': operationLabel(event.operation),
         });
         return;
       case 'comparison':
@@ -328,25 +319,25 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
       case 'error':
         errors.add(1, {
           ...staged(migration, event.stage),
-          'flagshift.side': sideValue(event.side),
-          'flagshift.operation': operationValue(event.operation),
-          'error.type': errorTypeValue(event.code),
+          'flagshift.side': sideLabel(event.side),
+          'flagshift.operation': operationLabel(event.operation),
+          'error.type': errorCodeLabel(event.code),
         });
         return;
       case 'latency':
         if (!Number.isFinite(event.milliseconds) || event.milliseconds < 0) return;
         latency.record(event.milliseconds, {
           'flagshift.migration': migration,
-          'flagshift.side': sideValue(event.side, true),
-          'flagshift.operation': operationValue(event.operation),
+          'flagshift.side': sideLabel(event.side, true),
+          'flagshift.operation': operationLabel(event.operation),
         });
         return;
       case 'flag_fallback': {
         const attributes: Attributes = {
-          'feature_flag.key': flagKeyValue(event.flagKey),
+          'feature_flag.key': flagKeyLabel(event.flagKey),
           'flagshift.migration': migration,
-          'flagshift.fallback.reason': oneOf(event.reason, FALLBACK_REASONS),
-          'flagshift.fallback.source': oneOf(event.source, FALLBACK_SOURCES),
+          'flagshift.fallback.reason': fallbackReasonLabel(event.reason),
+          'flagshift.fallback.source': fallbackSourceLabel(event.source),
         };
         if (providerName !== undefined) attributes['feature_flag.provider.name'] = providerName;
         fallbacks.add(1, attributes);
@@ -364,56 +355,19 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
       }
     },
     setReadPercent(migration: string, percent: number): void {
-      const name = checkedMigration(migration);
-      if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) {
-        throw new ValidationError(
-          `read percent of migration "${name}" must be a number from 0 to 100, got ${describe(percent)}`,
-          { fields: ['percent'] },
-        );
-      }
-      readPercents.set(name, percent);
+      const name = gaugeMigration(migration);
+      readPercents.set(name, gaugePercent(name, percent));
     },
     setBackfillProgress(migration: string, value: BackfillProgress): void {
-      const name = checkedMigration(migration);
+      const name = gaugeMigration(migration);
       progress.set(name, progressRatio(name, value));
     },
     setStage(migration: string, stage: Stage): void {
-      const name = checkedMigration(migration);
-      if (!isStage(stage)) {
-        throw new ValidationError(
-          `stage of migration "${name}" must be one of ${STAGES.join(', ')}, got ${describe(stage)}`,
-          { fields: ['stage'] },
-        );
-      }
-      stages.set(name, stage);
+      const name = gaugeMigration(migration);
+      stages.set(name, gaugeStage(name, stage));
     },
     close(): void {
       for (const cleanup of cleanups.splice(0)) cleanup();
     },
   };
-}
-
-function checkedMigration(migration: string): string {
-  const value = migrationValue(migration);
-  if (value === OTHER && migration !== OTHER) {
-    throw new ValidationError(`migration name ${describe(migration)} is not a valid migration name`, {
-      fields: ['migration'],
-    });
-  }
-  return value;
-}
-
-function progressRatio(migration: string, progress: BackfillProgress): number {
-  if (typeof progress === 'number') {
-    if (progress >= 0 && progress <= 1) return progress;
-  } else if (progress !== null && typeof progress === 'object') {
-    const { done, total } = progress;
-    if (Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0) {
-      return total === 0 ? 1 : Math.min(1, done / total);
-    }
-  }
-  throw new ValidationError(
-    `backfill progress of migration "${migration}" must be a ratio from 0 to 1 or { done, total } with non-negative numbers, got ${describe(progress)}`,
-    { fields: ['progress'] },
-  );
 }

@@ -18,11 +18,11 @@
  *
  * @module
  */
+
+export type { BackfillProgress, GuardrailsLike } from '../../src/exporter-inputs.js';
 export { type MetricsHandlerOptions, metricsHandler, type RegistryLike } from './metrics-handler.js';
 export {
-  type BackfillProgress,
   createPrometheusMetrics,
-  type GuardrailsLike,
   PROMETHEUS_METRIC_NAMES,
   type PrometheusMetrics,
   type PrometheusMetricsOptions,

@@ -1,28 +1,28 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { z } from 'zod';
-import { ConfigurationError, ValidationError } from '../../src/errors.js';
-import type { GuardrailEvent } from '../../src/guardrail-trip.js';
-import type { MetricEvent, MetricsSink } from '../../src/metrics-events.js';
-import { isStage, STAGES, type Stage } from '../../src/stages.js';
+import { ConfigurationError } from '../../src/errors.js';
+import {
+  type BackfillProgress,
+  describeValue as describe,
+  type GuardrailsLike,
+  gaugeMigration,
+  gaugePercent,
+  gaugeStage,
+  progressRatio,
+} from '../../src/exporter-inputs.js';
 import {
   errorCodeLabel,
+  fallbackReasonLabel,
+  fallbackSourceLabel,
+  guardrailReasonLabel,
   migrationLabel,
-  OTHER,
-  oneOf,
   operationLabel,
   sideLabel,
   sidesLabel,
   stageLabel,
-} from './metric-labels.js';
-
-/**
- * The part of flagshift's guardrails the exporter watches: trips and resets as they
- * happen, and which migrations are tripped at each scrape.
- */
-export interface GuardrailsLike {
-  subscribe(listener: (event: GuardrailEvent) => void): () => void;
-  status(): readonly { readonly migration: string; readonly tripped: boolean }[];
-}
+} from '../../src/metric-labels.js';
+import type { MetricEvent, MetricsSink } from '../../src/metrics-events.js';
+import { STAGES, type Stage } from '../../src/stages.js';
 
 /** Options of {@link createPrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -49,9 +49,6 @@ export interface PrometheusMetricsOptions {
    */
   readonly guardrails?: GuardrailsLike;
 }
-
-/** Backfill progress: a ratio from 0 to 1, or rows done out of a total. */
-export type BackfillProgress = number | { readonly done: number; readonly total: number };
 
 /** A metrics sink that records into prom-client metrics, and setters for gauges the events don't carry. */
 export interface PrometheusMetrics extends MetricsSink {
@@ -84,9 +81,6 @@ export const PROMETHEUS_METRIC_NAMES = Object.freeze([
 ] as const);
 
 const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const FALLBACK_REASONS = ['error', 'timeout', 'type'];
-const FALLBACK_SOURCES = ['last-known-good', 'default'];
-const GUARDRAIL_REASONS = ['mismatch-rate', 'new-error-rate', 'latency-ratio', 'manual'];
 
 const optionsSchema = z.strictObject({
   registry: z
@@ -133,13 +127,6 @@ function validate(options: unknown): z.infer<typeof optionsSchema> {
     `prometheus metrics option "${name}" must be ${expected[name] ?? 'valid'}, got ${describe((options as Record<string, unknown>)[name])}`,
     { path: name, cause: result.error },
   );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? `[${value.map(describe).join(', ')}]` : 'an object';
 }
 
 /**
@@ -297,7 +284,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   );
   const unsubscribe = guardrails?.subscribe((event) => {
     if (event.type !== 'trip') return;
-    trips.inc({ migration: migrationLabel(event.trip.migration), reason: oneOf(event.trip.reason, GUARDRAIL_REASONS) });
+    trips.inc({ migration: migrationLabel(event.trip.migration), reason: guardrailReasonLabel(event.trip.reason) });
   });
 
   function record(event: MetricEvent): void {
@@ -342,8 +329,8 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       case 'flag_fallback':
         fallbacks.inc({
           migration,
-          reason: oneOf(event.reason, FALLBACK_REASONS),
-          source: oneOf(event.source, FALLBACK_SOURCES),
+          reason: fallbackReasonLabel(event.reason),
+          source: fallbackSourceLabel(event.source),
         });
         return;
     }
@@ -359,61 +346,20 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       }
     },
     setReadPercent(migration: string, percent: number): void {
-      const name = checkedMigration(migration);
-      if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) {
-        throw new ValidationError(
-          `read percent of migration "${name}" must be a number from 0 to 100, got ${describe(percent)}`,
-          {
-            fields: ['percent'],
-          },
-        );
-      }
-      readPercent.set({ migration: name }, percent);
+      const name = gaugeMigration(migration);
+      readPercent.set({ migration: name }, gaugePercent(name, percent));
     },
     setBackfillProgress(migration: string, progress: BackfillProgress): void {
-      const name = checkedMigration(migration);
+      const name = gaugeMigration(migration);
       backfill.set({ migration: name }, progressRatio(name, progress));
     },
     setStage(migration: string, current: Stage): void {
-      const name = checkedMigration(migration);
-      if (!isStage(current)) {
-        throw new ValidationError(
-          `stage of migration "${name}" must be one of ${STAGES.join(', ')}, got ${describe(current)}`,
-          {
-            fields: ['stage'],
-          },
-        );
-      }
+      const name = gaugeMigration(migration);
+      gaugeStage(name, current);
       for (const each of STAGES) stage.set({ migration: name, stage: each }, each === current ? 1 : 0);
     },
     close(): void {
       unsubscribe?.();
     },
   };
-}
-
-function checkedMigration(migration: string): string {
-  const label = migrationLabel(migration);
-  if (label === OTHER && migration !== OTHER) {
-    throw new ValidationError(`migration name ${describe(migration)} is not a valid migration name`, {
-      fields: ['migration'],
-    });
-  }
-  return label;
-}
-
-/** `progress` as a ratio from 0 to 1; throws on what can't be one. */
-export function progressRatio(migration: string, progress: BackfillProgress): number {
-  if (typeof progress === 'number') {
-    if (progress >= 0 && progress <= 1) return progress;
-  } else if (progress !== null && typeof progress === 'object') {
-    const { done, total } = progress;
-    if (Number.isFinite(done) && Number.isFinite(total) && done >= 0 && total >= 0) {
-      return total === 0 ? 1 : Math.min(1, done / total);
-    }
-  }
-  throw new ValidationError(
-    `backfill progress of migration "${migration}" must be a ratio from 0 to 1 or { done, total } with non-negative numbers, got ${describe(progress)}`,
-    { fields: ['progress'] },
-  );
 }

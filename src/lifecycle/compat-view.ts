@@ -9,7 +9,6 @@ import type { Migration } from '../migration.js';
 import type { BoundColumn } from '../table.js';
 import { derivedIdentifier, qualifiedName } from './ddl-names.js';
 import { backwardSql } from './sql-forms.js';
-import { sideTablesOf } from './sync-triggers.js';
 
 /**
  * `CREATE OR REPLACE VIEW` of the old shape of `migration`'s table: every field of the
@@ -35,7 +34,7 @@ export function compatViewSql(migration: Migration, viewName?: string): string {
     viewName === undefined
       ? qualifiedName(table.table.schema, derivedIdentifier([table.table.name], 'compat'))
       : parseQualifiedName(viewName, 'view name').quoted;
-  const sides = sideTablesOf(migration.mappings.filter((mapping) => mapping.newTable !== undefined));
+  const sides = migration.sideTables;
   const aliasOf = new Map(sides.map((side, index) => [side.table.quoted, `s${index}`]));
   const columns: string[] = [];
   const done = new Set<number>();

@@ -34,7 +34,7 @@ import {
   recordEvent,
   type VerificationRecord,
 } from './state.js';
-import { sideTablesOf, syncTriggerObjects } from './sync-triggers.js';
+import { syncTriggerObjects } from './sync-triggers.js';
 
 /** Options of {@link planContract}. */
 export interface ContractPlanOptions extends LifecycleOptions {
@@ -115,7 +115,7 @@ export async function planContract(
   const mainTable = migration.table.table;
   const main = await loadTableCatalog(db, mainTable);
   const catalogs = new Map<string, TableCatalog>([[mainTable.quoted, main]]);
-  for (const side of sideTablesOf(migration.mappings.filter((mapping) => mapping.newTable !== undefined))) {
+  for (const side of migration.sideTables) {
     catalogs.set(side.table.quoted, await loadTableCatalog(db, side.table));
   }
   const steps: DdlStep[] = [];
@@ -135,7 +135,7 @@ export async function planContract(
   }
 
   // Foreign keys from side tables to the main table.
-  for (const side of sideTablesOf(migration.mappings.filter((mapping) => mapping.newTable !== undefined))) {
+  for (const side of migration.sideTables) {
     const catalog = catalogs.get(side.table.quoted)!;
     if (!catalog.exists && !assume) continue;
     steps.push(...foreignKeySteps(migration, side.table, side.mappings[0]!.newTable!.keyColumns, catalog, main));

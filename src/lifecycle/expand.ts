@@ -23,7 +23,7 @@ import {
 import { hasUniqueKey, loadFunctionSources, loadTableCatalog, type TableCatalog } from './ddl-catalog.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './ddl-names.js';
 import { recordEvent } from './state.js';
-import { sideTablesOf, syncTriggerObjects } from './sync-triggers.js';
+import { syncTriggerObjects } from './sync-triggers.js';
 
 /** An index on new columns, built by expand. */
 export interface ExpandIndex {
@@ -178,7 +178,7 @@ class ExpandPlanner {
     if (added.length > 0) steps.push(addColumns(mainTable, added));
 
     // Side tables of cross-table moves.
-    for (const side of sideTablesOf(migration.mappings.filter((mapping) => mapping.newTable !== undefined))) {
+    for (const side of migration.sideTables) {
       const catalog = await loadTableCatalog(db, side.table);
       catalogs.set(side.table.quoted, catalog);
       const keyColumns = side.mappings[0]!.newTable!.keyColumns;

@@ -21,7 +21,7 @@
  */
 import { ConfigurationError } from '../errors.js';
 import type { QualifiedName } from '../identifiers.js';
-import type { BoundMapping, Migration } from '../migration.js';
+import { type BoundMapping, groupSideTables, type Migration } from '../migration.js';
 import type { BoundColumn } from '../table.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './ddl-names.js';
 import { backwardSql, forwardSql } from './sql-forms.js';
@@ -116,25 +116,13 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
     functions.push(fn);
     triggers.push(builder.trigger('fwd', main, 'AFTER INSERT OR UPDATE', fn));
     triggers.push(builder.trigger('del', main, 'BEFORE DELETE', fn));
-    for (const [index, side] of sideTablesOf(crossTable).entries()) {
+    for (const [index, side] of groupSideTables(crossTable).entries()) {
       const back = builder.fn(side.table, `back${index}`, builder.sideBody(side.mappings));
       functions.push(back);
       triggers.push(builder.trigger(`back${index}`, side.table, 'AFTER INSERT OR UPDATE', back));
     }
   }
   return { functions, triggers };
-}
-
-/** The side tables of cross-table mappings, in order of first appearance, each with its mappings. */
-export function sideTablesOf(mappings: readonly BoundMapping[]): { table: QualifiedName; mappings: BoundMapping[] }[] {
-  const tables = new Map<string, { table: QualifiedName; mappings: BoundMapping[] }>();
-  for (const mapping of mappings) {
-    const side = mapping.newTable!;
-    const entry = tables.get(side.table.quoted);
-    if (entry === undefined) tables.set(side.table.quoted, { table: side.table, mappings: [mapping] });
-    else entry.mappings.push(mapping);
-  }
-  return [...tables.values()];
 }
 
 class Builder {
@@ -222,7 +210,7 @@ END
     const keyColumns = main.keyFields.map((field) => main.columns[field]!);
     const NEW = (column: BoundColumn) => `NEW.${column.quoted}`;
     const OLD = (column: BoundColumn) => `OLD.${column.quoted}`;
-    const deletes = sideTablesOf(mappings).map(({ table, mappings: [first] }) => {
+    const deletes = groupSideTables(mappings).map(({ table, mappings: [first] }) => {
       const keys = first!.newTable!.keyColumns;
       const match = keys.map((column, index) => `${column.quoted} = OLD.${keyColumns[index]!.quoted}`).join(' AND ');
       return `    DELETE FROM ${table.quoted} WHERE ${match};`;

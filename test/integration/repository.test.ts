@@ -10,7 +10,14 @@ import {
 } from 'flagshift';
 import { describe, expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
-import { driverAsRole, dropRole, logStatements, userEntity, usersFixture } from '../support/fixtures.js';
+import {
+  driverAsRole,
+  dropRole,
+  logStatements,
+  userEntity,
+  usersFixture,
+  usersMigration,
+} from '../support/fixtures.js';
 
 const ALL = 'id, user_name, username, email';
 
@@ -263,16 +270,7 @@ describeDrivers('repository routing', (getCtx) => {
 
   it('a flag outage with no decision yet uses the declared default stage', async () => {
     const ctx = getCtx();
-    await ctx.sql(
-      `CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, username text, email text NOT NULL)`,
-    );
-    const users = defineTable({ name: `${ctx.schema}.users`, key: 'id', entity: userEntity });
-    const migration = defineMigration({
-      name: 'users-username',
-      table: users,
-      mappings: [rename({ field: 'username', from: 'user_name', to: 'username' })],
-      defaultStage: 'dualwrite',
-    });
+    const { migration } = await usersMigration(ctx, { defaultStage: 'dualwrite' });
     const flags = createMemoryFlags();
     flags.fail(migration.stageFlagKey, 'hang');
     const metrics = createMemoryMetrics();
@@ -388,14 +386,7 @@ describeDrivers('repository routing', (getCtx) => {
 
   it('a stage that needs a missing column fails with an error naming it; other stages work', async () => {
     const ctx = getCtx();
-    await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, email text NOT NULL)`);
-    const users = defineTable({ name: `${ctx.schema}.users`, key: 'id', entity: userEntity });
-    const migration = defineMigration({
-      name: 'users-username',
-      table: users,
-      mappings: [rename({ field: 'username', from: 'user_name', to: 'username' })],
-      defaultStage: 'off',
-    });
+    const { migration } = await usersMigration(ctx, { expanded: false });
     const flags = createMemoryFlags({ [migration.stageFlagKey]: 'off' });
     const metrics = createMemoryMetrics();
     const repo = createRepository(migration, { driver: ctx.driver, flags, metrics });
@@ -478,14 +469,7 @@ describeDrivers('repository reporting and schema changes', (getCtx) => {
 
   it('check() sees a column added a moment ago, and writes may use it at once', async () => {
     const ctx = getCtx();
-    await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, email text NOT NULL)`);
-    const users = defineTable({ name: `${ctx.schema}.users`, key: 'id', entity: userEntity });
-    const migration = defineMigration({
-      name: 'users-username',
-      table: users,
-      mappings: [rename({ field: 'username', from: 'user_name', to: 'username' })],
-      defaultStage: 'off',
-    });
+    const { migration } = await usersMigration(ctx, { expanded: false });
     const flags = createMemoryFlags({ [migration.stageFlagKey]: 'off' });
     const repo = createRepository(migration, { driver: ctx.driver, flags });
     await repo.insert({ id: 1, username: 'ada', email: 'a@x' });

@@ -21,21 +21,31 @@ import type { DriverContext } from './drivers.js';
 /** The logical user every suite works with. */
 export const userEntity = z.object({ id: z.number().int(), username: z.string(), email: z.string() });
 
-/** Creates `users(id bigint, user_name, username, email)` and a repository over it. */
-export async function usersFixture(
-  ctx: DriverContext,
-  options: { stage?: Stage; percent?: number; driver?: Driver; ttlMs?: number } = {},
-) {
+/**
+ * Creates `users(id bigint, user_name, username, email)` (without `username` before
+ * expand) and defines the `users-username` rename over it.
+ */
+export async function usersMigration(ctx: DriverContext, options: { expanded?: boolean; defaultStage?: Stage } = {}) {
+  const username = options.expanded === false ? '' : ' username text,';
   await ctx.sql(
-    `CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, username text, email text NOT NULL)`,
+    `CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text,${username} email text NOT NULL)`,
   );
   const users = defineTable({ name: `${ctx.schema}.users`, key: 'id', entity: userEntity });
   const migration = defineMigration({
     name: 'users-username',
     table: users,
     mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-    defaultStage: 'off',
+    defaultStage: options.defaultStage ?? 'off',
   });
+  return { users, migration };
+}
+
+/** {@link usersMigration}, expanded, with memory flags, memory metrics and a repository over it. */
+export async function usersFixture(
+  ctx: DriverContext,
+  options: { stage?: Stage; percent?: number; driver?: Driver; ttlMs?: number } = {},
+) {
+  const { users, migration } = await usersMigration(ctx);
   const flags = createMemoryFlags({
     [migration.stageFlagKey]: options.stage ?? 'off',
     [migration.percentFlagKey]: options.percent ?? 0,
