@@ -20,12 +20,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { Driver } from '../driver.js';
-import { toDriverError } from '../errors.js';
+import { FlagshiftError, toDriverError } from '../errors.js';
 import type { Migration } from '../migration.js';
 import {
   batchSql,
   cutRanges,
   type DataPlan,
+  isConnectionLost,
   loadDataPlan,
   RETRYABLE_SQLSTATES,
   sleep,
@@ -365,7 +366,11 @@ class BackfillRunner implements Backfill {
   }
 
   run(): Promise<BackfillReport> {
-    this.#run ??= this.#execute();
+    // Whatever the database threw on the way (claiming a range, a checkpoint) reaches the
+    // caller as a DriverError with its SQLSTATE, like every other database error.
+    this.#run ??= this.#execute().catch((error: unknown) => {
+      throw error instanceof FlagshiftError ? error : toDriverError(error);
+    });
     return this.#run;
   }
 
@@ -631,14 +636,16 @@ class BackfillRunner implements Backfill {
           return;
         }
         const sqlState = sqlStateOf(error);
-        if (sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState) && attempts < this.#settings.maxRetries) {
+        const timedOut = sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState);
+        if ((timedOut || isConnectionLost(error)) && attempts < this.#settings.maxRetries) {
           attempts++;
           this.#retries++;
-          this.#batchSize = Math.max(1, Math.floor(size / 2));
+          // A batch that timed out is retried smaller; one whose connection was lost, as it was.
+          if (timedOut) this.#batchSize = Math.max(1, Math.floor(size / 2));
           emitEvent(this.#options, {
             type: 'backfill-retry',
             migration: this.#migration.name,
-            message: `batch of ${size} rows failed with ${sqlState}; retrying with ${this.#batchSize} rows (attempt ${attempts})`,
+            message: `batch of ${size} rows failed with ${sqlState ?? 'a lost connection'}; retrying with ${this.#batchSize} rows (attempt ${attempts})`,
             workerId: this.workerId,
             sqlState,
             fromSize: size,
