@@ -30,7 +30,9 @@ export interface BackfillRun {
   readonly rowsLeftBehind: number;
   /** The concurrent load while it ran. */
   readonly load: LoadSummary;
-  /** The load's p99 during the run over its p99 with no backfill. */
+  /** The load with no backfill, measured just before this run on the same fresh table. */
+  readonly baseline: LoadSummary;
+  /** The load's p99 during the run over its p99 in {@link baseline}. */
   readonly p99Ratio: number;
 }
 
@@ -39,7 +41,7 @@ export interface BackfillResults {
   readonly rows: number;
   /** Operations per second of the concurrent load. */
   readonly loadRate: number;
-  /** The load with no backfill running. */
+  /** The load with no backfill running, before the first run (each run has its own). */
   readonly baseline: LoadSummary;
   readonly runs: readonly BackfillRun[];
 }
@@ -91,11 +93,6 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
   try {
     // Warm-up: connections, JIT, the table in shared buffers.
     await sleep(1000);
-    load.measure();
-    await sleep(options.baselineSeconds * 1000);
-    const baseline = await load.take();
-    log(`baseline load: ${baseline.opsPerSecond} ops/s, p50 ${baseline.all.medianUs}us, p99 ${baseline.all.p99Us}us`);
-
     const runs: BackfillRun[] = [];
     const approaches: [BackfillRun['approach'], string, () => Promise<number | undefined>][] = [
       [
@@ -139,6 +136,15 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         await fresh();
         await sleep(1000);
       }
+      // The baseline of each run is measured right before it, on its own fresh table: a
+      // p99 swings with whatever else the machine does, so the two sides of a ratio are
+      // taken as close together as they can be.
+      load.measure();
+      await sleep(options.baselineSeconds * 1000);
+      const baseline = await load.take();
+      log(
+        `baseline load before ${approach}: ${baseline.opsPerSecond} ops/s, p50 ${baseline.all.medianUs}us, p99 ${baseline.all.p99Us}us`,
+      );
       log(`backfill: ${approach}`);
       load.measure();
       const started = performance.now();
@@ -154,6 +160,7 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         rowsChanged,
         rowsLeftBehind: await leftBehind(),
         load: during,
+        baseline,
         p99Ratio: ratio(during.all.p99Us, baseline.all.p99Us),
       };
       log(
@@ -164,7 +171,7 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     return {
       rows: options.rows,
       loadRate: options.loadRate,
-      baseline,
+      baseline: runs[0]!.baseline,
       runs,
     };
   } finally {

@@ -25,6 +25,8 @@ export interface Knobs {
 /** Everything a run measured. */
 export interface RunResults {
   readonly machine: Machine;
+  /** The module `import 'flagshift'` resolved to, relative to the project: the build measured. */
+  readonly sdkEntry: string;
   readonly knobs: Knobs;
   readonly startedAt: string;
   readonly durationSeconds: number;
@@ -107,6 +109,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,
+    sdkEntry: results.sdkEntry,
     machine: results.machine,
     knobs: results.knobs,
     pointOps: results.pointOps ?? null,
@@ -131,7 +134,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
   const out: string[] = [];
   out.push(`# flagshift benchmark results`, '');
   out.push(
-    `Run at ${results.startedAt}, ${Math.round(results.durationSeconds)} s. Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.postgres}, ${machine.os}. Load average ${machine.loadAverageStart} at the start, ${machine.loadAverageEnd} at the end.`,
+    `Run at ${results.startedAt}, ${Math.round(results.durationSeconds)} s, measuring flagshift from \`${results.sdkEntry}\`. Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.postgres}, ${machine.os}. Load average ${machine.loadAverageStart} at the start, ${machine.loadAverageEnd} at the end.`,
     '',
   );
   out.push(
@@ -197,7 +200,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     const b = results.backfill;
     out.push(`## 4. Backfill of a rename on ${fmt(b.rows)} rows, under load`, '');
     out.push(
-      `Concurrent load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\` by random id, on a pool of 8. Baseline with no backfill: p50 ${fmt(b.baseline.all.medianUs)} us, p99 ${fmt(b.baseline.all.p99Us)} us, max ${fmt(b.baseline.all.maxUs)} us.`,
+      `Concurrent load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\` by random id, on a pool of 8. Each approach's baseline is the same load with no backfill, measured for ${results.knobs.baselineSeconds} s right before it on its own fresh table.`,
       '',
     );
     out.push(
@@ -209,6 +212,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
           'vs single',
           'load p50 (us)',
           'load p99 (us)',
+          'baseline p99 (us)',
           'p99 vs baseline',
           'load max (us)',
           'left behind',
@@ -222,6 +226,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
             single === undefined ? '-' : ratio(run.rowsPerSecond, single.rowsPerSecond).toFixed(2),
             fmt(run.load.all.medianUs),
             fmt(run.load.all.p99Us),
+            fmt(run.baseline.all.p99Us),
             run.p99Ratio.toFixed(2),
             fmt(run.load.all.maxUs),
             run.rowsLeftBehind,

@@ -141,6 +141,22 @@ interface CallState {
 }
 
 /** What one read fetches and does for one migration and one entity. */
+/** What a select of main-table rows by key fetches, and what it reports a failure against. */
+interface MainSelect {
+  readonly keys: readonly Key[];
+  /** Per plan: whether the old columns are fetched. */
+  readonly fetchOld: readonly boolean[];
+  /** Per plan: whether the (same-row) new columns are fetched. */
+  readonly fetchNew: readonly boolean[];
+  /** `FOR UPDATE`. */
+  readonly lock: boolean;
+  /** Per plan: the side fetched only to compare, dropped (and retried without) if the select fails. */
+  readonly compareOnly: readonly (Side | undefined)[];
+  readonly operation: Operation;
+  /** Per plan: the effective stage, for reporting. */
+  readonly stages: readonly Stage[];
+}
+
 interface ReadRoute {
   readonly route: Route;
   /** Whether this read compares (the stage compares and the sample hit). */
@@ -230,6 +246,10 @@ class RepositoryCore {
   readonly plans: readonly Plan[];
   readonly plainFields: readonly string[];
   readonly keyColumns: readonly BoundColumn[];
+  /** The schema of the key field, for a one-field key. */
+  readonly keySchema: z.ZodType | undefined;
+  /** Key and plain columns with their fields, in decode order. */
+  readonly plainColumns: readonly (BoundColumn & { readonly field: string })[];
   readonly fieldToPlan: ReadonlyMap<string, { plan: Plan; mapping: BoundMapping }>;
   /** Mappings that store several fields together (split, multi-column custom): partial updates of them read first. */
   readonly groupMappings: readonly BoundMapping[];
@@ -288,6 +308,12 @@ class RepositoryCore {
     );
     this.plainFields = table.fields.filter((field) => !fieldToPlan.has(field) && !table.keyFields.includes(field));
     this.keyColumns = table.keyFields.map((field) => table.columns[field]!);
+    this.keySchema =
+      table.keyFields.length === 1 ? (table.entity.shape[table.keyFields[0]!] as z.ZodType | undefined) : undefined;
+    this.plainColumns = [...table.keyFields, ...this.plainFields].map((field) => ({
+      ...table.columns[field]!,
+      field,
+    }));
     const names = new Map<string, string>();
     const claim = (column: BoundColumn, owner: string) => {
       const other = names.get(column.name);
@@ -466,10 +492,14 @@ class RepositoryHandle {
 
   // ---- public API ----
 
-  async get(key: unknown, options?: CallOptions): Promise<Entity | undefined> {
-    const normalized = this.key(key);
-    const [entity] = await this.readByKeys([normalized], 'get', this.callState(options), false);
-    return entity;
+  get(key: unknown, options?: CallOptions): Promise<Entity | undefined> {
+    // Not async (an async function's own promise would add a hop to every read); whatever
+    // throws before the statement is sent still reaches the caller as a rejection.
+    try {
+      return this.readByKeys([this.key(key)], 'get', this.callState(options), false, firstEntity);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async getMany(keys: readonly unknown[], options?: CallOptions): Promise<Entity[]> {
@@ -575,6 +605,16 @@ class RepositoryHandle {
   private key(input: unknown): Key {
     const { table } = this.core;
     const fields = table.keyFields;
+    // One key field given as a number (the common `get(42)`): no records or loops to build.
+    // Anything else, and any value the schema refuses, takes the general path below.
+    if (typeof input === 'number' && fields.length === 1) {
+      const column = this.core.keyColumns[0]!;
+      const result = this.core.keySchema!.safeParse(input);
+      if (result.success && typeof result.data === 'number') {
+        const text = String(result.data);
+        return { values: [result.data], params: [column.codec.encode(result.data)], id: text, targeting: text };
+      }
+    }
     let values: unknown[];
     if (input !== null && typeof input === 'object' && !(input instanceof Date)) {
       const object = input as Record<string, unknown>;
@@ -765,42 +805,130 @@ class RepositoryHandle {
 
   // ---- reads ----
 
-  private async readByKeys(
+  /**
+   * Reads `keys` in one statement (plus one per side table), routing and comparing each.
+   * While the column state is loaded and every decision is cached, everything before the
+   * statement runs synchronously and its result is decoded in the one continuation: a read
+   * adds no promise hops of its own to the driver's.
+   */
+  private readByKeys<T = (Entity | undefined)[]>(
     keys: readonly Key[],
     operation: Operation,
     call: CallState,
     lock: boolean,
-  ): Promise<(Entity | undefined)[]> {
-    if (keys.length === 0) return [];
+    shape: (entities: (Entity | undefined)[]) => T = allEntities as (entities: (Entity | undefined)[]) => T,
+  ): Promise<T> {
+    if (keys.length === 0) return Promise.resolve(shape([]));
+    const ready = this.core.ready(this.db);
+    if (ready !== undefined) return ready.then(() => this.routeRead(keys, operation, call, lock, shape));
+    return this.routeRead(keys, operation, call, lock, shape);
+  }
+
+  /** {@link readByKeys} once the column state is loaded: decides each key's route. */
+  private routeRead<T>(
+    keys: readonly Key[],
+    operation: Operation,
+    call: CallState,
+    lock: boolean,
+    shape: (entities: (Entity | undefined)[]) => T,
+  ): Promise<T> {
     const { core } = this;
-    const ready = core.ready(this.db);
-    if (ready !== undefined) await ready;
     const plans = core.plans;
     // routes[p][k]: plan p, key k.
     const routes: ReadRoute[][] = [];
-    for (const plan of plans) {
+    for (let p = 0; p < plans.length; p++) {
+      const plan = plans[p]!;
       const perKey: ReadRoute[] = [];
-      for (const key of keys) {
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k]!;
         const pending = plan.router.decide(key.targeting, call.context, call.pinned);
-        const decision = pending instanceof Promise ? await pending : pending;
-        const route = core.guarded(plan, plan.router.route(decision, key.targeting, call.context));
-        const compare = route.compares && core.nextCompare(plan);
-        // Inside a transaction a failed statement aborts the caller's transaction: a
-        // side-table read made only to compare is skipped there.
-        const side =
-          plan.crossTable.length > 0 &&
-          (route.serves === 'new' || (compare && !this.inTransaction && core.nextShadowRead(plan)));
-        perKey.push({ route, compare, side });
+        // Cached decisions come back synchronously: only wait once one doesn't.
+        if (pending instanceof Promise) {
+          return this.routeReadFrom(p, k, pending, routes, perKey, keys, operation, call, lock, shape);
+        }
+        perKey.push(this.readRoute(plan, plan.router.route(pending, key.targeting, call.context)));
       }
       routes.push(perKey);
     }
-    // With every column present there is nothing to drop: skip the awaits.
-    if (!core.hasAllColumns()) await this.dropUnavailableSides(routes, operation);
+    return this.readRouted(keys, routes, operation, lock, shape);
+  }
 
+  /** {@link routeRead} from plan `p`, key `k` on, whose decision is `pending`. */
+  private async routeReadFrom<T>(
+    p: number,
+    k: number,
+    pending: Promise<FlagDecision>,
+    routes: ReadRoute[][],
+    perKey: ReadRoute[],
+    keys: readonly Key[],
+    operation: Operation,
+    call: CallState,
+    lock: boolean,
+    shape: (entities: (Entity | undefined)[]) => T,
+  ): Promise<T> {
+    const plans = this.core.plans;
+    let next: Promise<FlagDecision> | undefined = pending;
+    for (; p < plans.length; p++) {
+      const plan = plans[p]!;
+      for (; k < keys.length; k++) {
+        const key = keys[k]!;
+        const decided = next ?? plan.router.decide(key.targeting, call.context, call.pinned);
+        next = undefined;
+        const decision = decided instanceof Promise ? await decided : decided;
+        perKey.push(this.readRoute(plan, plan.router.route(decision, key.targeting, call.context)));
+      }
+      routes.push(perKey);
+      perKey = [];
+      k = 0;
+    }
+    return this.readRouted(keys, routes, operation, lock, shape);
+  }
+
+  /** The read of one key by one plan: the (guarded) route, and whether it compares. */
+  private readRoute(plan: Plan, unguarded: Route): ReadRoute {
+    const { core } = this;
+    const route = core.guarded(plan, unguarded);
+    const compare = route.compares && core.nextCompare(plan);
+    // Inside a transaction a failed statement aborts the caller's transaction: a
+    // side-table read made only to compare is skipped there.
+    const side =
+      plan.crossTable.length > 0 &&
+      (route.serves === 'new' || (compare && !this.inTransaction && core.nextShadowRead(plan)));
+    return { route, compare, side };
+  }
+
+  /** {@link readByKeys} once routed: selects and decodes. */
+  private readRouted<T>(
+    keys: readonly Key[],
+    routes: ReadRoute[][],
+    operation: Operation,
+    lock: boolean,
+    shape: (entities: (Entity | undefined)[]) => T,
+  ): Promise<T> {
+    const { core } = this;
+    // With every column present there is nothing to drop: skip the awaits.
+    if (!core.hasAllColumns()) {
+      return this.dropUnavailableSides(routes, operation).then(() =>
+        this.readSelected(keys, routes, operation, lock, shape),
+      );
+    }
+    return this.readSelected(keys, routes, operation, lock, shape);
+  }
+
+  private readSelected<T>(
+    keys: readonly Key[],
+    routes: ReadRoute[][],
+    operation: Operation,
+    lock: boolean,
+    shape: (entities: (Entity | undefined)[]) => T,
+  ): Promise<T> {
+    const { core } = this;
+    const plans = core.plans;
     const fetchOld: boolean[] = [];
     const fetchNew: boolean[] = [];
     // Per plan, the side fetched only to compare, when every key is served from the other.
     const compareOnly: (Side | undefined)[] = [];
+    const stages: Stage[] = [];
     for (let p = 0; p < plans.length; p++) {
       let old = false;
       let fresh = false;
@@ -815,17 +943,35 @@ class RepositoryHandle {
       fetchOld.push(old);
       fetchNew.push(fresh && plans[p]!.newColumns.length > 0);
       compareOnly.push(servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined);
+      stages.push(routes[p]![0]?.route.effective ?? 'off');
     }
-    // Without a metrics sink, the clock readings and tallies below would only feed emit()s that drop them.
+    // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
+    const started = core.metrics !== undefined ? performance.now() : 0;
+    const decode = (rows: Entity[], dropped: readonly boolean[] | undefined, sides: SideRows) =>
+      shape(this.decodeRead(keys, routes, fetchOld, fetchNew, rows, dropped, sides, operation, started));
+    const select: MainSelect = { keys, fetchOld, fetchNew, lock, compareOnly, operation, stages };
+    if (!hasSideTables(plans)) return this.selectMain(select, (rows, dropped) => decode(rows, dropped, NO_SIDE_ROWS));
+    return Promise.all([
+      this.selectMain(select, (rows, dropped) => ({ rows, dropped })),
+      this.selectSides(keys, routes, operation),
+    ]).then(([main, sides]) => decode(main.rows, main.dropped, sides));
+  }
+
+  /** Entities of `rows`, in `keys` order (`undefined` for a key without a row); compares and reports. */
+  private decodeRead(
+    keys: readonly Key[],
+    routes: ReadRoute[][],
+    fetchOld: readonly boolean[],
+    fetchNew: readonly boolean[],
+    rows: Entity[],
+    dropped: readonly boolean[] | undefined,
+    sides: SideRows,
+    operation: Operation,
+    started: number,
+  ): (Entity | undefined)[] {
+    const { core } = this;
+    const plans = core.plans;
     const metered = core.metrics !== undefined;
-    const started = metered ? performance.now() : 0;
-    const stages = routes.map((perKey) => perKey[0]?.route.effective ?? 'off');
-    const mainRead = this.selectMain(keys, fetchOld, fetchNew, lock, compareOnly, operation, stages);
-    let main: Awaited<typeof mainRead>;
-    let sides: ReadonlyMap<number, Map<string, Map<string, Entity>>> = NO_SIDE_ROWS;
-    if (hasSideTables(plans)) [main, sides] = await Promise.all([mainRead, this.selectSides(keys, routes, operation)]);
-    else main = await mainRead;
-    const { rows, dropped } = main;
     if (metered) {
       const elapsed = performance.now() - started;
       for (let p = 0; p < plans.length; p++) {
@@ -839,8 +985,8 @@ class RepositoryHandle {
     let byId: Map<string, Entity> | undefined;
     let onlyRow: Entity | undefined;
     if (keys.length === 1) {
-      const id = keys[0]!.id;
-      for (const row of rows) if (rowKeyId(row, core.keyColumns) === id) onlyRow = row;
+      // The statement selected by this one key: any row it returned is this key's.
+      onlyRow = rows[rows.length - 1];
     } else {
       byId = new Map<string, Entity>();
       for (const row of rows) byId.set(rowKeyId(row, core.keyColumns), row);
@@ -919,19 +1065,16 @@ class RepositoryHandle {
   }
 
   /**
-   * Selects the main-table rows. `compareOnly[p]` names the side of migration p whose
-   * columns are fetched only to compare: if the statement fails, it is retried without
-   * them (a comparison never fails the caller), and `dropped[p]` is set.
+   * Selects the main-table rows and hands them to `done`, in the statement's own
+   * continuation. `compareOnly[p]` names the side of migration p whose columns are fetched
+   * only to compare: if the statement fails, it is retried without them (a comparison never
+   * fails the caller), and `done` gets `dropped[p]` set.
    */
-  private async selectMain(
-    keys: readonly Key[],
-    fetchOld: readonly boolean[],
-    fetchNew: readonly boolean[],
-    lock: boolean,
-    compareOnly: readonly (Side | undefined)[],
-    operation: Operation,
-    stages: readonly Stage[],
-  ): Promise<{ rows: Entity[]; dropped: readonly boolean[] | undefined }> {
+  private selectMain<T>(
+    select: MainSelect,
+    done: (rows: Entity[], dropped: readonly boolean[] | undefined) => T,
+  ): Promise<T> {
+    const { keys, fetchOld, fetchNew, lock, compareOnly } = select;
     const { core } = this;
     // Drivers take parameters read-only, so one key's own array can go as it is.
     const params = keys.length === 1 ? keys[0]!.params : keys.flatMap((key) => key.params);
@@ -958,48 +1101,68 @@ class RepositoryHandle {
           lock,
         ).sql,
     );
+    let dropping = false;
+    for (let p = 0; p < compareOnly.length; p++) {
+      if (compareOnly[p] === 'new' ? fetchNew[p] : compareOnly[p] === 'old' ? fetchOld[p] : false) dropping = true;
+    }
+    // Inside a transaction a failed statement would abort the caller's transaction: a
+    // read that fetches columns only to compare runs under a savepoint there.
+    let query: Promise<QueryResult<Entity>>;
+    try {
+      query =
+        this.inTransaction && dropping
+          ? core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params))
+          : this.db.query<Entity>(sql, params);
+    } catch (error) {
+      // A driver that throws instead of rejecting is handled like one that rejects.
+      query = Promise.reject(error);
+    }
+    return query.then(
+      (result) => done(result.rows, undefined),
+      (error: unknown) => this.selectMainFailed(error, sql, select, dropping, done),
+    );
+  }
+
+  /** {@link selectMain} after its statement failed: rethrows, or retries without the compare-only columns. */
+  private async selectMainFailed<T>(
+    error: unknown,
+    sql: string,
+    select: MainSelect,
+    dropping: boolean,
+    done: (rows: Entity[], dropped: readonly boolean[] | undefined) => T,
+  ): Promise<T> {
+    const { core } = this;
+    const { fetchOld, fetchNew, compareOnly, operation, stages } = select;
+    if (!dropping) {
+      this.reportReadFailure(fetchOld, fetchNew, compareOnly, operation, stages, error);
+      throw toDriverError(error, sql);
+    }
     const dropped = core.plans.map((_, p) =>
       compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
     );
-    try {
-      // Inside a transaction a failed statement would abort the caller's transaction: a
-      // read that fetches columns only to compare runs under a savepoint there.
-      const result =
-        this.inTransaction && dropped.includes(true)
-          ? await core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params))
-          : await this.db.query<Entity>(sql, params);
-      return { rows: result.rows, dropped: undefined };
-    } catch (error) {
-      if (!dropped.includes(true)) {
-        this.reportReadFailure(fetchOld, fetchNew, compareOnly, operation, stages, error);
-        throw toDriverError(error, sql);
-      }
-      // Retry without the compare-only columns. The retry throws (and reports the served
-      // side) when the served side is what failed; only when it succeeds was the
-      // compare-only side to blame.
-      const retry = await this.selectMain(
-        keys,
-        fetchOld.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'old')),
-        fetchNew.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'new')),
-        lock,
-        compareOnly.map(() => undefined),
+    // Retry without the compare-only columns. The retry throws (and reports the served
+    // side) when the served side is what failed; only when it succeeds was the
+    // compare-only side to blame.
+    const retry: MainSelect = {
+      ...select,
+      fetchOld: fetchOld.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'old')),
+      fetchNew: fetchNew.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'new')),
+      compareOnly: compareOnly.map(() => undefined),
+    };
+    const rows = await this.selectMain(retry, (retried) => retried);
+    for (let p = 0; p < core.plans.length; p++) {
+      if (!dropped[p]) continue;
+      const side = compareOnly[p]!;
+      core.emit({
+        type: 'error',
+        migration: core.plans[p]!.migration.name,
+        stage: stages[p]!,
+        side,
         operation,
-        stages,
-      );
-      for (let p = 0; p < core.plans.length; p++) {
-        if (!dropped[p]) continue;
-        const side = compareOnly[p]!;
-        core.emit({
-          type: 'error',
-          migration: core.plans[p]!.migration.name,
-          stage: stages[p]!,
-          side,
-          operation,
-          code: errorCode(error),
-        });
-      }
-      return { rows: retry.rows, dropped };
+        code: errorCode(error),
+      });
     }
+    return done(rows, dropped);
   }
 
   /** Reports a failed read against the side(s) it was served from, for each migration. */
@@ -1095,14 +1258,8 @@ class RepositoryHandle {
   }
 
   private decodePlain(row: Entity): Entity {
-    const { core } = this;
     const entity: Entity = {};
-    for (const field of core.table.keyFields)
-      entity[field] = core.table.columns[field]!.codec.decode(row[core.table.columns[field]!.name]);
-    for (const field of core.plainFields) {
-      const column = core.table.columns[field]!;
-      entity[field] = column.codec.decode(row[column.name]);
-    }
+    for (const column of this.core.plainColumns) entity[column.field] = column.codec.decode(row[column.name]);
     return entity;
   }
 
@@ -1121,18 +1278,25 @@ class RepositoryHandle {
   ): void {
     const { core } = this;
     const { route } = read;
-    const served =
-      route.serves === 'old' ? this.valuesFromOld(plan, row) : this.valuesFromNew(plan, row, sideRows, key);
-    if (served instanceof Error) throw served;
-    if (served === undefined) {
-      // Served new from a side table whose row doesn't exist yet.
-      for (const field of plan.migration.fields) entity[field] = null;
+    if (route.serves === 'old') {
+      const failed = this.oldValuesInto(plan, row, entity);
+      if (failed !== undefined) throw failed;
     } else {
-      Object.assign(entity, served);
+      const served = this.valuesFromNew(plan, row, sideRows, key);
+      if (served instanceof Error) throw served;
+      // Served new from a side table whose row doesn't exist yet.
+      if (served === undefined) for (const field of plan.migration.fields) entity[field] = null;
+      else Object.assign(entity, served);
     }
     const sideMissing = plan.crossTable.length > 0 && (sideRows === undefined || !read.side);
     if (!read.compare || (sideMissing && route.serves === 'old')) return;
-    const other = route.serves === 'old' ? this.valuesFromNew(plan, row, sideRows, key) : this.valuesFromOld(plan, row);
+    let other: Entity | Error | undefined;
+    if (route.serves === 'old') {
+      other = this.valuesFromNew(plan, row, sideRows, key);
+    } else {
+      other = {};
+      other = this.oldValuesInto(plan, row, other) ?? other;
+    }
     if (other instanceof Error) {
       const side: Side = route.serves === 'old' ? 'new' : 'old';
       core.emit({
@@ -1145,8 +1309,9 @@ class RepositoryHandle {
       });
       return;
     }
-    const oldValues = route.serves === 'old' ? served : other;
-    const newValues = route.serves === 'old' ? other : served;
+    // The entity holds the served values of the migration's fields (and others, not compared).
+    const oldValues = route.serves === 'old' ? entity : other;
+    const newValues = route.serves === 'old' ? other : entity;
     const diffs = diffEntities(
       plan.migration.fields,
       oldValues,
@@ -1177,23 +1342,30 @@ class RepositoryHandle {
         { targetingKey: plan.migration.rawValues ? key.targeting : redactValue(key.targeting) },
       );
     }
-    return;
   }
 
-  /** Logical values of `plan`'s fields from the old columns, or the error a transform threw. */
-  private valuesFromOld(plan: Plan, row: Entity): Entity | Error {
-    const out: Entity = {};
+  /** Puts the logical values of `plan`'s fields from the old columns into `out`; returns the error a transform threw. */
+  private oldValuesInto(plan: Plan, row: Entity, out: Entity): Error | undefined {
     try {
       for (const mapping of plan.migration.mappings) {
+        const { fields, oldColumns, forward } = mapping;
+        if (forward === undefined) {
+          // No transform: one old column per field.
+          for (let index = 0; index < fields.length; index++) {
+            const column = oldColumns[index]!;
+            out[fields[index]!] = column.codec.decode(row[column.name]) ?? null;
+          }
+          continue;
+        }
         const raw: unknown[] = [];
-        for (const column of mapping.oldColumns) raw.push(column.codec.decode(row[column.name]));
-        const values = mapping.forward ? mapping.forward(raw) : raw;
-        for (let index = 0; index < mapping.fields.length; index++) out[mapping.fields[index]!] = values[index] ?? null;
+        for (const column of oldColumns) raw.push(column.codec.decode(row[column.name]));
+        const values = forward(raw);
+        for (let index = 0; index < fields.length; index++) out[fields[index]!] = values[index] ?? null;
       }
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     }
-    return out;
+    return undefined;
   }
 
   /** Logical values from the new columns; `undefined` when a side-table row is absent. */
@@ -1386,18 +1558,21 @@ class RepositoryHandle {
     const noRetry = core.plans.map(() => undefined);
     const [main, sides] = await Promise.all([
       this.selectMain(
-        keys,
-        fetchOld,
-        fetchNew,
-        false,
-        noRetry,
-        'find',
-        routes.map((route) => route.effective),
+        {
+          keys,
+          fetchOld,
+          fetchNew,
+          lock: false,
+          compareOnly: noRetry,
+          operation: 'find',
+          stages: routes.map((route) => route.effective),
+        },
+        (rows) => rows,
       ),
       this.selectSides(keys, reads, 'find'),
     ]);
     const byId = new Map<string, Entity>();
-    for (const row of main.rows) byId.set(rowKeyId(row, core.keyColumns), row);
+    for (const row of main) byId.set(rowKeyId(row, core.keyColumns), row);
     return keys.map((key) => {
       const row = byId.get(key.id);
       if (row === undefined) return undefined;
@@ -1581,7 +1756,7 @@ class RepositoryHandle {
     if (!core.hasAllColumns()) await this.requireWriteColumns(routes);
     let full = patch;
     if (partialGroups) {
-      const [current] = await this.readByKeys([key], 'update', call, true);
+      const current = await this.readByKeys([key], 'update', call, true, firstEntity);
       if (current === undefined) return false;
       full = { ...patch };
       for (const mapping of core.groupMappings) {
@@ -1703,7 +1878,20 @@ interface ValidQuery {
 }
 
 /** The side-table rows of a read without side tables. Never written to. */
-const NO_SIDE_ROWS: ReadonlyMap<number, Map<string, Map<string, Entity>>> = new Map();
+const NO_SIDE_ROWS: SideRows = new Map();
+
+/** Side-table rows of a read: per plan index, per quoted table, rows by key id. */
+type SideRows = ReadonlyMap<number, Map<string, Map<string, Entity>>>;
+
+/** The entity of a one-key read. */
+function firstEntity(entities: (Entity | undefined)[]): Entity | undefined {
+  return entities[0];
+}
+
+/** The entities of a read, as they are. */
+function allEntities(entities: (Entity | undefined)[]): (Entity | undefined)[] {
+  return entities;
+}
 
 /** Whether any plan keeps new columns in another table (reads then also select side tables). */
 function hasSideTables(plans: readonly Plan[]): boolean {

@@ -214,13 +214,24 @@ export class PgDriver implements Driver {
   }
 }
 
-async function execute(
+function execute(
   client: PgClientLike,
   sql: string,
   params: readonly unknown[] | undefined,
 ): Promise<QueryResult<unknown>> {
-  const raw: PgQueryResultLike | PgQueryResultLike[] = await client.query(sql, params === undefined ? [] : [...params]);
-  // Text without parameters goes over the simple protocol, where several statements give an array.
+  try {
+    return client.query(sql, params === undefined ? [] : [...params]).then(toQueryResult);
+  } catch (error) {
+    // A client that throws instead of rejecting still fails the statement, not its caller.
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * The driver's result of `pg`'s. Text without parameters goes over the simple protocol,
+ * where several statements give an array: the last one's.
+ */
+function toQueryResult(raw: PgQueryResultLike | PgQueryResultLike[]): QueryResult<unknown> {
   const result = Array.isArray(raw) ? raw[raw.length - 1] : raw;
   return { rows: result?.rows ?? [], rowCount: result?.rowCount ?? null };
 }

@@ -1,6 +1,8 @@
+import { createRepository, DriverError, defineTable } from 'flagshift';
 import { createPgDriver, type PgPoolClientLike, type PgPoolLike, type PgQueryResultLike } from 'flagshift/pg';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { ConfigurationError } from '../../src/errors.js';
 import { describeDrivers, driverKinds } from '../support/drivers.js';
 import { testDatabaseUrl } from '../support/pg-connections.js';
@@ -203,6 +205,37 @@ describeDrivers(
   },
   { kinds: driverKinds.filter((kind) => kind === 'pg') },
 );
+
+describe('pg driver: a client that throws instead of rejecting', () => {
+  it('fails the statement with a rejection, and a repository read with a DriverError', async () => {
+    // Answers the catalog lookup (the table's columns), throws on everything else.
+    const client = {
+      query(text: string): Promise<PgQueryResultLike> {
+        if (text.includes('pg_attribute')) {
+          const rows = ['id', 'name'].map((column_name) => ({ name: '"users"', column_name }));
+          return Promise.resolve({ rows, rowCount: rows.length });
+        }
+        throw Object.assign(new Error('socket is gone'), { code: '08006' });
+      },
+    };
+    const driver = createPgDriver(client, { kind: 'client' });
+    const statement = driver.query('SELECT 1', [1]);
+    expect(statement).toBeInstanceOf(Promise);
+    await expect(statement).rejects.toThrow('socket is gone');
+
+    const users = defineTable({
+      name: 'users',
+      key: 'id',
+      entity: z.object({ id: z.number().int(), name: z.string() }),
+    });
+    const repo = createRepository(users, { driver });
+    // Not a synchronous throw out of get(): a rejection, for any caller that chains on it.
+    const read = repo.get(1);
+    expect(read).toBeInstanceOf(Promise);
+    await expect(read).rejects.toBeInstanceOf(DriverError);
+    repo.close();
+  });
+});
 
 describe('pg driver: pool connections are guarded from checkout on', () => {
   it('an error emitted between the pool handing a connection out and the checkout resuming neither crashes nor leaks', async () => {
