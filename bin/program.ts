@@ -198,7 +198,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     )
     .option(
       '--target-ms <ms>',
-      'batch duration the batch size adapts towards (default: 200)',
+      "batch duration the batch size adapts towards; a batch holds its rows' locks until it commits (default: 25)",
       integer('--target-ms', 1, 600_000),
     )
     .option(
