@@ -1,0 +1,295 @@
+/**
+ * Shared state of a repository and its transaction-scoped handles: the migrations laid out
+ * as plans for the data path, the column state, metric and mismatch reporting, and the
+ * shape of a handle that the data-path functions of the other modules take.
+ */
+import type { z } from 'zod';
+import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, tablesOf } from '../catalog.js';
+import type { Driver, Queryable } from '../driver.js';
+import { ConfigurationError, toDriverError } from '../errors.js';
+import type { FlagContext, FlagSource } from '../flags.js';
+import type { MetricEvent, MetricsSink, MismatchEvent, Operation } from '../metrics-events.js';
+import type { BoundMapping, Migration } from '../migration.js';
+import type { CallOptions, ReadGuard, RepositoryOptions } from '../repository.js';
+import { MigrationRouter, type PinnedDecisions, type Route, routeFor } from '../router.js';
+import type { StageResolver } from '../stage-resolver.js';
+import type { Side, Stage } from '../stages.js';
+import type { BoundColumn, TableDefinition } from '../table.js';
+
+export type Entity = Record<string, unknown>;
+
+/** One migration, laid out for the data path. */
+export interface Plan {
+  readonly migration: Migration;
+  readonly router: MigrationRouter;
+  /** Old columns of every mapping (always in the main table). */
+  readonly oldColumns: readonly BoundColumn[];
+  /** New columns of the same-row mappings. */
+  readonly newColumns: readonly BoundColumn[];
+  readonly sameRow: readonly BoundMapping[];
+  readonly crossTable: readonly BoundMapping[];
+  compareCounter: number;
+  shadowCounter: number;
+}
+
+export interface CallState {
+  readonly context: FlagContext | undefined;
+  readonly pinned: PinnedDecisions | undefined;
+}
+
+/**
+ * A repository handle, as the functions of the data path take it: the shared core, the
+ * connection (the driver, or a transaction), the call state and whether it runs inside a
+ * transaction.
+ */
+export interface Handle {
+  readonly core: RepositoryCore;
+  readonly db: Queryable;
+  readonly call: CallState;
+  readonly inTransaction: boolean;
+  transaction<T>(fn: (tx: Handle) => Promise<T>, options?: CallOptions): Promise<T>;
+}
+
+// How often a missing column is looked up again, so an expand run elsewhere is seen quickly.
+const SCHEMA_REFRESH_MS = 200;
+/** A read held back from the new side: served old, still compared, writes unchanged (both). */
+const HELD_ROUTE: Route = routeFor('shadow', false);
+
+/** Shared state of a repository and its transaction-scoped handles. */
+export class RepositoryCore {
+  readonly table: TableDefinition;
+  readonly driver: Driver;
+  readonly plans: readonly Plan[];
+  readonly plainFields: readonly string[];
+  readonly keyColumns: readonly BoundColumn[];
+  /** The schema of the key field, for a one-field key. */
+  readonly keySchema: z.ZodType | undefined;
+  /** Key and plain columns with their fields, in decode order. */
+  readonly plainColumns: readonly (BoundColumn & { readonly field: string })[];
+  readonly fieldToPlan: ReadonlyMap<string, { plan: Plan; mapping: BoundMapping }>;
+  /** Mappings that store several fields together (split, multi-column custom): partial updates of them read first. */
+  readonly groupMappings: readonly BoundMapping[];
+  readonly metrics: MetricsSink | undefined;
+  readonly flags: FlagSource | undefined;
+  readonly resolver: StageResolver | undefined;
+  readonly readGuard: ReadGuard | undefined;
+  private readonly ownsResolver: boolean;
+  private schema: Map<string, MigrationColumnState> | undefined;
+  private schemaLoading: Promise<Map<string, MigrationColumnState>> | undefined;
+  private schemaLoadedAt = 0;
+  private readonly selectCache = new Map<string | number, string>();
+
+  constructor(
+    table: TableDefinition,
+    migrations: readonly Migration[],
+    options: RepositoryOptions,
+    resolver: StageResolver | undefined,
+    ownsResolver: boolean,
+  ) {
+    this.table = table;
+    this.driver = options.driver;
+    this.metrics = options.metrics;
+    this.flags = options.flags;
+    this.readGuard = options.readGuard;
+    this.resolver = resolver;
+    this.ownsResolver = ownsResolver;
+    const baseContext = Object.freeze({ ...(options.context ?? {}) });
+    const fieldToPlan = new Map<string, { plan: Plan; mapping: BoundMapping }>();
+    this.plans = migrations.map((migration) => {
+      const plan: Plan = {
+        migration,
+        router: new MigrationRouter(migration, resolver!, baseContext),
+        oldColumns: migration.mappings.flatMap((mapping) => mapping.oldColumns),
+        newColumns: migration.mappings.filter((mapping) => !mapping.newTable).flatMap((mapping) => mapping.newColumns),
+        sameRow: migration.mappings.filter((mapping) => !mapping.newTable),
+        crossTable: migration.mappings.filter((mapping) => mapping.newTable),
+        compareCounter: 0,
+        shadowCounter: 0,
+      };
+      for (const mapping of migration.mappings) {
+        for (const field of mapping.fields) {
+          if (fieldToPlan.has(field)) {
+            throw new ConfigurationError(
+              `createRepository: field "${field}" is mapped by migration "${fieldToPlan.get(field)!.plan.migration.name}" and by "${migration.name}"`,
+            );
+          }
+          fieldToPlan.set(field, { plan, mapping });
+        }
+      }
+      return plan;
+    });
+    this.fieldToPlan = fieldToPlan;
+    this.groupMappings = this.plans.flatMap((plan) =>
+      plan.migration.mappings.filter((mapping) => mapping.fields.length > 1),
+    );
+    this.plainFields = table.fields.filter((field) => !fieldToPlan.has(field) && !table.keyFields.includes(field));
+    this.keyColumns = table.keyFields.map((field) => table.columns[field]!);
+    this.keySchema =
+      table.keyFields.length === 1 ? (table.entity.shape[table.keyFields[0]!] as z.ZodType | undefined) : undefined;
+    this.plainColumns = [...table.keyFields, ...this.plainFields].map((field) => ({
+      ...table.columns[field]!,
+      field,
+    }));
+    const names = new Map<string, string>();
+    const claim = (column: BoundColumn, owner: string) => {
+      const other = names.get(column.name);
+      if (other !== undefined) {
+        throw new ConfigurationError(
+          `createRepository: column "${table.table.display}.${column.name}" is used by ${other} and by ${owner}`,
+        );
+      }
+      names.set(column.name, owner);
+    };
+    for (const field of [...table.keyFields, ...this.plainFields]) claim(table.columns[field]!, `field "${field}"`);
+    for (const plan of this.plans) {
+      for (const column of [...plan.oldColumns, ...plan.newColumns])
+        claim(column, `migration "${plan.migration.name}"`);
+    }
+  }
+
+  close(): void {
+    if (this.ownsResolver) this.resolver?.close();
+  }
+
+  /** Emits a mismatch and reports it to flag providers that track events (OpenFeature `track`). */
+  mismatch(event: MismatchEvent, context: FlagContext | undefined): void {
+    this.emit(event);
+    if (this.flags?.track === undefined) return;
+    try {
+      this.flags.track('flagshift.mismatch', context ?? {}, {
+        migration: event.migration,
+        stage: event.stage,
+        operation: event.sample.operation,
+        fields: event.sample.diffs.map((diff) => diff.field).join(','),
+      });
+    } catch {
+      // Tracking is best effort and never reaches the data path.
+    }
+  }
+
+  emit(event: MetricEvent): void {
+    if (this.metrics === undefined) return;
+    try {
+      this.metrics.record(event);
+    } catch {
+      // A broken sink must never fail or slow a query.
+    }
+  }
+
+  /** Reports a failure on `side` of `plan`'s migration: `error`'s SQLSTATE (or code) is the event's code. */
+  emitError(plan: Plan, stage: Stage, side: Side, operation: Operation, error: unknown): void {
+    if (this.metrics === undefined) return;
+    this.emit({ type: 'error', migration: plan.migration.name, stage, side, operation, code: errorCode(error) });
+  }
+
+  /**
+   * The column state, loaded at first use; with `refresh`, reloaded when the last load is
+   * older than {@link SCHEMA_REFRESH_MS}, or always with `'force'`.
+   */
+  async columnState(db: Queryable, refresh: boolean | 'force' = false): Promise<Map<string, MigrationColumnState>> {
+    const fresh = refresh === 'force' ? false : !refresh || Date.now() - this.schemaLoadedAt <= SCHEMA_REFRESH_MS;
+    if (this.schema !== undefined && fresh) return this.schema;
+    if (this.schemaLoading === undefined) {
+      this.schemaLoading = (async () => {
+        let sets: ColumnSets;
+        try {
+          sets = await loadColumns(
+            db,
+            tablesOf(
+              this.table,
+              this.plans.map((plan) => plan.migration),
+            ),
+          );
+        } catch (error) {
+          throw toDriverError(error);
+        }
+        const state = checkColumns(
+          sets,
+          this.table,
+          this.plainFields,
+          this.plans.map((plan) => plan.migration),
+        );
+        this.schema = state;
+        this.schemaLoadedAt = Date.now();
+        return state;
+      })().finally(() => {
+        this.schemaLoading = undefined;
+      });
+    }
+    return this.schemaLoading;
+  }
+
+  /** Resolves once the table's columns were checked; `undefined` (no await needed) after the first time. */
+  ready(db: Queryable): Promise<unknown> | undefined {
+    return this.schema === undefined ? this.columnState(db) : undefined;
+  }
+
+  /** Missing columns of `side` of `plan`, after one refresh if the cached state says some are missing. */
+  async missing(db: Queryable, plan: Plan, side: Side): Promise<readonly string[]> {
+    let state = (await this.columnState(db)).get(plan.migration.name)!;
+    let missing = side === 'old' ? state.missingOld : state.missingNew;
+    if (missing.length > 0) {
+      state = (await this.columnState(db, true)).get(plan.migration.name)!;
+      missing = side === 'old' ? state.missingOld : state.missingNew;
+    }
+    return missing;
+  }
+
+  /**
+   * Whether the cached column state has every column of every plan, on both sides. Then
+   * {@link missing} answers `[]` for every side without a query, so the data path can skip
+   * awaiting it.
+   */
+  hasAllColumns(): boolean {
+    const schema = this.schema;
+    if (schema === undefined) return false;
+    for (const plan of this.plans) {
+      const state = schema.get(plan.migration.name);
+      if (state === undefined || state.missingOld.length > 0 || state.missingNew.length > 0) return false;
+    }
+    return true;
+  }
+
+  /** Cached text of a main-table select by keys. */
+  selectSql(signature: string | number, build: () => string): string {
+    let sql = this.selectCache.get(signature);
+    if (sql === undefined) {
+      sql = build();
+      if (this.selectCache.size < 512) this.selectCache.set(signature, sql);
+    }
+    return sql;
+  }
+
+  /** `route`, held on the old side when the read guard says the new side must not serve. */
+  guarded(plan: Plan, route: Route): Route {
+    if (route.serves !== 'new' || route.stage === 'complete' || this.readGuard === undefined) return route;
+    let allowed = true;
+    try {
+      allowed = this.readGuard.allowsNewReads(plan.migration.name);
+    } catch {
+      // A broken guard must not fail reads; it holds nothing back.
+    }
+    return allowed ? route : HELD_ROUTE;
+  }
+
+  nextCompare(plan: Plan): boolean {
+    const n = plan.migration.sampleOneIn;
+    if (n === 1) return true;
+    plan.compareCounter = (plan.compareCounter + 1) % n;
+    return plan.compareCounter === 0;
+  }
+
+  nextShadowRead(plan: Plan): boolean {
+    const n = plan.migration.shadowReadOneIn;
+    if (n === 1) return true;
+    plan.shadowCounter = (plan.shadowCounter + 1) % n;
+    return plan.shadowCounter === 0;
+  }
+}
+
+/** The code an error event reports: the SQLSTATE or driver code of `error`, else `unknown`. */
+export function errorCode(error: unknown): string {
+  const code =
+    (error as { sqlState?: unknown; code?: unknown } | null)?.sqlState ?? (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}

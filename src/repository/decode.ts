@@ -1,0 +1,214 @@
+/**
+ * Decoding of selected rows into entities: the plain fields, the served side of each
+ * migration's fields, and the comparison with the other side when the read compares.
+ */
+import { diffEntities } from '../compare.js';
+import type { Operation } from '../metrics-events.js';
+import { redactValue } from '../redact.js';
+import type { Side, Stage } from '../stages.js';
+import type { Entity, Handle, Plan } from './core.js';
+import { type Key, rowKeyId } from './keys.js';
+import type { ReadRoute, SideRows } from './reads.js';
+
+/** Entities of `rows`, in `keys` order (`undefined` for a key without a row); compares and reports. */
+export function decodeRead(
+  handle: Handle,
+  keys: readonly Key[],
+  routes: ReadRoute[][],
+  fetchOld: readonly boolean[],
+  fetchNew: readonly boolean[],
+  rows: Entity[],
+  dropped: readonly boolean[] | undefined,
+  sides: SideRows,
+  operation: Operation,
+  started: number,
+): (Entity | undefined)[] {
+  const { core } = handle;
+  const plans = core.plans;
+  const metered = core.metrics !== undefined;
+  if (metered) {
+    const elapsed = performance.now() - started;
+    for (let p = 0; p < plans.length; p++) {
+      const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
+      const side: Side | 'both' = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
+      core.emit({ type: 'latency', migration: plans[p]!.migration.name, side, operation, milliseconds: elapsed });
+    }
+  }
+
+  // Rows by key id, the last row of an id winning; one key (a get) needs no map.
+  let byId: Map<string, Entity> | undefined;
+  let onlyRow: Entity | undefined;
+  if (keys.length === 1) {
+    // The statement selected by this one key: any row it returned is this key's.
+    onlyRow = rows[rows.length - 1];
+  } else {
+    byId = new Map<string, Entity>();
+    for (const row of rows) byId.set(rowKeyId(row, core.keyColumns), row);
+  }
+  const out: (Entity | undefined)[] = [];
+  // Per plan, per label `stage:side`: how many entities were served so.
+  const served: Map<string, { stage: Stage; side: Side; count: number }>[] | undefined = metered
+    ? plans.map(() => new Map())
+    : undefined;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    const row = byId === undefined ? onlyRow : byId.get(key.id);
+    if (row === undefined) {
+      out.push(undefined);
+      continue;
+    }
+    const entity = decodePlain(handle, row);
+    for (let p = 0; p < plans.length; p++) {
+      const plan = plans[p]!;
+      const read = routes[p]![k]!;
+      const sideRows = sides.get(p);
+      if (dropped?.[p]) read.compare = false;
+      decodeMigration(handle, plan, read, row, sideRows, key, entity, operation);
+      if (served === undefined) continue;
+      const tally = served[p]!;
+      const label = `${read.route.effective}:${read.route.serves}`;
+      const entry = tally.get(label);
+      if (entry === undefined) tally.set(label, { stage: read.route.effective, side: read.route.serves, count: 1 });
+      else entry.count++;
+    }
+    out.push(entity);
+  }
+  if (served !== undefined) {
+    for (let p = 0; p < plans.length; p++) {
+      for (const { stage, side, count } of served[p]!.values()) {
+        core.emit({ type: 'read', migration: plans[p]!.migration.name, stage, served: side, operation, count });
+      }
+    }
+  }
+  return out;
+}
+
+export function decodePlain(handle: Handle, row: Entity): Entity {
+  const entity: Entity = {};
+  for (const column of handle.core.plainColumns) entity[column.field] = column.codec.decode(row[column.name]);
+  return entity;
+}
+
+/**
+ * Puts the served values of `plan`'s fields into `entity` and compares when the route
+ * says so. A served side that can't be decoded throws; the compared side only counts an error.
+ */
+export function decodeMigration(
+  handle: Handle,
+  plan: Plan,
+  read: ReadRoute,
+  row: Entity,
+  sideRows: Map<string, Map<string, Entity>> | undefined,
+  key: Key,
+  entity: Entity,
+  operation: Operation,
+): void {
+  const { core } = handle;
+  const { route } = read;
+  if (route.serves === 'old') {
+    const failed = oldValuesInto(plan, row, entity);
+    if (failed !== undefined) throw failed;
+  } else {
+    const served = valuesFromNew(plan, row, sideRows, key);
+    if (served instanceof Error) throw served;
+    // Served new from a side table whose row doesn't exist yet.
+    if (served === undefined) for (const field of plan.migration.fields) entity[field] = null;
+    else Object.assign(entity, served);
+  }
+  const sideMissing = plan.crossTable.length > 0 && (sideRows === undefined || !read.side);
+  if (!read.compare || (sideMissing && route.serves === 'old')) return;
+  let other: Entity | Error | undefined;
+  if (route.serves === 'old') {
+    other = valuesFromNew(plan, row, sideRows, key);
+  } else {
+    other = {};
+    other = oldValuesInto(plan, row, other) ?? other;
+  }
+  if (other instanceof Error) {
+    core.emitError(plan, route.effective, route.serves === 'old' ? 'new' : 'old', operation, other);
+    return;
+  }
+  // The entity holds the served values of the migration's fields (and others, not compared).
+  const oldValues = route.serves === 'old' ? entity : other;
+  const newValues = route.serves === 'old' ? other : entity;
+  const diffs = diffEntities(
+    plan.migration.fields,
+    oldValues,
+    newValues,
+    plan.migration.compare,
+    plan.migration.rawValues,
+  );
+  const matched = diffs.length === 0;
+  if (core.metrics !== undefined) {
+    core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
+  }
+  if (!matched) {
+    core.mismatch(
+      {
+        type: 'mismatch',
+        migration: plan.migration.name,
+        stage: route.effective,
+        sample: {
+          migration: plan.migration.name,
+          stage: route.effective,
+          operation,
+          key: plan.migration.rawValues ? key.targeting : redactValue(key.targeting),
+          diffs,
+          at: new Date().toISOString(),
+        },
+      },
+      // Redacted like the sample's key, unless the migration opted into raw values.
+      { targetingKey: plan.migration.rawValues ? key.targeting : redactValue(key.targeting) },
+    );
+  }
+}
+
+/** Puts the logical values of `plan`'s fields from the old columns into `out`; returns the error a transform threw. */
+function oldValuesInto(plan: Plan, row: Entity, out: Entity): Error | undefined {
+  try {
+    for (const mapping of plan.migration.mappings) {
+      const { fields, oldColumns, forward } = mapping;
+      if (forward === undefined) {
+        // No transform: one old column per field.
+        for (let index = 0; index < fields.length; index++) {
+          const column = oldColumns[index]!;
+          out[fields[index]!] = column.codec.decode(row[column.name]) ?? null;
+        }
+        continue;
+      }
+      const raw: unknown[] = [];
+      for (const column of oldColumns) raw.push(column.codec.decode(row[column.name]));
+      const values = forward(raw);
+      for (let index = 0; index < fields.length; index++) out[fields[index]!] = values[index] ?? null;
+    }
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+  return undefined;
+}
+
+/** Logical values from the new columns; `undefined` when a side-table row is absent. */
+function valuesFromNew(
+  plan: Plan,
+  row: Entity,
+  sideRows: Map<string, Map<string, Entity>> | undefined,
+  key: Key,
+): Entity | Error | undefined {
+  const out: Entity = {};
+  try {
+    for (const mapping of plan.migration.mappings) {
+      let source: Entity | undefined = row;
+      if (mapping.newTable) {
+        source = sideRows?.get(mapping.newTable.table.quoted)?.get(key.id);
+        if (source === undefined) return undefined;
+      }
+      for (let index = 0; index < mapping.fields.length; index++) {
+        const column = mapping.newColumns[index]!;
+        out[mapping.fields[index]!] = column.codec.decode(source[column.name]);
+      }
+    }
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+  return out;
+}

@@ -1,0 +1,130 @@
+/**
+ * Entity keys: the normalized key of an entity, parsing a caller's key input into one, and
+ * the text forms of key values used as map ids and as flag targeting keys.
+ */
+import type { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { previewValue } from '../preview-value.js';
+import type { BoundColumn } from '../table.js';
+import type { Entity, RepositoryCore } from './core.js';
+import { rejectUnpairedSurrogates } from './validation.js';
+
+/** A normalized entity key: encoded column values, and its string forms. */
+export interface Key {
+  /** Logical values, in key field order. */
+  readonly values: readonly unknown[];
+  /** Encoded for bind parameters. */
+  readonly params: readonly unknown[];
+  /** Map key (unambiguous). */
+  readonly id: string;
+  /** Targeting key for flags and bucketing: the values joined by `:`. */
+  readonly targeting: string;
+}
+
+/** The normalized key of a caller's key input (a key value, or an object of the key fields); validated. */
+export function validateKey(core: RepositoryCore, input: unknown): Key {
+  const { table } = core;
+  const fields = table.keyFields;
+  // One key field given as a number (the common `get(42)`): no records or loops to build.
+  // Anything else, and any value the schema refuses, takes the general path below.
+  if (typeof input === 'number' && fields.length === 1) {
+    const column = core.keyColumns[0]!;
+    const result = core.keySchema!.safeParse(input);
+    if (result.success && typeof result.data === 'number') {
+      const text = String(result.data);
+      return { values: [result.data], params: [column.codec.encode(result.data)], id: text, targeting: text };
+    }
+  }
+  let values: unknown[];
+  if (input !== null && typeof input === 'object' && !(input instanceof Date)) {
+    const object = input as Record<string, unknown>;
+    values = fields.map((field) => object[field]);
+    const extra = Object.keys(object).filter((field) => !fields.includes(field));
+    if (extra.length > 0) {
+      throw new ValidationError(
+        `key of ${table.table.display}: ${extra.map((f) => `"${f}"`).join(', ')} is not a key field`,
+        {
+          fields: extra,
+        },
+      );
+    }
+  } else if (fields.length === 1) {
+    values = [input];
+  } else {
+    throw new ValidationError(
+      `key of ${table.table.display}: expected an object with ${fields.map((f) => `"${f}"`).join(', ')}`,
+      {
+        fields,
+      },
+    );
+  }
+  const params: unknown[] = [];
+  for (let index = 0; index < fields.length; index++) {
+    const field = fields[index]!;
+    const schema = table.entity.shape[field] as z.ZodType;
+    const result = schema.safeParse(values[index]);
+    if (!result.success || values[index] === undefined || values[index] === null) {
+      const message = result.success ? 'a key field is required' : result.error.issues[0]!.message;
+      throw new ValidationError(
+        `key of ${table.table.display}: field "${field}": ${message} (got ${previewValue(values[index])})`,
+        {
+          fields: [field],
+        },
+      );
+    }
+    values[index] = result.data;
+    params.push(table.columns[field]!.codec.encode(result.data));
+  }
+  // Only a string can hold a surrogate: a numeric key skips building the record.
+  let strings = false;
+  for (const value of values) if (typeof value === 'string') strings = true;
+  if (strings) {
+    rejectUnpairedSurrogates(
+      Object.fromEntries(fields.map((field, index) => [field, values[index]])),
+      `key of ${table.table.display}`,
+    );
+  }
+  return makeKey(values, params);
+}
+
+/**
+ * The text of one key value: the same for equal values in every process. `String` would
+ * not do for a Date (second precision, the local time zone) or bytes.
+ */
+function keyText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  return String(value);
+}
+
+export function makeKey(values: readonly unknown[], params: readonly unknown[]): Key {
+  if (values.length === 1) {
+    const text = keyText(values[0]);
+    return { values, params, id: text, targeting: text };
+  }
+  const texts = values.map(keyText);
+  return { values, params, id: JSON.stringify(texts), targeting: texts.join(':') };
+}
+
+export function keyFromEntity(entity: Entity, core: RepositoryCore): Key {
+  const values = core.table.keyFields.map((field) => entity[field]);
+  return makeKey(
+    values,
+    core.table.keyFields.map((field, index) => core.table.columns[field]!.codec.encode(values[index])),
+  );
+}
+
+export function keyOfEntity(entity: Entity, keyFields: readonly string[]): string {
+  if (keyFields.length === 1) return keyText(entity[keyFields[0]!]);
+  return JSON.stringify(keyFields.map((field) => keyText(entity[field])));
+}
+
+/** The map id of a row's key, decoded the same way as the caller's key. */
+export function rowKeyId(row: Entity, keyColumns: readonly BoundColumn[]): string {
+  if (keyColumns.length === 1) {
+    const column = keyColumns[0]!;
+    return keyText(column.codec.decode(row[column.name]));
+  }
+  return JSON.stringify(keyColumns.map((column) => keyText(column.codec.decode(row[column.name]))));
+}

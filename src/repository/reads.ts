@@ -1,0 +1,408 @@
+/**
+ * Reads by key: each key routed per migration, then one select of the main-table rows
+ * (plus one per side table), decoded in its own continuation. The path from `get` down
+ * is deliberately written without async functions and with continuation callbacks, so
+ * that a read adds no promise hops of its own to the driver's.
+ */
+import { missingColumnsError } from '../catalog.js';
+import type { QueryResult } from '../driver.js';
+import { ErrorCode, toDriverError } from '../errors.js';
+import type { Operation } from '../metrics-events.js';
+import type { Route } from '../router.js';
+import type { FlagDecision } from '../stage-resolver.js';
+import type { Side, Stage } from '../stages.js';
+import { selectByKeys } from '../statements.js';
+import type { BoundColumn } from '../table.js';
+import type { CallState, Entity, Handle, Plan } from './core.js';
+import { decodeRead } from './decode.js';
+import { type Key, rowKeyId } from './keys.js';
+
+/** What a select of main-table rows by key fetches, and what it reports a failure against. */
+interface MainSelect {
+  readonly keys: readonly Key[];
+  /** Per plan: whether the old columns are fetched. */
+  readonly fetchOld: readonly boolean[];
+  /** Per plan: whether the (same-row) new columns are fetched. */
+  readonly fetchNew: readonly boolean[];
+  /** `FOR UPDATE`. */
+  readonly lock: boolean;
+  /** Per plan: the side fetched only to compare, dropped (and retried without) if the select fails. */
+  readonly compareOnly: readonly (Side | undefined)[];
+  readonly operation: Operation;
+  /** Per plan: the effective stage, for reporting. */
+  readonly stages: readonly Stage[];
+}
+
+/** What one read fetches and does for one migration and one entity. */
+export interface ReadRoute {
+  readonly route: Route;
+  /** Whether this read compares (the stage compares and the sample hit). */
+  compare: boolean;
+  /** Cross-table: whether the side-table read runs. */
+  side: boolean;
+}
+
+/** The side-table rows of a read without side tables. Never written to. */
+const NO_SIDE_ROWS: SideRows = new Map();
+
+/** Side-table rows of a read: per plan index, per quoted table, rows by key id. */
+export type SideRows = ReadonlyMap<number, Map<string, Map<string, Entity>>>;
+
+/** The entity of a one-key read. */
+export function firstEntity(entities: (Entity | undefined)[]): Entity | undefined {
+  return entities[0];
+}
+
+/** The entities of a read, as they are. */
+function allEntities(entities: (Entity | undefined)[]): (Entity | undefined)[] {
+  return entities;
+}
+
+/** Whether any plan keeps new columns in another table (reads then also select side tables). */
+function hasSideTables(plans: readonly Plan[]): boolean {
+  for (const plan of plans) if (plan.crossTable.length > 0) return true;
+  return false;
+}
+
+/** One read by keys, as it goes down the read path. */
+interface ReadRequest<T> {
+  readonly handle: Handle;
+  readonly keys: readonly Key[];
+  readonly operation: Operation;
+  readonly call: CallState;
+  /** `FOR UPDATE`. */
+  readonly lock: boolean;
+  /** What the caller gets of the entities, in key order (`undefined` for a key without a row). */
+  readonly shape: (entities: (Entity | undefined)[]) => T;
+}
+
+/**
+ * Reads `keys` in one statement (plus one per side table), routing and comparing each.
+ * While the column state is loaded and every decision is cached, everything before the
+ * statement runs synchronously and its result is decoded in the one continuation: a read
+ * adds no promise hops of its own to the driver's.
+ */
+export function readByKeys<T = (Entity | undefined)[]>(
+  handle: Handle,
+  keys: readonly Key[],
+  operation: Operation,
+  call: CallState,
+  lock: boolean,
+  shape: (entities: (Entity | undefined)[]) => T = allEntities as (entities: (Entity | undefined)[]) => T,
+): Promise<T> {
+  if (keys.length === 0) return Promise.resolve(shape([]));
+  const request: ReadRequest<T> = { handle, keys, operation, call, lock, shape };
+  const ready = handle.core.ready(handle.db);
+  if (ready !== undefined) return ready.then(() => routeRead(request));
+  return routeRead(request);
+}
+
+/** {@link readByKeys} once the column state is loaded: decides each key's route. */
+function routeRead<T>(request: ReadRequest<T>): Promise<T> {
+  const { handle, keys, call } = request;
+  const plans = handle.core.plans;
+  // routes[p][k]: plan p, key k.
+  const routes: ReadRoute[][] = [];
+  for (let p = 0; p < plans.length; p++) {
+    const plan = plans[p]!;
+    const perKey: ReadRoute[] = [];
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]!;
+      const pending = plan.router.decide(key.targeting, call.context, call.pinned);
+      // Cached decisions come back synchronously: only wait once one doesn't.
+      if (pending instanceof Promise) return routeReadFrom(request, p, k, pending, routes, perKey);
+      perKey.push(readRoute(handle, plan, plan.router.route(pending, key.targeting, call.context)));
+    }
+    routes.push(perKey);
+  }
+  return readRouted(request, routes);
+}
+
+/** {@link routeRead} from plan `p`, key `k` on, whose decision is `pending`. */
+async function routeReadFrom<T>(
+  request: ReadRequest<T>,
+  p: number,
+  k: number,
+  pending: Promise<FlagDecision>,
+  routes: ReadRoute[][],
+  perKey: ReadRoute[],
+): Promise<T> {
+  const { handle, keys, call } = request;
+  const plans = handle.core.plans;
+  let next: Promise<FlagDecision> | undefined = pending;
+  for (; p < plans.length; p++) {
+    const plan = plans[p]!;
+    for (; k < keys.length; k++) {
+      const key = keys[k]!;
+      const decided = next ?? plan.router.decide(key.targeting, call.context, call.pinned);
+      next = undefined;
+      const decision = decided instanceof Promise ? await decided : decided;
+      perKey.push(readRoute(handle, plan, plan.router.route(decision, key.targeting, call.context)));
+    }
+    routes.push(perKey);
+    perKey = [];
+    k = 0;
+  }
+  return readRouted(request, routes);
+}
+
+/** The read of one key by one plan: the (guarded) route, and whether it compares. */
+function readRoute(handle: Handle, plan: Plan, unguarded: Route): ReadRoute {
+  const { core } = handle;
+  const route = core.guarded(plan, unguarded);
+  const compare = route.compares && core.nextCompare(plan);
+  // Inside a transaction a failed statement aborts the caller's transaction: a
+  // side-table read made only to compare is skipped there.
+  const side =
+    plan.crossTable.length > 0 &&
+    (route.serves === 'new' || (compare && !handle.inTransaction && core.nextShadowRead(plan)));
+  return { route, compare, side };
+}
+
+/** {@link readByKeys} once routed: selects and decodes. */
+function readRouted<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promise<T> {
+  const { handle } = request;
+  // With every column present there is nothing to drop: skip the awaits.
+  if (!handle.core.hasAllColumns()) {
+    return dropUnavailableSides(handle, routes, request.operation).then(() => readSelected(request, routes));
+  }
+  return readSelected(request, routes);
+}
+
+/** {@link readByKeys} once routed and its columns are known: one select (and the side tables'), then decode. */
+function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promise<T> {
+  const { handle, keys, operation, lock, shape } = request;
+  const { core } = handle;
+  const plans = core.plans;
+  const fetchOld: boolean[] = [];
+  const fetchNew: boolean[] = [];
+  // Per plan, the side fetched only to compare, when every key is served from the other.
+  const compareOnly: (Side | undefined)[] = [];
+  const stages: Stage[] = [];
+  for (let p = 0; p < plans.length; p++) {
+    let old = false;
+    let fresh = false;
+    let servesOld = false;
+    let servesNew = false;
+    for (const read of routes[p]!) {
+      if (read.route.serves === 'old') servesOld = true;
+      else servesNew = true;
+      if (read.route.serves === 'old' || read.compare) old = true;
+      if (read.route.serves === 'new' || read.compare) fresh = true;
+    }
+    fetchOld.push(old);
+    fetchNew.push(fresh && plans[p]!.newColumns.length > 0);
+    compareOnly.push(servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined);
+    stages.push(routes[p]![0]?.route.effective ?? 'off');
+  }
+  // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
+  const started = core.metrics !== undefined ? performance.now() : 0;
+  const decode = (rows: Entity[], dropped: readonly boolean[] | undefined, sides: SideRows) =>
+    shape(decodeRead(handle, keys, routes, fetchOld, fetchNew, rows, dropped, sides, operation, started));
+  const select: MainSelect = { keys, fetchOld, fetchNew, lock, compareOnly, operation, stages };
+  if (!hasSideTables(plans)) return selectMain(handle, select, (rows, dropped) => decode(rows, dropped, NO_SIDE_ROWS));
+  return Promise.all([
+    selectMain(handle, select, (rows, dropped) => ({ rows, dropped })),
+    selectSides(handle, keys, routes, operation),
+  ]).then(([main, sides]) => decode(main.rows, main.dropped, sides));
+}
+
+/** Drops compare-only reads of a side whose columns don't exist; fails a read served from one. */
+async function dropUnavailableSides(handle: Handle, routes: ReadRoute[][], operation: Operation): Promise<void> {
+  const { core } = handle;
+  for (let p = 0; p < core.plans.length; p++) {
+    const plan = core.plans[p]!;
+    let needsOld = false;
+    let needsNew = false;
+    for (const read of routes[p]!) {
+      if (read.route.serves === 'old' || read.compare) needsOld = true;
+      if (read.route.serves === 'new' || read.compare) needsNew = true;
+    }
+    for (const side of ['old', 'new'] as const) {
+      if (!(side === 'old' ? needsOld : needsNew)) continue;
+      const missing = await core.missing(handle.db, plan, side);
+      if (missing.length === 0) continue;
+      const served = routes[p]!.find((read) => read.route.serves === side);
+      if (served !== undefined) throw missingColumnsError(plan.migration, served.route.stage, side, missing);
+      for (const read of routes[p]!) {
+        if (read.compare) {
+          read.compare = false;
+          read.side = read.route.serves === 'new' && plan.crossTable.length > 0;
+          core.emitError(plan, read.route.effective, side, operation, { code: ErrorCode.UnknownColumn });
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Selects the main-table rows and hands them to `done`, in the statement's own
+ * continuation. `compareOnly[p]` names the side of migration p whose columns are fetched
+ * only to compare: if the statement fails, it is retried without them (a comparison never
+ * fails the caller), and `done` gets `dropped[p]` set.
+ */
+export function selectMain<T>(
+  handle: Handle,
+  select: MainSelect,
+  done: (rows: Entity[], dropped: readonly boolean[] | undefined) => T,
+): Promise<T> {
+  const { keys, fetchOld, fetchNew, lock, compareOnly } = select;
+  const { core } = handle;
+  // Drivers take parameters read-only, so one key's own array can go as it is.
+  const params = keys.length === 1 ? keys[0]!.params : keys.flatMap((key) => key.params);
+  // The text depends on what each plan fetches, the number of keys and the lock. Packed
+  // into a number when that fits (a string would be built and hashed on every read).
+  let signature: string | number;
+  if (fetchOld.length <= 16 && keys.length < 1024) {
+    let code = 0;
+    for (let p = 0; p < fetchOld.length; p++) code = code * 4 + (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
+    signature = (code * 2 + (lock ? 1 : 0)) * 1024 + keys.length;
+  } else {
+    signature = '';
+    for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
+    signature += `|${keys.length}|${lock ? 1 : 0}`;
+  }
+  const sql = core.selectSql(
+    signature,
+    () =>
+      selectByKeys(
+        core.table.table,
+        mainColumns(handle, fetchOld, fetchNew),
+        core.keyColumns,
+        keys.map((key) => key.params),
+        lock,
+      ).sql,
+  );
+  let dropping = false;
+  for (let p = 0; p < compareOnly.length; p++) {
+    if (compareOnly[p] === 'new' ? fetchNew[p] : compareOnly[p] === 'old' ? fetchOld[p] : false) dropping = true;
+  }
+  // Inside a transaction a failed statement would abort the caller's transaction: a
+  // read that fetches columns only to compare runs under a savepoint there.
+  let query: Promise<QueryResult<Entity>>;
+  try {
+    query =
+      handle.inTransaction && dropping
+        ? core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params))
+        : handle.db.query<Entity>(sql, params);
+  } catch (error) {
+    // A driver that throws instead of rejecting is handled like one that rejects.
+    query = Promise.reject(error);
+  }
+  return query.then(
+    (result) => done(result.rows, undefined),
+    (error: unknown) => selectMainFailed(handle, error, sql, select, dropping, done),
+  );
+}
+
+/** {@link selectMain} after its statement failed: rethrows, or retries without the compare-only columns. */
+async function selectMainFailed<T>(
+  handle: Handle,
+  error: unknown,
+  sql: string,
+  select: MainSelect,
+  dropping: boolean,
+  done: (rows: Entity[], dropped: readonly boolean[] | undefined) => T,
+): Promise<T> {
+  const { core } = handle;
+  const { fetchOld, fetchNew, compareOnly, operation, stages } = select;
+  if (!dropping) {
+    reportReadFailure(handle, fetchOld, fetchNew, compareOnly, operation, stages, error);
+    throw toDriverError(error, sql);
+  }
+  const dropped = core.plans.map((_, p) =>
+    compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
+  );
+  // Retry without the compare-only columns. The retry throws (and reports the served
+  // side) when the served side is what failed; only when it succeeds was the
+  // compare-only side to blame.
+  const retry: MainSelect = {
+    ...select,
+    fetchOld: fetchOld.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'old')),
+    fetchNew: fetchNew.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'new')),
+    compareOnly: compareOnly.map(() => undefined),
+  };
+  const rows = await selectMain(handle, retry, (retried) => retried);
+  for (let p = 0; p < core.plans.length; p++) {
+    if (dropped[p]) core.emitError(core.plans[p]!, stages[p]!, compareOnly[p]!, operation, error);
+  }
+  return done(rows, dropped);
+}
+
+/** Reports a failed read against the side(s) it was served from, for each migration. */
+function reportReadFailure(
+  handle: Handle,
+  fetchOld: readonly boolean[],
+  fetchNew: readonly boolean[],
+  compareOnly: readonly (Side | undefined)[],
+  operation: Operation,
+  stages: readonly Stage[],
+  error: unknown,
+): void {
+  const { core } = handle;
+  for (let p = 0; p < core.plans.length; p++) {
+    const sides: Side[] = [];
+    if (fetchOld[p] && compareOnly[p] !== 'old') sides.push('old');
+    if (fetchNew[p] && compareOnly[p] !== 'new') sides.push('new');
+    for (const side of sides) core.emitError(core.plans[p]!, stages[p]!, side, operation, error);
+  }
+}
+
+function mainColumns(handle: Handle, fetchOld: readonly boolean[], fetchNew: readonly boolean[]): BoundColumn[] {
+  const { core } = handle;
+  const columns: BoundColumn[] = [...core.keyColumns];
+  for (const field of core.plainFields) columns.push(core.table.columns[field]!);
+  for (let p = 0; p < core.plans.length; p++) {
+    const plan = core.plans[p]!;
+    if (fetchOld[p]) columns.push(...plan.oldColumns);
+    if (fetchNew[p]) columns.push(...plan.newColumns);
+  }
+  return columns;
+}
+
+/** Side-table reads, per plan: rows of each cross-table mapping's table by key id. */
+export async function selectSides(
+  handle: Handle,
+  keys: readonly Key[],
+  routes: ReadRoute[][],
+  operation: Operation,
+): Promise<Map<number, Map<string, Map<string, Entity>>>> {
+  const { core } = handle;
+  const out = new Map<number, Map<string, Map<string, Entity>>>();
+  const reads: Promise<void>[] = [];
+  for (let p = 0; p < core.plans.length; p++) {
+    const plan = core.plans[p]!;
+    if (plan.crossTable.length === 0) continue;
+    const wanted = keys.filter((_, k) => routes[p]![k]!.side);
+    if (wanted.length === 0) continue;
+    const servesNew = routes[p]!.some((read) => read.route.serves === 'new');
+    const perTable = new Map<string, Map<string, Entity>>();
+    out.set(p, perTable);
+    for (const side of plan.migration.sideTables) {
+      const columns = [...side.keyColumns, ...side.mappings.flatMap((mapping) => mapping.newColumns)];
+      const statement = selectByKeys(
+        side.table,
+        columns,
+        side.keyColumns,
+        wanted.map((key) => key.params),
+        false,
+      );
+      reads.push(
+        handle.db.query<Entity>(statement.sql, statement.params).then(
+          (result) => {
+            const rows = new Map<string, Entity>();
+            for (const row of result.rows) rows.set(rowKeyId(row, side.keyColumns), row);
+            perTable.set(side.table.quoted, rows);
+          },
+          (error: unknown) => {
+            if (servesNew) throw toDriverError(error, statement.sql);
+            out.delete(p);
+            core.emitError(plan, 'shadow', 'new', operation, error);
+          },
+        ),
+      );
+    }
+  }
+  await Promise.all(reads);
+  return out;
+}

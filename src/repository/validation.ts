@@ -1,0 +1,149 @@
+/**
+ * Validation of what callers pass in: entities, patches and find queries, checked against
+ * the table's schemas before anything reaches the database.
+ */
+import type { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import type { Operation } from '../metrics-events.js';
+import { previewValue } from '../preview-value.js';
+import type { FindQuery, OrderBy } from '../repository.js';
+import type { Entity, RepositoryCore } from './core.js';
+
+export interface ValidQuery {
+  readonly where: Entity;
+  readonly orderBy: readonly { field: string; direction: 'ASC' | 'DESC' }[];
+  readonly limit: number | undefined;
+}
+
+export function validateEntity(core: RepositoryCore, entity: unknown, operation: Operation): Entity {
+  const result = core.table.writeSchema.safeParse(entity);
+  if (!result.success) throw validationError(`${operation} into ${core.table.table.display}`, result.error, entity);
+  rejectUnpairedSurrogates(result.data as Entity, `${operation} into ${core.table.table.display}`);
+  return result.data as Entity;
+}
+
+export function validatePatch(core: RepositoryCore, patch: unknown): Entity {
+  const { table } = core;
+  const result = table.patchSchema.safeParse(patch);
+  if (!result.success) throw validationError(`update of ${table.table.display}`, result.error, patch);
+  const valid = result.data as Entity;
+  rejectUnpairedSurrogates(valid, `update of ${table.table.display}`);
+  for (const field of table.keyFields) {
+    if (field in valid) {
+      throw new ValidationError(
+        `update of ${table.table.display}: field "${field}" is part of the key and can't be updated`,
+        {
+          fields: [field],
+        },
+      );
+    }
+  }
+  return valid;
+}
+
+export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery {
+  const { table } = core;
+  const what = `find in ${table.table.display}`;
+  if (query === null || typeof query !== 'object') throw new ValidationError(`${what}: the query must be an object`);
+  const q = query as FindQuery<Entity>;
+  const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit'].includes(name));
+  if (unknownKeys.length > 0) throw new ValidationError(`${what}: unknown query option "${unknownKeys[0]}"`);
+  const where: Entity = {};
+  if (q.where !== undefined) {
+    if (q.where === null || typeof q.where !== 'object') throw new ValidationError(`${what}: where must be an object`);
+    const nulls: string[] = [];
+    const rest: Entity = {};
+    for (const [field, value] of Object.entries(q.where)) {
+      if (value === null) nulls.push(field);
+      else if (value !== undefined) rest[field] = value;
+    }
+    const result = table.patchSchema.safeParse(rest);
+    if (!result.success) throw validationError(`${what}: where`, result.error, q.where);
+    Object.assign(where, result.data);
+    rejectUnpairedSurrogates(where, `${what}: where`);
+    for (const field of nulls) {
+      if (!table.fields.includes(field)) {
+        throw new ValidationError(`${what}: where: "${field}" is not a field of the entity`, { fields: [field] });
+      }
+      where[field] = null;
+    }
+    for (const field of Object.keys(where)) {
+      const mapped = core.fieldToPlan.get(field);
+      if (mapped !== undefined && mapped.mapping.fields.length > 1) {
+        const missing = mapped.mapping.fields.filter((f) => !(f in where));
+        if (missing.length > 0) {
+          throw new ValidationError(
+            `${what}: where: "${field}" is stored together with ${missing.map((f) => `"${f}"`).join(', ')} by migration "${mapped.plan.migration.name}"; filter on all of them`,
+            { fields: [field] },
+          );
+        }
+      }
+    }
+  }
+  const orderBy: { field: string; direction: 'ASC' | 'DESC' }[] = [];
+  const orders = q.orderBy === undefined ? [] : Array.isArray(q.orderBy) ? q.orderBy : [q.orderBy];
+  for (const order of orders as OrderBy<Entity>[]) {
+    const field = typeof order === 'string' ? order : order?.field;
+    const direction = typeof order === 'string' ? 'asc' : (order?.direction ?? 'asc');
+    if (typeof field !== 'string' || !table.fields.includes(field)) {
+      throw new ValidationError(`${what}: orderBy: ${previewValue(field)} is not a field of the entity`, {
+        fields: [String(field)],
+      });
+    }
+    if (direction !== 'asc' && direction !== 'desc') {
+      throw new ValidationError(
+        `${what}: orderBy: direction of "${field}" must be "asc" or "desc", got ${previewValue(direction)}`,
+      );
+    }
+    const mapped = core.fieldToPlan.get(field);
+    if (
+      mapped !== undefined &&
+      (mapped.mapping.newTable || mapped.mapping.oldColumns.length !== 1 || mapped.mapping.forward)
+    ) {
+      throw new ValidationError(
+        `${what}: orderBy: "${field}" can't be ordered by while migration "${mapped.plan.migration.name}" stores it as a ${mapped.mapping.kind}; order by another field`,
+        { fields: [field] },
+      );
+    }
+    orderBy.push({ field, direction: direction === 'asc' ? 'ASC' : 'DESC' });
+  }
+  const limit = q.limit;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+    throw new ValidationError(`${what}: limit must be a non-negative integer, got ${previewValue(limit)}`);
+  }
+  return { where, orderBy, limit };
+}
+
+// A UTF-16 surrogate without its pair has no UTF-8 form: the drivers would store U+FFFD in
+// its place, so the value read back would differ from the one acknowledged.
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
+
+/** Throws a {@link ValidationError} for a string field holding an unpaired surrogate. */
+export function rejectUnpairedSurrogates(values: Entity, what: string): void {
+  for (const field of Object.keys(values)) {
+    const value = values[field];
+    if (typeof value === 'string' && UNPAIRED_SURROGATE.test(value)) {
+      throw new ValidationError(
+        `${what}: field "${field}" holds an unpaired UTF-16 surrogate, which PostgreSQL text can't store; nothing was written`,
+        { fields: [field] },
+      );
+    }
+  }
+}
+
+function validationError(what: string, error: z.ZodError, input: unknown): ValidationError {
+  const fields = [...new Set(error.issues.map((issue) => issue.path.join('.') || '(entity)'))];
+  const details = error.issues.slice(0, 5).map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    }
+    const path = issue.path.join('.');
+    const value = issue.path.reduce<unknown>((at, k) => (at as Record<PropertyKey, unknown> | undefined)?.[k], input);
+    return `${path ? `field "${path}"` : 'entity'}: ${issue.message}${path ? ` (got ${previewValue(value)})` : ''}`;
+  });
+  const unknownFields = error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
+  return new ValidationError(`${what}: ${details.join('; ')}; nothing was written`, {
+    cause: error,
+    fields: [...fields.filter((f) => f !== '(entity)'), ...unknownFields],
+  });
+}

@@ -1,0 +1,262 @@
+/**
+ * Writes: the routes of one entity, the assignments of each side its stages write, the
+ * statements of insert, upsert and update, and running a write's statements (delete's too)
+ * and reporting them per migration.
+ */
+import { missingColumnsError } from '../catalog.js';
+import type { Queryable, QueryResult } from '../driver.js';
+import { FlagshiftError, toDriverError } from '../errors.js';
+import type { Operation } from '../metrics-events.js';
+import type { SideTable } from '../migration.js';
+import type { Route } from '../router.js';
+import type { FlagDecision } from '../stage-resolver.js';
+import type { Side } from '../stages.js';
+import { type Assignment, insertRow, lockRow, type Statement, updateRow } from '../statements.js';
+import type { CallState, Entity, Handle } from './core.js';
+import { type Key, keyFromEntity } from './keys.js';
+import { firstEntity, readByKeys } from './reads.js';
+
+/** Routes of one entity, one per plan. */
+export function routesFor(handle: Handle, key: Key | undefined, call: CallState): Route[] | Promise<Route[]> {
+  const plans = handle.core.plans;
+  const routes: Route[] = [];
+  for (let p = 0; p < plans.length; p++) {
+    const plan = plans[p]!;
+    const pending = plan.router.decide(key?.targeting, call.context, call.pinned);
+    // Cached decisions come back synchronously: only wait once one doesn't.
+    if (pending instanceof Promise) return routesFrom(handle, p, pending, routes, key, call);
+    routes.push(plan.router.route(pending, key?.targeting, call.context));
+  }
+  return routes;
+}
+
+/** {@link routesFor} from plan `p` on, whose decision is `pending`. */
+async function routesFrom(
+  handle: Handle,
+  p: number,
+  pending: Promise<FlagDecision>,
+  routes: Route[],
+  key: Key | undefined,
+  call: CallState,
+): Promise<Route[]> {
+  const plans = handle.core.plans;
+  routes.push(plans[p]!.router.route(await pending, key?.targeting, call.context));
+  for (let q = p + 1; q < plans.length; q++) {
+    const plan = plans[q]!;
+    const next = plan.router.decide(key?.targeting, call.context, call.pinned);
+    const decision = next instanceof Promise ? await next : next;
+    routes.push(plan.router.route(decision, key?.targeting, call.context));
+  }
+  return routes;
+}
+
+/** Assignments of the main table for the given fields, and side-table rows, by route. */
+function assignmentsFor(
+  handle: Handle,
+  entity: Entity,
+  routes: readonly Route[],
+): { main: Assignment[]; sides: Map<string, { table: SideTable; assignments: Assignment[] }> } {
+  const { core } = handle;
+  const main: Assignment[] = [];
+  const sides = new Map<string, { table: SideTable; assignments: Assignment[] }>();
+  for (const field of core.plainFields) {
+    if (!(field in entity)) continue;
+    const column = core.table.columns[field]!;
+    main.push({ column, value: column.codec.encode(entity[field]) });
+  }
+  for (let p = 0; p < core.plans.length; p++) {
+    const plan = core.plans[p]!;
+    const route = routes[p]!;
+    for (const mapping of plan.migration.mappings) {
+      let touched = false;
+      for (const field of mapping.fields) {
+        if (field in entity) {
+          touched = true;
+          break;
+        }
+      }
+      if (!touched) continue;
+      const logical: unknown[] = [];
+      for (const field of mapping.fields) logical.push(entity[field] ?? null);
+      if (route.writesOld) {
+        const oldValues = mapping.backward ? mapping.backward(logical) : logical;
+        for (let index = 0; index < mapping.oldColumns.length; index++) {
+          const column = mapping.oldColumns[index]!;
+          main.push({ column, value: column.codec.encode(oldValues[index]) });
+        }
+      }
+      if (route.writesNew) {
+        const values: Assignment[] = [];
+        for (let index = 0; index < mapping.newColumns.length; index++) {
+          const column = mapping.newColumns[index]!;
+          values.push({ column, value: column.codec.encode(logical[index]) });
+        }
+        if (mapping.newTable) {
+          const side = mapping.newTable;
+          let entry = sides.get(side.table.quoted);
+          if (entry === undefined) {
+            entry = { table: side, assignments: [] };
+            sides.set(side.table.quoted, entry);
+          }
+          entry.assignments.push(...values);
+        } else {
+          main.push(...values);
+        }
+      }
+    }
+  }
+  return { main, sides };
+}
+
+export async function writeEntity(
+  handle: Handle,
+  entity: Entity,
+  operation: 'insert' | 'upsert',
+  call: CallState,
+): Promise<void> {
+  const { core } = handle;
+  const key = keyFromEntity(entity, core);
+  const routes = await routesFor(handle, key, call);
+  if (!core.hasAllColumns()) await requireWriteColumns(handle, routes);
+  const { main, sides } = assignmentsFor(handle, entity, routes);
+  const keyAssignments = core.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
+  const statements: Statement[] = [
+    insertRow(core.table.table, [...keyAssignments, ...main], operation === 'upsert' ? core.keyColumns : undefined),
+  ];
+  for (const { table, assignments } of sides.values()) {
+    const sideKey = table.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
+    // A side row may exist already (from a backfill, or a delete in a stage that didn't write the side).
+    statements.push(insertRow(table.table, [...sideKey, ...assignments], table.keyColumns));
+  }
+  await runWrite(handle, statements, operation, routes);
+}
+
+export async function updateEntity(handle: Handle, key: Key, patch: Entity, call: CallState): Promise<boolean> {
+  const { core } = handle;
+  let partialGroups = false;
+  for (const mapping of core.groupMappings) {
+    let present = 0;
+    for (const field of mapping.fields) if (field in patch) present++;
+    if (present > 0 && present < mapping.fields.length) partialGroups = true;
+  }
+  if (partialGroups && !handle.inTransaction) {
+    // A field stored together with others (a split) needs the others' current values:
+    // read and write them under one row lock.
+    return handle.transaction(
+      (tx) => updateEntity(tx, key, patch, tx.call),
+      call.context ? { context: call.context } : undefined,
+    );
+  }
+  const pendingRoutes = routesFor(handle, key, call);
+  const routes = pendingRoutes instanceof Promise ? await pendingRoutes : pendingRoutes;
+  if (!core.hasAllColumns()) await requireWriteColumns(handle, routes);
+  let full = patch;
+  if (partialGroups) {
+    const current = await readByKeys(handle, [key], 'update', call, true, firstEntity);
+    if (current === undefined) return false;
+    full = { ...patch };
+    for (const mapping of core.groupMappings) {
+      if (!mapping.fields.some((field) => field in patch)) continue;
+      for (const field of mapping.fields) if (!(field in full)) full[field] = current[field];
+    }
+  }
+  const { main, sides } = assignmentsFor(handle, full, routes);
+  const statements: Statement[] = [];
+  if (main.length > 0) statements.push(updateRow(core.table.table, main, core.keyColumns, key.params));
+  else statements.push(lockRow(core.table.table, core.keyColumns, key.params));
+  for (const { table, assignments } of sides.values()) {
+    const sideKey = table.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
+    statements.push(insertRow(table.table, [...sideKey, ...assignments], table.keyColumns));
+  }
+  const results = await runWrite(
+    handle,
+    statements,
+    'update',
+    routes,
+    (result) => (result.rowCount ?? result.rows.length) > 0,
+    (done) => (done[0]?.rowCount ?? done[0]?.rows.length ?? 0) > 0,
+  );
+  return (results[0]?.rowCount ?? results[0]?.rows.length ?? 0) > 0;
+}
+
+async function requireWriteColumns(handle: Handle, routes: readonly Route[]): Promise<void> {
+  const { core } = handle;
+  for (let p = 0; p < core.plans.length; p++) {
+    const route = routes[p]!;
+    for (const side of ['old', 'new'] as const) {
+      if (!(side === 'old' ? route.writesOld : route.writesNew)) continue;
+      const missing = await core.missing(handle.db, core.plans[p]!, side);
+      if (missing.length > 0) throw missingColumnsError(core.plans[p]!.migration, route.stage, side, missing);
+    }
+  }
+}
+
+/** Runs `statements` in order on `db`; with `proceed`, those after the first only when it returns true. */
+async function runStatements(
+  db: Queryable,
+  statements: readonly Statement[],
+  proceed: ((result: QueryResult) => boolean) | undefined,
+): Promise<QueryResult[]> {
+  const results: QueryResult[] = [];
+  for (const statement of statements) {
+    try {
+      results.push(await db.query(statement.sql, statement.params));
+    } catch (error) {
+      throw toDriverError(error, statement.sql);
+    }
+    if (proceed !== undefined && results.length === 1 && !proceed(results[0]!)) break;
+  }
+  return results;
+}
+
+/**
+ * Runs a write's statements (one alone, several in one transaction) and reports it:
+ * errors against the side written, a write event when `wrote` says rows changed, latency.
+ */
+export async function runWrite(
+  handle: Handle,
+  statements: readonly Statement[],
+  operation: Operation,
+  routes: readonly Route[],
+  proceed?: (result: QueryResult) => boolean,
+  wrote: (results: readonly QueryResult[]) => boolean = () => true,
+): Promise<QueryResult[]> {
+  const { core } = handle;
+  const ready = core.ready(handle.db);
+  if (ready !== undefined) await ready;
+  // Without a metrics sink, the clock readings and events below would be dropped by emit().
+  const metered = core.metrics !== undefined;
+  const started = metered ? performance.now() : 0;
+  let results: QueryResult[];
+  try {
+    results =
+      statements.length === 1 || handle.inTransaction
+        ? await runStatements(handle.db, statements, proceed)
+        : await core.driver.transaction((tx) => runStatements(tx, statements, proceed));
+  } catch (error) {
+    const wrapped = error instanceof FlagshiftError ? error : toDriverError(error);
+    for (let p = 0; p < core.plans.length; p++) {
+      const route = routes[p]!;
+      core.emitError(core.plans[p]!, route.effective, route.writesOld ? 'old' : 'new', operation, wrapped);
+    }
+    throw wrapped;
+  }
+  if (!metered) return results;
+  const elapsed = performance.now() - started;
+  for (let p = 0; p < core.plans.length; p++) {
+    const route = routes[p]!;
+    const sides: Side[] = route.writesOld && route.writesNew ? ['old', 'new'] : route.writesOld ? ['old'] : ['new'];
+    const name = core.plans[p]!.migration.name;
+    // An update or delete that found no row wrote nothing: it is timed, not counted.
+    if (wrote(results))
+      core.emit({ type: 'write', migration: name, stage: route.effective, sides, operation, count: 1 });
+    core.emit({
+      type: 'latency',
+      migration: name,
+      side: sides.length === 2 ? 'both' : sides[0]!,
+      operation,
+      milliseconds: elapsed,
+    });
+  }
+  return results;
+}
