@@ -121,8 +121,8 @@ export function decodeMigration(
   if (route.serves === 'old') {
     other = valuesFromNew(plan, row, sideRows, key);
   } else {
-    other = {};
-    other = oldValuesInto(plan, row, other) ?? other;
+    const fromOld: Entity = {};
+    other = oldValuesInto(plan, row, fromOld) ?? fromOld;
   }
   if (other instanceof Error) {
     core.emitError(plan, route.effective, route.serves === 'old' ? 'new' : 'old', operation, other);
