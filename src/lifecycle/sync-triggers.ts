@@ -125,6 +125,12 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
   return { functions, triggers };
 }
 
+/** `record.column`, the column of a trigger's row (`NEW`, `OLD`) or of an aliased table. */
+const row = (record: string) => (column: BoundColumn) => `${record}.${column.quoted}`;
+const NEW = row('NEW');
+const OLD = row('OLD');
+const M = row('m');
+
 class Builder {
   readonly #migration: Migration;
   readonly #options: SyncTriggerOptions;
@@ -166,9 +172,6 @@ class Builder {
 
   /** The BEFORE trigger body for mappings whose old and new columns share the row. */
   sameRowBody(mappings: readonly BoundMapping[]): string {
-    const row = (record: string) => (column: BoundColumn) => `${record}.${column.quoted}`;
-    const NEW = row('NEW');
-    const OLD = row('OLD');
     const blocks = mappings.map((mapping) => {
       const forward = forwardSql(this.#migration, mapping, (name) => NEW(columnNamed(mapping.oldColumns, name)));
       const backward = backwardSql(this.#migration, mapping, (name) => NEW(columnNamed(mapping.newColumns, name)));
@@ -206,10 +209,7 @@ END
 
   /** The main table's AFTER INSERT OR UPDATE / BEFORE DELETE body for cross-table mappings. */
   mainBody(mappings: readonly BoundMapping[]): string {
-    const main = this.#migration.table;
-    const keyColumns = main.keyFields.map((field) => main.columns[field]!);
-    const NEW = (column: BoundColumn) => `NEW.${column.quoted}`;
-    const OLD = (column: BoundColumn) => `OLD.${column.quoted}`;
+    const keyColumns = this.#mainKeyColumns();
     const deletes = groupSideTables(mappings).map(({ table, mappings: [first] }) => {
       const keys = first!.newTable!.keyColumns;
       const match = keys.map((column, index) => `${column.quoted} = OLD.${keyColumns[index]!.quoted}`).join(' AND ');
@@ -225,19 +225,13 @@ END
       const differs = mapping.newColumns
         .map((column) => this.distinct(`s.${column.quoted}`, `EXCLUDED.${column.quoted}`, column))
         .join(' OR ');
-      return `  -- ${mapping.fields.join(', ')}
-  IF TG_OP = 'INSERT' THEN
-    flagshift_sync := NOT (${allNull(mapping.oldColumns, NEW)});
-  ELSE
-    flagshift_sync := ${this.changed(mapping.oldColumns, NEW, OLD)};
-  END IF;
-  IF flagshift_sync THEN
-    PERFORM set_config('${SYNC_SETTING}', ${sqlLiteral(this.#migration.name)}, true);
-    INSERT INTO ${side.table.quoted} AS s (${columns.map((column) => column.quoted).join(', ')})
+      return this.#followOnChange(
+        mapping,
+        mapping.oldColumns,
+        `INSERT INTO ${side.table.quoted} AS s (${columns.map((column) => column.quoted).join(', ')})
       VALUES (${values.join(', ')})
-      ON CONFLICT (${target}) DO UPDATE SET ${set} WHERE ${differs};
-    PERFORM set_config('${SYNC_SETTING}', coalesce(flagshift_previous, ''), true);
-  END IF;`;
+      ON CONFLICT (${target}) DO UPDATE SET ${set} WHERE ${differs};`,
+      );
     });
     return `
 DECLARE
@@ -260,28 +254,19 @@ END
   /** A side table's AFTER INSERT OR UPDATE body: the main row's old columns follow the new ones. */
   sideBody(mappings: readonly BoundMapping[]): string {
     const main = this.#migration.table;
-    const keyColumns = main.keyFields.map((field) => main.columns[field]!);
-    const NEW = (column: BoundColumn) => `NEW.${column.quoted}`;
-    const OLD = (column: BoundColumn) => `OLD.${column.quoted}`;
-    const M = (column: BoundColumn) => `m.${column.quoted}`;
+    const keyColumns = this.#mainKeyColumns();
     const updates = mappings.map((mapping) => {
       const side = mapping.newTable!;
       const backward = backwardSql(this.#migration, mapping, (name) => NEW(columnNamed(mapping.newColumns, name)));
       const forward = forwardSql(this.#migration, mapping, (name) => M(columnNamed(mapping.oldColumns, name)));
       const set = mapping.oldColumns.map((column, index) => `${column.quoted} = ${backward[index]}`).join(', ');
       const match = keyColumns.map((column, index) => `${M(column)} = NEW.${side.keyColumns[index]!.quoted}`);
-      return `  -- ${mapping.fields.join(', ')}
-  IF TG_OP = 'INSERT' THEN
-    flagshift_sync := NOT (${allNull(mapping.newColumns, NEW)});
-  ELSE
-    flagshift_sync := ${this.changed(mapping.newColumns, NEW, OLD)};
-  END IF;
-  IF flagshift_sync THEN
-    PERFORM set_config('${SYNC_SETTING}', ${sqlLiteral(this.#migration.name)}, true);
-    UPDATE ${main.table.quoted} AS m SET ${set}
-      WHERE ${match.join(' AND ')} AND (${this.differsFromForward(mapping.newColumns, NEW, forward)});
-    PERFORM set_config('${SYNC_SETTING}', coalesce(flagshift_previous, ''), true);
-  END IF;`;
+      return this.#followOnChange(
+        mapping,
+        mapping.newColumns,
+        `UPDATE ${main.table.quoted} AS m SET ${set}
+      WHERE ${match.join(' AND ')} AND (${this.differsFromForward(mapping.newColumns, NEW, forward)});`,
+      );
     });
     return `
 DECLARE
@@ -295,6 +280,31 @@ ${updates.join('\n')}
   RETURN NULL;
 END
 `;
+  }
+
+  /** The main table's key columns, in key order. */
+  #mainKeyColumns(): BoundColumn[] {
+    const main = this.#migration.table;
+    return main.keyFields.map((field) => main.columns[field]!);
+  }
+
+  /**
+   * A cross-table trigger's block for one mapping: when the row is inserted with `source`
+   * set, or updated with `source` changed, runs `statement` with the sync setting marking
+   * this migration, so the trigger on the other table doesn't echo the change back.
+   */
+  #followOnChange(mapping: BoundMapping, source: readonly BoundColumn[], statement: string): string {
+    return `  -- ${mapping.fields.join(', ')}
+  IF TG_OP = 'INSERT' THEN
+    flagshift_sync := NOT (${allNull(source, NEW)});
+  ELSE
+    flagshift_sync := ${this.changed(source, NEW, OLD)};
+  END IF;
+  IF flagshift_sync THEN
+    PERFORM set_config('${SYNC_SETTING}', ${sqlLiteral(this.#migration.name)}, true);
+    ${statement}
+    PERFORM set_config('${SYNC_SETTING}', coalesce(flagshift_previous, ''), true);
+  END IF;`;
   }
 
   typeOf(column: BoundColumn): string | undefined {
