@@ -4,6 +4,7 @@
  */
 import { diffEntities } from '../compare.js';
 import type { Operation } from '../metrics-events.js';
+import type { BoundMapping } from '../migration.js';
 import { redactValue } from '../redact.js';
 import type { Side, Stage } from '../stages.js';
 import type { Entity, Handle, Plan } from './core.js';
@@ -166,25 +167,28 @@ export function decodeMigration(
 /** Puts the logical values of `plan`'s fields from the old columns into `out`; returns the error a transform threw. */
 function oldValuesInto(plan: Plan, row: Entity, out: Entity): Error | undefined {
   try {
-    for (const mapping of plan.migration.mappings) {
-      const { fields, oldColumns, forward } = mapping;
-      if (forward === undefined) {
-        // No transform: one old column per field.
-        for (let index = 0; index < fields.length; index++) {
-          const column = oldColumns[index]!;
-          out[fields[index]!] = column.codec.decode(row[column.name]) ?? null;
-        }
-        continue;
-      }
-      const raw: unknown[] = [];
-      for (const column of oldColumns) raw.push(column.codec.decode(row[column.name]));
-      const values = forward(raw);
-      for (let index = 0; index < fields.length; index++) out[fields[index]!] = values[index] ?? null;
-    }
+    for (const mapping of plan.migration.mappings) mappingOldValuesInto(mapping, row, out);
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
   return undefined;
+}
+
+/** Puts the logical values of `mapping`'s fields from its old columns in `row` into `out`; throws what a transform throws. */
+export function mappingOldValuesInto(mapping: BoundMapping, row: Entity, out: Entity): void {
+  const { fields, oldColumns, forward } = mapping;
+  if (forward === undefined) {
+    // No transform: one old column per field.
+    for (let index = 0; index < fields.length; index++) {
+      const column = oldColumns[index]!;
+      out[fields[index]!] = column.codec.decode(row[column.name]) ?? null;
+    }
+    return;
+  }
+  const raw: unknown[] = [];
+  for (const column of oldColumns) raw.push(column.codec.decode(row[column.name]));
+  const values = forward(raw);
+  for (let index = 0; index < fields.length; index++) out[fields[index]!] = values[index] ?? null;
 }
 
 /** Logical values from the new columns; `undefined` when a side-table row is absent. */

@@ -7,12 +7,13 @@ import { missingColumnsError } from '../catalog.js';
 import type { Queryable, QueryResult } from '../driver.js';
 import { FlagshiftError, toDriverError } from '../errors.js';
 import type { Operation } from '../metrics-events.js';
-import type { SideTable } from '../migration.js';
+import type { BoundMapping, SideTable } from '../migration.js';
 import type { Route } from '../router.js';
 import type { FlagDecision } from '../stage-resolver.js';
 import type { Side } from '../stages.js';
-import { type Assignment, insertRow, lockRow, type Statement, updateRow } from '../statements.js';
+import { type Assignment, insertRow, lockRow, type Statement, selectByKeys, updateRow } from '../statements.js';
 import type { CallState, Entity, Handle } from './core.js';
+import { mappingOldValuesInto } from './decode.js';
 import { type Key, keyFromEntity } from './keys.js';
 import { firstEntity, readByKeys } from './reads.js';
 
@@ -155,9 +156,20 @@ export async function updateEntity(handle: Handle, key: Key, patch: Entity, call
     const current = await readByKeys(handle, [key], 'update', call, true, firstEntity);
     if (current === undefined) return false;
     full = { ...patch };
-    for (const mapping of core.groupMappings) {
-      if (!mapping.fields.some((field) => field in patch)) continue;
-      for (const field of mapping.fields) if (!(field in full)) full[field] = current[field];
+    for (let p = 0; p < core.plans.length; p++) {
+      const plan = core.plans[p]!;
+      const route = routes[p]!;
+      for (const mapping of plan.migration.mappings) {
+        if (mapping.fields.length < 2 || !mapping.fields.some((field) => field in patch)) continue;
+        let source = current;
+        // Served from the new side, a row the backfill hasn't reached yet (the flag moved on
+        // early) has only NULLs there: rewriting the old column from them would destroy the
+        // old value. The missing parts then come from the old column, which still holds it.
+        if (route.serves === 'new' && route.writesOld && mapping.fields.every((field) => current[field] == null)) {
+          source = (await oldValuesOf(handle, mapping, key)) ?? current;
+        }
+        for (const field of mapping.fields) if (!(field in full)) full[field] = source[field];
+      }
     }
   }
   const { main, sides } = assignmentsFor(handle, full, routes);
@@ -177,6 +189,23 @@ export async function updateEntity(handle: Handle, key: Key, patch: Entity, call
     (done) => (done[0]?.rowCount ?? done[0]?.rows.length ?? 0) > 0,
   );
   return (results[0]?.rowCount ?? results[0]?.rows.length ?? 0) > 0;
+}
+
+/** The logical values of `mapping`'s fields from its old columns (always in the main table) for `key`. */
+async function oldValuesOf(handle: Handle, mapping: BoundMapping, key: Key): Promise<Entity | undefined> {
+  const { core } = handle;
+  const statement = selectByKeys(core.table.table, mapping.oldColumns, core.keyColumns, [key.params], false);
+  let result: QueryResult<Entity>;
+  try {
+    result = await handle.db.query<Entity>(statement.sql, statement.params);
+  } catch (error) {
+    throw toDriverError(error, statement.sql);
+  }
+  const row = result.rows[0];
+  if (row === undefined) return undefined;
+  const values: Entity = {};
+  mappingOldValuesInto(mapping, row, values);
+  return values;
 }
 
 async function requireWriteColumns(handle: Handle, routes: readonly Route[]): Promise<void> {

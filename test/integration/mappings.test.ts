@@ -68,6 +68,36 @@ describeDrivers('mapping kinds', (getCtx) => {
     await expect(repo.find({ orderBy: 'firstName' })).rejects.toThrow(/can't be ordered by/);
   });
 
+  it('split: a partial update in live keeps the old column whole for a row the backfill has not reached', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.people (id int PRIMARY KEY, name text, first_name text, last_name text)`);
+    const people = defineTable({
+      name: `${ctx.schema}.people`,
+      key: 'id',
+      entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
+    });
+    const migration = defineMigration({
+      name: 'people-split-early-live',
+      table: people,
+      mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
+      defaultStage: 'off',
+    });
+    // Row 1 predates the migration and was never backfilled; row 2 was, and its new side
+    // (authoritative in live) has a last name the old column doesn't.
+    await ctx.sql(
+      `INSERT INTO ${ctx.schema}.people (id, name, first_name, last_name) VALUES (1, 'Ada Lovelace', NULL, NULL), (2, 'Grace Hopper', 'Grace', 'Murray')`,
+    );
+    const { flags } = flagsFor(migration, 'live');
+    const repo = createRepository(migration, { driver: ctx.driver, flags });
+    await repo.update(1, { firstName: 'Augusta' });
+    await repo.update(2, { firstName: 'Amazing Grace' });
+    expect(await ctx.sql(`SELECT id, name, first_name, last_name FROM ${ctx.schema}.people ORDER BY id`)).toEqual([
+      { id: 1, name: 'Augusta Lovelace', first_name: 'Augusta', last_name: 'Lovelace' },
+      { id: 2, name: 'Amazing Grace Murray', first_name: 'Amazing Grace', last_name: 'Murray' },
+    ]);
+    expect(await repo.get(1)).toEqual({ id: 1, firstName: 'Augusta', lastName: 'Lovelace' });
+  });
+
   it('merge: the joined value goes to the new column and the parts to the old ones', async () => {
     const ctx = getCtx();
     await ctx.sql(
