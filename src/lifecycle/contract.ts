@@ -13,15 +13,7 @@ import type { QualifiedName } from '../identifiers.js';
 import type { Migration } from '../migration.js';
 import { STAGES, type Stage } from '../stages.js';
 import type { BoundColumn } from '../table.js';
-import {
-  type DdlOptions,
-  type DdlReport,
-  type DdlStep,
-  ddlOptionsOf,
-  ddlOptionsShape,
-  runDdl,
-  validateOptions,
-} from './ddl.js';
+import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './ddl.js';
 import { loadFunctionSources, loadTableCatalog, type TableCatalog } from './ddl-catalog.js';
 import { derivedIdentifier } from './ddl-names.js';
 import {
@@ -30,6 +22,7 @@ import {
   lastVerification,
   lastWritePathChange,
   lifecycleOptionsShape,
+  parseStepOptions,
   quoteStateSchema,
   recordEvent,
   type VerificationRecord,
@@ -110,7 +103,7 @@ export async function planContract(
   migration: Migration,
   options: ContractPlanOptions = {},
 ): Promise<DdlStep[]> {
-  validateOptions(planOptionsSchema, options, `contract of migration "${migration.name}"`);
+  parseStepOptions(planOptionsSchema, options, `contract of migration "${migration.name}"`);
   const assume = options.assumeExpanded === true;
   const mainTable = migration.table.table;
   const main = await loadTableCatalog(db, mainTable);
@@ -346,7 +339,7 @@ export async function contract(
   migration: Migration,
   options: ContractOptions = {},
 ): Promise<ContractReport> {
-  validateOptions(contractOptionsSchema, options, `contract of migration "${migration.name}"`);
+  parseStepOptions(contractOptionsSchema, options, `contract of migration "${migration.name}"`);
   const dryRun = options.dryRun === true;
   const verified = await contractGate(driver, migration, options.stateSchema);
   const gate =

@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Driver, Queryable } from '../driver.js';
-import { ConfigurationError, DriverError, toDriverError } from '../errors.js';
-import { emitEvent, type LifecycleOptions, lifecycleOptionsShape } from './state.js';
+import { DriverError, toDriverError } from '../errors.js';
+import { emitEvent, type LifecycleOptions, lifecycleOptionsShape, parseStepOptions } from './state.js';
 
 /** One schema change: a single SQL statement and how to run it. */
 export interface DdlStep {
@@ -94,26 +94,6 @@ export function ddlOptionsOf(options: DdlOptions): DdlOptions {
   ) as DdlOptions;
 }
 
-/**
- * Validates `options` with `schema`. Throws a {@link ConfigurationError} naming the
- * option and the value it got.
- */
-export function validateOptions<T>(schema: z.ZodType<T>, options: unknown, what: string): T {
-  const parsed = schema.safeParse(options ?? {});
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const path = issue.path.map(String).join('.');
-  const value = issue.path.reduce<unknown>(
-    (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey],
-    options,
-  );
-  const shown =
-    issue.code === 'unrecognized_keys'
-      ? `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`
-      : `option "${path}": ${issue.message} (got ${preview(value)})`;
-  throw new ConfigurationError(`${what}: ${shown}`, { path });
-}
-
 /** The DDL settings with their defaults. */
 interface Settings {
   readonly lockTimeoutMs: number;
@@ -177,7 +157,7 @@ export function formatSql(statements: readonly string[]): string {
  * ```
  */
 export async function runDdl(driver: Driver, steps: readonly DdlStep[], options: DdlOptions = {}): Promise<DdlReport> {
-  validateOptions(ddlOptionsSchema, options, 'runDdl');
+  parseStepOptions(ddlOptionsSchema, options, 'runDdl');
   const sql = steps.flatMap((step) => ddlStatements(step, options));
   if (options.dryRun === true) {
     return { dryRun: true, steps: steps.map((step) => ({ step, attempts: 0, executed: [], durationMs: 0 })), sql };
@@ -321,14 +301,4 @@ export function concurrentIndexOf(sql: string): string | undefined {
   if (match === null) return undefined;
   const [, index, first, second] = match;
   return second === undefined ? index : `${first}.${index}`;
-}
-
-function preview(value: unknown): string {
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'bigint') return `${value}n`;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

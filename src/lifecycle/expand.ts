@@ -11,18 +11,10 @@ import { ConfigurationError } from '../errors.js';
 import { identifierProblem, type QualifiedName } from '../identifiers.js';
 import type { BoundMapping, Migration } from '../migration.js';
 import type { BoundColumn } from '../table.js';
-import {
-  type DdlOptions,
-  type DdlReport,
-  type DdlStep,
-  ddlOptionsOf,
-  ddlOptionsShape,
-  runDdl,
-  validateOptions,
-} from './ddl.js';
+import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './ddl.js';
 import { hasUniqueKey, loadFunctionSources, loadTableCatalog, type TableCatalog } from './ddl-catalog.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './ddl-names.js';
-import { recordEvent } from './state.js';
+import { parseStepOptions, recordEvent } from './state.js';
 import { syncTriggerObjects } from './sync-triggers.js';
 
 /** An index on new columns, built by expand. */
@@ -98,7 +90,7 @@ const expandOptionsSchema = z.strictObject({
  * ```
  */
 export async function planExpand(db: Queryable, migration: Migration, options: ExpandOptions = {}): Promise<DdlStep[]> {
-  validateOptions(expandOptionsSchema, options, `expand of migration "${migration.name}"`);
+  parseStepOptions(expandOptionsSchema, options, `expand of migration "${migration.name}"`);
   return new ExpandPlanner(migration, options).plan(db);
 }
 

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Queryable } from '../driver.js';
 import { ConfigurationError } from '../errors.js';
 import { identifierProblem } from '../identifiers.js';
+import { previewValue } from '../preview-value.js';
 
 /** Options every lifecycle step accepts. */
 export interface LifecycleOptions {
@@ -426,14 +427,19 @@ export function parseStepOptions<T>(schema: z.ZodType<T>, options: unknown, labe
   const parsed = schema.safeParse(options ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  const path = issue.path.join('.');
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((key) => `"${key}"`).join(', ');
+    throw new ConfigurationError(`${label}: unknown option${issue.keys.length > 1 ? 's' : ''} ${keys}`, {
+      path: issue.keys[0] ?? path,
+    });
+  }
+  if (issue.path.length === 0) throw new ConfigurationError(`${label}: options ${issue.message}`, { path });
   const value = issue.path.reduce<unknown>(
-    (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
+    (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey],
     options,
   );
-  const shown = typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
-  throw new ConfigurationError(
-    `${label}: option ${path === '' ? 'object' : `"${path}"`}: ${issue.message}${issue.path.length > 0 ? ` (got ${shown})` : ''}`,
-    { path },
-  );
+  throw new ConfigurationError(`${label}: option "${path}": ${issue.message} (got ${previewValue(value, 80)})`, {
+    path,
+  });
 }
