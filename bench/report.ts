@@ -6,7 +6,7 @@ import type { BackfillResults } from './backfill.js';
 import type { Machine } from './machine.js';
 import type { Comparison } from './point-ops.js';
 import type { RoutingResult } from './routing.js';
-import { ratio } from './stats.js';
+import { median, ratio } from './stats.js';
 
 /** The knobs a run used. */
 export interface Knobs {
@@ -17,6 +17,7 @@ export interface Knobs {
   readonly coldDecisions: number;
   readonly batches: number;
   readonly backfillRows: number;
+  readonly backfillRepeats: number;
   readonly loadRate: number;
   readonly baselineSeconds: number;
   readonly parts: readonly number[];
@@ -66,8 +67,21 @@ function worse(results: RunResults, name: string): number | null {
 
 /** The object written to `bench/results.json`. */
 export function resultsJson(results: RunResults): Record<string, unknown> {
-  const flagshift = results.backfill?.runs.find((run) => run.approach === 'flagshift');
-  const single = results.backfill?.runs.find((run) => run.approach === 'single-statement');
+  const runsOf = (approach: string) => results.backfill?.runs.filter((run) => run.approach === approach) ?? [];
+  const flagshiftRuns = runsOf('flagshift');
+  const singleRuns = runsOf('single-statement');
+  // Medians over the runs: one run's p99 is its slowest 1%, which the machine alone can move severalfold.
+  const flagshift =
+    flagshiftRuns.length === 0
+      ? undefined
+      : {
+          rowsPerSecond: Math.round(median(flagshiftRuns.map((run) => run.rowsPerSecond))),
+          p99Ratio: Math.round(median(flagshiftRuns.map((run) => run.p99Ratio)) * 1000) / 1000,
+        };
+  const single =
+    singleRuns.length === 0
+      ? undefined
+      : { rowsPerSecond: Math.round(median(singleRuns.map((run) => run.rowsPerSecond))) };
   const headline: Record<string, number | null> = {
     read_off_ratio: worse(results, 'read-off'),
     read_shadow_ratio: worse(results, 'read-shadow'),
@@ -92,6 +106,11 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
   }
   perConfig['read_off_with_metrics_ratio_one_connection'] =
     find(results, 'read-off/metrics', 'client')?.medianRatio ?? null;
+  const perRun = {
+    backfill_p99_ratio_runs: flagshiftRuns.map((run) => run.p99Ratio),
+    backfill_rows_per_second_runs: flagshiftRuns.map((run) => run.rowsPerSecond),
+    single_statement_rows_per_second_runs: singleRuns.map((run) => run.rowsPerSecond),
+  };
   const targets: Target[] = TARGETS.map(([metric, target, check]) => {
     const value = headline[metric] ?? null;
     return { metric, target, value, met: value === null ? null : check(value) };
@@ -99,13 +118,14 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
   return {
     ...headline,
     ...perConfig,
+    ...perRun,
     decisions_per_second_cold: results.routing?.find((r) => r.name === 'cold')?.decisionsPerSecond ?? null,
     decisions_per_second_openfeature_warm:
       results.routing?.find((r) => r.name === 'openfeature-warm')?.decisionsPerSecond ?? null,
     decisions_per_second_openfeature_cold:
       results.routing?.find((r) => r.name === 'openfeature-cold')?.decisionsPerSecond ?? null,
     notes:
-      'Ratios are SDK median over raw median. The headline read/write ratios are the worse of one connection and a pool of 8; both are listed per config.',
+      'Ratios are SDK median over raw median. The headline read/write ratios are the worse of one connection and a pool of 8; both are listed per config. The backfill numbers are medians over the runs of part 4, each run listed.',
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,
@@ -138,7 +158,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     '',
   );
   out.push(
-    `Knobs: BENCH_ROWS=${knobs.rows} BENCH_ITERATIONS=${knobs.iterations} BENCH_WARMUP=${knobs.warmup} BENCH_DECISIONS=${knobs.decisions} BENCH_COLD_DECISIONS=${knobs.coldDecisions} BENCH_BATCHES=${knobs.batches} BENCH_BACKFILL_ROWS=${knobs.backfillRows} BENCH_LOAD_RATE=${knobs.loadRate} BENCH_BASELINE_SECONDS=${knobs.baselineSeconds} BENCH_PARTS=${knobs.parts.join(',')}`,
+    `Knobs: BENCH_ROWS=${knobs.rows} BENCH_ITERATIONS=${knobs.iterations} BENCH_WARMUP=${knobs.warmup} BENCH_DECISIONS=${knobs.decisions} BENCH_COLD_DECISIONS=${knobs.coldDecisions} BENCH_BATCHES=${knobs.batches} BENCH_BACKFILL_ROWS=${knobs.backfillRows} BENCH_BACKFILL_REPEATS=${knobs.backfillRepeats} BENCH_LOAD_RATE=${knobs.loadRate} BENCH_BASELINE_SECONDS=${knobs.baselineSeconds} BENCH_PARTS=${knobs.parts.join(',')}`,
     '',
   );
   out.push('## Targets', '');
@@ -198,15 +218,18 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
   }
   if (results.backfill !== undefined) {
     const b = results.backfill;
+    const singleRates = b.runs.filter((run) => run.approach === 'single-statement').map((run) => run.rowsPerSecond);
+    const single = singleRates.length === 0 ? undefined : { rowsPerSecond: median(singleRates) };
     out.push(`## 4. Backfill of a rename on ${fmt(b.rows)} rows, under load`, '');
     out.push(
-      `Concurrent load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\` by random id, on a pool of 8. Each approach's baseline is the same load with no backfill, measured for ${results.knobs.baselineSeconds} s right before it on its own fresh table.`,
+      `Concurrent load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\` by random id, on a pool of 8. Each approach's baseline is the same load with no backfill, measured for ${results.knobs.baselineSeconds} s right before it on its own fresh table. flagshift and the single statement run ${results.knobs.backfillRepeats} times each, taking turns; the headline numbers are the medians of their runs (\`vs single\` here is each run over the single statement's median).`,
       '',
     );
     out.push(
       table(
         [
           'approach',
+          'run',
           'seconds',
           'rows/s',
           'vs single',
@@ -218,9 +241,9 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
           'left behind',
         ],
         b.runs.map((run) => {
-          const single = b.runs.find((r) => r.approach === 'single-statement');
           return [
             run.approach,
+            run.repeat,
             fmt(run.seconds),
             fmt(run.rowsPerSecond),
             single === undefined ? '-' : ratio(run.rowsPerSecond, single.rowsPerSecond).toFixed(2),
@@ -235,7 +258,8 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
       ),
       '',
     );
-    for (const run of b.runs) out.push(`- ${run.approach}: ${run.description}`);
+    const described = new Map(b.runs.map((run) => [run.approach, run.description]));
+    for (const [approach, description] of described) out.push(`- ${approach}: ${description}`);
     out.push('');
   }
   return out.join('\n');

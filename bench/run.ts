@@ -12,6 +12,7 @@
  * - BENCH_COLD_DECISIONS (20000): decisions per batch of part 3 on cold caches.
  * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
  * - BENCH_BACKFILL_ROWS (1000000): rows backfilled in part 4.
+ * - BENCH_BACKFILL_REPEATS (3): runs of flagshift's backfill and of the single statement in part 4 (medians count).
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
  * - BENCH_BASELINE_SECONDS (10): how long part 4 measures the load with no backfill, before each approach.
  * - BENCH_PARTS (1,2,3,4): which parts run (1 and 2 always run together).
@@ -53,6 +54,7 @@ const knobs: Knobs = {
   coldDecisions: knob('BENCH_COLD_DECISIONS', 20_000),
   batches: knob('BENCH_BATCHES', 5),
   backfillRows: knob('BENCH_BACKFILL_ROWS', 1_000_000),
+  backfillRepeats: knob('BENCH_BACKFILL_REPEATS', 3),
   loadRate: knob('BENCH_LOAD_RATE', 500),
   baselineSeconds: knob('BENCH_BASELINE_SECONDS', 10),
   parts: parts(),
@@ -119,6 +121,7 @@ try {
       baselineSeconds: knobs.baselineSeconds,
       loadRate: knobs.loadRate,
       loadConnections: 8,
+      repeats: knobs.backfillRepeats,
       log,
     });
   }
