@@ -22,20 +22,25 @@ describeDrivers('mapping kinds', (getCtx) => {
     return { flags, setStage: (next: Stage) => flags.set(migration.stageFlagKey, next) };
   }
 
-  it('split: dual writes join the parts into the old column; a partial update keeps the other part', async () => {
-    const ctx = getCtx();
+  /** `people(id, name, first_name, last_name)` and the split of `name` into the two parts. */
+  async function peopleSplit(ctx: ReturnType<typeof getCtx>, name: string) {
     await ctx.sql(`CREATE TABLE ${ctx.schema}.people (id int PRIMARY KEY, name text, first_name text, last_name text)`);
     const people = defineTable({
       name: `${ctx.schema}.people`,
       key: 'id',
       entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
     });
-    const migration = defineMigration({
-      name: 'people-split-name',
+    return defineMigration({
+      name,
       table: people,
       mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
       defaultStage: 'off',
     });
+  }
+
+  it('split: dual writes join the parts into the old column; a partial update keeps the other part', async () => {
+    const ctx = getCtx();
+    const migration = await peopleSplit(ctx, 'people-split-name');
     const { flags, setStage } = flagsFor(migration, 'off');
     const metrics = createMemoryMetrics();
     const repo = createRepository(migration, { driver: ctx.driver, flags, metrics });
@@ -70,18 +75,7 @@ describeDrivers('mapping kinds', (getCtx) => {
 
   it('split: a partial update in live keeps the old column whole for a row the backfill has not reached', async () => {
     const ctx = getCtx();
-    await ctx.sql(`CREATE TABLE ${ctx.schema}.people (id int PRIMARY KEY, name text, first_name text, last_name text)`);
-    const people = defineTable({
-      name: `${ctx.schema}.people`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'people-split-early-live',
-      table: people,
-      mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
-      defaultStage: 'off',
-    });
+    const migration = await peopleSplit(ctx, 'people-split-early-live');
     // Row 1 predates the migration and was never backfilled; row 2 was, and its new side
     // (authoritative in live) has a last name the old column doesn't.
     await ctx.sql(
