@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { type BackfillProgress, createBackfill } from '../../src/lifecycle/backfill.js';
 import { backfillStatus, listEvents } from '../../src/lifecycle/state.js';
 import { describeDrivers } from '../support/drivers.js';
-import { createItems, itemsMigration, updateCounts } from './fixtures/data.js';
+import { bioMoveMigration, createItems, itemsMigration, updateCounts } from './fixtures/data.js';
 
 describeDrivers('backfill', (getCtx) => {
   it('rename: fills every row from the old column in keyset batches and records the pass', async () => {
@@ -126,19 +126,7 @@ describeDrivers('backfill', (getCtx) => {
     );
     // A side row already right, one wrong: the upsert changes only the wrong one.
     await ctx.sql(`INSERT INTO ${s}.profiles VALUES (1, 'bio 1'), (2, 'stale')`);
-    const users = defineTable({
-      name: `${s}.users`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), bio: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'users-bio-move',
-      table: users,
-      mappings: [
-        moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
-      ],
-      defaultStage: 'off',
-    });
+    const migration = bioMoveMigration(s);
     const report = await createBackfill(ctx.driver, migration, { stateSchema: s, batchSize: 16 }).run();
     expect(report).toMatchObject({ rowsDone: 60, rowsChanged: 59 });
     const differ = await ctx.sql(

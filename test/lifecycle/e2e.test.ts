@@ -9,7 +9,6 @@ import {
   createRepository,
   defineMigration,
   defineTable,
-  moveColumn,
   rename,
   type Stage,
 } from 'flagshift';
@@ -21,6 +20,7 @@ import { expand } from '../../src/lifecycle/expand.js';
 import { lastVerification, lastWritePathChange, recordEvent } from '../../src/lifecycle/state.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { describeDrivers } from '../support/drivers.js';
+import { bioMoveMigration } from './fixtures/data.js';
 
 describeDrivers(
   'lifecycle end to end',
@@ -171,24 +171,7 @@ describeDrivers(
       const initialRows = 10_000;
       await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, bio text)`);
       await ctx.sql(`INSERT INTO ${s}.users SELECT g, 'bio-' || g FROM generate_series(1, $1::int) g`, [initialRows]);
-      const users = defineTable({
-        name: `${s}.users`,
-        key: 'id',
-        entity: z.object({ id: z.number().int(), bio: z.string().nullable() }),
-      });
-      const migration = defineMigration({
-        name: 'users-bio-move',
-        table: users,
-        mappings: [
-          moveColumn({
-            field: 'bio',
-            from: 'bio',
-            to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] },
-            type: 'text',
-          }),
-        ],
-        defaultStage: 'off',
-      });
+      const migration = bioMoveMigration(s, 'text');
       await expand(ctx.driver, migration, { stateSchema: s });
       const flags = createMemoryFlags({ [migration.stageFlagKey]: 'dualwrite', [migration.percentFlagKey]: 0 });
       const repo = createRepository(migration, { driver: createPgDriver(ctx.pgPool({ max: 3 })), flags });

@@ -1,4 +1,4 @@
-import { ConfigurationError, defineMigration, defineTable, moveColumn, redactValue, split } from 'flagshift';
+import { ConfigurationError, defineMigration, defineTable, redactValue, split } from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBackfill } from '../../src/lifecycle/backfill.js';
@@ -6,7 +6,7 @@ import { lastVerification, lastWritePathChange, listEvents, recordEvent } from '
 import { verify } from '../../src/lifecycle/verify.js';
 import { isRedacted } from '../../src/redact.js';
 import { describeDrivers } from '../support/drivers.js';
-import { createItems, itemsMigration } from './fixtures/data.js';
+import { bioMoveMigration, createItems, itemsMigration } from './fixtures/data.js';
 
 describeDrivers('verify', (getCtx) => {
   async function backfilled(rows: number) {
@@ -133,19 +133,7 @@ describeDrivers('verify', (getCtx) => {
     await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY, bio text)`);
     await ctx.sql(`CREATE TABLE ${s}.profiles (user_id int PRIMARY KEY, bio text)`);
     await ctx.sql(`INSERT INTO ${s}.users SELECT g, 'bio ' || g FROM generate_series(1, 20) g`);
-    const users = defineTable({
-      name: `${s}.users`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), bio: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'users-bio-move',
-      table: users,
-      mappings: [
-        moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
-      ],
-      defaultStage: 'off',
-    });
+    const migration = bioMoveMigration(s);
     expect(await verify(ctx.driver, migration, { stateSchema: s })).toMatchObject({ passed: false, missingRows: 20 });
     await createBackfill(ctx.driver, migration, { stateSchema: s }).run();
     expect(await verify(ctx.driver, migration, { stateSchema: s })).toMatchObject({ passed: true, checkedRows: 20 });
