@@ -4,14 +4,7 @@
  * keep going while the backfill runs and the flag ramps; verification then finds zero
  * mismatches.
  */
-import {
-  createMemoryFlags,
-  createRepository,
-  defineMigration,
-  defineTable,
-  rename,
-  type Stage,
-} from 'flagshift';
+import { createMemoryFlags, createRepository, defineMigration, defineTable, rename, type Stage } from 'flagshift';
 import { createPgDriver } from 'flagshift/pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
