@@ -107,6 +107,9 @@ describeDrivers(
 
       let runs = 0;
       let failures = 0;
+      // A kill during a batch is retried inside the run; one elsewhere (a claim, a release)
+      // fails the run, which the next run resumes. Either way the backfill was interrupted.
+      let lostBatches = 0;
       for (;;) {
         runs++;
         try {
@@ -119,6 +122,10 @@ describeDrivers(
             ranges: 4,
             // A killed worker's range is taken over quickly by the next run.
             leaseMs: 200,
+            onEvent: (event) => {
+              // A lost connection: the terminated statement's 57P01, or no SQLSTATE at all.
+              if (event.type === 'backfill-retry' && (event.sqlState ?? '57P01') === '57P01') lostBatches++;
+            },
           }).run();
           if (report.status === 'done') break;
         } catch (error) {
@@ -141,7 +148,9 @@ describeDrivers(
       expect(ledger.violations.slice(0, 3), `invariant: ${ledger.violations[0]?.invariant ?? ''}`).toEqual([]);
       await expectNothingSkipped(ctx, migration);
       expect(kills, 'connections were killed').toBeGreaterThan(2);
-      expect(failures, 'backfill runs were interrupted and resumed').toBeGreaterThan(0);
+      expect(failures + lostBatches, 'the backfill was interrupted (a run failed, or a batch retried)').toBeGreaterThan(
+        0,
+      );
       expect(ledger.counts.acknowledged, 'the application kept writing').toBeGreaterThan(20);
     });
 
