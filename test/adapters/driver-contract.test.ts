@@ -37,7 +37,8 @@ describeDrivers('driver contract', (getCtx) => {
       'y',
       1,
     ]);
-    expect(returned).toEqual({ rows: [{ id: 1 }], rowCount: 1 });
+    expect(returned.rows).toEqual([{ id: 1 }]);
+    expect(returned.rowCount).toBe(1);
     const selected = await driver.query('SELECT * FROM items');
     expect(selected.rowCount).toBe(3);
     const none = await driver.query('SELECT * FROM items WHERE id = $1', [99]);
