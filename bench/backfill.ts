@@ -84,6 +84,9 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     // The backfill's own state (checkpoints, ranges) from an earlier approach or run.
     await admin.query('DROP SCHEMA IF EXISTS flagshift CASCADE');
     await repo.check();
+    // Writes out what building the table dirtied, so that neither the baseline nor the
+    // run that follows shares the machine with the checkpointer flushing the fixture.
+    await admin.query('CHECKPOINT');
   };
   const leftBehind = async () => {
     const { rows } = await admin.query<{ n: string }>(
