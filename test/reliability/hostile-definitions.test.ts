@@ -298,7 +298,8 @@ describe('hostile identifiers and types are rejected when defined, and nothing i
           /^[A-Za-z0-9_ .()[\],\s]*$/,
         );
         const words = type
-          .replace(/\(.*\)|\[\]/g, ' ')
+          // The modifier may span lines (whitespace is whitespace): strip it whole.
+          .replace(/\([\s\S]*\)|\[\]/g, ' ')
           .trim()
           .toLowerCase()
           .split(/\s+/);
