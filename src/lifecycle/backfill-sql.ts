@@ -387,9 +387,24 @@ export async function cutRanges(
  * carries a value the writer has just replaced.
  */
 export function batchSql(plan: DataPlan, hasCursor: boolean): string {
-  return plan.sides.length === 0 && plan.sameRow.length > 0
-    ? rangeBatchSql(plan, hasCursor)
-    : joinedBatchSql(plan, hasCursor);
+  // Every mapping has new columns: a plan without side tables has same-row targets.
+  return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor) : joinedBatchSql(plan, hasCursor);
+}
+
+/** `(t.key) > cursor AND ` when the batch starts after a cursor (`$3`), else nothing. */
+function afterCursor(plan: DataPlan, hasCursor: boolean): string {
+  return hasCursor ? `${keyRow(plan, 't')} > ${keyFromJson(plan, '$3')} AND ` : '';
+}
+
+/**
+ * The `SET` list of the same-row targets on the main table (alias `t`), and the condition
+ * that a row still needs it: a re-run, or a row a writer already filled, is left alone.
+ */
+function sameRowUpdate(plan: DataPlan): { sets: string; stale: string } {
+  const sets = plan.sameRow.map((target) => `${target.column.quoted} = ${target.forward('t')}`).join(', ');
+  const current = plan.sameRow.map((target) => `t.${target.column.quoted}`).join(', ');
+  const wanted = plan.sameRow.map((target) => target.forward('t')).join(', ');
+  return { sets, stale: `ROW(${current}) IS DISTINCT FROM ROW(${wanted})` };
 }
 
 /**
@@ -400,10 +415,8 @@ export function batchSql(plan: DataPlan, hasCursor: boolean): string {
  */
 function rangeBatchSql(plan: DataPlan, hasCursor: boolean): string {
   const table = plan.table.quoted;
-  const lower = hasCursor ? `${keyRow(plan, 't')} > ${keyFromJson(plan, '$3')} AND ` : '';
-  const sets = plan.sameRow.map((target) => `${target.column.quoted} = ${target.forward('t')}`).join(', ');
-  const current = plan.sameRow.map((target) => `t.${target.column.quoted}`).join(', ');
-  const wanted = plan.sameRow.map((target) => target.forward('t')).join(', ');
+  const lower = afterCursor(plan, hasCursor);
+  const { sets, stale } = sameRowUpdate(plan);
   // One scalar subquery per key column: the row comparison with them stays an index condition.
   const last = plan.key.map((column) => `(SELECT b.${column.quoted} FROM batch AS b)`).join(', ');
   return `WITH batch AS MATERIALIZED (
@@ -415,7 +428,7 @@ function rangeBatchSql(plan: DataPlan, hasCursor: boolean): string {
     upd AS (
       UPDATE ${table} AS t SET ${sets}
        WHERE ${lower}${keyRow(plan, 't')} <= (${last})
-         AND ROW(${current}) IS DISTINCT FROM ROW(${wanted})
+         AND ${stale}
       RETURNING 1)
 SELECT coalesce((SELECT b.batch_rows FROM batch AS b), 0)::int AS scanned,
        (SELECT count(*) FROM upd)::int AS changed,
@@ -428,26 +441,24 @@ SELECT coalesce((SELECT b.batch_rows FROM batch AS b), 0)::int AS scanned,
  */
 function joinedBatchSql(plan: DataPlan, hasCursor: boolean): string {
   const table = plan.table.quoted;
-  const lower = hasCursor ? `${keyRow(plan, 't')} > ${keyFromJson(plan, '$3')} AND ` : '';
+  const lower = afterCursor(plan, hasCursor);
   const carried = plan.sideOldColumns.map((column) => `, t.${column.quoted}`).join('');
   const ctes = [
     `batch AS MATERIALIZED (
       SELECT ${keyList(plan, 't')}${carried} FROM ${table} AS t
        WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
-       ORDER BY ${keyOrder(plan, 't')} LIMIT $2${plan.sides.length > 0 ? ' FOR SHARE OF t' : ''})`,
+       ORDER BY ${keyOrder(plan, 't')} LIMIT $2 FOR SHARE OF t)`,
   ];
   const changed: string[] = [];
   if (plan.sameRow.length > 0) {
-    const sets = plan.sameRow.map((target) => `${target.column.quoted} = ${target.forward('t')}`).join(', ');
-    const current = plan.sameRow.map((target) => `t.${target.column.quoted}`).join(', ');
-    const wanted = plan.sameRow.map((target) => target.forward('t')).join(', ');
+    const { sets, stale } = sameRowUpdate(plan);
     ctes.push(`upd AS (
       UPDATE ${table} AS t SET ${sets} FROM batch AS b
        WHERE ${keyJoin(plan, 't', 'b')}
          -- The batch's own key range, so the planner reaches t by its primary key instead
          -- of scanning the whole table for every batch.
          AND ${lower}${keyRow(plan, 't')} <= (SELECT ${keyList(plan, 'b')} FROM batch AS b ORDER BY ${keyOrder(plan, 'b', 'DESC')} LIMIT 1)
-         AND ROW(${current}) IS DISTINCT FROM ROW(${wanted})
+         AND ${stale}
       RETURNING ${keyList(plan, 't')})`);
     changed.push(`SELECT ${keyList(plan, 'upd')} FROM upd`);
   }
