@@ -17,7 +17,7 @@ import { findRows } from './repository/find.js';
 import { type Key, validateKey } from './repository/keys.js';
 import { firstEntity, readByKeys } from './repository/reads.js';
 import { validateEntity, validatePatch, validateQuery } from './repository/validation.js';
-import { routesFor, runWrite, updateEntity, writeEntity } from './repository/writes.js';
+import { routesFor, runWrite, touchedRow, updateEntity, writeEntity } from './repository/writes.js';
 import { createStageResolver, type FlagDecision, type StageResolver } from './stage-resolver.js';
 import { deleteRow, lockRow, type Statement } from './statements.js';
 import type { EntitySchema, TableDefinition } from './table.js';
@@ -266,16 +266,8 @@ class RepositoryHandle implements Handle {
       statements.unshift(lockRow(this.core.table.table, this.core.keyColumns, normalized.params));
     }
     statements.push(deleteRow(this.core.table.table, this.core.keyColumns, normalized.params));
-    const results = await runWrite(
-      this,
-      statements,
-      'delete',
-      routes,
-      undefined,
-      (done) => (done[done.length - 1]?.rowCount ?? 0) > 0,
-    );
-    const deleted = (results[results.length - 1]?.rowCount ?? 0) > 0;
-    return deleted;
+    const results = await runWrite(this, statements, 'delete', routes, undefined, (done) => touchedRow(done.at(-1)));
+    return touchedRow(results.at(-1));
   }
 
   async find(query: unknown = {}, options?: CallOptions): Promise<Entity[]> {

@@ -8,7 +8,7 @@ import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, 
 import type { Driver, Queryable } from '../driver.js';
 import { ConfigurationError, toDriverError } from '../errors.js';
 import type { FlagContext, FlagSource } from '../flags.js';
-import type { MetricEvent, MetricsSink, MismatchEvent, Operation } from '../metrics-events.js';
+import type { FieldDiff, MetricEvent, MetricsSink, Operation } from '../metrics-events.js';
 import type { BoundMapping, Migration } from '../migration.js';
 import type { CallOptions, ReadGuard, RepositoryOptions } from '../repository.js';
 import { MigrationRouter, type PinnedDecisions, type Route, routeFor } from '../router.js';
@@ -26,7 +26,6 @@ export interface Plan {
   readonly oldColumns: readonly BoundColumn[];
   /** New columns of the same-row mappings. */
   readonly newColumns: readonly BoundColumn[];
-  readonly sameRow: readonly BoundMapping[];
   readonly crossTable: readonly BoundMapping[];
   compareCounter: number;
   shadowCounter: number;
@@ -67,6 +66,8 @@ export class RepositoryCore {
   /** Key and plain columns with their fields, in decode order. */
   readonly plainColumns: readonly (BoundColumn & { readonly field: string })[];
   readonly fieldToPlan: ReadonlyMap<string, { plan: Plan; mapping: BoundMapping }>;
+  /** Whether any plan keeps new columns in another table (reads then also select side tables). */
+  readonly hasSideTables: boolean;
   /** Mappings that store several fields together (split, multi-column custom): partial updates of them read first. */
   readonly groupMappings: readonly BoundMapping[];
   readonly metrics: MetricsSink | undefined;
@@ -77,6 +78,8 @@ export class RepositoryCore {
   private schema: Map<string, MigrationColumnState> | undefined;
   private schemaLoading: Promise<Map<string, MigrationColumnState>> | undefined;
   private schemaLoadedAt = 0;
+  /** Whether {@link schema} has every column of every plan, on both sides: see {@link hasAllColumns}. */
+  private allColumns = false;
   private readonly selectCache = new Map<string | number, string>();
 
   constructor(
@@ -101,7 +104,6 @@ export class RepositoryCore {
         router: new MigrationRouter(migration, resolver!, baseContext),
         oldColumns: migration.mappings.flatMap((mapping) => mapping.oldColumns),
         newColumns: migration.mappings.filter((mapping) => !mapping.newTable).flatMap((mapping) => mapping.newColumns),
-        sameRow: migration.mappings.filter((mapping) => !mapping.newTable),
         crossTable: migration.mappings.filter((mapping) => mapping.newTable),
         compareCounter: 0,
         shadowCounter: 0,
@@ -119,6 +121,7 @@ export class RepositoryCore {
       return plan;
     });
     this.fieldToPlan = fieldToPlan;
+    this.hasSideTables = this.plans.some((plan) => plan.crossTable.length > 0);
     this.groupMappings = this.plans.flatMap((plan) =>
       plan.migration.mappings.filter((mapping) => mapping.fields.length > 1),
     );
@@ -151,16 +154,34 @@ export class RepositoryCore {
     if (this.ownsResolver) this.resolver?.close();
   }
 
-  /** Emits a mismatch and reports it to flag providers that track events (OpenFeature `track`). */
-  mismatch(event: MismatchEvent, context: FlagContext | undefined): void {
-    this.emit(event);
+  /**
+   * Emits a mismatch of `plan`'s migration, its sample stamped now, and reports it to flag
+   * providers that track events (OpenFeature `track`). `key` goes into the sample as given
+   * (redacted by the caller unless the migration opted into raw values; `null` for a
+   * result-set comparison).
+   */
+  mismatch(
+    plan: Plan,
+    stage: Stage,
+    operation: Operation,
+    key: unknown,
+    diffs: readonly FieldDiff[],
+    context: FlagContext | undefined,
+  ): void {
+    const migration = plan.migration.name;
+    this.emit({
+      type: 'mismatch',
+      migration,
+      stage,
+      sample: { migration, stage, operation, key, diffs, at: new Date().toISOString() },
+    });
     if (this.flags?.track === undefined) return;
     try {
       this.flags.track('flagshift.mismatch', context ?? {}, {
-        migration: event.migration,
-        stage: event.stage,
-        operation: event.sample.operation,
-        fields: event.sample.diffs.map((diff) => diff.field).join(','),
+        migration,
+        stage,
+        operation,
+        fields: diffs.map((diff) => diff.field).join(','),
       });
     } catch {
       // Tracking is best effort and never reaches the data path.
@@ -210,6 +231,10 @@ export class RepositoryCore {
           this.plans.map((plan) => plan.migration),
         );
         this.schema = state;
+        this.allColumns = this.plans.every((plan) => {
+          const columns = state.get(plan.migration.name);
+          return columns !== undefined && columns.missingOld.length === 0 && columns.missingNew.length === 0;
+        });
         this.schemaLoadedAt = Date.now();
         return state;
       })().finally(() => {
@@ -241,13 +266,7 @@ export class RepositoryCore {
    * awaiting it.
    */
   hasAllColumns(): boolean {
-    const schema = this.schema;
-    if (schema === undefined) return false;
-    for (const plan of this.plans) {
-      const state = schema.get(plan.migration.name);
-      if (state === undefined || state.missingOld.length > 0 || state.missingNew.length > 0) return false;
-    }
-    return true;
+    return this.allColumns;
   }
 
   /** Cached text of a main-table select by keys. */
@@ -288,7 +307,7 @@ export class RepositoryCore {
 }
 
 /** The code an error event reports: the SQLSTATE or driver code of `error`, else `unknown`. */
-export function errorCode(error: unknown): string {
+function errorCode(error: unknown): string {
   const code =
     (error as { sqlState?: unknown; code?: unknown } | null)?.sqlState ?? (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'unknown';

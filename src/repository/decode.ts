@@ -144,23 +144,10 @@ export function decodeMigration(
     core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
   }
   if (!matched) {
-    core.mismatch(
-      {
-        type: 'mismatch',
-        migration: plan.migration.name,
-        stage: route.effective,
-        sample: {
-          migration: plan.migration.name,
-          stage: route.effective,
-          operation,
-          key: plan.migration.rawValues ? key.targeting : redactValue(key.targeting),
-          diffs,
-          at: new Date().toISOString(),
-        },
-      },
-      // Redacted like the sample's key, unless the migration opted into raw values.
-      { targetingKey: plan.migration.rawValues ? key.targeting : redactValue(key.targeting) },
-    );
+    // The sample's key and the flag context's targeting key alike: redacted unless the
+    // migration opted into raw values.
+    const shown = plan.migration.rawValues ? key.targeting : redactValue(key.targeting);
+    core.mismatch(plan, route.effective, operation, shown, diffs, { targetingKey: shown });
   }
 }
 

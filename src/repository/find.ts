@@ -116,22 +116,8 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
       const matched = diff.matched && !(ordered && diff.orderDiffers);
       core.emit({ type: 'comparison', migration: plan.migration.name, stage: routes[p]!.effective, matched });
       if (!matched) {
-        core.mismatch(
-          {
-            type: 'mismatch',
-            migration: plan.migration.name,
-            stage: routes[p]!.effective,
-            sample: {
-              migration: plan.migration.name,
-              stage: routes[p]!.effective,
-              operation: 'find',
-              key: null,
-              diffs: resultSetFieldDiffs(diff, { includeOrder: ordered }),
-              at: new Date().toISOString(),
-            },
-          },
-          call.context,
-        );
+        const diffs = resultSetFieldDiffs(diff, { includeOrder: ordered });
+        core.mismatch(plan, routes[p]!.effective, 'find', null, diffs, call.context);
       }
     }
   }
@@ -260,9 +246,7 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: Map<number, 
     throw toDriverError(error, sql);
   }
   return result.rows.map((row) => {
-    const values = core.keyColumns.map((column, index) =>
-      core.table.columns[core.table.keyFields[index]!]!.codec.decode(row[column.name]),
-    );
+    const values = core.keyColumns.map((column) => column.codec.decode(row[column.name]));
     return makeKey(
       values,
       core.keyColumns.map((column, index) => column.codec.encode(values[index])),

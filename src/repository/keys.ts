@@ -98,13 +98,18 @@ function keyText(value: unknown): string {
   return String(value);
 }
 
+/**
+ * The map id of a key's values: one value's text, or the JSON array of several values'
+ * texts (unambiguous where a joined string would not be). Keys from callers, from
+ * entities and from rows all take their id here, so equal keys always meet.
+ */
+function keyId(values: readonly unknown[]): string {
+  return values.length === 1 ? keyText(values[0]) : JSON.stringify(values.map(keyText));
+}
+
 export function makeKey(values: readonly unknown[], params: readonly unknown[]): Key {
-  if (values.length === 1) {
-    const text = keyText(values[0]);
-    return { values, params, id: text, targeting: text };
-  }
-  const texts = values.map(keyText);
-  return { values, params, id: JSON.stringify(texts), targeting: texts.join(':') };
+  const id = keyId(values);
+  return { values, params, id, targeting: values.length === 1 ? id : values.map(keyText).join(':') };
 }
 
 export function keyFromEntity(entity: Entity, core: RepositoryCore): Key {
@@ -116,8 +121,7 @@ export function keyFromEntity(entity: Entity, core: RepositoryCore): Key {
 }
 
 export function keyOfEntity(entity: Entity, keyFields: readonly string[]): string {
-  if (keyFields.length === 1) return keyText(entity[keyFields[0]!]);
-  return JSON.stringify(keyFields.map((field) => keyText(entity[field])));
+  return keyId(keyFields.map((field) => entity[field]));
 }
 
 /** The map id of a row's key, decoded the same way as the caller's key. */
@@ -126,5 +130,5 @@ export function rowKeyId(row: Entity, keyColumns: readonly BoundColumn[]): strin
     const column = keyColumns[0]!;
     return keyText(column.codec.decode(row[column.name]));
   }
-  return JSON.stringify(keyColumns.map((column) => keyText(column.codec.decode(row[column.name]))));
+  return keyId(keyColumns.map((column) => column.codec.decode(row[column.name])));
 }

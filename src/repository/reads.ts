@@ -58,12 +58,6 @@ function allEntities(entities: (Entity | undefined)[]): (Entity | undefined)[] {
   return entities;
 }
 
-/** Whether any plan keeps new columns in another table (reads then also select side tables). */
-function hasSideTables(plans: readonly Plan[]): boolean {
-  for (const plan of plans) if (plan.crossTable.length > 0) return true;
-  return false;
-}
-
 /** One read by keys, as it goes down the read path. */
 interface ReadRequest<T> {
   readonly handle: Handle;
@@ -200,7 +194,7 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
   const decode = (rows: Entity[], dropped: readonly boolean[] | undefined, sides: SideRows) =>
     shape(decodeRead(handle, keys, routes, fetchOld, fetchNew, rows, dropped, sides, operation, started));
   const select: MainSelect = { keys, fetchOld, fetchNew, lock, compareOnly, operation, stages };
-  if (!hasSideTables(plans)) return selectMain(handle, select, (rows, dropped) => decode(rows, dropped, NO_SIDE_ROWS));
+  if (!core.hasSideTables) return selectMain(handle, select, (rows, dropped) => decode(rows, dropped, NO_SIDE_ROWS));
   return Promise.all([
     selectMain(handle, select, (rows, dropped) => ({ rows, dropped })),
     selectSides(handle, keys, routes, operation),

@@ -124,12 +124,24 @@ export async function writeEntity(
   const statements: Statement[] = [
     insertRow(core.table.table, [...keyAssignments, ...main], operation === 'upsert' ? core.keyColumns : undefined),
   ];
+  pushSideUpserts(statements, sides, key);
+  await runWrite(handle, statements, operation, routes);
+}
+
+/**
+ * One upsert per side table: a side row may exist already (from a backfill, or a delete in
+ * a stage that didn't write the side), whether the main row is inserted or updated.
+ */
+function pushSideUpserts(statements: Statement[], sides: ReturnType<typeof assignmentsFor>['sides'], key: Key): void {
   for (const { table, assignments } of sides.values()) {
     const sideKey = table.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
-    // A side row may exist already (from a backfill, or a delete in a stage that didn't write the side).
     statements.push(insertRow(table.table, [...sideKey, ...assignments], table.keyColumns));
   }
-  await runWrite(handle, statements, operation, routes);
+}
+
+/** Whether a statement's result says it touched a row (its count, or the rows it returned). */
+export function touchedRow(result: QueryResult<unknown> | undefined): boolean {
+  return (result?.rowCount ?? result?.rows.length ?? 0) > 0;
 }
 
 export async function updateEntity(handle: Handle, key: Key, patch: Entity, call: CallState): Promise<boolean> {
@@ -176,19 +188,9 @@ export async function updateEntity(handle: Handle, key: Key, patch: Entity, call
   const statements: Statement[] = [];
   if (main.length > 0) statements.push(updateRow(core.table.table, main, core.keyColumns, key.params));
   else statements.push(lockRow(core.table.table, core.keyColumns, key.params));
-  for (const { table, assignments } of sides.values()) {
-    const sideKey = table.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
-    statements.push(insertRow(table.table, [...sideKey, ...assignments], table.keyColumns));
-  }
-  const results = await runWrite(
-    handle,
-    statements,
-    'update',
-    routes,
-    (result) => (result.rowCount ?? result.rows.length) > 0,
-    (done) => (done[0]?.rowCount ?? done[0]?.rows.length ?? 0) > 0,
-  );
-  return (results[0]?.rowCount ?? results[0]?.rows.length ?? 0) > 0;
+  pushSideUpserts(statements, sides, key);
+  const results = await runWrite(handle, statements, 'update', routes, touchedRow, (done) => touchedRow(done[0]));
+  return touchedRow(results[0]);
 }
 
 /** The logical values of `mapping`'s fields from its old columns (always in the main table) for `key`. */
