@@ -71,7 +71,7 @@ export function flagKeyLabel(value: unknown): string {
 }
 
 /** `value` when it is one of `allowed`, else `other`. */
-export function oneOf(value: unknown, allowed: readonly string[]): string {
+function oneOf(value: unknown, allowed: readonly string[]): string {
   return typeof value === 'string' && allowed.includes(value) ? value : OTHER;
 }
 

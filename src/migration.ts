@@ -245,7 +245,7 @@ export function defineMigration<S extends EntitySchema, K extends string>(
 }
 
 /** Groups cross-table mappings by the table their new columns live in. */
-export function groupSideTables(mappings: readonly BoundMapping[]): SideTableGroup[] {
+function groupSideTables(mappings: readonly BoundMapping[]): SideTableGroup[] {
   const tables = new Map<
     string,
     { table: QualifiedName; keyColumns: readonly BoundColumn[]; mappings: BoundMapping[] }

@@ -287,9 +287,15 @@ interface Claim {
   readonly rangeId: number;
 }
 
+/** A run's batch statement, rendered once: for a range's first batch, and after a cursor. */
+interface BatchStatements {
+  readonly first: string;
+  readonly afterCursor: string;
+}
+
 /**
  * Short enough that an application write stuck behind a batch's row locks waits a few
- * milliseconds, rarely; long enough that per-batch costs (six round trips, the checkpoint)
+ * milliseconds, rarely; long enough that per-batch costs (five round trips, the checkpoint)
  * stay small. Measured with bench/ part 4's load (1,000,000 rows, 500 ops/s): at 200 ms the
  * load's slowest operation took 40 to 60 ms, and waits on the batch's transaction were most
  * of its waits; at 25 ms lock waits were about a tenth as frequent and the slowest operation
@@ -433,6 +439,7 @@ class BackfillRunner implements Backfill {
       await ensureStateTables(this.#driver, this.#schema);
       const plan = await loadDataPlan(this.#driver, this.#migration);
       const start = await this.#startOrJoin(plan);
+      const statements: BatchStatements = { first: batchSql(plan, false), afterCursor: batchSql(plan, true) };
       if (start === 'skip') {
         this.#setState('done', 'the last pass is finished; nothing to do');
         return this.#report('done', true);
@@ -447,7 +454,7 @@ class BackfillRunner implements Backfill {
         if (claim !== undefined) {
           waitingSince = undefined;
           if (this.#state === 'waiting') this.#setState('running', 'running');
-          await this.#work(plan, claim);
+          await this.#work(statements, claim);
           continue;
         }
         const remaining = await this.#remaining();
@@ -626,7 +633,7 @@ class BackfillRunner implements Backfill {
   }
 
   /** Runs batches over a claimed range until it is done, lost or the backfill stops. */
-  async #work(plan: DataPlan, claim: Claim): Promise<void> {
+  async #work(statements: BatchStatements, claim: Claim): Promise<void> {
     let attempts = 0;
     while (true) {
       await this.#whilePaused();
@@ -638,7 +645,7 @@ class BackfillRunner implements Backfill {
       const started = performance.now();
       let outcome: { scanned: number; changed: number; done: boolean; totalDone: number };
       try {
-        outcome = await this.#batch(plan, claim, size);
+        outcome = await this.#batch(statements, claim, size);
       } catch (error) {
         if (error instanceof LostRangeError) {
           emitEvent(this.#options, {
@@ -651,12 +658,13 @@ class BackfillRunner implements Backfill {
           return;
         }
         const sqlState = sqlStateOf(error);
-        const timedOut = sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState);
-        if ((timedOut || isConnectionLost(error)) && attempts < this.#settings.maxRetries) {
+        const retryable = sqlState !== undefined && RETRYABLE_SQLSTATES.has(sqlState);
+        if ((retryable || isConnectionLost(error)) && attempts < this.#settings.maxRetries) {
           attempts++;
           this.#retries++;
-          // A batch that timed out is retried smaller; one whose connection was lost, as it was.
-          if (timedOut) this.#batchSize = Math.max(1, Math.floor(size / 2));
+          // A batch that timed out, deadlocked or failed to serialize is retried smaller; one
+          // whose connection was lost, as it was.
+          if (retryable) this.#batchSize = Math.max(1, Math.floor(size / 2));
           emitEvent(this.#options, {
             type: 'backfill-retry',
             migration: this.#migration.name,
@@ -709,7 +717,7 @@ class BackfillRunner implements Backfill {
    * ours and locks its row), fill the next keys, advance the range's last key.
    */
   async #batch(
-    plan: DataPlan,
+    statements: BatchStatements,
     claim: Claim,
     size: number,
   ): Promise<{ scanned: number; changed: number; done: boolean; totalDone: number }> {
@@ -741,7 +749,7 @@ class BackfillRunner implements Backfill {
       const params: unknown[] = [JSON.stringify(parseJson(range.upper_key)), size];
       if (cursor !== null) params.push(JSON.stringify(cursor));
       const result = await tx.query<{ scanned: number; changed: number; last_key: unknown }>(
-        batchSql(plan, cursor !== null),
+        cursor === null ? statements.first : statements.afterCursor,
         params,
       );
       const row = result.rows[0]!;

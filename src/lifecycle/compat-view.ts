@@ -58,7 +58,7 @@ export function compatViewSql(migration: Migration, viewName?: string): string {
   }
   const keys = table.keyFields.map((field) => table.columns[field]!);
   const joins = sides.map((side, index) => {
-    const sideKeys = side.mappings[0]!.newTable!.keyColumns;
+    const sideKeys = side.keyColumns;
     const on = sideKeys.map((column, k) => `s${index}.${column.quoted} = t.${keys[k]!.quoted}`).join(' AND ');
     return ` LEFT JOIN ${side.table.quoted} AS s${index} ON ${on}`;
   });

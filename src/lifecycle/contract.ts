@@ -131,7 +131,7 @@ export async function planContract(
   for (const side of migration.sideTables) {
     const catalog = catalogs.get(side.table.quoted)!;
     if (!catalog.exists && !assume) continue;
-    steps.push(...foreignKeySteps(migration, side.table, side.mappings[0]!.newTable!.keyColumns, catalog, main));
+    steps.push(...foreignKeySteps(migration, side.table, side.keyColumns, catalog, main));
   }
 
   // The sync objects, then the old columns.

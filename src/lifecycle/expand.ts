@@ -173,7 +173,7 @@ class ExpandPlanner {
     for (const side of migration.sideTables) {
       const catalog = await loadTableCatalog(db, side.table);
       catalogs.set(side.table.quoted, catalog);
-      const keyColumns = side.mappings[0]!.newTable!.keyColumns;
+      const keyColumns = side.keyColumns;
       if (!catalog.exists) {
         if (this.#options.createSideTables === false) {
           throw new ConfigurationError(

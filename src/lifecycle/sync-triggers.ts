@@ -21,7 +21,7 @@
  */
 import { ConfigurationError } from '../errors.js';
 import type { QualifiedName } from '../identifiers.js';
-import { type BoundMapping, groupSideTables, type Migration } from '../migration.js';
+import type { BoundMapping, Migration } from '../migration.js';
 import type { BoundColumn } from '../table.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './ddl-names.js';
 import { backwardSql, forwardSql } from './sql-forms.js';
@@ -116,7 +116,7 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
     functions.push(fn);
     triggers.push(builder.trigger('fwd', main, 'AFTER INSERT OR UPDATE', fn));
     triggers.push(builder.trigger('del', main, 'BEFORE DELETE', fn));
-    for (const [index, side] of groupSideTables(crossTable).entries()) {
+    for (const [index, side] of migration.sideTables.entries()) {
       const back = builder.fn(side.table, `back${index}`, builder.sideBody(side.mappings));
       functions.push(back);
       triggers.push(builder.trigger(`back${index}`, side.table, 'AFTER INSERT OR UPDATE', back));
@@ -210,8 +210,7 @@ END
   /** The main table's AFTER INSERT OR UPDATE / BEFORE DELETE body for cross-table mappings. */
   mainBody(mappings: readonly BoundMapping[]): string {
     const keyColumns = this.#mainKeyColumns();
-    const deletes = groupSideTables(mappings).map(({ table, mappings: [first] }) => {
-      const keys = first!.newTable!.keyColumns;
+    const deletes = this.#migration.sideTables.map(({ table, keyColumns: keys }) => {
       const match = keys.map((column, index) => `${column.quoted} = OLD.${keyColumns[index]!.quoted}`).join(' AND ');
       return `    DELETE FROM ${table.quoted} WHERE ${match};`;
     });
