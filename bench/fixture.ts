@@ -8,7 +8,6 @@ import {
   defineMigration,
   defineTable,
   type FlagEvaluation,
-  type FlagSource,
   type MetricsSink,
   type Repository,
   rename,
@@ -67,19 +66,16 @@ export async function createUsers(db: SqlRunner, schema: string, rows: number, b
   await db.query(`VACUUM ANALYZE ${schema}.users`);
 }
 
-/** A repository over `db` whose migration sits in `stage` (read percentage `percent`). */
+/** A repository over `db` whose migration sits in `stage` (`live` and `rampdown` at 100%). */
 export function usersRepository(
   migration: UsersMigration,
   db: PgPoolLike | PgClientLike,
   stage: Stage,
-  options: { percent?: number; flags?: FlagSource; metrics?: MetricsSink } = {},
+  options: { metrics?: MetricsSink } = {},
 ): Repository<User, 'id'> {
-  const flags =
-    options.flags ??
-    createMemoryFlags({ [migration.stageFlagKey]: stage, [migration.percentFlagKey]: options.percent ?? 100 });
   return createRepository(migration, {
     driver: createPgDriver(db),
-    flags,
+    flags: createMemoryFlags({ [migration.stageFlagKey]: stage, [migration.percentFlagKey]: 100 }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
 }

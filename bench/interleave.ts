@@ -46,26 +46,20 @@ export async function interleave(a: Operation, b: Operation, options: Interleave
   const id = () => 1 + Math.floor(next() * options.rows);
   const run = async (count: number, record: boolean, aSamples: Samples, bSamples: Samples) => {
     let iteration = 0;
+    const timed = async (op: Operation, samples: Samples, key: number, i: number) => {
+      const start = performance.now();
+      await op(key, i);
+      if (record) samples.add(since(start));
+    };
     const worker = async () => {
       while (iteration < count) {
         const i = iteration++;
         const key = id();
         // Alternate which side goes first, so neither always follows the other.
-        if ((i & 1) === 0) {
-          let start = performance.now();
-          await a(key, i);
-          if (record) aSamples.add(since(start));
-          start = performance.now();
-          await b(key, i);
-          if (record) bSamples.add(since(start));
-        } else {
-          let start = performance.now();
-          await b(key, i);
-          if (record) bSamples.add(since(start));
-          start = performance.now();
-          await a(key, i);
-          if (record) aSamples.add(since(start));
-        }
+        const [first, firstSamples, second, secondSamples] =
+          (i & 1) === 0 ? [a, aSamples, b, bSamples] : [b, bSamples, a, aSamples];
+        await timed(first, firstSamples, key, i);
+        await timed(second, secondSamples, key, i);
       }
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));

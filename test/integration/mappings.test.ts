@@ -372,7 +372,7 @@ describeDrivers('comparison options', (getCtx) => {
 });
 
 describeDrivers('key identity', (getCtx) => {
-  it('timestamp keys within one second are distinct entities, and bucket the same in every time zone', async () => {
+  it('timestamp keys within one second are distinct entities', async () => {
     const ctx = getCtx();
     await ctx.sql(`CREATE TABLE ${ctx.schema}.events (at timestamptz PRIMARY KEY, label_old text, label text)`);
     const events = defineTable({
