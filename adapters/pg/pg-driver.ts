@@ -126,19 +126,7 @@ export class PgDriver implements Driver {
       const client = this.#client;
       return this.#enqueue(() => fn(direct(client)));
     }
-    const client = await this.#pool!.connect();
-    guardConnection(client);
-    let broken: Error | undefined;
-    const onBroken = (error: Error) => {
-      broken ??= error;
-    };
-    client.on?.('error', onBroken);
-    try {
-      return await fn(direct(client));
-    } finally {
-      client.removeListener?.('error', onBroken);
-      client.release(broken ?? lostConnections.get(client));
-    }
+    return withPoolClient(this.#pool!, (client) => fn(direct(client)));
   }
 
   #run(sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<unknown>> {
@@ -159,21 +147,8 @@ export class PgDriver implements Driver {
     return result;
   }
 
-  async #transactOnPool<T>(pool: PgPoolLike, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    guardConnection(client);
-    let broken: Error | undefined;
-    const onBroken = (error: Error) => {
-      broken ??= error;
-    };
-    client.on?.('error', onBroken);
-    try {
-      return await this.#transact(client, fn, onBroken);
-    } finally {
-      client.removeListener?.('error', onBroken);
-      // A connection that was lost, or whose BEGIN or ROLLBACK failed, can't be trusted: destroy it.
-      client.release(broken ?? lostConnections.get(client));
-    }
+  #transactOnPool<T>(pool: PgPoolLike, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return withPoolClient(pool, (client, onBroken) => this.#transact(client, fn, onBroken));
   }
 
   /** BEGIN, body, COMMIT; ROLLBACK when anything throws. Reports a connection it can't trust. */
@@ -211,6 +186,30 @@ export class PgDriver implements Driver {
       throw new CommitRolledBackError();
     }
     return value;
+  }
+}
+
+/**
+ * Runs `fn` on a connection checked out of `pool`, guarded from checkout on. A connection
+ * that was lost, or that `fn` reports broken through `onBroken` (a failed BEGIN or
+ * ROLLBACK), can't be trusted: the pool destroys it instead of taking it back.
+ */
+async function withPoolClient<T>(
+  pool: PgPoolLike,
+  fn: (client: PgPoolClientLike, onBroken: (error: Error) => void) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  guardConnection(client);
+  let broken: Error | undefined;
+  const onBroken = (error: Error) => {
+    broken ??= error;
+  };
+  client.on?.('error', onBroken);
+  try {
+    return await fn(client, onBroken);
+  } finally {
+    client.removeListener?.('error', onBroken);
+    client.release(broken ?? lostConnections.get(client));
   }
 }
 

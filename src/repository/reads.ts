@@ -372,24 +372,30 @@ export async function selectSides(
     const servesNew = routes[p]!.some((read) => read.route.serves === 'new');
     const perTable = new Map<string, Map<string, Entity>>();
     out.set(p, perTable);
+    const params = wanted.flatMap((key) => key.params);
     for (const side of plan.migration.sideTables) {
-      const columns = [...side.keyColumns, ...side.mappings.flatMap((mapping) => mapping.newColumns)];
-      const statement = selectByKeys(
-        side.table,
-        columns,
-        side.keyColumns,
-        wanted.map((key) => key.params),
-        false,
+      // Cached like the main select's text, by table and number of keys (a main-select
+      // signature never starts with a letter).
+      const sql = core.selectSql(
+        `side ${side.table.quoted} ${wanted.length}`,
+        () =>
+          selectByKeys(
+            side.table,
+            [...side.keyColumns, ...side.mappings.flatMap((mapping) => mapping.newColumns)],
+            side.keyColumns,
+            wanted.map((key) => key.params),
+            false,
+          ).sql,
       );
       reads.push(
-        handle.db.query<Entity>(statement.sql, statement.params).then(
+        handle.db.query<Entity>(sql, params).then(
           (result) => {
             const rows = new Map<string, Entity>();
             for (const row of result.rows) rows.set(rowKeyId(row, side.keyColumns), row);
             perTable.set(side.table.quoted, rows);
           },
           (error: unknown) => {
-            if (servesNew) throw toDriverError(error, statement.sql);
+            if (servesNew) throw toDriverError(error, sql);
             out.delete(p);
             core.emitError(plan, 'shadow', 'new', operation, error);
           },
