@@ -4,7 +4,8 @@
  * operator sets (read percentage, backfill progress, stage), with the same messages in
  * both.
  */
-import { ValidationError } from './errors.js';
+import { z } from 'zod';
+import { ConfigurationError, ValidationError } from './errors.js';
 import type { GuardrailEvent } from './guardrail-trip.js';
 import { migrationLabel, OTHER } from './metric-labels.js';
 import { isStage, STAGES, type Stage } from './stages.js';
@@ -16,6 +17,42 @@ import { isStage, STAGES, type Stage } from './stages.js';
 export interface GuardrailsLike {
   subscribe(listener: (event: GuardrailEvent) => void): () => void;
   status(): readonly { readonly migration: string; readonly tripped: boolean }[];
+}
+
+/** The `guardrails` option of an exporter: anything with `subscribe` and `status`. */
+export const guardrailsOption = z.custom<GuardrailsLike>(
+  (value) =>
+    typeof (value as Partial<GuardrailsLike> | null)?.subscribe === 'function' &&
+    typeof (value as Partial<GuardrailsLike>).status === 'function',
+);
+
+/**
+ * An exporter's options, checked against `schema` (a strict object). Throws a
+ * {@link ConfigurationError} naming the first unknown option, or the first bad one with
+ * what it must be (`expected`, by option) and the value it got. `label` begins each message
+ * (`prometheus metrics`).
+ */
+export function parseExporterOptions<S extends z.ZodType>(
+  label: string,
+  schema: S,
+  expected: Readonly<Record<string, string>>,
+  options: unknown,
+): z.infer<S> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigurationError(`${label} options must be an object, got ${describeValue(options)}`);
+  }
+  const result = schema.safeParse(options);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    throw new ConfigurationError(`${label} option "${key}" is not a known option`, { path: key });
+  }
+  const name = String(issue.path[0] ?? '');
+  throw new ConfigurationError(
+    `${label} option "${name}" must be ${expected[name] ?? 'valid'}, got ${describeValue((options as Record<string, unknown>)[name])}`,
+    { path: name, cause: result.error },
+  );
 }
 
 /** Backfill progress: a ratio from 0 to 1, or rows done out of a total. */

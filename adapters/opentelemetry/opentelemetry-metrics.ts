@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { ConfigurationError } from '../../src/errors.js';
 import {
   type BackfillProgress,
-  describeValue as describe,
   type GuardrailsLike,
   gaugeMigration,
   gaugePercent,
   gaugeStage,
+  guardrailsOption,
+  parseExporterOptions,
   progressRatio,
 } from '../../src/exporter-inputs.js';
 import {
@@ -122,7 +123,7 @@ const optionsSchema = z.strictObject({
     .optional(),
   migrations: z.array(z.object({ name: z.string(), stageFlagKey: z.string().min(1) })).optional(),
   providerName: z.string().min(1).max(200).optional(),
-  guardrails: z.custom<GuardrailsLike>((v) => hasFunction(v, 'subscribe') && hasFunction(v, 'status')).optional(),
+  guardrails: guardrailsOption.optional(),
 });
 
 const expected: Record<string, string> = {
@@ -135,23 +136,8 @@ const expected: Record<string, string> = {
 };
 
 function validate(options: unknown): z.infer<typeof optionsSchema> {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigurationError(`opentelemetry metrics options must be an object, got ${describe(options)}`);
-  }
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    if (issue.code === 'unrecognized_keys') {
-      const key = issue.keys[0] ?? '';
-      throw new ConfigurationError(`opentelemetry metrics option "${key}" is not a known option`, { path: key });
-    }
-    const name = String(issue.path[0] ?? '');
-    throw new ConfigurationError(
-      `opentelemetry metrics option "${name}" must be ${expected[name] ?? 'valid'}, got ${describe((options as Record<string, unknown>)[name])}`,
-      { path: name, cause: result.error },
-    );
-  }
-  if (result.data.meter !== undefined && result.data.meterProvider !== undefined) {
+  const parsed = parseExporterOptions('opentelemetry metrics', optionsSchema, expected, options);
+  if (parsed.meter !== undefined && parsed.meterProvider !== undefined) {
     throw new ConfigurationError(
       'opentelemetry metrics options "meter" and "meterProvider" exclude each other, got both',
       {
@@ -159,7 +145,7 @@ function validate(options: unknown): z.infer<typeof optionsSchema> {
       },
     );
   }
-  return result.data;
+  return parsed;
 }
 
 /**

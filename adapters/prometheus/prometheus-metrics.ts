@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { ConfigurationError } from '../../src/errors.js';
 import {
   type BackfillProgress,
-  describeValue as describe,
   type GuardrailsLike,
   gaugeMigration,
   gaugePercent,
   gaugeStage,
+  guardrailsOption,
+  parseExporterOptions,
   progressRatio,
 } from '../../src/exporter-inputs.js';
 import {
@@ -95,13 +96,7 @@ const optionsSchema = z.strictObject({
     .regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/)
     .optional(),
   latencyBuckets: z.array(z.number().positive()).min(1).optional(),
-  guardrails: z
-    .custom<GuardrailsLike>(
-      (value) =>
-        typeof (value as Partial<GuardrailsLike> | null)?.subscribe === 'function' &&
-        typeof (value as Partial<GuardrailsLike>).status === 'function',
-    )
-    .optional(),
+  guardrails: guardrailsOption.optional(),
 });
 
 const expected: Record<string, string> = {
@@ -112,21 +107,7 @@ const expected: Record<string, string> = {
 };
 
 function validate(options: unknown): z.infer<typeof optionsSchema> {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigurationError(`prometheus metrics options must be an object, got ${describe(options)}`);
-  }
-  const result = optionsSchema.safeParse(options);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0] ?? '';
-    throw new ConfigurationError(`prometheus metrics option "${key}" is not a known option`, { path: key });
-  }
-  const name = String(issue.path[0] ?? '');
-  throw new ConfigurationError(
-    `prometheus metrics option "${name}" must be ${expected[name] ?? 'valid'}, got ${describe((options as Record<string, unknown>)[name])}`,
-    { path: name, cause: result.error },
-  );
+  return parseExporterOptions('prometheus metrics', optionsSchema, expected, options);
 }
 
 /**
