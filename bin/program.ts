@@ -280,15 +280,24 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
       .command('contract')
       .summary('drop the old columns, once verified and complete')
       .description(
-        'drop the sync triggers and old columns and make required new columns NOT NULL safely; refused until verify passed after the last stage change and the stage is complete',
+        'drop the sync triggers and old columns and make required new columns NOT NULL safely; refused until the stage is complete and verify passed after the last stage change',
       )
       .argument('<migration>', 'name of the migration')
       .option('--dry-run', 'print exactly the SQL that would run and whether the gate is open, and change nothing')
-      .option('--force', 'run although the gate is closed or the stage is not complete (logged in the event log)'),
+      .addOption(
+        new Option(
+          '--stage <stage>',
+          'the stage every application is at, when the stage flag is kept in another flag system (not in the flags table)',
+        ).choices(STAGES),
+      )
+      .option(
+        '--force',
+        'run although the gate is closed: the stage is not complete or verify has not passed (logged)',
+      ),
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  flagshift contract users-username --dry-run\n  flagshift contract users-username',
+      '\nExamples:\n  flagshift contract users-username --dry-run\n  flagshift contract users-username\n  flagshift contract users-username --stage complete   # stage flag kept in another flag system',
     )
     .action((name: string, options: object, command: Command) =>
       execute(command, async (ctx) => (await commands.contract()).runContract(ctx, name, options)),

@@ -56,16 +56,19 @@ async function statusOf(
 ): Promise<MigrationStatus> {
   const schema = ctx.options.stateSchema;
   const contractedAt = hasState ? await lastContract(db, migration, schema) : undefined;
+  const flags = await getMigrationFlags(db, migration, ctx.flagTable);
   return {
     migration,
-    flags: await getMigrationFlags(db, migration, ctx.flagTable),
+    flags,
     // Once contracted the old columns are gone, and there is nothing left to expand.
     expandPending:
       contractedAt === undefined ? (await planExpand(db, migration, { stateSchema: schema })).length : undefined,
     contractedAt,
     backfill: hasState ? await backfillStatus(db, migration.name, schema) : undefined,
     verification: hasState ? await lastVerification(db, migration.name, schema) : undefined,
-    gate: await contractGate(db, migration, schema),
+    // The gate `flagshift contract` would find, stage included (a stage flag kept in another
+    // flag system counts as not given, as it does for contract without --stage).
+    gate: await contractGate(db, migration, { stateSchema: schema, stage: flags.stage }),
     fleet: fleet.migrations[migration.name],
   };
 }
@@ -131,7 +134,7 @@ function statusJson(status: MigrationStatus): Record<string, unknown> {
     contractedAt: status.contractedAt?.toISOString() ?? null,
     backfill: backfill ?? null,
     verification: verification ?? null,
-    contractGate: { open: gate.ok, reason: gate.reason },
+    contractGate: { open: gate.ok, reason: gate.reason, closedBy: gate.closedBy ?? null },
     shadowReads:
       fleet === undefined
         ? null

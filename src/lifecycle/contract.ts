@@ -3,8 +3,8 @@
  * without a long lock (a `CHECK (... IS NOT NULL) NOT VALID`, validated under a weak lock,
  * lets `SET NOT NULL` skip its table scan), ties a side table to the main table with a
  * foreign key (`NOT VALID`, then validated), drops the sync triggers, and drops the old
- * columns. It refuses to run until verification passed after the last change to the write
- * path, unless forced, and a forced run is logged.
+ * columns. It refuses to run until every process is at stage `complete` and verification
+ * passed after the last change to the write path, unless forced, and a forced run is logged.
  */
 import { z } from 'zod';
 import type { Driver, Queryable } from '../driver.js';
@@ -42,8 +42,8 @@ export interface ContractPlanOptions extends LifecycleOptions {
 /** Options of {@link contract}. */
 export interface ContractOptions extends DdlOptions {
   /**
-   * Run although verification has not passed since the last write-path change. The
-   * override is recorded in the event log (kind `force`) with the reason it was needed.
+   * Run although the gate is closed (the stage is not `complete`, or verification has not
+   * passed since the last write-path change). The override is recorded in the event log (kind `force`) with the reason it was needed.
    * @default false
    */
   readonly force?: boolean;
@@ -54,6 +54,16 @@ export interface ContractOptions extends DdlOptions {
    * applications are.
    */
   readonly stage?: Stage;
+  /** Who runs it, recorded with a `force` event (the CLI passes the operator). */
+  readonly actor?: string;
+}
+
+/** Options of {@link contractGate}. */
+export interface ContractGateOptions {
+  /** Schema of flagshift's state tables. @default 'flagshift' */
+  readonly stateSchema?: string;
+  /** The stage every process is at; the gate is closed unless it is `complete`. */
+  readonly stage?: Stage | undefined;
 }
 
 /** Whether contract may run, and why not. */
@@ -61,6 +71,12 @@ export interface ContractGate {
   readonly ok: boolean;
   /** Why it may or may not run, one line. */
   readonly reason: string;
+  /**
+   * What closes the gate: the `stage` (not `complete`, or not given) or the `verification`
+   * (none, failed, sampled, or older than the last write-path change). Checked in that
+   * order: moving the stage is a write-path change, which makes a verification stale.
+   */
+  readonly closedBy: 'stage' | 'verification' | undefined;
   readonly verification: VerificationRecord | undefined;
   readonly lastWritePathChange: Date | undefined;
 }
@@ -80,6 +96,7 @@ const contractOptionsSchema = z.strictObject({
   ...ddlOptionsShape,
   force: z.boolean().optional(),
   stage: z.enum(STAGES).optional(),
+  actor: z.string().optional(),
 });
 
 /**
@@ -270,15 +287,17 @@ function foreignKeySteps(
 }
 
 /**
- * Whether `migration` may be contracted: its latest verification passed and is newer
- * than its latest write-path change (expand, contract or stage event). Reads the state
- * tables without creating them.
+ * Whether `migration` may be contracted: every process is at stage `complete` (the
+ * caller says so in `stage`), and the latest verification passed, over every row, and is
+ * newer than the latest write-path change (expand, contract or stage event). Reads the
+ * state tables without creating them.
  */
 export async function contractGate(
   db: Queryable,
   migration: Migration,
-  stateSchema: string = DEFAULT_STATE_SCHEMA,
+  options: ContractGateOptions = {},
 ): Promise<ContractGate> {
+  const stateSchema = options.stateSchema ?? DEFAULT_STATE_SCHEMA;
   const s = quoteStateSchema(stateSchema);
   const tables = await db.query<{ present: boolean }>(
     `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present`,
@@ -287,42 +306,70 @@ export async function contractGate(
   const stateExists = tables.rows[0]?.present === true;
   const verification = stateExists ? await lastVerification(db, migration.name, stateSchema) : undefined;
   const changed = stateExists ? await lastWritePathChange(db, migration.name, stateSchema) : undefined;
-  const subject = `contract of migration "${migration.name}"`;
-  const gate = (ok: boolean, reason: string): ContractGate => ({
-    ok,
+  const subject = `contract of migration "${migration.name}" refused`;
+  const gate = (closedBy: ContractGate['closedBy'], reason: string): ContractGate => ({
+    ok: closedBy === undefined,
     reason,
+    closedBy,
     verification,
     lastWritePathChange: changed,
   });
+  const { stage } = options;
+  if (stage !== 'complete') {
+    return gate(
+      'stage',
+      `${subject}: ${stage === undefined ? 'no stage given' : `its stage is "${stage}"`}; every stage before complete still reads or writes the old columns`,
+    );
+  }
   if (verification === undefined) {
-    return gate(false, `${subject} refused: it has never been verified; run verify first`);
+    return gate('verification', `${subject}: it has never been verified; run verify first`);
   }
   const at = verification.at.toISOString();
   if (verification.sample !== undefined && verification.sample < 1) {
     return gate(
-      false,
-      `${subject} refused: the last verification (${at}) checked a sample (${verification.sample}); contract needs one over every row`,
+      'verification',
+      `${subject}: the last verification (${at}) checked a sample (${verification.sample}); contract needs one over every row`,
     );
   }
   if (!verification.passed) {
     return gate(
-      false,
-      `${subject} refused: the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked; fix them and verify again`,
+      'verification',
+      `${subject}: the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked; fix them and verify again`,
     );
   }
   if (changed !== undefined && verification.at.getTime() <= changed.getTime()) {
     return gate(
-      false,
-      `${subject} refused: the last verification (${at}) is older than the last write-path change (${changed.toISOString()}); verify again`,
+      'verification',
+      `${subject}: the last verification (${at}) is older than the last write-path change (${changed.toISOString()}); verify again`,
     );
   }
-  return gate(true, `verification passed at ${at} (${verification.checkedRows} rows) after the last write-path change`);
+  return gate(
+    undefined,
+    `stage complete, and verification passed at ${at} (${verification.checkedRows} rows) after the last write-path change`,
+  );
+}
+
+/**
+ * {@link contract} refused: the gate was closed and `force` not set. Nothing was changed.
+ */
+export class ContractRefusedError extends StageTransitionError {
+  /** The closed gate: why, and what closed it. */
+  readonly gate: ContractGate;
+
+  constructor(gate: ContractGate) {
+    const hint =
+      gate.closedBy === 'stage'
+        ? " (pass stage: 'complete' once every process is there, or force: true, which is logged)"
+        : ' (or pass force: true, which is logged)';
+    super(`${gate.reason}${hint}`);
+    this.gate = gate;
+  }
 }
 
 /**
  * Contracts `migration`: checks the gate (see {@link contractGate}), plans (see
  * {@link planContract}) and runs the steps (see {@link runDdl}), and records a `contract`
- * event. Throws a {@link StageTransitionError} when the gate is closed, unless `force`
+ * event. Throws a {@link ContractRefusedError} when the gate is closed, unless `force`
  * is set, in which case a `force` event records the override first. A dry run checks the
  * gate (reported, not enforced), returns the SQL and changes nothing.
  *
@@ -341,19 +388,12 @@ export async function contract(
 ): Promise<ContractReport> {
   parseStepOptions(contractOptionsSchema, options, `contract of migration "${migration.name}"`);
   const dryRun = options.dryRun === true;
-  const verified = await contractGate(driver, migration, options.stateSchema);
-  const gate =
-    verified.ok && options.stage !== 'complete'
-      ? {
-          ...verified,
-          ok: false,
-          reason: `contract of migration "${migration.name}" refused: ${options.stage === undefined ? 'no stage given' : `the stage is "${options.stage}"`}; every stage before complete still reads or writes the old columns: pass stage: 'complete' once every process is there`,
-        }
-      : verified;
+  const gate = await contractGate(driver, migration, {
+    ...(options.stateSchema === undefined ? {} : { stateSchema: options.stateSchema }),
+    stage: options.stage,
+  });
   const forced = !gate.ok && options.force === true;
-  if (!gate.ok && !forced && !dryRun) {
-    throw new StageTransitionError(`${gate.reason} (or pass force: true, which is logged)`);
-  }
+  if (!gate.ok && !forced && !dryRun) throw new ContractRefusedError(gate);
   const steps = await planContract(
     driver,
     migration,
@@ -364,7 +404,12 @@ export async function contract(
       driver,
       migration.name,
       'force',
-      { action: 'contract', overridden: gate.reason, steps: steps.map((step) => step.description) },
+      {
+        action: 'contract',
+        overridden: gate.reason,
+        steps: steps.map((step) => step.description),
+        ...(options.actor === undefined ? {} : { actor: options.actor }),
+      },
       options.stateSchema,
     );
   }

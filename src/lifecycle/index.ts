@@ -28,8 +28,10 @@ export {
 export { compatViewSql } from './compat-view.js';
 export {
   type ContractGate,
+  type ContractGateOptions,
   type ContractOptions,
   type ContractPlanOptions,
+  ContractRefusedError,
   type ContractReport,
   contract,
   contractGate,

@@ -73,8 +73,11 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     const atDualwrite = await db.run('contract', 'users-username');
     expect(atDualwrite.code).toBe(1);
     expect(atDualwrite.stderr).toMatch(
-      /^flagshift: error: contract of migration "users-username" refused: its stage is "dualwrite"/,
+      /^flagshift: error: contract of migration "users-username" refused: its stage is "dualwrite"; .* set it to complete first \(flagshift flags set users-username --stage complete\), or pass --force, which is logged\n$/,
     );
+    // status shows the gate contract just found closed, for the same reason.
+    const gateAtDualwrite = await db.run('status', 'users-username', '--json');
+    expect(JSON.parse(gateAtDualwrite.stdout)[0].contractGate).toMatchObject({ open: false, closedBy: 'stage' });
 
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
     const status = await db.run('status', 'users-username');
@@ -114,5 +117,74 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
         verification: expect.objectContaining({ passed: true, checkedRows: 600, mismatchedRows: 0 }),
       }),
     ]);
+  });
+});
+
+describe('flagshift CLI: contract at a stage other than complete', () => {
+  const setUp = async (): Promise<CliSchema> => {
+    const db = await createCliSchema();
+    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
+    );
+    expect((await db.run('expand', 'users-username')).code).toBe(0);
+    expect((await db.run('backfill', 'users-username')).code).toBe(0);
+    return db;
+  };
+  const eventKinds = async (db: CliSchema) =>
+    (await db.sql<{ kind: string }>(`SELECT kind FROM ${db.schema}.events ORDER BY id`)).map((row) => row.kind);
+  const schemas: CliSchema[] = [];
+  afterAll(async () => {
+    for (const db of schemas) await db.drop();
+  });
+
+  it('--force records one force event, with who ran it', async () => {
+    const db = await setUp();
+    schemas.push(db);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    expect((await db.run('verify', 'users-username')).code).toBe(0);
+    const disagreeing = await db.run('contract', 'users-username', '--stage', 'complete');
+    expect(disagreeing.code).toBe(2);
+    expect(disagreeing.stderr).toMatch(/--stage complete disagrees with its stage flag in .* \("dualwrite"\)/);
+
+    const forced = await db.run('contract', 'users-username', '--force');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/overridden with --force \(logged\): .* its stage is "dualwrite"/);
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'email', 'username']);
+    expect((await eventKinds(db)).filter((kind) => kind !== 'backfill')).toEqual([
+      'expand',
+      'stage',
+      'verify',
+      'force',
+      'contract',
+    ]);
+    const [force] = await db.sql<{ details: Record<string, unknown> }>(
+      `SELECT details FROM ${db.schema}.events WHERE kind = 'force'`,
+    );
+    expect(force?.details).toMatchObject({
+      action: 'contract',
+      overridden: expect.stringContaining('its stage is "dualwrite"'),
+      actor: expect.stringContaining('(flagshift CLI)'),
+    });
+  });
+
+  it('a stage flag kept in another flag system: --stage complete says where the applications are', async () => {
+    const db = await setUp();
+    schemas.push(db);
+    expect((await db.run('verify', 'users-username')).code).toBe(0);
+    const unknown = await db.run('contract', 'users-username');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /refused: no stage given; .* its stage flag is not in .*flags: once every application is at stage complete, pass --stage complete \(or --force, which is logged\)/,
+    );
+    const atLive = await db.run('contract', 'users-username', '--stage', 'live');
+    expect(atLive.code).toBe(1);
+    expect(atLive.stderr).toMatch(/refused: its stage is "live"/);
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email', 'username']);
+
+    const contracted = await db.run('contract', 'users-username', '--stage', 'complete');
+    expect(contracted.code, contracted.stderr).toBe(0);
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'email', 'username']);
+    expect(await eventKinds(db)).not.toContain('force');
   });
 });

@@ -7,7 +7,7 @@
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { DriverError, StageTransitionError } from '../../src/errors.js';
-import { contract, planContract } from '../../src/lifecycle/contract.js';
+import { ContractRefusedError, contract, contractGate, planContract } from '../../src/lifecycle/contract.js';
 import { expand } from '../../src/lifecycle/expand.js';
 import { listEvents, recordEvent, recordVerification } from '../../src/lifecycle/state.js';
 import { syncTriggerObjects } from '../../src/lifecycle/sync-triggers.js';
@@ -102,11 +102,28 @@ describeDrivers('contract', (getCtx) => {
     const ctx = getCtx();
     const migration = await renamed(ctx);
     await verified(ctx, migration);
-    for (const stage of [undefined, 'rampdown'] as const) {
-      await expect(
-        contract(ctx.driver, migration, { stateSchema: ctx.schema, ...(stage === undefined ? {} : { stage }) }),
-      ).rejects.toThrow(/refused: (no stage given|the stage is "rampdown"); every stage before complete/);
+    for (const [stage, said] of [
+      [undefined, 'no stage given'],
+      ['rampdown', 'its stage is "rampdown"'],
+    ] as const) {
+      const error = await contract(ctx.driver, migration, {
+        stateSchema: ctx.schema,
+        ...(stage === undefined ? {} : { stage }),
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ContractRefusedError);
+      expect(error).toBeInstanceOf(StageTransitionError);
+      expect((error as Error).message).toBe(
+        `contract of migration "users-contract" refused: ${said}; every stage before complete still reads or writes the old columns (pass stage: 'complete' once every process is there, or force: true, which is logged)`,
+      );
+      expect((error as ContractRefusedError).gate).toMatchObject({ ok: false, closedBy: 'stage' });
+      // contractGate() answers the same question, and with the stage it opens.
+      const gate = await contractGate(ctx.driver, migration, { stateSchema: ctx.schema, stage });
+      expect(gate).toMatchObject({ ok: false, closedBy: 'stage', reason: (error as ContractRefusedError).gate.reason });
     }
+    expect(await contractGate(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'complete' })).toMatchObject({
+      ok: true,
+      closedBy: undefined,
+    });
     await recordVerification(
       ctx.driver,
       migration.name,
@@ -161,13 +178,20 @@ describeDrivers('contract', (getCtx) => {
   it('force: runs without verification and records the override as a force event', async () => {
     const ctx = getCtx();
     const migration = await renamed(ctx);
-    const report = await contract(ctx.driver, migration, { stateSchema: ctx.schema, force: true });
+    const report = await contract(ctx.driver, migration, {
+      stateSchema: ctx.schema,
+      stage: 'complete',
+      force: true,
+      actor: 'ops@example.com',
+    });
     expect(report.forced).toBe(true);
+    expect(report.gate.closedBy).toBe('verification');
     const events = await listEvents(ctx.driver, migration.name, ctx.schema);
     expect(events.map((event) => event.kind)).toEqual(['expand', 'force', 'contract']);
     expect(events[1]!.details).toMatchObject({
       action: 'contract',
       overridden: expect.stringContaining('never been verified'),
+      actor: 'ops@example.com',
     });
     expect(events[2]!.details).toMatchObject({ forced: true });
     expect((await columns(ctx, 'users')).map((column) => column.name)).not.toContain('user_name');
@@ -198,7 +222,7 @@ describeDrivers('contract', (getCtx) => {
     const ctx = getCtx();
     const migration = await renamed(ctx);
     const stateSchema = `${ctx.schema}_state`;
-    const report = await contract(ctx.driver, migration, { stateSchema, dryRun: true });
+    const report = await contract(ctx.driver, migration, { stateSchema, stage: 'complete', dryRun: true });
     expect(report.gate.reason).toMatch(/never been verified/);
     expect(await ctx.sql('SELECT to_regnamespace($1) AS s', [stateSchema])).toEqual([{ s: null }]);
   });
