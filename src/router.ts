@@ -43,6 +43,19 @@ const ROUTES: Readonly<Record<Stage, Route>> = Object.freeze(
 /** `live` for an entity outside the read percentage. */
 const LIVE_OUTSIDE_RAMP: Route = makeRoute('live', effectiveStage('live', false));
 
+/**
+ * Per stage, its route held back from the new side by a read guard: served old and still
+ * compared, as in `shadow`, while the stage stays the flag's (for errors naming it).
+ */
+const HELD_ROUTES: Readonly<Record<Stage, Route>> = Object.freeze(
+  Object.fromEntries(STAGES.map((stage) => [stage, makeRoute(stage, 'shadow')])) as Record<Stage, Route>,
+);
+
+/** `route` held back from serving the new side (a read guard tripped). */
+export function heldRoute(route: Route): Route {
+  return HELD_ROUTES[route.stage];
+}
+
 /** The route of `stage` for an entity inside (`inRamp`) or outside the read percentage. */
 export function routeFor(stage: Stage, inRamp: boolean): Route {
   return stage === 'live' && !inRamp ? LIVE_OUTSIDE_RAMP : ROUTES[stage];

@@ -11,7 +11,7 @@ import type { FlagContext, FlagSource } from '../flags.js';
 import type { FieldDiff, MetricEvent, MetricsSink, Operation } from '../metrics-events.js';
 import type { BoundMapping, Migration } from '../migration.js';
 import type { CallOptions, ReadGuard, RepositoryOptions } from '../repository.js';
-import { MigrationRouter, type PinnedDecisions, type Route, routeFor } from '../router.js';
+import { heldRoute, MigrationRouter, type PinnedDecisions, type Route } from '../router.js';
 import type { StageResolver } from '../stage-resolver.js';
 import type { Side, Stage } from '../stages.js';
 import type { BoundColumn, TableDefinition } from '../table.js';
@@ -51,8 +51,6 @@ export interface Handle {
 
 // How often a missing column is looked up again, so an expand run elsewhere is seen quickly.
 const SCHEMA_REFRESH_MS = 200;
-/** A read held back from the new side: served old, still compared, writes unchanged (both). */
-const HELD_ROUTE: Route = routeFor('shadow', false);
 
 /** Shared state of a repository and its transaction-scoped handles. */
 export class RepositoryCore {
@@ -288,7 +286,7 @@ export class RepositoryCore {
     } catch {
       // A broken guard must not fail reads; it holds nothing back.
     }
-    return allowed ? route : HELD_ROUTE;
+    return allowed ? route : heldRoute(route);
   }
 
   nextCompare(plan: Plan): boolean {

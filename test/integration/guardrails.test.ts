@@ -114,4 +114,22 @@ describeDrivers('guardrails', (getCtx) => {
     expect(status).toMatchObject({ tripped: true, trip: { reason: 'new-error-rate', samples: 5, observed: 1 } });
     expect(status!.window).toMatchObject({ newReads: 5, newErrors: 5 });
   });
+
+  it('a read held back from the new side keeps its stage: errors name the flag\'s stage, not shadow', async () => {
+    const ctx = getCtx();
+    const fixture = await usersFixture(ctx, { stage: 'live', percent: 100 });
+    await ctx.sql(`ALTER TABLE ${ctx.schema}.users DROP COLUMN user_name`);
+    const repo = createRepository(fixture.migration, {
+      driver: ctx.driver,
+      flags: fixture.flags,
+      readGuard: { allowsNewReads: () => false },
+    });
+    // Held on the old side, whose column is gone: the error says which stage read it.
+    await expect(repo.get(1)).rejects.toThrow(
+      /column ".*users\.user_name" named by migration "users-username" does not exist, and stage live uses the old side/,
+    );
+    fixture.flags.set(fixture.migration.stageFlagKey, 'rampdown');
+    await expect(repo.get(1)).rejects.toThrow(/and stage rampdown uses the old side/);
+  });
 });
+
