@@ -209,8 +209,10 @@ describeDrivers(
 describe('pg driver: a client that throws instead of rejecting', () => {
   it('fails the statement with a rejection, and a repository read with a DriverError', async () => {
     // Answers the catalog lookup (the table's columns), throws on everything else.
+    const sent: string[] = [];
     const client = {
       query(text: string): Promise<PgQueryResultLike> {
+        sent.push(text);
         if (text.includes('pg_attribute')) {
           const rows = ['id', 'name'].map((column_name) => ({ name: '"users"', column_name }));
           return Promise.resolve({ rows, rowCount: rows.length });
@@ -233,6 +235,9 @@ describe('pg driver: a client that throws instead of rejecting', () => {
     const read = repo.get(1);
     expect(read).toBeInstanceOf(Promise);
     await expect(read).rejects.toBeInstanceOf(DriverError);
+    await expect(read).rejects.toThrow(/socket is gone/);
+    // The failure came from the read itself, past the catalog lookup.
+    expect(sent.at(-1)).toMatch(/^SELECT .* FROM "users" WHERE "id" = \$1$/);
     repo.close();
   });
 });
