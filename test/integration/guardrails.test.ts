@@ -115,7 +115,7 @@ describeDrivers('guardrails', (getCtx) => {
     expect(status!.window).toMatchObject({ newReads: 5, newErrors: 5 });
   });
 
-  it('a read held back from the new side keeps its stage: errors name the flag\'s stage, not shadow', async () => {
+  it("a read held back from the new side keeps its stage: errors name the flag's stage, not shadow", async () => {
     const ctx = getCtx();
     const fixture = await usersFixture(ctx, { stage: 'live', percent: 100 });
     await ctx.sql(`ALTER TABLE ${ctx.schema}.users DROP COLUMN user_name`);
@@ -132,4 +132,3 @@ describeDrivers('guardrails', (getCtx) => {
     await expect(repo.get(1)).rejects.toThrow(/and stage rampdown uses the old side/);
   });
 });
-
