@@ -13,7 +13,8 @@ import { type LatencySummary, ratio, round } from './stats.js';
 export interface Comparison {
   /**
    * `read-off`, `read-shadow`, `read-live` or `dual-write`; with `/same-sql`, raw sends the
-   * SDK's own statement (both columns), which leaves only the SDK's cost in process;
+   * SDK's own statement the way the SDK sends it (the same text, prepared under a name),
+   * which leaves only the SDK's cost in process;
    * `read-off/metrics` is `read-off` with a metrics sink (`createMemoryMetrics()`).
    */
   readonly name: string;
@@ -42,6 +43,11 @@ export interface PointOpsOptions {
 }
 
 const SCHEMA = 'bench_point';
+
+/** `pg`'s query config form: a statement prepared under `name`. */
+interface PreparingRunner {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<unknown>;
+}
 
 /** Captures the SQL text a repository issues, through a pool-shaped spy. */
 async function sdkSql(migration: UsersMigration, pool: pg.Pool, stage: Stage, op: 'read' | 'write'): Promise<string> {
@@ -77,7 +83,10 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
     readSql[stage] = await sdkSql(migration, admin, stage, 'read');
   const dualWriteSql = await sdkSql(migration, admin, 'dualwrite', 'write');
   // The raw read is the statement the SDK sends in `off`, byte for byte: the application's
-  // query before the migration (`SELECT id, user_name, email FROM users WHERE id = $1`).
+  // query before the migration (`SELECT id, user_name, email FROM users WHERE id = $1`),
+  // sent the way `pg` is usually called, unnamed (parsed and planned by the server each
+  // time). The SDK's pg driver prepares its statements; the `/same-sql` rows send raw's
+  // statement prepared too.
   const rawRead = readSql['off']!;
   const rawUpdate = `UPDATE "${SCHEMA}"."users" SET "user_name" = $1 WHERE "id" = $2`;
   // Write out what creating the table dirtied, so no checkpoint lands in a measurement.
@@ -103,6 +112,10 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
       for (const client of held) client.release();
     }
     const runner: SqlRunner = db;
+    // A statement prepared under a name, as the SDK's pg driver sends it: each connection
+    // parses it once, then only binds and executes it.
+    const prepared = (text: string, name: string) => (values: unknown[]) =>
+      (db as PreparingRunner).query({ name, text, values });
     // Settle the connections, the server's caches and the JIT before the first comparison,
     // which would otherwise run on a colder machine than the ones after it.
     await interleave(
@@ -153,14 +166,16 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
         (id) => runner.query(rawRead, [id]),
         (id) => repo.get(id),
       );
-      if (connections === 'client' && stage !== 'off') {
-        // The same, but raw sends the SDK's own statement: what remains is the SDK's own cost.
+      if (connections === 'client') {
+        // The same, but raw sends the SDK's own statement, prepared like the SDK's: what
+        // remains is the SDK's own cost.
         const sameSql = readSql[stage]!;
+        const rawPrepared = prepared(sameSql, `bench_read_${stage}`);
         await measure(
           `read-${stage}/same-sql`,
           sameSql,
           sameSql,
-          (id) => runner.query(sameSql, [id]),
+          (id) => rawPrepared([id]),
           (id) => repo.get(id),
         );
       }
@@ -192,11 +207,12 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
       (id, i) => repo.update(id, { username: `user${id}.${i}` }),
     );
     if (connections === 'client') {
+      const rawPrepared = prepared(dualWriteSql, 'bench_dual_write');
       await measure(
         'dual-write/same-sql',
         dualWriteSql,
         dualWriteSql,
-        (id, i) => runner.query(dualWriteSql, [`user${id}.${i}`, `user${id}.${i}`, id]),
+        (id, i) => rawPrepared([`user${id}.${i}`, `user${id}.${i}`, id]),
         (id, i) => repo.update(id, { username: `user${id}.${i}` }),
       );
     }

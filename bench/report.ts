@@ -100,7 +100,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       perConfig[key] = find(results, name, connections)?.medianRatio ?? null;
     }
   }
-  for (const name of ['read-shadow', 'read-live', 'dual-write']) {
+  for (const name of ['read-off', 'read-shadow', 'read-live', 'dual-write']) {
     perConfig[`${name.replace('-', '_')}_same_sql_ratio_one_connection`] =
       find(results, `${name}/same-sql`, 'client')?.medianRatio ?? null;
   }
@@ -177,7 +177,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
   if (results.pointOps !== undefined) {
     out.push('## 1-2. Reads and updates by primary key, raw `pg` against the SDK', '');
     out.push(
-      'Both sides interleaved in one run (alternating per iteration), on the same connection setup. Latencies in microseconds.',
+      "Both sides interleaved in one run (alternating per iteration), on the same connection setup. Latencies in microseconds. Raw `pg` sends its statement unnamed, as `pg` is usually called (`client.query(text, values)`: parsed and planned by the server every time); the SDK's pg driver prepares its statements under a name (parsed and planned once per connection). In the `/same-sql` rows raw sends the SDK's own statement, prepared the same way, so their ratio is the SDK's own cost in process.",
       '',
     );
     out.push(

@@ -15,6 +15,7 @@
  */
 export {
   createPgDriver,
+  MAX_PREPARED,
   type PgClientLike,
   PgDriver,
   type PgDriverOptions,

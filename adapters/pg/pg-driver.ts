@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Driver, Queryable, QueryResult } from '../../src/driver.js';
 import { ConfigurationError } from '../../src/errors.js';
@@ -67,13 +68,91 @@ export interface PgDriverOptions {
    * @default 'auto'
    */
   readonly kind?: 'auto' | 'pool' | 'client';
+  /**
+   * Whether statements with parameters run as named prepared statements: each connection
+   * parses and plans a statement once, then only binds and executes it, which saves the
+   * server most of the work of a point read or write. At most {@link MAX_PREPARED}
+   * statement texts are prepared; others run unnamed. `auto` prepares on node-postgres's
+   * own `pg.Pool` and `pg.Client` (a look-alike may not take `query({ name, text, values })`).
+   * A connection that lost its statements (a pooler in transaction mode that can't keep
+   * them, `DISCARD ALL`) turns preparing off for the driver, and a statement whose result
+   * type changed under it (`ALTER COLUMN ... TYPE`) is prepared again under a new name; a
+   * statement that failed so outside a transaction is sent again, unnamed. Say `false`
+   * behind a pooler in transaction mode that doesn't support prepared statements
+   * (PgBouncer before 1.21, or without `max_prepared_statements`).
+   * @default 'auto'
+   */
+  readonly prepare?: 'auto' | boolean;
 }
+
+/** How many statement texts a driver prepares at most; the rest run unnamed. */
+export const MAX_PREPARED = 256;
 
 const optionsSchema = z
   .object({
     kind: z.enum(['auto', 'pool', 'client']).default('auto'),
+    prepare: z.union([z.literal('auto'), z.boolean()]).default('auto'),
   })
   .strict();
+
+/** `pg`'s query config form, for a named prepared statement. */
+interface PreparedQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<PgQueryResultLike>;
+}
+
+/** The name a statement text is prepared under: the same on every connection. */
+function statementName(sql: string): string {
+  return `flagshift_${createHash('sha1').update(sql).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * The names under which a driver prepares its statements, by text: a hash of the text,
+ * with a suffix once a statement had to be prepared again.
+ */
+class PreparedStatements {
+  readonly #names = new Map<string, string>();
+  #enabled: boolean;
+  // Statements prepared again under a new name: the suffix that keeps each new name unique.
+  #renamed = 0;
+
+  constructor(enabled: boolean) {
+    this.#enabled = enabled;
+  }
+
+  /** The name to prepare `sql` under, or `undefined` to send it unnamed. */
+  nameOf(sql: string): string | undefined {
+    if (!this.#enabled) return undefined;
+    let name = this.#names.get(sql);
+    if (name === undefined) {
+      if (this.#names.size >= MAX_PREPARED) return undefined;
+      name = statementName(sql);
+      this.#names.set(sql, name);
+    }
+    return name;
+  }
+
+  /**
+   * After the named statement `name` of `sql` failed with `error`: whether the failure came
+   * from the prepared statement itself (the server raises these before running anything),
+   * so the statement can be sent again unnamed.
+   */
+  failed(sql: string, name: string, error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === '0A000') {
+      // "cached plan must not change result type": the prepared statement will fail the
+      // same way on every use, on this connection. A new name prepares it afresh.
+      if (this.#names.get(sql) === name) this.#names.set(sql, `${statementName(sql)}_${++this.#renamed}`);
+      return true;
+    }
+    if (code === '26000' || code === '42P05') {
+      // The connection's prepared statements are not the ones `pg` remembers: a pooler
+      // switched server connections under it, or someone deallocated them.
+      this.#enabled = false;
+      return true;
+    }
+    return false;
+  }
+}
 
 /**
  * A {@link Driver} over node-postgres. Built by {@link createPgDriver}; it never closes or
@@ -90,9 +169,11 @@ export class PgDriver implements Driver {
   // still runs after everything sent before it and before anything queued after it.
   #queued = 0;
   readonly #scopes = new TransactionScopes(new AsyncLocalStorage<TransactionScope>());
+  readonly #prepared: PreparedStatements;
 
-  constructor(db: PgPoolLike | PgClientLike, kind: 'pool' | 'client') {
+  constructor(db: PgPoolLike | PgClientLike, kind: 'pool' | 'client', prepare: boolean) {
     this.supportsConcurrentQueries = kind === 'pool';
+    this.#prepared = new PreparedStatements(prepare);
     if (kind === 'pool') {
       this.#pool = db as PgPoolLike;
       this.#pool.on?.('connect', guardConnection);
@@ -120,7 +201,7 @@ export class PgDriver implements Driver {
   async session<T>(fn: (connection: Queryable) => Promise<T>): Promise<T> {
     const direct = (client: PgClientLike): Queryable => ({
       query: <Row>(sql: string, params?: readonly unknown[]) =>
-        execute(client, sql, params) as Promise<QueryResult<Row>>,
+        execute(client, sql, params, this.#prepared, false) as Promise<QueryResult<Row>>,
     });
     if (this.#client !== undefined) {
       const client = this.#client;
@@ -130,10 +211,11 @@ export class PgDriver implements Driver {
   }
 
   #run(sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<unknown>> {
-    if (this.#client === undefined) return execute(this.#pool!, sql, params);
+    const prepared = this.#prepared;
+    if (this.#client === undefined) return execute(this.#pool!, sql, params, prepared, true);
     const client = this.#client;
-    if (this.#queued === 0) return execute(client, sql, params);
-    return this.#enqueue(() => execute(client, sql, params));
+    if (this.#queued === 0) return execute(client, sql, params, prepared, true);
+    return this.#enqueue(() => execute(client, sql, params, prepared, true));
   }
 
   /** Runs `fn` on the one connection once everything queued before it has settled. */
@@ -157,7 +239,7 @@ export class PgDriver implements Driver {
     fn: (tx: Queryable) => Promise<T>,
     onBroken: (error: Error) => void,
   ): Promise<T> {
-    const run: ExecuteStatement = (sql, params) => execute(client, sql, params);
+    const run: ExecuteStatement = (sql, params) => execute(client, sql, params, this.#prepared, false);
     const rollback = () => client.query('ROLLBACK').then(undefined, (error: unknown) => onBroken(asError(error)));
     try {
       await client.query('BEGIN');
@@ -213,16 +295,31 @@ async function withPoolClient<T>(
   }
 }
 
+/**
+ * Runs one statement on `client`. With parameters, `pg` uses the extended protocol: one
+ * statement, one result, already shaped like the driver's (`rows`, `rowCount`), and the
+ * statement is prepared under its name when it has one. `retry`: outside a transaction, a
+ * named statement that failed because of its preparation is sent again unnamed (inside
+ * one, the failure has aborted the transaction).
+ */
 function execute(
   client: PgClientLike,
   sql: string,
   params: readonly unknown[] | undefined,
+  prepared: PreparedStatements,
+  retry: boolean,
 ): Promise<QueryResult<unknown>> {
   try {
-    // With parameters `pg` uses the extended protocol: one statement, one result, already
-    // shaped like the driver's (`rows`, `rowCount`). Returned as it is, a read costs no
-    // promise hop of the driver's own. `pg` doesn't write to the values array.
-    if (params !== undefined && params.length > 0) return client.query(sql, params as unknown[]);
+    if (params !== undefined && params.length > 0) {
+      // `pg` doesn't write to the values array.
+      const values = params as unknown[];
+      const name = prepared.nameOf(sql);
+      if (name === undefined) return client.query(sql, values);
+      return (client as unknown as PreparedQueryable).query({ name, text: sql, values }).then(undefined, (error) => {
+        if (!prepared.failed(sql, name, error) || !retry) throw error;
+        return client.query(sql, values);
+      });
+    }
     return client.query(sql, []).then(toQueryResult);
   } catch (error) {
     // A client that throws instead of rejecting still fails the statement, not its caller.
@@ -255,6 +352,12 @@ class CommitRolledBackError extends Error {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Whether `db` is node-postgres's own `pg.Client`, pool client or `pg.Pool`. */
+function isNodePostgres(db: PgPoolLike | PgClientLike): boolean {
+  const candidate = db as object & { Client?: unknown };
+  return 'connectionParameters' in candidate || (typeof candidate.Client === 'function' && 'options' in candidate);
 }
 
 function detectKind(db: PgPoolLike | PgClientLike): 'pool' | 'client' {
@@ -303,6 +406,6 @@ export function createPgDriver(db: PgPoolLike | PgClientLike, options?: PgDriver
   if (typeof (db as Partial<PgClientLike> | null)?.query !== 'function') {
     throw new ConfigurationError('pg driver needs a pg.Pool, pg.Client or pool client with a query() method');
   }
-  const { kind } = parsed.data;
-  return new PgDriver(db, kind === 'auto' ? detectKind(db) : kind);
+  const { kind, prepare } = parsed.data;
+  return new PgDriver(db, kind === 'auto' ? detectKind(db) : kind, prepare === 'auto' ? isNodePostgres(db) : prepare);
 }
