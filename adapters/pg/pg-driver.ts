@@ -141,7 +141,10 @@ class PreparedStatements {
     if (code === '0A000') {
       // "cached plan must not change result type": the prepared statement will fail the
       // same way on every use, on this connection. A new name prepares it afresh.
-      if (this.#names.get(sql) === name) this.#names.set(sql, `${statementName(sql)}_${++this.#renamed}`);
+      // Each new name leaves the old statement on the server: a statement that keeps
+      // failing so (0A000 is also "feature not supported") stops preparing at the cap.
+      if (this.#renamed >= MAX_PREPARED) this.#enabled = false;
+      else if (this.#names.get(sql) === name) this.#names.set(sql, `${statementName(sql)}_${++this.#renamed}`);
       return true;
     }
     if (code === '26000' || code === '42P05') {

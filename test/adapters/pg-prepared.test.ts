@@ -133,6 +133,29 @@ describe('pg driver: prepared statements', () => {
     expect(prepared.map((row) => row.statement)).not.toContain(`SELECT $1::int + ${MAX_PREPARED} AS n`);
   });
 
+  it('a statement that keeps failing with 0A000 is prepared again at most MAX_PREPARED times, then sent unnamed', async () => {
+    // A client that takes the config form and fails every named statement with 0A000.
+    const named: string[] = [];
+    let unnamed = 0;
+    const failing = {
+      query(config: string | { name: string }) {
+        if (typeof config === 'string') {
+          unnamed++;
+          return Promise.reject(Object.assign(new Error('feature not supported'), { code: '0A000' }));
+        }
+        named.push(config.name);
+        return Promise.reject(Object.assign(new Error('cached plan must not change result type'), { code: '0A000' }));
+      },
+    };
+    const driver = createPgDriver(failing as unknown as pg.Client, { kind: 'client', prepare: true });
+    for (let attempt = 0; attempt < MAX_PREPARED + 5; attempt++) {
+      await expect(driver.query('SELECT $1::int', [1])).rejects.toMatchObject({ code: '0A000' });
+    }
+    expect(new Set(named).size).toBe(MAX_PREPARED + 1);
+    // Every failure was sent again unnamed once; after the cap, statements go unnamed only.
+    expect(unnamed).toBe(MAX_PREPARED + 1 + 4);
+  });
+
   it('options: prepare must be auto, true or false', () => {
     expect(() => createPgDriver(admin, { prepare: 'always' as 'auto' })).toThrow(/pg driver option "prepare"/);
   });
