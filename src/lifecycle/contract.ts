@@ -43,7 +43,8 @@ export interface ContractPlanOptions extends LifecycleOptions {
 export interface ContractOptions extends DdlOptions {
   /**
    * Run although the gate is closed (the stage is not `complete`, or verification has not
-   * passed since the last write-path change). The override is recorded in the event log (kind `force`) with the reason it was needed.
+   * passed since the last write-path change). The override is recorded in the event log
+   * (kind `force`) with the reason it was needed.
    * @default false
    */
   readonly force?: boolean;
