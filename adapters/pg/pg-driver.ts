@@ -73,13 +73,20 @@ export interface PgDriverOptions {
    * parses and plans a statement once, then only binds and executes it, which saves the
    * server most of the work of a point read or write. At most {@link MAX_PREPARED}
    * statement texts are prepared; others run unnamed. `auto` prepares on node-postgres's
-   * own `pg.Pool` and `pg.Client` (a look-alike may not take `query({ name, text, values })`).
-   * A connection that lost its statements (a pooler in transaction mode that can't keep
-   * them, `DISCARD ALL`) turns preparing off for the driver, and a statement whose result
-   * type changed under it (`ALTER COLUMN ... TYPE`) is prepared again under a new name; a
-   * statement that failed so outside a transaction is sent again, unnamed. Say `false`
-   * behind a pooler in transaction mode that doesn't support prepared statements
-   * (PgBouncer before 1.21, or without `max_prepared_statements`).
+   * `pg.Client`, its pool clients and `pg-pool` pools (whose `Client` must take
+   * `query({ name, text, values })`, as `pg`'s and `pg.native`'s do); a look-alike gets
+   * the text form.
+   *
+   * A statement whose result type changed under it (`ALTER COLUMN ... TYPE`: "cached plan
+   * must not change result type") is prepared again under a new name, up to 8 times per
+   * statement, then sent unnamed. A connection that lost its statements (SQLSTATE 26000 or
+   * 42P05: `DISCARD ALL`, a pooler in transaction mode that can't keep them) turns
+   * preparing off for the driver. Either failure happens before the statement runs; on a
+   * pool, a one-off statement that failed so is sent again at once, unnamed. Inside a
+   * transaction or session, and on one connection (where a resend would run after the
+   * statements queued behind it), the error reaches the caller, and the next use is
+   * prepared afresh. Say `false` behind a pooler in transaction mode that doesn't support
+   * prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`).
    * @default 'auto'
    */
   readonly prepare?: 'auto' | boolean;
@@ -105,15 +112,23 @@ function statementName(sql: string): string {
   return `flagshift_${createHash('sha1').update(sql).digest('hex').slice(0, 32)}`;
 }
 
+/** How many times one statement text is prepared again before it is sent unnamed for good. */
+const MAX_RENAMES = 8;
+
+/** How one statement text is sent: its name (`undefined`: unnamed), and how often it was renamed. */
+interface Statement {
+  readonly base: string;
+  name: string | undefined;
+  renames: number;
+}
+
 /**
  * The names under which a driver prepares its statements, by text: a hash of the text,
  * with a suffix once a statement had to be prepared again.
  */
 class PreparedStatements {
-  readonly #names = new Map<string, string>();
+  readonly #statements = new Map<string, Statement>();
   #enabled: boolean;
-  // Statements prepared again under a new name: the suffix that keeps each new name unique.
-  #renamed = 0;
 
   constructor(enabled: boolean) {
     this.#enabled = enabled;
@@ -122,29 +137,30 @@ class PreparedStatements {
   /** The name to prepare `sql` under, or `undefined` to send it unnamed. */
   nameOf(sql: string): string | undefined {
     if (!this.#enabled) return undefined;
-    let name = this.#names.get(sql);
-    if (name === undefined) {
-      if (this.#names.size >= MAX_PREPARED) return undefined;
-      name = statementName(sql);
-      this.#names.set(sql, name);
-    }
-    return name;
+    const known = this.#statements.get(sql);
+    if (known !== undefined) return known.name;
+    if (this.#statements.size >= MAX_PREPARED) return undefined;
+    const base = statementName(sql);
+    this.#statements.set(sql, { base, name: base, renames: 0 });
+    return base;
   }
 
   /**
    * After the named statement `name` of `sql` failed with `error`: whether the failure came
-   * from the prepared statement itself (the server raises these before running anything),
-   * so the statement can be sent again unnamed.
+   * from its preparation (raised before the statement ran), so that sending it again
+   * unnamed is safe.
    */
   failed(sql: string, name: string, error: unknown): boolean {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === '0A000') {
-      // "cached plan must not change result type": the prepared statement will fail the
-      // same way on every use, on this connection. A new name prepares it afresh.
-      // Each new name leaves the old statement on the server: a statement that keeps
-      // failing so (0A000 is also "feature not supported") stops preparing at the cap.
-      if (this.#renamed >= MAX_PREPARED) this.#enabled = false;
-      else if (this.#names.get(sql) === name) this.#names.set(sql, `${statementName(sql)}_${++this.#renamed}`);
+    const { code, routine } = (error ?? {}) as { code?: unknown; routine?: unknown };
+    if (code === '0A000' && routine === 'RevalidateCachedQuery') {
+      // "cached plan must not change result type": the prepared statement fails the same
+      // way on every use, on this connection. A new name prepares it afresh; each leaves
+      // the old one on the server, so a statement that keeps failing so goes unnamed.
+      const statement = this.#statements.get(sql);
+      if (statement !== undefined && statement.name === name) {
+        statement.renames++;
+        statement.name = statement.renames > MAX_RENAMES ? undefined : `${statement.base}_${statement.renames}`;
+      }
       return true;
     }
     if (code === '26000' || code === '42P05') {
@@ -216,9 +232,10 @@ export class PgDriver implements Driver {
   #run(sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<unknown>> {
     const prepared = this.#prepared;
     if (this.#client === undefined) return execute(this.#pool!, sql, params, prepared, true);
+    // On one connection a resend would run after whatever was queued behind the statement.
     const client = this.#client;
-    if (this.#queued === 0) return execute(client, sql, params, prepared, true);
-    return this.#enqueue(() => execute(client, sql, params, prepared, true));
+    if (this.#queued === 0) return execute(client, sql, params, prepared, false);
+    return this.#enqueue(() => execute(client, sql, params, prepared, false));
   }
 
   /** Runs `fn` on the one connection once everything queued before it has settled. */
@@ -301,9 +318,10 @@ async function withPoolClient<T>(
 /**
  * Runs one statement on `client`. With parameters, `pg` uses the extended protocol: one
  * statement, one result, already shaped like the driver's (`rows`, `rowCount`), and the
- * statement is prepared under its name when it has one. `retry`: outside a transaction, a
- * named statement that failed because of its preparation is sent again unnamed (inside
- * one, the failure has aborted the transaction).
+ * statement is prepared under its name when it has one. `retry`: a named statement that
+ * failed because of its preparation is sent again unnamed (only for a one-off statement on
+ * a pool: in a transaction the failure has aborted it, and on one connection the resend
+ * would overtake the statements queued behind it).
  */
 function execute(
   client: PgClientLike,

@@ -80,25 +80,49 @@ describe('pg driver: prepared statements', () => {
     expect(await preparedOn(client)).toEqual([]);
   });
 
-  it('a result type changed under a prepared statement: sent again unnamed, then prepared under a new name', async () => {
+  it('auto prepares on a pg.Pool and on a client checked out of one', async () => {
+    const pool = connections.pool({ max: 1 });
+    const text = `SELECT name FROM ${schema}.users WHERE id = $1`;
+    await createPgDriver(pool).query(text, [1]);
+    const checkedOut = await pool.connect();
+    try {
+      // The pool's one connection: the statement the pool driver prepared is there.
+      expect((await preparedOn(checkedOut as unknown as pg.Client)).map((row) => row.statement)).toEqual([text]);
+      const other = `SELECT score FROM ${schema}.users WHERE id = $1`;
+      await createPgDriver(checkedOut).query(other, [1]);
+      expect((await preparedOn(checkedOut as unknown as pg.Client)).map((row) => row.statement)).toEqual([text, other]);
+    } finally {
+      checkedOut.release();
+    }
+  });
+
+  it('a result type changed under a prepared statement: on a pool, sent again unnamed, then prepared under a new name', async () => {
     client = await connections.client();
     await client.query(`CREATE TABLE ${schema}.widened (id integer PRIMARY KEY, n integer)`);
     await client.query(`INSERT INTO ${schema}.widened VALUES (1, 41)`);
-    const driver = createPgDriver(client);
+    const pool = connections.pool({ max: 1 });
+    const driver = createPgDriver(pool);
     const text = `SELECT n FROM ${schema}.widened WHERE id = $1`;
+    const names = async () => {
+      const checkedOut = await pool.connect();
+      try {
+        return (await preparedOn(checkedOut as unknown as pg.Client)).map((row) => row.name);
+      } finally {
+        checkedOut.release();
+      }
+    };
     expect((await driver.query(text, [1])).rows).toEqual([{ n: 41 }]);
+    const [base] = await names();
     await client.query(`ALTER TABLE ${schema}.widened ALTER COLUMN n TYPE bigint`);
     await client.query(`UPDATE ${schema}.widened SET n = 42`);
     // The old prepared statement now fails with 0A000 on every use; the driver recovers.
     expect((await driver.query(text, [1])).rows).toEqual([{ n: '42' }]);
     expect((await driver.query(text, [1])).rows).toEqual([{ n: '42' }]);
-    const names = (await preparedOn(client)).map((row) => row.name);
-    expect(names).toHaveLength(2);
-    expect(names[1]).toBe(`${names[0]}_1`);
+    // pg-pool destroys a connection whose one-off statement failed: the new one holds the new name.
+    expect(await names()).toEqual([`${base}_1`]);
 
     // Inside a transaction the failure has aborted it: it reaches the caller, and the next
-    // use outside prepares the statement again.
-    await driver.query(text, [1]);
+    // use outside prepares the statement again, under another name.
     await client.query(`ALTER TABLE ${schema}.widened ALTER COLUMN n TYPE numeric`);
     const inTransaction = await driver
       .transaction((tx) => tx.query(text, [1]))
@@ -108,18 +132,41 @@ describe('pg driver: prepared statements', () => {
       );
     expect(inTransaction).toMatchObject({ code: '0A000' });
     expect((await driver.query(text, [1])).rows).toEqual([{ n: '42' }]);
+    expect(await names()).toEqual([`${base}_1`, `${base}_2`]);
   });
 
-  it('statements lost by the connection (DEALLOCATE ALL, a pooler switching connections): sent again unnamed, and preparing stops', async () => {
+  it('a result type changed under a prepared statement: on one connection, the error reaches the caller once, in order', async () => {
     client = await connections.client();
+    await client.query(`CREATE TABLE ${schema}.counted (id integer PRIMARY KEY, n integer)`);
+    await client.query(`INSERT INTO ${schema}.counted VALUES (1, 0)`);
     const driver = createPgDriver(client);
+    const bump = `UPDATE ${schema}.counted SET n = n + 1 WHERE id = $1 RETURNING n`;
+    await driver.query(bump, [1]);
+    await client.query(`ALTER TABLE ${schema}.counted ALTER COLUMN n TYPE bigint`);
+    // A resend would run after the read queued behind it: the caller gets the error instead.
+    const [bumped, read] = await Promise.allSettled([
+      driver.query(bump, [1]),
+      driver.query<{ n: string }>(`SELECT n FROM ${schema}.counted WHERE id = $1`, [1]),
+    ]);
+    expect(bumped).toMatchObject({ status: 'rejected', reason: { code: '0A000' } });
+    expect(read).toMatchObject({ status: 'fulfilled', value: { rows: [{ n: '1' }] } });
+    expect((await driver.query(bump, [1])).rows).toEqual([{ n: '2' }]);
+  });
+
+  it('statements lost by the connection (DEALLOCATE ALL): sent again unnamed, and preparing stops', async () => {
+    const pool = connections.pool({ max: 1 });
+    const driver = createPgDriver(pool);
     const text = `SELECT name FROM ${schema}.users WHERE id = $1`;
     await driver.query(text, [1]);
-    expect(await preparedOn(client)).toHaveLength(1);
-    await client.query('DEALLOCATE ALL');
+    await pool.query('DEALLOCATE ALL');
     expect((await driver.query<{ name: string }>(text, [1])).rows).toEqual([{ name: 'ada' }]);
     await driver.query(`SELECT score FROM ${schema}.users WHERE id = $1`, [2]);
-    expect(await preparedOn(client)).toEqual([]);
+    const checkedOut = await pool.connect();
+    try {
+      expect(await preparedOn(checkedOut as unknown as pg.Client)).toEqual([]);
+    } finally {
+      checkedOut.release();
+    }
   });
 
   it(`prepares at most ${MAX_PREPARED} statement texts; the rest run unnamed`, async () => {
@@ -133,27 +180,46 @@ describe('pg driver: prepared statements', () => {
     expect(prepared.map((row) => row.statement)).not.toContain(`SELECT $1::int + ${MAX_PREPARED} AS n`);
   });
 
-  it('a statement that keeps failing with 0A000 is prepared again at most MAX_PREPARED times, then sent unnamed', async () => {
-    // A client that takes the config form and fails every named statement with 0A000.
+  /** A pool-shaped fake that takes the config form; named statements fail with `error`. */
+  function failingPool(error: object) {
     const named: string[] = [];
-    let unnamed = 0;
-    const failing = {
-      query(config: string | { name: string }) {
+    const unnamed: string[] = [];
+    const pool = {
+      query(config: string | { name: string; text: string }) {
         if (typeof config === 'string') {
-          unnamed++;
-          return Promise.reject(Object.assign(new Error('feature not supported'), { code: '0A000' }));
+          unnamed.push(config);
+          return Promise.resolve({ rows: [], rowCount: 0 });
         }
         named.push(config.name);
-        return Promise.reject(Object.assign(new Error('cached plan must not change result type'), { code: '0A000' }));
+        return Promise.reject(Object.assign(new Error('failed'), error));
       },
+      connect: () => Promise.reject(new Error('not used')),
     };
-    const driver = createPgDriver(failing as unknown as pg.Client, { kind: 'client', prepare: true });
-    for (let attempt = 0; attempt < MAX_PREPARED + 5; attempt++) {
-      await expect(driver.query('SELECT $1::int', [1])).rejects.toMatchObject({ code: '0A000' });
+    return { driver: createPgDriver(pool, { kind: 'pool', prepare: true }), named, unnamed };
+  }
+
+  it('a statement whose plan keeps changing is renamed 8 times, then sent unnamed; others are still prepared', async () => {
+    const { driver, named, unnamed } = failingPool({
+      code: '0A000',
+      routine: 'RevalidateCachedQuery',
+      message: 'cached plan must not change result type',
+    });
+    for (let attempt = 0; attempt < 12; attempt++) await driver.query('SELECT $1::int', [1]);
+    expect(new Set(named).size).toBe(9);
+    expect(named.at(-1)).toMatch(/^flagshift_[0-9a-f]{32}_8$/);
+    // Each failure resent once unnamed; after the renames, only unnamed.
+    expect(unnamed).toHaveLength(12);
+    await driver.query('SELECT $1::int + 1', [1]);
+    expect(named.at(-1)).toMatch(/^flagshift_[0-9a-f]{32}$/);
+  });
+
+  it('any other 0A000 ("feature not supported") is the statement\'s own error: not resent, name kept', async () => {
+    const { driver, named, unnamed } = failingPool({ code: '0A000', routine: 'transformLockingClause' });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(driver.query('SELECT $1::int FOR UPDATE', [1])).rejects.toMatchObject({ code: '0A000' });
     }
-    expect(new Set(named).size).toBe(MAX_PREPARED + 1);
-    // Every failure was sent again unnamed once; after the cap, statements go unnamed only.
-    expect(unnamed).toBe(MAX_PREPARED + 1 + 4);
+    expect(new Set(named).size).toBe(1);
+    expect(unnamed).toEqual([]);
   });
 
   it('options: prepare must be auto, true or false', () => {
