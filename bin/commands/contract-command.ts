@@ -1,5 +1,10 @@
-import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
-import { ContractRefusedError, contract } from '../../src/lifecycle/contract.js';
+import { getMigrationFlags, type MigrationFlagState } from '../../adapters/postgres-flags/migration-flags.js';
+import {
+  type ContractGate,
+  ContractRefusedError,
+  type ContractReport,
+  contract,
+} from '../../src/lifecycle/contract.js';
 import type { Stage } from '../../src/stages.js';
 import type { CliContext } from '../cli-context.js';
 import { CliError, ExitCode } from '../cli-error.js';
@@ -24,7 +29,14 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
   const driver = await ctx.driver();
   const flags = await getMigrationFlags(driver, migration, ctx.flagTable);
   const where = `${ctx.options.flagsSchema}.${ctx.options.flagsTable}`;
-  if (flags.stage !== undefined && options.stage !== undefined && options.stage !== flags.stage) {
+  const source = stageSource(flags, options.stage);
+  if (source === 'invalid' && options.stage !== undefined) {
+    throw new CliError(
+      `contract of migration "${migration.name}": its stage flag in ${where} holds an invalid value (${JSON.stringify(flags.raw.stage)}), which --stage can't override; set it first (flagshift flags set ${migration.name} --stage ...)`,
+      { exitCode: ExitCode.Usage },
+    );
+  }
+  if (source === 'table' && options.stage !== undefined && options.stage !== flags.stage) {
     throw new CliError(
       `contract of migration "${migration.name}": --stage ${options.stage} disagrees with its stage flag in ${where} ("${flags.stage}"); --stage is for a stage flag kept in another flag system`,
       { exitCode: ExitCode.Usage },
@@ -33,7 +45,7 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
   const stage = flags.stage ?? options.stage;
   const force = options.force === true;
   const ddlOptions = ddlOptionsFrom(ctx, options);
-  let report: Awaited<ReturnType<typeof contract>>;
+  let report: ContractReport;
   try {
     report = await contract(driver, migration, {
       ...ddlOptions,
@@ -42,29 +54,50 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
     });
   } catch (error) {
     if (!(error instanceof ContractRefusedError)) throw error;
-    throw new CliError(`${error.gate.reason}; ${refusalHint(error.gate.closedBy, migration.name, where, stage)}`, {
-      exitCode: ExitCode.Failure,
-    });
+    const hint = refusalHint(error.gate.closedBy, source, migration.name, where, flags.raw.stage);
+    throw new CliError(`${error.gate.reason}; ${hint}`, { exitCode: ExitCode.Failure });
   }
-  if (!ctx.options.json) {
-    if (report.ddl.dryRun) ctx.print(`-- contract gate: ${report.gate.ok ? 'open' : 'closed'}: ${report.gate.reason}`);
-    else if (report.forced)
-      ctx.note(`warning: the contract gate was closed and overridden with --force (logged): ${report.gate.reason}`);
+  if (report.forced) {
+    ctx.note(`warning: the contract gate was closed and overridden with --force (logged): ${report.gate.reason}`);
   }
-  printDdlReport(ctx, 'contract', migration.name, report.ddl, ddlOptions);
+  if (report.ddl.dryRun && !ctx.options.json) {
+    ctx.print(`-- contract gate: ${report.gate.ok ? 'open' : 'closed'}: ${report.gate.reason}`);
+  }
+  printDdlReport(ctx, 'contract', migration.name, report.ddl, ddlOptions, {
+    forced: report.forced,
+    gate: { open: report.gate.ok, reason: report.gate.reason, closedBy: report.gate.closedBy ?? null },
+  });
   return ExitCode.Ok;
+}
+
+/**
+ * Where the stage comes from: the flags table (`table`), a value there that is not a
+ * stage (`invalid`), the operator's `--stage` for a flag kept elsewhere (`option`), or
+ * nowhere (`none`).
+ */
+function stageSource(flags: MigrationFlagState, option: Stage | undefined): 'table' | 'invalid' | 'option' | 'none' {
+  if (flags.stage !== undefined) return 'table';
+  if (flags.raw.stage !== undefined) return 'invalid';
+  return option === undefined ? 'none' : 'option';
 }
 
 /** What the operator can do about a closed gate. */
 function refusalHint(
-  closedBy: 'stage' | 'verification' | undefined,
+  closedBy: ContractGate['closedBy'],
+  source: ReturnType<typeof stageSource>,
   name: string,
   where: string,
-  stage: Stage | undefined,
+  raw: unknown,
 ): string {
   if (closedBy !== 'stage') return 'or pass --force, which is logged';
-  if (stage === undefined) {
-    return `its stage flag is not in ${where}: once every application is at stage complete, pass --stage complete (or --force, which is logged)`;
+  switch (source) {
+    case 'table':
+      return `set it to complete first (flagshift flags set ${name} --stage complete), or pass --force, which is logged`;
+    case 'invalid':
+      return `its stage flag in ${where} holds an invalid value (${JSON.stringify(raw)}): set it (flagshift flags set ${name} --stage ...) and move to complete first, or pass --force, which is logged`;
+    case 'option':
+      return 'move every application to complete in your flag system first, then pass --stage complete (or --force, which is logged)';
+    case 'none':
+      return `its stage flag is not in ${where}: once every application is at stage complete, pass --stage complete (or --force, which is logged)`;
   }
-  return `set it to complete first (flagshift flags set ${name} --stage complete), or pass --force, which is logged`;
 }

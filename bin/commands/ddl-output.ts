@@ -27,18 +27,20 @@ export function ddlOptionsFrom(ctx: CliContext, options: DdlCommandOptions): Ddl
   };
 }
 
-/** Prints a DDL report: the script of a dry run, or what ran. */
+/** Prints a DDL report: the script of a dry run, or what ran; `json` adds fields to the `--json` output. */
 export function printDdlReport(
   ctx: CliContext,
   what: 'expand' | 'contract',
   migration: string,
   report: DdlReport,
   options: DdlOptions,
+  json: Record<string, unknown> = {},
 ): void {
   if (ctx.options.json) {
     ctx.printJson({
       migration,
       phase: what,
+      ...json,
       dryRun: report.dryRun,
       sql: report.sql,
       steps: report.steps.map((step) => ({

@@ -74,8 +74,9 @@ export interface ContractGate {
   readonly reason: string;
   /**
    * What closes the gate: the `stage` (not `complete`, or not given) or the `verification`
-   * (none, failed, sampled, or older than the last write-path change). Checked in that
-   * order: moving the stage is a write-path change, which makes a verification stale.
+   * (none, failed, sampled, or older than the last write-path change). The stage is checked
+   * first, since moving it (as a `stage` event) makes a verification stale; when both close
+   * the gate, `reason` names both.
    */
   readonly closedBy: 'stage' | 'verification' | undefined;
   readonly verification: VerificationRecord | undefined;
@@ -98,6 +99,10 @@ const contractOptionsSchema = z.strictObject({
   force: z.boolean().optional(),
   stage: z.enum(STAGES).optional(),
   actor: z.string().optional(),
+});
+const gateOptionsSchema = z.strictObject({
+  stateSchema: lifecycleOptionsShape.stateSchema,
+  stage: z.enum(STAGES).optional(),
 });
 
 /**
@@ -298,7 +303,8 @@ export async function contractGate(
   migration: Migration,
   options: ContractGateOptions = {},
 ): Promise<ContractGate> {
-  const stateSchema = options.stateSchema ?? DEFAULT_STATE_SCHEMA;
+  const subject = `contract of migration "${migration.name}" refused`;
+  const { stateSchema = DEFAULT_STATE_SCHEMA, stage } = parseStepOptions(gateOptionsSchema, options, subject);
   const s = quoteStateSchema(stateSchema);
   const tables = await db.query<{ present: boolean }>(
     `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present`,
@@ -307,7 +313,6 @@ export async function contractGate(
   const stateExists = tables.rows[0]?.present === true;
   const verification = stateExists ? await lastVerification(db, migration.name, stateSchema) : undefined;
   const changed = stateExists ? await lastWritePathChange(db, migration.name, stateSchema) : undefined;
-  const subject = `contract of migration "${migration.name}" refused`;
   const gate = (closedBy: ContractGate['closedBy'], reason: string): ContractGate => ({
     ok: closedBy === undefined,
     reason,
@@ -315,39 +320,38 @@ export async function contractGate(
     verification,
     lastWritePathChange: changed,
   });
-  const { stage } = options;
+  const problem = verificationProblem(verification, changed);
   if (stage !== 'complete') {
+    // The verification's verdict too, so an override records everything it overrode.
     return gate(
       'stage',
-      `${subject}: ${stage === undefined ? 'no stage given' : `its stage is "${stage}"`}; every stage before complete still reads or writes the old columns`,
+      `${subject}: ${stage === undefined ? 'no stage given' : `its stage is "${stage}"`}; every stage before complete still reads or writes the old columns${problem === undefined ? '' : `; and ${problem}`}`,
     );
   }
-  if (verification === undefined) {
-    return gate('verification', `${subject}: it has never been verified; run verify first`);
-  }
-  const at = verification.at.toISOString();
-  if (verification.sample !== undefined && verification.sample < 1) {
-    return gate(
-      'verification',
-      `${subject}: the last verification (${at}) checked a sample (${verification.sample}); contract needs one over every row`,
-    );
-  }
-  if (!verification.passed) {
-    return gate(
-      'verification',
-      `${subject}: the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked; fix them and verify again`,
-    );
-  }
-  if (changed !== undefined && verification.at.getTime() <= changed.getTime()) {
-    return gate(
-      'verification',
-      `${subject}: the last verification (${at}) is older than the last write-path change (${changed.toISOString()}); verify again`,
-    );
-  }
+  if (problem !== undefined) return gate('verification', `${subject}: ${problem}`);
   return gate(
     undefined,
-    `stage complete, and verification passed at ${at} (${verification.checkedRows} rows) after the last write-path change`,
+    `stage complete, and verification passed at ${verification!.at.toISOString()} (${verification!.checkedRows} rows) after the last write-path change`,
   );
+}
+
+/** What is wrong with the latest verification for contract, or `undefined` when nothing is. */
+function verificationProblem(
+  verification: VerificationRecord | undefined,
+  changed: Date | undefined,
+): string | undefined {
+  if (verification === undefined) return 'it has never been verified; run verify first';
+  const at = verification.at.toISOString();
+  if (verification.sample !== undefined && verification.sample < 1) {
+    return `the last verification (${at}) checked a sample (${verification.sample}); contract needs one over every row`;
+  }
+  if (!verification.passed) {
+    return `the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked; fix them and verify again`;
+  }
+  if (changed !== undefined && verification.at.getTime() <= changed.getTime()) {
+    return `the last verification (${at}) is older than the last write-path change (${changed.toISOString()}); verify again`;
+  }
+  return undefined;
 }
 
 /**

@@ -147,9 +147,15 @@ describe('flagshift CLI: contract at a stage other than complete', () => {
     expect(disagreeing.code).toBe(2);
     expect(disagreeing.stderr).toMatch(/--stage complete disagrees with its stage flag in .* \("dualwrite"\)/);
 
-    const forced = await db.run('contract', 'users-username', '--force');
+    const forced = await db.run('contract', 'users-username', '--force', '--json');
     expect(forced.code, forced.stderr).toBe(0);
+    // The warning goes to stderr with --json too, and the report says the gate was overridden.
     expect(forced.stderr).toMatch(/overridden with --force \(logged\): .* its stage is "dualwrite"/);
+    expect(JSON.parse(forced.stdout)).toMatchObject({
+      phase: 'contract',
+      forced: true,
+      gate: { open: false, closedBy: 'stage', reason: expect.stringContaining('its stage is "dualwrite"') },
+    });
     expect(await columnsOf(db, 'users')).toEqual(['id', 'email', 'username']);
     expect((await eventKinds(db)).filter((kind) => kind !== 'backfill')).toEqual([
       'expand',
@@ -179,12 +185,31 @@ describe('flagshift CLI: contract at a stage other than complete', () => {
     );
     const atLive = await db.run('contract', 'users-username', '--stage', 'live');
     expect(atLive.code).toBe(1);
-    expect(atLive.stderr).toMatch(/refused: its stage is "live"/);
+    // The stage is the operator's word for a flag elsewhere: the hint points there, not at the table.
+    expect(atLive.stderr).toMatch(
+      /refused: its stage is "live"; .*; move every application to complete in your flag system first, then pass --stage complete \(or --force, which is logged\)\n$/,
+    );
+    expect(atLive.stderr).not.toContain('flags set');
     expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email', 'username']);
 
     const contracted = await db.run('contract', 'users-username', '--stage', 'complete');
     expect(contracted.code, contracted.stderr).toBe(0);
     expect(await columnsOf(db, 'users')).toEqual(['id', 'email', 'username']);
     expect(await eventKinds(db)).not.toContain('force');
+  });
+
+  it('an invalid stage value in the flags table: named, and not overridden by --stage', async () => {
+    const db = await setUp();
+    schemas.push(db);
+    expect((await db.run('verify', 'users-username')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    await db.sql(`UPDATE ${db.schema}.flags SET value = '"sideways"' WHERE key = 'flagshift.users-username.stage'`);
+    const refused = await db.run('contract', 'users-username');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/its stage flag in .*flags holds an invalid value \("sideways"\): set it/);
+    const overriding = await db.run('contract', 'users-username', '--stage', 'complete');
+    expect(overriding.code).toBe(2);
+    expect(overriding.stderr).toMatch(/holds an invalid value \("sideways"\), which --stage can't override/);
+    expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email', 'username']);
   });
 });

@@ -42,7 +42,9 @@ describe('flagshift CLI: verify and status', () => {
     expect(stdout).toMatch(/verification: +FAILED at .*: 50 rows checked, 1 mismatched, 1 missing/);
     expect(stdout).toMatch(/backfill: +not started/);
     // The gate contract would find: with no stage flag in the table, the stage closes it first.
-    expect(stdout).toMatch(/contract gate: +closed: .* no stage given; every stage before complete/);
+    expect(stdout).toMatch(
+      /contract gate: +closed: .* no stage given; every stage before complete .*; and the last verification .* failed: 1 mismatched and 1 missing/,
+    );
     expect(stdout).toMatch(/migration orders-note\n {2}error: +table .*orders.* does not exist/);
   });
 });

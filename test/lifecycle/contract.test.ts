@@ -6,7 +6,7 @@
  */
 import { expect, it } from 'vitest';
 import { z } from 'zod';
-import { DriverError, StageTransitionError } from '../../src/errors.js';
+import { ConfigurationError, DriverError, StageTransitionError } from '../../src/errors.js';
 import { ContractRefusedError, contract, contractGate, planContract } from '../../src/lifecycle/contract.js';
 import { expand } from '../../src/lifecycle/expand.js';
 import { listEvents, recordEvent, recordVerification } from '../../src/lifecycle/state.js';
@@ -173,6 +173,29 @@ describeDrivers('contract', (getCtx) => {
       'contract',
     ]);
     expect(await planContract(ctx.driver, migration)).toEqual([]);
+  });
+
+  it('gate: a stage other than complete and a failed verification are both named, and both recorded when forced', async () => {
+    const ctx = getCtx();
+    const migration = await renamed(ctx);
+    await verified(ctx, migration, false);
+    const gate = await contractGate(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'live' });
+    expect(gate).toMatchObject({ ok: false, closedBy: 'stage' });
+    expect(gate.reason).toMatch(
+      /refused: its stage is "live"; every stage before complete still reads or writes the old columns; and the last verification \(.*\) failed: 1 mismatched/,
+    );
+    await contract(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'live', force: true });
+    const [force] = (await listEvents(ctx.driver, migration.name, ctx.schema)).filter((e) => e.kind === 'force');
+    expect(force!.details).toMatchObject({ overridden: gate.reason });
+  });
+
+  it('gate: options are checked, a state schema given as a bare string included', async () => {
+    const ctx = getCtx();
+    const migration = await renamed(ctx);
+    await expect(contractGate(ctx.driver, migration, ctx.schema as never)).rejects.toThrow(ConfigurationError);
+    await expect(
+      contractGate(ctx.driver, migration, { stateSchema: ctx.schema, stage: 'sideways' as 'live' }),
+    ).rejects.toThrow(/contract of migration "users-contract" refused: option "stage"/);
   });
 
   it('force: runs without verification and records the override as a force event', async () => {
