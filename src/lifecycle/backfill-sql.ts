@@ -11,9 +11,9 @@
 import type { Queryable } from '../driver.js';
 import { ConfigurationError } from '../errors.js';
 import type { QualifiedName } from '../identifiers.js';
-import type { Migration } from '../migration.js';
+import type { BoundMapping, Migration } from '../migration.js';
 import type { BoundColumn } from '../table.js';
-import { forwardSql } from './sql-forms.js';
+import { backwardSql, forwardSql } from './sql-forms.js';
 import { parseJson } from './state.js';
 
 /** A column as the catalog describes it. */
@@ -134,6 +134,23 @@ export interface TargetColumn {
   readonly forward: (alias: string) => string;
 }
 
+/**
+ * A new column in the main table. Its mapping's transforms may lose information one way
+ * (a split's parts can't all be told apart in the joined text: `firstName: 'Mary Ann'`,
+ * `lastName: 'Evans'` leaves `name` 'Mary Ann Evans', which splits as 'Mary' + 'Ann
+ * Evans'); then `held` says when the row's new side stands as written.
+ */
+export interface SameRowTarget extends TargetColumn {
+  /**
+   * SQL over an alias, true when the new columns of this target's mapping stand as stored:
+   * they equal forward(old), or, for a mapping other than a rename, they are not all NULL
+   * and the old columns are exactly backward(new), as an SDK dual write or a sync trigger
+   * leaves them. The backfill never takes forward(old) over such a row, and verification
+   * counts it as agreeing. `undefined` for a rename, whose transforms lose nothing.
+   */
+  readonly held: ((alias: string) => string) | undefined;
+}
+
 /** A side table receiving the new columns of cross-table mappings. */
 export interface SideTarget {
   readonly table: QualifiedName;
@@ -148,7 +165,7 @@ export interface DataPlan {
   readonly table: QualifiedName;
   readonly key: readonly KeyColumn[];
   /** New columns in the main table. */
-  readonly sameRow: readonly TargetColumn[];
+  readonly sameRow: readonly SameRowTarget[];
   readonly sides: readonly SideTarget[];
   /** Old columns read by side targets (carried through the batch). */
   readonly sideOldColumns: readonly BoundColumn[];
@@ -193,17 +210,18 @@ export async function inspectMigration(db: Queryable, migration: Migration): Pro
       message: `key (${keyNames.join(', ')}) of table "${tableName.display}" has no primary key or unique index; keyset batches need a unique key`,
     });
   }
-  const sameRow: TargetColumn[] = [];
+  const sameRow: SameRowTarget[] = [];
   const sideTables = new Map<string, { side: SideTarget; catalog: CatalogTable; columns: TargetColumn[] }>();
   const sideOld: BoundColumn[] = [];
   for (const mapping of migration.mappings) {
     for (const column of mapping.oldColumns) need(main, column.name);
     const forward = (alias: string) => forwardSql(migration, mapping, (column) => `${alias}."${column}"`);
     if (mapping.newTable === undefined) {
-      for (const [index, column] of mapping.newColumns.entries()) {
-        need(main, column.name);
-        sameRow.push(target(column, index, main, forward));
-      }
+      for (const column of mapping.newColumns) need(main, column.name);
+      if (!mapping.newColumns.every((column) => main.columns.has(column.name))) continue;
+      const targets = mapping.newColumns.map((column, index) => target(column, index, main, forward));
+      const held = mapping.kind === 'rename' ? undefined : heldSql(migration, mapping, targets, main);
+      for (const each of targets) sameRow.push({ ...each, held });
       continue;
     }
     const side = mapping.newTable;
@@ -274,6 +292,33 @@ function target(
   // Rendering validates the SQL form now, so a bad form fails before any batch runs.
   forward('t');
   return { column, type, forward: (alias) => `(${forward(alias)[index]!})::${type}` };
+}
+
+/** {@link SameRowTarget.held} of a mapping whose new columns, with their forward forms, are `targets`. */
+function heldSql(
+  migration: Migration,
+  mapping: BoundMapping,
+  targets: readonly TargetColumn[],
+  catalog: CatalogTable,
+): (alias: string) => string {
+  // Rendering validates the backward forms now, as target() does the forward ones.
+  backwardSql(migration, mapping, (column) => `t."${column}"`);
+  const comparable = (type: string) => (type === 'json' ? 'jsonb' : type);
+  const oldTypes = mapping.oldColumns.map((column) =>
+    comparable(catalog.columns.get(column.name)?.type ?? column.type ?? 'text'),
+  );
+  return (alias) => {
+    const current = targets.map((each) => `${alias}.${each.column.quoted}`).join(', ');
+    const forward = targets.map((each) => each.forward(alias)).join(', ');
+    const old = mapping.oldColumns.map((column, j) => `${alias}.${column.quoted}::${oldTypes[j]}`).join(', ');
+    const derived = backwardSql(migration, mapping, (column) => `${alias}."${column}"`)
+      .map((expression, j) => `(${expression})::${oldTypes[j]}`)
+      .join(', ');
+    // CASE, so the backward forms run only for rows whose new side was written and differs.
+    return `(CASE WHEN ROW(${current}) IS NOT DISTINCT FROM ROW(${forward}) THEN true
+       WHEN ROW(${current}) IS NULL THEN false
+       ELSE ROW(${old}) IS NOT DISTINCT FROM ROW(${derived}) END)`;
+  };
 }
 
 /** `t."a", t."b"`. */
@@ -398,13 +443,56 @@ function afterCursor(plan: DataPlan, hasCursor: boolean): string {
 
 /**
  * The `SET` list of the same-row targets on the main table (alias `t`), and the condition
- * that a row still needs it: a re-run, or a row a writer already filled, is left alone.
+ * that a row still needs it: a re-run, or a row a writer already filled, is left alone,
+ * and so is a mapping's new side that stands as written ({@link SameRowTarget.held}).
  */
 function sameRowUpdate(plan: DataPlan): { sets: string; stale: string } {
-  const sets = plan.sameRow.map((target) => `${target.column.quoted} = ${target.forward('t')}`).join(', ');
-  const current = plan.sameRow.map((target) => `t.${target.column.quoted}`).join(', ');
-  const wanted = plan.sameRow.map((target) => target.forward('t')).join(', ');
-  return { sets, stale: `ROW(${current}) IS DISTINCT FROM ROW(${wanted})` };
+  const sets = plan.sameRow
+    .map((target) => {
+      const forward = target.forward('t');
+      const value =
+        target.held === undefined
+          ? forward
+          : `CASE WHEN ${target.held('t')} THEN t.${target.column.quoted} ELSE ${forward} END`;
+      return `${target.column.quoted} = ${value}`;
+    })
+    .join(', ');
+  return {
+    sets,
+    stale: staleSql(
+      plan.sameRow.map((target) => ({ target, actual: `t.${target.column.quoted}` })),
+      't',
+    ),
+  };
+}
+
+/**
+ * SQL over `alias`, true when some of `targets` (each with the SQL of its stored value)
+ * differs from what forward(old) gives, apart from new sides that stand as written.
+ */
+export function staleSql(
+  targets: readonly { readonly target: TargetColumn; readonly actual: string }[],
+  alias: string,
+): string {
+  const compared = targets.filter(({ target }) => heldOf(target) === undefined);
+  const terms: string[] = [];
+  if (compared.length > 0) {
+    const actual = compared.map((each) => each.actual).join(', ');
+    const wanted = compared.map((each) => each.target.forward(alias)).join(', ');
+    terms.push(`ROW(${actual}) IS DISTINCT FROM ROW(${wanted})`);
+  }
+  const held = new Set<string>();
+  for (const { target } of targets) {
+    const condition = heldOf(target);
+    if (condition !== undefined) held.add(condition(alias));
+  }
+  for (const condition of held) terms.push(`NOT ${condition}`);
+  return terms.length === 1 ? terms[0]! : `(${terms.join(' OR ')})`;
+}
+
+/** {@link SameRowTarget.held} of a target, `undefined` for a rename's or a side table's. */
+export function heldOf(target: TargetColumn): ((alias: string) => string) | undefined {
+  return (target as Partial<SameRowTarget>).held;
 }
 
 /**

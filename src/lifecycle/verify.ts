@@ -11,6 +11,7 @@ import { redactValue } from '../redact.js';
 import {
   allTargets,
   type DataPlan,
+  heldOf,
   keyFromJson,
   keyJoin,
   keyList,
@@ -19,6 +20,7 @@ import {
   keyToJson,
   loadDataPlan,
   sleep,
+  staleSql,
 } from './backfill-sql.js';
 import {
   DEFAULT_STATE_SCHEMA,
@@ -280,8 +282,13 @@ export function chunkSql(plan: DataPlan, sampling: boolean): { first: string; ne
   };
   const actual = (index: number) => `${aliasOf(index)}.${targets[index]!.target.column.quoted}`;
   const expected = (index: number) => targets[index]!.target.forward('t');
+  // A new side that stands as written (SameRowTarget.held) is neither missing nor mismatched.
+  const standing = (index: number) => {
+    const held = heldOf(targets[index]!.target);
+    return held === undefined ? '' : ` AND NOT ${held('t')}`;
+  };
   const missingTerms = [
-    ...targets.map((_, index) => `(${actual(index)} IS NULL AND ${expected(index)} IS NOT NULL)`),
+    ...targets.map((_, index) => `(${actual(index)} IS NULL AND ${expected(index)} IS NOT NULL${standing(index)})`),
     ...plan.sides.map((side, index) => `s${index}.${side.keyColumns[0]!.quoted} IS NULL`),
   ];
   const columns = targets
@@ -304,7 +311,10 @@ export function chunkSql(plan: DataPlan, sampling: boolean): { first: string; ne
 ), judged AS MATERIALIZED (
   SELECT ${keyList(plan, 't')},
          (${missingTerms.join(' OR ')}) AS missing,
-         ROW(${targets.map((_, index) => actual(index)).join(', ')}) IS DISTINCT FROM ROW(${targets.map((_, index) => expected(index)).join(', ')}) AS mismatched
+         ${staleSql(
+           targets.map(({ target }, index) => ({ target, actual: actual(index) })),
+           't',
+         )} AS mismatched
     FROM picked AS p JOIN ${table} AS t ON ${keyJoin(plan, 't', 'p')}
     ${joins}
 ), totals AS (

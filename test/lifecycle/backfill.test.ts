@@ -1,8 +1,20 @@
-import { ConfigurationError, changeType, defineMigration, defineTable, moveColumn, rename, split } from 'flagshift';
+import {
+  ConfigurationError,
+  changeType,
+  createMemoryFlags,
+  createRepository,
+  defineMigration,
+  defineTable,
+  moveColumn,
+  rename,
+  split,
+} from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { type BackfillProgress, createBackfill } from '../../src/lifecycle/backfill.js';
+import { expand } from '../../src/lifecycle/expand.js';
 import { backfillStatus, listEvents } from '../../src/lifecycle/state.js';
+import { verify } from '../../src/lifecycle/verify.js';
 import { describeDrivers } from '../support/drivers.js';
 import { bioMoveMigration, createItems, itemsMigration, updateCounts } from './fixtures/data.js';
 
@@ -85,6 +97,59 @@ describeDrivers('backfill', (getCtx) => {
       { id: 3, first_name: null, last_name: null },
       { id: 4, first_name: 'Jean', last_name: 'Luc Picard' },
     ]);
+  });
+
+  it('split: a new side the SDK or a sync trigger wrote stands, though forward(old) would split it otherwise', async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.people (id int PRIMARY KEY, name text)`);
+    await ctx.sql(
+      `INSERT INTO ${s}.people (id, name) VALUES (1, 'Ada Lovelace'), (2, 'Jean Luc Picard'), (3, 'Plato')`,
+    );
+    const people = defineTable({
+      name: `${s}.people`,
+      key: 'id',
+      entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
+    });
+    const migration = defineMigration({
+      name: 'people-split',
+      table: people,
+      mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
+      defaultStage: 'off',
+    });
+    await expand(ctx.driver, migration, { stateSchema: s });
+    const flags = createMemoryFlags({ [migration.stageFlagKey]: 'dualwrite' });
+    const repo = createRepository(migration, { driver: ctx.driver, flags, flagCache: { ttlMs: 0 } });
+    // Dual writes whose parts forward(old) can't give back: "Mary Ann Evans" splits as "Mary" / "Ann Evans".
+    await repo.insert({ id: 4, firstName: 'Mary Ann', lastName: 'Evans' });
+    await repo.update(2, { firstName: 'Jean Luc', lastName: 'Picard' });
+    // At complete only new is written; the sync trigger derives old from it.
+    flags.set(migration.stageFlagKey, 'complete');
+    await repo.insert({ id: 5, firstName: 'Simone de', lastName: 'Beauvoir' });
+    // Drift no writer explains (old is not what new joins to) is still repaired from old.
+    await ctx.sql(`ALTER TABLE ${s}.people DISABLE TRIGGER USER`);
+    await ctx.sql(`UPDATE ${s}.people SET first_name = 'Plat', last_name = 'O' WHERE id = 3`);
+    await ctx.sql(`ALTER TABLE ${s}.people ENABLE TRIGGER USER`);
+    const before = await verify(ctx.driver, migration, { stateSchema: s });
+    expect(before).toMatchObject({ passed: false, missingRows: 1, mismatchedRows: 1 });
+
+    const report = await createBackfill(ctx.driver, migration, { stateSchema: s, batchSize: 2 }).run();
+    expect(report.rowsChanged).toBe(2);
+    expect(await ctx.sql(`SELECT id, name, first_name, last_name FROM ${s}.people ORDER BY id`)).toEqual([
+      { id: 1, name: 'Ada Lovelace', first_name: 'Ada', last_name: 'Lovelace' },
+      { id: 2, name: 'Jean Luc Picard', first_name: 'Jean Luc', last_name: 'Picard' },
+      { id: 3, name: 'Plato', first_name: 'Plato', last_name: null },
+      { id: 4, name: 'Mary Ann Evans', first_name: 'Mary Ann', last_name: 'Evans' },
+      { id: 5, name: 'Simone de Beauvoir', first_name: 'Simone de', last_name: 'Beauvoir' },
+    ]);
+    expect(await verify(ctx.driver, migration, { stateSchema: s })).toMatchObject({
+      passed: true,
+      checkedRows: 5,
+      missingRows: 0,
+      mismatchedRows: 0,
+    });
+    // A second pass finds nothing to do.
+    expect((await createBackfill(ctx.driver, migration, { stateSchema: s }).run()).rowsChanged).toBe(0);
   });
 
   it('changeType: casts into the new column type', async () => {
