@@ -181,12 +181,26 @@ function cacheKeyPrefix(flags: MigrationFlags): string {
   return prefix;
 }
 
+// A flag value that an evaluation got, and when that evaluation began.
+interface Known<T> {
+  readonly value: T;
+  readonly sequence: number;
+}
+
+// Records `value` unless a newer evaluation's result is already recorded for `flagKey`.
+function remember<T>(known: Map<string, Known<T>>, flagKey: string, value: T, sequence: number): void {
+  const current = known.get(flagKey);
+  if (current === undefined || current.sequence < sequence) known.set(flagKey, { value, sequence });
+}
+
 // One evaluation of a migration's two flags, kept so a result that arrives after its
 // time-out can still correct the decision it left behind.
 interface Evaluation {
   readonly flags: MigrationFlags;
   readonly key: string;
   readonly generation: number;
+  /** Taken when the evaluation began: orders its results against other evaluations'. */
+  readonly sequence: number;
   stage: Stage;
   percent: number;
   stageFellBack: boolean;
@@ -233,8 +247,11 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   const inFlight = new Map<string, Promise<FlagDecision>>();
   // Per flag key rather than per cache key: when the provider dies, an entity never seen
   // before should still get the stage the migration was last known to be in, not the default.
-  const lastStage = new Map<string, Stage>();
-  const lastPercent = new Map<string, number>();
+  const lastStage = new Map<string, Known<Stage>>();
+  const lastPercent = new Map<string, Known<number>>();
+  // Numbers evaluations in the order they began. A result that lands after a newer
+  // evaluation's result (a slow answer from before the stage moved) must not replace it.
+  let sequence = 0;
   // Bumped on every invalidation. Results of evaluations begun before a change may be stale,
   // so they are returned to the callers that waited for them but neither cached nor remembered.
   let generation = 0;
@@ -323,7 +340,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // is still the one cached: a newer evaluation or an invalidation wins.
   function lateStage(evaluation: Evaluation, value: unknown): void {
     if (evaluation.generation !== generation || !isStage(value)) return;
-    lastStage.set(evaluation.flags.stageFlagKey, value);
+    remember(lastStage, evaluation.flags.stageFlagKey, value, evaluation.sequence);
     if (evaluation.decision === undefined || cache.peek(evaluation.key) !== evaluation.decision) return;
     evaluation.stage = value;
     evaluation.stageFellBack = false;
@@ -332,7 +349,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   function latePercent(evaluation: Evaluation, value: unknown): void {
     if (evaluation.generation !== generation || !isPercent(value)) return;
-    lastPercent.set(evaluation.flags.percentFlagKey, value);
+    remember(lastPercent, evaluation.flags.percentFlagKey, value, evaluation.sequence);
     if (evaluation.decision === undefined || cache.peek(evaluation.key) !== evaluation.decision) return;
     evaluation.percent = value;
     evaluation.percentFellBack = false;
@@ -344,6 +361,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       flags,
       key,
       generation,
+      sequence: ++sequence,
       stage: flags.defaultStage,
       percent: flags.defaultPercent,
       stageFellBack: true,
@@ -359,7 +377,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
       if (isFailure(stageOutcome)) {
         const known = lastStage.get(flags.stageFlagKey);
-        if (known !== undefined) evaluation.stage = known;
+        if (known !== undefined) evaluation.stage = known.value;
         report(
           flags.migration,
           flags.stageFlagKey,
@@ -369,12 +387,12 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       } else {
         evaluation.stage = stageOutcome as Stage;
         evaluation.stageFellBack = false;
-        if (current) lastStage.set(flags.stageFlagKey, evaluation.stage);
+        if (current) remember(lastStage, flags.stageFlagKey, evaluation.stage, evaluation.sequence);
       }
 
       if (isFailure(percentOutcome)) {
         const known = lastPercent.get(flags.percentFlagKey);
-        if (known !== undefined) evaluation.percent = known;
+        if (known !== undefined) evaluation.percent = known.value;
         // The percentage only matters in live: a percent flag that was never created
         // while a migration is in another stage is not an outage worth counting.
         if (evaluation.stage === 'live')
@@ -387,15 +405,15 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       } else {
         evaluation.percent = percentOutcome as number;
         evaluation.percentFellBack = false;
-        if (current) lastPercent.set(flags.percentFlagKey, evaluation.percent);
+        if (current) remember(lastPercent, flags.percentFlagKey, evaluation.percent, evaluation.sequence);
       }
 
       return store(evaluation);
     } catch {
       // Unreachable by design; if it is reached, the data path still gets a decision.
       return Object.freeze({
-        stage: lastStage.get(flags.stageFlagKey) ?? flags.defaultStage,
-        percent: lastPercent.get(flags.percentFlagKey) ?? flags.defaultPercent,
+        stage: lastStage.get(flags.stageFlagKey)?.value ?? flags.defaultStage,
+        percent: lastPercent.get(flags.percentFlagKey)?.value ?? flags.defaultPercent,
       });
     }
   }

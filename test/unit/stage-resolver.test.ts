@@ -352,6 +352,26 @@ describe('when the flag system fails', () => {
     expect(await resolver.resolve(migration, ctx, 'other')).toEqual({ stage: 'shadow', percent: 10 });
   });
 
+  it('a late result older than a recorded one does not replace the last known good', async () => {
+    // A source without change events: a slow answer from before the stage moved lands
+    // after a newer evaluation has recorded the new stage.
+    let answer: (flagKey: string) => unknown = (flagKey) => (flagKey === STAGE ? 'shadow' : 10);
+    const metrics = recorder();
+    const resolver = resolverFor({ resolve: (flagKey) => answer(flagKey) }, { metrics, timeoutMs: 20, ttlMs: 0 });
+    let landOld: (stage: string) => void = () => {};
+    answer = (flagKey) => (flagKey === STAGE ? new Promise((resolve) => (landOld = resolve)) : 10);
+    expect(await resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'dualwrite', percent: 10 });
+    answer = (flagKey) => (flagKey === STAGE ? 'live' : 10);
+    expect(await resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'live', percent: 10 });
+    landOld('off');
+    await sleep(0);
+    answer = () => {
+      throw new Error('provider down');
+    };
+    expect(await resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'live', percent: 10 });
+    expect(metrics.fallbacks.at(-2)).toMatchObject({ flagKey: STAGE, reason: 'error', source: 'last-known-good' });
+  });
+
   it('a throwing metrics sink never reaches the data path', async () => {
     const flags = createMemoryFlags({ [PERCENT]: 5 });
     const resolver = resolverFor(flags, {
