@@ -69,6 +69,7 @@ export function migrationFlags(migration: Migration): MigrationFlags {
     percentFlagKey: migration.percentFlagKey,
     defaultStage: migration.defaultStage,
     defaultPercent: migration.defaultPercent,
+    evaluation: migration.evaluation,
   };
 }
 

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
 import type { FlagContext, FlagSource, FlagValueType } from './flags.js';
 import type { FallbackReason, FlagFallbackEvent, MetricsSink } from './metrics-events.js';
-import { isStage, type Stage } from './stages.js';
+import { isStage, STAGES, type Stage } from './stages.js';
 
 /** The flags one migration is routed by. Built by `defineMigration`. */
 export interface MigrationFlags {
@@ -22,6 +22,12 @@ export interface MigrationFlags {
   readonly defaultStage: Stage;
   /** The percentage used when the percent flag fails and no value of it was ever good. */
   readonly defaultPercent: number;
+  /**
+   * `per-entity` when each cache key is one entity that the provider may give a stage of
+   * its own: the last known good stage is then kept per entity, not per flag.
+   * @default 'per-migration'
+   */
+  readonly evaluation?: 'per-migration' | 'per-entity';
 }
 
 /** What the flags say for one migration and one evaluation context. */
@@ -193,6 +199,55 @@ function remember<T>(known: Map<string, Known<T>>, flagKey: string, value: T, se
   if (current === undefined || current.sequence < sequence) known.set(flagKey, { value, sequence });
 }
 
+// What the flags last said for one entity of a per-entity migration.
+interface EntityGood {
+  stage: Stage | undefined;
+  stageSequence: number;
+  percent: number | undefined;
+  percentSequence: number;
+}
+
+const DUALWRITE = STAGES.indexOf('dualwrite');
+const RAMPDOWN = STAGES.indexOf('rampdown');
+const COMPLETE = STAGES.indexOf('complete');
+
+// The remembered entities of one per-entity stage flag, and how many of them are in each
+// stage, so an entity without a remembered stage can be given one without a scan.
+class EntityMemory {
+  readonly entities: LRUCache<string, EntityGood>;
+  private readonly counts: number[] = STAGES.map(() => 0);
+
+  constructor(max: number) {
+    this.entities = new LRUCache<string, EntityGood>({
+      max,
+      dispose: (good) => this.count(good.stage, -1),
+    });
+  }
+
+  count(stage: Stage | undefined, delta: number): void {
+    if (stage !== undefined) this.counts[STAGES.indexOf(stage)]! += delta;
+  }
+
+  /**
+   * The stage for an entity with none remembered, once the migration has begun (some
+   * remembered entity is at `dualwrite` or beyond): the most advanced stage remembered,
+   * but no further than `rampdown`, so its writes still reach both sides; `complete` only
+   * when every remembered entity is complete. Undefined before the migration has begun.
+   */
+  unseen(): Stage | undefined {
+    let highest = -1;
+    let total = 0;
+    for (let index = 0; index < STAGES.length; index++) {
+      const count = this.counts[index]!;
+      total += count;
+      if (count > 0) highest = index;
+    }
+    if (highest < DUALWRITE) return undefined;
+    if (this.counts[COMPLETE] === total) return 'complete';
+    return STAGES[Math.min(highest, RAMPDOWN)];
+  }
+}
+
 // One evaluation of a migration's two flags, kept so a result that arrives after its
 // time-out can still correct the decision it left behind.
 interface Evaluation {
@@ -252,6 +307,64 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // Numbers evaluations in the order they began. A result that lands after a newer
   // evaluation's result (a slow answer from before the stage moved) must not replace it.
   let sequence = 0;
+  // Per-entity migrations: the last known good of each entity (what the provider chose for
+  // it may differ from the entity evaluated last), bounded per stage flag like the decision
+  // cache, so one migration's traffic never evicts another's memory.
+  const entityMemories = new Map<string, EntityMemory>();
+
+  function entityMemory(flags: MigrationFlags): EntityMemory | undefined {
+    if (flags.evaluation !== 'per-entity') return undefined;
+    let memory = entityMemories.get(flags.stageFlagKey);
+    if (memory === undefined) {
+      memory = new EntityMemory(valid.cacheSize ?? DEFAULT_CACHE_SIZE);
+      entityMemories.set(flags.stageFlagKey, memory);
+    }
+    return memory;
+  }
+
+  function entityGood(memory: EntityMemory, key: string): EntityGood {
+    let good = memory.entities.get(key);
+    if (good === undefined) {
+      good = { stage: undefined, stageSequence: 0, percent: undefined, percentSequence: 0 };
+      memory.entities.set(key, good);
+    }
+    return good;
+  }
+
+  function rememberStage(evaluation: Evaluation, stage: Stage): void {
+    remember(lastStage, evaluation.flags.stageFlagKey, stage, evaluation.sequence);
+    const memory = entityMemory(evaluation.flags);
+    if (memory === undefined) return;
+    const good = entityGood(memory, evaluation.key);
+    if (good.stageSequence > evaluation.sequence) return;
+    memory.count(good.stage, -1);
+    good.stage = stage;
+    good.stageSequence = evaluation.sequence;
+    memory.count(stage, 1);
+  }
+
+  function rememberPercent(evaluation: Evaluation, percent: number): void {
+    remember(lastPercent, evaluation.flags.percentFlagKey, percent, evaluation.sequence);
+    const memory = entityMemory(evaluation.flags);
+    if (memory === undefined) return;
+    const good = entityGood(memory, evaluation.key);
+    if (good.percentSequence > evaluation.sequence) return;
+    good.percent = percent;
+    good.percentSequence = evaluation.sequence;
+  }
+
+  // The last known good stage for an evaluation's key, else undefined (the default applies).
+  function knownStage(evaluation: Evaluation): Stage | undefined {
+    const memory = entityMemory(evaluation.flags);
+    if (memory === undefined) return lastStage.get(evaluation.flags.stageFlagKey)?.value;
+    return memory.entities.get(evaluation.key)?.stage ?? memory.unseen();
+  }
+
+  function knownPercent(evaluation: Evaluation): number | undefined {
+    const own = entityMemory(evaluation.flags)?.entities.get(evaluation.key)?.percent;
+    return own ?? lastPercent.get(evaluation.flags.percentFlagKey)?.value;
+  }
+
   // Bumped on every invalidation. Results of evaluations begun before a change may be stale,
   // so they are returned to the callers that waited for them but neither cached nor remembered.
   let generation = 0;
@@ -340,7 +453,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // is still the one cached: a newer evaluation or an invalidation wins.
   function lateStage(evaluation: Evaluation, value: unknown): void {
     if (evaluation.generation !== generation || !isStage(value)) return;
-    remember(lastStage, evaluation.flags.stageFlagKey, value, evaluation.sequence);
+    rememberStage(evaluation, value);
     if (evaluation.decision === undefined || cache.peek(evaluation.key) !== evaluation.decision) return;
     evaluation.stage = value;
     evaluation.stageFellBack = false;
@@ -349,7 +462,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   function latePercent(evaluation: Evaluation, value: unknown): void {
     if (evaluation.generation !== generation || !isPercent(value)) return;
-    remember(lastPercent, evaluation.flags.percentFlagKey, value, evaluation.sequence);
+    rememberPercent(evaluation, value);
     if (evaluation.decision === undefined || cache.peek(evaluation.key) !== evaluation.decision) return;
     evaluation.percent = value;
     evaluation.percentFellBack = false;
@@ -376,8 +489,8 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       const current = evaluation.generation === generation;
 
       if (isFailure(stageOutcome)) {
-        const known = lastStage.get(flags.stageFlagKey);
-        if (known !== undefined) evaluation.stage = known.value;
+        const known = knownStage(evaluation);
+        if (known !== undefined) evaluation.stage = known;
         report(
           flags.migration,
           flags.stageFlagKey,
@@ -387,12 +500,12 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       } else {
         evaluation.stage = stageOutcome as Stage;
         evaluation.stageFellBack = false;
-        if (current) remember(lastStage, flags.stageFlagKey, evaluation.stage, evaluation.sequence);
+        if (current) rememberStage(evaluation, evaluation.stage);
       }
 
       if (isFailure(percentOutcome)) {
-        const known = lastPercent.get(flags.percentFlagKey);
-        if (known !== undefined) evaluation.percent = known.value;
+        const known = knownPercent(evaluation);
+        if (known !== undefined) evaluation.percent = known;
         // The percentage only matters in live: a percent flag that was never created
         // while a migration is in another stage is not an outage worth counting.
         if (evaluation.stage === 'live')
@@ -405,7 +518,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       } else {
         evaluation.percent = percentOutcome as number;
         evaluation.percentFellBack = false;
-        if (current) remember(lastPercent, flags.percentFlagKey, evaluation.percent, evaluation.sequence);
+        if (current) rememberPercent(evaluation, evaluation.percent);
       }
 
       return store(evaluation);

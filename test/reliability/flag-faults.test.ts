@@ -207,6 +207,37 @@ describeDrivers('faults: a failing flag provider during traffic', (getCtx) => {
     repo.close();
   });
 
+  it('per-entity evaluation: during an outage each entity keeps its own last known good stage, so one in dualwrite keeps dual writing', async () => {
+    const ctx = getCtx();
+    const migration = await usersTable(ctx, 'per-entity', 'off');
+    const state = { down: false };
+    // An allow list: entity 1 dual-writes, every other entity is off.
+    const flags: FlagSource = {
+      resolve(flagKey, _type, context) {
+        if (state.down) throw new Error('provider down');
+        if (flagKey === migration.stageFlagKey) return context.targetingKey === '1' ? 'dualwrite' : 'off';
+        return 100;
+      },
+    };
+    const metrics = createMemoryMetrics();
+    const repo = createRepository(migration, { driver: ctx.driver, flags, metrics, flagCache: { ttlMs: 0 } });
+    await repo.insert({ id: 1, username: 'a', email: 'a@x' });
+    await repo.insert({ id: 2, username: 'b', email: 'b@x' }); // evaluated last: off
+    state.down = true;
+    await repo.update(1, { username: 'a2' });
+    await repo.update(2, { username: 'b2' });
+    // Never seen, and the migration has begun: not moved below dual writes.
+    await repo.insert({ id: 3, username: 'c', email: 'c@x' });
+    expect(await ctx.sql(`SELECT id::int AS id, user_name, username FROM ${ctx.schema}.users ORDER BY id`)).toEqual([
+      { id: 1, user_name: 'a2', username: 'a2' },
+      { id: 2, user_name: 'b2', username: null },
+      { id: 3, user_name: 'c', username: 'c' },
+    ]);
+    const fallbacks = metrics.snapshot().migrations['users-username']!.flagFallbacks;
+    expect(fallbacks.bySource, 'every fallback counted').toEqual({ 'last-known-good': 3, default: 0 });
+    repo.close();
+  });
+
   it('a hostile flag source (throws synchronously, a throwing then getter, symbols, thenables that settle twice) never reaches the data path', async () => {
     const ctx = getCtx();
     const migration = await usersTable(ctx, 'per-migration', 'dualwrite');

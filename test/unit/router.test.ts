@@ -139,7 +139,10 @@ describe('migrationFlags', () => {
       percentFlagKey: PERCENT_KEY,
       defaultStage: 'dualwrite',
       defaultPercent: 0,
+      evaluation: 'per-migration',
     });
+    // Per-entity, so the resolver keeps the last known good per entity.
+    expect(migrationFlags(migration('per-entity')).evaluation).toBe('per-entity');
   });
 });
 

@@ -372,6 +372,93 @@ describe('when the flag system fails', () => {
     expect(metrics.fallbacks.at(-2)).toMatchObject({ flagKey: STAGE, reason: 'error', source: 'last-known-good' });
   });
 
+  describe('per-entity evaluation', () => {
+    const perEntity: MigrationFlags = { ...migration, defaultStage: 'off', evaluation: 'per-entity' };
+    const at = (targetingKey: string) => ({ targetingKey });
+
+    /** A provider that picks each entity's stage from `stages` (others `off`), until it goes down. */
+    function provider(stages: Record<string, string>, options: Partial<StageResolverOptions> = {}) {
+      const state = { down: false };
+      const metrics = recorder();
+      const resolver = resolverFor(
+        {
+          resolve: (flagKey, _type, context) => {
+            if (state.down) throw new Error('provider down');
+            return flagKey === STAGE ? (stages[String(context.targetingKey)] ?? 'off') : 100;
+          },
+        },
+        { metrics, ...options },
+      );
+      const resolve = (key: string) => resolver.resolve(perEntity, at(key), key);
+      return { state, metrics, resolver, resolve };
+    }
+
+    it('keeps the last known good stage of each entity, not of the entity evaluated last', async () => {
+      const { state, metrics, resolver, resolve } = provider({ 'user-1': 'dualwrite' });
+      expect(await resolve('user-1')).toEqual({ stage: 'dualwrite', percent: 100 });
+      expect(await resolve('user-2')).toEqual({ stage: 'off', percent: 100 });
+      state.down = true;
+      resolver.clear();
+      expect(await resolve('user-1')).toEqual({ stage: 'dualwrite', percent: 100 });
+      expect(await resolve('user-2')).toEqual({ stage: 'off', percent: 100 });
+      expect(metrics.fallbacks.map((e) => [e.flagKey, e.source])).toEqual([
+        [STAGE, 'last-known-good'],
+        [STAGE, 'last-known-good'],
+      ]);
+    });
+
+    it('an entity never seen, once the migration has begun, gets the most advanced stage seen, at most rampdown', async () => {
+      const { state, metrics, resolver, resolve } = provider({ 'user-1': 'dualwrite', 'user-2': 'live' });
+      await resolve('user-1');
+      await resolve('user-2');
+      await resolve('user-3');
+      state.down = true;
+      resolver.clear();
+      expect(await resolve('user-9')).toEqual({ stage: 'live', percent: 100 });
+      expect(metrics.fallbacks).toMatchObject([
+        { flagKey: STAGE, source: 'last-known-good' },
+        { flagKey: PERCENT, source: 'last-known-good' },
+      ]);
+    });
+
+    it('an entity never seen gets rampdown, not complete, while some entity is not complete', async () => {
+      const { state, resolver, resolve } = provider({ 'user-1': 'complete', 'user-2': 'shadow' });
+      await resolve('user-1');
+      await resolve('user-2');
+      state.down = true;
+      resolver.clear();
+      expect(await resolve('user-9')).toMatchObject({ stage: 'rampdown' });
+    });
+
+    it('an entity never seen gets complete when every entity seen is complete', async () => {
+      const { state, resolver, resolve } = provider({ 'user-1': 'complete', 'user-2': 'complete' });
+      await resolve('user-1');
+      await resolve('user-2');
+      state.down = true;
+      resolver.clear();
+      expect(await resolve('user-9')).toMatchObject({ stage: 'complete' });
+    });
+
+    it('before the migration has begun, an entity never seen gets the declared default', async () => {
+      const { state, metrics, resolver, resolve } = provider({});
+      await resolve('user-1');
+      state.down = true;
+      resolver.clear();
+      expect(await resolve('user-9')).toMatchObject({ stage: 'off' });
+      expect(metrics.fallbacks).toMatchObject([{ flagKey: STAGE, source: 'default' }]);
+    });
+
+    it('an entity that fell out of the bounded memory is treated as never seen, not as the entity evaluated last', async () => {
+      const { state, resolver, resolve } = provider({ 'user-1': 'shadow', 'user-2': 'dualwrite' }, { cacheSize: 2 });
+      await resolve('user-1');
+      await resolve('user-2');
+      await resolve('user-3'); // off; evicts user-1
+      state.down = true;
+      resolver.clear();
+      expect(await resolve('user-1')).toMatchObject({ stage: 'dualwrite' });
+    });
+  });
+
   it('a throwing metrics sink never reaches the data path', async () => {
     const flags = createMemoryFlags({ [PERCENT]: 5 });
     const resolver = resolverFor(flags, {
