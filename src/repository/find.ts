@@ -2,13 +2,14 @@
  * `find`: equality queries on logical fields. Keys are selected with each touched
  * migration filtered on its served side, then their rows are read by key; when the query
  * compares, the same query on the other side is diffed against the served result set.
+ * Migrations the query doesn't touch are routed and compared per entity, as by `getMany`.
  */
 import { missingColumnsError } from '../catalog.js';
 import { diffResultSets, resultSetFieldDiffs } from '../compare.js';
 import type { QueryResult } from '../driver.js';
 import { toDriverError } from '../errors.js';
 import type { Route } from '../router.js';
-import type { Side } from '../stages.js';
+import type { Side, Stage } from '../stages.js';
 import { Params } from '../statements.js';
 import type { CallState, Entity, Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
@@ -67,9 +68,9 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
   }
   const fixed = (sides: Map<number, Side>) => ({ sides, routes });
   const started = performance.now();
-  const servedRead = readByQuery(handle, query, fixed(servedSides));
+  const servedRead = readByQuery(handle, query, fixed(servedSides), call);
   const otherRead = compare
-    ? readByQuery(handle, query, fixed(otherSides)).then(
+    ? readByQuery(handle, query, fixed(otherSides), undefined).then(
         (rows) => rows,
         (error: unknown) => {
           for (const p of touched)
@@ -124,64 +125,139 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
   return served;
 }
 
-/** Runs the query with each touched migration filtered on a fixed side; entities decoded from that side. */
+/**
+ * Runs the query with each touched migration filtered on a fixed side; entities decoded
+ * from that side. With `call` (the served read), every other migration is routed, compared
+ * and counted per entity, as by `getMany`; without (the read only compared against), it
+ * is read as the query is routed, and not counted.
+ */
 async function readByQuery(
   handle: Handle,
   query: ValidQuery,
   fixed: { sides: Map<number, Side>; routes: Route[] },
+  call: CallState | undefined,
 ): Promise<Entity[]> {
   const keys = await selectKeys(handle, query, fixed.sides);
   if (keys.length === 0) return [];
-  // Read the rows with every touched migration pinned to its side.
-  const pinnedRoutes = fixed.routes.map((route, p) => {
+  // Every touched migration pinned to its side.
+  const pinned = fixed.routes.map((route, p) => {
     const side = fixed.sides.get(p);
-    if (side === undefined) return route;
+    if (side === undefined) return call === undefined ? route : undefined;
     return side === route.serves ? route : { ...route, serves: side };
   });
-  const entities = await readFixed(handle, keys, pinnedRoutes);
+  const reads = await routeByEntity(handle, keys, pinned, call);
+  const entities = await readRouted(handle, keys, reads, pinned);
   return entities.filter((entity): entity is Entity => entity !== undefined);
 }
 
-/** Reads rows by key with given routes (no comparison). */
-async function readFixed(handle: Handle, keys: readonly Key[], routes: Route[]): Promise<(Entity | undefined)[]> {
+/**
+ * Per plan, per key, what the read fetches and serves: a pinned plan the same for every
+ * key, without comparing (a touched migration is compared by result set); any other the
+ * entity's own route, comparing as a read by key does. Without `call` every plan is pinned.
+ */
+async function routeByEntity(
+  handle: Handle,
+  keys: readonly Key[],
+  pinned: readonly (Route | undefined)[],
+  call: CallState | undefined,
+): Promise<ReadRoute[][]> {
   const { core } = handle;
-  const reads: ReadRoute[][] = core.plans.map((plan, p) =>
-    keys.map(() => ({
-      route: { ...routes[p]!, compares: false },
-      compare: false,
-      side: plan.crossTable.length > 0 && routes[p]!.serves === 'new',
-    })),
-  );
-  const fetchOld = core.plans.map((_, p) => routes[p]!.serves === 'old');
-  const fetchNew = core.plans.map((plan, p) => routes[p]!.serves === 'new' && plan.newColumns.length > 0);
-  const noRetry = core.plans.map(() => undefined);
+  const reads: ReadRoute[][] = [];
+  for (let p = 0; p < core.plans.length; p++) {
+    const plan = core.plans[p]!;
+    const pin = pinned[p];
+    if (pin !== undefined) {
+      const route = { ...pin, compares: false };
+      reads.push(
+        keys.map(() => ({ route, compare: false, side: plan.crossTable.length > 0 && route.serves === 'new' })),
+      );
+      continue;
+    }
+    const perKey: ReadRoute[] = [];
+    for (const key of keys) {
+      const pending = plan.router.decide(key.targeting, call?.context, call?.pinned);
+      const decision = pending instanceof Promise ? await pending : pending;
+      const route = core.guarded(plan, plan.router.route(decision, key.targeting, call?.context));
+      const compare = route.compares && core.nextCompare(plan);
+      // Inside a transaction a failed side-table read made only to compare would abort it.
+      const side =
+        plan.crossTable.length > 0 &&
+        (route.serves === 'new' || (compare && !handle.inTransaction && core.nextShadowRead(plan)));
+      perKey.push({ route, compare, side });
+    }
+    reads.push(perKey);
+  }
+  return reads;
+}
+
+/** Reads rows by key as `reads` route them; compares and counts the plans not `pinned`. */
+async function readRouted(
+  handle: Handle,
+  keys: readonly Key[],
+  reads: ReadRoute[][],
+  pinned: readonly (Route | undefined)[],
+): Promise<(Entity | undefined)[]> {
+  const { core } = handle;
+  const fetchOld: boolean[] = [];
+  const fetchNew: boolean[] = [];
+  const compareOnly: (Side | undefined)[] = [];
+  const stages: Stage[] = [];
+  for (let p = 0; p < core.plans.length; p++) {
+    let servesOld = false;
+    let servesNew = false;
+    let compares = false;
+    for (const read of reads[p]!) {
+      if (read.route.serves === 'old') servesOld = true;
+      else servesNew = true;
+      if (read.compare) compares = true;
+    }
+    fetchOld.push(servesOld || compares);
+    fetchNew.push((servesNew || compares) && core.plans[p]!.newColumns.length > 0);
+    // A side fetched only to compare is dropped (and the select retried) if it fails.
+    compareOnly.push(compares && !servesNew ? 'new' : compares && !servesOld ? 'old' : undefined);
+    stages.push(reads[p]![0]?.route.effective ?? 'off');
+  }
+  const started = performance.now();
   const [main, sides] = await Promise.all([
     selectMain(
       handle,
-      {
-        keys,
-        fetchOld,
-        fetchNew,
-        lock: false,
-        compareOnly: noRetry,
-        operation: 'find',
-        stages: routes.map((route) => route.effective),
-      },
-      (rows) => rows,
+      { keys, fetchOld, fetchNew, lock: false, compareOnly, operation: 'find', stages },
+      (rows, dropped) => ({ rows, dropped }),
     ),
     selectSides(handle, keys, reads, 'find'),
   ]);
+  const elapsed = performance.now() - started;
   const byId = new Map<string, Entity>();
-  for (const row of main) byId.set(rowKeyId(row, core.keyColumns), row);
-  return keys.map((key) => {
+  for (const row of main.rows) byId.set(rowKeyId(row, core.keyColumns), row);
+  // Per plan not pinned, per label `stage:side`: how many entities were served so.
+  const served = core.plans.map(() => new Map<string, { stage: Stage; side: Side; count: number }>());
+  const entities = keys.map((key, k) => {
     const row = byId.get(key.id);
     if (row === undefined) return undefined;
     const entity = decodePlain(handle, row);
     core.plans.forEach((plan, p) => {
-      decodeMigration(handle, plan, reads[p]![0]!, row, sides.get(p), key, entity, 'find');
+      const read = reads[p]![k]!;
+      if (main.dropped?.[p]) read.compare = false;
+      decodeMigration(handle, plan, read, row, sides.get(p), key, entity, 'find');
+      if (pinned[p] !== undefined) return;
+      const label = `${read.route.effective}:${read.route.serves}`;
+      const entry = served[p]!.get(label);
+      if (entry === undefined)
+        served[p]!.set(label, { stage: read.route.effective, side: read.route.serves, count: 1 });
+      else entry.count++;
     });
     return entity;
   });
+  core.plans.forEach((plan, p) => {
+    if (pinned[p] !== undefined) return;
+    const migration = plan.migration.name;
+    const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
+    const side = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
+    core.emit({ type: 'latency', migration, side, operation: 'find', milliseconds: elapsed });
+    for (const { stage, side, count } of served[p]!.values())
+      core.emit({ type: 'read', migration, stage, served: side, operation: 'find', count });
+  });
+  return entities;
 }
 
 /** Keys of the rows matching `query`, in query order; migrated fields filtered on `sides`. */
