@@ -48,4 +48,18 @@ export async function main(
   }
 }
 
+/**
+ * A reader that went away (`flagshift plan x | head -2`) ends the run quietly, the way
+ * SIGPIPE ends other command-line tools, instead of with an unhandled EPIPE stack trace.
+ * The reader took what it wanted; an interrupted backfill resumes where it stopped.
+ */
+function exitQuietlyOnBrokenPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(ExitCode.Ok);
+    throw error;
+  });
+}
+
+exitQuietlyOnBrokenPipe(process.stdout);
+exitQuietlyOnBrokenPipe(process.stderr);
 process.exitCode = await main(process.argv.slice(2));

@@ -49,6 +49,24 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     );
   });
 
+  it('a reader that stops reading (| head): the CLI exits 0 without a word on stderr', async () => {
+    const piped = await createCliSchema();
+    try {
+      await piped.sql(`CREATE TABLE ${piped.schema}.users (id integer PRIMARY KEY, user_name text, email text)`);
+      for (const [args, closeOutput] of [
+        [['plan', 'users-username'], 'stdout'],
+        [['expand', 'users-username', '--dry-run'], 'stdout'],
+        [['expand', 'users-username', '--dry-run'], 'both'],
+        [['plan', '--help'], 'stdout'],
+      ] as const) {
+        const { code, stderr } = await runCli([...piped.args, ...args], { env: piped.env, closeOutput });
+        expect({ args, closeOutput, code, stderr }).toEqual({ args, closeOutput, code: 0, stderr: '' });
+      }
+    } finally {
+      await piped.drop();
+    }
+  });
+
   it('unknown migration: one line listing the known ones, exit 2', async () => {
     const { code, stderr, stdout } = await db.run('plan', 'users-name');
     expect(code).toBe(2);

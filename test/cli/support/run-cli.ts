@@ -26,6 +26,8 @@ export interface RunCliOptions {
   /** Environment on top of the parent's; `undefined` values remove a variable. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly cwd?: string;
+  /** Close the reading end of the CLI's stdout (and stderr) at once, as `| head` does once it has enough. */
+  readonly closeOutput?: 'stdout' | 'both';
 }
 
 /** Runs `flagshift <args>` (through tsx, on the sources) and collects its output. */
@@ -43,6 +45,8 @@ export function runCli(args: readonly string[], options: RunCliOptions = {}): Pr
     );
     let stdout = '';
     let stderr = '';
+    if (options.closeOutput !== undefined) child.stdout.destroy();
+    if (options.closeOutput === 'both') child.stderr.destroy();
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
     });
