@@ -1,6 +1,7 @@
 /**
  * How the CLI fails: one line on stderr, `flagshift: error: <message>`, and an exit code.
- * Stack traces and causes only with `--verbose`.
+ * A {@link CliError} may add indented detail lines the operator needs to fix the input;
+ * stack traces and causes only with `--verbose`.
  */
 
 /** Exit codes: 0 success, 1 a failed operation (a verification mismatch included), 2 bad input, 130 interrupted. */
@@ -14,11 +15,17 @@ export const ExitCode = {
 /** A failure the CLI explains itself: bad input, a missing module, an unknown migration. */
 export class CliError extends Error {
   readonly exitCode: number;
+  /**
+   * Lines printed, indented, under the error line even without `--verbose`: what the
+   * operator needs to fix the input, such as the file:line:col of a syntax error.
+   */
+  readonly details: readonly string[];
 
-  constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {
+  constructor(message: string, options: { exitCode?: number; cause?: unknown; details?: readonly string[] } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CliError';
     this.exitCode = options.exitCode ?? ExitCode.Usage;
+    this.details = options.details ?? [];
   }
 }
 

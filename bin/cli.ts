@@ -43,6 +43,7 @@ export async function main(
       return ExitCode.Usage;
     }
     streams.stderr.write(`flagshift: error: ${errorLine(error)}\n`);
+    if (error instanceof CliError) for (const line of error.details) streams.stderr.write(`  ${line}\n`);
     if (verbose) streams.stderr.write(`${errorDetails(error)}\n`);
     return error instanceof CliError ? error.exitCode : ExitCode.Failure;
   }

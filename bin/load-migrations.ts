@@ -91,8 +91,11 @@ export async function loadMigrations(path: string, cwd: string): Promise<Map<str
   } catch (error) {
     if (error instanceof CliError) throw error;
     const message = (error as { message?: unknown } | null)?.message;
-    throw new CliError(`migrations module ${shown} failed to load: ${String(message ?? error).split('\n')[0]}`, {
+    // A compile error (tsx's esbuild) puts its file:line:col and cause on the lines after the first.
+    const [first, ...rest] = String(message ?? error).split('\n');
+    throw new CliError(`migrations module ${shown} failed to load: ${first}`, {
       cause: error,
+      details: rest.map((line) => line.trimEnd()).filter((line) => line.trim() !== ''),
     });
   }
   const found = new Map<string, Migration>();

@@ -148,7 +148,7 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     expectOneErrorLine(missing.stderr, /missing required argument 'migration'/);
   });
 
-  it('migrations module: missing, exporting nothing or failing to load is one line', async () => {
+  it('migrations module: missing, exporting nothing or failing to load is one line; a compile error adds where and why', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'flagshift-cli-'));
     try {
       const none = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
@@ -162,6 +162,15 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
       await writeFile(join(dir, 'broken.mjs'), 'throw new Error("boom in config");\n');
       const broken = await runCli(['--migrations', 'broken.mjs', 'status'], { cwd: dir });
       expectOneErrorLine(broken.stderr, /migrations module \.\/broken\.mjs failed to load: boom in config/);
+
+      // A compile error: its file:line:col and cause come with the error line, without --verbose.
+      await writeFile(join(dir, 'bad.ts'), 'export const x = ;\n');
+      const syntax = await runCli(['--migrations', 'bad.ts', 'status'], { cwd: dir });
+      expect(syntax.code).toBe(2);
+      const lines = syntax.stderr.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^flagshift: error: migrations module \.\/bad\.ts failed to load: /);
+      expect(lines.slice(1).join('\n')).toMatch(/^ {2}\S*bad\.ts:1:17: ERROR: Unexpected ";"$/m);
+      expect(syntax.stderr).not.toMatch(/\n\s+at /);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
