@@ -108,9 +108,12 @@ await driver.query(
 note(`CREATE TABLE users (id integer PRIMARY KEY, user_name text, email text NOT NULL); ${SEED_ROWS} rows`);
 
 heading('expand');
-// The expand, backfill, verify and contract commands come later; here they are plain SQL.
+// The schema steps are plain SQL here, so each stays visible next to the traffic. On a real
+// database they are the CLI's expand, backfill, verify and contract commands, or the same
+// functions from flagshift/lifecycle (examples/lifecycle.ts, npm run lifecycle, runs them on this migration).
 await driver.query('ALTER TABLE users ADD COLUMN username text');
-note('ALTER TABLE users ADD COLUMN username text   (by hand: the expand tooling comes later)');
+note('ALTER TABLE users ADD COLUMN username text   (plain SQL here, to show each step)');
+note('  on a real database: flagshift expand users-username, or expand() from flagshift/lifecycle');
 
 // ---- flags: an OpenFeature provider, changed at runtime ----
 
@@ -268,7 +271,10 @@ expect(r.readsNew === 0 && r.comparisons === 0, 'dualwrite serves old only and c
     batches++;
   }
   const after = await differing();
-  note(`backfill (by hand): UPDATE users SET username = user_name WHERE id >= $1 AND id < $2 AND username IS NULL`);
+  note(`backfill (plain SQL): UPDATE users SET username = user_name WHERE id >= $1 AND id < $2 AND username IS NULL`);
+  note(
+    '  on a real database: flagshift backfill users-username (resumable), or createBackfill() from flagshift/lifecycle',
+  );
   note(`  ${copied} rows copied in ${batches} batches of ${BACKFILL_BATCH} ids;`);
   note(`  rows where user_name and username differ: ${before.differ} before, ${after.differ} after, of ${after.total}`);
   expect(after.differ === 0, 'after the backfill old and new agree on every row');
@@ -360,10 +366,14 @@ heading('verify');
   expect(dual.total > 0 && dual.differ === 0, 'every dual-written row agrees');
   expect(all.differ === 0, 'every row written before complete agrees');
 
-  // Contract by hand: the old column goes, and the application keeps working.
+  // Contract in plain SQL: the old column goes, and the application keeps working.
+  // flagshift contract (or contract() from flagshift/lifecycle) also drops the sync triggers,
+  // and refuses until the stage is complete and a verification passed.
   await driver.query('ALTER TABLE users DROP COLUMN user_name');
   r = await step('after contract', 'complete', 100, () => traffic(100));
-  note('ALTER TABLE users DROP COLUMN user_name   (by hand: contract); 100 more operations ran without the old column');
+  note(
+    'ALTER TABLE users DROP COLUMN user_name   (plain SQL; on a real database: flagshift verify, then flagshift contract users-username); 100 more operations ran without the old column',
+  );
 }
 
 repo.close();

@@ -7,7 +7,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 describe('examples', () => {
-  it.each(['demo', 'rename', 'split', 'cross-table', 'change-type', 'lifecycle'])(
+  it.each(['rename', 'split', 'cross-table', 'change-type', 'lifecycle'])(
     'examples/%s.ts runs to completion on the embedded database',
     async (name) => {
       const { stdout } = await run(
@@ -19,4 +19,16 @@ describe('examples', () => {
     },
     120_000,
   );
+
+  it('examples/demo.ts runs to completion and points at the CLI and lifecycle API for the steps it does in plain SQL', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=flagshift-source', 'examples/demo.ts'],
+      { cwd: root, timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } },
+    );
+    expect(stdout).not.toMatch(/comes later|by hand/);
+    expect(stdout).toContain('flagshift expand users-username, or expand() from flagshift/lifecycle');
+    expect(stdout).toContain('flagshift backfill users-username');
+    expect(stdout).toContain('flagshift contract users-username');
+  }, 120_000);
 });
