@@ -40,6 +40,8 @@ export async function main(
     if (error instanceof CommanderError) {
       // Commander printed its message (or the help) already.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.Ok;
+      // `help` exits 0; help shown for a missing subcommand (`flagshift flags`) is bad input.
+      if (error.code === 'commander.help' && error.exitCode === 0) return ExitCode.Ok;
       return ExitCode.Usage;
     }
     streams.stderr.write(`flagshift: error: ${errorLine(error)}\n`);

@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { STAGES, type Stage } from '../src/stages.js';
 import type { CliContext, CliStreams, GlobalOptions } from './cli-context.js';
+import { packageVersion } from './package-version.js';
 
 /**
  * The command modules, loaded when their command runs: `--help` and wrong input never pay
@@ -139,6 +140,9 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     .exitOverride()
     .showSuggestionAfterError()
     .configureHelp({ showGlobalOptions: true })
+    .version(packageVersion(), '-V, --version', 'print the version of flagshift')
+    // Our own help command (below) also takes a subcommand: help flags set.
+    .helpCommand(false)
     .option('-m, --migrations <module>', 'migrations module (default: ./flagshift.config.ts, .mts, .js or .mjs)')
     .addOption(
       new Option('-d, --database-url <url>', 'PostgreSQL connection string (postgres://user:pass@host:5432/db)').env(
@@ -377,6 +381,25 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     .action((name: string, options: { reason?: string }, command: Command) =>
       execute(command, async (ctx) => (await commands.flags()).runFlagsKill(ctx, name, options)),
     );
+
+  program
+    .command('help')
+    .description('display help for a command, or a subcommand of it (help flags set)')
+    .argument('[command...]', 'the command, and its subcommand')
+    .action((names: string[]) => {
+      let target: Command = program;
+      for (const [i, name] of names.entries()) {
+        const next = target.commands.find((command) => command.name() === name || command.aliases().includes(name));
+        if (next === undefined) {
+          target.error(`error: unknown command '${names.slice(0, i + 1).join(' ')}'`, {
+            exitCode: 2,
+            code: 'commander.unknownCommand',
+          });
+        }
+        target = next;
+      }
+      target.help();
+    });
 
   return program;
 }

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../support/pg-connections.js';
-import { type CliSchema, createCliSchema, fixtureModule, runCli } from './support/run-cli.js';
+import { type CliSchema, createCliSchema, fixtureModule, root, runCli } from './support/run-cli.js';
 
 /** Exactly one line on stderr, in the CLI's error format, and no stack trace. */
 function expectOneErrorLine(stderr: string, pattern: RegExp): void {
@@ -47,6 +47,27 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     expect(set.stdout.replace(/\s+/g, ' ')).toContain(
       '(choices: "off", "dualwrite", "shadow", "live", "rampdown", "complete")',
     );
+  });
+
+  it("help <command> <subcommand>: the subcommand's help, exit 0; help alone exits 0 like --help", async () => {
+    const set = await runCli(['help', 'flags', 'set']);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(/^Usage: flagshift flags set \[options\] <migration>/);
+    expect(set.stdout).toContain('-p, --percent <p>');
+    const help = await runCli(['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toBe((await runCli(['--help'])).stdout);
+    const unknown = await runCli(['help', 'flags', 'sett']);
+    expect(unknown.code).toBe(2);
+    expectOneErrorLine(unknown.stderr, /unknown command 'flags sett'/);
+  });
+
+  it("--version and -V print package.json's version, exit 0", async () => {
+    const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await runCli([flag]);
+      expect({ flag, code: result.code, stdout: result.stdout }).toEqual({ flag, code: 0, stdout: `${version}\n` });
+    }
   });
 
   it('a reader that stops reading (| head): the CLI exits 0 without a word on stderr', async () => {
