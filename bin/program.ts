@@ -36,25 +36,35 @@ function integer(name: string, min: number, max: number) {
   };
 }
 
+/**
+ * A plain decimal number (`10`, `12.5`, `0.1`), else NaN. Number() alone also takes `0x10`,
+ * `0b11`, `1e2` and `Infinity`, which no operator means as a percentage or a fraction.
+ */
+function decimal(text: string): number {
+  const trimmed = text.trim();
+  return /^\d+(\.\d+)?$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+}
+
+/** `--percent`: a read percentage from 0 to 100, as a plain decimal number (a trailing % allowed). */
 function percentArg(value: string): number {
-  const n = Number(value.trim().replace(/%$/, ''));
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
-    throw new InvalidArgumentError('the read percentage must be a number from 0 to 100 (fractions allowed).');
+  const n = decimal(value.trim().replace(/%$/, ''));
+  if (Number.isNaN(n) || n < 0 || n > 100) {
+    throw new InvalidArgumentError('the read percentage must be a decimal number from 0 to 100, such as 10 or 12.5.');
   }
   return n;
 }
 
 function sampleArg(value: string): number {
   const text = value.trim();
-  const n = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
-  if (text === '' || !Number.isFinite(n) || n <= 0 || n > 1) {
+  const n = text.endsWith('%') ? decimal(text.slice(0, -1)) / 100 : decimal(text);
+  if (Number.isNaN(n) || n <= 0 || n > 1) {
     throw new InvalidArgumentError('the sample must be a fraction in (0, 1] such as 0.1, or a percentage such as 10%.');
   }
   return n;
 }
 
 function percentsArg(value: string): number[] {
-  const list = value.split(',').map((part) => Number(part.trim()));
+  const list = value.split(',').map(decimal);
   const increasing = list.every((n, i) => Number.isFinite(n) && n > 0 && n <= 100 && (i === 0 || n > list[i - 1]!));
   if (list.length === 0 || !increasing) {
     throw new InvalidArgumentError(

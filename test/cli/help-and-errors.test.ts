@@ -158,7 +158,20 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
   it('bad arguments: one line from the parser, exit 2', async () => {
     const percent = await db.run('flags', 'set', 'users-username', '--percent', '150');
     expect(percent.code).toBe(2);
-    expectOneErrorLine(percent.stderr, /'150' is invalid\. the read percentage must be a number from 0 to 100/);
+    expectOneErrorLine(percent.stderr, /'150' is invalid\. the read percentage must be a decimal number from 0 to 100/);
+    // Number() reads these as 16, 3 and 10; an operator typing them made a mistake.
+    for (const notDecimal of ['0x10', '0b11', '1e1']) {
+      const result = await db.run('flags', 'set', 'users-username', '--percent', notDecimal);
+      expect(result.code).toBe(2);
+      expectOneErrorLine(
+        result.stderr,
+        new RegExp(`'${notDecimal}' is invalid\\. the read percentage must be a decimal`),
+      );
+    }
+    const hex = await db.run('plan', 'users-username', '--percents', '1,0x10');
+    expectOneErrorLine(hex.stderr, /'1,0x10' is invalid\. the ramp must be increasing percentages/);
+    const sample = await db.run('verify', 'users-username', '--sample', '0x1');
+    expectOneErrorLine(sample.stderr, /'0x1' is invalid\. the sample must be a fraction/);
     const stage = await db.run('flags', 'set', 'users-username', '--stage', 'halfway');
     expect(stage.code).toBe(2);
     expectOneErrorLine(stage.stderr, /argument 'halfway' is invalid\. Allowed choices are off, dualwrite/);
