@@ -58,7 +58,11 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
     throw new CliError(`${error.gate.reason}; ${hint}`, { exitCode: ExitCode.Failure });
   }
   if (report.forced) {
-    ctx.note(`warning: the contract gate was closed and overridden with --force (logged): ${report.gate.reason}`);
+    // A dry run changes nothing and records nothing: the override is what a real run would log.
+    const override = report.ddl.dryRun
+      ? 'is closed and would be overridden with --force (a run without --dry-run logs the override)'
+      : 'was closed and overridden with --force (logged)';
+    ctx.note(`warning: the contract gate ${override}: ${report.gate.reason}`);
   }
   if (report.ddl.dryRun && !ctx.options.json) {
     ctx.print(`-- contract gate: ${report.gate.ok ? 'open' : 'closed'}: ${report.gate.reason}`);

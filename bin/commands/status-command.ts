@@ -109,7 +109,11 @@ function backfillLine(backfill: BackfillStatus | undefined): string {
 
 function verificationLine(verification: VerificationRecord | undefined): string {
   if (verification === undefined) return 'never run';
-  const counts = `${verification.checkedRows} rows checked, ${verification.mismatchedRows} mismatched, ${verification.missingRows} missing`;
+  const sample =
+    verification.sample !== undefined && verification.sample < 1
+      ? ` (a ${Number((verification.sample * 100).toPrecision(12))}% sample)`
+      : '';
+  const counts = `${verification.checkedRows} rows checked${sample}, ${verification.mismatchedRows} mismatched, ${verification.missingRows} missing`;
   return `${verification.passed ? 'passed' : 'FAILED'} at ${verification.at.toISOString()}: ${counts}`;
 }
 
@@ -119,7 +123,22 @@ function readsLine(fleet: MigrationStatus['fleet']): string {
   return `${fleet.comparisons} comparisons, ${fleet.mismatches} mismatches (${rate}%) across ${fleet.processes} process(es); ${fleet.reads.total} reads, ${fleet.flagFallbacks.total} flag fallbacks`;
 }
 
-function statusJson(status: MigrationStatus): Record<string, unknown> {
+/**
+ * The gate's reason in the terms of what the operator sees. Status asks the gate with the
+ * flags table's stage, so a stage the gate calls "not given" is a stage flag that is unset
+ * (or holds no stage) in the flags table.
+ */
+function gateReason(status: MigrationStatus, where: string): string {
+  const { gate, flags } = status;
+  if (gate.closedBy !== 'stage' || flags.stage !== undefined) return gate.reason;
+  const seen =
+    flags.raw.stage === undefined
+      ? `the stage flag is not set in ${where}`
+      : `the stage flag in ${where} holds an invalid value (${JSON.stringify(flags.raw.stage)})`;
+  return gate.reason.replace('no stage given', seen);
+}
+
+function statusJson(status: MigrationStatus, where: string): Record<string, unknown> {
   const { migration, flags, backfill, verification, gate, fleet } = status;
   return {
     migration: migration.name,
@@ -134,7 +153,7 @@ function statusJson(status: MigrationStatus): Record<string, unknown> {
     contractedAt: status.contractedAt?.toISOString() ?? null,
     backfill: backfill ?? null,
     verification: verification ?? null,
-    contractGate: { open: gate.ok, reason: gate.reason, closedBy: gate.closedBy ?? null },
+    contractGate: { open: gate.ok, reason: gateReason(status, where), closedBy: gate.closedBy ?? null },
     shadowReads:
       fleet === undefined
         ? null
@@ -175,7 +194,9 @@ export async function runStatus(ctx: CliContext, name: string | undefined): Prom
   if (ctx.options.json) {
     ctx.printJson(
       results.map((result) =>
-        'error' in result ? { migration: result.migration.name, error: errorLine(result.error) } : statusJson(result),
+        'error' in result
+          ? { migration: result.migration.name, error: errorLine(result.error) }
+          : statusJson(result, where),
       ),
     );
     return failed ? ExitCode.Failure : ExitCode.Ok;
@@ -193,7 +214,7 @@ export async function runStatus(ctx: CliContext, name: string | undefined): Prom
     ctx.print(`  backfill:       ${backfillLine(result.backfill)}`);
     ctx.print(`  verification:   ${verificationLine(result.verification)}`);
     if (result.contractedAt === undefined) {
-      ctx.print(`  contract gate:  ${result.gate.ok ? 'open' : 'closed'}: ${result.gate.reason}`);
+      ctx.print(`  contract gate:  ${result.gate.ok ? 'open' : 'closed'}: ${gateReason(result, where)}`);
     }
     ctx.print(`  shadow reads:   ${readsLine(result.fleet)}`);
   });

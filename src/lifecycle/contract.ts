@@ -343,7 +343,9 @@ function verificationProblem(
   if (verification === undefined) return 'it has never been verified; run verify first';
   const at = verification.at.toISOString();
   if (verification.sample !== undefined && verification.sample < 1) {
-    return `the last verification (${at}) checked a sample (${verification.sample}); contract needs one over every row`;
+    // 0.07 * 100 is 7.000000000000001: rounded to what an operator typed.
+    const percent = Number((verification.sample * 100).toPrecision(12));
+    return `the last verification (${at}) checked a ${percent}% sample; contract needs one over every row`;
   }
   if (!verification.passed) {
     return `the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked; fix them and verify again`;

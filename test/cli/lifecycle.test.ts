@@ -198,6 +198,31 @@ describe('flagshift CLI: contract at a stage other than complete', () => {
     expect(await eventKinds(db)).not.toContain('force');
   });
 
+  it('status and contract --force --dry-run say what the operator sees: an unset stage flag, a 50% sample, nothing logged', async () => {
+    const db = await setUp();
+    schemas.push(db);
+    expect((await db.run('verify', 'users-username', '--sample', '50%')).code).toBe(0);
+    const status = await db.run('status', 'users-username');
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/verification: +passed at .*: \d+ rows checked \(a 50% sample\), 0 mismatched/);
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `contract gate: +closed: .* refused: the stage flag is not set in ${db.schema}\\.flags; .*; and the last verification .* checked a 50% sample; contract needs one over every row`,
+      ),
+    );
+    expect(status.stdout).not.toMatch(/no stage given|sample \(0\.5\)/);
+    const json = JSON.parse((await db.run('status', 'users-username', '--json')).stdout) as [
+      { contractGate: { reason: string } },
+    ];
+    expect(json[0].contractGate.reason).toContain(`the stage flag is not set in ${db.schema}.flags`);
+
+    const dryRun = await db.run('contract', 'users-username', '--force', '--dry-run');
+    expect(dryRun.code, dryRun.stderr).toBe(0);
+    expect(dryRun.stderr).toMatch(/warning: the contract gate is closed and would be overridden with --force/);
+    expect(dryRun.stderr).not.toContain('(logged)');
+    expect(await eventKinds(db)).not.toContain('force');
+  });
+
   it('an invalid stage value in the flags table: named, and not overridden by --stage', async () => {
     const db = await setUp();
     schemas.push(db);

@@ -43,7 +43,7 @@ describe('flagshift CLI: verify and status', () => {
     expect(stdout).toMatch(/backfill: +not started/);
     // The gate contract would find: with no stage flag in the table, the stage closes it first.
     expect(stdout).toMatch(
-      /contract gate: +closed: .* no stage given; every stage before complete .*; and the last verification .* failed: 1 mismatched and 1 missing/,
+      /contract gate: +closed: .* the stage flag is not set in t_\w+\.flags; every stage before complete .*; and the last verification .* failed: 1 mismatched and 1 missing/,
     );
     expect(stdout).toMatch(/migration orders-note\n {2}error: +table .*orders.* does not exist/);
   });
