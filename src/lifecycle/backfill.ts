@@ -436,8 +436,9 @@ class BackfillRunner implements Backfill {
     }
     try {
       this.#setState('starting', 'starting');
-      await ensureStateTables(this.#driver, this.#schema);
+      // The migration's columns first: a backfill refused before expand writes nothing, not even the state tables.
       const plan = await loadDataPlan(this.#driver, this.#migration);
+      await ensureStateTables(this.#driver, this.#schema);
       const start = await this.#startOrJoin(plan);
       const statements: BatchStatements = { first: batchSql(plan, false), afterCursor: batchSql(plan, true) };
       if (start === 'skip') {

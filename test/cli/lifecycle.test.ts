@@ -238,3 +238,28 @@ describe('flagshift CLI: contract at a stage other than complete', () => {
     expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email', 'username']);
   });
 });
+
+describe('flagshift CLI: backfill before expand', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
+    await db.sql(`INSERT INTO ${db.schema}.users VALUES (1, 'ada', 'ada@example.com')`);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('is refused before it writes anything: no state tables, no checkpoint', async () => {
+    const { code, stderr } = await db.run('backfill', 'users-username');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /column "?.*users\.username"? named by migration "users-username" does not exist; run expand/,
+    );
+    const tables = await db.sql<{ table_name: string }>(
+      'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+      [db.schema],
+    );
+    expect(tables.map((row) => row.table_name)).toEqual(['users']);
+  });
+});
