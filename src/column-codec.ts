@@ -91,6 +91,11 @@ export function logicalKindOf(schema: z.ZodType): LogicalKind {
 const TEXT_TYPES = /^(text|character varying|varchar|character|char|bpchar|name|citext)\b/i;
 const JSON_TYPES = /^jsonb?$/i;
 
+/** Whether `sqlType` is one of PostgreSQL's text types (`text`, `varchar(n)`, `char(n)`, ...). */
+export function isTextType(sqlType: string): boolean {
+  return TEXT_TYPES.test(sqlType.trim());
+}
+
 /** Reads and writes one physical column for one logical kind. */
 export interface ColumnCodec {
   /** Driver value to logical value. `null` and `undefined` become `null`. */

@@ -37,6 +37,8 @@ export interface MappingSpec {
    * column j from the new ones. Columns are referenced as `{column_name}`.
    */
   readonly sql?: { readonly forward: readonly string[]; readonly backward: readonly string[] };
+  /** `split` and `merge`: the text between the parts, checked by {@link defineMigration}. */
+  readonly separator?: string;
 }
 
 function columnRef(value: string | ColumnRef): ColumnRef {
@@ -122,7 +124,7 @@ export interface SplitOptions {
   readonly from: string | ColumnRef;
   /** Logical field to new column, in order: `{ firstName: 'first_name', lastName: 'last_name' }`. */
   readonly into: Readonly<Record<string, string | ColumnRef>>;
-  /** Separator between the parts. @default ' ' */
+  /** Separator between the parts; not empty, or the parts could not be told apart. @default ' ' */
   readonly separator?: string;
 }
 
@@ -145,6 +147,7 @@ export function split(options: SplitOptions): MappingSpec {
   const parts = to.length;
   return {
     kind: 'split',
+    separator,
     fields: entries.map(([field]) => field),
     old: [from],
     new: to,
@@ -169,7 +172,7 @@ export interface MergeOptions {
   readonly from: readonly (string | ColumnRef)[];
   /** The logical field and the new column that holds the joined value. */
   readonly into: { readonly field: string; readonly column: string; readonly type?: string };
-  /** Separator between the parts. @default ' ' */
+  /** Separator between the parts; not empty, or the parts could not be told apart. @default ' ' */
   readonly separator?: string;
 }
 
@@ -188,6 +191,7 @@ export function merge(options: MergeOptions): MappingSpec {
   const into = withType({ column: options.into.column }, options.into.type ?? 'text');
   return {
     kind: 'merge',
+    separator,
     fields: [options.into.field],
     old: from,
     new: [into],

@@ -3,7 +3,7 @@
  * ones, how values convert, which flags drive it and how old and new are compared.
  */
 import { z } from 'zod';
-import { columnCodec, type LogicalKind } from './column-codec.js';
+import { columnCodec, isTextType, type LogicalKind } from './column-codec.js';
 import type { CompareOptions } from './compare.js';
 import { ConfigurationError } from './errors.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
@@ -125,6 +125,9 @@ const optionsSchema = z.strictObject({
         old: z.array(columnRefSchema).min(1),
         new: z.array(columnRefSchema).min(1),
         newTable: z.object({ name: z.string(), key: z.array(z.string()).optional() }).optional(),
+        forward: z.function().optional(),
+        backward: z.function().optional(),
+        separator: z.string().min(1, 'must not be empty: the parts could not be told apart when read back').optional(),
       }),
       'must be a list of mappings from rename(), changeType(), split(), merge(), moveColumn() or customMapping()',
     )
@@ -218,6 +221,14 @@ export function defineMigration<S extends EntitySchema, K extends string>(
     }
   }
   const flags = options.flags ?? {};
+  const stageFlagKey = flags.stage ?? `flagshift.${options.name}.stage`;
+  const percentFlagKey = flags.percent ?? `flagshift.${options.name}.read-percent`;
+  if (stageFlagKey === percentFlagKey) {
+    fail(
+      flags.percent === undefined ? 'flags.stage' : 'flags.percent',
+      `the stage flag and the percent flag are both ${JSON.stringify(stageFlagKey)}; they need a key each`,
+    );
+  }
   const compare = options.compare ?? {};
   return Object.freeze({
     kind: 'migration' as const,
@@ -227,8 +238,8 @@ export function defineMigration<S extends EntitySchema, K extends string>(
     mappings: Object.freeze(mappings),
     fields: Object.freeze(mappings.flatMap((mapping) => mapping.fields)),
     defaultStage: options.defaultStage,
-    stageFlagKey: flags.stage ?? `flagshift.${options.name}.stage`,
-    percentFlagKey: flags.percent ?? `flagshift.${options.name}.read-percent`,
+    stageFlagKey,
+    percentFlagKey,
     defaultPercent: flags.defaultPercent ?? 0,
     evaluation: flags.evaluation ?? 'per-migration',
     compare: {
@@ -261,6 +272,34 @@ function groupSideTables(mappings: readonly BoundMapping[]): SideTableGroup[] {
   return [...tables.values()];
 }
 
+/** `split` and `merge` cut and join text: their fields and any column type they declare must be text. */
+function textOnly(
+  spec: MappingSpec,
+  table: TableDefinition<EntitySchema, string>,
+  fieldKinds: readonly LogicalKind[],
+  path: string,
+  fail: (path: string, message: string) => never,
+): void {
+  for (const [index, kind] of fieldKinds.entries()) {
+    if (kind !== 'string') {
+      fail(
+        `${path}.fields.${index}`,
+        `${spec.kind} joins and cuts text, but field "${spec.fields[index]}" of table ${table.table.display} is declared as ${kind}; declare it z.string()`,
+      );
+    }
+  }
+  for (const side of ['old', 'new'] as const) {
+    for (const [index, ref] of spec[side].entries()) {
+      if (ref.type !== undefined && !isTextType(ref.type)) {
+        fail(
+          `${path}.${side}.${index}.type`,
+          `${spec.kind} joins and cuts text, but column "${ref.column}" is declared ${JSON.stringify(ref.type)}`,
+        );
+      }
+    }
+  }
+}
+
 function bindMapping(
   spec: MappingSpec,
   table: TableDefinition<EntitySchema, string>,
@@ -277,6 +316,7 @@ function bindMapping(
     }
     return kind!;
   });
+  if (spec.kind === 'split' || spec.kind === 'merge') textOnly(spec, table, fieldKinds, path, fail);
   if (spec.oldKinds === 'field' && spec.old.length !== spec.fields.length) {
     fail(`${path}.old`, 'must have one column per field');
   }

@@ -398,3 +398,86 @@ describe('defineMigration: columns are never shared', () => {
     expect(error?.path).toBe('mappings.0.newTable.name');
   });
 });
+
+describe('defineMigration: definitions that could not keep their promises are refused', () => {
+  const parts = defineTable({
+    name: 'people',
+    key: 'id',
+    entity: z.object({ id: z.number().int(), first: z.string(), last: z.string().nullable(), age: z.number() }),
+  });
+
+  function refusal(overrides: Record<string, unknown>): ConfigurationError {
+    return configurationError({ table: parts, ...overrides });
+  }
+
+  it.each([
+    ['split', split({ from: 'name', into: { first: 'first', last: 'last' }, separator: '' })],
+    ['merge', merge({ from: ['first', 'last'], into: { field: 'first', column: 'full' }, separator: '' })],
+  ])('rejects a %s with an empty separator, which no text survives', (_, mapping) => {
+    const error = refusal({ mappings: [mapping] });
+    expect(error.message).toBe(
+      'migration "users-rename": mappings.0.separator: must not be empty: the parts could not be told apart when read back (got "")',
+    );
+    expect(error.path).toBe('mappings.0.separator');
+  });
+
+  it('rejects a split into a field the entity declares as a number', () => {
+    const error = refusal({ mappings: [split({ from: 'name', into: { first: 'first', age: 'age' } })] });
+    expect(error.message).toBe(
+      'migration "users-rename": mappings.0.fields.1: split joins and cuts text, but field "age" of table people is declared as number; declare it z.string()',
+    );
+    expect(error.path).toBe('mappings.0.fields.1');
+  });
+
+  it('rejects a merge into a field the entity declares as a number', () => {
+    const error = refusal({ mappings: [merge({ from: ['a', 'b'], into: { field: 'age', column: 'age_text' } })] });
+    expect(error.path).toBe('mappings.0.fields.0');
+    expect(error.message).toContain('field "age" of table people is declared as number');
+  });
+
+  it('rejects a split column declared with a type that is not text', () => {
+    const error = refusal({
+      mappings: [split({ from: 'name', into: { first: 'first', last: { column: 'last', type: 'integer' } } })],
+    });
+    expect(error.path).toBe('mappings.0.new.1.type');
+    expect(error.message).toContain('column "last" is declared "integer"');
+  });
+
+  it('accepts a split into nullable text fields with varchar columns', () => {
+    const migration = defineMigration(
+      options({
+        table: parts,
+        mappings: [split({ from: { column: 'name', type: 'varchar(200)' }, into: { first: 'first', last: 'last' } })],
+      }),
+    );
+    expect(migration.fields).toEqual(['first', 'last']);
+  });
+
+  it.each(['forward', 'backward'])('rejects a custom mapping whose %s is not a function', (side) => {
+    const mapping = customMapping({
+      fields: { username: 'login' },
+      old: [{ column: 'user_name', kind: 'string' }],
+      forward: (old: readonly unknown[]) => [...old],
+      backward: (values: readonly unknown[]) => [...values],
+      [side]: 5,
+    } as unknown as Parameters<typeof customMapping>[0]);
+    const error = configurationError({ mappings: [mapping] });
+    expect(error.message).toMatch(
+      new RegExp(`^migration "users-rename": mappings\\.0\\.${side}: .*function.*\\(got 5\\)$`),
+    );
+    expect(error.path).toBe(`mappings.0.${side}`);
+  });
+
+  it('rejects one flag key for both the stage and the percent', () => {
+    const error = configurationError({ flags: { stage: 'x', percent: 'x' } });
+    expect(error.message).toBe(
+      'migration "users-rename": flags.percent: the stage flag and the percent flag are both "x"; they need a key each',
+    );
+    expect(error.path).toBe('flags.percent');
+  });
+
+  it('rejects a stage flag key that is the derived percent key', () => {
+    const error = configurationError({ flags: { stage: 'flagshift.users-rename.read-percent' } });
+    expect(error.path).toBe('flags.stage');
+  });
+});
