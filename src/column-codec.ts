@@ -96,6 +96,24 @@ export function isTextType(sqlType: string): boolean {
   return TEXT_TYPES.test(sqlType.trim());
 }
 
+/**
+ * The same bytes as a plain `Uint8Array`, so both drivers read alike: `pg` returns a
+ * `Buffer`, PGlite a `Uint8Array`. A view, not a copy.
+ */
+function asBytes(raw: Uint8Array): Uint8Array {
+  return raw.constructor === Uint8Array ? raw : new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+}
+
+/** A bytea in PostgreSQL's hex output form (`\\x00ff`), from a driver that returns it as text. */
+function hexBytes(text: string): Uint8Array | string {
+  if (!/^\\x(?:[0-9a-fA-F]{2})*$/.test(text)) return text;
+  const bytes = new Uint8Array((text.length - 2) / 2);
+  for (let index = 0; index < bytes.length; index++) {
+    bytes[index] = Number.parseInt(text.slice(2 + index * 2, 4 + index * 2), 16);
+  }
+  return bytes;
+}
+
 /** Reads and writes one physical column for one logical kind. */
 export interface ColumnCodec {
   /** Driver value to logical value. `null` and `undefined` become `null`. */
@@ -116,6 +134,7 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
   const isJson = type !== undefined && JSON_TYPES.test(type);
   // An array column takes a JavaScript array, which the drivers send as an array literal.
   const isArray = type?.endsWith('[]') ?? false;
+  const isBytea = type !== undefined && /^bytea$/i.test(type);
   const cast = type === undefined ? '' : `::${type}`;
   switch (kind) {
     case 'number':
@@ -148,8 +167,21 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
     case 'json':
       return {
         cast,
-        decode: (raw) => (raw == null ? null : isText && typeof raw === 'string' ? JSON.parse(raw) : raw),
-        encode: (value) => (value == null ? null : isArray ? value : JSON.stringify(value)),
+        decode: (raw) =>
+          raw == null
+            ? null
+            : raw instanceof Uint8Array
+              ? asBytes(raw)
+              : typeof raw === 'string'
+                ? isText
+                  ? JSON.parse(raw)
+                  : isBytea
+                    ? hexBytes(raw)
+                    : raw
+                : raw,
+        // Bytes go to the driver as they are: both drivers send them as bytea, never as JSON.
+        encode: (value) =>
+          value == null ? null : isArray || value instanceof Uint8Array ? value : JSON.stringify(value),
       };
   }
 }

@@ -222,3 +222,25 @@ describe('columnCodec: array columns', () => {
     expect(columnCodec('jsonb', 'json').encode(['a', 'b'])).toBe('["a","b"]');
   });
 });
+
+describe('columnCodec: bytes', () => {
+  it.each(['bytea', undefined])('sends a Uint8Array over %j as it is, never as JSON', (type) => {
+    const bytes = new Uint8Array([0, 255]);
+    expect(columnCodec(type, 'json').encode(bytes)).toBe(bytes);
+    const buffer = Buffer.from([1, 2]);
+    expect(columnCodec(type, 'json').encode(buffer)).toBe(buffer);
+  });
+
+  it('reads a Buffer back as a plain Uint8Array over the same memory', () => {
+    const buffer = Buffer.from([9, 8, 7]);
+    const decoded = columnCodec('bytea', 'json').decode(buffer) as Uint8Array;
+    expect(decoded.constructor).toBe(Uint8Array);
+    expect([...decoded]).toEqual([9, 8, 7]);
+    expect(decoded.buffer).toBe(buffer.buffer);
+  });
+
+  it('reads the hex text form of a bytea column as bytes', () => {
+    expect(columnCodec('bytea', 'json').decode('\\x00ff10')).toEqual(new Uint8Array([0, 255, 16]));
+    expect(columnCodec('bytea', 'json').decode('not hex')).toBe('not hex');
+  });
+});
