@@ -114,6 +114,30 @@ function hexBytes(text: string): Uint8Array | string {
   return bytes;
 }
 
+/** `timestamp` without time zone, with or without a precision. */
+const WALL_CLOCK_TYPES = /^timestamp\s*(\(\s*\d+\s*\))?(\s+without\s+time\s+zone)?$/i;
+
+/**
+ * A `timestamp` column holds a wall-clock time and no zone. flagshift writes a Date's
+ * UTC wall clock (`toISOString()`), but `pg` and PGlite read the wall clock back as the
+ * process's local time: under `TZ=Asia/Tokyo`, 12:00Z would come back as 03:00Z. Reading
+ * the local fields back as UTC undoes that, so a Date round-trips in any time zone. The
+ * one wall-clock hour a local spring-forward skips can't be told from the hour after it.
+ */
+function utcWallClock(local: Date): Date {
+  // Where local time is UTC at that instant (always, under TZ=UTC) there is nothing to undo.
+  if (local.getTimezoneOffset() === 0 || Number.isNaN(local.getTime())) return local;
+  const utc = new Date(0);
+  utc.setUTCFullYear(local.getFullYear(), local.getMonth(), local.getDate());
+  utc.setUTCHours(local.getHours(), local.getMinutes(), local.getSeconds(), local.getMilliseconds());
+  return utc;
+}
+
+/** A timestamp in PostgreSQL's text form (`2024-06-01 12:00:00.5`), as ISO text in UTC. */
+function wallClockText(text: string): string {
+  return /^\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(text) ? `${text.replace(' ', 'T')}Z` : text;
+}
+
 /** Reads and writes one physical column for one logical kind. */
 export interface ColumnCodec {
   /** Driver value to logical value. `null` and `undefined` become `null`. */
@@ -159,6 +183,19 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
     case 'boolean':
       return { cast, decode: (raw) => (raw == null ? null : raw), encode: (value) => (value == null ? null : value) };
     case 'date':
+      if (type !== undefined && WALL_CLOCK_TYPES.test(type)) {
+        return {
+          cast,
+          decode: (raw) =>
+            raw == null
+              ? null
+              : raw instanceof Date
+                ? utcWallClock(raw)
+                : new Date(typeof raw === 'string' ? wallClockText(raw) : (raw as number)),
+          // PostgreSQL ignores the `Z` when it reads the text as a timestamp without time zone.
+          encode: (value) => (value == null ? null : value instanceof Date ? value.toISOString() : value),
+        };
+      }
       return {
         cast,
         decode: (raw) => (raw == null ? null : raw instanceof Date ? raw : new Date(raw as string)),

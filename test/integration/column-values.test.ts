@@ -1,4 +1,5 @@
 import {
+  changeType,
   createMemoryFlags,
   createMemoryMetrics,
   createRepository,
@@ -54,5 +55,93 @@ describeDrivers('column values survive the round trip', (getCtx) => {
     for (const field of ['typed', 'untyped', 'data'] as const) expect(read?.[field]?.constructor).toBe(Uint8Array);
     expect(metrics.snapshot().migrations['blobs-data']!.mismatches).toBe(0);
     expect(await repo.find({ where: { typed: bytes } })).toHaveLength(1);
+  });
+
+  /**
+   * Runs `body` with the process in a zone east of UTC, where a wall clock read as local
+   * time lands hours off. Node applies a change of `process.env.TZ` at once.
+   */
+  async function inTimeZone(zone: string, body: () => Promise<void>): Promise<void> {
+    const previous = process.env.TZ;
+    process.env.TZ = zone;
+    try {
+      expect(new Date('2024-06-01T12:00:00Z').getHours()).not.toBe(12);
+      await body();
+    } finally {
+      if (previous === undefined) delete process.env.TZ;
+      else process.env.TZ = previous;
+    }
+  }
+
+  it('timestamp: a Date round-trips as its UTC wall clock whatever the process time zone, key included', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.events (day timestamp PRIMARY KEY, at timestamp(3), note text)`);
+    const events = defineTable({
+      name: `${ctx.schema}.events`,
+      key: 'day',
+      entity: z.object({ day: z.date(), at: z.date().nullable(), note: z.string() }),
+      columns: { day: { column: 'day', type: 'timestamp' }, at: { column: 'at', type: 'timestamp(3)' } },
+    });
+    const repo = createRepository(events, { driver: ctx.driver });
+    const d1 = new Date('2024-01-01T00:00:00Z');
+    const d2 = new Date('2024-01-02T00:00:00Z');
+    const at = new Date('2024-06-01T12:00:00.123Z');
+    await inTimeZone('Asia/Tokyo', async () => {
+      await repo.insert({ day: d1, at, note: 'a' });
+      await repo.insert({ day: d2, at: null, note: 'b' });
+      expect(await ctx.sql(`SELECT day::text AS day, at::text AS at FROM ${ctx.schema}.events ORDER BY day`)).toEqual([
+        { day: '2024-01-01 00:00:00', at: '2024-06-01 12:00:00.123' },
+        { day: '2024-01-02 00:00:00', at: null },
+      ]);
+      expect(await repo.get(d1)).toEqual({ day: d1, at, note: 'a' });
+      expect(await repo.getMany([d1, d2])).toEqual([
+        { day: d1, at, note: 'a' },
+        { day: d2, at: null, note: 'b' },
+      ]);
+      expect(await repo.find({ where: { at } })).toEqual([{ day: d1, at, note: 'a' }]);
+      await repo.update(d2, { note: 'c' });
+      expect((await repo.get(d2))?.note).toBe('c');
+    });
+  });
+
+  it('timestamp to timestamptz: both sides read the same instant whatever the process time zone', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.visits (id int PRIMARY KEY, seen timestamp, seen_tz timestamptz)`);
+    const visits = defineTable({
+      name: `${ctx.schema}.visits`,
+      key: 'id',
+      entity: z.object({ id: z.number().int(), seen: z.date() }),
+    });
+    const migration = defineMigration({
+      name: 'visits-seen-tz',
+      table: visits,
+      mappings: [
+        changeType({
+          field: 'seen',
+          from: { column: 'seen', type: 'timestamp' },
+          to: { column: 'seen_tz', type: 'timestamptz' },
+        }),
+      ],
+      defaultStage: 'off',
+    });
+    const flags = createMemoryFlags({ [migration.stageFlagKey]: 'shadow', [migration.percentFlagKey]: 100 });
+    const metrics = createMemoryMetrics();
+    const repo = createRepository(migration, { driver: ctx.driver, flags, metrics });
+    const seen = [
+      new Date('2024-06-01T12:00:00.123Z'),
+      new Date('1900-01-01T00:00:00Z'),
+      new Date('1969-12-31T23:59:59.999Z'),
+    ];
+    await inTimeZone('Asia/Tokyo', async () => {
+      for (const [index, value] of seen.entries()) await repo.insert({ id: index + 1, seen: value });
+      for (const stage of ['shadow', 'live'] as const) {
+        flags.set(migration.stageFlagKey, stage);
+        expect(await repo.getMany([1, 2, 3]), stage).toEqual(
+          seen.map((value, index) => ({ id: index + 1, seen: value })),
+        );
+      }
+    });
+    expect(metrics.snapshot().migrations['visits-seen-tz']!.mismatches).toBe(0);
+    expect(metrics.snapshot().migrations['visits-seen-tz']!.comparisons).toBeGreaterThanOrEqual(3);
   });
 });

@@ -244,3 +244,21 @@ describe('columnCodec: bytes', () => {
     expect(columnCodec('bytea', 'json').decode('not hex')).toBe('not hex');
   });
 });
+
+describe('columnCodec: timestamp without time zone', () => {
+  it.each(['timestamp', 'timestamp(3)', 'TIMESTAMP (6) WITHOUT TIME ZONE', 'timestamp without time zone'])(
+    'reads the text form of a %j column as a UTC wall clock',
+    (type) => {
+      const codec = columnCodec(type, 'date');
+      expect(codec.decode('2024-06-01 12:00:00.5')).toEqual(new Date('2024-06-01T12:00:00.500Z'));
+      expect(codec.decode('2024-06-01 12:00:00')).toEqual(new Date('2024-06-01T12:00:00Z'));
+      expect(codec.encode(new Date('2024-06-01T12:00:00Z'))).toBe('2024-06-01T12:00:00.000Z');
+    },
+  );
+
+  it('leaves a timestamptz value to the driver, which reads its zone', () => {
+    const instant = new Date('2024-06-01T12:00:00Z');
+    expect(columnCodec('timestamptz', 'date').decode(instant)).toBe(instant);
+    expect(columnCodec('timestamp with time zone', 'date').decode(instant)).toBe(instant);
+  });
+});
