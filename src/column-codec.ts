@@ -133,6 +133,26 @@ function utcWallClock(local: Date): Date {
   return utc;
 }
 
+/**
+ * A `date` column holds a calendar day, written as the Date's UTC day. PGlite reads it
+ * back as UTC midnight, `pg` as local midnight: the day the local fields name, at UTC
+ * midnight, is the same on both and in any time zone.
+ */
+function utcMidnight(day: Date): Date {
+  if (
+    (day.getUTCHours() === 0 &&
+      day.getUTCMinutes() === 0 &&
+      day.getUTCSeconds() === 0 &&
+      day.getUTCMilliseconds() === 0) ||
+    Number.isNaN(day.getTime())
+  ) {
+    return day;
+  }
+  const utc = new Date(0);
+  utc.setUTCFullYear(day.getFullYear(), day.getMonth(), day.getDate());
+  return utc;
+}
+
 /** A timestamp in PostgreSQL's text form (`2024-06-01 12:00:00.5`), as ISO text in UTC. */
 function wallClockText(text: string): string {
   return /^\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(text) ? `${text.replace(' ', 'T')}Z` : text;
@@ -183,6 +203,14 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
     case 'boolean':
       return { cast, decode: (raw) => (raw == null ? null : raw), encode: (value) => (value == null ? null : value) };
     case 'date':
+      if (type !== undefined && /^date$/i.test(type)) {
+        return {
+          cast,
+          decode: (raw) =>
+            raw == null ? null : raw instanceof Date ? utcMidnight(raw) : new Date(raw as string | number),
+          encode: (value) => (value == null ? null : value instanceof Date ? value.toISOString() : value),
+        };
+      }
       if (type !== undefined && WALL_CLOCK_TYPES.test(type)) {
         return {
           cast,

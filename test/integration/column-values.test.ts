@@ -144,4 +144,27 @@ describeDrivers('column values survive the round trip', (getCtx) => {
     expect(metrics.snapshot().migrations['visits-seen-tz']!.mismatches).toBe(0);
     expect(metrics.snapshot().migrations['visits-seen-tz']!.comparisons).toBeGreaterThanOrEqual(3);
   });
+
+  it('date: a calendar day reads back as that day at UTC midnight, whatever the process time zone', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.holidays (day date PRIMARY KEY, name text)`);
+    const holidays = defineTable({
+      name: `${ctx.schema}.holidays`,
+      key: 'day',
+      entity: z.object({ day: z.date(), name: z.string() }),
+      columns: { day: { column: 'day', type: 'date' } },
+    });
+    const repo = createRepository(holidays, { driver: ctx.driver });
+    const days = [new Date('2024-01-01T00:00:00Z'), new Date('2024-12-31T00:00:00Z')];
+    for (const zone of ['Asia/Tokyo', 'America/New_York']) {
+      await inTimeZone(zone, async () => {
+        for (const day of days) await repo.upsert({ day, name: zone });
+        expect(await ctx.sql(`SELECT day::text AS day FROM ${ctx.schema}.holidays ORDER BY day`)).toEqual([
+          { day: '2024-01-01' },
+          { day: '2024-12-31' },
+        ]);
+        expect(await repo.getMany(days), zone).toEqual(days.map((day) => ({ day, name: zone })));
+      });
+    }
+  });
 });
