@@ -107,7 +107,10 @@ export function defineTable<S extends EntitySchema, const K extends keyof z.infe
   const fields = Object.keys(shape);
   const keyFields: K[] = typeof options.key === 'string' ? [options.key as K] : [...(options.key as readonly K[])];
   if (keyFields.length === 0) throw new ConfigurationError(`${where}: key: needs at least one field`, { path: 'key' });
-  for (const key of keyFields) {
+  for (const [index, key] of keyFields.entries()) {
+    if (keyFields.indexOf(key) !== index) {
+      throw new ConfigurationError(`${where}: key: field ${JSON.stringify(key)} is listed twice`, { path: 'key' });
+    }
     if (!fields.includes(key)) {
       throw new ConfigurationError(`${where}: key: field ${JSON.stringify(key)} is not a field of the entity`, {
         path: 'key',

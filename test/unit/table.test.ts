@@ -97,6 +97,12 @@ describe('defineTable: invalid definitions throw a ConfigurationError naming the
     expect(error.path).toBe('key');
   });
 
+  it('rejects a composite key that lists a field twice', () => {
+    const error = configurationError(() => defineUnchecked({ name: 'users', key: ['id', 'id'], entity }));
+    expect(error.message).toBe('table "users": key: field "id" is listed twice');
+    expect(error.path).toBe('key');
+  });
+
   it('rejects a composite key with one unknown field', () => {
     const error = configurationError(() => defineUnchecked({ name: 'users', key: ['id', 'tenant'], entity }));
     expect(error.message).toBe('table "users": key: field "tenant" is not a field of the entity');
