@@ -4,10 +4,12 @@ import {
   type MigrationFlagState,
   setMigrationFlags,
 } from '../../adapters/postgres-flags/migration-flags.js';
+import { backfillStatus } from '../../src/lifecycle/state.js';
 import type { Migration } from '../../src/migration.js';
-import type { Stage } from '../../src/stages.js';
+import { STAGE_BEHAVIOUR, STAGES, type Stage } from '../../src/stages.js';
 import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
+import { CliError, ExitCode } from '../cli-error.js';
+import { schemaState } from './schema-state.js';
 
 function describeState(migration: Migration, state: MigrationFlagState): string {
   const stage =
@@ -75,6 +77,12 @@ export async function runFlagsSet(ctx: CliContext, name: string, options: FlagsS
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
   const before = await getMigrationFlags(driver, migration, ctx.flagTable);
+  const from = before.stage ?? migration.defaultStage;
+  const move =
+    options.stage === undefined || options.stage === from
+      ? undefined
+      : await checkMove(ctx, migration, from, options.stage, options.force === true);
+  if (move?.overridden !== undefined) ctx.note(`warning: overridden with --force (logged): ${move.overridden}`);
   const after = await setMigrationFlags(
     driver,
     migration,
@@ -99,6 +107,60 @@ export async function runFlagsSet(ctx: CliContext, name: string, options: FlagsS
     ctx.note('note: the read percentage only applies in stage live');
   }
   return ExitCode.Ok;
+}
+
+/** What {@link checkMove} found about a stage move it lets through. */
+interface MoveCheck {
+  /** What was wrong, when `--force` let it through anyway. */
+  readonly overridden?: string;
+}
+
+/**
+ * Refuses (unless `--force`) a stage move that would break the applications or serve
+ * wrong values: a stage using the new columns before expand added them, a stage using the
+ * old columns after contract dropped them, and reading new before the backfill
+ * finished.
+ */
+async function checkMove(
+  ctx: CliContext,
+  migration: Migration,
+  from: Stage,
+  to: Stage,
+  force = false,
+): Promise<MoveCheck> {
+  const driver = await ctx.driver();
+  const subject = `moving migration "${migration.name}" from ${from} to ${to}`;
+  const schema = await schemaState(driver, migration);
+  const uses = (stage: Stage) => new Set([...STAGE_BEHAVIOUR[stage].reads, ...STAGE_BEHAVIOUR[stage].writes]);
+  const problems: string[] = [];
+  if (schema.tableExists && schema.missingNew.length === 0 && schema.missingOld.length > 0 && uses(to).has('old')) {
+    problems.push(
+      `the old column${schema.missingOld.length > 1 ? 's' : ''} ${schema.missingOld.join(', ')} ${schema.missingOld.length > 1 ? 'are' : 'is'} gone (contract dropped ${schema.missingOld.length > 1 ? 'them' : 'it'}), and stage ${to} reads or writes ${schema.missingOld.length > 1 ? 'them' : 'it'}: every application read or write would fail; a contracted migration stays at complete`,
+    );
+  } else if (schema.tableExists && schema.missingNew.length > 0 && uses(to).has('new')) {
+    problems.push(
+      `the new column${schema.missingNew.length > 1 ? 's' : ''} ${schema.missingNew.join(', ')} ${schema.missingNew.length > 1 ? 'do' : 'does'} not exist yet, and stage ${to} writes ${schema.missingNew.length > 1 ? 'them' : 'it'}: every application write would fail; run flagshift expand ${migration.name} first`,
+    );
+  }
+  if (STAGES.indexOf(to) > STAGES.indexOf(from) && STAGE_BEHAVIOUR[to].reads.includes('new')) {
+    const backfill = await backfillStatus(driver, migration.name, ctx.options.stateSchema);
+    if (backfill?.status !== 'done' && schema.tableExists && schema.missingOld.length === 0) {
+      const where =
+        backfill === undefined
+          ? 'has not started'
+          : `has not finished (pass ${backfill.pass}: ${backfill.rowsDone}/${backfill.totalEstimate} rows)`;
+      problems.push(
+        `the backfill ${where}, so rows no dual write touched have no new value and stage ${to} reads new; run flagshift backfill ${migration.name} first`,
+      );
+    }
+  }
+  if (problems.length === 0) return {};
+  if (!force) {
+    throw new CliError(`${subject} refused: ${problems.join('; and ')}; or pass --force, which is logged`, {
+      exitCode: ExitCode.Failure,
+    });
+  }
+  return { overridden: `${subject}: ${problems.join('; and ')}` };
 }
 
 /** `flagshift flags kill <migration>`: reads back to old at once, dual writes kept. */

@@ -76,3 +76,69 @@ describe('flagshift CLI: flags', () => {
     expect(nothing.stderr).toBe('flagshift: error: give --stage <stage> and/or --percent <p>\n');
   });
 });
+
+describe('flagshift CLI: flags set refuses moves the schema or the backfill cannot carry', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(
+      `CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text NOT NULL, email text NOT NULL)`,
+    );
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 30) g`,
+    );
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+  const stage = async () => {
+    const [table] = await db.sql<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
+      `${db.schema}.flags`,
+    ]);
+    if (table?.found === null) return undefined;
+    const rows = await db.sql<{ value: unknown }>(`SELECT value FROM ${db.schema}.flags WHERE key LIKE '%.stage'`);
+    return rows[0]?.value;
+  };
+
+  it('before expand: a stage that writes the new columns is refused, naming them and expand', async () => {
+    const refused = await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^flagshift: error: moving migration "users-username" from off to dualwrite refused: the new column .*users\.username does not exist yet, .* run flagshift expand users-username first; or pass --force, which is logged\n$/,
+    );
+    expect(await stage()).toBeUndefined();
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'off')).code).toBe(0);
+  });
+
+  it('before the backfill finished: dualwrite goes, a stage that reads new is refused', async () => {
+    expect((await db.run('expand', 'users-username')).code).toBe(0);
+    const live = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '100');
+    expect(live.code).toBe(1);
+    expect(live.stderr).toMatch(
+      /from off to live refused: the backfill has not started, .*flagshift backfill users-username first/,
+    );
+    expect(await stage()).toBe('off');
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'shadow')).code).toBe(1);
+    const forced = await db.run('flags', 'set', 'users-username', '--stage', 'shadow', '--force');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/^warning: overridden with --force \(logged\): .*the backfill has not started/);
+    // Stepping back is never held up by the backfill.
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    expect((await db.run('backfill', 'users-username')).code).toBe(0);
+    const shadow = await db.run('flags', 'set', 'users-username', '--stage', 'shadow');
+    expect(shadow.code, shadow.stderr).toBe(0);
+  });
+
+  it('after contract: a stage that reads or writes the dropped old columns is refused', async () => {
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    expect((await db.run('verify', 'users-username')).code).toBe(0);
+    expect((await db.run('contract', 'users-username')).code).toBe(0);
+    const back = await db.run('flags', 'set', 'users-username', '--stage', 'rampdown');
+    expect(back.code).toBe(1);
+    expect(back.stderr).toMatch(
+      /from complete to rampdown refused: the old column .*users\.user_name is gone \(contract dropped it\), .*every application read or write would fail; a contracted migration stays at complete; or pass --force/,
+    );
+    expect(await stage()).toBe('complete');
+  });
+});
