@@ -358,7 +358,10 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     .addOption(new Option('-s, --stage <stage>', 'the new stage').choices(STAGES))
     .option('-p, --percent <p>', 'share of entities read from new in stage live, 0 to 100', percentArg)
     .option('--reason <text>', 'why, recorded in the event log')
-    .option('--force', 'allow leaving stage complete (old columns missed the writes made since)')
+    .option(
+      '--force',
+      'make a refused move anyway (logged): a stage whose columns expand has not added or contract dropped, reading new before the backfill finished, or leaving complete for a stage that reads old',
+    )
     .addHelpText(
       'after',
       `\nStages, in order: ${STAGES.join(', ')}.\n\nExamples:\n  flagshift flags set users-username --stage dualwrite\n  flagshift flags set users-username --stage live --percent 10 --reason "canary fine"`,

@@ -96,6 +96,13 @@ export async function runFlagsSet(ctx: CliContext, name: string, options: FlagsS
       actor: ctx.actor,
       ...(options.reason === undefined ? {} : { reason: options.reason }),
       ...(options.force === true ? { force: true } : {}),
+      // The library can't see the sync triggers: it refuses leaving complete unless forced.
+      ...(move?.safeLeavingComplete === true && options.force !== true
+        ? {
+            force: true,
+            reason: `${options.reason === undefined ? '' : `${options.reason}; `}left complete for rampdown, which reads new only, with the sync triggers installed`,
+          }
+        : {}),
     },
   );
   if (ctx.options.json) {
@@ -113,13 +120,18 @@ export async function runFlagsSet(ctx: CliContext, name: string, options: FlagsS
 interface MoveCheck {
   /** What was wrong, when `--force` let it through anyway. */
   readonly overridden?: string;
+  /**
+   * Leaving `complete` for `rampdown` with the sync triggers installed: rampdown reads new
+   * only, and the triggers filled old from new on every write, so nothing stale is served.
+   */
+  readonly safeLeavingComplete?: boolean;
 }
 
 /**
  * Refuses (unless `--force`) a stage move that would break the applications or serve
  * wrong values: a stage using the new columns before expand added them, a stage using the
- * old columns after contract dropped them, and reading new before the backfill
- * finished.
+ * old columns after contract dropped them, reading new before the backfill finished, and
+ * leaving `complete` other than for `rampdown` while the sync triggers run.
  */
 async function checkMove(
   ctx: CliContext,
@@ -133,6 +145,7 @@ async function checkMove(
   const schema = await schemaState(driver, migration);
   const uses = (stage: Stage) => new Set([...STAGE_BEHAVIOUR[stage].reads, ...STAGE_BEHAVIOUR[stage].writes]);
   const problems: string[] = [];
+  let safeLeavingComplete = false;
   if (schema.tableExists && schema.missingNew.length === 0 && schema.missingOld.length > 0 && uses(to).has('old')) {
     problems.push(
       `the old column${schema.missingOld.length > 1 ? 's' : ''} ${schema.missingOld.join(', ')} ${schema.missingOld.length > 1 ? 'are' : 'is'} gone (contract dropped ${schema.missingOld.length > 1 ? 'them' : 'it'}), and stage ${to} reads or writes ${schema.missingOld.length > 1 ? 'them' : 'it'}: every application read or write would fail; a contracted migration stays at complete`,
@@ -141,6 +154,16 @@ async function checkMove(
     problems.push(
       `the new column${schema.missingNew.length > 1 ? 's' : ''} ${schema.missingNew.join(', ')} ${schema.missingNew.length > 1 ? 'do' : 'does'} not exist yet, and stage ${to} writes ${schema.missingNew.length > 1 ? 'them' : 'it'}: every application write would fail; run flagshift expand ${migration.name} first`,
     );
+  } else if (from === 'complete') {
+    if (to === 'rampdown' && schema.syncTriggers && schema.missingOld.length === 0) {
+      safeLeavingComplete = true;
+    } else {
+      problems.push(
+        schema.syncTriggers
+          ? `stage ${to} reads the old columns, which since complete only the sync triggers have filled; step back to rampdown first (it reads new only)`
+          : 'writes since complete went to the new columns only and no sync trigger fills old from new, so the old columns may hold stale values',
+      );
+    }
   }
   if (STAGES.indexOf(to) > STAGES.indexOf(from) && STAGE_BEHAVIOUR[to].reads.includes('new')) {
     const backfill = await backfillStatus(driver, migration.name, ctx.options.stateSchema);
@@ -154,7 +177,7 @@ async function checkMove(
       );
     }
   }
-  if (problems.length === 0) return {};
+  if (problems.length === 0) return safeLeavingComplete ? { safeLeavingComplete } : {};
   if (!force) {
     throw new CliError(`${subject} refused: ${problems.join('; and ')}; or pass --force, which is logged`, {
       exitCode: ExitCode.Failure,

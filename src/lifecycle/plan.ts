@@ -79,7 +79,7 @@ export async function planMigration(db: Queryable, migration: Migration, options
     stage('rampdown', `set ${stageFlag} back to live`, 'reads served new only, writes still go to both sides'),
     stage(
       'complete',
-      `set ${stageFlag} back to rampdown: safe while the sync triggers run, as they fill old from new`,
+      `set ${stageFlag} back to rampdown: safe while the sync triggers run (rampdown reads new only, and they fill old from new), so flags set needs no --force for it; a stage before rampdown reads old and needs --force`,
       'only new is read and written; the sync triggers keep old filled until contract',
     ),
   ];

@@ -64,7 +64,7 @@ describe('flagshift CLI: flags', () => {
     const back = await db.run('flags', 'set', 'orders-note', '--stage', 'live');
     expect(back.code).toBe(1);
     expect(back.stderr).toMatch(
-      /^flagshift: error: migration "orders-note" is complete: .* pass force to do it anyway\n$/,
+      /^flagshift: error: moving migration "orders-note" from complete to live refused: .* or pass --force, which is logged\n$/,
     );
     const kill = await db.run('flags', 'kill', 'orders-note');
     expect(kill.code).toBe(1);
@@ -128,6 +128,20 @@ describe('flagshift CLI: flags set refuses moves the schema or the backfill cann
     expect((await db.run('backfill', 'users-username')).code).toBe(0);
     const shadow = await db.run('flags', 'set', 'users-username', '--stage', 'shadow');
     expect(shadow.code, shadow.stderr).toBe(0);
+  });
+
+  it('leaving complete: rampdown goes while the sync triggers run; a stage that reads old needs --force', async () => {
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    const rampdown = await db.run('flags', 'set', 'users-username', '--stage', 'rampdown');
+    expect(rampdown.code, rampdown.stderr).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    const live = await db.run('flags', 'set', 'users-username', '--stage', 'live');
+    expect(live.code).toBe(1);
+    expect(live.stderr).toMatch(
+      /from complete to live refused: stage live reads the old columns, .* step back to rampdown first .*; or pass --force, which is logged\n$/,
+    );
+    const plan = await db.run('plan', 'users-username');
+    expect(plan.stdout).toMatch(/back to rampdown: safe while the sync triggers run .*needs no --force/);
   });
 
   it('after contract: a stage that reads or writes the dropped old columns is refused', async () => {
