@@ -9,6 +9,7 @@ import type { Stage } from '../../src/stages.js';
 import type { CliContext } from '../cli-context.js';
 import { CliError, ExitCode } from '../cli-error.js';
 import { type DdlCommandOptions, ddlOptionsFrom, printDdlReport } from './ddl-output.js';
+import { nextMove } from './next-step.js';
 
 /** Options of `flagshift contract`. */
 export interface ContractCommandOptions extends DdlCommandOptions {
@@ -54,7 +55,8 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
     });
   } catch (error) {
     if (!(error instanceof ContractRefusedError)) throw error;
-    const hint = refusalHint(error.gate.closedBy, source, migration.name, where, flags.raw.stage);
+    const next = flags.stage === undefined ? undefined : nextMove(migration, flags.stage, flags.percent);
+    const hint = refusalHint(error.gate.closedBy, source, migration.name, where, flags.raw.stage, next);
     throw new CliError(`${error.gate.reason}; ${hint}`, { exitCode: ExitCode.Failure });
   }
   if (report.forced) {
@@ -92,11 +94,13 @@ function refusalHint(
   name: string,
   where: string,
   raw: unknown,
+  next: string | undefined,
 ): string {
   if (closedBy !== 'stage') return 'or pass --force, which is logged';
   switch (source) {
     case 'table':
-      return `set it to complete first (flagshift flags set ${name} --stage complete), or pass --force, which is logged`;
+      // One stage at a time: jumping to complete would skip the comparisons of shadow and live.
+      return `move it on towards complete one stage at a time: next, ${next}; or pass --force, which is logged`;
     case 'invalid':
       return `its stage flag in ${where} holds an invalid value (${JSON.stringify(raw)}): set it (flagshift flags set ${name} --stage ...) and move to complete first, or pass --force, which is logged`;
     case 'option':

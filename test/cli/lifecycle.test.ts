@@ -73,7 +73,7 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     const atDualwrite = await db.run('contract', 'users-username');
     expect(atDualwrite.code).toBe(1);
     expect(atDualwrite.stderr).toMatch(
-      /^flagshift: error: contract of migration "users-username" refused: its stage is "dualwrite"; .* set it to complete first \(flagshift flags set users-username --stage complete\), or pass --force, which is logged\n$/,
+      /^flagshift: error: contract of migration "users-username" refused: its stage is "dualwrite"; .* move it on towards complete one stage at a time: next, move the stage to shadow \(flagshift flags set users-username --stage shadow\); or pass --force, which is logged\n$/,
     );
     // status shows the gate contract just found closed, for the same reason.
     const gateAtDualwrite = await db.run('status', 'users-username', '--json');
