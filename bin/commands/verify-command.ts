@@ -1,7 +1,10 @@
+import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
 import { type VerificationReport, verify } from '../../src/lifecycle/verify.js';
+import { STAGES } from '../../src/stages.js';
 import { formatDuration } from '../backfill-progress.js';
 import type { CliContext } from '../cli-context.js';
 import { ExitCode } from '../cli-error.js';
+import { nextMove } from './next-step.js';
 
 /** Options of `flagshift verify`. */
 export interface VerifyCommandOptions {
@@ -37,10 +40,14 @@ export async function runVerify(ctx: CliContext, name: string, options: VerifyCo
     return report.passed ? ExitCode.Ok : ExitCode.Failure;
   }
   const took = formatDuration(report.durationMs);
+  // The hints follow the stage in the flags table; a stage flag kept elsewhere is not known here.
+  const flags = await getMigrationFlags(driver, migration, ctx.flagTable);
   if (report.passed) {
     ctx.print(`verification of migration "${migration.name}" passed: ${summary(report)} (${took})`);
     ctx.note(
-      `next: move the stage forward (flagshift flags set ${migration.name} --stage shadow), or contract once complete`,
+      flags.stage === undefined
+        ? `next: move the stage on one at a time (${STAGES.join(' -> ')}), then contract once complete`
+        : `next: ${nextMove(migration, flags.stage, flags.percent)}`,
     );
     return ExitCode.Ok;
   }
@@ -57,7 +64,10 @@ export async function runVerify(ctx: CliContext, name: string, options: VerifyCo
     }
   }
   ctx.note(
-    `fix the cause, run flagshift backfill ${migration.name} again (it changes only rows that differ), then verify`,
+    flags.stage === 'complete'
+      ? // At complete the new columns are authoritative: a backfill from old would overwrite them.
+        'at stage complete the new columns are authoritative: fix the cause in the new columns (not by a backfill from the old ones), then verify'
+      : `fix the cause, run flagshift backfill ${migration.name} again (it changes only rows that differ), then verify`,
   );
   return ExitCode.Failure;
 }

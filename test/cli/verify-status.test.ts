@@ -48,3 +48,50 @@ describe('flagshift CLI: verify and status', () => {
     expect(stdout).toMatch(/migration orders-note\n {2}error: +table .*orders.* does not exist/);
   });
 });
+
+describe('flagshift CLI: verify hints follow the stage', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, username text, email text)`);
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
+    );
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('verify: next names the next move from the stage, never a step back', async () => {
+    const cases: [string[], RegExp][] = [
+      [
+        ['--stage', 'dualwrite'],
+        /next: move the stage to shadow \(flagshift flags set users-username --stage shadow\)/,
+      ],
+      [['--stage', 'shadow'], /--stage live --percent 1\)/],
+      [
+        ['--stage', 'live', '--percent', '10'],
+        /next: raise the read percentage \(flagshift flags set users-username --percent 50\)/,
+      ],
+      [['--stage', 'live', '--percent', '100'], /--stage rampdown\)/],
+      [['--stage', 'rampdown'], /--stage complete\)/],
+      [['--stage', 'complete'], /next: contract \(flagshift contract users-username\)/],
+    ];
+    for (const [args, hint] of cases) {
+      // --force: no backfill ran on this hand-made table.
+      expect((await db.run('flags', 'set', 'users-username', ...args, '--force')).code).toBe(0);
+      const verify = await db.run('verify', 'users-username');
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(verify.stderr).toMatch(hint);
+      if (args[1] !== 'dualwrite') expect(verify.stderr).not.toContain('--stage shadow');
+    }
+  }, 120_000);
+
+  it('verify at complete: a failure does not send the operator to a backfill from the old columns', async () => {
+    await db.sql(`UPDATE ${db.schema}.users SET username = 'drifted' WHERE id = 4`);
+    const verify = await db.run('verify', 'users-username');
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toMatch(/at stage complete the new columns are authoritative/);
+    expect(verify.stderr).not.toContain('flagshift backfill');
+  });
+});
