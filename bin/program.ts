@@ -232,6 +232,16 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     )
     .option('--restart', 'discard the progress of an unfinished pass and start over (the data is kept)')
     .option('--no-preflight', 'skip the pre-flight checks printed before the backfill')
+    .addOption(
+      new Option(
+        '--stage <stage>',
+        'the stage every application is at, when the stage flag is kept in another flag system (not in the flags table)',
+      ).choices(STAGES),
+    )
+    .option(
+      '--force',
+      'run at stage complete, where the new columns are authoritative and a backfill from the old ones could overwrite them',
+    )
     .addHelpText(
       'after',
       '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20',

@@ -1,7 +1,12 @@
+import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
 import { type Backfill, type BackfillOptions, createBackfill } from '../../src/lifecycle/backfill.js';
+import { recordEvent } from '../../src/lifecycle/state.js';
+import type { Migration } from '../../src/migration.js';
+import type { Stage } from '../../src/stages.js';
 import { type CombinedProgress, combineProgress, createProgressDisplay, formatDuration } from '../backfill-progress.js';
 import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
+import { CliError, ExitCode } from '../cli-error.js';
+import { stageSource } from './contract-command.js';
 import { preflightNotes } from './preflight-command.js';
 
 /** Options of `flagshift backfill`. */
@@ -13,6 +18,43 @@ export interface BackfillCommandOptions {
   readonly restart?: boolean;
   readonly lockTimeoutMs?: number;
   readonly preflight?: boolean;
+  /** Run at stage `complete`, where the new columns are authoritative (logged as a warning). */
+  readonly force?: boolean;
+  /** The stage every application is at, for a stage flag kept in another flag system. */
+  readonly stage?: Stage;
+}
+
+/**
+ * Refuses a backfill at stage `complete` unless forced: applications then write the new
+ * columns only and the sync triggers derive old from them, so new := forward(old) runs
+ * the wrong way and could overwrite the authoritative values. At `live` and `rampdown`
+ * both sides are written, so the backfill is safe there. The stage is read as `contract`
+ * reads it: the flags table, else `--stage`.
+ */
+async function checkStage(ctx: CliContext, migration: Migration, options: BackfillCommandOptions): Promise<void> {
+  const flags = await getMigrationFlags(await ctx.driver(), migration, ctx.flagTable);
+  const where = `${ctx.options.flagsSchema}.${ctx.options.flagsTable}`;
+  const source = stageSource(flags, options.stage);
+  if (source === 'table' && options.stage !== undefined && options.stage !== flags.stage) {
+    throw new CliError(
+      `backfill of migration "${migration.name}": --stage ${options.stage} disagrees with its stage flag in ${where} ("${flags.stage}"); --stage is for a stage flag kept in another flag system`,
+      { exitCode: ExitCode.Usage },
+    );
+  }
+  const stage = flags.stage ?? (source === 'option' ? options.stage : undefined);
+  if (stage !== 'complete') return;
+  const why = `backfill of migration "${migration.name}" at stage complete: the new columns are authoritative (applications write only them, and the sync triggers derive old from them), so a backfill from the old ones could overwrite them`;
+  if (options.force !== true) {
+    throw new CliError(`${why}; refused: pass --force to run it anyway`, { exitCode: ExitCode.Failure });
+  }
+  ctx.note(`warning: ${why}; running it because of --force (logged)`);
+  await recordEvent(
+    await ctx.driver(),
+    migration.name,
+    'force',
+    { action: 'backfill', overridden: why, actor: ctx.actor },
+    ctx.options.stateSchema,
+  );
 }
 
 /** Resolves once the first worker has started or joined the pass (or finished, or failed). */
@@ -36,6 +78,7 @@ function started(worker: Backfill): Promise<void> {
 export async function runBackfill(ctx: CliContext, name: string, options: BackfillCommandOptions): Promise<number> {
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
+  await checkStage(ctx, migration, options);
   if (options.preflight !== false) await preflightNotes(ctx, driver, migration);
   const workerCount = options.workers ?? 1;
   const display = ctx.options.json ? undefined : createProgressDisplay(ctx.streams, `backfill ${migration.name}`);

@@ -81,7 +81,10 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
  * stage (`invalid`), the operator's `--stage` for a flag kept elsewhere (`option`), or
  * nowhere (`none`).
  */
-function stageSource(flags: MigrationFlagState, option: Stage | undefined): 'table' | 'invalid' | 'option' | 'none' {
+export function stageSource(
+  flags: MigrationFlagState,
+  option: Stage | undefined,
+): 'table' | 'invalid' | 'option' | 'none' {
   if (flags.stage !== undefined) return 'table';
   if (flags.raw.stage !== undefined) return 'invalid';
   return option === undefined ? 'none' : 'option';

@@ -263,3 +263,40 @@ describe('flagshift CLI: backfill before expand', () => {
     expect(tables.map((row) => row.table_name)).toEqual(['users']);
   });
 });
+
+describe('flagshift CLI: backfill at stage complete', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
+    );
+    expect((await db.run('expand', 'users-username')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    expect((await db.run('backfill', 'users-username')).code).toBe(0);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('backfill: refused at complete, where the new columns are authoritative, unless --force (logged)', async () => {
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'rampdown')).code).toBe(0);
+    const atRampdown = await db.run('backfill', 'users-username', '--no-preflight');
+    expect(atRampdown.code, atRampdown.stderr).toBe(0);
+
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    const refused = await db.run('backfill', 'users-username', '--no-preflight');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^flagshift: error: backfill of migration "users-username" at stage complete: the new columns are authoritative .* could overwrite them; refused: pass --force to run it anyway\n$/,
+    );
+    const forced = await db.run('backfill', 'users-username', '--no-preflight', '--force');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/^warning: backfill of migration "users-username" at stage complete: /);
+    const force = await db.sql<{ details: Record<string, unknown> }>(
+      `SELECT details FROM ${db.schema}.events WHERE kind = 'force'`,
+    );
+    expect(force.map((event) => event.details['action'])).toEqual(['backfill']);
+  }, 60_000);
+});
