@@ -16,7 +16,10 @@ export interface VerifyCommandOptions {
 
 function summary(report: VerificationReport): string {
   const sampled = report.sample === undefined ? '' : ` (a ${report.sample * 100}% sample of ${report.scannedRows})`;
-  return `${report.checkedRows} rows checked${sampled}, ${report.mismatchedRows} mismatched, ${report.missingRows} missing`;
+  const nulls = report.nullColumns.map(
+    ({ column, rows }) => `, ${rows} NULL in ${column}, which contract makes NOT NULL`,
+  );
+  return `${report.checkedRows} rows checked${sampled}, ${report.mismatchedRows} mismatched, ${report.missingRows} missing${nulls.join('')}`;
 }
 
 /**
@@ -62,6 +65,11 @@ export async function runVerify(ctx: CliContext, name: string, options: VerifyCo
         );
       }
     }
+  }
+  for (const { column, rows, exampleKey } of report.nullColumns) {
+    ctx.print(
+      `${column}: ${rows} row${rows === 1 ? '' : 's'} NULL (first key ${JSON.stringify(exampleKey)}); contract would fail setting it NOT NULL: give ${rows === 1 ? 'it a value' : 'them values'} (in the new column, or in the old one while the sync triggers run) or make the field optional`,
+    );
   }
   ctx.note(
     flags.stage === 'complete'

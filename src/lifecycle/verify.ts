@@ -85,10 +85,26 @@ export interface VerificationExample {
   readonly columns: readonly VerificationColumn[];
 }
 
+/**
+ * A new column that contract makes `NOT NULL` (its entity field is required) holding NULL
+ * in some rows: the contract would fail half-way on them, so verification fails first.
+ */
+export interface VerificationNullColumn {
+  /** `table.column`. */
+  readonly column: string;
+  /** Rows whose value is NULL. */
+  readonly rows: number;
+  /** The key of the first such row, in key order (redacted unless `rawValues`). */
+  readonly exampleKey: readonly unknown[];
+}
+
 /** What {@link verify} returns. */
 export interface VerificationReport {
   readonly migration: string;
-  /** No mismatched and no missing rows among those checked. */
+  /**
+   * No mismatched and no missing rows among those checked, and no NULL in a new column
+   * contract makes `NOT NULL` (see {@link VerificationReport.nullColumns}).
+   */
   readonly passed: boolean;
   /** Rows compared. */
   readonly checkedRows: number;
@@ -100,6 +116,12 @@ export interface VerificationReport {
   readonly missingRows: number;
   /** The sampled fraction, or `undefined` when every row was compared. */
   readonly sample: number | undefined;
+  /**
+   * New columns that contract makes `NOT NULL` and that hold NULL in some rows (counted
+   * over every row, sample or not). A row whose old side is NULL too matches forward(old),
+   * so the comparison can't see these; `SET NOT NULL` would.
+   */
+  readonly nullColumns: readonly VerificationNullColumn[];
   /** The first failing rows, in key order. */
   readonly examples: readonly VerificationExample[];
   readonly redacted: boolean;
@@ -207,7 +229,8 @@ export async function verify(
     cursor = parseJson(row.last_key) as unknown[];
     await sleep(parsed.delayMs ?? 0, options.signal);
   }
-  const passed = mismatchedRows === 0 && missingRows === 0;
+  const nullColumns = await requiredNullColumns(driver, migration, redact);
+  const passed = mismatchedRows === 0 && missingRows === 0 && nullColumns.length === 0;
   const durationMs = performance.now() - started;
   const details = {
     scannedRows,
@@ -215,6 +238,7 @@ export async function verify(
     examples: examples.length,
     // Only digests go to the state tables, whatever `rawValues` says: they outlive the run.
     firstKeys: examples.slice(0, 3).map((example) => (rawValues ? example.key.map(redactValue) : example.key)),
+    nullColumns: nullColumns.map(({ column, rows }) => ({ column, rows })),
     durationMs: Math.round(durationMs),
   };
   const at = await recordVerification(
@@ -235,7 +259,7 @@ export async function verify(
     migration: migration.name,
     message: passed
       ? `verified ${checkedRows} rows${sample === undefined ? '' : ` (sample ${sample})`}: no mismatches`
-      : `verification failed: ${mismatchedRows} mismatched and ${missingRows} missing of ${checkedRows} rows`,
+      : `verification failed: ${mismatchedRows} mismatched and ${missingRows} missing of ${checkedRows} rows${nullColumns.map(({ column, rows }) => `; ${rows} NULL in ${column}, which contract makes NOT NULL`).join('')}`,
     checkedRows,
     mismatchedRows,
     missingRows,
@@ -248,11 +272,45 @@ export async function verify(
     mismatchedRows,
     missingRows,
     sample,
+    nullColumns,
     examples,
     redacted: !rawValues,
     at,
     durationMs,
   };
+}
+
+/**
+ * The new columns contract makes `NOT NULL` (as `planContract` decides: the entity field is
+ * neither optional nor nullable) that hold NULL somewhere, with a count and the first key.
+ */
+async function requiredNullColumns(
+  driver: Driver,
+  migration: Migration,
+  redact: (value: unknown) => unknown,
+): Promise<VerificationNullColumn[]> {
+  const shape = migration.table.entity.shape as Record<string, z.ZodType>;
+  const mainKey = migration.table.keyFields.map((field) => migration.table.columns[field]!.quoted);
+  const found: VerificationNullColumn[] = [];
+  for (const mapping of migration.mappings) {
+    const table = mapping.newTable?.table ?? migration.table.table;
+    const key = mapping.newTable?.keyColumns.map((column) => column.quoted) ?? mainKey;
+    for (const [index, column] of mapping.newColumns.entries()) {
+      const field = shape[mapping.fields[index]!]!;
+      if (field.isOptional() || field.isNullable()) continue;
+      const result = await driver.query<{ rows: number; example: unknown }>(
+        `SELECT count(*)::int AS rows,
+                (SELECT jsonb_build_array(${key.join(', ')}) FROM ${table.quoted}
+                  WHERE ${column.quoted} IS NULL ORDER BY ${key.join(', ')} LIMIT 1) AS example
+           FROM ${table.quoted} WHERE ${column.quoted} IS NULL`,
+      );
+      const rows = Number(result.rows[0]?.rows ?? 0);
+      if (rows === 0) continue;
+      const exampleKey = (parseJson(result.rows[0]!.example) as unknown[] | null) ?? [];
+      found.push({ column: `${table.display}.${column.name}`, rows, exampleKey: exampleKey.map(redact) });
+    }
+  }
+  return found;
 }
 
 interface RawExample {

@@ -95,3 +95,35 @@ describe('flagshift CLI: verify hints follow the stage', () => {
     expect(verify.stderr).not.toContain('flagshift backfill');
   });
 });
+
+describe('flagshift CLI: verify and the NOT NULL contract adds', () => {
+  let db: CliSchema;
+  beforeAll(async () => {
+    db = await createCliSchema();
+    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, username text, email text)`);
+    await db.sql(
+      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
+    );
+    // Old and new both NULL: new matches forward(old), yet contract's SET NOT NULL would fail.
+    await db.sql(`UPDATE ${db.schema}.users SET user_name = NULL, username = NULL WHERE id IN (5, 11)`);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('verify: NULL in a new column contract makes NOT NULL fails, with a count and the first key', async () => {
+    const verify = await db.run('verify', 'users-username', '--raw-values');
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(
+      /FAILED: 20 rows checked, 0 mismatched, 0 missing, 2 NULL in .*users\.username, which contract makes NOT NULL/,
+    );
+    expect(verify.stdout).toMatch(
+      /users\.username: 2 rows NULL \(first key \[5\]\); contract would fail setting it NOT NULL/,
+    );
+    await db.sql(
+      `UPDATE ${db.schema}.users SET user_name = 'named' || id, username = 'named' || id WHERE username IS NULL`,
+    );
+    const fixed = await db.run('verify', 'users-username');
+    expect(fixed.code, fixed.stdout).toBe(0);
+  });
+});
