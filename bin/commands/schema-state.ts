@@ -1,5 +1,6 @@
 import type { Queryable } from '../../src/driver.js';
 import { loadTableCatalog, type TableCatalog } from '../../src/lifecycle/ddl-catalog.js';
+import { quoteStateSchema, toDate } from '../../src/lifecycle/state.js';
 import { syncTriggerObjects } from '../../src/lifecycle/sync-triggers.js';
 import type { Migration } from '../../src/migration.js';
 
@@ -47,4 +48,27 @@ export async function schemaState(db: Queryable, migration: Migration): Promise<
     if (!(await catalogOf(trigger.table)).triggers.has(trigger.name)) syncTriggers = false;
   }
   return { tableExists: main.exists, missingNew, missingOld, syncTriggers };
+}
+
+/**
+ * When `migration` was contracted, if it was and stays so: every old column is gone and
+ * the latest expand or contract in the event log is a contract. `undefined` otherwise
+ * (also when the state tables don't exist).
+ */
+export async function contractedAt(
+  db: Queryable,
+  migration: Migration,
+  stateSchema: string,
+): Promise<Date | undefined> {
+  const schema = await schemaState(db, migration);
+  const oldCount = migration.mappings.reduce((sum, mapping) => sum + mapping.oldColumns.length, 0);
+  if (!schema.tableExists || schema.missingOld.length < oldCount || schema.missingNew.length > 0) return undefined;
+  const events = `${quoteStateSchema(stateSchema)}.events`;
+  const { rows: present } = await db.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [events]);
+  if (present[0]?.found !== true) return undefined;
+  const { rows } = await db.query<{ kind: string; at: unknown }>(
+    `SELECT kind, at FROM ${events} WHERE migration = $1 AND kind IN ('expand', 'contract') ORDER BY id DESC LIMIT 1`,
+    [migration.name],
+  );
+  return rows[0]?.kind === 'contract' ? toDate(rows[0].at) : undefined;
 }

@@ -107,6 +107,18 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     );
     expect(notNull[0]?.attnotnull).toBe(true);
 
+    // Run again after the contract: nothing to do, and said so.
+    const verifyAgain = await db.run('verify', 'users-username');
+    expect(verifyAgain.code, verifyAgain.stderr).toBe(0);
+    expect(verifyAgain.stdout).toMatch(
+      /^migration "users-username" is already contracted \(at .*\): its old columns are gone, so there is nothing to verify\n$/,
+    );
+    const contractAgain = await db.run('contract', 'users-username');
+    expect(contractAgain.code, contractAgain.stderr).toBe(0);
+    expect(contractAgain.stdout).toMatch(
+      /^migration "users-username" is already contracted \(at .*\): .*nothing to do\n$/,
+    );
+
     const after = await db.run('status', 'users-username', '--json');
     expect(JSON.parse(after.stdout)).toEqual([
       expect.objectContaining({
