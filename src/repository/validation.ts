@@ -18,15 +18,16 @@ export interface ValidQuery {
 export function validateEntity(core: RepositoryCore, entity: unknown, operation: Operation): Entity {
   const result = core.table.writeSchema.safeParse(entity);
   if (!result.success) throw validationError(`${operation} into ${core.table.table.display}`, result.error, entity);
-  rejectUnpairedSurrogates(result.data as Entity, `${operation} into ${core.table.table.display}`);
-  return result.data as Entity;
+  const valid = withoutUndefined(result.data as Entity);
+  rejectUnpairedSurrogates(valid, `${operation} into ${core.table.table.display}`);
+  return valid;
 }
 
 export function validatePatch(core: RepositoryCore, patch: unknown): Entity {
   const { table } = core;
   const result = table.patchSchema.safeParse(patch);
   if (!result.success) throw validationError(`update of ${table.table.display}`, result.error, patch);
-  const valid = result.data as Entity;
+  const valid = withoutUndefined(result.data as Entity);
   rejectUnpairedSurrogates(valid, `update of ${table.table.display}`);
   for (const field of table.keyFields) {
     if (field in valid) {
@@ -112,6 +113,26 @@ export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery 
     throw new ValidationError(`${what}: limit must be a non-negative integer, got ${previewValue(limit)}`);
   }
   return { where, orderBy, limit };
+}
+
+/**
+ * `values` without its fields whose value is `undefined`. Such a field counts as absent, as
+ * in Prisma: an update or upsert keeps its stored value and an insert leaves the column's
+ * default, where writing it would store NULL (`{ ...patch, name: maybeName }` would clear
+ * the name, even of a field the schema says is never null).
+ */
+function withoutUndefined(values: Entity): Entity {
+  let absent = false;
+  for (const field in values) {
+    if (values[field] === undefined) {
+      absent = true;
+      break;
+    }
+  }
+  if (!absent) return values;
+  const present: Entity = {};
+  for (const field in values) if (values[field] !== undefined) present[field] = values[field];
+  return present;
 }
 
 // A UTF-16 surrogate without its pair has no UTF-8 form: the drivers would store U+FFFD in
