@@ -91,6 +91,32 @@ export function logicalKindOf(schema: z.ZodType): LogicalKind {
 const TEXT_TYPES = /^(text|character varying|varchar|character|char|bpchar|name|citext)\b/i;
 const JSON_TYPES = /^jsonb?$/i;
 
+const LENGTH_LIMITED =
+  /^(?:pg_catalog\.)?(character\s+varying|varchar|character|char|bpchar|bit\s+varying|varbit|bit)\s*\(\s*\d+\s*\)/i;
+const UNLIMITED: Readonly<Record<string, string>> = {
+  'character varying': 'varchar',
+  varchar: 'varchar',
+  character: 'bpchar',
+  char: 'bpchar',
+  bpchar: 'bpchar',
+  'bit varying': 'varbit',
+  varbit: 'varbit',
+  bit: 'varbit',
+};
+
+/**
+ * The type a parameter of a column of type `type` is cast to: `type` itself, but a
+ * character or bit string type without its length. An explicit cast to `varchar(3)`
+ * truncates silently, while assigning a longer value to the column raises 22001; with
+ * the length left to the column, the database rejects the value and nothing is written.
+ * (`char` and `bit` alone mean a length of one, hence `bpchar` and `varbit`.)
+ */
+function castType(type: string): string {
+  const match = LENGTH_LIMITED.exec(type);
+  if (match === null) return type;
+  return UNLIMITED[match[1]!.toLowerCase().replace(/\s+/g, ' ')]! + type.slice(match[0].length);
+}
+
 /** Whether `sqlType` is one of PostgreSQL's text types (`text`, `varchar(n)`, `char(n)`, ...). */
 export function isTextType(sqlType: string): boolean {
   return TEXT_TYPES.test(sqlType.trim());
@@ -179,7 +205,7 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
   // An array column takes a JavaScript array, which the drivers send as an array literal.
   const isArray = type?.endsWith('[]') ?? false;
   const isBytea = type !== undefined && /^bytea$/i.test(type);
-  const cast = type === undefined ? '' : `::${type}`;
+  const cast = type === undefined ? '' : `::${castType(type)}`;
   switch (kind) {
     case 'number':
       return {
