@@ -116,10 +116,23 @@ export async function writeEntity(
   call: CallState,
 ): Promise<void> {
   const { core } = handle;
+  const partialGroups = operation === 'upsert' && hasPartialGroups(core, entity);
+  if (partialGroups && !handle.inTransaction) {
+    // Replacing an existing row must keep the group fields the entity omits, as update
+    // does: read them under a row lock, in one transaction with the write.
+    return handle.transaction(
+      (tx) => writeEntity(tx, entity, operation, tx.call),
+      call.context ? { context: call.context } : undefined,
+    );
+  }
   const key = keyFromEntity(entity, core);
   const routes = await routesFor(handle, key, call);
   if (!core.hasAllColumns()) await requireWriteColumns(handle, routes);
-  const { main, sides } = assignmentsFor(handle, entity, routes);
+  // Without a stored row there is nothing to keep: the upsert inserts the entity as given.
+  const values = partialGroups
+    ? ((await withWholeGroups(handle, key, entity, routes, 'upsert', call)) ?? entity)
+    : entity;
+  const { main, sides } = assignmentsFor(handle, values, routes);
   const keyAssignments = core.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
   const statements: Statement[] = [
     insertRow(core.table.table, [...keyAssignments, ...main], operation === 'upsert' ? core.keyColumns : undefined),
@@ -146,12 +159,7 @@ export function touchedRow(result: QueryResult<unknown> | undefined): boolean {
 
 export async function updateEntity(handle: Handle, key: Key, patch: Entity, call: CallState): Promise<boolean> {
   const { core } = handle;
-  let partialGroups = false;
-  for (const mapping of core.groupMappings) {
-    let present = 0;
-    for (const field of mapping.fields) if (field in patch) present++;
-    if (present > 0 && present < mapping.fields.length) partialGroups = true;
-  }
+  const partialGroups = hasPartialGroups(core, patch);
   if (partialGroups && !handle.inTransaction) {
     // A field stored together with others (a split) needs the others' current values:
     // read and write them under one row lock.
@@ -165,24 +173,9 @@ export async function updateEntity(handle: Handle, key: Key, patch: Entity, call
   if (!core.hasAllColumns()) await requireWriteColumns(handle, routes);
   let full = patch;
   if (partialGroups) {
-    const current = await readByKeys(handle, [key], 'update', call, true, firstEntity);
-    if (current === undefined) return false;
-    full = { ...patch };
-    for (let p = 0; p < core.plans.length; p++) {
-      const plan = core.plans[p]!;
-      const route = routes[p]!;
-      for (const mapping of plan.migration.mappings) {
-        if (mapping.fields.length < 2 || !mapping.fields.some((field) => field in patch)) continue;
-        let source = current;
-        // Served from the new side, a row the backfill hasn't reached yet (the flag moved on
-        // early) has only NULLs there: rewriting the old column from them would destroy the
-        // old value. The missing parts then come from the old column, which still holds it.
-        if (route.serves === 'new' && route.writesOld && mapping.fields.every((field) => current[field] == null)) {
-          source = (await oldValuesOf(handle, mapping, key)) ?? current;
-        }
-        for (const field of mapping.fields) if (!(field in full)) full[field] = source[field];
-      }
-    }
+    const whole = await withWholeGroups(handle, key, patch, routes, 'update', call);
+    if (whole === undefined) return false;
+    full = whole;
   }
   const { main, sides } = assignmentsFor(handle, full, routes);
   const statements: Statement[] = [];
@@ -191,6 +184,50 @@ export async function updateEntity(handle: Handle, key: Key, patch: Entity, call
   pushSideUpserts(statements, sides, key);
   const results = await runWrite(handle, statements, 'update', routes, touchedRow, (done) => touchedRow(done[0]));
   return touchedRow(results[0]);
+}
+
+/** Whether `values` has some but not all fields of a mapping that stores several together (a split). */
+function hasPartialGroups(core: Handle['core'], values: Entity): boolean {
+  for (const mapping of core.groupMappings) {
+    let present = 0;
+    for (const field of mapping.fields) if (field in values) present++;
+    if (present > 0 && present < mapping.fields.length) return true;
+  }
+  return false;
+}
+
+/**
+ * `values` with the fields it omits of each group it touches taken from the stored row,
+ * read under a row lock (the caller is in a transaction); `undefined` when there is no row.
+ */
+async function withWholeGroups(
+  handle: Handle,
+  key: Key,
+  values: Entity,
+  routes: readonly Route[],
+  operation: 'update' | 'upsert',
+  call: CallState,
+): Promise<Entity | undefined> {
+  const { core } = handle;
+  const current = await readByKeys(handle, [key], operation, call, true, firstEntity);
+  if (current === undefined) return undefined;
+  const full = { ...values };
+  for (let p = 0; p < core.plans.length; p++) {
+    const plan = core.plans[p]!;
+    const route = routes[p]!;
+    for (const mapping of plan.migration.mappings) {
+      if (mapping.fields.length < 2 || !mapping.fields.some((field) => field in values)) continue;
+      let source = current;
+      // Served from the new side, a row the backfill hasn't reached yet (the flag moved on
+      // early) has only NULLs there: rewriting the old column from them would destroy the
+      // old value. The missing parts then come from the old column, which still holds it.
+      if (route.serves === 'new' && route.writesOld && mapping.fields.every((field) => current[field] == null)) {
+        source = (await oldValuesOf(handle, mapping, key)) ?? current;
+      }
+      for (const field of mapping.fields) if (!(field in full)) full[field] = source[field];
+    }
+  }
+  return full;
 }
 
 /** The logical values of `mapping`'s fields from its old columns (always in the main table) for `key`. */
