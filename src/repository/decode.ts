@@ -132,13 +132,16 @@ export function decodeMigration(
   // The entity holds the served values of the migration's fields (and others, not compared).
   const oldValues = route.serves === 'old' ? entity : other;
   const newValues = route.serves === 'old' ? other : entity;
-  const diffs = diffEntities(
-    plan.migration.fields,
-    oldValues,
-    newValues,
-    plan.migration.compare,
-    plan.migration.rawValues,
-  );
+  let diffs: ReturnType<typeof diffEntities>;
+  try {
+    diffs = diffEntities(plan.migration.fields, oldValues, newValues, plan.migration.compare, plan.migration.rawValues);
+  } catch (error) {
+    // A compare option that throws (a normalize that expects a string and gets NULL) fails
+    // the comparison, not the read: the served value is already decoded. Counted against
+    // the compared side, as a failure to decode it would be.
+    core.emitError(plan, route.effective, route.serves === 'old' ? 'new' : 'old', operation, error);
+    return;
+  }
   const matched = diffs.length === 0;
   if (core.metrics !== undefined) {
     core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
