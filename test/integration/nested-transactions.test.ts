@@ -1,0 +1,48 @@
+import { expect, it } from 'vitest';
+import { describeDrivers } from '../support/drivers.js';
+import { usersFixture } from '../support/fixtures.js';
+
+describeDrivers('nested transactions', (getCtx) => {
+  it('a nested transaction that throws rolls back its own writes only; the outer one commits', async () => {
+    const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
+    await repo.insert({ id: 1, username: 'ada', email: 'a@x' });
+    await repo.transaction(async (tx) => {
+      await tx.update(1, { username: 'outer' });
+      await expect(
+        tx.transaction(async (inner) => {
+          await inner.update(1, { username: 'inner' });
+          await inner.insert({ id: 2, username: 'bob', email: 'b@x' });
+          throw new Error('inner');
+        }),
+      ).rejects.toThrow('inner');
+      await tx.transaction((inner) => inner.insert({ id: 3, username: 'cy', email: 'c@x' }));
+    });
+    expect((await rows()).map((row) => [Number(row.id), row.user_name, row.username])).toEqual([
+      [1, 'outer', 'outer'],
+      [3, 'cy', 'cy'],
+    ]);
+  });
+
+  it('a database error in a nested transaction leaves the outer one usable', async () => {
+    const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
+    await repo.insert({ id: 1, username: 'ada', email: 'a@x' });
+    await repo.transaction(async (tx) => {
+      await expect(
+        tx.transaction((inner) => inner.insert({ id: 1, username: 'dup', email: 'd@x' })),
+      ).rejects.toMatchObject({ sqlState: '23505' });
+      await tx.update(1, { username: 'after' });
+    });
+    expect((await rows()).map((row) => [row.user_name, row.username])).toEqual([['after', 'after']]);
+  });
+
+  it('an outer transaction that throws rolls back what its nested ones committed', async () => {
+    const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
+    await expect(
+      repo.transaction(async (tx) => {
+        await tx.transaction((inner) => inner.insert({ id: 1, username: 'ada', email: 'a@x' }));
+        throw new Error('outer');
+      }),
+    ).rejects.toThrow('outer');
+    expect(await rows()).toEqual([]);
+  });
+});
