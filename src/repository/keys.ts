@@ -72,8 +72,9 @@ export function validateKey(core: RepositoryCore, input: unknown): Key {
         },
       );
     }
-    values[index] = result.data;
-    params.push(table.columns[field]!.codec.encode(result.data));
+    const column = table.columns[field]!;
+    values[index] = canonicalKeyValue(column, result.data);
+    params.push(column.codec.encode(values[index]));
   }
   // Only a string can hold a surrogate: a numeric key skips building the record.
   let strings = false;
@@ -85,6 +86,21 @@ export function validateKey(core: RepositoryCore, input: unknown): Key {
     );
   }
   return makeKey(values, params);
+}
+
+const UUID_TYPE = /^(?:pg_catalog\.)?uuid$/i;
+const UUID_TEXT = /^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
+
+/**
+ * A key value in the form the database returns it. A uuid column accepts upper case,
+ * braces and missing hyphens but returns the lower-case hyphenated form: without this,
+ * one entity would have two ids (rows read back wouldn't meet the caller's key) and two
+ * targeting keys (bucketing would depend on the spelling).
+ */
+function canonicalKeyValue(column: BoundColumn, value: unknown): unknown {
+  if (typeof value !== 'string' || column.type === undefined || !UUID_TYPE.test(column.type)) return value;
+  const parts = UUID_TEXT.exec(value);
+  return parts === null ? value : parts.slice(1).join('-').toLowerCase();
 }
 
 /**
@@ -113,7 +129,7 @@ export function makeKey(values: readonly unknown[], params: readonly unknown[]):
 }
 
 export function keyFromEntity(entity: Entity, core: RepositoryCore): Key {
-  const values = core.table.keyFields.map((field) => entity[field]);
+  const values = core.table.keyFields.map((field) => canonicalKeyValue(core.table.columns[field]!, entity[field]));
   return makeKey(
     values,
     core.table.keyFields.map((field, index) => core.table.columns[field]!.codec.encode(values[index])),
