@@ -105,14 +105,21 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
       if (otherSides.get(p) === servedSides.get(p)) continue;
       const plan = core.plans[p]!;
       const [oldRows, newRows] = servedSides.get(p) === 'old' ? [served, other] : [other, served];
-      const diff = diffResultSets(
-        keyOf,
-        plan.migration.fields,
-        oldRows,
-        newRows,
-        plan.migration.compare,
-        plan.migration.rawValues,
-      );
+      let diff: ReturnType<typeof diffResultSets>;
+      try {
+        diff = diffResultSets(
+          keyOf,
+          plan.migration.fields,
+          oldRows,
+          newRows,
+          plan.migration.compare,
+          plan.migration.rawValues,
+        );
+      } catch (error) {
+        // A compare option that throws fails the comparison, not the read (as in decode.ts).
+        core.emitError(plan, routes[p]!.effective, otherSides.get(p)!, 'find', error);
+        continue;
+      }
       const ordered = query.orderBy.length > 0 || query.limit !== undefined;
       const matched = diff.matched && !(ordered && diff.orderDiffers);
       core.emit({ type: 'comparison', migration: plan.migration.name, stage: routes[p]!.effective, matched });

@@ -35,6 +35,15 @@ describeDrivers('compare options that throw', (getCtx) => {
     expect(errors().bySide).toEqual({ old: 0, new: 2 });
   });
 
+  it('shadow: find compared by result set gets the old rows when normalize throws', async () => {
+    const { repo, errors } = await trimmingFixture(getCtx(), 'shadow');
+    // Ordered by the migrated field, the query is compared result set against result set.
+    expect(await repo.find({ where: { email: 'a@x' }, orderBy: 'username' })).toEqual([
+      { id: 1, username: 'ada', email: 'a@x' },
+    ]);
+    expect(errors().bySide).toEqual({ old: 0, new: 1 });
+  });
+
   it('live: a throwing normalize fails the comparison, not the read; the caller gets the new value', async () => {
     const { repo, errors } = await trimmingFixture(getCtx(), 'live');
     expect(await repo.get(2)).toEqual({ id: 2, username: 'bob', email: 'b@x' });
