@@ -105,13 +105,14 @@ const UNLIMITED: Readonly<Record<string, string>> = {
 };
 
 /**
- * The type a parameter of a column of type `type` is cast to: `type` itself, but a
- * character or bit string type without its length. An explicit cast to `varchar(3)`
- * truncates silently, while assigning a longer value to the column raises 22001; with
- * the length left to the column, the database rejects the value and nothing is written.
+ * The type a value for a column of type `type` is cast to (a parameter, a transform's SQL
+ * form): `type` itself, but a character or bit string type without its length. An
+ * explicit cast to `varchar(3)` truncates silently, while assigning a longer value to the
+ * column raises 22001; with the length left to the column, the database rejects the value
+ * and nothing is written, and a comparison sees the whole value.
  * (`char` and `bit` alone mean a length of one, hence `bpchar` and `varbit`.)
  */
-function castType(type: string): string {
+export function castType(type: string): string {
   const match = LENGTH_LIMITED.exec(type);
   if (match === null) return type;
   return UNLIMITED[match[1]!.toLowerCase().replace(/\s+/g, ' ')]! + type.slice(match[0].length);

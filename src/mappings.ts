@@ -5,7 +5,7 @@
  * `backward`, and they by `forward`. Each built-in kind also carries SQL forms of both
  * transforms, which the sync triggers, the backfill and verification run in the database.
  */
-import type { LogicalKind } from './column-codec.js';
+import { castType, type LogicalKind } from './column-codec.js';
 
 /** A physical column and, optionally, its SQL type. */
 export interface ColumnRef {
@@ -112,8 +112,9 @@ export function changeType(options: ChangeTypeOptions): MappingSpec {
     new: [to],
     oldKinds: 'field',
     sql: {
-      forward: [options.forwardSql ?? `({${from.column}})::${to.type}`],
-      backward: [options.backwardSql ?? `({${to.column}})::${from.type}`],
+      // Without a length: a value too long for the new column is an error, not truncated.
+      forward: [options.forwardSql ?? `({${from.column}})::${castType(to.type)}`],
+      backward: [options.backwardSql ?? `({${to.column}})::${castType(from.type)}`],
     },
   };
 }

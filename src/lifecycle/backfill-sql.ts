@@ -8,6 +8,8 @@
  * parsed in SQL. Text round-trips every key type exactly (bigint beyond 2^53, numeric,
  * timestamps, uuid), so the checkpoint never depends on how a driver maps types to JS.
  */
+
+import { castType } from '../column-codec.js';
 import type { Queryable } from '../driver.js';
 import { ConfigurationError } from '../errors.js';
 import type { QualifiedName } from '../identifiers.js';
@@ -291,7 +293,7 @@ function target(
   const type = catalog.columns.get(column.name)?.type ?? column.type ?? 'text';
   // Rendering validates the SQL form now, so a bad form fails before any batch runs.
   forward('t');
-  return { column, type, forward: (alias) => `(${forward(alias)[index]!})::${type}` };
+  return { column, type, forward: (alias) => `(${forward(alias)[index]!})::${castType(type)}` };
 }
 
 /** {@link SameRowTarget.held} of a mapping whose new columns, with their forward forms, are `targets`. */
@@ -305,7 +307,7 @@ function heldSql(
   backwardSql(migration, mapping, (column) => `t."${column}"`);
   const comparable = (type: string) => (type === 'json' ? 'jsonb' : type);
   const oldTypes = mapping.oldColumns.map((column) =>
-    comparable(catalog.columns.get(column.name)?.type ?? column.type ?? 'text'),
+    comparable(castType(catalog.columns.get(column.name)?.type ?? column.type ?? 'text')),
   );
   return (alias) => {
     const current = targets.map((each) => `${alias}.${each.column.quoted}`).join(', ');

@@ -19,6 +19,7 @@
  * migration's name while one trigger writes the other table, so the write doesn't bounce
  * back.
  */
+import { castType } from '../column-codec.js';
 import { ConfigurationError } from '../errors.js';
 import type { QualifiedName } from '../identifiers.js';
 import type { BoundMapping, Migration } from '../migration.js';
@@ -340,7 +341,7 @@ END
     return columns
       .map((column, index) => {
         const type = this.typeOf(column);
-        const value = type === undefined ? `(${forward[index]})` : `(${forward[index]})::${type}`;
+        const value = type === undefined ? `(${forward[index]})` : `(${forward[index]})::${castType(type)}`;
         return this.distinct(row(column), value, column);
       })
       .join(' OR ');

@@ -181,6 +181,43 @@ describeDrivers('backfill', (getCtx) => {
     expect(rows[0]!.n).toBe(20);
   });
 
+  it('changeType to varchar(n): a value too long stops the backfill instead of being cut, and verify sees it', async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.codes (id int PRIMARY KEY, code text, code_short varchar(5))`);
+    await ctx.sql(`INSERT INTO ${s}.codes (id, code) VALUES (1, 'abc'), (2, 'abcdef')`);
+    const codes = defineTable({
+      name: `${s}.codes`,
+      key: 'id',
+      entity: z.object({ id: z.number().int(), code: z.string().nullable() }),
+    });
+    const migration = defineMigration({
+      name: 'codes-short',
+      table: codes,
+      mappings: [
+        changeType({
+          field: 'code',
+          from: { column: 'code', type: 'text' },
+          to: { column: 'code_short', type: 'varchar(5)' },
+        }),
+      ],
+      defaultStage: 'off',
+    });
+    await expect(createBackfill(ctx.driver, migration, { stateSchema: s, maxRetries: 0 }).run()).rejects.toMatchObject({
+      sqlState: '22001',
+    });
+    expect(await ctx.sql(`SELECT id, code_short FROM ${s}.codes ORDER BY id`)).toEqual([
+      { id: 1, code_short: null },
+      { id: 2, code_short: null },
+    ]);
+    // A cut value written some other way is a mismatch, not a match with a cut forward(old).
+    await ctx.sql(`UPDATE ${s}.codes SET code_short = left(code, 5)`);
+    expect(await verify(ctx.driver, migration, { stateSchema: s })).toMatchObject({
+      passed: false,
+      mismatchedRows: 1,
+    });
+  });
+
   it('move: upserts side rows, leaving correct ones untouched', async () => {
     const ctx = getCtx();
     const s = ctx.schema;
