@@ -185,7 +185,6 @@ class RepositoryHandle implements Handle {
   readonly call: CallState;
   readonly inTransaction: boolean;
   /** Settles when the last nested transaction of this handle has. */
-  private nestedQueue: Promise<unknown> = Promise.resolve();
 
   constructor(core: RepositoryCore, db: Queryable, call: CallState, inTransaction = false) {
     this.core = core;
@@ -282,38 +281,13 @@ class RepositoryHandle implements Handle {
       context: options?.context ?? this.call.context,
       pinned: this.call.pinned ?? new Map<string, FlagDecision>(),
     };
-    if (this.inTransaction) return this.nested(() => fn(new RepositoryHandle(this.core, this.db, call, true)));
     try {
+      // Inside a transaction, the driver runs a nested one under a savepoint of it (the
+      // pg and PGlite drivers do; the Driver contract asks for at least joining it).
       return await this.core.driver.transaction((tx) => fn(new RepositoryHandle(this.core, tx, call, true)));
     } catch (error) {
       throw error instanceof FlagshiftError ? error : toDriverError(error);
     }
-  }
-
-  /**
-   * Runs `body` under a savepoint of the open transaction: when it throws, its writes are
-   * rolled back and the outer transaction goes on (PostgreSQL has no nested transactions).
-   * Nested transactions of one handle run one after another: two savepoints can't be open
-   * side by side on one connection.
-   */
-  private nested<T>(body: () => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      const name = `flagshift_nested_${++savepoints}`;
-      await savepointStatement(this.db, `SAVEPOINT ${name}`);
-      let value: T;
-      try {
-        value = await body();
-      } catch (error) {
-        // A failed rollback leaves the outer transaction aborted: it fails loudly there.
-        await this.db.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
-        throw error;
-      }
-      await savepointStatement(this.db, `RELEASE SAVEPOINT ${name}`);
-      return value;
-    };
-    const result = this.nestedQueue.then(run, run);
-    this.nestedQueue = result.catch(() => undefined);
-    return result;
   }
 
   async check(): Promise<ReadonlyMap<string, MigrationColumnState>> {
@@ -329,16 +303,5 @@ class RepositoryHandle implements Handle {
   private callState(options: CallOptions | undefined): CallState {
     if (options?.context === undefined) return this.call;
     return { context: options.context, pinned: this.call.pinned };
-  }
-}
-
-/** Savepoints opened so far, for unique names. */
-let savepoints = 0;
-
-async function savepointStatement(db: Queryable, sql: string): Promise<void> {
-  try {
-    await db.query(sql);
-  } catch (error) {
-    throw toDriverError(error, sql);
   }
 }

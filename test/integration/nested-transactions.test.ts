@@ -35,6 +35,22 @@ describeDrivers('nested transactions', (getCtx) => {
     expect((await rows()).map((row) => [row.user_name, row.username])).toEqual([['after', 'after']]);
   });
 
+  it('a nested transaction opened on the outer handle from inside another one runs, under it', async () => {
+    const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
+    await repo.transaction(async (tx) => {
+      await expect(
+        tx.transaction(async (inner) => {
+          await inner.insert({ id: 1, username: 'ada', email: 'a@x' });
+          // The outer handle, from inside the inner transaction's callback.
+          await tx.transaction((deeper) => deeper.insert({ id: 2, username: 'bob', email: 'b@x' }));
+          throw new Error('inner');
+        }),
+      ).rejects.toThrow('inner');
+      await tx.insert({ id: 3, username: 'cy', email: 'c@x' });
+    });
+    expect((await rows()).map((row) => Number(row.id))).toEqual([3]);
+  }, 20_000);
+
   it('an outer transaction that throws rolls back what its nested ones committed', async () => {
     const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
     await expect(
