@@ -303,10 +303,11 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
   async function finish(): Promise<void> {
     const report = await verify(db.driver, migration as unknown as Migration, { stateSchema: db.schema });
     const divergent = model.divergent();
+    const nullNew = model.nullNew();
     expect(
-      [report.passed, report.mismatchedRows + report.missingRows],
-      'invariant: verification finds exactly the rows whose sides differ',
-    ).toEqual([divergent.length === 0, divergent.length]);
+      [report.passed, report.mismatchedRows + report.missingRows, report.nullColumns[0]?.rows ?? 0],
+      'invariant: verification finds exactly the rows whose sides differ, and the NULLs contract would refuse',
+    ).toEqual([divergent.length === 0 && nullNew === 0, divergent.length, nullNew]);
   }
 
   return {

@@ -221,6 +221,13 @@ export class UsersModel {
       .sort((a, b) => a - b);
   }
 
+  /** Rows whose new side is NULL: `username` is required, so contract would make its column NOT NULL. */
+  nullNew(): number {
+    let count = 0;
+    for (const row of this.rows.values()) if (row.new === null) count++;
+    return count;
+  }
+
   /** The table as `SELECT id, user_name, username, email ORDER BY id` returns it. */
   table(): { id: number; user_name: string | null; username: string | null; email: string }[] {
     return [...this.rows]
