@@ -208,7 +208,6 @@ interface EntityGood {
 }
 
 const DUALWRITE = STAGES.indexOf('dualwrite');
-const RAMPDOWN = STAGES.indexOf('rampdown');
 const COMPLETE = STAGES.indexOf('complete');
 
 // The remembered entities of one per-entity stage flag, and how many of them are in each
@@ -230,9 +229,11 @@ class EntityMemory {
 
   /**
    * The stage for an entity with none remembered, once the migration has begun (some
-   * remembered entity is at `dualwrite` or beyond): the most advanced stage remembered,
-   * but no further than `rampdown`, so its writes still reach both sides; `complete` only
-   * when every remembered entity is complete. Undefined before the migration has begun.
+   * remembered entity is at `dualwrite` or beyond): `dualwrite`, which writes both sides
+   * and reads the old one, authoritative until `live` and kept whole by dual writes after
+   * it; what the provider would have chosen for this entity is unknown, so neither its
+   * reads nor the ramp move on. `complete` only when every remembered entity is complete.
+   * Undefined before the migration has begun.
    */
   unseen(): Stage | undefined {
     let highest = -1;
@@ -244,7 +245,7 @@ class EntityMemory {
     }
     if (highest < DUALWRITE) return undefined;
     if (this.counts[COMPLETE] === total) return 'complete';
-    return STAGES[Math.min(highest, RAMPDOWN)];
+    return 'dualwrite';
   }
 }
 
