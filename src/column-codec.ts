@@ -91,8 +91,9 @@ export function logicalKindOf(schema: z.ZodType): LogicalKind {
 const TEXT_TYPES = /^(text|character varying|varchar|character|char|bpchar|name|citext)\b/i;
 const JSON_TYPES = /^jsonb?$/i;
 
+// `char`, `character` and `bit` without a length mean a length of one: they truncate too.
 const LENGTH_LIMITED =
-  /^(?:pg_catalog\.)?(character\s+varying|varchar|character|char|bpchar|bit\s+varying|varbit|bit)\s*\(\s*\d+\s*\)/i;
+  /^(?:pg_catalog\.)?(?:(character\s+varying|varchar|bpchar|bit\s+varying|varbit)\s*\(\s*\d+\s*\)|(character|char|bit)(?:\s*\(\s*\d+\s*\))?)(?=\s*(?:\[|$))/i;
 const UNLIMITED: Readonly<Record<string, string>> = {
   'character varying': 'varchar',
   varchar: 'varchar',
@@ -115,7 +116,8 @@ const UNLIMITED: Readonly<Record<string, string>> = {
 export function castType(type: string): string {
   const match = LENGTH_LIMITED.exec(type);
   if (match === null) return type;
-  return UNLIMITED[match[1]!.toLowerCase().replace(/\s+/g, ' ')]! + type.slice(match[0].length);
+  const name = (match[1] ?? match[2])!;
+  return UNLIMITED[name.toLowerCase().replace(/\s+/g, ' ')]! + type.slice(match[0].length);
 }
 
 /** Whether `sqlType` is one of PostgreSQL's text types (`text`, `varchar(n)`, `char(n)`, ...). */
@@ -206,7 +208,9 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
   // An array column takes a JavaScript array, which the drivers send as an array literal.
   const isArray = type?.endsWith('[]') ?? false;
   const isBytea = type !== undefined && /^bytea$/i.test(type);
-  const cast = type === undefined ? '' : `::${castType(type)}`;
+  // A date kept as text keeps its column's length: `varchar(10)` holds the day of its
+  // ISO form ('2024-06-01'), as the cast has always cut it.
+  const cast = type === undefined ? '' : `::${kind === 'date' ? type : castType(type)}`;
   switch (kind) {
     case 'number':
       return {

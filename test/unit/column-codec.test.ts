@@ -30,12 +30,22 @@ describe('columnCodec: casts', () => {
     ['bit(8)', '::varbit'],
     ['bit varying(8)', '::varbit'],
     ['varchar', '::varchar'],
+    ['char', '::bpchar'],
+    ['character', '::bpchar'],
+    ['bit', '::varbit'],
+    ['character varying', '::character varying'],
+    ['char(2)[]', '::bpchar[]'],
+    ['charset_name', '::charset_name'],
     ['timestamp(3)', '::timestamp(3)'],
     ['text[]', '::text[]'],
     ['timestamp with time zone', '::timestamp with time zone'],
     ['  jsonb  ', '::jsonb'],
   ])('casts a parameter of a %j column with %j', (type, cast) => {
     expect(columnCodec(type, 'string').cast).toBe(cast);
+  });
+
+  it('keeps the length of a text column holding a date: varchar(10) takes the day of the ISO form', () => {
+    expect(columnCodec('varchar(10)', 'date').cast).toBe('::varchar(10)');
   });
 
   it('adds no cast when the type is unknown', () => {
