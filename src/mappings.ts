@@ -112,11 +112,26 @@ export function changeType(options: ChangeTypeOptions): MappingSpec {
     new: [to],
     oldKinds: 'field',
     sql: {
-      // Without a length: a value too long for the new column is an error, not truncated.
-      forward: [options.forwardSql ?? `({${from.column}})::${castType(to.type)}`],
-      backward: [options.backwardSql ?? `({${to.column}})::${castType(from.type)}`],
+      forward: [options.forwardSql ?? convertSql(`{${from.column}}`, from.type, to.type)],
+      backward: [options.backwardSql ?? convertSql(`{${to.column}}`, to.type, from.type)],
     },
   };
+}
+
+const WALL_CLOCK = /^timestamp\s*(\(\s*\d+\s*\))?(\s+without\s+time\s+zone)?$/i;
+const INSTANT = /^(timestamptz|timestamp\s*(\(\s*\d+\s*\))?\s+with\s+time\s+zone)$/i;
+
+/**
+ * `expression` of type `from` as type `to`. Without a length: a value too long for the new
+ * column is an error, not truncated. Between `timestamp` and `timestamptz` the wall clock
+ * is UTC's, as the SDK writes it, not the database session's `TimeZone`.
+ */
+function convertSql(expression: string, from: string, to: string): string {
+  const between = (a: RegExp, b: RegExp) => a.test(from.trim()) && b.test(to.trim());
+  if (between(WALL_CLOCK, INSTANT) || between(INSTANT, WALL_CLOCK)) {
+    return `((${expression}) AT TIME ZONE 'UTC')::${castType(to)}`;
+  }
+  return `(${expression})::${castType(to)}`;
 }
 
 /** Options of {@link split}. */

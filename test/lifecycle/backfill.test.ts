@@ -218,6 +218,29 @@ describeDrivers('backfill', (getCtx) => {
     });
   });
 
+  it('changeType between timestamp and timestamptz: the SQL forms read the wall clock as UTC in any session TimeZone', async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.seen (id int PRIMARY KEY, at timestamp, at_tz timestamptz, back timestamp)`);
+    await ctx.sql(`INSERT INTO ${s}.seen (id, at) VALUES (1, '2024-06-01 12:00:00')`);
+    const spec = changeType({
+      field: 'at',
+      from: { column: 'at', type: 'timestamp' },
+      to: { column: 'at_tz', type: 'timestamptz' },
+    });
+    const forward = spec.sql!.forward[0]!.replace('{at}', 'at');
+    const backward = spec.sql!.backward[0]!.replace('{at_tz}', 'at_tz');
+    await ctx.driver.transaction(async (tx) => {
+      await tx.query(`SET LOCAL TimeZone = 'Asia/Tokyo'`);
+      await tx.query(`UPDATE ${s}.seen SET at_tz = ${forward}`);
+      await tx.query(`UPDATE ${s}.seen SET back = ${backward}`);
+    });
+    const rows = await ctx.sql<{ utc: string; back: string }>(
+      `SELECT to_char(at_tz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS utc, to_char(back, 'YYYY-MM-DD HH24:MI') AS back FROM ${s}.seen`,
+    );
+    expect(rows).toEqual([{ utc: '2024-06-01 12:00', back: '2024-06-01 12:00' }]);
+  });
+
   it('move: upserts side rows, leaving correct ones untouched', async () => {
     const ctx = getCtx();
     const s = ctx.schema;
