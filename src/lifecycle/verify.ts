@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Driver } from '../driver.js';
 import type { Migration } from '../migration.js';
 import { redactValue } from '../redact.js';
+import type { BoundColumn } from '../table.js';
 import {
   allTargets,
   type DataPlan,
@@ -117,9 +118,10 @@ export interface VerificationReport {
   /** The sampled fraction, or `undefined` when every row was compared. */
   readonly sample: number | undefined;
   /**
-   * New columns that contract makes `NOT NULL` and that hold NULL in some rows (counted
-   * over every row, sample or not). A row whose old side is NULL too matches forward(old),
-   * so the comparison can't see these; `SET NOT NULL` would.
+   * New columns that contract makes `NOT NULL` and that hold NULL in some of the rows
+   * checked (counted in the same chunks, so a sample counts only its rows). A row whose old
+   * side is NULL too matches forward(old), so the comparison can't see these; `SET NOT
+   * NULL` would.
    */
   readonly nullColumns: readonly VerificationNullColumn[];
   /** The first failing rows, in key order. */
@@ -168,7 +170,9 @@ export async function verify(
   const started = performance.now();
   const plan = await loadDataPlan(driver, migration);
   const targets = allTargets(plan);
-  const statement = chunkSql(plan, sample !== undefined);
+  const required = requiredTargets(migration, targets);
+  const statement = chunkSql(plan, sample !== undefined, required);
+  const nulls = required.map(() => ({ rows: 0, key: undefined as unknown[] | undefined }));
   let cursor: unknown[] | null = null;
   let scannedRows = 0;
   let checkedRows = 0;
@@ -192,8 +196,14 @@ export async function verify(
       mismatched: number;
       last_key: unknown;
       examples: unknown;
+      nulls: unknown;
     }>(cursor === null ? statement.first : statement.next, params);
     const row = result.rows[0]!;
+    const chunkNulls = (parseJson(row.nulls) as { rows: number; key: unknown[] | null }[] | null) ?? [];
+    for (const [k, found] of chunkNulls.entries()) {
+      nulls[k]!.rows += Number(found.rows);
+      if (nulls[k]!.key === undefined && found.key !== null) nulls[k]!.key = found.key;
+    }
     scannedRows += Number(row.scanned);
     checkedRows += Number(row.checked);
     missingRows += Number(row.missing);
@@ -229,7 +239,16 @@ export async function verify(
     cursor = parseJson(row.last_key) as unknown[];
     await sleep(parsed.delayMs ?? 0, options.signal);
   }
-  const nullColumns = await requiredNullColumns(driver, migration, redact);
+  const nullColumns: VerificationNullColumn[] = [];
+  for (const [k, found] of nulls.entries()) {
+    if (found.rows === 0) continue;
+    const target = targets[required[k]!]!;
+    nullColumns.push({
+      column: `${target.table.display}.${target.target.column.name}`,
+      rows: found.rows,
+      exampleKey: (found.key ?? []).map(redact),
+    });
+  }
   const passed = mismatchedRows === 0 && missingRows === 0 && nullColumns.length === 0;
   const durationMs = performance.now() - started;
   const details = {
@@ -281,36 +300,21 @@ export async function verify(
 }
 
 /**
- * The new columns contract makes `NOT NULL` (as `planContract` decides: the entity field is
- * neither optional nor nullable) that hold NULL somewhere, with a count and the first key.
+ * Indexes in `targets` of the new columns contract makes `NOT NULL` (as `planContract`
+ * decides: the entity field is neither optional nor nullable).
  */
-async function requiredNullColumns(
-  driver: Driver,
-  migration: Migration,
-  redact: (value: unknown) => unknown,
-): Promise<VerificationNullColumn[]> {
+function requiredTargets(migration: Migration, targets: ReturnType<typeof allTargets>): number[] {
   const shape = migration.table.entity.shape as Record<string, z.ZodType>;
-  const mainKey = migration.table.keyFields.map((field) => migration.table.columns[field]!.quoted);
-  const found: VerificationNullColumn[] = [];
+  const required = new Set<BoundColumn>();
   for (const mapping of migration.mappings) {
-    const table = mapping.newTable?.table ?? migration.table.table;
-    const key = mapping.newTable?.keyColumns.map((column) => column.quoted) ?? mainKey;
     for (const [index, column] of mapping.newColumns.entries()) {
       const field = shape[mapping.fields[index]!]!;
-      if (field.isOptional() || field.isNullable()) continue;
-      const result = await driver.query<{ rows: number; example: unknown }>(
-        `SELECT count(*)::int AS rows,
-                (SELECT jsonb_build_array(${key.join(', ')}) FROM ${table.quoted}
-                  WHERE ${column.quoted} IS NULL ORDER BY ${key.join(', ')} LIMIT 1) AS example
-           FROM ${table.quoted} WHERE ${column.quoted} IS NULL`,
-      );
-      const rows = Number(result.rows[0]?.rows ?? 0);
-      if (rows === 0) continue;
-      const exampleKey = (parseJson(result.rows[0]!.example) as unknown[] | null) ?? [];
-      found.push({ column: `${table.display}.${column.name}`, rows, exampleKey: exampleKey.map(redact) });
+      if (!field.isOptional() && !field.isNullable()) required.add(column);
     }
   }
-  return found;
+  const indexes: number[] = [];
+  for (const [index, { target }] of targets.entries()) if (required.has(target.column)) indexes.push(index);
+  return indexes;
 }
 
 interface RawExample {
@@ -325,7 +329,11 @@ interface RawExample {
  * cursor (exclusive). Keys are read first (an index-only walk); only sampled rows are
  * fetched and compared.
  */
-export function chunkSql(plan: DataPlan, sampling: boolean): { first: string; next: string } {
+export function chunkSql(
+  plan: DataPlan,
+  sampling: boolean,
+  required: readonly number[] = [],
+): { first: string; next: string } {
   const table = plan.table.quoted;
   const targets = allTargets(plan);
   const joins = plan.sides
@@ -355,6 +363,25 @@ export function chunkSql(plan: DataPlan, sampling: boolean): { first: string; ne
         `jsonb_build_object('actual', to_jsonb(${actual(index)}), 'expected', to_jsonb(${expected(index)}), 'differs', ${actual(index)} IS DISTINCT FROM ${expected(index)})`,
     )
     .join(', ');
+  // NULL in a column contract makes NOT NULL (a side column only where the side row exists:
+  // an absent one is missing already), counted with the first key, per required target.
+  const nullFlags = required.map((index, k) => {
+    const side = targets[index]!.side;
+    const present =
+      side === undefined ? '' : ` AND s${plan.sides.indexOf(side)}.${side.keyColumns[0]!.quoted} IS NOT NULL`;
+    return `,\n         (${actual(index)} IS NULL${present}) AS null_${k}`;
+  });
+  const jsonKey = (alias: string) =>
+    `jsonb_build_array(${plan.key.map((column) => `to_jsonb(${alias}.${column.quoted})`).join(', ')})`;
+  const nulls =
+    required.length === 0
+      ? 'NULL::jsonb'
+      : `jsonb_build_array(${required
+          .map(
+            (_, k) =>
+              `jsonb_build_object('rows', (SELECT count(*) FROM judged AS j WHERE j.null_${k}), 'key', (SELECT ${jsonKey('j')} FROM judged AS j WHERE j.null_${k} ORDER BY ${keyOrder(plan, 'j')} LIMIT 1))`,
+          )
+          .join(', ')})`;
   const build = (hasCursor: boolean) => {
     const sampleParam = '$3';
     const cursorParam = sampling ? '$4' : '$3';
@@ -372,7 +399,7 @@ export function chunkSql(plan: DataPlan, sampling: boolean): { first: string; ne
          ${staleSql(
            targets.map(({ target }, index) => ({ target, actual: actual(index) })),
            't',
-         )} AS mismatched
+         )} AS mismatched${nullFlags.join('')}
     FROM picked AS p JOIN ${table} AS t ON ${keyJoin(plan, 't', 'p')}
     ${joins}
 ), totals AS (
@@ -389,7 +416,8 @@ SELECT (SELECT count(*) FROM keys)::int AS scanned,
                ORDER BY ${keyOrder(plan, 'e')})
           FROM (SELECT * FROM judged AS j WHERE j.missing OR j.mismatched ORDER BY ${keyOrder(plan, 'j')} LIMIT $2) AS e
           JOIN ${table} AS t ON ${keyJoin(plan, 't', 'e')}
-          ${joins}) AS examples
+          ${joins}) AS examples,
+       ${nulls} AS nulls
   FROM totals`;
   };
   return { first: build(false), next: build(true) };
