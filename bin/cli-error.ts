@@ -4,12 +4,16 @@
  * stack traces and causes only with `--verbose`.
  */
 
-/** Exit codes: 0 success, 1 a failed operation (a verification mismatch included), 2 bad input, 130 interrupted. */
+/**
+ * Exit codes: 0 success, 1 a failed operation (a verification mismatch included), 2 bad
+ * input, 130 interrupted, 141 the output's reader went away (as SIGPIPE ends other tools).
+ */
 export const ExitCode = {
   Ok: 0,
   Failure: 1,
   Usage: 2,
   Interrupted: 130,
+  BrokenPipe: 141,
 } as const;
 
 /** A failure the CLI explains itself: bad input, a missing module, an unknown migration. */

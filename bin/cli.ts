@@ -52,13 +52,14 @@ export async function main(
 }
 
 /**
- * A reader that went away (`flagshift plan x | head -2`) ends the run quietly, the way
- * SIGPIPE ends other command-line tools, instead of with an unhandled EPIPE stack trace.
- * The reader took what it wanted; an interrupted backfill resumes where it stopped.
+ * A reader that went away (`flagshift plan x | head -2`) ends the run quietly, with the
+ * code SIGPIPE gives other command-line tools (141), instead of an unhandled EPIPE stack
+ * trace: not 0, since what was cut off (a failing verification, a backfill) may not have
+ * succeeded; an interrupted backfill resumes where it stopped.
  */
 function exitQuietlyOnBrokenPipe(stream: NodeJS.WriteStream): void {
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(ExitCode.Ok);
+    if (error.code === 'EPIPE') process.exit(ExitCode.BrokenPipe);
     throw error;
   });
 }

@@ -70,7 +70,7 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     }
   });
 
-  it('a reader that stops reading (| head): the CLI exits 0 without a word on stderr', async () => {
+  it('a reader that stops reading (| head): the CLI exits 141, as SIGPIPE ends other tools, without a word on stderr', async () => {
     const piped = await createCliSchema();
     try {
       await piped.sql(`CREATE TABLE ${piped.schema}.users (id integer PRIMARY KEY, user_name text, email text)`);
@@ -81,7 +81,7 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
         [['plan', '--help'], 'stdout'],
       ] as const) {
         const { code, stderr } = await runCli([...piped.args, ...args], { env: piped.env, closeOutput });
-        expect({ args, closeOutput, code, stderr }).toEqual({ args, closeOutput, code: 0, stderr: '' });
+        expect({ args, closeOutput, code, stderr }).toEqual({ args, closeOutput, code: 141, stderr: '' });
       }
     } finally {
       await piped.drop();
