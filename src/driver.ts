@@ -19,6 +19,19 @@ export interface Queryable {
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
 }
 
+/**
+ * The `tx` a driver hands to a transaction's body, when it can open a transaction nested
+ * in that one: under a savepoint, rolled back to it when `fn` throws.
+ */
+export interface NestingQueryable extends Queryable {
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+}
+
+/** Whether `db` (a transaction's `tx`) can open a nested transaction itself. */
+export function canNest(db: Queryable): db is NestingQueryable {
+  return typeof (db as Partial<NestingQueryable>).transaction === 'function';
+}
+
 /** A database the SDK can run statements and transactions on. */
 export interface Driver extends Queryable {
   /** Adapter name for messages and metrics, e.g. `pg` or `pglite`. */

@@ -35,7 +35,7 @@ export {
   type EntityDiff,
   type ResultSetDiff,
 } from './compare.js';
-export type { Driver, Queryable, QueryResult } from './driver.js';
+export type { Driver, NestingQueryable, Queryable, QueryResult } from './driver.js';
 export {
   ConfigurationError,
   ConsistencyError,

@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import type { MigrationColumnState } from './catalog.js';
-import type { Driver, Queryable } from './driver.js';
+import { canNest, type Driver, type Queryable } from './driver.js';
 import { ConfigurationError, FlagshiftError, toDriverError, ValidationError } from './errors.js';
 import type { FlagContext, FlagSource } from './flags.js';
 import type { MetricsSink } from './metrics-events.js';
@@ -184,7 +184,6 @@ class RepositoryHandle implements Handle {
   readonly db: Queryable;
   readonly call: CallState;
   readonly inTransaction: boolean;
-  /** Settles when the last nested transaction of this handle has. */
 
   constructor(core: RepositoryCore, db: Queryable, call: CallState, inTransaction = false) {
     this.core = core;
@@ -281,10 +280,14 @@ class RepositoryHandle implements Handle {
       context: options?.context ?? this.call.context,
       pinned: this.call.pinned ?? new Map<string, FlagDecision>(),
     };
+    const body = (tx: Queryable) => fn(new RepositoryHandle(this.core, tx, call, true));
     try {
-      // Inside a transaction, the driver runs a nested one under a savepoint of it (the
-      // pg and PGlite drivers do; the Driver contract asks for at least joining it).
-      return await this.core.driver.transaction((tx) => fn(new RepositoryHandle(this.core, tx, call, true)));
+      if (!this.inTransaction) return await this.core.driver.transaction(body);
+      // Nested: under a savepoint of this transaction. The pg and PGlite drivers' `tx`
+      // opens it (and orders it with their own savepoints); with another driver's, the
+      // handle does, on this transaction's connection.
+      if (canNest(this.db)) return await this.db.transaction(body);
+      return await underSavepoint(this.db, () => body(this.db));
     } catch (error) {
       throw error instanceof FlagshiftError ? error : toDriverError(error);
     }
@@ -304,4 +307,23 @@ class RepositoryHandle implements Handle {
     if (options?.context === undefined) return this.call;
     return { context: options.context, pinned: this.call.pinned };
   }
+}
+
+/** Savepoints the repository opened itself, for unique names. */
+let savepoints = 0;
+
+/** Runs `body` under a savepoint of the transaction `db` is in: rolled back to it when `body` throws. */
+async function underSavepoint<T>(db: Queryable, body: () => Promise<T>): Promise<T> {
+  const name = `flagshift_nested_${++savepoints}`;
+  await db.query(`SAVEPOINT ${name}`);
+  let value: T;
+  try {
+    value = await body();
+  } catch (error) {
+    // A failed rollback leaves the outer transaction aborted: it fails loudly there.
+    await db.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
+    throw error;
+  }
+  await db.query(`RELEASE SAVEPOINT ${name}`);
+  return value;
 }

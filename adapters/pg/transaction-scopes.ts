@@ -4,7 +4,7 @@
  * instead of waiting for a connection the transaction itself holds (a deadlock on a single
  * connection) or silently running outside it (on a pool).
  */
-import type { Queryable, QueryResult } from '../../src/driver.js';
+import type { NestingQueryable, Queryable, QueryResult } from '../../src/driver.js';
 import { DriverError } from '../../src/errors.js';
 import { Mutex } from './mutex.js';
 
@@ -53,15 +53,13 @@ export class TransactionScopes {
    */
   async runBody<T>(execute: ExecuteStatement, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const state: TransactionState = { active: true, savepoints: 0 };
-    const tx: Queryable = {
-      query: async <Row>(sql: string, params?: readonly unknown[]) => {
-        if (!state.active) {
-          throw new DriverError(`transaction already finished; statement not run: ${preview(sql)}`);
-        }
-        return (await execute(sql, params)) as QueryResult<Row>;
-      },
+    const query = async <Row>(sql: string, params?: readonly unknown[]) => {
+      if (!state.active) {
+        throw new DriverError(`transaction already finished; statement not run: ${preview(sql)}`);
+      }
+      return (await execute(sql, params)) as QueryResult<Row>;
     };
-    const scope: TransactionScope = { execute, tx, state, children: new Mutex() };
+    const scope: TransactionScope = { execute, tx: this.#nestingTx(query, () => scope), state, children: new Mutex() };
     try {
       return await this.#enter(scope, fn);
     } finally {
@@ -74,7 +72,11 @@ export class TransactionScopes {
     return parent.children.run(async () => {
       const name = `flagshift_savepoint_${++parent.state.savepoints}`;
       await parent.execute(`SAVEPOINT ${name}`, undefined);
-      const scope: TransactionScope = { ...parent, children: new Mutex() };
+      const scope: TransactionScope = {
+        ...parent,
+        tx: this.#nestingTx(parent.tx.query, () => scope),
+        children: new Mutex(),
+      };
       let value: T;
       try {
         value = await this.#enter(scope, fn);
@@ -86,6 +88,26 @@ export class TransactionScopes {
       await parent.execute(`RELEASE SAVEPOINT ${name}`, undefined);
       return value;
     });
+  }
+
+  /**
+   * A level's `tx`: its statements, and `transaction(fn)` to nest under it. Called from
+   * inside a deeper level of the same transaction (a handle of an outer level used in an
+   * inner level's body), it nests under the innermost open level instead, which would
+   * otherwise wait for the caller to finish.
+   */
+  #nestingTx(query: Queryable['query'], scope: () => TransactionScope): NestingQueryable {
+    return {
+      query,
+      transaction: <T>(fn: (tx: Queryable) => Promise<T>) => {
+        const own = scope();
+        if (!own.state.active) {
+          return Promise.reject(new DriverError('transaction already finished; nested transaction not begun'));
+        }
+        const current = this.current();
+        return this.nested(current !== undefined && current.state === own.state ? current : own, fn);
+      },
+    };
   }
 
   #enter<T>(scope: TransactionScope, fn: (tx: Queryable) => Promise<T>): Promise<T> {

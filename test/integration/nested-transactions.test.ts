@@ -1,3 +1,4 @@
+import type { Driver, Queryable } from 'flagshift';
 import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
 import { usersFixture } from '../support/fixtures.js';
@@ -50,6 +51,42 @@ describeDrivers('nested transactions', (getCtx) => {
     });
     expect((await rows()).map((row) => Number(row.id))).toEqual([3]);
   }, 20_000);
+
+  it("a driver whose tx can't nest: the repository opens the savepoint itself", async () => {
+    const ctx = getCtx();
+    const statements: string[] = [];
+    // A driver of the application's own: its tx runs statements and nothing else.
+    const plain: Driver = {
+      name: 'plain',
+      supportsConcurrentQueries: ctx.driver.supportsConcurrentQueries,
+      query: (sql, params) => ctx.driver.query(sql, params),
+      session: (fn) => ctx.driver.session(fn),
+      transaction: (fn) =>
+        ctx.driver.transaction((tx) =>
+          fn({
+            query: (sql, params) => {
+              statements.push(sql);
+              return tx.query(sql, params);
+            },
+          } satisfies Queryable),
+        ),
+    };
+    const { repo, rows } = await usersFixture(ctx, { stage: 'dualwrite', driver: plain });
+    await repo.transaction(async (tx) => {
+      await tx.insert({ id: 1, username: 'ada', email: 'a@x' });
+      await expect(
+        tx.transaction(async (inner) => {
+          await inner.insert({ id: 2, username: 'bob', email: 'b@x' });
+          throw new Error('inner');
+        }),
+      ).rejects.toThrow('inner');
+    });
+    expect((await rows()).map((row) => Number(row.id))).toEqual([1]);
+    expect(statements.filter((sql) => /SAVEPOINT/.test(sql))).toEqual([
+      expect.stringMatching(/^SAVEPOINT flagshift_nested_\d+$/),
+      expect.stringMatching(/^ROLLBACK TO SAVEPOINT flagshift_nested_\d+$/),
+    ]);
+  });
 
   it('an outer transaction that throws rolls back what its nested ones committed', async () => {
     const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
