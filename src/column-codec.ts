@@ -92,8 +92,9 @@ const TEXT_TYPES = /^(text|character varying|varchar|character|char|bpchar|name|
 const JSON_TYPES = /^jsonb?$/i;
 
 // `char`, `character` and `bit` without a length mean a length of one: they truncate too.
+// (`pg_catalog.char` is the one-byte internal `"char"`, not `character(1)`: left alone.)
 const LENGTH_LIMITED =
-  /^(?:pg_catalog\.)?(?:(character\s+varying|varchar|bpchar|bit\s+varying|varbit)\s*\(\s*\d+\s*\)|(character|char|bit)(?:\s*\(\s*\d+\s*\))?)(?=\s*(?:\[|$))/i;
+  /^(?:(?:pg_catalog\.)?(character\s+varying|varchar|bpchar|bit\s+varying|varbit)\s*\(\s*\d+\s*\)|(character|char|bit)(?:\s*\(\s*\d+\s*\))?)(?=\s*(?:\[|$))/i;
 const UNLIMITED: Readonly<Record<string, string>> = {
   'character varying': 'varchar',
   varchar: 'varchar',
@@ -198,6 +199,19 @@ export interface ColumnCodec {
 }
 
 /**
+ * Whether a date written to a column of type `type` is cast with the column's length: a
+ * `varchar(10)` holds the day of the ISO form ('2024-06-01'), as the cast has always cut
+ * it, and 24 or more hold the whole form. Any other length would keep part of the time
+ * of day, read back as local time: that is an error instead.
+ */
+function keepsDateLength(type: string): boolean {
+  const length = /\(\s*(\d+)\s*\)/.exec(type);
+  if (length === null) return false;
+  const n = Number(length[1]);
+  return n === 10 || n >= 24;
+}
+
+/**
  * Builds the codec for a column of SQL type `sqlType` (unknown when `undefined`: the
  * driver's value is trusted, only normalized) serving a field of kind `kind`.
  */
@@ -208,9 +222,7 @@ export function columnCodec(sqlType: string | undefined, kind: LogicalKind): Col
   // An array column takes a JavaScript array, which the drivers send as an array literal.
   const isArray = type?.endsWith('[]') ?? false;
   const isBytea = type !== undefined && /^bytea$/i.test(type);
-  // A date kept as text keeps its column's length: `varchar(10)` holds the day of its
-  // ISO form ('2024-06-01'), as the cast has always cut it.
-  const cast = type === undefined ? '' : `::${kind === 'date' ? type : castType(type)}`;
+  const cast = type === undefined ? '' : `::${kind === 'date' && keepsDateLength(type) ? type : castType(type)}`;
   switch (kind) {
     case 'number':
       return {

@@ -119,7 +119,7 @@ export function changeType(options: ChangeTypeOptions): MappingSpec {
 }
 
 const WALL_CLOCK = /^timestamp\s*(\(\s*\d+\s*\))?(\s+without\s+time\s+zone)?$/i;
-const INSTANT = /^(timestamptz|timestamp\s*(\(\s*\d+\s*\))?\s+with\s+time\s+zone)$/i;
+const INSTANT = /^(timestamptz\s*(\(\s*\d+\s*\))?|timestamp\s*(\(\s*\d+\s*\))?\s+with\s+time\s+zone)$/i;
 
 /**
  * `expression` of type `from` as type `to`. Without a length: a value too long for the new

@@ -36,6 +36,8 @@ describe('columnCodec: casts', () => {
     ['character varying', '::character varying'],
     ['char(2)[]', '::bpchar[]'],
     ['charset_name', '::charset_name'],
+    ['pg_catalog.char', '::pg_catalog.char'],
+    ['pg_catalog.bpchar(3)', '::bpchar'],
     ['timestamp(3)', '::timestamp(3)'],
     ['text[]', '::text[]'],
     ['timestamp with time zone', '::timestamp with time zone'],
@@ -46,6 +48,10 @@ describe('columnCodec: casts', () => {
 
   it('keeps the length of a text column holding a date: varchar(10) takes the day of the ISO form', () => {
     expect(columnCodec('varchar(10)', 'date').cast).toBe('::varchar(10)');
+    expect(columnCodec('varchar(30)', 'date').cast).toBe('::varchar(30)');
+    // Part of the time of day would be kept and read back as local time: an error instead.
+    expect(columnCodec('varchar(16)', 'date').cast).toBe('::varchar');
+    expect(columnCodec('char', 'date').cast).toBe('::bpchar');
   });
 
   it('adds no cast when the type is unknown', () => {

@@ -34,6 +34,17 @@ describe('rename', () => {
 });
 
 describe('changeType', () => {
+  it.each([
+    ['timestamp', 'timestamptz'],
+    ['timestamp(3)', 'timestamptz(3)'],
+    ['timestamp without time zone', 'timestamp with time zone'],
+    ['timestamptz', 'timestamp'],
+  ])('converts %s to %s by the UTC wall clock, whatever the session TimeZone', (from, to) => {
+    const spec = changeType({ field: 'at', from: { column: 'a', type: from }, to: { column: 'b', type: to } });
+    expect(spec.sql!.forward[0]).toBe(`(({a}) AT TIME ZONE 'UTC')::${to}`);
+    expect(spec.sql!.backward[0]).toBe(`(({b}) AT TIME ZONE 'UTC')::${from}`);
+  });
+
   it('casts each side to the other side type by default', () => {
     const spec = changeType({
       field: 'visits',
