@@ -232,12 +232,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     )
     .option('--restart', 'discard the progress of an unfinished pass and start over (the data is kept)')
     .option('--no-preflight', 'skip the pre-flight checks printed before the backfill')
-    .addOption(
-      new Option(
-        '--stage <stage>',
-        'the stage every application is at, when the stage flag is kept in another flag system (not in the flags table)',
-      ).choices(STAGES),
-    )
+    .addOption(stageOption())
     .option(
       '--force',
       'run at stage complete, where the new columns are authoritative and a backfill from the old ones could overwrite them',
@@ -308,12 +303,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
       )
       .argument('<migration>', 'name of the migration')
       .option('--dry-run', 'print exactly the SQL that would run and whether the gate is open, and change nothing')
-      .addOption(
-        new Option(
-          '--stage <stage>',
-          'the stage every application is at, when the stage flag is kept in another flag system (not in the flags table)',
-        ).choices(STAGES),
-      )
+      .addOption(stageOption())
       .option(
         '--force',
         'run although the gate is closed: the stage is not complete or verify has not passed (logged)',
@@ -425,4 +415,12 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     });
 
   return program;
+}
+
+/** `--stage`, for commands that check the stage, when the stage flag lives outside the flags table. */
+function stageOption(): Option {
+  return new Option(
+    '--stage <stage>',
+    'the stage every application is at, when the stage flag is kept in another flag system (not in the flags table)',
+  ).choices(STAGES);
 }
