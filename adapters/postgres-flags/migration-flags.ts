@@ -193,7 +193,7 @@ async function applyMigrationChange(
   const fromStage = before.stage ?? target.defaultStage;
   if (change.stage !== undefined && fromStage === 'complete' && change.stage !== 'complete' && options.force !== true) {
     throw new StageTransitionError(
-      `${label(target)} is complete: writes since then went to the new columns only, so moving back to "${change.stage}" could serve stale old values; pass force to do it anyway`,
+      `${label(target)} is complete: writes since then went to the new columns only, so moving back to "${change.stage}" could serve stale old values; pass { force: true } to do it anyway (with the sync triggers of expand in place, old is filled from new and rampdown is safe)`,
     );
   }
   const changes: FlagChange[] = [];
