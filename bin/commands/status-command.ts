@@ -113,7 +113,8 @@ function verificationLine(verification: VerificationRecord | undefined): string 
     verification.sample !== undefined && verification.sample < 1
       ? ` (a ${Number((verification.sample * 100).toPrecision(12))}% sample)`
       : '';
-  const counts = `${verification.checkedRows} rows checked${sample}, ${verification.mismatchedRows} mismatched, ${verification.missingRows} missing`;
+  const nulls = (verification.nullColumns ?? []).map(({ column, rows }) => `, ${rows} NULL in ${column}`).join('');
+  const counts = `${verification.checkedRows} rows checked${sample}, ${verification.mismatchedRows} mismatched, ${verification.missingRows} missing${nulls}`;
   return `${verification.passed ? 'passed' : 'FAILED'} at ${verification.at.toISOString()}: ${counts}`;
 }
 

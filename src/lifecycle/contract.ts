@@ -348,7 +348,10 @@ function verificationProblem(
     return `the last verification (${at}) checked a ${percent}% sample; contract needs one over every row`;
   }
   if (!verification.passed) {
-    return `the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked; fix them and verify again`;
+    const nulls = (verification.nullColumns ?? []).map(
+      ({ column, rows }) => `; ${rows} NULL in ${column}, which contract makes NOT NULL`,
+    );
+    return `the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked${nulls.join('')}; fix them and verify again`;
   }
   if (changed !== undefined && verification.at.getTime() <= changed.getTime()) {
     return `the last verification (${at}) is older than the last write-path change (${changed.toISOString()}); verify again`;

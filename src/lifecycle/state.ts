@@ -238,6 +238,8 @@ export interface VerificationRecord {
   readonly missingRows: number;
   /** The fraction of rows checked when verification sampled; `undefined` when it checked every row. */
   readonly sample?: number | undefined;
+  /** New columns contract makes `NOT NULL` that held NULL, with how many rows (none when absent). */
+  readonly nullColumns?: readonly { readonly column: string; readonly rows: number }[];
 }
 
 /** Stores a verification result (used by `verify`). */
@@ -282,8 +284,10 @@ export async function lastVerification(
     mismatched_rows: unknown;
     missing_rows: unknown;
     sample: unknown;
+    null_columns: unknown;
   }>(
-    `SELECT passed, at, checked_rows, mismatched_rows, missing_rows, sample FROM ${quoteStateSchema(schema)}.verifications
+    `SELECT passed, at, checked_rows, mismatched_rows, missing_rows, sample, details->'nullColumns' AS null_columns
+       FROM ${quoteStateSchema(schema)}.verifications
       WHERE migration = $1 ORDER BY at DESC, id DESC LIMIT 1`,
     [migration],
   );
@@ -296,6 +300,19 @@ export async function lastVerification(
     mismatchedRows: Number(row.mismatched_rows),
     missingRows: Number(row.missing_rows),
     sample: row.sample === null || row.sample === undefined ? undefined : Number(row.sample),
+    ...nullColumnsOf(row.null_columns),
+  };
+}
+
+/** The `nullColumns` a verification recorded in its details, when it found any. */
+function nullColumnsOf(raw: unknown): Pick<VerificationRecord, 'nullColumns'> {
+  const parsed = parseJson(raw);
+  if (!Array.isArray(parsed) || parsed.length === 0) return {};
+  return {
+    nullColumns: parsed.map((entry: { column?: unknown; rows?: unknown }) => ({
+      column: String(entry.column),
+      rows: Number(entry.rows),
+    })),
   };
 }
 

@@ -120,6 +120,14 @@ describe('flagshift CLI: verify and the NOT NULL contract adds', () => {
     expect(verify.stdout).toMatch(
       /users\.username: 2 rows NULL \(first key \[5\]\); contract would fail setting it NOT NULL/,
     );
+    // Status and contract name the NULLs as the reason, not only the (zero) mismatches.
+    const status = await db.run('status', 'users-username');
+    expect(status.stdout).toMatch(/verification:\s+FAILED .*0 mismatched, 0 missing, 2 NULL in \S*users\.username/);
+    const contract = await db.run('contract', 'users-username', '--stage', 'complete');
+    expect(contract.code).toBe(1);
+    expect(contract.stderr).toMatch(
+      /0 mismatched and 0 missing of 20 rows checked; 2 NULL in \S*users\.username, which contract makes NOT NULL/,
+    );
     await db.sql(
       `UPDATE ${db.schema}.users SET user_name = 'named' || id, username = 'named' || id WHERE username IS NULL`,
     );
