@@ -23,6 +23,8 @@ export interface DdlStep {
   readonly sql: string;
   /** Whether it runs in a transaction; false for `CREATE/DROP INDEX CONCURRENTLY`. */
   readonly transactional: boolean;
+  /** Whether it adds new columns (empty until the backfill fills them). */
+  readonly addsColumns?: boolean;
   /** SQL (or, when no SQL can undo it, an instruction) that reverses the step. */
   readonly rollback?: string;
 }

@@ -14,7 +14,7 @@ import type { BoundColumn } from '../table.js';
 import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './ddl.js';
 import { hasUniqueKey, loadFunctionSources, loadTableCatalog, type TableCatalog } from './ddl-catalog.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './ddl-names.js';
-import { parseStepOptions, recordEvent } from './state.js';
+import { forgetBackfill, parseStepOptions, recordEvent } from './state.js';
 import { syncTriggerObjects } from './sync-triggers.js';
 
 /** An index on new columns, built by expand. */
@@ -111,11 +111,18 @@ export async function expand(driver: Driver, migration: Migration, options: Expa
   const steps = await planExpand(driver, migration, options);
   const ddl = await runDdl(driver, steps, { ...ddlOptionsOf(options), migration: migration.name });
   if (!ddl.dryRun && steps.length > 0) {
+    // New columns start empty: a backfill pass recorded before (say, before the columns
+    // were dropped by expand's rollback) filled nothing that is left, and must not count as done.
+    const added = steps.some((step) => step.addsColumns === true);
+    const backfillReset = added && (await forgetBackfill(driver, migration.name, options.stateSchema));
     await recordEvent(
       driver,
       migration.name,
       'expand',
-      { steps: ddl.steps.map((step) => ({ description: step.step.description, attempts: step.attempts })) },
+      {
+        steps: ddl.steps.map((step) => ({ description: step.step.description, attempts: step.attempts })),
+        ...(backfillReset ? { backfillReset: true } : {}),
+      },
       options.stateSchema,
     );
   }
@@ -379,6 +386,7 @@ function addColumns(table: QualifiedName, columns: readonly PlannedColumn[]): Dd
     description: `add column${columns.length > 1 ? 's' : ''} ${columns.map(({ column }) => column.name).join(', ')} to ${table.display}`,
     sql: `ALTER TABLE ${table.quoted} ${adds.join(', ')}`,
     transactional: true,
+    addsColumns: true,
     rollback: `ALTER TABLE ${table.quoted} ${columns.map(({ column }) => `DROP COLUMN IF EXISTS ${column.quoted}`).join(', ')}`,
   };
 }
@@ -408,6 +416,7 @@ function createSideTable(
     description: `create side table ${table.display} (keyed like ${migration.table.table.display})`,
     sql: `CREATE TABLE IF NOT EXISTS ${table.quoted} (${[...keys, ...values].join(', ')}, PRIMARY KEY (${keyList}), CONSTRAINT ${quoted(foreignKey)} FOREIGN KEY (${keyList}) REFERENCES ${migration.table.table.quoted} (${mainKeys.map((column) => column.quoted).join(', ')}) ON DELETE CASCADE)`,
     transactional: true,
+    addsColumns: true,
     rollback: `DROP TABLE IF EXISTS ${table.quoted}`,
   };
 }

@@ -229,6 +229,23 @@ export async function listEvents(
   }));
 }
 
+/**
+ * Forgets `migration`'s backfill passes (their checkpoint and ranges): expand added new
+ * columns, so whatever an earlier pass filled is gone and none counts as done. Returns
+ * whether there was one.
+ */
+export async function forgetBackfill(
+  db: Queryable,
+  migration: string,
+  schema: string = DEFAULT_STATE_SCHEMA,
+): Promise<boolean> {
+  if (!(await stateTableExists(db, schema, 'backfill_checkpoints'))) return false;
+  const deleted = await db.query(`DELETE FROM ${quoteStateSchema(schema)}.backfill_checkpoints WHERE migration = $1`, [
+    migration,
+  ]);
+  return (deleted.rowCount ?? 0) > 0;
+}
+
 /** The result of the latest verification of a migration. */
 export interface VerificationRecord {
   readonly passed: boolean;

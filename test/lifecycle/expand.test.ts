@@ -7,8 +7,9 @@
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigurationError, DriverError } from '../../src/errors.js';
+import { createBackfill } from '../../src/lifecycle/backfill.js';
 import { expand, planExpand } from '../../src/lifecycle/expand.js';
-import { type LifecycleEvent, listEvents } from '../../src/lifecycle/state.js';
+import { backfillStatus, type LifecycleEvent, listEvents } from '../../src/lifecycle/state.js';
 import { changeType, customMapping, moveColumn, rename } from '../../src/mappings.js';
 import { defineMigration, type Migration } from '../../src/migration.js';
 import { defineTable } from '../../src/table.js';
@@ -94,6 +95,23 @@ describeDrivers('expand', (getCtx) => {
     expect(second.steps).toEqual([]);
     expect(await catalogOf(ctx)).toEqual(catalog);
     expect((await listEvents(ctx.driver, migration.name, ctx.schema)).map((event) => event.kind)).toEqual(['expand']);
+  });
+
+  it('a re-expand that adds the new columns again forgets the backfill done on the dropped ones', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
+    await ctx.sql(`INSERT INTO ${ctx.schema}.users SELECT g, 'u' || g, g FROM generate_series(1, 30) g`);
+    const migration = usersMigration(ctx);
+    await expand(ctx.driver, migration, { stateSchema: ctx.schema });
+    await createBackfill(ctx.driver, migration, { stateSchema: ctx.schema }).run();
+    expect(await backfillStatus(ctx.driver, migration.name, ctx.schema)).toMatchObject({ status: 'done' });
+    // expand's rollback drops the column (and with it what the backfill filled).
+    await ctx.sql(`ALTER TABLE ${ctx.schema}.users DROP COLUMN username`);
+    const again = await expand(ctx.driver, migration, { stateSchema: ctx.schema });
+    expect(again.steps.map((step) => step.description)).toEqual([`add column username to ${ctx.schema}.users`]);
+    expect(await backfillStatus(ctx.driver, migration.name, ctx.schema)).toBeUndefined();
+    const events = await listEvents(ctx.driver, migration.name, ctx.schema);
+    expect(events.at(-1)).toMatchObject({ kind: 'expand', details: { backfillReset: true } });
   });
 
   it('dry run: returns the planned SQL in order and leaves the catalog and the state tables untouched', async () => {
