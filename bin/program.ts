@@ -267,7 +267,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     .command('verify')
     .summary('compare new with forward(old) on every row')
     .description(
-      "compare every row's new columns with forward(old) in the database, record the result for the contract gate, and exit 1 on any mismatch",
+      "compare every row's new columns with forward(old) in the database, record the result for the contract gate, and exit 1 on any mismatch, missing row, or NULL in a column contract makes NOT NULL",
     )
     .argument('<migration>', 'name of the migration')
     .option('--sample <fraction>', 'compare a random sample of rows: a fraction such as 0.1, or 10%', sampleArg)

@@ -86,7 +86,7 @@ export async function runVerify(ctx: CliContext, name: string, options: VerifyCo
     flags.stage === 'complete'
       ? // At complete the new columns are authoritative: a backfill from old would overwrite them.
         'at stage complete the new columns are authoritative: fix the cause in the new columns (not by a backfill from the old ones), then verify'
-      : `fix the cause, run flagshift backfill ${migration.name} again (it changes only rows that differ), then verify`,
+      : `fix the cause, run flagshift backfill ${migration.name} (it changes only rows that differ), then verify`,
   );
   return ExitCode.Failure;
 }
