@@ -202,6 +202,8 @@ export async function inspectMigration(db: Queryable, migration: Migration): Pro
   }
   const keyNames = migration.table.keyFields.map((field) => migration.table.columns[field]!.name);
   const missing: string[] = [];
+  // Old columns gone and every other one there: contract ran, not expand still to run.
+  const missingOld: string[] = [];
   const need = (table: CatalogTable, column: string) => {
     if (!table.columns.has(column)) missing.push(`${table.name.display}.${column}`);
   };
@@ -216,7 +218,10 @@ export async function inspectMigration(db: Queryable, migration: Migration): Pro
   const sideTables = new Map<string, { side: SideTarget; catalog: CatalogTable; columns: TargetColumn[] }>();
   const sideOld: BoundColumn[] = [];
   for (const mapping of migration.mappings) {
-    for (const column of mapping.oldColumns) need(main, column.name);
+    for (const column of mapping.oldColumns) {
+      if (!main.columns.has(column.name)) missingOld.push(`${main.name.display}.${column.name}`);
+      need(main, column.name);
+    }
     const forward = (alias: string) => forwardSql(migration, mapping, (column) => `${alias}."${column}"`);
     if (mapping.newTable === undefined) {
       for (const column of mapping.newColumns) need(main, column.name);
@@ -258,7 +263,11 @@ export async function inspectMigration(db: Queryable, migration: Migration): Pro
   if (missing.length > 0) {
     problems.push({
       code: 'columns-missing',
-      message: `column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} named by ${label} ${missing.length > 1 ? 'do' : 'does'} not exist; run expand first`,
+      message: `column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} named by ${label} ${missing.length > 1 ? 'do' : 'does'} not exist; ${
+        missingOld.length === missing.length
+          ? 'the old columns are gone: contract has dropped them, and there is nothing left to fill or compare'
+          : 'run expand first'
+      }`,
       columns: missing,
     });
   }

@@ -548,6 +548,15 @@ describeDrivers('backfill', (getCtx) => {
     );
   });
 
+  it('after contract (old columns gone) says so, instead of asking for expand', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.items (id bigint PRIMARY KEY, new_name text)`);
+    const backfill = createBackfill(ctx.driver, itemsMigration(`${ctx.schema}.items`), { stateSchema: ctx.schema });
+    await expect(backfill.run()).rejects.toThrow(
+      /column "t_[0-9a-f]+\.items\.old_name" .* does not exist; the old columns are gone: contract has dropped them/,
+    );
+  });
+
   it('options: invalid values are configuration errors naming the option and the value', async () => {
     const ctx = getCtx();
     const migration = itemsMigration(`${ctx.schema}.items`);
