@@ -94,7 +94,7 @@ const JSON_TYPES = /^jsonb?$/i;
 // `char`, `character` and `bit` without a length mean a length of one: they truncate too.
 // (`pg_catalog.char` is the one-byte internal `"char"`, not `character(1)`: left alone.)
 const LENGTH_LIMITED =
-  /^(?:(?:pg_catalog\.)?(character\s+varying|varchar|bpchar|bit\s+varying|varbit)\s*\(\s*\d+\s*\)|(character|char|bit)(?:\s*\(\s*\d+\s*\))?)(?=\s*(?:\[|$))/i;
+  /^(?:(?:pg_catalog\.)?(character\s+varying|varchar|bpchar|bit\s+varying|varbit)\s*\(\s*\d+\s*\)|(?:pg_catalog\.)?(bit)(?:\s*\(\s*\d+\s*\))?|(character|char)(?:\s*\(\s*\d+\s*\))?)(?=\s*(?:\[|$))/i;
 const UNLIMITED: Readonly<Record<string, string>> = {
   'character varying': 'varchar',
   varchar: 'varchar',
@@ -117,7 +117,7 @@ const UNLIMITED: Readonly<Record<string, string>> = {
 export function castType(type: string): string {
   const match = LENGTH_LIMITED.exec(type);
   if (match === null) return type;
-  const name = (match[1] ?? match[2])!;
+  const name = (match[1] ?? match[2] ?? match[3])!;
   return UNLIMITED[name.toLowerCase().replace(/\s+/g, ' ')]! + type.slice(match[0].length);
 }
 

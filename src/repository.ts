@@ -287,7 +287,7 @@ class RepositoryHandle implements Handle {
       // opens it (and orders it with their own savepoints); with another driver's, the
       // handle does, on this transaction's connection.
       if (canNest(this.db)) return await this.db.transaction(body);
-      return await underSavepoint(this.db, () => body(this.db));
+      return await underSavepoint(this.db, body);
     } catch (error) {
       throw error instanceof FlagshiftError ? error : toDriverError(error);
     }
@@ -312,18 +312,39 @@ class RepositoryHandle implements Handle {
 /** Savepoints the repository opened itself, for unique names. */
 let savepoints = 0;
 
-/** Runs `body` under a savepoint of the transaction `db` is in: rolled back to it when `body` throws. */
-async function underSavepoint<T>(db: Queryable, body: () => Promise<T>): Promise<T> {
-  const name = `flagshift_nested_${++savepoints}`;
-  await db.query(`SAVEPOINT ${name}`);
-  let value: T;
-  try {
-    value = await body();
-  } catch (error) {
-    // A failed rollback leaves the outer transaction aborted: it fails loudly there.
-    await db.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
-    throw error;
-  }
-  await db.query(`RELEASE SAVEPOINT ${name}`);
-  return value;
+/**
+ * The nested transactions running on each level of a transaction (the `Queryable` its
+ * handles use), one at a time: releasing or rolling back one savepoint would end a
+ * sibling's opened after it.
+ */
+const levelQueues = new WeakMap<Queryable, Promise<unknown>>();
+
+/**
+ * Runs `body` under a savepoint of the transaction `db` is a level of: rolled back to it
+ * when `body` throws. `body` gets the new level, on which its own nested transactions
+ * queue; a nested body must use its own handle, as one of an outer level would wait for it.
+ */
+function underSavepoint<T>(db: Queryable, body: (level: Queryable) => Promise<T>): Promise<T> {
+  const run = async (): Promise<T> => {
+    const name = `flagshift_nested_${++savepoints}`;
+    await db.query(`SAVEPOINT ${name}`);
+    const level: Queryable = { query: (sql, params) => db.query(sql, params) };
+    let value: T;
+    try {
+      value = await body(level);
+    } catch (error) {
+      // A failed rollback leaves the outer transaction aborted: it fails loudly there.
+      await db.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
+      throw error;
+    }
+    await db.query(`RELEASE SAVEPOINT ${name}`);
+    return value;
+  };
+  const previous = levelQueues.get(db) ?? Promise.resolve();
+  const result = previous.then(run, run);
+  levelQueues.set(
+    db,
+    result.catch(() => undefined),
+  );
+  return result;
 }

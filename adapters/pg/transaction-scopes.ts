@@ -30,6 +30,8 @@ export interface TransactionScope {
   readonly state: TransactionState;
   /** Queues sibling nested transactions: two savepoints can't be open side by side. */
   readonly children: Mutex;
+  /** This level's own state: a savepoint level closes before its transaction does. */
+  readonly level: { open: boolean };
 }
 
 /** Opens, tracks and closes the transaction scopes of one driver. */
@@ -59,11 +61,18 @@ export class TransactionScopes {
       }
       return (await execute(sql, params)) as QueryResult<Row>;
     };
-    const scope: TransactionScope = { execute, tx: this.#nestingTx(query, () => scope), state, children: new Mutex() };
+    const scope: TransactionScope = {
+      execute,
+      tx: this.#nestingTx(query, () => scope),
+      state,
+      children: new Mutex(),
+      level: { open: true },
+    };
     try {
       return await this.#enter(scope, fn);
     } finally {
       state.active = false;
+      scope.level.open = false;
     }
   }
 
@@ -76,6 +85,7 @@ export class TransactionScopes {
         ...parent,
         tx: this.#nestingTx(parent.tx.query, () => scope),
         children: new Mutex(),
+        level: { open: true },
       };
       let value: T;
       try {
@@ -84,6 +94,8 @@ export class TransactionScopes {
         // A failed rollback leaves the outer transaction aborted; it fails loudly there.
         await parent.execute(`ROLLBACK TO SAVEPOINT ${name}`, undefined).catch(() => undefined);
         throw error;
+      } finally {
+        scope.level.open = false;
       }
       await parent.execute(`RELEASE SAVEPOINT ${name}`, undefined);
       return value;
@@ -94,14 +106,15 @@ export class TransactionScopes {
    * A level's `tx`: its statements, and `transaction(fn)` to nest under it. Called from
    * inside a deeper level of the same transaction (a handle of an outer level used in an
    * inner level's body), it nests under the innermost open level instead, which would
-   * otherwise wait for the caller to finish.
+   * otherwise wait for the caller to finish. That takes an async context: without one
+   * (a runtime with no AsyncLocalStorage), use the innermost handle inside a nested body.
    */
   #nestingTx(query: Queryable['query'], scope: () => TransactionScope): NestingQueryable {
     return {
       query,
       transaction: <T>(fn: (tx: Queryable) => Promise<T>) => {
         const own = scope();
-        if (!own.state.active) {
+        if (!own.state.active || !own.level.open) {
           return Promise.reject(new DriverError('transaction already finished; nested transaction not begun'));
         }
         const current = this.current();

@@ -265,7 +265,7 @@ export async function inspectMigration(db: Queryable, migration: Migration): Pro
       code: 'columns-missing',
       message: `column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} named by ${label} ${missing.length > 1 ? 'do' : 'does'} not exist; ${
         missingOld.length === missing.length
-          ? 'the old columns are gone: contract has dropped them, and there is nothing left to fill or compare'
+          ? 'the old columns are gone (contract dropped them, or the migration names the wrong ones): there is nothing left to fill or compare'
           : 'run expand first'
       }`,
       columns: missing,

@@ -109,12 +109,15 @@ export async function planExpand(db: Queryable, migration: Migration, options: E
  */
 export async function expand(driver: Driver, migration: Migration, options: ExpandOptions = {}): Promise<ExpandReport> {
   const steps = await planExpand(driver, migration, options);
+  // New columns start empty: a backfill pass recorded before (say, before the columns were
+  // dropped by expand's rollback) filled nothing that is left, and must not count as done.
+  // Forgotten first, so a step failing after the columns are added can't leave it behind.
+  const backfillReset =
+    options.dryRun !== true &&
+    steps.some((step) => step.addsColumns === true) &&
+    (await forgetBackfill(driver, migration.name, options.stateSchema));
   const ddl = await runDdl(driver, steps, { ...ddlOptionsOf(options), migration: migration.name });
   if (!ddl.dryRun && steps.length > 0) {
-    // New columns start empty: a backfill pass recorded before (say, before the columns
-    // were dropped by expand's rollback) filled nothing that is left, and must not count as done.
-    const added = steps.some((step) => step.addsColumns === true);
-    const backfillReset = added && (await forgetBackfill(driver, migration.name, options.stateSchema));
     await recordEvent(
       driver,
       migration.name,

@@ -1,6 +1,6 @@
 import type { Driver, Queryable } from 'flagshift';
 import { expect, it } from 'vitest';
-import { describeDrivers } from '../support/drivers.js';
+import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { usersFixture } from '../support/fixtures.js';
 
 describeDrivers('nested transactions', (getCtx) => {
@@ -54,23 +54,7 @@ describeDrivers('nested transactions', (getCtx) => {
 
   it("a driver whose tx can't nest: the repository opens the savepoint itself", async () => {
     const ctx = getCtx();
-    const statements: string[] = [];
-    // A driver of the application's own: its tx runs statements and nothing else.
-    const plain: Driver = {
-      name: 'plain',
-      supportsConcurrentQueries: ctx.driver.supportsConcurrentQueries,
-      query: (sql, params) => ctx.driver.query(sql, params),
-      session: (fn) => ctx.driver.session(fn),
-      transaction: (fn) =>
-        ctx.driver.transaction((tx) =>
-          fn({
-            query: (sql, params) => {
-              statements.push(sql);
-              return tx.query(sql, params);
-            },
-          } satisfies Queryable),
-        ),
-    };
+    const { plain, statements } = plainDriver(ctx);
     const { repo, rows } = await usersFixture(ctx, { stage: 'dualwrite', driver: plain });
     await repo.transaction(async (tx) => {
       await tx.insert({ id: 1, username: 'ada', email: 'a@x' });
@@ -88,6 +72,26 @@ describeDrivers('nested transactions', (getCtx) => {
     ]);
   });
 
+  it("a driver whose tx can't nest: sibling nested transactions run one at a time, each rolled back alone", async () => {
+    const ctx = getCtx();
+    const { plain } = plainDriver(ctx);
+    const { repo, rows } = await usersFixture(ctx, { stage: 'dualwrite', driver: plain });
+    await repo.transaction(async (tx) => {
+      const [failed, done] = await Promise.allSettled([
+        tx.transaction(async (inner) => {
+          await inner.insert({ id: 1, username: 'ada', email: 'a@x' });
+          throw new Error('first');
+        }),
+        tx.transaction(async (inner) => {
+          await inner.insert({ id: 2, username: 'bob', email: 'b@x' });
+          await inner.transaction((deeper) => deeper.insert({ id: 3, username: 'cy', email: 'c@x' }));
+        }),
+      ]);
+      expect([failed.status, done.status]).toEqual(['rejected', 'fulfilled']);
+    });
+    expect((await rows()).map((row) => Number(row.id))).toEqual([2, 3]);
+  });
+
   it('an outer transaction that throws rolls back what its nested ones committed', async () => {
     const { repo, rows } = await usersFixture(getCtx(), { stage: 'dualwrite' });
     await expect(
@@ -99,3 +103,24 @@ describeDrivers('nested transactions', (getCtx) => {
     expect(await rows()).toEqual([]);
   });
 });
+
+/** A driver of the application's own: its tx runs statements and nothing else. */
+function plainDriver(ctx: DriverContext): { plain: Driver; statements: string[] } {
+  const statements: string[] = [];
+  const plain: Driver = {
+    name: 'plain',
+    supportsConcurrentQueries: ctx.driver.supportsConcurrentQueries,
+    query: (sql, params) => ctx.driver.query(sql, params),
+    session: (fn) => ctx.driver.session(fn),
+    transaction: (fn) =>
+      ctx.driver.transaction((tx) =>
+        fn({
+          query: (sql, params) => {
+            statements.push(sql);
+            return tx.query(sql, params);
+          },
+        } satisfies Queryable),
+      ),
+  };
+  return { plain, statements };
+}

@@ -38,6 +38,7 @@ describe('columnCodec: casts', () => {
     ['charset_name', '::charset_name'],
     ['pg_catalog.char', '::pg_catalog.char'],
     ['pg_catalog.bpchar(3)', '::bpchar'],
+    ['pg_catalog.bit(4)', '::varbit'],
     ['timestamp(3)', '::timestamp(3)'],
     ['text[]', '::text[]'],
     ['timestamp with time zone', '::timestamp with time zone'],
