@@ -157,13 +157,20 @@ class ExpandPlanner {
     if (!main.exists) {
       throw new ConfigurationError(`table ${mainTable.display} named by ${this.#label} does not exist`);
     }
+    // Every same-row new column there and old ones gone: contract ran, there is nothing to expand.
+    const sameRowNew = migration.mappings.flatMap((mapping) =>
+      mapping.newTable === undefined ? mapping.newColumns.map((column) => column.name) : [],
+    );
+    const contracted = sameRowNew.length > 0 && sameRowNew.every((column) => main.columns.has(column));
     this.requireColumns(
       main,
       [
         ...migration.table.keyFields.map((field) => migration.table.columns[field]!.name),
         ...migration.mappings.flatMap((mapping) => mapping.oldColumns.map((column) => column.name)),
       ],
-      'old and key columns must exist before expand',
+      contracted
+        ? 'the new columns are there and the old ones gone: contract has dropped them, and there is nothing to expand'
+        : 'old and key columns must exist before expand',
     );
     this.checkDefaults();
     const steps: DdlStep[] = [];

@@ -181,7 +181,14 @@ describeDrivers('expand', (getCtx) => {
       `table ${ctx.schema}.users named by migration "users-expand" does not exist`,
     );
     await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, name text, visits int)`);
-    await expect(planExpand(ctx.driver, migration)).rejects.toThrow(`column "${ctx.schema}.users.user_name"`);
+    await expect(planExpand(ctx.driver, migration)).rejects.toThrow(
+      `column "${ctx.schema}.users.user_name" named by migration "users-expand" does not exist (old and key columns must exist before expand)`,
+    );
+    // After contract: the new column there, the old one gone.
+    await ctx.sql(`ALTER TABLE ${ctx.schema}.users ADD COLUMN username text`);
+    await expect(planExpand(ctx.driver, migration)).rejects.toThrow(
+      /user_name" .* does not exist \(the new columns are there and the old ones gone: contract has dropped them/,
+    );
   });
 
   it('options: unknown options and indexes on columns that are not new are refused', async () => {
