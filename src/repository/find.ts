@@ -14,7 +14,7 @@ import { Params } from '../statements.js';
 import type { CallState, Entity, Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
 import { type Key, keyOfEntity, makeKey, rowKeyId } from './keys.js';
-import { type ReadRoute, readByKeys, selectMain, selectSides } from './reads.js';
+import { type ReadRoute, readByKeys, readRoute, selectMain, selectSides } from './reads.js';
 import type { ValidQuery } from './validation.js';
 
 export async function findRows(handle: Handle, query: ValidQuery, call: CallState): Promise<Entity[]> {
@@ -184,13 +184,7 @@ async function routeByEntity(
     for (const key of keys) {
       const pending = plan.router.decide(key.targeting, call?.context, call?.pinned);
       const decision = pending instanceof Promise ? await pending : pending;
-      const route = core.guarded(plan, plan.router.route(decision, key.targeting, call?.context));
-      const compare = route.compares && core.nextCompare(plan);
-      // Inside a transaction a failed side-table read made only to compare would abort it.
-      const side =
-        plan.crossTable.length > 0 &&
-        (route.serves === 'new' || (compare && !handle.inTransaction && core.nextShadowRead(plan)));
-      perKey.push({ route, compare, side });
+      perKey.push(readRoute(handle, plan, plan.router.route(decision, key.targeting, call?.context)));
     }
     reads.push(perKey);
   }

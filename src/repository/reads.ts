@@ -141,7 +141,7 @@ async function routeReadFrom<T>(
 }
 
 /** The read of one key by one plan: the (guarded) route, and whether it compares. */
-function readRoute(handle: Handle, plan: Plan, unguarded: Route): ReadRoute {
+export function readRoute(handle: Handle, plan: Plan, unguarded: Route): ReadRoute {
   const { core } = handle;
   const route = core.guarded(plan, unguarded);
   const compare = route.compares && core.nextCompare(plan);

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliSchema, createCliSchema } from './support/run-cli.js';
 
+/** A schema whose `users` holds 20 rows, already backfilled (`username` equals `user_name`). */
+async function backfilledUsers(): Promise<CliSchema> {
+  const db = await createCliSchema();
+  await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, username text, email text)`);
+  await db.sql(
+    `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
+  );
+  return db;
+}
+
 describe('flagshift CLI: verify and status', () => {
   let db: CliSchema;
   beforeAll(async () => {
@@ -52,11 +62,7 @@ describe('flagshift CLI: verify and status', () => {
 describe('flagshift CLI: verify hints follow the stage', () => {
   let db: CliSchema;
   beforeAll(async () => {
-    db = await createCliSchema();
-    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, username text, email text)`);
-    await db.sql(
-      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
-    );
+    db = await backfilledUsers();
   });
   afterAll(async () => {
     await db.drop();
@@ -99,11 +105,7 @@ describe('flagshift CLI: verify hints follow the stage', () => {
 describe('flagshift CLI: verify and the NOT NULL contract adds', () => {
   let db: CliSchema;
   beforeAll(async () => {
-    db = await createCliSchema();
-    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, username text, email text)`);
-    await db.sql(
-      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
-    );
+    db = await backfilledUsers();
     // Old and new both NULL: new matches forward(old), yet contract's SET NOT NULL would fail.
     await db.sql(`UPDATE ${db.schema}.users SET user_name = NULL, username = NULL WHERE id IN (5, 11)`);
   });
