@@ -145,7 +145,7 @@ function hexBytes(text: string): Uint8Array | string {
 }
 
 /** `timestamp` without time zone, with or without a precision. */
-const WALL_CLOCK_TYPES = /^timestamp\s*(\(\s*\d+\s*\))?(\s+without\s+time\s+zone)?$/i;
+export const WALL_CLOCK_TYPES = /^timestamp\s*(\(\s*\d+\s*\))?(\s+without\s+time\s+zone)?$/i;
 
 /**
  * A `timestamp` column holds a wall-clock time and no zone. flagshift writes a Date's

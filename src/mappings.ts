@@ -5,7 +5,7 @@
  * `backward`, and they by `forward`. Each built-in kind also carries SQL forms of both
  * transforms, which the sync triggers, the backfill and verification run in the database.
  */
-import { castType, type LogicalKind } from './column-codec.js';
+import { castType, type LogicalKind, WALL_CLOCK_TYPES } from './column-codec.js';
 
 /** A physical column and, optionally, its SQL type. */
 export interface ColumnRef {
@@ -118,7 +118,6 @@ export function changeType(options: ChangeTypeOptions): MappingSpec {
   };
 }
 
-const WALL_CLOCK = /^timestamp\s*(\(\s*\d+\s*\))?(\s+without\s+time\s+zone)?$/i;
 const INSTANT = /^(timestamptz\s*(\(\s*\d+\s*\))?|timestamp\s*(\(\s*\d+\s*\))?\s+with\s+time\s+zone)$/i;
 
 /**
@@ -128,7 +127,7 @@ const INSTANT = /^(timestamptz\s*(\(\s*\d+\s*\))?|timestamp\s*(\(\s*\d+\s*\))?\s
  */
 function convertSql(expression: string, from: string, to: string): string {
   const between = (a: RegExp, b: RegExp) => a.test(from.trim()) && b.test(to.trim());
-  if (between(WALL_CLOCK, INSTANT) || between(INSTANT, WALL_CLOCK)) {
+  if (between(WALL_CLOCK_TYPES, INSTANT) || between(INSTANT, WALL_CLOCK_TYPES)) {
     return `((${expression}) AT TIME ZONE 'UTC')::${castType(to)}`;
   }
   return `(${expression})::${castType(to)}`;
