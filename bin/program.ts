@@ -54,6 +54,14 @@ function percentArg(value: string): number {
   return n;
 }
 
+function pauseRatioArg(value: string): number {
+  const n = decimal(value);
+  if (Number.isNaN(n) || n > 100) {
+    throw new InvalidArgumentError('--pause-ratio must be a decimal number from 0 to 100, such as 0.3 or 1.');
+  }
+  return n;
+}
+
 function sampleArg(value: string): number {
   const text = value.trim();
   const n = text.endsWith('%') ? decimal(text.slice(0, -1)) / 100 : decimal(text);
@@ -216,8 +224,13 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
       integer('--target-ms', 1, 600_000),
     )
     .option(
+      '--pause-ratio <r>',
+      "pause after each batch for this fraction of its duration, leaving the server's core to the application (0: back to back; default: 0.3)",
+      pauseRatioArg,
+    )
+    .option(
       '--delay-ms <ms>',
-      'pause between batches, to go easy on a busy primary (default: 0)',
+      'a fixed pause after each batch, added to --pause-ratio, to go easy on a busy primary (default: 0)',
       integer('--delay-ms', 0, 600_000),
     )
     .option(
@@ -239,7 +252,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     )
     .addHelpText(
       'after',
-      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20',
+      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20\n  flagshift backfill users-username --pause-ratio 0   # batches back to back, fastest',
     )
     .action((name: string, options: object, command: Command) =>
       execute(command, async (ctx) => (await commands.backfill()).runBackfill(ctx, name, options)),

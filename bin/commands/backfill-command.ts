@@ -13,6 +13,7 @@ import { preflightNotes } from './preflight-command.js';
 export interface BackfillCommandOptions {
   readonly batchSize?: number;
   readonly targetMs?: number;
+  readonly pauseRatio?: number;
   readonly delayMs?: number;
   readonly workers?: number;
   readonly restart?: boolean;
@@ -101,6 +102,7 @@ export async function runBackfill(ctx: CliContext, name: string, options: Backfi
           maxBatchSize: Math.max(10_000, options.batchSize),
         }),
     ...(options.targetMs === undefined ? {} : { targetBatchMs: options.targetMs }),
+    ...(options.pauseRatio === undefined ? {} : { pauseRatio: options.pauseRatio }),
     ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }),
     ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
     ...(onEvent === undefined ? {} : { onEvent }),

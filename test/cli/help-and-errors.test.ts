@@ -42,6 +42,7 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     expect(backfill.code).toBe(0);
     expect(backfill.stdout).toContain('-w, --workers <n>');
     expect(backfill.stdout).toContain('--target-ms <ms>');
+    expect(backfill.stdout).toContain('--pause-ratio <r>');
     expect(backfill.stdout).toContain('flagshift backfill users-username --workers 4');
     const set = await runCli(['flags', 'set', '--help']);
     expect(set.stdout.replace(/\s+/g, ' ')).toContain(
@@ -170,6 +171,11 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     }
     const hex = await db.run('plan', 'users-username', '--percents', '1,0x10');
     expectOneErrorLine(hex.stderr, /'1,0x10' is invalid\. the ramp must be increasing percentages/);
+    for (const ratio of ['-1', '101', '0x1', 'fast']) {
+      const pause = await db.run('backfill', 'users-username', '--pause-ratio', ratio);
+      expect(pause.code).toBe(2);
+      expectOneErrorLine(pause.stderr, /is invalid\. --pause-ratio must be a decimal number from 0 to 100/);
+    }
     const sample = await db.run('verify', 'users-username', '--sample', '0x1');
     expectOneErrorLine(sample.stderr, /'0x1' is invalid\. the sample must be a fraction/);
     const stage = await db.run('flags', 'set', 'users-username', '--stage', 'halfway');

@@ -294,8 +294,21 @@ describe('flagshift CLI: backfill at stage complete', () => {
 
   it('backfill: refused at complete, where the new columns are authoritative, unless --force (logged)', async () => {
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'rampdown')).code).toBe(0);
-    const atRampdown = await db.run('backfill', 'users-username', '--no-preflight');
+    const atRampdown = await db.run(
+      'backfill',
+      'users-username',
+      '--no-preflight',
+      '--verbose',
+      '--pause-ratio',
+      '2.5',
+      '--delay-ms',
+      '1',
+    );
     expect(atRampdown.code, atRampdown.stderr).toBe(0);
+    // The worker's pass event says how it paces its batches.
+    expect(atRampdown.stderr).toMatch(
+      /\[backfill-pass\] started pass \d+: .* rows; batches of about 25 ms, each followed by a pause of 2\.5x its time \+ 1 ms\n/,
+    );
 
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
     const refused = await db.run('backfill', 'users-username', '--no-preflight');
@@ -303,8 +316,9 @@ describe('flagshift CLI: backfill at stage complete', () => {
     expect(refused.stderr).toMatch(
       /^flagshift: error: backfill of migration "users-username" at stage complete: the new columns are authoritative .* could overwrite them; refused: pass --force to run it anyway\n$/,
     );
-    const forced = await db.run('backfill', 'users-username', '--no-preflight', '--force');
+    const forced = await db.run('backfill', 'users-username', '--no-preflight', '--force', '--verbose');
     expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/\[backfill-pass\] started pass \d+: .* a pause of 0\.3x its time\n/);
     expect(forced.stderr).toMatch(/^warning: backfill of migration "users-username" at stage complete: /);
     const force = await db.sql<{ details: Record<string, unknown> }>(
       `SELECT details FROM ${db.schema}.events WHERE kind = 'force'`,

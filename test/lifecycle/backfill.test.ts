@@ -11,7 +11,7 @@ import {
 } from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
-import { type BackfillProgress, createBackfill } from '../../src/lifecycle/backfill.js';
+import { type BackfillProgress, createBackfill, pauseAfterBatch } from '../../src/lifecycle/backfill.js';
 import { expand } from '../../src/lifecycle/expand.js';
 import { backfillStatus, listEvents } from '../../src/lifecycle/state.js';
 import { verify } from '../../src/lifecycle/verify.js';
@@ -539,6 +539,33 @@ describeDrivers('backfill', (getCtx) => {
     expect(seen.at(-1)).toMatchObject({ state: 'done', etaMs: 0, rowsDone: 60 });
   });
 
+  it('pauseRatio: the next batch starts no sooner than that many times the last one took', async () => {
+    const ctx = getCtx();
+    const table = await createItems(ctx.admin, ctx.schema, 60);
+    // When each batch ended (its event) and how long it ran.
+    const batches: { endedAt: number; batchMs: number }[] = [];
+    await createBackfill(ctx.driver, itemsMigration(table), {
+      stateSchema: ctx.schema,
+      batchSize: 20,
+      minBatchSize: 20,
+      maxBatchSize: 20,
+      pauseRatio: 10,
+      onEvent: (event) => {
+        if (event.type === 'backfill-batch')
+          batches.push({ endedAt: performance.now(), batchMs: Number(event['batchMs']) });
+      },
+    }).run();
+    expect(batches.length).toBe(4);
+    for (let i = 1; i < batches.length; i++) {
+      const previous = batches[i - 1]!;
+      const startedAt = batches[i]!.endedAt - batches[i]!.batchMs;
+      // A timer may fire up to a millisecond early by the clock it is measured with.
+      expect(startedAt - previous.endedAt).toBeGreaterThanOrEqual(
+        pauseAfterBatch(previous.batchMs, { pauseRatio: 10, delayMs: 0 }) - 1,
+      );
+    }
+  });
+
   it('refuses to start when the new columns are missing, naming them', async () => {
     const ctx = getCtx();
     await ctx.sql(`CREATE TABLE ${ctx.schema}.items (id bigint PRIMARY KEY, old_name text)`);
@@ -569,8 +596,20 @@ describeDrivers('backfill', (getCtx) => {
       /option "batchSize"/,
     );
     expect(() => createBackfill(ctx.driver, migration, { stateSchema: 'bad-name' })).toThrow(/option "stateSchema"/);
+    expect(() => createBackfill(ctx.driver, migration, { pauseRatio: -0.1 })).toThrow(
+      /option "pauseRatio".*\(got -0\.1\)/,
+    );
+    expect(() => createBackfill(ctx.driver, migration, { pauseRatio: Number.NaN })).toThrow(/option "pauseRatio"/);
     expect(() => createBackfill(ctx.driver, migration, { bogus: 1 } as never)).toThrow(
       /backfill of migration "[^"]+": unknown option "bogus"$/,
     );
   });
+});
+
+it('pauseAfterBatch: pauseRatio times the batch plus delayMs, none under a millisecond', () => {
+  expect(pauseAfterBatch(25, { pauseRatio: 0.3, delayMs: 0 })).toBeCloseTo(7.5);
+  expect(pauseAfterBatch(25, { pauseRatio: 0.3, delayMs: 10 })).toBeCloseTo(17.5);
+  expect(pauseAfterBatch(25, { pauseRatio: 0, delayMs: 0 })).toBe(0);
+  expect(pauseAfterBatch(2, { pauseRatio: 0.3, delayMs: 0 })).toBe(0);
+  expect(pauseAfterBatch(0, { pauseRatio: 0.3, delayMs: 5 })).toBe(5);
 });
