@@ -222,7 +222,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     const single = singleRates.length === 0 ? undefined : { rowsPerSecond: median(singleRates) };
     out.push(`## 4. Backfill of a rename on ${fmt(b.rows)} rows, under load`, '');
     out.push(
-      `Concurrent load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\` by random id, on a pool of 8. Each approach first runs once, unmeasured, on a 50,000-row table of its own (warm-up). Each approach's baseline is the same load with no backfill, measured for ${results.knobs.baselineSeconds} s right before it on its own fresh table. flagshift and the single statement run ${results.knobs.backfillRepeats} times each, taking turns; the headline numbers are the medians of their runs (\`vs single\` here is each run over the single statement's median).`,
+      `Concurrent load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\` by random id, on a pool of 8. Before the first measured run, flagshift's backfill (twice) and the single statement run unmeasured on a 50,000-row table of their own (warm-up). Each approach's baseline is the same load with no backfill, measured for ${results.knobs.baselineSeconds} s right before it on its own fresh table. flagshift and the single statement run ${results.knobs.backfillRepeats} times each, taking turns; the headline numbers are the medians of their runs (\`vs single\` here is each run over the single statement's median).`,
       '',
     );
     out.push(

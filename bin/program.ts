@@ -54,10 +54,11 @@ function percentArg(value: string): number {
   return n;
 }
 
+/** `--pause-ratio`: the pause after each batch as a multiple of its duration, 0 to 100. */
 function pauseRatioArg(value: string): number {
   const n = decimal(value);
   if (Number.isNaN(n) || n > 100) {
-    throw new InvalidArgumentError('--pause-ratio must be a decimal number from 0 to 100, such as 0.3 or 1.');
+    throw new InvalidArgumentError('the pause ratio must be a decimal number from 0 to 100, such as 0.3 or 1.');
   }
   return n;
 }
@@ -225,7 +226,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
     )
     .option(
       '--pause-ratio <r>',
-      "pause after each batch for this fraction of its duration, leaving the server's core to the application (0: back to back; default: 0.3)",
+      "pause after each batch for this multiple of its duration, leaving the server's core to the application (0: back to back; default: 0.3)",
       pauseRatioArg,
     )
     .option(

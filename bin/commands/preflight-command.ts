@@ -1,4 +1,5 @@
 import type { PgDriver } from '../../adapters/pg/index.js';
+import { DEFAULT_PAUSE_RATIO } from '../../src/lifecycle/backfill.js';
 import { PreflightCode, type PreflightReport, preflight } from '../../src/lifecycle/preflight.js';
 import type { Migration } from '../../src/migration.js';
 import { formatDuration, shortCount } from '../backfill-progress.js';
@@ -41,7 +42,11 @@ export async function runPreflight(ctx: CliContext, name: string, options: Prefl
     );
   }
   if (report.estimatedBackfillMs !== undefined) {
-    ctx.print(`  backfill:  about ${formatDuration(report.estimatedBackfillMs)} unthrottled, one worker`);
+    // The estimate is for batches back to back; the backfill pauses after each by default.
+    const paused = report.estimatedBackfillMs * (1 + DEFAULT_PAUSE_RATIO);
+    ctx.print(
+      `  backfill:  about ${formatDuration(paused)} at the default --pause-ratio ${DEFAULT_PAUSE_RATIO}, ${formatDuration(report.estimatedBackfillMs)} back to back; one worker`,
+    );
   }
   printFindings(ctx, report, '  ');
   return report.ok ? ExitCode.Ok : ExitCode.Failure;

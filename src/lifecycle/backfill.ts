@@ -76,8 +76,9 @@ export interface BackfillOptions extends LifecycleOptions {
    */
   readonly targetBatchMs?: number;
   /**
-   * Pause after each batch, as a fraction of that batch's duration: at 0.3 a worker waits
-   * 3 ms after a 10 ms batch. A batch keeps one server core busy while it runs; the pause
+   * Pause after each batch, as a multiple of that batch's duration (rounded to a whole
+   * millisecond): at 0.3 a worker waits 3 ms after a 10 ms batch. A range's last batch is
+   * followed by the next range's claim instead. A batch keeps one server core busy while it runs; the pause
    * gives that core back to the application, whose slowest requests feel a busy core
    * first. Added to `delayMs`; ignored when `throttle` is given; 0 runs batches back
    * to back. @default 0.3
@@ -317,26 +318,27 @@ const DEFAULT_TARGET_BATCH_MS = 25;
 /**
  * The pause after a batch, as a fraction of its duration. Back to back, batches keep a
  * server core busy, and on a small server that alone moves the application's slowest
- * requests: with bench/ part 4's load on two cores, in paired runs, batches with no pause
- * raised the load's p99 1.2 to 4.4 times its baseline (median 1.9, over 2 in three runs of
- * eight), a pause of 0.3 times each batch 1.1 to 2.0 times (median 1.5, eleven runs), at
- * 0.42 to 0.69 of a single statement's throughput.
+ * requests: with bench/ part 4's load on two cores, in paired runs (not counting each
+ * process's first backfill), batches with no pause raised the load's p99 1.2 to 4.4 times
+ * its baseline (median 1.9, over 2 in three runs of eight), a pause of 0.3 times each batch
+ * 1.1 to 2.0 times (median 1.5, eleven runs), at 0.42 to 0.69 of a single statement's
+ * throughput.
  */
-const DEFAULT_PAUSE_RATIO = 0.3;
+export const DEFAULT_PAUSE_RATIO = 0.3;
 
 /** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
 class LostRangeError extends Error {}
 
 /**
- * The pause, in milliseconds, after a batch that took `batchMs`: 0 when under a
- * millisecond, which a timer can't measure out (it would wait a whole one).
+ * The pause, in milliseconds, after a batch that took `batchMs`, rounded to a whole
+ * millisecond: timers count whole ones (a fractional delay is cut short), so 7.5 waits 8
+ * and anything under half a millisecond not at all.
  */
 export function pauseAfterBatch(
   batchMs: number,
   settings: { readonly pauseRatio: number; readonly delayMs: number },
 ): number {
-  const pause = settings.delayMs + settings.pauseRatio * batchMs;
-  return pause < 1 ? 0 : pause;
+  return Math.round(settings.delayMs + settings.pauseRatio * batchMs);
 }
 
 /** Chooses the next batch size from the last one's duration, at most halving or doubling. */

@@ -174,7 +174,7 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     for (const ratio of ['-1', '101', '0x1', 'fast']) {
       const pause = await db.run('backfill', 'users-username', '--pause-ratio', ratio);
       expect(pause.code).toBe(2);
-      expectOneErrorLine(pause.stderr, /is invalid\. --pause-ratio must be a decimal number from 0 to 100/);
+      expectOneErrorLine(pause.stderr, /is invalid\. the pause ratio must be a decimal number from 0 to 100/);
     }
     const sample = await db.run('verify', 'users-username', '--sample', '0x1');
     expectOneErrorLine(sample.stderr, /'0x1' is invalid\. the sample must be a fraction/);

@@ -48,6 +48,13 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     expect(expand.stdout).toMatch(/1\. add column username to .*users \(1 attempt/);
     expect(await columnsOf(db, 'users')).toEqual(['id', 'user_name', 'email', 'username']);
 
+    // The estimate covers the default pause after each batch as well as batches back to back.
+    const pre = await db.run('preflight', 'users-username');
+    expect(pre.code, pre.stderr).toBe(0);
+    expect(pre.stdout).toMatch(
+      /\n {2}backfill: {2}about \d+s at the default --pause-ratio 0\.3, \d+s back to back; one worker\n/,
+    );
+
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
     // An old application version writes the old column only; the sync trigger fills the new one.
     await db.sql(`UPDATE ${db.schema}.users SET user_name = 'renamed-7' WHERE id = 7`);

@@ -549,7 +549,7 @@ describeDrivers('backfill', (getCtx) => {
       batchSize: 20,
       minBatchSize: 20,
       maxBatchSize: 20,
-      pauseRatio: 10,
+      pauseRatio: 50,
       onEvent: (event) => {
         if (event.type === 'backfill-batch')
           batches.push({ endedAt: performance.now(), batchMs: Number(event['batchMs']) });
@@ -559,10 +559,9 @@ describeDrivers('backfill', (getCtx) => {
     for (let i = 1; i < batches.length; i++) {
       const previous = batches[i - 1]!;
       const startedAt = batches[i]!.endedAt - batches[i]!.batchMs;
-      // A timer may fire up to a millisecond early by the clock it is measured with.
-      expect(startedAt - previous.endedAt).toBeGreaterThanOrEqual(
-        pauseAfterBatch(previous.batchMs, { pauseRatio: 10, delayMs: 0 }) - 1,
-      );
+      // The pause is rounded to a whole millisecond, and a timer may fire up to one early
+      // by the clock it is measured with.
+      expect(startedAt - previous.endedAt).toBeGreaterThanOrEqual(50 * previous.batchMs - 2);
     }
   });
 
@@ -606,10 +605,11 @@ describeDrivers('backfill', (getCtx) => {
   });
 });
 
-it('pauseAfterBatch: pauseRatio times the batch plus delayMs, none under a millisecond', () => {
-  expect(pauseAfterBatch(25, { pauseRatio: 0.3, delayMs: 0 })).toBeCloseTo(7.5);
-  expect(pauseAfterBatch(25, { pauseRatio: 0.3, delayMs: 10 })).toBeCloseTo(17.5);
+it('pauseAfterBatch: pauseRatio times the batch plus delayMs, in whole milliseconds', () => {
+  expect(pauseAfterBatch(25, { pauseRatio: 0.3, delayMs: 0 })).toBe(8);
+  expect(pauseAfterBatch(24, { pauseRatio: 0.3, delayMs: 10 })).toBe(17);
   expect(pauseAfterBatch(25, { pauseRatio: 0, delayMs: 0 })).toBe(0);
-  expect(pauseAfterBatch(2, { pauseRatio: 0.3, delayMs: 0 })).toBe(0);
+  expect(pauseAfterBatch(1.5, { pauseRatio: 0.3, delayMs: 0 })).toBe(0);
+  expect(pauseAfterBatch(2, { pauseRatio: 0.3, delayMs: 0 })).toBe(1);
   expect(pauseAfterBatch(0, { pauseRatio: 0.3, delayMs: 5 })).toBe(5);
 });
