@@ -77,11 +77,11 @@ export interface BackfillOptions extends LifecycleOptions {
   readonly targetBatchMs?: number;
   /**
    * Pause after each batch, as a multiple of that batch's duration (rounded to a whole
-   * millisecond): at 0.3 a worker waits 3 ms after a 10 ms batch. A range's last batch is
-   * followed by the next range's claim instead. A batch keeps one server core busy while it runs; the pause
-   * gives that core back to the application, whose slowest requests feel a busy core
-   * first. Added to `delayMs`; ignored when `throttle` is given; 0 runs batches back
-   * to back. @default 0.3
+   * millisecond): at 0.3 a worker waits 3 ms after a 10 ms batch (after a range's last
+   * batch it claims the next range at once). A batch keeps one server core busy while it
+   * runs; the pause gives that core back to the application, whose slowest requests feel
+   * a busy core first. Added to `delayMs`; ignored when `throttle` is given; 0 runs
+   * batches back to back. @default 0.3
    */
   readonly pauseRatio?: number;
   /** Fixed pause after each batch, in milliseconds, added to `pauseRatio`'s (ignored when `throttle` is given). @default 0 */
@@ -316,7 +316,7 @@ interface BatchStatements {
 const DEFAULT_TARGET_BATCH_MS = 25;
 
 /**
- * The pause after a batch, as a fraction of its duration. Back to back, batches keep a
+ * The pause after a batch, as a multiple of its duration. Back to back, batches keep a
  * server core busy, and on a small server that alone moves the application's slowest
  * requests: with bench/ part 4's load on two cores, in paired runs (not counting each
  * process's first backfill), batches with no pause raised the load's p99 1.2 to 4.4 times
