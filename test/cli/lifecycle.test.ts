@@ -9,14 +9,21 @@ async function columnsOf(db: CliSchema, table: string): Promise<string[]> {
   return rows.map((row) => row.column_name);
 }
 
+/** A CLI schema with `users(id, user_name, email)` holding `rows` users, before any expand. */
+async function createUsersSchema(rows: number): Promise<CliSchema> {
+  const db = await createCliSchema();
+  await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
+  await db.sql(
+    `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, $1::int) g`,
+    [rows],
+  );
+  return db;
+}
+
 describe('flagshift CLI: the lifecycle on a real server', () => {
   let db: CliSchema;
   beforeAll(async () => {
-    db = await createCliSchema();
-    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
-    await db.sql(
-      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 600) g`,
-    );
+    db = await createUsersSchema(600);
   });
   afterAll(async () => {
     await db.drop();
@@ -286,11 +293,7 @@ describe('flagshift CLI: backfill before expand', () => {
 describe('flagshift CLI: backfill at stage complete', () => {
   let db: CliSchema;
   beforeAll(async () => {
-    db = await createCliSchema();
-    await db.sql(`CREATE TABLE ${db.schema}.users (id integer PRIMARY KEY, user_name text, email text NOT NULL)`);
-    await db.sql(
-      `INSERT INTO ${db.schema}.users SELECT g, 'user' || g, 'u' || g || '@example.com' FROM generate_series(1, 20) g`,
-    );
+    db = await createUsersSchema(20);
     expect((await db.run('expand', 'users-username')).code).toBe(0);
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
     expect((await db.run('backfill', 'users-username')).code).toBe(0);

@@ -7,7 +7,6 @@ import {
   defineTable,
   moveColumn,
   rename,
-  split,
 } from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
@@ -16,7 +15,7 @@ import { expand } from '../../src/lifecycle/expand.js';
 import { backfillStatus, listEvents } from '../../src/lifecycle/state.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { describeDrivers } from '../support/drivers.js';
-import { bioMoveMigration, createItems, itemsMigration, updateCounts } from './fixtures/data.js';
+import { bioMoveMigration, createItems, itemsMigration, peopleSplitMigration, updateCounts } from './fixtures/data.js';
 
 describeDrivers('backfill', (getCtx) => {
   it('rename: fills every row from the old column in keyset batches and records the pass', async () => {
@@ -78,17 +77,7 @@ describeDrivers('backfill', (getCtx) => {
     await ctx.sql(
       `INSERT INTO ${ctx.schema}.people (id, name) VALUES (1, 'Ada Lovelace'), (2, 'Plato'), (3, NULL), (4, 'Jean Luc Picard')`,
     );
-    const people = defineTable({
-      name: `${ctx.schema}.people`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'people-split',
-      table: people,
-      mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
-      defaultStage: 'off',
-    });
+    const migration = peopleSplitMigration(ctx.schema);
     const report = await createBackfill(ctx.driver, migration, { stateSchema: ctx.schema, batchSize: 3 }).run();
     expect(report.rowsChanged).toBe(3);
     expect(await ctx.sql(`SELECT id, first_name, last_name FROM ${ctx.schema}.people ORDER BY id`)).toEqual([
@@ -106,17 +95,7 @@ describeDrivers('backfill', (getCtx) => {
     await ctx.sql(
       `INSERT INTO ${s}.people (id, name) VALUES (1, 'Ada Lovelace'), (2, 'Jean Luc Picard'), (3, 'Plato')`,
     );
-    const people = defineTable({
-      name: `${s}.people`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'people-split',
-      table: people,
-      mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
-      defaultStage: 'off',
-    });
+    const migration = peopleSplitMigration(s);
     await expand(ctx.driver, migration, { stateSchema: s });
     const flags = createMemoryFlags({ [migration.stageFlagKey]: 'dualwrite' });
     const repo = createRepository(migration, { driver: ctx.driver, flags, flagCache: { ttlMs: 0 } });

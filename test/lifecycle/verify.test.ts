@@ -1,12 +1,11 @@
-import { ConfigurationError, defineMigration, defineTable, redactValue, split } from 'flagshift';
+import { ConfigurationError, redactValue } from 'flagshift';
 import { expect, it } from 'vitest';
-import { z } from 'zod';
 import { createBackfill } from '../../src/lifecycle/backfill.js';
 import { lastVerification, lastWritePathChange, listEvents, recordEvent } from '../../src/lifecycle/state.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { isRedacted } from '../../src/redact.js';
 import { describeDrivers } from '../support/drivers.js';
-import { bioMoveMigration, createItems, itemsMigration } from './fixtures/data.js';
+import { bioMoveMigration, createItems, itemsMigration, peopleSplitMigration } from './fixtures/data.js';
 
 describeDrivers('verify', (getCtx) => {
   async function backfilled(rows: number) {
@@ -100,17 +99,7 @@ describeDrivers('verify', (getCtx) => {
       `INSERT INTO ${ctx.schema}.people VALUES (1, 'Ada Lovelace', 'Ada', 'Lovelace'), (2, 'Plato', 'Plato', NULL),
          (3, 'Grace Hopper', 'Grace', NULL), (4, 'Alan Turing', 'Alan', 'Turin')`,
     );
-    const people = defineTable({
-      name: `${ctx.schema}.people`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'people-split',
-      table: people,
-      mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
-      defaultStage: 'off',
-    });
+    const migration = peopleSplitMigration(ctx.schema);
     const report = await verify(ctx.driver, migration, { stateSchema: ctx.schema, rawValues: true });
     expect(report).toMatchObject({ checkedRows: 4, missingRows: 1, mismatchedRows: 1 });
     expect(report.examples).toEqual([
