@@ -13,7 +13,7 @@ import { median, round } from './stats.js';
 // `flagshift` resolves to, so part 3 measures the same build as parts 1, 2 and 4 (the
 // compiled package after `npm run build`), not the TypeScript source.
 const routerModule = import.meta.resolve('flagshift').replace(/index\.(js|ts)$/, 'router.$1');
-const { MigrationRouter } = (await import(routerModule)) as typeof import('../src/router.js');
+const { MigrationRouter } = (await import(routerModule)) as typeof import('../src/flags/router.js');
 
 /** One routing configuration's result. */
 export interface RoutingResult {

@@ -34,8 +34,8 @@ import {
 import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
 import { z } from 'zod';
-import { createBackfill } from '../src/lifecycle/backfill.js';
-import { expand } from '../src/lifecycle/expand.js';
+import { createBackfill } from '../src/lifecycle/backfill/backfill.js';
+import { expand } from '../src/lifecycle/ddl/expand.js';
 import { verify } from '../src/lifecycle/verify.js';
 import { type LedgerWrite, WriteLedger } from '../test/support/model-ledger.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';

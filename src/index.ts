@@ -25,27 +25,17 @@
  *
  * @packageDocumentation
  */
-export { bucketOf, isInReadPercentage } from './bucketing.js';
-export { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './column-codec.js';
+export { bucketOf, isInReadPercentage } from './flags/bucketing.js';
+export type { FlagContext, FlagSource, FlagValueType } from './flags/flag-source.js';
+export { createMemoryFlags, type MemoryFlags, type SimulatedFailure } from './flags/memory-flags.js';
+export { type Route, routeFor } from './flags/router.js';
 export {
-  type CompareOptions,
-  deepEqual,
-  diffEntities,
-  diffResultSets,
-  type EntityDiff,
-  type ResultSetDiff,
-} from './compare.js';
-export type { Driver, NestingQueryable, Queryable, QueryResult } from './driver.js';
-export {
-  ConfigurationError,
-  ConsistencyError,
-  DriverError,
-  ErrorCode,
-  FlagshiftError,
-  StageTransitionError,
-  ValidationError,
-} from './errors.js';
-export type { FlagContext, FlagSource, FlagValueType } from './flags.js';
+  createStageResolver,
+  type FlagDecision,
+  type MigrationFlags,
+  type StageResolver,
+  type StageResolverOptions,
+} from './flags/stage-resolver.js';
 export {
   createGuardrails,
   GUARDRAIL_REASONS,
@@ -60,8 +50,44 @@ export {
   type GuardrailWindowLatency,
   type ResolvedThresholds,
   type SafeStageState,
-} from './guardrails.js';
-export { parseQualifiedName, type QualifiedName, quoteIdentifier } from './identifiers.js';
+} from './guardrails/guardrails.js';
+export type { Driver, NestingQueryable, Queryable, QueryResult } from './kernel/driver.js';
+export {
+  ConfigurationError,
+  ConsistencyError,
+  DriverError,
+  ErrorCode,
+  FlagshiftError,
+  StageTransitionError,
+  ValidationError,
+} from './kernel/errors.js';
+export type {
+  ComparisonEvent,
+  DiffKind,
+  ErrorEvent,
+  FallbackReason,
+  FieldDiff,
+  FlagFallbackEvent,
+  LatencyEvent,
+  MetricEvent,
+  MetricsSink,
+  MismatchEvent,
+  MismatchSample,
+  Operation,
+  ReadEvent,
+  WriteEvent,
+} from './metrics/events.js';
+export {
+  combineSinks,
+  createMemoryMetrics,
+  type LatencySummary,
+  type MemoryMetrics,
+  type MemoryMetricsOptions,
+  type MetricsSnapshot,
+  type MigrationMetrics,
+} from './metrics/memory-metrics.js';
+export { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './model/column-codec.js';
+export { parseQualifiedName, type QualifiedName, quoteIdentifier } from './model/identifiers.js';
 export {
   type ChangeTypeOptions,
   type ColumnRef,
@@ -78,33 +104,7 @@ export {
   rename,
   type SplitOptions,
   split,
-} from './mappings.js';
-export { createMemoryFlags, type MemoryFlags, type SimulatedFailure } from './memory-flags.js';
-export {
-  combineSinks,
-  createMemoryMetrics,
-  type LatencySummary,
-  type MemoryMetrics,
-  type MemoryMetricsOptions,
-  type MetricsSnapshot,
-  type MigrationMetrics,
-} from './memory-metrics.js';
-export type {
-  ComparisonEvent,
-  DiffKind,
-  ErrorEvent,
-  FallbackReason,
-  FieldDiff,
-  FlagFallbackEvent,
-  LatencyEvent,
-  MetricEvent,
-  MetricsSink,
-  MismatchEvent,
-  MismatchSample,
-  Operation,
-  ReadEvent,
-  WriteEvent,
-} from './metrics-events.js';
+} from './model/mappings.js';
 export {
   type BoundMapping,
   defineMigration,
@@ -112,8 +112,25 @@ export {
   type Migration,
   type MigrationOptions,
   type SideTable,
-} from './migration.js';
-export { redactValue } from './redact.js';
+} from './model/migration.js';
+export {
+  effectiveStage,
+  isStage,
+  type Side,
+  STAGE_BEHAVIOUR,
+  STAGES,
+  type Stage,
+  type StageBehaviour,
+} from './model/stages.js';
+export {
+  type BoundColumn,
+  type ColumnOptions,
+  defineTable,
+  type EntityOf,
+  type EntitySchema,
+  type TableDefinition,
+  type TableOptions,
+} from './model/table.js';
 export {
   type CallOptions,
   createRepository,
@@ -123,30 +140,13 @@ export {
   type ReadGuard,
   type Repository,
   type RepositoryOptions,
-} from './repository.js';
-export { type Route, routeFor } from './router.js';
+} from './repository/create-repository.js';
 export {
-  createStageResolver,
-  type FlagDecision,
-  type MigrationFlags,
-  type StageResolver,
-  type StageResolverOptions,
-} from './stage-resolver.js';
-export {
-  effectiveStage,
-  isStage,
-  type Side,
-  STAGE_BEHAVIOUR,
-  STAGES,
-  type Stage,
-  type StageBehaviour,
-} from './stages.js';
-export {
-  type BoundColumn,
-  type ColumnOptions,
-  defineTable,
-  type EntityOf,
-  type EntitySchema,
-  type TableDefinition,
-  type TableOptions,
-} from './table.js';
+  type CompareOptions,
+  deepEqual,
+  diffEntities,
+  diffResultSets,
+  type EntityDiff,
+  type ResultSetDiff,
+} from './shadow/compare.js';
+export { redactValue } from './shadow/redact.js';

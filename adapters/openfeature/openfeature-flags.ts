@@ -9,8 +9,8 @@ import {
   type TrackingEventDetails,
 } from '@openfeature/server-sdk';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/errors.js';
-import type { FlagContext, FlagSource, FlagValueType } from '../../src/flags.js';
+import type { FlagContext, FlagSource, FlagValueType } from '../../src/flags/flag-source.js';
+import { ConfigurationError } from '../../src/kernel/errors.js';
 
 /**
  * The part of an OpenFeature server `Client` the adapter uses. A real `Client` satisfies

@@ -17,7 +17,7 @@
  *
  * @module
  */
-export type { BackfillProgress, GuardrailsLike } from '../../src/exporter-inputs.js';
+export type { BackfillProgress, GuardrailsLike } from '../../src/metrics/exporter-inputs.js';
 export {
   createOpenTelemetryMetrics,
   type MeterLike,

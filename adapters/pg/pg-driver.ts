@@ -1,10 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Driver, Queryable, QueryResult } from '../../src/driver.js';
-import { ConfigurationError } from '../../src/errors.js';
-import { Mutex } from './mutex.js';
-import { type ExecuteStatement, type TransactionScope, TransactionScopes } from './transaction-scopes.js';
+import type { Driver, Queryable, QueryResult } from '../../src/kernel/driver.js';
+import { ConfigurationError } from '../../src/kernel/errors.js';
+import { Mutex } from '../../src/kernel/mutex.js';
+import {
+  type ExecuteStatement,
+  type TransactionScope,
+  TransactionScopes,
+} from '../../src/kernel/transaction-scopes.js';
 
 /** The part of a `pg` query result the driver reads. */
 export interface PgQueryResultLike {

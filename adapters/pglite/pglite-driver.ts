@@ -1,11 +1,11 @@
-import type { Driver, Queryable, QueryResult } from '../../src/driver.js';
-import { ConfigurationError } from '../../src/errors.js';
+import type { Driver, Queryable, QueryResult } from '../../src/kernel/driver.js';
+import { ConfigurationError } from '../../src/kernel/errors.js';
 import {
   type AsyncContext,
   type ExecuteStatement,
   type TransactionScope,
   TransactionScopes,
-} from '../pg/transaction-scopes.js';
+} from '../../src/kernel/transaction-scopes.js';
 
 /** The part of a PGlite result the driver reads. */
 export interface PgliteResultLike {

@@ -4,9 +4,9 @@
  * it becomes visible, and never of one that rolled back.
  */
 import { z } from 'zod';
-import type { Queryable } from '../../src/driver.js';
-import { ConfigurationError, ValidationError } from '../../src/errors.js';
-import { identifierProblem } from '../../src/identifiers.js';
+import type { Queryable } from '../../src/kernel/driver.js';
+import { ConfigurationError, ValidationError } from '../../src/kernel/errors.js';
+import { identifierProblem } from '../../src/model/identifiers.js';
 
 /** A flag value: any JSON value but a top-level `null` (remove the flag instead). */
 export type FlagValue = string | number | boolean | readonly FlagJson[] | { readonly [key: string]: FlagJson };

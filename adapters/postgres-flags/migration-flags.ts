@@ -5,10 +5,10 @@
  * flagshift's lifecycle event log, which the contract gate reads.
  */
 import { z } from 'zod';
-import type { Driver, Queryable } from '../../src/driver.js';
-import { StageTransitionError, ValidationError } from '../../src/errors.js';
-import { recordEvent } from '../../src/lifecycle/state.js';
-import { isStage, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../src/stages.js';
+import type { Driver, Queryable } from '../../src/kernel/driver.js';
+import { StageTransitionError, ValidationError } from '../../src/kernel/errors.js';
+import { recordEvent } from '../../src/lifecycle/state/state.js';
+import { isStage, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../src/model/stages.js';
 import {
   checkFlagKey,
   checkFlagValue,

@@ -19,7 +19,7 @@
  * @module
  */
 
-export type { BackfillProgress, GuardrailsLike } from '../../src/exporter-inputs.js';
+export type { BackfillProgress, GuardrailsLike } from '../../src/metrics/exporter-inputs.js';
 export { type MetricsHandlerOptions, metricsHandler, type RegistryLike } from './metrics-handler.js';
 export {
   createPrometheusMetrics,

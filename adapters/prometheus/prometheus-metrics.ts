@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/errors.js';
+import { ConfigurationError } from '../../src/kernel/errors.js';
+import type { MetricEvent, MetricsSink } from '../../src/metrics/events.js';
 import {
   type BackfillProgress,
   type GuardrailsLike,
@@ -10,7 +11,7 @@ import {
   guardrailsOption,
   parseExporterOptions,
   progressRatio,
-} from '../../src/exporter-inputs.js';
+} from '../../src/metrics/exporter-inputs.js';
 import {
   errorCodeLabel,
   fallbackReasonLabel,
@@ -21,9 +22,8 @@ import {
   sideLabel,
   sidesLabel,
   stageLabel,
-} from '../../src/metric-labels.js';
-import type { MetricEvent, MetricsSink } from '../../src/metrics-events.js';
-import { STAGES, type Stage } from '../../src/stages.js';
+} from '../../src/metrics/labels.js';
+import { STAGES, type Stage } from '../../src/model/stages.js';
 
 /** Options of {@link createPrometheusMetrics}. */
 export interface PrometheusMetricsOptions {

@@ -24,8 +24,8 @@ export {
   type BackfillState,
   type BackfillThrottleInfo,
   createBackfill,
-} from './backfill.js';
-export { compatViewSql } from './compat-view.js';
+} from './backfill/backfill.js';
+export { compatViewSql } from './ddl/compat-view.js';
 export {
   type ContractGate,
   type ContractGateOptions,
@@ -36,7 +36,8 @@ export {
   contract,
   contractGate,
   planContract,
-} from './contract.js';
+} from './ddl/contract.js';
+export { type ExpandIndex, type ExpandOptions, type ExpandReport, expand, planExpand } from './ddl/expand.js';
 export {
   type DdlOptions,
   type DdlReport,
@@ -45,8 +46,17 @@ export {
   ddlStatements,
   formatSql,
   runDdl,
-} from './ddl.js';
-export { type ExpandIndex, type ExpandOptions, type ExpandReport, expand, planExpand } from './expand.js';
+} from './ddl/run-ddl.js';
+export { SYNC_SETTING, syncTriggerSql } from './ddl/sync-triggers.js';
+export { formatPlan, type Phase, type PlanOptions, type PlanStep, planMigration } from './plan.js';
+export {
+  PreflightCode,
+  type PreflightOptions,
+  type PreflightReport,
+  type PreflightSampleBatch,
+  type PreflightWarning,
+  preflight,
+} from './preflight.js';
 export {
   createMetricsPublisher,
   ensureMetricsTables,
@@ -59,16 +69,7 @@ export {
   type PublishingProcess,
   type ReadMetricsOptions,
   readMetrics,
-} from './metrics-store.js';
-export { formatPlan, type Phase, type PlanOptions, type PlanStep, planMigration } from './plan.js';
-export {
-  PreflightCode,
-  type PreflightOptions,
-  type PreflightReport,
-  type PreflightSampleBatch,
-  type PreflightWarning,
-  preflight,
-} from './preflight.js';
+} from './state/metrics-store.js';
 export {
   type BackfillStatus,
   backfillStatus,
@@ -84,8 +85,7 @@ export {
   recordEvent,
   recordVerification,
   type VerificationRecord,
-} from './state.js';
-export { SYNC_SETTING, syncTriggerSql } from './sync-triggers.js';
+} from './state/state.js';
 export {
   type VerificationColumn,
   type VerificationExample,

@@ -3,13 +3,13 @@
  * expand and contract (read off the catalog as it is now), the flag changes of the ramp,
  * and how to step back from each step.
  */
-import type { Queryable } from '../driver.js';
-import { ConfigurationError } from '../errors.js';
-import type { Migration } from '../migration.js';
-import type { Stage } from '../stages.js';
-import { planContract } from './contract.js';
-import type { DdlStep } from './ddl.js';
-import { type ExpandOptions, planExpand } from './expand.js';
+import type { Queryable } from '../kernel/driver.js';
+import { ConfigurationError } from '../kernel/errors.js';
+import type { Migration } from '../model/migration.js';
+import type { Stage } from '../model/stages.js';
+import { planContract } from './ddl/contract.js';
+import { type ExpandOptions, planExpand } from './ddl/expand.js';
+import type { DdlStep } from './ddl/run-ddl.js';
 
 /** One step of a phase: SQL to run, a flag to change, or a command to run. */
 export interface PlanStep {

@@ -5,9 +5,9 @@
  * locks that DDL would queue behind, a missing index that turns batches into scans.
  */
 import { z } from 'zod';
-import type { Driver, Queryable } from '../driver.js';
-import { FlagshiftError } from '../errors.js';
-import type { Migration } from '../migration.js';
+import type { Driver, Queryable } from '../kernel/driver.js';
+import { FlagshiftError } from '../kernel/errors.js';
+import type { Migration } from '../model/migration.js';
 
 import {
   batchSql,
@@ -19,9 +19,9 @@ import {
   keyToJson,
   type MigrationInspection,
   readCatalogTable,
-} from './backfill-sql.js';
+} from './backfill/backfill-sql.js';
 import { forwardSql } from './sql-forms.js';
-import { type LifecycleOptions, lifecycleOptionsShape, parseJson, parseStepOptions } from './state.js';
+import { type LifecycleOptions, lifecycleOptionsShape, parseJson, parseStepOptions } from './state/state.js';
 
 /** Stable codes of pre-flight findings. Match on these, never on messages. */
 export const PreflightCode = {

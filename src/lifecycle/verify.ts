@@ -5,10 +5,10 @@
  * in key-ordered chunks so it never holds a long snapshot or a long lock.
  */
 import { z } from 'zod';
-import type { Driver } from '../driver.js';
-import type { Migration } from '../migration.js';
-import { redactValue } from '../redact.js';
-import type { BoundColumn } from '../table.js';
+import type { Driver } from '../kernel/driver.js';
+import type { Migration } from '../model/migration.js';
+import type { BoundColumn } from '../model/table.js';
+import { redactValue } from '../shadow/redact.js';
 import {
   allTargets,
   type DataPlan,
@@ -22,7 +22,7 @@ import {
   loadDataPlan,
   sleep,
   staleSql,
-} from './backfill-sql.js';
+} from './backfill/backfill-sql.js';
 import {
   DEFAULT_STATE_SCHEMA,
   emitEvent,
@@ -32,7 +32,7 @@ import {
   parseStepOptions,
   recordEvent,
   recordVerification,
-} from './state.js';
+} from './state/state.js';
 
 /** Options of {@link verify}. */
 export interface VerifyOptions extends LifecycleOptions {

@@ -4,17 +4,17 @@
  * shape of a handle that the data-path functions of the other modules take.
  */
 import type { z } from 'zod';
-import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, tablesOf } from '../catalog.js';
-import type { Driver, Queryable } from '../driver.js';
-import { ConfigurationError, toDriverError } from '../errors.js';
-import type { FlagContext, FlagSource } from '../flags.js';
-import type { FieldDiff, MetricEvent, MetricsSink, Operation } from '../metrics-events.js';
-import type { BoundMapping, Migration } from '../migration.js';
-import type { CallOptions, ReadGuard, RepositoryOptions } from '../repository.js';
-import { heldRoute, MigrationRouter, type PinnedDecisions, type Route } from '../router.js';
-import type { StageResolver } from '../stage-resolver.js';
-import type { Side, Stage } from '../stages.js';
-import type { BoundColumn, TableDefinition } from '../table.js';
+import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, tablesOf } from '../catalog/columns.js';
+import type { FlagContext, FlagSource } from '../flags/flag-source.js';
+import { heldRoute, MigrationRouter, type PinnedDecisions, type Route } from '../flags/router.js';
+import type { StageResolver } from '../flags/stage-resolver.js';
+import type { Driver, Queryable } from '../kernel/driver.js';
+import { ConfigurationError, toDriverError } from '../kernel/errors.js';
+import type { FieldDiff, MetricEvent, MetricsSink, Operation } from '../metrics/events.js';
+import type { BoundMapping, Migration } from '../model/migration.js';
+import type { Side, Stage } from '../model/stages.js';
+import type { BoundColumn, TableDefinition } from '../model/table.js';
+import type { CallOptions, ReadGuard, RepositoryOptions } from './create-repository.js';
 
 export type Entity = Record<string, unknown>;
 

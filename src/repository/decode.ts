@@ -2,11 +2,12 @@
  * Decoding of selected rows into entities: the plain fields, the served side of each
  * migration's fields, and the comparison with the other side when the read compares.
  */
-import { diffEntities } from '../compare.js';
-import type { Operation } from '../metrics-events.js';
-import type { BoundMapping } from '../migration.js';
-import { redactValue } from '../redact.js';
-import type { Side, Stage } from '../stages.js';
+
+import type { Operation } from '../metrics/events.js';
+import type { BoundMapping } from '../model/migration.js';
+import type { Side, Stage } from '../model/stages.js';
+import { diffEntities } from '../shadow/compare.js';
+import { redactValue } from '../shadow/redact.js';
 import type { Entity, Handle, Plan } from './core.js';
 import { type Key, rowKeyId } from './keys.js';
 import type { ReadRoute, SideRows } from './reads.js';

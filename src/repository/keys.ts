@@ -3,9 +3,9 @@
  * the text forms of key values used as map ids and as flag targeting keys.
  */
 import type { z } from 'zod';
-import { ValidationError } from '../errors.js';
-import { previewValue } from '../preview-value.js';
-import type { BoundColumn } from '../table.js';
+import { ValidationError } from '../kernel/errors.js';
+import { previewValue } from '../kernel/preview-value.js';
+import type { BoundColumn } from '../model/table.js';
 import type { Entity, RepositoryCore } from './core.js';
 import { rejectUnpairedSurrogates } from './validation.js';
 

@@ -4,18 +4,18 @@
  * is deliberately written without async functions and with continuation callbacks, so
  * that a read adds no promise hops of its own to the driver's.
  */
-import { missingColumnsError } from '../catalog.js';
-import type { QueryResult } from '../driver.js';
-import { ErrorCode, toDriverError } from '../errors.js';
-import type { Operation } from '../metrics-events.js';
-import type { Route } from '../router.js';
-import type { FlagDecision } from '../stage-resolver.js';
-import type { Side, Stage } from '../stages.js';
-import { selectByKeys } from '../statements.js';
-import type { BoundColumn } from '../table.js';
+import { missingColumnsError } from '../catalog/columns.js';
+import type { Route } from '../flags/router.js';
+import type { FlagDecision } from '../flags/stage-resolver.js';
+import type { QueryResult } from '../kernel/driver.js';
+import { ErrorCode, toDriverError } from '../kernel/errors.js';
+import type { Operation } from '../metrics/events.js';
+import type { Side, Stage } from '../model/stages.js';
+import type { BoundColumn } from '../model/table.js';
 import type { CallState, Entity, Handle, Plan } from './core.js';
 import { decodeRead } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';
+import { selectByKeys } from './statements.js';
 
 /** What a select of main-table rows by key fetches, and what it reports a failure against. */
 interface MainSelect {

@@ -3,11 +3,11 @@
  * the table's schemas before anything reaches the database.
  */
 import type { z } from 'zod';
-import { ValidationError } from '../errors.js';
-import type { Operation } from '../metrics-events.js';
-import { previewValue } from '../preview-value.js';
-import type { FindQuery, OrderBy } from '../repository.js';
+import { ValidationError } from '../kernel/errors.js';
+import { previewValue } from '../kernel/preview-value.js';
+import type { Operation } from '../metrics/events.js';
 import type { Entity, RepositoryCore } from './core.js';
+import type { FindQuery, OrderBy } from './create-repository.js';
 
 export interface ValidQuery {
   readonly where: Entity;

@@ -3,19 +3,19 @@
  * statements of insert, upsert and update, and running a write's statements (delete's too)
  * and reporting them per migration.
  */
-import { missingColumnsError } from '../catalog.js';
-import type { Queryable, QueryResult } from '../driver.js';
-import { FlagshiftError, toDriverError } from '../errors.js';
-import type { Operation } from '../metrics-events.js';
-import type { BoundMapping, SideTable } from '../migration.js';
-import type { Route } from '../router.js';
-import type { FlagDecision } from '../stage-resolver.js';
-import type { Side } from '../stages.js';
-import { type Assignment, insertRow, lockRow, type Statement, selectByKeys, updateRow } from '../statements.js';
+import { missingColumnsError } from '../catalog/columns.js';
+import type { Route } from '../flags/router.js';
+import type { FlagDecision } from '../flags/stage-resolver.js';
+import type { Queryable, QueryResult } from '../kernel/driver.js';
+import { FlagshiftError, toDriverError } from '../kernel/errors.js';
+import type { Operation } from '../metrics/events.js';
+import type { BoundMapping, SideTable } from '../model/migration.js';
+import type { Side } from '../model/stages.js';
 import type { CallState, Entity, Handle } from './core.js';
 import { mappingOldValuesInto } from './decode.js';
 import { type Key, keyFromEntity } from './keys.js';
 import { firstEntity, readByKeys } from './reads.js';
+import { type Assignment, insertRow, lockRow, type Statement, selectByKeys, updateRow } from './statements.js';
 
 /** Routes of one entity, one per plan. */
 export function routesFor(handle: Handle, key: Key | undefined, call: CallState): Route[] | Promise<Route[]> {

@@ -8,9 +8,9 @@ import { createMemoryFlags, createRepository, defineMigration, defineTable, rena
 import { createPgDriver } from 'flagshift/pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
-import { createBackfill } from '../../src/lifecycle/backfill.js';
-import { expand } from '../../src/lifecycle/expand.js';
-import { lastVerification, lastWritePathChange, recordEvent } from '../../src/lifecycle/state.js';
+import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
+import { expand } from '../../src/lifecycle/ddl/expand.js';
+import { lastVerification, lastWritePathChange, recordEvent } from '../../src/lifecycle/state/state.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { describeDrivers } from '../support/drivers.js';
 import { bioMoveMigration } from './fixtures/data.js';

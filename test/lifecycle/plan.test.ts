@@ -4,13 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/errors.js';
-import { planContract } from '../../src/lifecycle/contract.js';
-import { expand, planExpand } from '../../src/lifecycle/expand.js';
+import { ConfigurationError } from '../../src/kernel/errors.js';
+import { planContract } from '../../src/lifecycle/ddl/contract.js';
+import { expand, planExpand } from '../../src/lifecycle/ddl/expand.js';
 import { formatPlan, type Phase, planMigration } from '../../src/lifecycle/plan.js';
-import { rename } from '../../src/mappings.js';
-import { defineMigration, type Migration } from '../../src/migration.js';
-import { defineTable } from '../../src/table.js';
+import { rename } from '../../src/model/mappings.js';
+import { defineMigration, type Migration } from '../../src/model/migration.js';
+import { defineTable } from '../../src/model/table.js';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 
 async function setup(ctx: DriverContext): Promise<Migration> {

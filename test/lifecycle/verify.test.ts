@@ -1,9 +1,9 @@
 import { ConfigurationError, redactValue } from 'flagshift';
 import { expect, it } from 'vitest';
-import { createBackfill } from '../../src/lifecycle/backfill.js';
-import { lastVerification, lastWritePathChange, listEvents, recordEvent } from '../../src/lifecycle/state.js';
+import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
+import { lastVerification, lastWritePathChange, listEvents, recordEvent } from '../../src/lifecycle/state/state.js';
 import { verify } from '../../src/lifecycle/verify.js';
-import { isRedacted } from '../../src/redact.js';
+import { isRedacted } from '../../src/shadow/redact.js';
 import { describeDrivers } from '../support/drivers.js';
 import { bioMoveMigration, createItems, itemsMigration, peopleSplitMigration } from './fixtures/data.js';
 

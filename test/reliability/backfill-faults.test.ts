@@ -10,7 +10,7 @@ import { createMemoryFlags, createRepository, defineMigration, defineTable, type
 import { createPgDriver } from 'flagshift/pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
-import { createBackfill } from '../../src/lifecycle/backfill.js';
+import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { WriteLedger } from '../support/model-ledger.js';

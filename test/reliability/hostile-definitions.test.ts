@@ -23,7 +23,7 @@ import {
 } from 'flagshift';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Driver } from '../../src/driver.js';
+import type { Driver } from '../../src/kernel/driver.js';
 import { recordingDriver } from '../support/model-driver.js';
 
 const entity = z.object({ id: z.number().int(), username: z.string(), email: z.string(), bio: z.string() });

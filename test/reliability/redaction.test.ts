@@ -29,7 +29,7 @@ import { createOpenTelemetryMetrics } from 'flagshift/opentelemetry';
 import { createPrometheusMetrics } from 'flagshift/prometheus';
 import { afterEach, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { createBackfill } from '../../src/lifecycle/backfill.js';
+import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { createEventLog, dump, leaked } from '../support/model-events.js';

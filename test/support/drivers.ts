@@ -19,7 +19,7 @@ import { createPgDriver } from 'flagshift/pg';
 import { createPgliteDriver } from 'flagshift/pglite';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
-import type { Driver, Queryable } from '../../src/driver.js';
+import type { Driver, Queryable } from '../../src/kernel/driver.js';
 import { ConnectionSet, testDatabaseUrl } from './pg-connections.js';
 
 /** The drivers every suite runs against. */

@@ -15,7 +15,7 @@ import {
 } from 'flagshift';
 import { createPgDriver } from 'flagshift/pg';
 import { z } from 'zod';
-import type { Driver } from '../../src/driver.js';
+import type { Driver } from '../../src/kernel/driver.js';
 import type { DriverContext } from './drivers.js';
 
 /** The logical user every suite works with. */

@@ -2,7 +2,7 @@
  * A driver that records every statement it is asked to run before passing it on to a real
  * driver: the proof that a rejected definition or input executed nothing.
  */
-import type { Driver, Queryable } from '../../src/driver.js';
+import type { Driver, Queryable } from '../../src/kernel/driver.js';
 
 /** A statement the wrapped driver was asked to run. */
 export interface RecordedStatement {

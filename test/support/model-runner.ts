@@ -20,9 +20,9 @@ import {
 } from 'flagshift';
 import { expect } from 'vitest';
 import { z } from 'zod';
-import type { Driver, Queryable } from '../../src/driver.js';
-import { createBackfill } from '../../src/lifecycle/backfill.js';
-import { expand } from '../../src/lifecycle/expand.js';
+import type { Driver, Queryable } from '../../src/kernel/driver.js';
+import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
+import { expand } from '../../src/lifecycle/ddl/expand.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { type Command, type DataCommand, type ExpectedRoute, rawOldWriteSql, type User, UsersModel } from './model.js';
 import { createEventLog, type EventLog } from './model-events.js';

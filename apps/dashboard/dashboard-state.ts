@@ -1,0 +1,279 @@
+/**
+ * What `GET /api/state` returns: per migration, its flags, the fleet's metrics, its
+ * backfill and its last verification, each read on its own so one failing source shows
+ * as "unknown" (with the reason) instead of blanking the page. Nothing is invented: a
+ * value the dashboard can't read is reported as unknown, never as a default.
+ */
+
+import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
+import type { Queryable } from '../../src/kernel/driver.js';
+import {
+  type FleetMetrics,
+  type FleetMigrationMetrics,
+  type ReadMetricsOptions,
+  readMetrics,
+} from '../../src/lifecycle/state/metrics-store.js';
+import { backfillStatus, lastVerification, lastWritePathChange } from '../../src/lifecycle/state/state.js';
+import type { Migration } from '../../src/model/migration.js';
+import type { Stage } from '../../src/model/stages.js';
+import type { DashboardFlagControl } from './flag-control.js';
+
+/** A value read from one source, or why it could not be. */
+export type Known<T> =
+  | { readonly status: 'ok'; readonly value: T }
+  | { readonly status: 'unknown'; readonly reason: string };
+
+/** A migration's stage and read percentage, and where they were read. */
+export interface FlagsView {
+  /** `control`: the dashboard's flag control; `postgres-flags`: the PostgreSQL flag table. */
+  readonly source: 'control' | 'postgres-flags';
+  /** `null` when the flag is unset or holds something else (see `raw`). */
+  readonly stage: Stage | null;
+  readonly percent: number | null;
+  /** Stored values that are not a stage / a percentage, as stored. */
+  readonly raw: { readonly stage: unknown; readonly percent: unknown };
+  readonly updatedAt: string | null;
+  readonly updatedBy: string | null;
+}
+
+/** Backfill progress from the checkpoint tables; `null` when the migration was never backfilled. */
+export interface BackfillView {
+  readonly status: 'running' | 'done';
+  readonly pass: number;
+  readonly rowsDone: number;
+  readonly rowsChanged: number;
+  readonly totalEstimate: number;
+  /** `rowsDone / totalEstimate` in 0..1 (1 when done); `null` while nothing is estimated. */
+  readonly fraction: number | null;
+  readonly rangesDone: number;
+  readonly rangeCount: number;
+  readonly activeWorkers: number;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly finishedAt: string | null;
+}
+
+/** The latest verification; `null` when the migration was never verified. */
+export interface VerificationView {
+  readonly passed: boolean;
+  readonly at: string;
+  readonly checkedRows: number;
+  readonly mismatchedRows: number;
+  readonly missingRows: number;
+  /** When the write path changed after this verification (it then proves nothing about newer writes). */
+  readonly writePathChangedAt: string | null;
+}
+
+/** One migration on the dashboard. */
+export interface MigrationView {
+  readonly name: string;
+  readonly description: string;
+  readonly table: string;
+  readonly fields: readonly string[];
+  readonly defaultStage: Stage;
+  readonly stageFlagKey: string;
+  readonly percentFlagKey: string;
+  readonly flags: Known<FlagsView>;
+  /** `null` when no fresh process reported this migration. */
+  readonly metrics: Known<FleetMigrationMetrics | null>;
+  readonly backfill: Known<BackfillView | null>;
+  readonly verification: Known<VerificationView | null>;
+}
+
+/** The body of `GET /api/state`. */
+export interface DashboardState {
+  readonly generatedAt: string;
+  /** Whether ramp and kill controls are offered. */
+  readonly controls: boolean;
+  /** Fleet-wide metrics facts: publishing processes and the series' bucket width. */
+  readonly fleet: Known<{
+    readonly published: boolean;
+    readonly processes: number;
+    readonly staleProcesses: number;
+    readonly seriesBucketMs: number;
+    readonly seriesWindowMs: number;
+  }>;
+  readonly migrations: readonly MigrationView[];
+}
+
+/** Where the state is read from. */
+export interface StateSources {
+  readonly db: Queryable;
+  readonly migrations: readonly Migration[];
+  readonly flags: DashboardFlagControl | undefined;
+  readonly stateSchema: string;
+  readonly flagTable: { readonly schema?: string; readonly table?: string };
+  readonly metrics: Required<Pick<ReadMetricsOptions, 'seriesWindowMs' | 'seriesBucketMs' | 'sampleLimit'>> &
+    Pick<ReadMetricsOptions, 'maxAgeMs'>;
+}
+
+function reasonOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > 500 ? `${message.slice(0, 500)}...` : message;
+}
+
+async function known<T>(read: () => Promise<T>): Promise<Known<T>> {
+  try {
+    return { status: 'ok', value: await read() };
+  } catch (error) {
+    return { status: 'unknown', reason: reasonOf(error) };
+  }
+}
+
+function iso(date: Date | undefined | null): string | null {
+  return date instanceof Date && !Number.isNaN(date.getTime()) ? date.toISOString() : null;
+}
+
+/** Which of `names` (tables of one schema) exist. */
+async function existingTables(db: Queryable, schema: string, names: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  // One statement per name: no array parameters, which not every driver serializes alike.
+  for (const name of names) {
+    const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
+      `"${schema.replaceAll('"', '""')}"."${name}"`,
+    ]);
+    if (rows[0]?.found != null) found.add(name);
+  }
+  return found;
+}
+
+async function readFlags(sources: StateSources, migration: Migration, flagTableExists: boolean): Promise<FlagsView> {
+  if (sources.flags?.get !== undefined) {
+    const stored = await sources.flags.get(migration);
+    return {
+      source: 'control',
+      stage: stored.stage ?? null,
+      percent: stored.percent ?? null,
+      raw: { stage: stored.raw?.stage ?? null, percent: stored.raw?.percent ?? null },
+      updatedAt: iso(stored.updatedAt),
+      updatedBy: stored.updatedBy ?? null,
+    };
+  }
+  if (!flagTableExists) {
+    const table = `${sources.flagTable.schema ?? 'flagshift'}.${sources.flagTable.table ?? 'flags'}`;
+    throw new Error(`no flag control was given and there is no PostgreSQL flag table ${table} to read the flags from`);
+  }
+  const state = await getMigrationFlags(sources.db, migration, sources.flagTable);
+  return {
+    source: 'postgres-flags',
+    stage: state.stage ?? null,
+    percent: state.percent ?? null,
+    raw: { stage: state.raw.stage ?? null, percent: state.raw.percent ?? null },
+    updatedAt: iso(state.updatedAt),
+    updatedBy: state.updatedBy ?? null,
+  };
+}
+
+async function readBackfill(sources: StateSources, migration: Migration): Promise<BackfillView | null> {
+  const status = await backfillStatus(sources.db, migration.name, sources.stateSchema);
+  if (status === undefined) return null;
+  const fraction =
+    status.status === 'done'
+      ? 1
+      : status.totalEstimate > 0
+        ? Math.min(1, status.rowsDone / status.totalEstimate)
+        : null;
+  return {
+    status: status.status,
+    pass: status.pass,
+    rowsDone: status.rowsDone,
+    rowsChanged: status.rowsChanged,
+    totalEstimate: status.totalEstimate,
+    fraction,
+    rangesDone: status.rangesDone,
+    rangeCount: status.rangeCount,
+    activeWorkers: status.activeWorkers,
+    startedAt: iso(status.startedAt) ?? '',
+    updatedAt: iso(status.updatedAt) ?? '',
+    finishedAt: iso(status.finishedAt),
+  };
+}
+
+async function readVerification(
+  sources: StateSources,
+  migration: Migration,
+  eventsExist: boolean,
+): Promise<VerificationView | null> {
+  const last = await lastVerification(sources.db, migration.name, sources.stateSchema);
+  if (last === undefined) return null;
+  const changed = eventsExist ? await lastWritePathChange(sources.db, migration.name, sources.stateSchema) : undefined;
+  return {
+    passed: last.passed,
+    at: iso(last.at) ?? '',
+    checkedRows: last.checkedRows,
+    mismatchedRows: last.mismatchedRows,
+    missingRows: last.missingRows,
+    writePathChangedAt: changed !== undefined && changed > last.at ? iso(changed) : null,
+  };
+}
+
+/**
+ * Reads the dashboard's state. The lifecycle readers create flagshift's state tables when
+ * missing, so they are called only when the tables exist: a dashboard must not change the
+ * database it watches, and may run as a role that can't.
+ */
+export async function collectDashboardState(sources: StateSources): Promise<DashboardState> {
+  const tables = await known(() =>
+    existingTables(sources.db, sources.stateSchema, ['backfill_checkpoints', 'verifications', 'events']),
+  );
+  const flagTable = await known(async () => {
+    const found = await existingTables(sources.db, sources.flagTable.schema ?? 'flagshift', [
+      sources.flagTable.table ?? 'flags',
+    ]);
+    return found.size > 0;
+  });
+  const fleet: Known<FleetMetrics> = await known(() =>
+    readMetrics(sources.db, { schema: sources.stateSchema, ...sources.metrics }),
+  );
+
+  const migrations: MigrationView[] = [];
+  for (const migration of sources.migrations) {
+    const flags = await known(async () => {
+      if (flagTable.status === 'unknown' && sources.flags?.get === undefined) throw new Error(flagTable.reason);
+      return readFlags(sources, migration, flagTable.status === 'ok' && flagTable.value);
+    });
+    const metrics: Known<FleetMigrationMetrics | null> =
+      fleet.status === 'ok' ? { status: 'ok', value: fleet.value.migrations[migration.name] ?? null } : fleet;
+    const backfill = await known(async () => {
+      if (tables.status === 'unknown') throw new Error(tables.reason);
+      return tables.value.has('backfill_checkpoints') ? readBackfill(sources, migration) : null;
+    });
+    const verification = await known(async () => {
+      if (tables.status === 'unknown') throw new Error(tables.reason);
+      return tables.value.has('verifications')
+        ? readVerification(sources, migration, tables.value.has('events'))
+        : null;
+    });
+    migrations.push({
+      name: migration.name,
+      description: migration.description,
+      table: migration.table.table.display,
+      fields: migration.fields,
+      defaultStage: migration.defaultStage,
+      stageFlagKey: migration.stageFlagKey,
+      percentFlagKey: migration.percentFlagKey,
+      flags,
+      metrics,
+      backfill,
+      verification,
+    });
+  }
+  return {
+    generatedAt: fleet.status === 'ok' ? fleet.value.readAt : new Date().toISOString(),
+    controls: sources.flags !== undefined,
+    fleet:
+      fleet.status === 'ok'
+        ? {
+            status: 'ok',
+            value: {
+              published: fleet.value.published,
+              processes: fleet.value.processes.length,
+              staleProcesses: fleet.value.staleProcesses,
+              seriesBucketMs: fleet.value.seriesBucketMs,
+              seriesWindowMs: sources.metrics.seriesWindowMs,
+            },
+          }
+        : fleet,
+    migrations,
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The ramp and kill controls the dashboard offers, and their implementation over the
+ * PostgreSQL flag table (`flagshift/postgres-flags`): a write there reaches every
+ * process's provider through `NOTIFY`, so a click in the page changes the data path of
+ * the whole fleet.
+ */
+
+import {
+  type FlagWriteOptions,
+  getMigrationFlags,
+  killMigration,
+  type MigrationFlagChange,
+  setMigrationFlags,
+} from '../../adapters/postgres-flags/migration-flags.js';
+import type { Migration } from '../../src/model/migration.js';
+import type { Stage } from '../../src/model/stages.js';
+
+/** A migration's stage and read percentage as the flag system holds them. */
+export interface StoredMigrationFlags {
+  /** `undefined` when unset or not a stage. */
+  readonly stage: Stage | undefined;
+  /** `undefined` when unset or not a number from 0 to 100. */
+  readonly percent: number | undefined;
+  /** The values as stored, when they are not what is expected (shown to the operator). */
+  readonly raw?: { readonly stage: unknown; readonly percent: unknown };
+  readonly updatedAt?: Date | undefined;
+  readonly updatedBy?: string | null | undefined;
+}
+
+/**
+ * What the dashboard needs to ramp and kill migrations. Give it only where a change made
+ * here reaches every process (the PostgreSQL flag provider): a control that changes one
+ * process's flags would show a ramp the fleet never saw.
+ */
+export interface DashboardFlagControl {
+  /** The stored flags; without it the dashboard reads the PostgreSQL flag table, if there is one. */
+  get?(migration: Migration): Promise<StoredMigrationFlags>;
+  /** Sets the stage and/or read percentage. Throw a `ValidationError` or `StageTransitionError` to refuse. */
+  set(migration: Migration, change: MigrationFlagChange): Promise<unknown>;
+  /** Sends every read back to the old side. Throw a `StageTransitionError` to refuse. */
+  kill(migration: Migration): Promise<unknown>;
+}
+
+/** Options of {@link createPostgresFlagControl}. */
+export interface PostgresFlagControlOptions extends FlagWriteOptions {
+  /**
+   * Recorded as `updated_by` and in the event log.
+   * @default 'flagshift dashboard'
+   */
+  readonly actor?: string;
+}
+
+/** What {@link createPostgresFlagControl} runs on: a flagshift driver. */
+export type FlagControlDb = Parameters<typeof setMigrationFlags>[0];
+
+/**
+ * Ramp and kill controls over the PostgreSQL flag table, with `setMigrationFlags`,
+ * `killMigration` and `getMigrationFlags` from `flagshift/postgres-flags`. Each change is
+ * logged in the lifecycle event log under `actor`.
+ *
+ * @example
+ * ```ts
+ * import { createPostgresFlagControl, startDashboard } from 'flagshift/dashboard';
+ *
+ * const dashboard = await startDashboard({
+ *   driver,
+ *   migrations: [usernameRename],
+ *   flags: createPostgresFlagControl(driver),
+ * });
+ * ```
+ */
+export function createPostgresFlagControl(
+  db: FlagControlDb,
+  options: PostgresFlagControlOptions = {},
+): DashboardFlagControl {
+  const write: PostgresFlagControlOptions = { ...options, actor: options.actor ?? 'flagshift dashboard' };
+  return {
+    async get(migration) {
+      const state = await getMigrationFlags(db, migration, options);
+      return {
+        stage: state.stage,
+        percent: state.percent,
+        raw: { stage: state.raw.stage, percent: state.raw.percent },
+        updatedAt: state.updatedAt,
+        updatedBy: state.updatedBy,
+      };
+    },
+    set: (migration, change) => setMigrationFlags(db, migration, change, write),
+    kill: (migration) =>
+      killMigration(db, migration, { ...write, reason: options.reason ?? 'killed from the dashboard' }),
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Turns flag decisions into routes: for one migration and one entity, which sides a read
+ * fetches, which it serves, which a write sets, and whether the read compares.
+ */
+
+import type { Migration } from '../model/migration.js';
+import { effectiveStage, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from '../model/stages.js';
+import { isInReadPercentage } from './bucketing.js';
+import type { FlagContext } from './flag-source.js';
+import type { FlagDecision, MigrationFlags, StageResolver } from './stage-resolver.js';
+
+/** Where one entity's operation goes for one migration. Shared, frozen objects: never mutate. */
+export interface Route {
+  /** The stage flag's value. */
+  readonly stage: Stage;
+  /** The stage the entity behaves as: `live` outside the read percentage behaves as `shadow`. */
+  readonly effective: Stage;
+  readonly serves: Side;
+  readonly readsOld: boolean;
+  readonly readsNew: boolean;
+  readonly writesOld: boolean;
+  readonly writesNew: boolean;
+  /** Whether reads compare (before sampling). */
+  readonly compares: boolean;
+}
+
+function makeRoute(stage: Stage, effective: Stage): Route {
+  const behaviour = STAGE_BEHAVIOUR[effective];
+  return Object.freeze({
+    stage,
+    effective,
+    serves: behaviour.serves,
+    readsOld: behaviour.reads.includes('old'),
+    readsNew: behaviour.reads.includes('new'),
+    writesOld: behaviour.writes.includes('old'),
+    writesNew: behaviour.writes.includes('new'),
+    compares: behaviour.compares,
+  });
+}
+
+const ROUTES: Readonly<Record<Stage, Route>> = Object.freeze(
+  Object.fromEntries(STAGES.map((stage) => [stage, makeRoute(stage, stage)])) as Record<Stage, Route>,
+);
+/** `live` for an entity outside the read percentage. */
+const LIVE_OUTSIDE_RAMP: Route = makeRoute('live', effectiveStage('live', false));
+
+/**
+ * Per stage, its route held back from the new side by a read guard: served old and still
+ * compared, as in `shadow`, while the stage stays the flag's (for errors naming it).
+ */
+const HELD_ROUTES: Readonly<Record<Stage, Route>> = Object.freeze(
+  Object.fromEntries(STAGES.map((stage) => [stage, makeRoute(stage, 'shadow')])) as Record<Stage, Route>,
+);
+
+/** `route` held back from serving the new side (a read guard tripped). */
+export function heldRoute(route: Route): Route {
+  return HELD_ROUTES[route.stage];
+}
+
+/** The route of `stage` for an entity inside (`inRamp`) or outside the read percentage. */
+export function routeFor(stage: Stage, inRamp: boolean): Route {
+  return stage === 'live' && !inRamp ? LIVE_OUTSIDE_RAMP : ROUTES[stage];
+}
+
+/** Flag keys and defaults of a migration, in the shape the resolver takes. */
+export function migrationFlags(migration: Migration): MigrationFlags {
+  return {
+    migration: migration.name,
+    stageFlagKey: migration.stageFlagKey,
+    percentFlagKey: migration.percentFlagKey,
+    defaultStage: migration.defaultStage,
+    defaultPercent: migration.defaultPercent,
+    evaluation: migration.evaluation,
+  };
+}
+
+/** Decisions pinned by a transaction: one per migration, taken at first use. */
+export type PinnedDecisions = Map<string, FlagDecision>;
+
+/**
+ * Routes entities of one migration. `baseContext` is the repository's evaluation context;
+ * `callContext` the operation's or transaction's (its `targetingKey`, when set, replaces
+ * the entity key for bucketing).
+ */
+export class MigrationRouter {
+  readonly migration: Migration;
+  private readonly flags: MigrationFlags;
+  private readonly resolver: StageResolver;
+  private readonly baseContext: FlagContext;
+
+  constructor(migration: Migration, resolver: StageResolver, baseContext: FlagContext) {
+    this.migration = migration;
+    this.flags = migrationFlags(migration);
+    this.resolver = resolver;
+    this.baseContext = baseContext;
+  }
+
+  /** The flag decision for an entity (or, with `entityKey` undefined, for the context alone). */
+  decide(
+    entityKey: string | undefined,
+    callContext: FlagContext | undefined,
+    pinned?: PinnedDecisions,
+  ): FlagDecision | Promise<FlagDecision> {
+    if (pinned !== undefined) {
+      const decision = pinned.get(this.migration.name);
+      if (decision !== undefined) return decision;
+      const pending = this.evaluate(entityKey, callContext);
+      if (pending instanceof Promise) {
+        return pending.then((value) => {
+          const first = pinned.get(this.migration.name);
+          if (first !== undefined) return first;
+          pinned.set(this.migration.name, value);
+          return value;
+        });
+      }
+      pinned.set(this.migration.name, pending);
+      return pending;
+    }
+    return this.evaluate(entityKey, callContext);
+  }
+
+  private evaluate(
+    entityKey: string | undefined,
+    callContext: FlagContext | undefined,
+  ): FlagDecision | Promise<FlagDecision> {
+    const contextKey = callContext?.targetingKey;
+    if (this.migration.evaluation === 'per-entity') {
+      const targetingKey = contextKey ?? entityKey ?? '';
+      const context = { ...this.baseContext, ...callContext, targetingKey };
+      return this.resolver.resolve(this.flags, context, targetingKey);
+    }
+    if (callContext === undefined) return this.resolver.resolve(this.flags, this.baseContext, '');
+    return this.resolver.resolve(this.flags, { ...this.baseContext, ...callContext }, contextKey ?? '');
+  }
+
+  /** The route of one entity under `decision`. */
+  route(decision: FlagDecision, entityKey: string | undefined, callContext: FlagContext | undefined): Route {
+    if (decision.stage !== 'live') return ROUTES[decision.stage];
+    const bucketKey = callContext?.targetingKey ?? entityKey ?? '';
+    return routeFor('live', isInReadPercentage(decision.percent, this.migration.stageFlagKey, bucketKey));
+  }
+}

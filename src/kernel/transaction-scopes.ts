@@ -1,0 +1,133 @@
+/**
+ * Tracks which transaction the current async call chain is inside, so that a statement or
+ * a nested `transaction()` issued through the driver while a transaction is open joins it
+ * instead of waiting for a connection the transaction itself holds (a deadlock on a single
+ * connection) or silently running outside it (on a pool).
+ */
+import type { NestingQueryable, Queryable, QueryResult } from './driver.js';
+import { DriverError } from './errors.js';
+import { Mutex } from './mutex.js';
+
+/** Runs one statement on the connection a transaction holds. */
+export type ExecuteStatement = (sql: string, params: readonly unknown[] | undefined) => Promise<QueryResult<unknown>>;
+
+/** The subset of `AsyncLocalStorage` the scopes need; absent where the runtime has none. */
+export interface AsyncContext<T> {
+  getStore(): T | undefined;
+  run<R>(store: T, fn: () => R): R;
+}
+
+/** Shared by a transaction and every savepoint level nested in it. */
+interface TransactionState {
+  active: boolean;
+  savepoints: number;
+}
+
+/** One level of an open transaction: the outermost, or a savepoint inside it. */
+export interface TransactionScope {
+  readonly execute: ExecuteStatement;
+  readonly tx: Queryable;
+  readonly state: TransactionState;
+  /** Queues sibling nested transactions: two savepoints can't be open side by side. */
+  readonly children: Mutex;
+  /** This level's own state: a savepoint level closes before its transaction does. */
+  readonly level: { open: boolean };
+}
+
+/** Opens, tracks and closes the transaction scopes of one driver. */
+export class TransactionScopes {
+  readonly #context: AsyncContext<TransactionScope> | undefined;
+
+  constructor(context: AsyncContext<TransactionScope> | undefined) {
+    this.#context = context;
+  }
+
+  /** The transaction the caller runs inside, if it is still open. */
+  current(): TransactionScope | undefined {
+    const scope = this.#context?.getStore();
+    return scope?.state.active ? scope : undefined;
+  }
+
+  /**
+   * Runs `fn` as the body of a transaction whose BEGIN has already been sent. The `tx`
+   * handed to `fn` refuses statements once the body has settled, so a statement that
+   * outlives its transaction can never land on a connection that was given back.
+   */
+  async runBody<T>(execute: ExecuteStatement, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const state: TransactionState = { active: true, savepoints: 0 };
+    const query = async <Row>(sql: string, params?: readonly unknown[]) => {
+      if (!state.active) {
+        throw new DriverError(`transaction already finished; statement not run: ${preview(sql)}`);
+      }
+      return (await execute(sql, params)) as QueryResult<Row>;
+    };
+    const scope: TransactionScope = {
+      execute,
+      tx: this.#nestingTx(query, () => scope),
+      state,
+      children: new Mutex(),
+      level: { open: true },
+    };
+    try {
+      return await this.#enter(scope, fn);
+    } finally {
+      state.active = false;
+      scope.level.open = false;
+    }
+  }
+
+  /** Runs `fn` inside `parent` under a savepoint: rolled back to it when `fn` throws. */
+  nested<T>(parent: TransactionScope, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return parent.children.run(async () => {
+      const name = `flagshift_savepoint_${++parent.state.savepoints}`;
+      await parent.execute(`SAVEPOINT ${name}`, undefined);
+      const scope: TransactionScope = {
+        ...parent,
+        tx: this.#nestingTx(parent.tx.query, () => scope),
+        children: new Mutex(),
+        level: { open: true },
+      };
+      let value: T;
+      try {
+        value = await this.#enter(scope, fn);
+      } catch (error) {
+        // A failed rollback leaves the outer transaction aborted; it fails loudly there.
+        await parent.execute(`ROLLBACK TO SAVEPOINT ${name}`, undefined).catch(() => undefined);
+        throw error;
+      } finally {
+        scope.level.open = false;
+      }
+      await parent.execute(`RELEASE SAVEPOINT ${name}`, undefined);
+      return value;
+    });
+  }
+
+  /**
+   * A level's `tx`: its statements, and `transaction(fn)` to nest under it. Called from
+   * inside a deeper level of the same transaction (a handle of an outer level used in an
+   * inner level's body), it nests under the innermost open level instead, which would
+   * otherwise wait for the caller to finish. That takes an async context: without one
+   * (a runtime with no AsyncLocalStorage), use the innermost handle inside a nested body.
+   */
+  #nestingTx(query: Queryable['query'], scope: () => TransactionScope): NestingQueryable {
+    return {
+      query,
+      transaction: <T>(fn: (tx: Queryable) => Promise<T>) => {
+        const own = scope();
+        if (!own.state.active || !own.level.open) {
+          return Promise.reject(new DriverError('transaction already finished; nested transaction not begun'));
+        }
+        const current = this.current();
+        return this.nested(current !== undefined && current.state === own.state ? current : own, fn);
+      },
+    };
+  }
+
+  #enter<T>(scope: TransactionScope, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#context === undefined ? fn(scope.tx) : this.#context.run(scope, () => fn(scope.tx));
+  }
+}
+
+function preview(sql: string): string {
+  return sql.length > 80 ? `${sql.slice(0, 80)}...` : sql;
+}

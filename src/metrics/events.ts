@@ -1,0 +1,118 @@
+/**
+ * Typed events every repository operation emits, and the sink interface that exporters
+ * (in-memory, Prometheus, OpenTelemetry) implement. Events never carry entity keys or
+ * values except inside a mismatch sample, where they are redacted unless the user opted in.
+ */
+import type { Side, Stage } from '../model/stages.js';
+
+/** Which repository operation produced an event. */
+export type Operation = 'get' | 'getMany' | 'find' | 'insert' | 'update' | 'upsert' | 'delete';
+
+/** A read was served. */
+export interface ReadEvent {
+  readonly type: 'read';
+  readonly migration: string;
+  /** Stage the entity was routed by (after the read percentage: `live` outside the ramp is `shadow`). */
+  readonly stage: Stage;
+  readonly served: Side;
+  readonly operation: Operation;
+  /** Entities served by this operation. */
+  readonly count: number;
+}
+
+/** A write was acknowledged. */
+export interface WriteEvent {
+  readonly type: 'write';
+  readonly migration: string;
+  readonly stage: Stage;
+  readonly sides: readonly Side[];
+  readonly operation: Operation;
+  readonly count: number;
+}
+
+/** Old and new were compared for one entity or one result set. */
+export interface ComparisonEvent {
+  readonly type: 'comparison';
+  readonly migration: string;
+  readonly stage: Stage;
+  readonly matched: boolean;
+}
+
+/** How one logical field differs between old and new. */
+export type DiffKind = 'missing-old' | 'missing-new' | 'type' | 'value';
+
+/** One field's difference. `old` and `new` are redacted (`sha256:...`) unless raw values were enabled. */
+export interface FieldDiff {
+  readonly field: string;
+  readonly kind: DiffKind;
+  readonly old: unknown;
+  readonly new: unknown;
+}
+
+/** A detected mismatch with its field diffs. */
+export interface MismatchSample {
+  readonly migration: string;
+  readonly stage: Stage;
+  readonly operation: Operation;
+  /** Entity key, redacted unless raw values were enabled; for a result-set comparison, `null`. */
+  readonly key: unknown;
+  readonly diffs: readonly FieldDiff[];
+  /** ISO-8601 time the mismatch was seen. */
+  readonly at: string;
+}
+
+/** Old and new disagreed. */
+export interface MismatchEvent {
+  readonly type: 'mismatch';
+  readonly migration: string;
+  readonly stage: Stage;
+  readonly sample: MismatchSample;
+}
+
+/** A statement failed on one side. In `shadow` a new-side error never reaches the caller. */
+export interface ErrorEvent {
+  readonly type: 'error';
+  readonly migration: string;
+  readonly stage: Stage;
+  readonly side: Side;
+  readonly operation: Operation;
+  /** SQLSTATE when the database sent one, else a flagshift error code or `unknown`. */
+  readonly code: string;
+}
+
+/** Time spent on the database for one side (or both, for a single dual statement). */
+export interface LatencyEvent {
+  readonly type: 'latency';
+  readonly migration: string;
+  readonly side: Side | 'both';
+  readonly operation: Operation;
+  readonly milliseconds: number;
+}
+
+/** Why a flag decision fell back. */
+export type FallbackReason = 'error' | 'timeout' | 'type';
+
+/** A flag evaluation failed and a fallback decision was used. */
+export interface FlagFallbackEvent {
+  readonly type: 'flag_fallback';
+  readonly migration: string;
+  readonly flagKey: string;
+  readonly reason: FallbackReason;
+  /** `last-known-good` or `default`. */
+  readonly source: 'last-known-good' | 'default';
+}
+
+/** Every event a repository emits. */
+export type MetricEvent =
+  | ReadEvent
+  | WriteEvent
+  | ComparisonEvent
+  | MismatchEvent
+  | ErrorEvent
+  | LatencyEvent
+  | FlagFallbackEvent;
+
+/** Receives events. Must be fast and must not throw; flagshift drops what a sink throws. */
+export interface MetricsSink {
+  record(event: MetricEvent): void;
+}

@@ -1,0 +1,208 @@
+/**
+ * The dashboard end to end, in a real headless browser (Debian's Chromium driven by
+ * playwright-core) against the real PostgreSQL server: an application process whose
+ * flags come from the PostgreSQL flag provider publishes its metrics, the test causes a
+ * mismatch behind the SDK's back, the page shows it, and a ramp and a kill clicked in the
+ * page reach that process's data path.
+ */
+import { randomUUID } from 'node:crypto';
+import { OpenFeature } from '@openfeature/server-sdk';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { createOpenFeatureFlags } from '../../../adapters/openfeature/index.js';
+import {
+  createPostgresFlagProvider,
+  getMigrationFlags,
+  type PostgresFlagProvider,
+  setFlag,
+  setMigrationFlags,
+} from '../../../adapters/postgres-flags/index.js';
+import { createPostgresFlagControl, type Dashboard, startDashboard } from '../../../apps/dashboard/index.js';
+import { createMetricsPublisher, type MetricsPublisher } from '../../../src/lifecycle/state/metrics-store.js';
+import { createMemoryMetrics } from '../../../src/metrics/memory-metrics.js';
+import { rename } from '../../../src/model/mappings.js';
+import { defineMigration } from '../../../src/model/migration.js';
+import { defineTable } from '../../../src/model/table.js';
+import { createRepository } from '../../../src/repository/create-repository.js';
+import {
+  CHROMIUM_ARGS,
+  CHROMIUM_INSTALL_TIMEOUT_MS,
+  type ChromiumAvailability,
+  requireChromium,
+} from '../../setup/chromium.js';
+import { describeDrivers } from '../../support/drivers.js';
+import { userEntity } from '../../support/fixtures.js';
+
+const HOSTILE = `<img src=x onerror="alert('description')"><script>alert('script')</script>`;
+const HOSTILE_VALUE = `<img src=y onerror="alert('value')">`;
+
+let availability: ChromiumAvailability = { available: false, reason: 'beforeAll did not run' };
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  availability = await requireChromium();
+  if (availability.available) {
+    browser = await chromium.launch({ executablePath: availability.executablePath, args: [...CHROMIUM_ARGS] });
+  }
+}, CHROMIUM_INSTALL_TIMEOUT_MS);
+
+afterAll(async () => {
+  await browser?.close();
+  await OpenFeature.close();
+});
+
+/** Waits until `locator`'s text satisfies `check` (the page refreshes on its own). */
+async function textOf(locator: Locator, check: (text: string) => boolean, timeout = 10_000): Promise<string> {
+  let last = '';
+  await vi.waitFor(
+    async () => {
+      last = (await locator.first().textContent({ timeout: 1000 })) ?? '';
+      if (!check(last)) throw new Error(`text is ${JSON.stringify(last)}`);
+    },
+    { timeout, interval: 100 },
+  );
+  return last;
+}
+
+describeDrivers(
+  'dashboard in a browser',
+  (getCtx) => {
+    const cleanup: (() => Promise<unknown>)[] = [];
+    afterEach(async () => {
+      for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+    });
+
+    it('page: shows the migration, its stage and a caused mismatch; a ramp and a kill clicked in the page reach the data path', async ({
+      skip,
+    }) => {
+      if (!availability.available) return skip(`no browser: ${availability.reason}`);
+      const ctx = getCtx();
+      const { driver, schema } = ctx;
+      const flagOptions = { schema, stateSchema: schema };
+
+      // The application: a users table mid-migration, read through flags from the PostgreSQL provider.
+      await ctx.sql(
+        `CREATE TABLE ${schema}.users (id bigint PRIMARY KEY, user_name text, username text, email text NOT NULL)`,
+      );
+      const users = defineTable({ name: `${schema}.users`, key: 'id', entity: userEntity });
+      const migration = defineMigration({
+        name: 'users-username',
+        description: HOSTILE,
+        table: users,
+        mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
+        defaultStage: 'dualwrite',
+      });
+      await setMigrationFlags(driver, migration, { stage: 'shadow', percent: 0 }, flagOptions);
+      // A stored value that is no percentage, and hostile: shown as text, as stored.
+      await setFlag(driver, migration.percentFlagKey, HOSTILE_VALUE, { schema });
+      const provider: PostgresFlagProvider = createPostgresFlagProvider({ pool: ctx.pgPool({ max: 3 }), schema });
+      const domain = `dashboard-${randomUUID()}`;
+      await OpenFeature.setProviderAndWait(domain, provider);
+      cleanup.push(() => provider.onClose());
+      const metrics = createMemoryMetrics();
+      const repo = createRepository(migration, { driver, flags: createOpenFeatureFlags({ domain }), metrics });
+      cleanup.push(async () => repo.close());
+      const publisher: MetricsPublisher = createMetricsPublisher({
+        driver,
+        metrics,
+        stateSchema: schema,
+        intervalMs: 200,
+      });
+      cleanup.push(() => publisher.stop());
+
+      // Traffic, and a mismatch: the new column changed behind the SDK's back, read in shadow.
+      await repo.insert({ id: 1, username: 'ada', email: 'ada@example.com' });
+      await repo.insert({ id: 2, username: 'grace', email: 'grace@example.com' });
+      await ctx.sql(`UPDATE ${schema}.users SET username = 'mallory' WHERE id = 2`);
+      expect(await repo.get(1)).toMatchObject({ username: 'ada' });
+      expect(await repo.get(2)).toMatchObject({ username: 'grace' });
+      expect(metrics.snapshot().migrations[migration.name]).toMatchObject({ comparisons: 2, mismatches: 1 });
+
+      const dashboard: Dashboard = await startDashboard({
+        driver,
+        migrations: [migration],
+        flags: createPostgresFlagControl(driver, flagOptions),
+        stateSchema: schema,
+        flagTable: { schema },
+        refreshMs: 400,
+        seriesBucketMs: 1000,
+      });
+      cleanup.push(() => dashboard.close());
+
+      const page: Page = await browser!.newPage();
+      cleanup.push(() => page.close());
+      const dialogs: string[] = [];
+      page.on('dialog', (dialog) => {
+        dialogs.push(dialog.message());
+        void dialog.dismiss();
+      });
+      const pageErrors: string[] = [];
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(dashboard.url);
+
+      const card = page.locator(`section[data-migration="${migration.name}"]`);
+      await card.waitFor({ timeout: 10_000 });
+      expect(await card.locator('h2').textContent()).toBe('users-username');
+      await textOf(card.getByTestId('stage'), (text) => text === 'shadow');
+      expect(await card.getByTestId('percent').textContent()).toBe('unknown');
+      expect(await card.getByTestId('flags-note').textContent()).toContain(
+        `read % flag holds ${HOSTILE_VALUE}, not 0-100`,
+      );
+
+      // The mismatch the test caused: field username, values redacted.
+      const field = card.locator('[data-testid="mismatch-samples"] td[data-testid="diff-field"]');
+      await textOf(field, (text) => text === 'username');
+      const sampleRow = await card.locator('[data-testid="mismatch-samples"] tbody tr').first().textContent();
+      expect(sampleRow).toMatch(/sha256:/);
+      expect(sampleRow).not.toMatch(/mallory|grace/);
+      await textOf(card.getByTestId('mismatch-rate'), (text) => text === '50.00%');
+      expect(await card.locator('[data-testid="mismatch-chart"] svg circle').count()).toBeGreaterThan(0);
+      expect(await card.getByTestId('latency').textContent()).toMatch(/both \(one statement\)/);
+
+      // A hostile description is text, not markup.
+      expect(await card.getByTestId('description').textContent()).toBe(HOSTILE);
+      expect(await page.locator('img').count()).toBe(0);
+
+      // A confirmation comes first: cancelling changes nothing.
+      await card.getByTestId('kill').click();
+      expect(await card.getByRole('alertdialog').textContent()).toMatch(/Kill migration "users-username"\?/);
+      await card.getByTestId('cancel').click();
+      expect(await card.getByRole('alertdialog').isHidden()).toBe(true);
+      expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({
+        stage: 'shadow',
+        raw: { percent: HOSTILE_VALUE },
+      });
+
+      // Ramp in the page: live at 100%. The application starts serving new (mallory).
+      await card.getByTestId('stage-select').selectOption('live');
+      await card.getByTestId('percent-input').fill('100');
+      await card.getByTestId('apply').click();
+      expect(await card.getByRole('alertdialog').textContent()).toMatch(/stage "live" and read percentage 100%/);
+      await card.getByTestId('confirm').click();
+      await textOf(card.getByTestId('control-result'), (text) => text.includes('stage live, read 100%'));
+      await textOf(card.getByTestId('stage'), (text) => text === 'live');
+      await vi.waitFor(async () => expect(await repo.get(2)).toMatchObject({ username: 'mallory' }), {
+        timeout: 10_000,
+        interval: 100,
+      });
+
+      // Kill in the page: every read goes back to old (grace), in the application's process.
+      await card.getByTestId('kill').click();
+      await card.getByTestId('confirm').click();
+      await textOf(card.getByTestId('control-result'), (text) => text.includes('killed'));
+      await vi.waitFor(async () => expect(await repo.get(2)).toMatchObject({ username: 'grace' }), {
+        timeout: 10_000,
+        interval: 100,
+      });
+      expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'dualwrite', percent: 0 });
+      await textOf(card.getByTestId('stage'), (text) => text === 'dualwrite');
+
+      if (process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'] !== undefined) {
+        await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: true });
+      }
+      expect(dialogs).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    }, 40_000);
+  },
+  { kinds: ['pg'] },
+);
