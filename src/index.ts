@@ -25,128 +25,135 @@
  *
  * @packageDocumentation
  */
-export { bucketOf, isInReadPercentage } from './flags/bucketing.js';
-export type { FlagContext, FlagSource, FlagValueType } from './flags/flag-source.js';
-export { createMemoryFlags, type MemoryFlags, type SimulatedFailure } from './flags/memory-flags.js';
-export { type Route, routeFor } from './flags/router.js';
 export {
+  bucketOf,
+  createMemoryFlags,
   createStageResolver,
+  type FlagContext,
   type FlagDecision,
+  type FlagSource,
+  type FlagValueType,
+  isInReadPercentage,
+  type MemoryFlags,
   type MigrationFlags,
+  type ReadGuard,
+  type Route,
+  routeFor,
+  type SimulatedFailure,
   type StageResolver,
   type StageResolverOptions,
-} from './flags/stage-resolver.js';
+} from './flags/index.js';
 export {
   createGuardrails,
-  GUARDRAIL_REASONS,
-  type GuardrailEvent,
-  type GuardrailReason,
   type GuardrailStatus,
   type Guardrails,
   type GuardrailsOptions,
   type GuardrailThresholds,
-  type GuardrailTrip,
   type GuardrailWindowFigures,
   type GuardrailWindowLatency,
   type ResolvedThresholds,
   type SafeStageState,
-} from './guardrails/guardrails.js';
-export type { Driver, NestingQueryable, Queryable, QueryResult } from './kernel/driver.js';
+} from './guardrails/index.js';
 export {
   ConfigurationError,
   ConsistencyError,
+  type Driver,
   DriverError,
   ErrorCode,
+  FlagEvaluationError,
   FlagshiftError,
+  type NestingQueryable,
+  type Queryable,
+  type QueryResult,
   StageTransitionError,
   ValidationError,
-} from './kernel/errors.js';
-export type {
-  ComparisonEvent,
-  DiffKind,
-  ErrorEvent,
-  FallbackReason,
-  FieldDiff,
-  FlagFallbackEvent,
-  LatencyEvent,
-  MetricEvent,
-  MetricsSink,
-  MismatchEvent,
-  MismatchSample,
-  Operation,
-  ReadEvent,
-  WriteEvent,
-} from './metrics/events.js';
+} from './kernel/index.js';
 export {
+  type ComparisonEvent,
   combineSinks,
   createMemoryMetrics,
+  type ErrorEvent,
+  type FallbackReason,
+  type FlagFallbackEvent,
+  GUARDRAIL_REASONS,
+  type GuardrailEvent,
+  type GuardrailReason,
+  type GuardrailTrip,
+  type LatencyEvent,
   type LatencySummary,
   type MemoryMetrics,
   type MemoryMetricsOptions,
+  type MetricEvent,
+  type MetricsSink,
   type MetricsSnapshot,
   type MigrationMetrics,
-} from './metrics/memory-metrics.js';
-export { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './model/column-codec.js';
-export { parseQualifiedName, type QualifiedName, quoteIdentifier } from './model/identifiers.js';
+  type MismatchEvent,
+  type MismatchSample,
+  type Operation,
+  type ReadEvent,
+  type WriteEvent,
+} from './metrics/index.js';
 export {
+  type BoundColumn,
+  type BoundMapping,
   type ChangeTypeOptions,
+  type ColumnCodec,
+  type ColumnOptions,
   type ColumnRef,
   type CustomMappingOptions,
   changeType,
+  columnCodec,
   customMapping,
+  defineMigration,
+  defineTable,
+  type EntityOf,
+  type EntitySchema,
+  effectiveStage,
+  type FlagEvaluation,
+  isStage,
+  type LogicalKind,
+  logicalKindOf,
   type MappingKind,
   type MappingSpec,
   type MergeOptions,
+  type Migration,
+  type MigrationOptions,
   type MoveColumnOptions,
   merge,
   moveColumn,
+  parseQualifiedName,
+  type QualifiedName,
+  quoteIdentifier,
   type RenameOptions,
   rename,
-  type SplitOptions,
-  split,
-} from './model/mappings.js';
-export {
-  type BoundMapping,
-  defineMigration,
-  type FlagEvaluation,
-  type Migration,
-  type MigrationOptions,
-  type SideTable,
-} from './model/migration.js';
-export {
-  effectiveStage,
-  isStage,
   type Side,
+  type SideTable,
+  type SplitOptions,
   STAGE_BEHAVIOUR,
   STAGES,
   type Stage,
   type StageBehaviour,
-} from './model/stages.js';
-export {
-  type BoundColumn,
-  type ColumnOptions,
-  defineTable,
-  type EntityOf,
-  type EntitySchema,
+  split,
   type TableDefinition,
   type TableOptions,
-} from './model/table.js';
+} from './model/index.js';
 export {
   type CallOptions,
   createRepository,
   type FindQuery,
   type KeyInput,
   type OrderBy,
-  type ReadGuard,
   type Repository,
   type RepositoryOptions,
-} from './repository/create-repository.js';
+} from './repository/index.js';
 export {
   type CompareOptions,
+  type DiffKind,
   deepEqual,
   diffEntities,
   diffResultSets,
   type EntityDiff,
+  type FieldDiff,
   type ResultSetDiff,
-} from './shadow/compare.js';
-export { redactValue } from './shadow/redact.js';
+  redactValue,
+} from './shadow/index.js';

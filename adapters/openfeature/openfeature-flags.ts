@@ -9,8 +9,13 @@ import {
   type TrackingEventDetails,
 } from '@openfeature/server-sdk';
 import { z } from 'zod';
-import type { FlagContext, FlagSource, FlagValueType } from '../../src/flags/flag-source.js';
-import { ConfigurationError } from '../../src/kernel/errors.js';
+import {
+  ConfigurationError,
+  type FlagContext,
+  FlagEvaluationError,
+  type FlagSource,
+  type FlagValueType,
+} from '../../src/index.js';
 
 /**
  * The part of an OpenFeature server `Client` the adapter uses. A real `Client` satisfies
@@ -38,22 +43,19 @@ export interface OpenFeatureFlagsOptions {
 
 /**
  * An OpenFeature evaluation that came back with an `errorCode`. Thrown from `resolve` so the
- * stage resolver falls back. `flagshiftReason` is `'type'` for `TYPE_MISMATCH`, which the
- * resolver counts as a type fallback, like a value of the wrong type; other codes count as errors.
+ * stage resolver falls back. `reason` is `'type'` for `TYPE_MISMATCH`, which the resolver
+ * counts as a type fallback, like a value of the wrong type; other codes count as errors.
  */
-export class OpenFeatureEvaluationError extends Error {
+export class OpenFeatureEvaluationError extends FlagEvaluationError {
   /** OpenFeature's error code, e.g. `FLAG_NOT_FOUND`. */
   readonly errorCode: string;
-  /** How the stage resolver counts this failure. */
-  readonly flagshiftReason: 'type' | 'error';
 
   constructor(flagKey: string, errorCode: string, errorMessage: string | undefined) {
     super(
       `openfeature evaluation of flag "${flagKey}" failed with ${errorCode}${errorMessage ? `: ${errorMessage}` : ''}`,
+      { reason: errorCode === ErrorCode.TYPE_MISMATCH ? 'type' : 'error' },
     );
-    this.name = 'OpenFeatureEvaluationError';
     this.errorCode = errorCode;
-    this.flagshiftReason = errorCode === ErrorCode.TYPE_MISMATCH ? 'type' : 'error';
   }
 }
 

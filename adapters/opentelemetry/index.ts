@@ -17,7 +17,8 @@
  *
  * @module
  */
-export type { BackfillProgress, GuardrailsLike } from '../../src/metrics/exporter-inputs.js';
+
+export type { BackfillProgressValue, GuardrailsLike } from '../../src/internal.js';
 export {
   createOpenTelemetryMetrics,
   type MeterLike,

@@ -1,31 +1,27 @@
 import { type Attributes, type Meter, type MeterProvider, metrics, type ObservableResult } from '@opentelemetry/api';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/kernel/errors.js';
-import type { MetricEvent, MetricsSink } from '../../src/metrics/events.js';
+import { ConfigurationError, type MetricEvent, type MetricsSink, STAGES, type Stage } from '../../src/index.js';
 import {
-  type BackfillProgress,
-  type GuardrailsLike,
-  gaugeMigration,
-  gaugePercent,
-  gaugeStage,
-  guardrailsOption,
-  parseExporterOptions,
-  progressRatio,
-} from '../../src/metrics/exporter-inputs.js';
-import {
+  type BackfillProgressValue,
   errorCodeLabel,
   fallbackReasonLabel,
   fallbackSourceLabel,
   flagKeyLabel,
+  type GuardrailsLike,
+  gaugeMigration,
+  gaugePercent,
+  gaugeStage,
   guardrailReasonLabel,
+  guardrailsOption,
   migrationLabel,
   OTHER,
   operationLabel,
+  parseExporterOptions,
+  progressRatio,
   sideLabel,
   sidesLabel,
   stageLabel,
-} from '../../src/metrics/labels.js';
-import { STAGES, type Stage } from '../../src/model/stages.js';
+} from '../../src/internal.js';
 
 /** The part of an `@opentelemetry/api` `Meter` the sink uses. */
 export type MeterLike = Pick<Meter, 'createCounter' | 'createHistogram' | 'createObservableGauge'>;
@@ -80,7 +76,7 @@ export interface OpenTelemetryMetrics extends MetricsSink {
   /** Sets the `read.percent` gauge of the migration (0 to 100). */
   setReadPercent(migration: string, percent: number): void;
   /** Sets the `backfill.progress` gauge of the migration (0 to 1; `1` when `total` is 0). */
-  setBackfillProgress(migration: string, progress: BackfillProgress): void;
+  setBackfillProgress(migration: string, progress: BackfillProgressValue): void;
   /** Sets the `stage` gauge: 1 for `stage`, 0 for the other five. */
   setStage(migration: string, stage: Stage): void;
   /** Stops the gauges' callbacks and the guardrails subscription. */
@@ -318,7 +314,7 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
           'flagshift.operation': operationLabel(event.operation),
         });
         return;
-      case 'flag_fallback': {
+      case 'flag-fallback': {
         const attributes: Attributes = {
           'feature_flag.key': flagKeyLabel(event.flagKey),
           'flagshift.migration': migration,
@@ -344,7 +340,7 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
       const name = gaugeMigration(migration);
       readPercents.set(name, gaugePercent(name, percent));
     },
-    setBackfillProgress(migration: string, value: BackfillProgress): void {
+    setBackfillProgress(migration: string, value: BackfillProgressValue): void {
       const name = gaugeMigration(migration);
       progress.set(name, progressRatio(name, value));
     },

@@ -1,14 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Driver, Queryable, QueryResult } from '../../src/kernel/driver.js';
-import { ConfigurationError } from '../../src/kernel/errors.js';
-import { Mutex } from '../../src/kernel/mutex.js';
-import {
-  type ExecuteStatement,
-  type TransactionScope,
-  TransactionScopes,
-} from '../../src/kernel/transaction-scopes.js';
+import { ConfigurationError, type Driver, type Queryable, type QueryResult } from '../../src/index.js';
+import { type ExecuteStatement, Mutex, type TransactionScope, TransactionScopes } from '../../src/internal.js';
 
 /** The part of a `pg` query result the driver reads. */
 export interface PgQueryResultLike {

@@ -1,6 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/kernel/errors.js';
+import { ConfigurationError } from '../../src/index.js';
 import { PgliteDriver } from './pglite-driver.js';
 
 /** Options of {@link openPglite}. */

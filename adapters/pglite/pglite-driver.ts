@@ -1,11 +1,10 @@
-import type { Driver, Queryable, QueryResult } from '../../src/kernel/driver.js';
-import { ConfigurationError } from '../../src/kernel/errors.js';
+import { ConfigurationError, type Driver, type Queryable, type QueryResult } from '../../src/index.js';
 import {
   type AsyncContext,
   type ExecuteStatement,
   type TransactionScope,
   TransactionScopes,
-} from '../../src/kernel/transaction-scopes.js';
+} from '../../src/internal.js';
 
 /** The part of a PGlite result the driver reads. */
 export interface PgliteResultLike {

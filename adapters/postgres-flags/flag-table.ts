@@ -4,9 +4,8 @@
  * it becomes visible, and never of one that rolled back.
  */
 import { z } from 'zod';
-import type { Queryable } from '../../src/kernel/driver.js';
-import { ConfigurationError, ValidationError } from '../../src/kernel/errors.js';
-import { identifierProblem } from '../../src/model/identifiers.js';
+import { ConfigurationError, type Queryable, ValidationError } from '../../src/index.js';
+import { identifierProblem } from '../../src/internal.js';
 
 /** A flag value: any JSON value but a top-level `null` (remove the flag instead). */
 export type FlagValue = string | number | boolean | readonly FlagJson[] | { readonly [key: string]: FlagJson };

@@ -32,12 +32,7 @@ export {
   type FlagValue,
   MAX_FLAG_KEY_LENGTH,
 } from './flag-table.js';
-export type {
-  ListenClientLike,
-  ListenPgliteLike,
-  ListenPoolLike,
-  NotificationLike,
-} from './listen-source.js';
+export type { ListenClientLike, ListenPgliteLike, ListenPoolLike, NotificationLike } from './listen-source.js';
 export {
   type FlagStoreDb,
   type FlagWriteOptions,

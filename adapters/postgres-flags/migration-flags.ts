@@ -5,10 +5,17 @@
  * flagshift's lifecycle event log, which the contract gate reads.
  */
 import { z } from 'zod';
-import type { Driver, Queryable } from '../../src/kernel/driver.js';
-import { StageTransitionError, ValidationError } from '../../src/kernel/errors.js';
-import { recordEvent } from '../../src/lifecycle/state/state.js';
-import { isStage, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../src/model/stages.js';
+import {
+  type Driver,
+  isStage,
+  type Queryable,
+  STAGE_BEHAVIOUR,
+  STAGES,
+  type Stage,
+  StageTransitionError,
+  ValidationError,
+} from '../../src/index.js';
+import { recordEvent } from '../../src/lifecycle/index.js';
 import {
   checkFlagKey,
   checkFlagValue,

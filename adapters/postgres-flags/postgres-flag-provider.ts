@@ -12,8 +12,7 @@ import {
   TypeMismatchError,
 } from '@openfeature/server-sdk';
 import { z } from 'zod';
-import type { Driver } from '../../src/kernel/driver.js';
-import { ConfigurationError } from '../../src/kernel/errors.js';
+import { ConfigurationError, type Driver } from '../../src/index.js';
 import { createPgDriver } from '../pg/index.js';
 import { createPgliteDriver, type PGliteLike } from '../pglite/index.js';
 import {

@@ -19,7 +19,7 @@
  * @module
  */
 
-export type { BackfillProgress, GuardrailsLike } from '../../src/metrics/exporter-inputs.js';
+export type { BackfillProgressValue, GuardrailsLike } from '../../src/internal.js';
 export { type MetricsHandlerOptions, metricsHandler, type RegistryLike } from './metrics-handler.js';
 export {
   createPrometheusMetrics,

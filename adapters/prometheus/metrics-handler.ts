@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/kernel/errors.js';
+import { ConfigurationError } from '../../src/index.js';
 
 /** The part of a prom-client `Registry` the handler uses. */
 export interface RegistryLike {

@@ -1,29 +1,25 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/kernel/errors.js';
-import type { MetricEvent, MetricsSink } from '../../src/metrics/events.js';
+import { ConfigurationError, type MetricEvent, type MetricsSink, STAGES, type Stage } from '../../src/index.js';
 import {
-  type BackfillProgress,
+  type BackfillProgressValue,
+  errorCodeLabel,
+  fallbackReasonLabel,
+  fallbackSourceLabel,
   type GuardrailsLike,
   gaugeMigration,
   gaugePercent,
   gaugeStage,
-  guardrailsOption,
-  parseExporterOptions,
-  progressRatio,
-} from '../../src/metrics/exporter-inputs.js';
-import {
-  errorCodeLabel,
-  fallbackReasonLabel,
-  fallbackSourceLabel,
   guardrailReasonLabel,
+  guardrailsOption,
   migrationLabel,
   operationLabel,
+  parseExporterOptions,
+  progressRatio,
   sideLabel,
   sidesLabel,
   stageLabel,
-} from '../../src/metrics/labels.js';
-import { STAGES, type Stage } from '../../src/model/stages.js';
+} from '../../src/internal.js';
 
 /** Options of {@link createPrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -58,7 +54,7 @@ export interface PrometheusMetrics extends MetricsSink {
   /** Sets `read_percent{migration}`: the read-percentage flag's value, 0 to 100. */
   setReadPercent(migration: string, percent: number): void;
   /** Sets `backfill_progress_ratio{migration}`, 0 to 1 (`done / total`; `1` when `total` is 0). */
-  setBackfillProgress(migration: string, progress: BackfillProgress): void;
+  setBackfillProgress(migration: string, progress: BackfillProgressValue): void;
   /** Sets `stage{migration,stage}`: 1 for `stage`, 0 for the other five. */
   setStage(migration: string, stage: Stage): void;
   /** Stops watching the guardrails given in the options. The metrics stay registered. */
@@ -307,7 +303,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
           event.milliseconds / 1000,
         );
         return;
-      case 'flag_fallback':
+      case 'flag-fallback':
         fallbacks.inc({
           migration,
           reason: fallbackReasonLabel(event.reason),
@@ -330,7 +326,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       const name = gaugeMigration(migration);
       readPercent.set({ migration: name }, gaugePercent(name, percent));
     },
-    setBackfillProgress(migration: string, progress: BackfillProgress): void {
+    setBackfillProgress(migration: string, progress: BackfillProgressValue): void {
       const name = gaugeMigration(migration);
       backfill.set({ migration: name }, progressRatio(name, progress));
     },

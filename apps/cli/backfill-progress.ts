@@ -3,7 +3,7 @@
  * a terminal, otherwise one plain line every few seconds, so logs stay readable.
  */
 import cliProgress from 'cli-progress';
-import type { BackfillProgress } from '../../src/lifecycle/backfill/backfill.js';
+import type { BackfillProgress } from '../../src/lifecycle/index.js';
 import type { CliStreams } from './cli-context.js';
 
 /** Where the backfill stands over all of this process's workers. */

@@ -6,9 +6,9 @@ import { hostname, userInfo } from 'node:os';
 import type { Pool } from 'pg';
 import type { PgDriver } from '../../adapters/pg/index.js';
 import type { FlagTableOptions } from '../../adapters/postgres-flags/flag-table.js';
-import type { LifecycleEvent } from '../../src/lifecycle/state/state.js';
-import { identifierProblem } from '../../src/model/identifiers.js';
-import type { Migration } from '../../src/model/migration.js';
+import type { Migration } from '../../src/index.js';
+import { identifierProblem } from '../../src/internal.js';
+import type { LifecycleEvent } from '../../src/lifecycle/index.js';
 import { CliError, ExitCode, isConnectionError } from './cli-error.js';
 import { findMigrationsModule, loadMigrations } from './load-migrations.js';
 

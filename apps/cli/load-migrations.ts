@@ -5,7 +5,7 @@
 import { access } from 'node:fs/promises';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Migration } from '../../src/model/migration.js';
+import type { Migration } from '../../src/index.js';
 import { CliError } from './cli-error.js';
 
 /** Files looked for in the working directory when `--migrations` is not given, in order. */

@@ -3,7 +3,7 @@
  * `execute`, which opens a {@link CliContext} for it and closes it afterwards.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { STAGES, type Stage } from '../../src/model/stages.js';
+import { STAGES, type Stage } from '../../src/index.js';
 import type { CliContext, CliStreams, GlobalOptions } from './cli-context.js';
 import { packageVersion } from './package-version.js';
 

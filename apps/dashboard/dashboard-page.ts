@@ -4,8 +4,7 @@
  * from the database is rendered by the script with DOM text nodes, never as markup, and a
  * nonce-based Content-Security-Policy stops any script the page did not ship.
  */
-import type { Migration } from '../../src/model/migration.js';
-import { STAGES } from '../../src/model/stages.js';
+import { type Migration, STAGES } from '../../src/index.js';
 import { DASHBOARD_SCRIPT } from './dashboard-script.js';
 
 /** Escapes text for HTML element content and double-quoted attribute values. */

@@ -6,16 +6,16 @@
  */
 
 import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
-import type { Queryable } from '../../src/kernel/driver.js';
+import type { Migration, Queryable, Stage } from '../../src/index.js';
 import {
+  backfillStatus,
   type FleetMetrics,
   type FleetMigrationMetrics,
+  lastVerification,
+  lastWritePathChange,
   type ReadMetricsOptions,
   readMetrics,
-} from '../../src/lifecycle/state/metrics-store.js';
-import { backfillStatus, lastVerification, lastWritePathChange } from '../../src/lifecycle/state/state.js';
-import type { Migration } from '../../src/model/migration.js';
-import type { Stage } from '../../src/model/stages.js';
+} from '../../src/lifecycle/index.js';
 import type { DashboardFlagControl } from './flag-control.js';
 
 /** A value read from one source, or why it could not be. */

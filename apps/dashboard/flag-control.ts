@@ -12,8 +12,7 @@ import {
   type MigrationFlagChange,
   setMigrationFlags,
 } from '../../adapters/postgres-flags/migration-flags.js';
-import type { Migration } from '../../src/model/migration.js';
-import type { Stage } from '../../src/model/stages.js';
+import type { Migration, Stage } from '../../src/index.js';
 
 /** A migration's stage and read percentage as the flag system holds them. */
 export interface StoredMigrationFlags {

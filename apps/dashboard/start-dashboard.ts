@@ -9,11 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { MigrationFlagChange } from '../../adapters/postgres-flags/migration-flags.js';
-import type { Queryable } from '../../src/kernel/driver.js';
-import { ConfigurationError, ErrorCode } from '../../src/kernel/errors.js';
-import { identifierProblem } from '../../src/model/identifiers.js';
-import type { Migration } from '../../src/model/migration.js';
-import { STAGES } from '../../src/model/stages.js';
+import { ConfigurationError, ErrorCode, type Migration, type Queryable, STAGES } from '../../src/index.js';
+import { identifierProblem } from '../../src/internal.js';
 import { pageContentSecurityPolicy, renderDashboardPage } from './dashboard-page.js';
 import { collectDashboardState, type DashboardState, type StateSources } from './dashboard-state.js';
 import type { DashboardFlagControl } from './flag-control.js';

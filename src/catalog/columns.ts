@@ -2,11 +2,8 @@
  * Checks that the columns a migration names exist, so a typo or a missing `expand`
  * surfaces as one clear error naming the column, not as a driver error mid-request.
  */
-import type { Queryable } from '../kernel/driver.js';
-import { ConfigurationError, ErrorCode } from '../kernel/errors.js';
-import type { QualifiedName } from '../model/identifiers.js';
-import type { Migration } from '../model/migration.js';
-import type { TableDefinition } from '../model/table.js';
+import { ConfigurationError, ErrorCode, type Queryable } from '../kernel/index.js';
+import type { Migration, QualifiedName, TableDefinition } from '../model/index.js';
 
 /** Columns that exist, per quoted table name; `null` for a table that does not exist. */
 export type ColumnSets = ReadonlyMap<string, ReadonlySet<string> | null>;

@@ -4,8 +4,8 @@
  * Expand and contract plan from this, so a plan does exactly what is missing and a re-run
  * plans nothing.
  */
-import type { Queryable } from '../kernel/driver.js';
-import type { QualifiedName } from '../model/identifiers.js';
+import type { Queryable } from '../kernel/index.js';
+import type { QualifiedName } from '../model/index.js';
 
 /** A column as the catalog describes it. */
 export interface CatalogColumn {

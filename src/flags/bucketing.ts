@@ -1,7 +1,7 @@
 /**
  * Sticky bucketing, compatible with flagd's `fractional` operation (flagd >= 0.15,
  * flagd-core >= 3): a team that ramps in flagd and a team that ramps with flagshift's
- * read-percentage flag see the same entities move.
+ * read-percentage flag see the same entities move (docs/STAGES.md, "Bucketing").
  *
  * The bucketing string is hashed as UTF-8, as flagd's Go core does. flagd's JavaScript
  * core hashes UTF-16 code units instead, so for non-ASCII keys the two flagd cores

@@ -19,8 +19,9 @@ export type FlagValueType = 'string' | 'number';
  */
 export interface FlagSource {
   /**
-   * Resolves `flagKey` for `context`. Throw to report a provider error; an error with
-   * `flagshiftReason: 'type'` is counted as a wrong-type fallback rather than an error.
+   * Resolves `flagKey` for `context`. Throw to report a provider error; a
+   * `FlagEvaluationError` with `reason: 'type'` is counted as a wrong-type fallback rather
+   * than an error.
    */
   resolve(flagKey: string, type: FlagValueType, context: FlagContext): unknown | Promise<unknown>;
   /**

@@ -1,10 +1,9 @@
 /**
  * Turns flag decisions into routes: for one migration and one entity, which sides a read
- * fetches, which it serves, which a write sets, and whether the read compares.
+ * fetches, which it serves, which a write sets, and whether the read compares, as the
+ * stage contract (docs/STAGES.md) prescribes.
  */
-
-import type { Migration } from '../model/migration.js';
-import { effectiveStage, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from '../model/stages.js';
+import { effectiveStage, type Migration, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from '../model/index.js';
 import { isInReadPercentage } from './bucketing.js';
 import type { FlagContext } from './flag-source.js';
 import type { FlagDecision, MigrationFlags, StageResolver } from './stage-resolver.js';

@@ -1,13 +1,14 @@
 /**
  * The flag decision engine: turns a migration's stage and read-percentage flags into a
  * decision the data path can route by, and keeps every way a flag system fails (throws,
- * hangs, answers nonsense) away from the data path.
+ * hangs, answers nonsense) away from the data path: the last known good decision, else the
+ * migration's default stage (docs/STAGES.md, "When the flag system fails").
  */
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { ConfigurationError } from '../kernel/errors.js';
-import type { FallbackReason, FlagFallbackEvent, MetricsSink } from '../metrics/events.js';
-import { isStage, STAGES, type Stage } from '../model/stages.js';
+import { ConfigurationError, FlagEvaluationError } from '../kernel/index.js';
+import type { FallbackReason, FlagFallbackEvent, MetricsSink } from '../metrics/index.js';
+import { isStage, STAGES, type Stage } from '../model/index.js';
 import type { FlagContext, FlagSource, FlagValueType } from './flag-source.js';
 
 /** The flags one migration is routed by. Built by `defineMigration`. */
@@ -41,7 +42,7 @@ export interface StageResolverOptions {
   /** Where flag values come from. */
   readonly flags: FlagSource;
   /**
-   * Receives a `flag_fallback` event for every flag evaluation that fell back.
+   * Receives a `flag-fallback` event for every flag evaluation that fell back.
    * @default undefined (fallbacks are not reported)
    */
   readonly metrics?: MetricsSink;
@@ -149,11 +150,7 @@ function isFailure(outcome: unknown): outcome is Failure {
 // A source may mark an error as a type mismatch (the OpenFeature adapter does, for
 // TYPE_MISMATCH) so it is counted as 'type', like a wrong-typed value.
 function failureOf(error: unknown): Failure {
-  try {
-    return (error as { flagshiftReason?: unknown } | null)?.flagshiftReason === 'type' ? FAILED.type : FAILED.error;
-  } catch {
-    return FAILED.error;
-  }
+  return error instanceof FlagEvaluationError && error.reason === 'type' ? FAILED.type : FAILED.error;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -389,7 +386,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   function report(migration: string, flagKey: string, reason: FallbackReason, from: FlagFallbackEvent['source']): void {
     if (metrics === undefined) return;
     try {
-      metrics.record({ type: 'flag_fallback', migration, flagKey, reason, source: from });
+      metrics.record({ type: 'flag-fallback', migration, flagKey, reason, source: from });
     } catch {
       // Metrics never reach the data path.
     }

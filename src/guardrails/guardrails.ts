@@ -4,13 +4,24 @@
  * metrics sink (it watches the repository's events) and a read guard (it holds reads on
  * the old side once tripped). Coming back takes a person calling `reset`.
  */
-import { ConfigurationError } from '../kernel/errors.js';
-import type { MetricEvent, MetricsSink, Operation } from '../metrics/events.js';
-import { isStage, STAGE_BEHAVIOUR } from '../model/stages.js';
-import type { ReadGuard } from '../repository/create-repository.js';
-import type { ResolvedThresholds, ValidGuardrailsOptions } from './options.js';
-import { type GuardrailsOptions, validateGuardrailsOptions } from './options.js';
-import type { GuardrailEvent, GuardrailReason, GuardrailTrip } from './trip.js';
+
+import type { ReadGuard } from '../flags/index.js';
+import { ConfigurationError } from '../kernel/index.js';
+import type {
+  GuardrailEvent,
+  GuardrailReason,
+  GuardrailTrip,
+  MetricEvent,
+  MetricsSink,
+  Operation,
+} from '../metrics/index.js';
+import { isStage, STAGE_BEHAVIOUR } from '../model/index.js';
+import {
+  type GuardrailsOptions,
+  type ResolvedThresholds,
+  type ValidGuardrailsOptions,
+  validateGuardrailsOptions,
+} from './options.js';
 import { GuardrailWindow, type GuardrailWindowFigures } from './window.js';
 
 /** Where the call to `setSafeStage` of the current trip stands. */
@@ -371,6 +382,6 @@ function statusOf(guard: MigrationGuard, now: number): GuardrailStatus {
   };
 }
 
+export { GUARDRAIL_REASONS, type GuardrailEvent, type GuardrailReason, type GuardrailTrip } from '../metrics/index.js';
 export type { GuardrailsOptions, GuardrailThresholds, ResolvedThresholds } from './options.js';
-export { GUARDRAIL_REASONS, type GuardrailEvent, type GuardrailReason, type GuardrailTrip } from './trip.js';
 export type { GuardrailWindowFigures, GuardrailWindowLatency } from './window.js';

@@ -3,8 +3,8 @@
  * the callbacks, and their validation into fully resolved settings.
  */
 import { z } from 'zod';
-import { ConfigurationError } from '../kernel/errors.js';
-import type { GuardrailTrip } from './trip.js';
+import { ConfigurationError } from '../kernel/index.js';
+import type { GuardrailTrip } from '../metrics/index.js';
 
 /**
  * When a guardrail trips, per migration. Every rate and ratio is measured over the last

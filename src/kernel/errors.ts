@@ -1,13 +1,16 @@
 /**
- * Stable error codes. Match on `error.code`, never on the message.
+ * Stable error codes. Match on `error.code`, never on the message. Every machine-readable
+ * code flagshift emits (error codes, metric event types, lifecycle event types, pre-flight
+ * warnings, guardrail reasons) is written the same way: lowercase words joined by `-`.
  */
 export const ErrorCode = {
-  Configuration: 'FLAGSHIFT_CONFIGURATION',
-  Validation: 'FLAGSHIFT_VALIDATION',
-  UnknownColumn: 'FLAGSHIFT_UNKNOWN_COLUMN',
-  Driver: 'FLAGSHIFT_DRIVER',
-  StageTransition: 'FLAGSHIFT_STAGE_TRANSITION',
-  Consistency: 'FLAGSHIFT_CONSISTENCY',
+  Configuration: 'configuration',
+  Validation: 'validation',
+  UnknownColumn: 'unknown-column',
+  Driver: 'driver',
+  StageTransition: 'stage-transition',
+  Consistency: 'consistency',
+  FlagEvaluation: 'flag-evaluation',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */
@@ -66,6 +69,19 @@ export class StageTransitionError extends FlagshiftError {
 export class ConsistencyError extends FlagshiftError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.Consistency, message, options);
+  }
+}
+
+/**
+ * A flag system answered a flag evaluation with an error. The stage resolver catches it and
+ * falls back (never the data path's concern); `reason` says how the fallback is counted.
+ */
+export class FlagEvaluationError extends FlagshiftError {
+  /** `type` for an answer of the wrong type, `error` for any other failure. */
+  readonly reason: 'type' | 'error';
+  constructor(message: string, options?: { cause?: unknown; reason?: 'type' | 'error' }) {
+    super(ErrorCode.FlagEvaluation, message, options);
+    this.reason = options?.reason ?? 'error';
   }
 }
 

@@ -24,8 +24,7 @@ export {
   type BackfillState,
   type BackfillThrottleInfo,
   createBackfill,
-} from './backfill/backfill.js';
-export { compatViewSql } from './ddl/compat-view.js';
+} from './backfill/index.js';
 export {
   type ContractGate,
   type ContractGateOptions,
@@ -33,21 +32,25 @@ export {
   type ContractPlanOptions,
   ContractRefusedError,
   type ContractReport,
+  compatViewSql,
   contract,
   contractGate,
-  planContract,
-} from './ddl/contract.js';
-export { type ExpandIndex, type ExpandOptions, type ExpandReport, expand, planExpand } from './ddl/expand.js';
-export {
   type DdlOptions,
   type DdlReport,
   type DdlStep,
   type DdlStepReport,
   ddlStatements,
+  type ExpandIndex,
+  type ExpandOptions,
+  type ExpandReport,
+  expand,
   formatSql,
+  planContract,
+  planExpand,
   runDdl,
-} from './ddl/run-ddl.js';
-export { SYNC_SETTING, syncTriggerSql } from './ddl/sync-triggers.js';
+  SYNC_SETTING,
+  syncTriggerSql,
+} from './ddl/index.js';
 export { formatPlan, type Phase, type PlanOptions, type PlanStep, planMigration } from './plan.js';
 export {
   PreflightCode,
@@ -58,34 +61,32 @@ export {
   preflight,
 } from './preflight.js';
 export {
-  createMetricsPublisher,
-  ensureMetricsTables,
-  type FleetMetrics,
-  type FleetMigrationMetrics,
-  type MetricsPublisher,
-  type MetricsPublisherOptions,
-  type MetricsPublisherStats,
-  type MismatchRatePoint,
-  type PublishingProcess,
-  type ReadMetricsOptions,
-  readMetrics,
-} from './state/metrics-store.js';
-export {
   type BackfillStatus,
   backfillStatus,
+  createMetricsPublisher,
   DEFAULT_STATE_SCHEMA,
+  ensureMetricsTables,
   ensureStateTables,
+  type FleetMetrics,
+  type FleetMigrationMetrics,
   type LifecycleEvent,
   type LifecycleEventKind,
   type LifecycleOptions,
   lastVerification,
   lastWritePathChange,
   listEvents,
+  type MetricsPublisher,
+  type MetricsPublisherOptions,
+  type MetricsPublisherStats,
+  type MismatchRatePoint,
+  type PublishingProcess,
+  type ReadMetricsOptions,
   type RecordedEvent,
+  readMetrics,
   recordEvent,
   recordVerification,
   type VerificationRecord,
-} from './state/state.js';
+} from './state/index.js';
 export {
   type VerificationColumn,
   type VerificationExample,

@@ -3,13 +3,9 @@
  * expand and contract (read off the catalog as it is now), the flag changes of the ramp,
  * and how to step back from each step.
  */
-import type { Queryable } from '../kernel/driver.js';
-import { ConfigurationError } from '../kernel/errors.js';
-import type { Migration } from '../model/migration.js';
-import type { Stage } from '../model/stages.js';
-import { planContract } from './ddl/contract.js';
-import { type ExpandOptions, planExpand } from './ddl/expand.js';
-import type { DdlStep } from './ddl/run-ddl.js';
+import { ConfigurationError, type Queryable } from '../kernel/index.js';
+import type { Migration, Stage } from '../model/index.js';
+import { type DdlStep, type ExpandOptions, planContract, planExpand } from './ddl/index.js';
 
 /** One step of a phase: SQL to run, a flag to change, or a command to run. */
 export interface PlanStep {

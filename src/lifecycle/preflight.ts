@@ -5,9 +5,8 @@
  * locks that DDL would queue behind, a missing index that turns batches into scans.
  */
 import { z } from 'zod';
-import type { Driver, Queryable } from '../kernel/driver.js';
-import { FlagshiftError } from '../kernel/errors.js';
-import type { Migration } from '../model/migration.js';
+import { type Driver, FlagshiftError, type Queryable } from '../kernel/index.js';
+import type { Migration } from '../model/index.js';
 
 import {
   batchSql,
@@ -19,9 +18,9 @@ import {
   keyToJson,
   type MigrationInspection,
   readCatalogTable,
-} from './backfill/backfill-sql.js';
+} from './backfill/index.js';
 import { forwardSql } from './sql-forms.js';
-import { type LifecycleOptions, lifecycleOptionsShape, parseJson, parseStepOptions } from './state/state.js';
+import { type LifecycleOptions, lifecycleOptionsShape, parseJson, parseStepOptions } from './state/index.js';
 
 /** Stable codes of pre-flight findings. Match on these, never on messages. */
 export const PreflightCode = {

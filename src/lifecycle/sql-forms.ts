@@ -3,8 +3,8 @@
  * trigger (`NEW."col"`), a backfill or verification query (`t."col"`). Mappings write
  * column references as `{column}`; only columns of the mapping may be referenced.
  */
-import { ConfigurationError } from '../kernel/errors.js';
-import type { BoundMapping, Migration } from '../model/migration.js';
+import { ConfigurationError } from '../kernel/index.js';
+import type { BoundMapping, Migration } from '../model/index.js';
 
 const REFERENCE = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

@@ -5,10 +5,9 @@
  * in key-ordered chunks so it never holds a long snapshot or a long lock.
  */
 import { z } from 'zod';
-import type { Driver } from '../kernel/driver.js';
-import type { Migration } from '../model/migration.js';
-import type { BoundColumn } from '../model/table.js';
-import { redactValue } from '../shadow/redact.js';
+import type { Driver } from '../kernel/index.js';
+import type { BoundColumn, Migration } from '../model/index.js';
+import { redactValue } from '../shadow/index.js';
 import {
   allTargets,
   type DataPlan,
@@ -22,7 +21,7 @@ import {
   loadDataPlan,
   sleep,
   staleSql,
-} from './backfill/backfill-sql.js';
+} from './backfill/index.js';
 import {
   DEFAULT_STATE_SCHEMA,
   emitEvent,
@@ -32,7 +31,7 @@ import {
   parseStepOptions,
   recordEvent,
   recordVerification,
-} from './state/state.js';
+} from './state/index.js';
 
 /** Options of {@link verify}. */
 export interface VerifyOptions extends LifecycleOptions {

@@ -3,7 +3,8 @@
  * (in-memory, Prometheus, OpenTelemetry) implement. Events never carry entity keys or
  * values except inside a mismatch sample, where they are redacted unless the user opted in.
  */
-import type { Side, Stage } from '../model/stages.js';
+import type { Side, Stage } from '../model/index.js';
+import type { FieldDiff } from '../shadow/index.js';
 
 /** Which repository operation produced an event. */
 export type Operation = 'get' | 'getMany' | 'find' | 'insert' | 'update' | 'upsert' | 'delete';
@@ -36,17 +37,6 @@ export interface ComparisonEvent {
   readonly migration: string;
   readonly stage: Stage;
   readonly matched: boolean;
-}
-
-/** How one logical field differs between old and new. */
-export type DiffKind = 'missing-old' | 'missing-new' | 'type' | 'value';
-
-/** One field's difference. `old` and `new` are redacted (`sha256:...`) unless raw values were enabled. */
-export interface FieldDiff {
-  readonly field: string;
-  readonly kind: DiffKind;
-  readonly old: unknown;
-  readonly new: unknown;
 }
 
 /** A detected mismatch with its field diffs. */
@@ -94,7 +84,7 @@ export type FallbackReason = 'error' | 'timeout' | 'type';
 
 /** A flag evaluation failed and a fallback decision was used. */
 export interface FlagFallbackEvent {
-  readonly type: 'flag_fallback';
+  readonly type: 'flag-fallback';
   readonly migration: string;
   readonly flagKey: string;
   readonly reason: FallbackReason;

@@ -5,9 +5,9 @@
  * both.
  */
 import { z } from 'zod';
-import type { GuardrailEvent } from '../guardrails/trip.js';
-import { ConfigurationError, ValidationError } from '../kernel/errors.js';
-import { isStage, STAGES, type Stage } from '../model/stages.js';
+import { ConfigurationError, ValidationError } from '../kernel/index.js';
+import { isStage, STAGES, type Stage } from '../model/index.js';
+import type { GuardrailEvent } from './guardrail-events.js';
 import { migrationLabel, OTHER } from './labels.js';
 
 /**
@@ -56,7 +56,7 @@ export function parseExporterOptions<S extends z.ZodType>(
 }
 
 /** Backfill progress: a ratio from 0 to 1, or rows done out of a total. */
-export type BackfillProgress = number | { readonly done: number; readonly total: number };
+export type BackfillProgressValue = number | { readonly done: number; readonly total: number };
 
 /** A value for an error message: strings quoted, arrays listed, objects and functions named. */
 export function describeValue(value: unknown): string {
@@ -100,7 +100,7 @@ export function gaugeStage(migration: string, stage: Stage): Stage {
 }
 
 /** `progress` as a ratio from 0 to 1; throws on what can't be one. */
-export function progressRatio(migration: string, progress: BackfillProgress): number {
+export function progressRatio(migration: string, progress: BackfillProgressValue): number {
   if (typeof progress === 'number') {
     if (progress >= 0 && progress <= 1) return progress;
   } else if (progress !== null && typeof progress === 'object') {

@@ -6,10 +6,10 @@
  * decides the values.
  */
 
-import { GUARDRAIL_REASONS } from '../guardrails/trip.js';
-import { ErrorCode } from '../kernel/errors.js';
-import { isStage } from '../model/stages.js';
+import { ErrorCode } from '../kernel/index.js';
+import { isStage } from '../model/index.js';
 import type { FallbackReason, Operation } from './events.js';
+import { GUARDRAIL_REASONS } from './guardrail-events.js';
 
 /** Label value of anything outside its label's known set. */
 export const OTHER = 'other';

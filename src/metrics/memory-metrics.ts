@@ -5,10 +5,10 @@
  * exporter.
  */
 import { z } from 'zod';
-import { ConfigurationError } from '../kernel/errors.js';
-import { type Side, STAGES, type Stage } from '../model/stages.js';
-import { bytesOf } from '../shadow/redact.js';
-import type { FallbackReason, FieldDiff, MetricEvent, MetricsSink, MismatchSample, Operation } from './events.js';
+import { ConfigurationError } from '../kernel/index.js';
+import { type Side, STAGES, type Stage } from '../model/index.js';
+import { bytesOf, type FieldDiff } from '../shadow/index.js';
+import type { FallbackReason, MetricEvent, MetricsSink, MismatchSample, Operation } from './events.js';
 
 /** Options of {@link createMemoryMetrics}. */
 export interface MemoryMetricsOptions {
@@ -461,7 +461,7 @@ function apply(stateOf: (migration: string) => MigrationState, event: MetricEven
       window.add(ms);
       return;
     }
-    case 'flag_fallback': {
+    case 'flag-fallback': {
       const fallbacks = stateOf(event.migration).fallbacks;
       if (!Object.hasOwn(fallbacks.byReason, event.reason) || !Object.hasOwn(fallbacks.bySource, event.source)) return;
       fallbacks.total++;

@@ -4,7 +4,7 @@
  * underscore; at most 63 bytes, PostgreSQL's limit) and is always double-quoted, so a
  * hostile or mistyped name is rejected when the migration is defined, never executed.
  */
-import { ConfigurationError } from '../kernel/errors.js';
+import { ConfigurationError } from '../kernel/index.js';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_IDENTIFIER_LENGTH = 63;

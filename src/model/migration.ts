@@ -3,9 +3,8 @@
  * ones, how values convert, which flags drive it and how old and new are compared.
  */
 import { z } from 'zod';
-import { ConfigurationError } from '../kernel/errors.js';
-import { previewValue, safeString } from '../kernel/preview-value.js';
-import type { CompareOptions } from '../shadow/compare.js';
+import { ConfigurationError, previewValue, safeString } from '../kernel/index.js';
+import type { CompareOptions } from '../shadow/index.js';
 import { columnCodec, isTextType, type LogicalKind } from './column-codec.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
 import type { MappingKind, MappingSpec } from './mappings.js';

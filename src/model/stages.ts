@@ -1,6 +1,6 @@
 /**
  * The six migration stages and what each one reads, serves, writes and compares. This
- * file is the executable form of the stage table in the design contract.
+ * file is the executable form of the stage table in the stage contract, docs/STAGES.md.
  */
 
 /** All stages, in lifecycle order. */

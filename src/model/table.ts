@@ -3,8 +3,7 @@
  * application code sees. Application code never names physical columns.
  */
 import { z } from 'zod';
-import { ConfigurationError } from '../kernel/errors.js';
-import { previewValue, safeString } from '../kernel/preview-value.js';
+import { ConfigurationError, previewValue, safeString } from '../kernel/index.js';
 import { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './column-codec.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
 

@@ -4,19 +4,21 @@
  * shape of a handle that the data-path functions of the other modules take.
  */
 import type { z } from 'zod';
-import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, tablesOf } from '../catalog/columns.js';
-import type { FlagContext, FlagSource } from '../flags/flag-source.js';
-import { heldRoute, MigrationRouter, type PinnedDecisions, type Route } from '../flags/router.js';
-import type { StageResolver } from '../flags/stage-resolver.js';
-import type { Driver, Queryable } from '../kernel/driver.js';
-import { ConfigurationError, toDriverError } from '../kernel/errors.js';
-import type { FieldDiff, MetricEvent, MetricsSink, Operation } from '../metrics/events.js';
-import type { BoundMapping, Migration } from '../model/migration.js';
-import type { Side, Stage } from '../model/stages.js';
-import type { BoundColumn, TableDefinition } from '../model/table.js';
-import type { CallOptions, ReadGuard, RepositoryOptions } from './create-repository.js';
-
-export type Entity = Record<string, unknown>;
+import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, tablesOf } from '../catalog/index.js';
+import {
+  type FlagContext,
+  type FlagSource,
+  heldRoute,
+  MigrationRouter,
+  type ReadGuard,
+  type Route,
+  type StageResolver,
+} from '../flags/index.js';
+import { ConfigurationError, type Driver, type Queryable, toDriverError } from '../kernel/index.js';
+import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
+import type { BoundColumn, BoundMapping, Migration, Side, Stage, TableDefinition } from '../model/index.js';
+import type { FieldDiff } from '../shadow/index.js';
+import type { CallOptions, CallState, RepositoryOptions } from './types.js';
 
 /** One migration, laid out for the data path. */
 export interface Plan {
@@ -29,11 +31,6 @@ export interface Plan {
   readonly crossTable: readonly BoundMapping[];
   compareCounter: number;
   shadowCounter: number;
-}
-
-export interface CallState {
-  readonly context: FlagContext | undefined;
-  readonly pinned: PinnedDecisions | undefined;
 }
 
 /**

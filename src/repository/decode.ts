@@ -3,14 +3,12 @@
  * migration's fields, and the comparison with the other side when the read compares.
  */
 
-import type { Operation } from '../metrics/events.js';
-import type { BoundMapping } from '../model/migration.js';
-import type { Side, Stage } from '../model/stages.js';
-import { diffEntities } from '../shadow/compare.js';
-import { redactValue } from '../shadow/redact.js';
-import type { Entity, Handle, Plan } from './core.js';
+import type { Operation } from '../metrics/index.js';
+import type { BoundMapping, Side, Stage } from '../model/index.js';
+import { diffEntities, redactValue } from '../shadow/index.js';
+import type { Handle, Plan } from './core.js';
 import { type Key, rowKeyId } from './keys.js';
-import type { ReadRoute, SideRows } from './reads.js';
+import type { Entity, ReadRoute, SideRows } from './types.js';
 
 /** Entities of `rows`, in `keys` order (`undefined` for a key without a row); compares and reports. */
 export function decodeRead(

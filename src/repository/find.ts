@@ -4,17 +4,17 @@
  * compares, the same query on the other side is diffed against the served result set.
  * Migrations the query doesn't touch are routed and compared per entity, as by `getMany`.
  */
-import { missingColumnsError } from '../catalog/columns.js';
-import type { Route } from '../flags/router.js';
-import type { QueryResult } from '../kernel/driver.js';
-import { toDriverError } from '../kernel/errors.js';
-import type { Side, Stage } from '../model/stages.js';
-import { diffResultSets, resultSetFieldDiffs } from '../shadow/compare.js';
-import type { CallState, Entity, Handle } from './core.js';
+import { missingColumnsError } from '../catalog/index.js';
+import type { Route } from '../flags/index.js';
+import { type QueryResult, toDriverError } from '../kernel/index.js';
+import type { Side, Stage } from '../model/index.js';
+import { diffResultSets, resultSetFieldDiffs } from '../shadow/index.js';
+import type { Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
 import { type Key, keyOfEntity, makeKey, rowKeyId } from './keys.js';
-import { type ReadRoute, readByKeys, readRoute, selectMain, selectSides } from './reads.js';
+import { readByKeys, readRoute, selectMain, selectSides } from './reads.js';
 import { Params } from './statements.js';
+import type { CallState, Entity, ReadRoute } from './types.js';
 import type { ValidQuery } from './validation.js';
 
 export async function findRows(handle: Handle, query: ValidQuery, call: CallState): Promise<Entity[]> {

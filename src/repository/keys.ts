@@ -3,10 +3,10 @@
  * the text forms of key values used as map ids and as flag targeting keys.
  */
 import type { z } from 'zod';
-import { ValidationError } from '../kernel/errors.js';
-import { previewValue } from '../kernel/preview-value.js';
-import type { BoundColumn } from '../model/table.js';
-import type { Entity, RepositoryCore } from './core.js';
+import { previewValue, ValidationError } from '../kernel/index.js';
+import type { BoundColumn } from '../model/index.js';
+import type { RepositoryCore } from './core.js';
+import type { Entity } from './types.js';
 import { rejectUnpairedSurrogates } from './validation.js';
 
 /** A normalized entity key: encoded column values, and its string forms. */

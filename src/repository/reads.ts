@@ -4,18 +4,16 @@
  * is deliberately written without async functions and with continuation callbacks, so
  * that a read adds no promise hops of its own to the driver's.
  */
-import { missingColumnsError } from '../catalog/columns.js';
-import type { Route } from '../flags/router.js';
-import type { FlagDecision } from '../flags/stage-resolver.js';
-import type { QueryResult } from '../kernel/driver.js';
-import { ErrorCode, toDriverError } from '../kernel/errors.js';
-import type { Operation } from '../metrics/events.js';
-import type { Side, Stage } from '../model/stages.js';
-import type { BoundColumn } from '../model/table.js';
-import type { CallState, Entity, Handle, Plan } from './core.js';
+import { missingColumnsError } from '../catalog/index.js';
+import type { FlagDecision, Route } from '../flags/index.js';
+import { ErrorCode, type QueryResult, toDriverError } from '../kernel/index.js';
+import type { Operation } from '../metrics/index.js';
+import type { BoundColumn, Side, Stage } from '../model/index.js';
+import type { Handle, Plan } from './core.js';
 import { decodeRead } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';
 import { selectByKeys } from './statements.js';
+import type { CallState, Entity, ReadRoute, SideRows } from './types.js';
 
 /** What a select of main-table rows by key fetches, and what it reports a failure against. */
 interface MainSelect {
@@ -33,20 +31,8 @@ interface MainSelect {
   readonly stages: readonly Stage[];
 }
 
-/** What one read fetches and does for one migration and one entity. */
-export interface ReadRoute {
-  readonly route: Route;
-  /** Whether this read compares (the stage compares and the sample hit). */
-  compare: boolean;
-  /** Cross-table: whether the side-table read runs. */
-  side: boolean;
-}
-
 /** The side-table rows of a read without side tables. Never written to. */
 const NO_SIDE_ROWS: SideRows = new Map();
-
-/** Side-table rows of a read: per plan index, per quoted table, rows by key id. */
-export type SideRows = ReadonlyMap<number, Map<string, Map<string, Entity>>>;
 
 /** The entity of a one-key read. */
 export function firstEntity(entities: (Entity | undefined)[]): Entity | undefined {

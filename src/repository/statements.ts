@@ -2,8 +2,7 @@
  * SQL text for the repository's statements. Every identifier here was validated when the
  * table or migration was defined and is used quoted; every value is a bind parameter.
  */
-import type { QualifiedName } from '../model/identifiers.js';
-import type { BoundColumn } from '../model/table.js';
+import type { BoundColumn, QualifiedName } from '../model/index.js';
 
 /** A statement and its parameters. */
 export interface Statement {

@@ -3,11 +3,10 @@
  * the table's schemas before anything reaches the database.
  */
 import type { z } from 'zod';
-import { ValidationError } from '../kernel/errors.js';
-import { previewValue } from '../kernel/preview-value.js';
-import type { Operation } from '../metrics/events.js';
-import type { Entity, RepositoryCore } from './core.js';
-import type { FindQuery, OrderBy } from './create-repository.js';
+import { previewValue, ValidationError } from '../kernel/index.js';
+import type { Operation } from '../metrics/index.js';
+import type { RepositoryCore } from './core.js';
+import type { Entity, FindQuery, OrderBy } from './types.js';
 
 export interface ValidQuery {
   readonly where: Entity;

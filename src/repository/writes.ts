@@ -1,21 +1,27 @@
 /**
  * Writes: the routes of one entity, the assignments of each side its stages write, the
- * statements of insert, upsert and update, and running a write's statements (delete's too)
+ * statements of insert, upsert, update and delete, and running a write's statements
  * and reporting them per migration.
  */
-import { missingColumnsError } from '../catalog/columns.js';
-import type { Route } from '../flags/router.js';
-import type { FlagDecision } from '../flags/stage-resolver.js';
-import type { Queryable, QueryResult } from '../kernel/driver.js';
-import { FlagshiftError, toDriverError } from '../kernel/errors.js';
-import type { Operation } from '../metrics/events.js';
-import type { BoundMapping, SideTable } from '../model/migration.js';
-import type { Side } from '../model/stages.js';
-import type { CallState, Entity, Handle } from './core.js';
+import { missingColumnsError } from '../catalog/index.js';
+import type { FlagDecision, Route } from '../flags/index.js';
+import { FlagshiftError, type Queryable, type QueryResult, toDriverError } from '../kernel/index.js';
+import type { Operation } from '../metrics/index.js';
+import type { BoundMapping, Side, SideTable } from '../model/index.js';
+import type { Handle } from './core.js';
 import { mappingOldValuesInto } from './decode.js';
 import { type Key, keyFromEntity } from './keys.js';
 import { firstEntity, readByKeys } from './reads.js';
-import { type Assignment, insertRow, lockRow, type Statement, selectByKeys, updateRow } from './statements.js';
+import {
+  type Assignment,
+  deleteRow,
+  insertRow,
+  lockRow,
+  type Statement,
+  selectByKeys,
+  updateRow,
+} from './statements.js';
+import type { CallState, Entity } from './types.js';
 
 /** Routes of one entity, one per plan. */
 export function routesFor(handle: Handle, key: Key | undefined, call: CallState): Route[] | Promise<Route[]> {
@@ -327,4 +333,31 @@ export async function runWrite(
     });
   }
   return results;
+}
+
+/**
+ * Deletes one entity: its side-table rows first (a side table usually references the main
+ * table), then the main row. Returns whether the entity existed.
+ */
+export async function deleteEntity(handle: Handle, normalized: Key, call: CallState): Promise<boolean> {
+  const routes = await routesFor(handle, normalized, call);
+  const statements: Statement[] = [];
+  // Side rows first: a side table usually references the main table.
+  for (let index = 0; index < handle.core.plans.length; index++) {
+    const plan = handle.core.plans[index]!;
+    if (plan.crossTable.length === 0) continue;
+    // Also in stages that don't write the new side, as long as it exists: a side row left
+    // behind would be stale, and its foreign key would block the delete.
+    if (!routes[index]!.writesNew && (await handle.core.missing(handle.db, plan, 'new')).length > 0) continue;
+    for (const table of plan.migration.sideTables)
+      statements.push(deleteRow(table.table, table.keyColumns, normalized.params));
+  }
+  if (statements.length > 0) {
+    // Lock the main row before touching side rows, the order backfill batches and
+    // updates take locks in, so a delete never deadlocks against them.
+    statements.unshift(lockRow(handle.core.table.table, handle.core.keyColumns, normalized.params));
+  }
+  statements.push(deleteRow(handle.core.table.table, handle.core.keyColumns, normalized.params));
+  const results = await runWrite(handle, statements, 'delete', routes, undefined, (done) => touchedRow(done.at(-1)));
+  return touchedRow(results.at(-1));
 }

@@ -3,8 +3,18 @@
  * and of whole result sets. Runs on the hot path of every sampled shadow read, so the
  * equal case (by far the common one) compares primitives first and allocates nothing.
  */
-import type { FieldDiff } from '../metrics/events.js';
 import { bytesOf, canonicalize, redactValue } from './redact.js';
+
+/** How one logical field differs between old and new. */
+export type DiffKind = 'missing-old' | 'missing-new' | 'type' | 'value';
+
+/** One field's difference. `old` and `new` are redacted (`sha256:...`) unless raw values were enabled. */
+export interface FieldDiff {
+  readonly field: string;
+  readonly kind: DiffKind;
+  readonly old: unknown;
+  readonly new: unknown;
+}
 
 /**
  * How a migration compares old and new values. Every field is optional; without options

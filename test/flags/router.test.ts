@@ -10,7 +10,7 @@ import { defineMigration, type FlagEvaluation, type Migration } from '../../src/
 import { STAGES, type Stage } from '../../src/model/stages.js';
 import { defineTable } from '../../src/model/table.js';
 
-// The stage table of STAGES.md, transcribed: reads run, value returned, writes, compare.
+// The stage table of docs/STAGES.md, transcribed: reads run, value returned, writes, compare.
 const CONTRACT: Record<Stage, { reads: string; serves: string; writes: string; compares: boolean }> = {
   off: { reads: 'old', serves: 'old', writes: 'old', compares: false },
   dualwrite: { reads: 'old', serves: 'old', writes: 'old + new', compares: false },
@@ -20,7 +20,7 @@ const CONTRACT: Record<Stage, { reads: string; serves: string; writes: string; c
   complete: { reads: 'new', serves: 'new', writes: 'new', compares: false },
 };
 
-/** A route in the words of the STAGES.md table. */
+/** A route in the words of the docs/STAGES.md table. */
 function describeRoute(route: Route) {
   const sides = (old: boolean, neu: boolean, both: string) =>
     old && neu ? both : old ? 'old' : neu ? 'new' : 'nothing';
@@ -32,7 +32,7 @@ function describeRoute(route: Route) {
   };
 }
 
-describe('routeFor: the stage table of STAGES.md', () => {
+describe('routeFor: the stage table of docs/STAGES.md', () => {
   it('covers exactly the six stages', () => {
     expect([...STAGES]).toEqual(Object.keys(CONTRACT));
   });

@@ -7,7 +7,7 @@ import {
   type StageResolver,
   type StageResolverOptions,
 } from '../../src/flags/stage-resolver.js';
-import { ConfigurationError } from '../../src/kernel/errors.js';
+import { ConfigurationError, FlagEvaluationError } from '../../src/kernel/errors.js';
 import type { FlagFallbackEvent, MetricEvent, MetricsSink } from '../../src/metrics/events.js';
 
 const STAGE = 'users-rename.stage';
@@ -29,7 +29,7 @@ function recorder(): MetricsSink & { readonly fallbacks: FlagFallbackEvent[] } {
   return {
     fallbacks,
     record(event: MetricEvent) {
-      if (event.type === 'flag_fallback') fallbacks.push(event);
+      if (event.type === 'flag-fallback') fallbacks.push(event);
     },
   };
 }
@@ -214,7 +214,7 @@ describe('when the flag system fails', () => {
     expect(await resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'dualwrite', percent: 0 });
     // The default stage is not live, so the percent flag's failure decides nothing and isn't counted.
     expect(metrics.fallbacks).toEqual([
-      { type: 'flag_fallback', migration: 'users-rename', flagKey: STAGE, reason, source: 'default' },
+      { type: 'flag-fallback', migration: 'users-rename', flagKey: STAGE, reason, source: 'default' },
     ]);
   });
 
@@ -257,7 +257,7 @@ describe('when the flag system fails', () => {
     const decision = await resolver.resolve(migration, ctx, 'first');
     expect(decision).toEqual(flagKey === STAGE ? { stage: 'dualwrite', percent: 30 } : { stage: 'live', percent: 0 });
     expect(metrics.fallbacks).toEqual([
-      { type: 'flag_fallback', migration: 'users-rename', flagKey, reason: 'type', source: 'default' },
+      { type: 'flag-fallback', migration: 'users-rename', flagKey, reason: 'type', source: 'default' },
     ]);
     flags.restore(flagKey);
     await resolver.resolve(migration, ctx, 'second');
@@ -266,12 +266,12 @@ describe('when the flag system fails', () => {
     expect(metrics.fallbacks[1]).toMatchObject({ flagKey, reason: 'type', source: 'last-known-good' });
   });
 
-  it('an error marked flagshiftReason "type" counts as a type fallback', async () => {
+  it('a FlagEvaluationError with reason "type" counts as a type fallback', async () => {
     const metrics = recorder();
     const resolver = resolverFor(
       {
         resolve: async (key) => {
-          if (key === STAGE) throw Object.assign(new Error('TYPE_MISMATCH'), { flagshiftReason: 'type' });
+          if (key === STAGE) throw new FlagEvaluationError('TYPE_MISMATCH', { reason: 'type' });
           return 5;
         },
       },

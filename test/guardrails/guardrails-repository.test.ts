@@ -1,6 +1,8 @@
 import { combineSinks, createMemoryMetrics, createRepository } from 'flagshift';
 import { expect, it, vi } from 'vitest';
-import { createGuardrails, type GuardrailsOptions, type GuardrailTrip } from '../../src/guardrails/guardrails.js';
+import { createGuardrails } from '../../src/guardrails/guardrails.js';
+import type { GuardrailsOptions } from '../../src/guardrails/options.js';
+import type { GuardrailTrip } from '../../src/metrics/guardrail-events.js';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { usersFixture } from '../support/fixtures.js';
 

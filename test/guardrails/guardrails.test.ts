@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createGuardrails, type GuardrailEvent, type GuardrailsOptions } from '../../src/guardrails/guardrails.js';
+import { createGuardrails } from '../../src/guardrails/guardrails.js';
+import type { GuardrailsOptions } from '../../src/guardrails/options.js';
 import { ConfigurationError } from '../../src/kernel/errors.js';
 import type { MetricEvent } from '../../src/metrics/events.js';
+import type { GuardrailEvent } from '../../src/metrics/guardrail-events.js';
 
 const M = 'users-username';
 

@@ -12,8 +12,7 @@ import { z } from 'zod';
 import type { Driver } from '../../src/kernel/driver.js';
 import { changeType, customMapping, type MappingSpec, merge, rename, split } from '../../src/model/mappings.js';
 import { type BoundMapping, defineMigration } from '../../src/model/migration.js';
-import type { BoundColumn } from '../../src/model/table.js';
-import { defineTable } from '../../src/model/table.js';
+import { type BoundColumn, defineTable } from '../../src/model/table.js';
 import { describeDrivers } from '../support/drivers.js';
 
 const text = z.string().nullable();

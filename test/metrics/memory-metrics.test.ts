@@ -89,15 +89,15 @@ describe('createMemoryMetrics', () => {
     metrics.record(error('new', '42703'));
     metrics.record(error('new', '42703'));
     metrics.record(error('old', '23505'));
-    metrics.record({ type: 'flag_fallback', migration: M, flagKey: 'stage', reason: 'timeout', source: 'default' });
+    metrics.record({ type: 'flag-fallback', migration: M, flagKey: 'stage', reason: 'timeout', source: 'default' });
     metrics.record({
-      type: 'flag_fallback',
+      type: 'flag-fallback',
       migration: M,
       flagKey: 'stage',
       reason: 'error',
       source: 'last-known-good',
     });
-    metrics.record({ type: 'flag_fallback', migration: M, flagKey: 'pct', reason: 'type', source: 'last-known-good' });
+    metrics.record({ type: 'flag-fallback', migration: M, flagKey: 'pct', reason: 'type', source: 'last-known-good' });
 
     const m = metrics.snapshot().migrations[M]!;
     expect(m.errors).toEqual({ total: 3, bySide: { old: 1, new: 2 }, byCode: { '23505': 1, '42703': 2 } });
@@ -246,7 +246,7 @@ describe('createMemoryMetrics', () => {
       { type: 'read', migration: M, stage: 'paused', served: 'old', count: 1 },
       { type: 'read', migration: M, stage: 'shadow', served: 'toString', count: 1 },
       { type: 'error', migration: M, side: 'both', code: 'x' },
-      { type: 'flag_fallback', migration: M, flagKey: 'f', reason: 'bored', source: 'default' },
+      { type: 'flag-fallback', migration: M, flagKey: 'f', reason: 'bored', source: 'default' },
       { type: 'latency', migration: M, side: 'either', milliseconds: 1 },
       { type: 'mismatch', migration: M, sample: null },
       { type: 'comparison', migration: 7, matched: true },

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigurationError, ErrorCode } from '../../src/kernel/errors.js';
-import type { MappingSpec } from '../../src/model/mappings.js';
-import { changeType, customMapping, merge, moveColumn, rename, split } from '../../src/model/mappings.js';
+import {
+  changeType,
+  customMapping,
+  type MappingSpec,
+  merge,
+  moveColumn,
+  rename,
+  split,
+} from '../../src/model/mappings.js';
 import { defineMigration, type MigrationOptions } from '../../src/model/migration.js';
 import { defineTable, type EntitySchema } from '../../src/model/table.js';
 

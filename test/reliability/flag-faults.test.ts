@@ -1,7 +1,7 @@
 /**
  * A flag system that fails during traffic: the stage and percent flags throw, hang past
  * the time-out, or return values of the wrong type, again and again, while writers and
- * readers run concurrently. Per STAGES.md, reads and writes go on with the last known good
+ * readers run concurrently. Per docs/STAGES.md, reads and writes go on with the last known good
  * decision, every fallback is counted, and the two sides never diverge.
  */
 import {
@@ -163,7 +163,7 @@ describeDrivers('faults: a failing flag provider during traffic', (getCtx) => {
     }
     expect(
       Object.fromEntries(served),
-      'invariant: during a flag outage reads are served per STAGES.md with the last known good stage and percentage',
+      'invariant: during a flag outage reads are served per docs/STAGES.md with the last known good stage and percentage',
     ).toEqual(Object.fromEntries(expectedReads));
 
     const fallbacks = metrics.snapshot().migrations['users-username']!.flagFallbacks;

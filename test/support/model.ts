@@ -4,13 +4,13 @@
  * exactly what a read must return whichever side serves it, which rows may legitimately
  * differ between the sides, and which metric events each operation must emit.
  *
- * The stage table below is transcribed from the design contract (STAGES.md), not imported
+ * The stage table below is transcribed from the stage contract (docs/STAGES.md), not imported
  * from `src/stages.ts`: the model is the specification the SDK is checked against.
  */
 import fc from 'fast-check';
 import { isInReadPercentage, type Side, type Stage } from 'flagshift';
 
-/** What one stage does, per STAGES.md. */
+/** What one stage does, per docs/STAGES.md. */
 export interface StageSpec {
   readonly serves: Side;
   readonly writesOld: boolean;
@@ -30,7 +30,7 @@ export function rawOldWriteSql(table: string): string {
     ON CONFLICT (id) DO UPDATE SET user_name = EXCLUDED.user_name`;
 }
 
-/** The stage table of STAGES.md. */
+/** The stage table of docs/STAGES.md. */
 export const STAGE_SPEC: Readonly<Record<Stage, StageSpec>> = {
   off: { serves: 'old', writesOld: true, writesNew: false, compares: false },
   dualwrite: { serves: 'old', writesOld: true, writesNew: true, compares: false },
@@ -52,7 +52,7 @@ export interface ExpectedRoute extends StageSpec {
 }
 
 /**
- * The route STAGES.md prescribes: in `live`, an entity whose bucket (flagd `fractional`,
+ * The route docs/STAGES.md prescribes: in `live`, an entity whose bucket (flagd `fractional`,
  * over the stage flag key and the bucketing key) is below the percentage is served new,
  * the others behave as in `shadow`. Other stages ignore the percentage.
  */

@@ -1,8 +1,6 @@
 import { getMigrationFlags } from '../../../adapters/postgres-flags/migration-flags.js';
-import { type Backfill, type BackfillOptions, createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { recordEvent } from '../../../src/lifecycle/state/state.js';
-import type { Migration } from '../../../src/model/migration.js';
-import type { Stage } from '../../../src/model/stages.js';
+import type { Migration, Stage } from '../../../src/index.js';
+import { type Backfill, type BackfillOptions, createBackfill, recordEvent } from '../../../src/lifecycle/index.js';
 import { type CombinedProgress, combineProgress, createProgressDisplay, formatDuration } from '../backfill-progress.js';
 import type { CliContext } from '../cli-context.js';
 import { CliError, ExitCode } from '../cli-error.js';

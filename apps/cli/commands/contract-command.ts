@@ -1,11 +1,11 @@
 import { getMigrationFlags, type MigrationFlagState } from '../../../adapters/postgres-flags/migration-flags.js';
+import type { Stage } from '../../../src/index.js';
 import {
   type ContractGate,
   ContractRefusedError,
   type ContractReport,
   contract,
-} from '../../../src/lifecycle/ddl/contract.js';
-import type { Stage } from '../../../src/model/stages.js';
+} from '../../../src/lifecycle/index.js';
 import type { CliContext } from '../cli-context.js';
 import { CliError, ExitCode } from '../cli-error.js';
 import { type DdlCommandOptions, ddlOptionsFrom, printDdlReport } from './ddl-output.js';

@@ -3,7 +3,7 @@
  * would run, step by step, as a psql-ready script; a real run lists each step with its
  * attempts and duration.
  */
-import { type DdlOptions, type DdlReport, ddlStatements, formatSql } from '../../../src/lifecycle/ddl/run-ddl.js';
+import { type DdlOptions, type DdlReport, ddlStatements, formatSql } from '../../../src/lifecycle/index.js';
 import type { CliContext } from '../cli-context.js';
 
 /** Options of the commands that run DDL, as commander parses them. */

@@ -1,4 +1,4 @@
-import { expand } from '../../../src/lifecycle/ddl/expand.js';
+import { expand } from '../../../src/lifecycle/index.js';
 import type { CliContext } from '../cli-context.js';
 import { ExitCode } from '../cli-error.js';
 import { type DdlCommandOptions, ddlOptionsFrom, printDdlReport } from './ddl-output.js';

@@ -4,9 +4,8 @@ import {
   type MigrationFlagState,
   setMigrationFlags,
 } from '../../../adapters/postgres-flags/migration-flags.js';
-import { backfillStatus } from '../../../src/lifecycle/state/state.js';
-import type { Migration } from '../../../src/model/migration.js';
-import { STAGE_BEHAVIOUR, STAGES, type Stage } from '../../../src/model/stages.js';
+import { type Migration, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../../src/index.js';
+import { backfillStatus } from '../../../src/lifecycle/index.js';
 import type { CliContext } from '../cli-context.js';
 import { CliError, ExitCode } from '../cli-error.js';
 import { schemaState } from './schema-state.js';

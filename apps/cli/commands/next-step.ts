@@ -1,5 +1,4 @@
-import type { Migration } from '../../../src/model/migration.js';
-import { STAGES, type Stage } from '../../../src/model/stages.js';
+import { type Migration, STAGES, type Stage } from '../../../src/index.js';
 
 /** Read percentages of the `live` ramp, the ones `flagshift plan` shows. */
 export const RAMP_PERCENTS = [1, 10, 50, 100] as const;

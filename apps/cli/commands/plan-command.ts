@@ -1,4 +1,4 @@
-import { formatPlan, planMigration } from '../../../src/lifecycle/plan.js';
+import { formatPlan, planMigration } from '../../../src/lifecycle/index.js';
 import type { CliContext } from '../cli-context.js';
 import { ExitCode } from '../cli-error.js';
 

@@ -1,7 +1,7 @@
 import type { PgDriver } from '../../../adapters/pg/index.js';
-import { DEFAULT_PAUSE_RATIO } from '../../../src/lifecycle/backfill/backfill.js';
-import { PreflightCode, type PreflightReport, preflight } from '../../../src/lifecycle/preflight.js';
-import type { Migration } from '../../../src/model/migration.js';
+import type { Migration } from '../../../src/index.js';
+import { DEFAULT_PAUSE_RATIO } from '../../../src/internal.js';
+import { PreflightCode, type PreflightReport, preflight } from '../../../src/lifecycle/index.js';
 import { formatDuration, shortCount } from '../backfill-progress.js';
 import type { CliContext } from '../cli-context.js';
 import { ExitCode } from '../cli-error.js';

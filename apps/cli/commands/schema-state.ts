@@ -1,8 +1,11 @@
-import { loadTableCatalog, type TableCatalog } from '../../../src/catalog/table-catalog.js';
-import type { Queryable } from '../../../src/kernel/driver.js';
-import { syncTriggerObjects } from '../../../src/lifecycle/ddl/sync-triggers.js';
-import { quoteStateSchema, toDate } from '../../../src/lifecycle/state/state.js';
-import type { Migration } from '../../../src/model/migration.js';
+import type { Migration, Queryable } from '../../../src/index.js';
+import {
+  loadTableCatalog,
+  quoteStateSchema,
+  syncTriggerObjects,
+  type TableCatalog,
+  toDate,
+} from '../../../src/internal.js';
 
 /**
  * Which of a migration's columns and sync triggers the database has, read off the

@@ -1,16 +1,17 @@
 import { getMigrationFlags, type MigrationFlagState } from '../../../adapters/postgres-flags/migration-flags.js';
-import type { Queryable } from '../../../src/kernel/driver.js';
-import { type ContractGate, contractGate } from '../../../src/lifecycle/ddl/contract.js';
-import { planExpand } from '../../../src/lifecycle/ddl/expand.js';
-import { type FleetMetrics, readMetrics } from '../../../src/lifecycle/state/metrics-store.js';
+import type { Migration, Queryable } from '../../../src/index.js';
+import { toDate } from '../../../src/internal.js';
 import {
   type BackfillStatus,
   backfillStatus,
+  type ContractGate,
+  contractGate,
+  type FleetMetrics,
   lastVerification,
-  toDate,
+  planExpand,
+  readMetrics,
   type VerificationRecord,
-} from '../../../src/lifecycle/state/state.js';
-import type { Migration } from '../../../src/model/migration.js';
+} from '../../../src/lifecycle/index.js';
 import type { CliContext } from '../cli-context.js';
 import { ExitCode, errorLine } from '../cli-error.js';
 

@@ -1,6 +1,6 @@
 import { getMigrationFlags } from '../../../adapters/postgres-flags/migration-flags.js';
-import { type VerificationReport, verify } from '../../../src/lifecycle/verify.js';
-import { STAGES } from '../../../src/model/stages.js';
+import { STAGES } from '../../../src/index.js';
+import { type VerificationReport, verify } from '../../../src/lifecycle/index.js';
 import { formatDuration } from '../backfill-progress.js';
 import type { CliContext } from '../cli-context.js';
 import { ExitCode } from '../cli-error.js';

@@ -9,14 +9,16 @@
  * timestamps, uuid), so the checkpoint never depends on how a driver maps types to JS.
  */
 
-import type { Queryable } from '../../kernel/driver.js';
-import { ConfigurationError } from '../../kernel/errors.js';
-import { castType } from '../../model/column-codec.js';
-import type { QualifiedName } from '../../model/identifiers.js';
-import type { BoundMapping, Migration } from '../../model/migration.js';
-import type { BoundColumn } from '../../model/table.js';
+import { ConfigurationError, type Queryable } from '../../kernel/index.js';
+import {
+  type BoundColumn,
+  type BoundMapping,
+  castType,
+  type Migration,
+  type QualifiedName,
+} from '../../model/index.js';
 import { backwardSql, forwardSql } from '../sql-forms.js';
-import { parseJson } from '../state/state.js';
+import { parseJson } from '../state/index.js';
 
 /** A column as the catalog describes it. */
 export interface CatalogColumn {

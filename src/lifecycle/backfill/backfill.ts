@@ -19,9 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import type { Driver } from '../../kernel/driver.js';
-import { FlagshiftError, toDriverError } from '../../kernel/errors.js';
-import type { Migration } from '../../model/migration.js';
+import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
+import type { Migration } from '../../model/index.js';
 import {
   DEFAULT_STATE_SCHEMA,
   emitEvent,
@@ -32,7 +31,7 @@ import {
   parseStepOptions,
   quoteStateSchema,
   recordEvent,
-} from '../state/state.js';
+} from '../state/index.js';
 import {
   batchSql,
   cutRanges,

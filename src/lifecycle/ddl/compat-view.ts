@@ -4,9 +4,7 @@
  * can't move with the application keep reading it after contract has dropped the old
  * columns.
  */
-import { parseQualifiedName } from '../../model/identifiers.js';
-import type { Migration } from '../../model/migration.js';
-import type { BoundColumn } from '../../model/table.js';
+import { type BoundColumn, type Migration, parseQualifiedName } from '../../model/index.js';
 import { backwardSql } from '../sql-forms.js';
 import { derivedIdentifier, qualifiedName } from './names.js';
 

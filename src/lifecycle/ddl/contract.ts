@@ -7,13 +7,9 @@
  * passed after the last change to the write path, unless forced, and a forced run is logged.
  */
 import { z } from 'zod';
-import { loadFunctionSources, loadTableCatalog, type TableCatalog } from '../../catalog/table-catalog.js';
-import type { Driver, Queryable } from '../../kernel/driver.js';
-import { StageTransitionError } from '../../kernel/errors.js';
-import type { QualifiedName } from '../../model/identifiers.js';
-import type { Migration } from '../../model/migration.js';
-import { STAGES, type Stage } from '../../model/stages.js';
-import type { BoundColumn } from '../../model/table.js';
+import { loadFunctionSources, loadTableCatalog, type TableCatalog } from '../../catalog/index.js';
+import { type Driver, type Queryable, StageTransitionError } from '../../kernel/index.js';
+import { type BoundColumn, type Migration, type QualifiedName, STAGES, type Stage } from '../../model/index.js';
 import {
   DEFAULT_STATE_SCHEMA,
   type LifecycleOptions,
@@ -24,7 +20,7 @@ import {
   quoteStateSchema,
   recordEvent,
   type VerificationRecord,
-} from '../state/state.js';
+} from '../state/index.js';
 import { derivedIdentifier } from './names.js';
 import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './run-ddl.js';
 import { syncTriggerObjects } from './sync-triggers.js';

@@ -6,13 +6,16 @@
  * catalog, so it contains exactly what is missing: a second run plans nothing.
  */
 import { z } from 'zod';
-import { hasUniqueKey, loadFunctionSources, loadTableCatalog, type TableCatalog } from '../../catalog/table-catalog.js';
-import type { Driver, Queryable } from '../../kernel/driver.js';
-import { ConfigurationError } from '../../kernel/errors.js';
-import { identifierProblem, type QualifiedName } from '../../model/identifiers.js';
-import type { BoundMapping, Migration } from '../../model/migration.js';
-import type { BoundColumn } from '../../model/table.js';
-import { forgetBackfill, parseStepOptions, recordEvent } from '../state/state.js';
+import { hasUniqueKey, loadFunctionSources, loadTableCatalog, type TableCatalog } from '../../catalog/index.js';
+import { ConfigurationError, type Driver, type Queryable } from '../../kernel/index.js';
+import {
+  type BoundColumn,
+  type BoundMapping,
+  identifierProblem,
+  type Migration,
+  type QualifiedName,
+} from '../../model/index.js';
+import { forgetBackfill, parseStepOptions, recordEvent } from '../state/index.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './names.js';
 import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './run-ddl.js';
 import { syncTriggerObjects } from './sync-triggers.js';

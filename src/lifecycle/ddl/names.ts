@@ -6,7 +6,7 @@
  * never map to the same name.
  */
 import { createHash } from 'node:crypto';
-import { quoteIdentifier } from '../../model/identifiers.js';
+import { quoteIdentifier } from '../../model/index.js';
 
 const MAX_IDENTIFIER_LENGTH = 63;
 

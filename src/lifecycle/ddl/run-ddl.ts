@@ -9,9 +9,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import type { Driver, Queryable } from '../../kernel/driver.js';
-import { DriverError, toDriverError } from '../../kernel/errors.js';
-import { emitEvent, type LifecycleOptions, lifecycleOptionsShape, parseStepOptions } from '../state/state.js';
+import { type Driver, DriverError, type Queryable, toDriverError } from '../../kernel/index.js';
+import { emitEvent, type LifecycleOptions, lifecycleOptionsShape, parseStepOptions } from '../state/index.js';
 
 /** One schema change: a single SQL statement and how to run it. */
 export interface DdlStep {

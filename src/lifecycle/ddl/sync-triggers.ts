@@ -20,11 +20,14 @@
  * back.
  */
 
-import { ConfigurationError } from '../../kernel/errors.js';
-import { castType } from '../../model/column-codec.js';
-import type { QualifiedName } from '../../model/identifiers.js';
-import type { BoundMapping, Migration } from '../../model/migration.js';
-import type { BoundColumn } from '../../model/table.js';
+import { ConfigurationError } from '../../kernel/index.js';
+import {
+  type BoundColumn,
+  type BoundMapping,
+  castType,
+  type Migration,
+  type QualifiedName,
+} from '../../model/index.js';
 import { backwardSql, forwardSql } from '../sql-forms.js';
 import { derivedIdentifier, qualifiedName, sqlLiteral } from './names.js';
 

@@ -8,8 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import type { Queryable } from '../../kernel/driver.js';
-import { ConfigurationError } from '../../kernel/errors.js';
+import { ConfigurationError, type Queryable } from '../../kernel/index.js';
 import type {
   JsonValue,
   LatencySide,
@@ -18,9 +17,8 @@ import type {
   MetricsSnapshot,
   MetricsTotals,
   MismatchSampleSnapshot,
-} from '../../metrics/memory-metrics.js';
-import { identifierProblem } from '../../model/identifiers.js';
-import { type Side, STAGES, type Stage } from '../../model/stages.js';
+} from '../../metrics/index.js';
+import { identifierProblem, type Side, STAGES, type Stage } from '../../model/index.js';
 
 /** The default schema of flagshift's state tables. */
 const DEFAULT_SCHEMA = 'flagshift';

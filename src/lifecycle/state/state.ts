@@ -5,10 +5,8 @@
  * the same truth, and lets a batch and its checkpoint commit in one transaction.
  */
 import { z } from 'zod';
-import type { Queryable } from '../../kernel/driver.js';
-import { ConfigurationError } from '../../kernel/errors.js';
-import { previewValue } from '../../kernel/preview-value.js';
-import { identifierProblem } from '../../model/identifiers.js';
+import { ConfigurationError, previewValue, type Queryable } from '../../kernel/index.js';
+import { identifierProblem } from '../../model/index.js';
 
 /** Options every lifecycle step accepts. */
 export interface LifecycleOptions {

@@ -45,7 +45,7 @@ function recorder(): MetricsSink & { readonly fallbacks: FlagFallbackEvent[] } {
   return {
     fallbacks,
     record(event) {
-      if (event.type === 'flag_fallback') fallbacks.push(event);
+      if (event.type === 'flag-fallback') fallbacks.push(event);
     },
   };
 }
@@ -123,13 +123,14 @@ describe('openfeature flags', () => {
     const flags = createOpenFeatureFlags({ domain: await withProvider(new InMemoryProvider(config)) });
     await expect(flags.resolve(flagKey, flagKey === STAGE ? 'string' : 'number', ctx)).rejects.toMatchObject({
       errorCode: 'TYPE_MISMATCH',
-      flagshiftReason: 'type',
+      code: 'flag-evaluation',
+      reason: 'type',
     });
     const metrics = recorder();
     const resolver = createStageResolver({ flags, metrics });
     await resolver.resolve(migration, ctx, 'order-1');
     expect(metrics.fallbacks).toEqual([
-      { type: 'flag_fallback', migration: 'orders-split', flagKey, reason: 'type', source: 'default' },
+      { type: 'flag-fallback', migration: 'orders-split', flagKey, reason: 'type', source: 'default' },
     ]);
     resolver.close();
   });
@@ -170,7 +171,8 @@ describe('openfeature flags', () => {
     const flags = createOpenFeatureFlags({ domain: await withProvider(new InMemoryProvider({})) });
     await expect(flags.resolve(STAGE, 'string', ctx)).rejects.toMatchObject({
       errorCode: 'FLAG_NOT_FOUND',
-      flagshiftReason: 'error',
+      code: 'flag-evaluation',
+      reason: 'error',
     });
   });
 

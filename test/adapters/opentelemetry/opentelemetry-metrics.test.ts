@@ -216,7 +216,7 @@ describe('opentelemetry exporter', () => {
     const malformed = [
       { type: 'error', migration: M, stage: 'shadow', side: 'new', operation: 'get', code: 'duplicate key (id)=(42)' },
       { type: 'read', migration: 'User 42', stage: 'sideways', served: 'both', operation: 'select', count: 1 },
-      { type: 'flag_fallback', migration: M, flagKey: 'a key with spaces', reason: 'boom', source: 'x' },
+      { type: 'flag-fallback', migration: M, flagKey: 'a key with spaces', reason: 'boom', source: 'x' },
     ] as unknown as MetricEvent[];
     for (const event of malformed) sink.record(event);
     const metrics = await collect();

@@ -38,7 +38,7 @@ async function exposed(): Promise<Map<string, Set<string>>> {
     },
     { type: 'error', migration: 'm', stage: 'shadow', side: 'new', operation: 'get', code: '42703' },
     { type: 'latency', migration: 'm', side: 'both', operation: 'get', milliseconds: 1 },
-    { type: 'flag_fallback', migration: 'm', flagKey: 'k', reason: 'error', source: 'default' },
+    { type: 'flag-fallback', migration: 'm', flagKey: 'k', reason: 'error', source: 'default' },
   ];
   for (const event of events) {
     prometheus.record(event);

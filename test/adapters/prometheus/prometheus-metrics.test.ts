@@ -209,9 +209,9 @@ describe('prometheus exporter', () => {
         code: 'connection reset by 10.0.0.7',
       },
       { type: 'error', migration: M, stage: 'shadow', side: 'new', operation: 'get', code: '23505' },
-      { type: 'error', migration: M, stage: 'shadow', side: 'old', operation: 'get', code: 'FLAGSHIFT_UNKNOWN_COLUMN' },
+      { type: 'error', migration: M, stage: 'shadow', side: 'old', operation: 'get', code: 'unknown-column' },
       { type: 'read', migration: 'User #42', stage: 'sideways', served: 'both', operation: 'select', count: 1 },
-      { type: 'flag_fallback', migration: M, flagKey: 'x', reason: 'boom', source: 'elsewhere' },
+      { type: 'flag-fallback', migration: M, flagKey: 'x', reason: 'boom', source: 'elsewhere' },
       { type: 'latency', migration: M, side: 'both', operation: 'get', milliseconds: Number.NaN },
     ] as unknown as MetricEvent[];
     for (const event of malformed) prometheus.record(event);
@@ -221,7 +221,7 @@ describe('prometheus exporter', () => {
         .filter((s) => s.name === 'flagshift_errors_total')
         .map((s) => s.labels['code'])
         .sort(),
-    ).toEqual(['23505', 'FLAGSHIFT_UNKNOWN_COLUMN', 'other']);
+    ).toEqual(['23505', 'other', 'unknown-column']);
     expect(samples.find((s) => s.name === 'flagshift_reads_total')?.labels).toEqual({
       migration: 'other',
       stage: 'other',

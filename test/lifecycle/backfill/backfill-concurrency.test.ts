@@ -4,8 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import type { LifecycleEvent } from '../../../src/lifecycle/state/state.js';
-import { backfillStatus } from '../../../src/lifecycle/state/state.js';
+import { backfillStatus, type LifecycleEvent } from '../../../src/lifecycle/state/state.js';
 import { describeDrivers } from '../../support/drivers.js';
 import { createItems, itemsMigration, updateCounts } from '../fixtures/data.js';
 
@@ -111,7 +110,7 @@ describeDrivers(
         maxRetries: 2,
         onEvent: (event) => events.push(event),
       });
-      await expect(backfill.run()).rejects.toMatchObject({ code: 'FLAGSHIFT_DRIVER', sqlState: '57014' });
+      await expect(backfill.run()).rejects.toMatchObject({ code: 'driver', sqlState: '57014' });
       expect(events.filter((event) => event.type === 'backfill-retry').map((event) => event['toSize'])).toEqual([8, 4]);
       expect(backfill.progress.state).toBe('failed');
       // The failed worker gave its range back: another can start at once.

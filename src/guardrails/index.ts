@@ -1,0 +1,4 @@
+/** Guardrails: thresholds over a sliding window that hold reads on the old side. */
+export { createGuardrails, type GuardrailStatus, type Guardrails, type SafeStageState } from './guardrails.js';
+export type { GuardrailsOptions, GuardrailThresholds, ResolvedThresholds } from './options.js';
+export type { GuardrailWindowFigures, GuardrailWindowLatency } from './window.js';

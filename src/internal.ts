@@ -1,0 +1,41 @@
+/**
+ * The one internal entry of flagshift's core, for its own adapters and applications:
+ * what they share with the core that is not public API. Not exported by the package.
+ */
+export { loadTableCatalog, type TableCatalog } from './catalog/index.js';
+export {
+  type AsyncContext,
+  describeValue,
+  type ExecuteStatement,
+  Mutex,
+  type OptionExpectations,
+  optionError,
+  parseOptions,
+  type TransactionScope,
+  TransactionScopes,
+} from './kernel/index.js';
+export { DEFAULT_PAUSE_RATIO } from './lifecycle/backfill/index.js';
+export { syncTriggerObjects } from './lifecycle/ddl/index.js';
+export { quoteStateSchema, toDate } from './lifecycle/state/index.js';
+export {
+  type BackfillProgressValue,
+  errorCodeLabel,
+  fallbackReasonLabel,
+  fallbackSourceLabel,
+  flagKeyLabel,
+  type GuardrailsLike,
+  gaugeMigration,
+  gaugePercent,
+  gaugeStage,
+  guardrailReasonLabel,
+  guardrailsOption,
+  migrationLabel,
+  OTHER,
+  operationLabel,
+  parseExporterOptions,
+  progressRatio,
+  sideLabel,
+  sidesLabel,
+  stageLabel,
+} from './metrics/index.js';
+export { identifierProblem } from './model/index.js';

@@ -1,0 +1,24 @@
+/** The kernel: errors, the driver seam (queries, transactions, savepoints), and option checks. */
+
+export { describeValue, previewValue, safeString } from './describe-value.js';
+export { canNest, type Driver, type NestingQueryable, type Queryable, type QueryResult } from './driver.js';
+export {
+  ConfigurationError,
+  ConsistencyError,
+  DriverError,
+  ErrorCode,
+  FlagEvaluationError,
+  FlagshiftError,
+  StageTransitionError,
+  toDriverError,
+  ValidationError,
+} from './errors.js';
+export { Mutex } from './mutex.js';
+export { type OptionExpectations, optionError, parseOptions } from './options.js';
+export { underSavepoint } from './savepoints.js';
+export {
+  type AsyncContext,
+  type ExecuteStatement,
+  type TransactionScope,
+  TransactionScopes,
+} from './transaction-scopes.js';

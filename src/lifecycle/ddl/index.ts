@@ -1,0 +1,24 @@
+/** Schema changes: expand, contract, sync triggers and the lock-safe runner. */
+export { compatViewSql } from './compat-view.js';
+export {
+  type ContractGate,
+  type ContractGateOptions,
+  type ContractOptions,
+  type ContractPlanOptions,
+  ContractRefusedError,
+  type ContractReport,
+  contract,
+  contractGate,
+  planContract,
+} from './contract.js';
+export { type ExpandIndex, type ExpandOptions, type ExpandReport, expand, planExpand } from './expand.js';
+export {
+  type DdlOptions,
+  type DdlReport,
+  type DdlStep,
+  type DdlStepReport,
+  ddlStatements,
+  formatSql,
+  runDdl,
+} from './run-ddl.js';
+export { SYNC_SETTING, syncTriggerObjects, syncTriggerSql } from './sync-triggers.js';

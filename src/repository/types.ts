@@ -1,0 +1,115 @@
+/**
+ * The repository's public types, and the few internal ones its modules share. Every
+ * module of this folder may import from here; this file imports none of them.
+ */
+import type { MigrationColumnState } from '../catalog/index.js';
+import type { FlagContext, FlagSource, PinnedDecisions, ReadGuard, Route, StageResolver } from '../flags/index.js';
+import type { Driver } from '../kernel/index.js';
+import type { MetricsSink } from '../metrics/index.js';
+
+/** Options of {@link createRepository}. */
+export interface RepositoryOptions {
+  /** The database, from `flagshift/pg` or `flagshift/pglite`. */
+  readonly driver: Driver;
+  /** Where stage and read-percentage flags come from, e.g. `createOpenFeatureFlags()`. Required when there are migrations. */
+  readonly flags?: FlagSource;
+  /** A resolver shared with other repositories (one flag cache for all). @default one per repository, over `flags` */
+  readonly resolver?: StageResolver;
+  /** Receives every metric event. @default none */
+  readonly metrics?: MetricsSink;
+  /** Evaluation context merged into every flag evaluation. @default {} */
+  readonly context?: FlagContext;
+  /** Flag decision cache. @default { size: 10000, ttlMs: 1000 } */
+  readonly flagCache?: { readonly size?: number; readonly ttlMs?: number };
+  /** Longest wait for one flag evaluation before its fallback is used, in ms. @default 50 */
+  readonly flagTimeoutMs?: number;
+  /**
+   * Consulted on every read: while it says a migration's new side must not serve reads
+   * (a guardrail tripped), reads that would be served new are served old and still
+   * compared, and dual writes go on. `complete` is never held back: its old columns may
+   * be gone. @default none
+   */
+  readonly readGuard?: ReadGuard;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Evaluation context of this call. Its `targetingKey`, when set, routes instead of the entity key. */
+  readonly context?: FlagContext;
+}
+
+/** Sort order of {@link FindQuery}. */
+export type OrderBy<E> = (keyof E & string) | { readonly field: keyof E & string; readonly direction?: 'asc' | 'desc' };
+
+/** An equality query on logical fields. */
+export interface FindQuery<E> {
+  /** Fields and the values they must equal (`null` matches NULL). @default {} (every row) */
+  readonly where?: { readonly [F in keyof E]?: E[F] | null };
+  readonly orderBy?: OrderBy<E> | readonly OrderBy<E>[];
+  /** At most this many rows. @default no limit */
+  readonly limit?: number;
+}
+
+/**
+ * The key of an entity: an object of the key fields, or, for a one-field key, that field's
+ * value alone (`get(42)`).
+ */
+export type KeyInput<E, K extends keyof E> = true extends IsUnion<K> ? Pick<E, K> : Pick<E, K> | E[K];
+
+/** Whether `T` is a union of several types (a key of several fields). */
+type IsUnion<T, All = T> = T extends unknown ? ([All] extends [T] ? false : true) : never;
+
+/** Typed, flag-routed access to one table. Create with {@link createRepository}. */
+export interface Repository<E, K extends keyof E = keyof E> {
+  /** The entity with this key, or `undefined`. */
+  get(key: KeyInput<E, K>, options?: CallOptions): Promise<E | undefined>;
+  /** The entities with these keys that exist, in the order of `keys`. */
+  getMany(keys: readonly KeyInput<E, K>[], options?: CallOptions): Promise<E[]>;
+  /** Entities whose fields equal `query.where`, ordered and limited. */
+  find(query?: FindQuery<E>, options?: CallOptions): Promise<E[]>;
+  /** Inserts a complete entity, validated first. Returns the stored entity. */
+  insert(entity: E, options?: CallOptions): Promise<E>;
+  /** Sets some fields of one entity, validated first. Returns whether the entity exists. */
+  update(key: KeyInput<E, K>, patch: Partial<Omit<E, K>>, options?: CallOptions): Promise<boolean>;
+  /** Inserts the entity or replaces its fields. Returns the stored entity. */
+  upsert(entity: E, options?: CallOptions): Promise<E>;
+  /** Deletes one entity. Returns whether it existed. */
+  delete(key: KeyInput<E, K>, options?: CallOptions): Promise<boolean>;
+  /**
+   * Runs `fn` in one database transaction. The flags are evaluated once per migration at
+   * first use and that decision holds for everything inside, so a flag change never
+   * splits a transaction between stages. `tx.transaction()` runs under a savepoint: when
+   * its callback throws, only its own writes are rolled back.
+   */
+  transaction<T>(fn: (tx: Repository<E, K>) => Promise<T>, options?: CallOptions): Promise<T>;
+  /**
+   * Checks that every column the table and its migrations name exists. Runs on first use
+   * anyway; call it at startup to fail fast. Returns the missing columns per migration side.
+   */
+  check(): Promise<ReadonlyMap<string, MigrationColumnState>>;
+  /** Releases the flag subscription of a resolver this repository created. */
+  close(): void;
+}
+
+// ---- shared by the modules of this folder ----
+
+/** An entity as the data path handles it: logical fields by name. */
+export type Entity = Record<string, unknown>;
+
+/** The flag state of one call: its evaluation context, and the decisions a transaction pinned. */
+export interface CallState {
+  readonly context: FlagContext | undefined;
+  readonly pinned: PinnedDecisions | undefined;
+}
+
+/** What one read fetches and does for one migration and one entity. */
+export interface ReadRoute {
+  readonly route: Route;
+  /** Whether this read compares (the stage compares and the sample hit). */
+  compare: boolean;
+  /** Cross-table: whether the side-table read runs. */
+  side: boolean;
+}
+
+/** Side-table rows of a read: per plan index, per quoted table, rows by key id. */
+export type SideRows = ReadonlyMap<number, Map<string, Map<string, Entity>>>;
