@@ -16,6 +16,7 @@ import {
   type FlagSource,
   type FlagValueType,
 } from '../../src/index.js';
+import { describeValue, parseOptions } from '../../src/internal.js';
 
 /**
  * The part of an OpenFeature server `Client` the adapter uses. A real `Client` satisfies
@@ -70,39 +71,18 @@ const optionsSchema = z.strictObject({
   domain: z.string().min(1).optional(),
 });
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || typeof value !== 'object') return typeof value === 'function' ? 'a function' : String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 function validate(options: unknown): z.infer<typeof optionsSchema> {
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    if (options === null || typeof options !== 'object') {
-      throw new ConfigurationError(`openfeature flags options must be an object, got ${show(options)}`);
-    }
-    if (issue?.code === 'unrecognized_keys') {
-      throw new ConfigurationError(`unknown openfeature flags option "${issue.keys[0] ?? ''}"`, {
-        path: issue.keys[0] ?? '',
-      });
-    }
-    const name = String(issue?.path[0] ?? '');
-    const expected =
-      name === 'client' ? 'an OpenFeature client (with getStringDetails and getNumberDetails)' : 'a non-empty string';
+  const valid = parseOptions('openfeature flags', optionsSchema, options, {
+    client: 'an OpenFeature client (with getStringDetails and getNumberDetails)',
+    domain: 'a non-empty string',
+  });
+  if (valid.client !== undefined && valid.domain !== undefined) {
     throw new ConfigurationError(
-      `openfeature flags option "${name}" must be ${expected}, got ${show((options as Record<string, unknown>)[name])}`,
-      { path: name, cause: result.error },
-    );
-  }
-  if (result.data.client !== undefined && result.data.domain !== undefined) {
-    throw new ConfigurationError(
-      `openfeature flags options "client" and "domain" exclude each other, got both (domain ${show(result.data.domain)})`,
+      `openfeature flags options "client" and "domain" exclude each other, got both (domain ${describeValue(valid.domain)})`,
       { path: 'domain' },
     );
   }
-  return result.data;
+  return valid;
 }
 
 function isPlainObject(value: object): boolean {

@@ -2,7 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConfigurationError, type Driver, type Queryable, type QueryResult } from '../../src/index.js';
-import { type ExecuteStatement, Mutex, type TransactionScope, TransactionScopes } from '../../src/internal.js';
+import {
+  type ExecuteStatement,
+  Mutex,
+  parseOptions,
+  type TransactionScope,
+  TransactionScopes,
+} from '../../src/internal.js';
 
 /** The part of a `pg` query result the driver reads. */
 export interface PgQueryResultLike {
@@ -413,18 +419,13 @@ function detectKind(db: PgPoolLike | PgClientLike): 'pool' | 'client' {
  * ```
  */
 export function createPgDriver(db: PgPoolLike | PgClientLike, options?: PgDriverOptions): PgDriver {
-  const parsed = optionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path.join('.') ?? '';
-    throw new ConfigurationError(`pg driver option "${path}" is invalid: ${issue?.message ?? 'unknown problem'}`, {
-      path,
-      cause: parsed.error,
-    });
-  }
+  const valid = parseOptions('pg driver', optionsSchema, options ?? {}, {
+    kind: '"auto", "pool" or "client"',
+    prepare: '"auto", true or false',
+  });
   if (typeof (db as Partial<PgClientLike> | null)?.query !== 'function') {
     throw new ConfigurationError('pg driver needs a pg.Pool, pg.Client or pool client with a query() method');
   }
-  const { kind, prepare } = parsed.data;
+  const { kind, prepare } = valid;
   return new PgDriver(db, kind === 'auto' ? detectKind(db) : kind, prepare === 'auto' ? isNodePostgres(db) : prepare);
 }

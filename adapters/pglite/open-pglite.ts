@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { z } from 'zod';
 import { ConfigurationError } from '../../src/index.js';
+import { parseOptions } from '../../src/internal.js';
 import { PgliteDriver } from './pglite-driver.js';
 
 /** Options of {@link openPglite}. */
@@ -38,15 +39,7 @@ const optionsSchema = z.object({ dataDir: z.string().min(1).optional() }).strict
  * ```
  */
 export async function openPglite(options?: OpenPgliteOptions): Promise<OpenedPglite> {
-  const parsed = optionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path.join('.') ?? '';
-    throw new ConfigurationError(`pglite option "${path}" is invalid: ${issue?.message ?? 'unknown problem'}`, {
-      path,
-      cause: parsed.error,
-    });
-  }
+  const valid = parseOptions('pglite', optionsSchema, options ?? {}, { dataDir: 'a non-empty string' });
   let module: typeof import('@electric-sql/pglite');
   try {
     module = await import('@electric-sql/pglite');
@@ -56,7 +49,7 @@ export async function openPglite(options?: OpenPgliteOptions): Promise<OpenedPgl
       { cause },
     );
   }
-  const db = new module.PGlite(parsed.data.dataDir);
+  const db = new module.PGlite(valid.dataDir);
   await db.waitReady;
   const close = () => db.close();
   return { db, driver: new PgliteDriver(db, close), close };

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigurationError, type Queryable, ValidationError } from '../../src/index.js';
-import { identifierProblem } from '../../src/internal.js';
+import { describeValue, identifierProblem, parseOptions } from '../../src/internal.js';
 
 /** A flag value: any JSON value but a top-level `null` (remove the flag instead). */
 export type FlagValue = string | number | boolean | readonly FlagJson[] | { readonly [key: string]: FlagJson };
@@ -64,13 +64,13 @@ const tableOptionsSchema = z.object({
 
 /** Resolves and checks where the flags live. `what` names the caller in messages. */
 export function resolveFlagTable(options: FlagTableOptions | undefined, what: string): FlagTable {
-  const parsed = tableOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const path = String(parsed.error.issues[0]?.path[0] ?? '');
-    throw new ConfigurationError(`${what} option "${path}" must be a string`, { path, cause: parsed.error });
-  }
-  const schema = parsed.data.schema ?? 'flagshift';
-  const table = parsed.data.table ?? 'flags';
+  const valid = parseOptions(what, tableOptionsSchema, options ?? {}, {
+    schema: 'a string',
+    table: 'a string',
+    channel: 'a string',
+  });
+  const schema = valid.schema ?? 'flagshift';
+  const table = valid.table ?? 'flags';
   for (const [path, name] of [
     ['schema', schema],
     ['table', table],
@@ -80,11 +80,11 @@ export function resolveFlagTable(options: FlagTableOptions | undefined, what: st
       throw new ConfigurationError(`${what} option "${path}" ${JSON.stringify(name)} ${problem}`, { path });
     }
   }
-  const channel = parsed.data.channel ?? `${schema}.${table}`;
+  const channel = valid.channel ?? `${schema}.${table}`;
   if (channel.length === 0 || Buffer.byteLength(channel) > 63 || channel.includes('\0')) {
     throw new ConfigurationError(
       `${what} option "channel" ${JSON.stringify(channel)} must be 1-63 bytes without NUL${
-        parsed.data.channel === undefined ? '; the default is schema.table, too long here: give a channel' : ''
+        valid.channel === undefined ? '; the default is schema.table, too long here: give a channel' : ''
       }`,
       { path: 'channel' },
     );
@@ -101,7 +101,7 @@ export function quotedChannel(table: FlagTable): string {
 export function checkFlagKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_FLAG_KEY_LENGTH) {
     throw new ValidationError(
-      `flag key must be a string of 1-${MAX_FLAG_KEY_LENGTH} characters, got ${describe(key)}`,
+      `flag key must be a string of 1-${MAX_FLAG_KEY_LENGTH} characters, got ${describeValue(key)}`,
       { fields: ['key'] },
     );
   }
@@ -124,7 +124,7 @@ export function checkFlagValue(key: string, value: unknown): FlagValue {
   const parsed = flagValueSchema.safeParse(value);
   if (value === null || value === undefined || !parsed.success) {
     throw new ValidationError(
-      `value of flag "${key}" must be a JSON string, number, boolean, array or object, got ${describe(value)}`,
+      `value of flag "${key}" must be a JSON string, number, boolean, array or object, got ${describeValue(value)}`,
       { fields: ['value'] },
     );
   }
@@ -235,13 +235,4 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.up
     }
     await tx.query('SELECT pg_notify($1, $2)', [table.channel, key]);
   }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }

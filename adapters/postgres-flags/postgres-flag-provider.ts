@@ -13,6 +13,7 @@ import {
 } from '@openfeature/server-sdk';
 import { z } from 'zod';
 import { ConfigurationError, type Driver } from '../../src/index.js';
+import { parseOptions } from '../../src/internal.js';
 import { createPgDriver } from '../pg/index.js';
 import { createPgliteDriver, type PGliteLike } from '../pglite/index.js';
 import {
@@ -442,23 +443,20 @@ async function openOwnPool(
  * ```
  */
 export function createPostgresFlagProvider(options: PostgresFlagProviderOptions): PostgresFlagProvider {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    if (options === null || typeof options !== 'object') {
-      throw new ConfigurationError('postgres flag provider options must be an object');
-    }
-    if (issue.code === 'unrecognized_keys') {
-      const key = issue.keys[0] ?? '';
-      throw new ConfigurationError(`postgres flag provider option "${key}" is not a known option`, { path: key });
-    }
-    const path = issue.path.join('.');
-    throw new ConfigurationError(`postgres flag provider option "${path}" is invalid: ${issue.message}`, {
-      path,
-      cause: parsed.error,
-    });
-  }
-  const sources = (['pool', 'connectionString', 'pglite'] as const).filter((key) => parsed.data[key] !== undefined);
+  const valid = parseOptions('postgres flag provider', optionsSchema, options, {
+    pool: 'a pg.Pool (with query() and connect())',
+    connectionString: 'a non-empty string',
+    pglite: 'a PGlite instance (with query() and listen())',
+    schema: 'a string',
+    table: 'a string',
+    channel: 'a string',
+    createTable: 'true or false',
+    refreshIntervalMs: 'an integer from 0 to 86400000',
+    reconnectDelayMs: 'an integer from 1 to 600000',
+    maxReconnectDelayMs: 'an integer from 1 to 600000',
+    applicationName: 'a string of at most 63 characters',
+  });
+  const sources = (['pool', 'connectionString', 'pglite'] as const).filter((key) => valid[key] !== undefined);
   if (sources.length !== 1) {
     throw new ConfigurationError(
       `postgres flag provider needs exactly one of "pool", "connectionString" and "pglite", got ${

@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { ConfigurationError, FlagEvaluationError } from '../kernel/index.js';
+import { ConfigurationError, FlagEvaluationError, parseOptions } from '../kernel/index.js';
 import type { FallbackReason, FlagFallbackEvent, MetricsSink } from '../metrics/index.js';
 import { isStage, STAGES, type Stage } from '../model/index.js';
 import type { FlagContext, FlagSource, FlagValueType } from './flag-source.js';
@@ -108,29 +108,8 @@ const EXPECTED: Readonly<Record<string, string>> = {
   timeoutMs: `an integer from 1 to ${MAX_TIMER_MS}`,
 };
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || typeof value !== 'object') return typeof value === 'function' ? 'a function' : String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 function validate(options: unknown): z.infer<typeof optionsSchema> {
-  const result = optionsSchema.safeParse(options);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  if (options === null || typeof options !== 'object' || issue === undefined) {
-    throw new ConfigurationError(`stage resolver options must be an object, got ${show(options)}`);
-  }
-  if (issue.code === 'unrecognized_keys') {
-    const name = issue.keys[0] ?? '';
-    throw new ConfigurationError(`unknown stage resolver option "${name}"`, { path: name });
-  }
-  const name = String(issue.path[0] ?? '');
-  const value = (options as Record<string, unknown>)[name];
-  throw new ConfigurationError(
-    `stage resolver option "${name}" must be ${EXPECTED[name] ?? 'valid'}, got ${show(value)}`,
-    { path: name, cause: result.error },
-  );
+  return parseOptions('stage resolver', optionsSchema, options, EXPECTED);
 }
 
 // A failed evaluation. Module-private objects, so no value a source returns can pass for one.

@@ -14,7 +14,13 @@ export {
   ValidationError,
 } from './errors.js';
 export { Mutex } from './mutex.js';
-export { type OptionExpectations, optionError, parseOptions } from './options.js';
+export {
+  firstIssue,
+  type OptionExpectations,
+  type OptionIssue,
+  optionError,
+  parseOptions,
+} from './options.js';
 export { underSavepoint } from './savepoints.js';
 export {
   type AsyncContext,

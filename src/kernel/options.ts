@@ -47,26 +47,44 @@ export function optionError(
   options: unknown,
   expected: OptionExpectations = {},
 ): ConfigurationError {
-  const issue = error.issues[0]!;
-  const base = issue.path.map(String);
-  if (issue.code === 'unrecognized_keys') {
-    const path = [...base, issue.keys[0] ?? ''].join('.');
+  const issue = firstIssue(error, options);
+  if (issue.unknownKey !== undefined) {
+    const path = issue.path === '' ? issue.unknownKey : `${issue.path}.${issue.unknownKey}`;
     return new ConfigurationError(`${subject} option "${path}" is not a known option`, { path });
   }
-  const path = base.join('.');
+  const { path, value } = issue;
   if (path === '') {
     return new ConfigurationError(`${subject} options ${issue.message}`, { cause: error });
   }
-  const value = base.reduce<unknown>(
-    (at, key) => (at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined),
-    options,
-  );
-  const want = expected[path] ?? expected[base.at(-1)!];
+  const want = expected[path] ?? expected[path.split('.').at(-1)!];
   const rule = want === undefined ? lowerFirst(issue.message) : `must be ${want}`;
   return new ConfigurationError(`${subject} option "${path}" ${rule}, got ${describeValue(value)}`, {
     path,
     cause: error,
   });
+}
+
+/** The first problem zod found in `input`: where (a dotted path), the value there, and zod's message. */
+export interface OptionIssue {
+  /** Dotted path of the offending value (the object holding an unknown key); `''` for `input` as a whole. */
+  readonly path: string;
+  readonly value: unknown;
+  readonly message: string;
+  /** The key the schema doesn't know, when that is the problem. */
+  readonly unknownKey: string | undefined;
+}
+
+/** The first issue of `error`, located in `input`. */
+export function firstIssue(error: z.ZodError, input: unknown): OptionIssue {
+  const issue = error.issues[0]!;
+  const base = issue.path.map(String);
+  const unknownKey = issue.code === 'unrecognized_keys' ? (issue.keys[0] ?? '') : undefined;
+  const path = base.join('.');
+  const value = base.reduce<unknown>(
+    (at, key) => (at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined),
+    input,
+  );
+  return { path, value, message: issue.message, unknownKey };
 }
 
 function lowerFirst(text: string): string {

@@ -4,14 +4,14 @@
  * underscore; at most 63 bytes, PostgreSQL's limit) and is always double-quoted, so a
  * hostile or mistyped name is rejected when the migration is defined, never executed.
  */
-import { ConfigurationError } from '../kernel/index.js';
+import { ConfigurationError, describeValue } from '../kernel/index.js';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_IDENTIFIER_LENGTH = 63;
 
 /** Why `name` is not an acceptable identifier, or `undefined` when it is. */
 export function identifierProblem(name: unknown): string | undefined {
-  if (typeof name !== 'string') return `expected a string, got ${describe(name)}`;
+  if (typeof name !== 'string') return `expected a string, got ${describeValue(name)}`;
   if (name.length === 0) return 'is empty';
   if (name.length > MAX_IDENTIFIER_LENGTH) return `is ${name.length} characters long; PostgreSQL allows at most 63`;
   if (!IDENTIFIER.test(name)) {
@@ -80,17 +80,11 @@ const SQL_TYPE =
  * with an optional `(precision, scale)` and `[]`.
  */
 export function sqlTypeProblem(type: unknown): string | undefined {
-  if (typeof type !== 'string') return `expected a string, got ${describe(type)}`;
+  if (typeof type !== 'string') return `expected a string, got ${describeValue(type)}`;
   const match = type.length <= 63 ? SQL_TYPE.exec(type.trim()) : null;
   const name = match?.[1]?.trim().toLowerCase().replace(/\s+/g, ' ');
   if (name === undefined || (name.includes(' ') && !MULTI_WORD_TYPES.has(name))) {
     return 'is not a plain SQL type name (one word such as bigint or jsonb, or a standard name such as "character varying", with an optional (precision, scale) and [])';
   }
   return undefined;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
 }

@@ -3,7 +3,7 @@
  * ones, how values convert, which flags drive it and how old and new are compared.
  */
 import { z } from 'zod';
-import { ConfigurationError, previewValue, safeString } from '../kernel/index.js';
+import { ConfigurationError, firstIssue, previewValue, safeString } from '../kernel/index.js';
 import type { CompareOptions } from '../shadow/index.js';
 import { columnCodec, isTextType, type LogicalKind } from './column-codec.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
@@ -181,13 +181,8 @@ export function defineMigration<S extends EntitySchema, K extends string>(
   };
   const parsed = optionsSchema.safeParse(options);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join('.') || 'options';
-    const value = issue.path.reduce<unknown>(
-      (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
-      options,
-    );
-    fail(path, `${issue.message}${issue.path.length > 0 ? ` (got ${previewValue(value, 80)})` : ''}`);
+    const { path, value, message } = firstIssue(parsed.error, options);
+    fail(path || 'options', `${message}${path === '' ? '' : ` (got ${previewValue(value, 80)})`}`);
   }
   const table = options.table;
   const seen = new Map<string, number>();

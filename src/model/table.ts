@@ -3,7 +3,7 @@
  * application code sees. Application code never names physical columns.
  */
 import { z } from 'zod';
-import { ConfigurationError, previewValue, safeString } from '../kernel/index.js';
+import { ConfigurationError, firstIssue, previewValue, safeString } from '../kernel/index.js';
 import { type ColumnCodec, columnCodec, type LogicalKind, logicalKindOf } from './column-codec.js';
 import { identifierProblem, parseQualifiedName, type QualifiedName, sqlTypeProblem } from './identifiers.js';
 
@@ -84,17 +84,12 @@ export function defineTable<S extends EntitySchema, const K extends keyof z.infe
   const where = `table ${JSON.stringify(safeString(name))}`;
   const parsed = tableOptionsSchema.safeParse(options);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join('.');
-    const value = issue.path.reduce<unknown>(
-      (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key],
-      options,
-    );
+    const { path, value, message } = firstIssue(parsed.error, options);
     const shown =
-      issue.path.length > 0 && value !== undefined && typeof value !== 'function' && typeof value !== 'object'
+      path !== '' && value !== undefined && typeof value !== 'function' && typeof value !== 'object'
         ? ` (got ${previewValue(value)})`
         : '';
-    throw new ConfigurationError(`${where}: ${path || 'options'}: ${issue.message}${shown}`, { path });
+    throw new ConfigurationError(`${where}: ${path || 'options'}: ${message}${shown}`, { path });
   }
   let table: QualifiedName;
   try {

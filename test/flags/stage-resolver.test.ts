@@ -65,7 +65,7 @@ describe('options', () => {
     [{ timeoutMs: 0 }, /option "timeoutMs" .* got 0/],
     [{ timeoutMs: Number.POSITIVE_INFINITY }, /option "timeoutMs" .* got Infinity/],
     [{ metrics: {} }, /option "metrics" must be a metrics sink .* got an object/],
-    [{ ttl: 5 }, /unknown stage resolver option "ttl"/],
+    [{ ttl: 5 }, /stage resolver option "ttl" is not a known option/],
   ])('rejects %o eagerly with a ConfigurationError naming the option and value', (bad, message) => {
     const make = () => createStageResolver({ flags: createMemoryFlags(), ...bad } as unknown as StageResolverOptions);
     expect(make).toThrow(ConfigurationError);

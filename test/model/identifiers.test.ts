@@ -37,12 +37,12 @@ describe('identifierProblem', () => {
   });
 
   it.each([
-    [42, 'expected a string, got number'],
+    [42, 'expected a string, got 42'],
     [null, 'expected a string, got null'],
     [undefined, 'expected a string, got undefined'],
-    [['users'], 'expected a string, got an array'],
-    [{ name: 'users' }, 'expected a string, got object'],
-    [Symbol('users'), 'expected a string, got symbol'],
+    [['users'], 'expected a string, got ["users"]'],
+    [{ name: 'users' }, 'expected a string, got an object'],
+    [Symbol('users'), 'expected a string, got Symbol(users)'],
   ])('rejects the non-string %s and says what it got', (value, message) => {
     expect(identifierProblem(value)).toBe(message);
   });
