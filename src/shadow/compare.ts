@@ -67,7 +67,6 @@ const NO_DIFFS: readonly FieldDiff[] = Object.freeze([]);
  *
  * @example
  * ```ts
- * import { diffEntities } from 'flagshift';
  * diffEntities(['name'], { name: 'Ada ' }, { name: 'Ada' }, { normalize: (_f, v) => (typeof v === 'string' ? v.trim() : v) }, false);
  * // => []
  * ```
@@ -302,7 +301,6 @@ export interface ResultSetDiff {
  *
  * @example
  * ```ts
- * import { diffResultSets } from 'flagshift';
  * const result = diffResultSets((row) => String(row.id), ['name'], [{ id: 1, name: 'a' }], [{ id: 1, name: 'a' }], undefined, false);
  * result.matched; // true
  * ```
