@@ -7,13 +7,15 @@
 
 import type { ReadGuard } from '../flags/index.js';
 import { ConfigurationError } from '../kernel/index.js';
-import type {
-  GuardrailEvent,
-  GuardrailReason,
-  GuardrailTrip,
-  MetricEvent,
-  MetricsSink,
-  Operation,
+import {
+  dispatchMetricEvent,
+  type GuardrailEvent,
+  type GuardrailReason,
+  type GuardrailTrip,
+  type MetricEvent,
+  type MetricEventHandlers,
+  type MetricsSink,
+  type Operation,
 } from '../metrics/index.js';
 import { isStage, STAGE_BEHAVIOUR } from '../model/index.js';
 import {
@@ -172,45 +174,42 @@ export function createGuardrails(options: GuardrailsOptions = {}): Guardrails {
     applySafeStage(guard, trip, valid);
   }
 
+  /** What each event a threshold judges adds to its migration's window, at the clock reading `now`. */
+  const handlers: MetricEventHandlers<number> = {
+    comparison(event, now) {
+      const guard = guardOf(event.migration);
+      guard.window.addComparison(now, event.matched === true);
+      checkMismatches(guard, now);
+    },
+    read(event, now) {
+      if (!isStage(event.stage) || !STAGE_BEHAVIOUR[event.stage].reads.includes('new')) return;
+      const entities = Number.isFinite(event.count) && event.count > 0 ? event.count : 0;
+      if (entities === 0) return;
+      const guard = guardOf(event.migration);
+      guard.window.addNewReads(now, entities);
+      checkNewErrors(guard, now);
+    },
+    error(event, now) {
+      if (event.side !== 'new' || !READ_OPERATIONS.has(event.operation)) return;
+      const guard = guardOf(event.migration);
+      guard.window.addNewError(now);
+      checkNewErrors(guard, now);
+    },
+    latency(event, now) {
+      if (event.side === 'both' || !Number.isFinite(event.milliseconds) || event.milliseconds < 0) return;
+      if (event.side !== 'old' && event.side !== 'new') return;
+      const guard = guardOf(event.migration);
+      if (guard.thresholds.maxLatencyRatio === false) return;
+      guard.window.addLatency(now, event.side, event.milliseconds);
+      checkLatency(guard, now);
+    },
+  };
+
   function record(event: MetricEvent): void {
     if (typeof event?.migration !== 'string') return;
     const now = valid.now();
     if (!Number.isFinite(now)) return;
-    switch (event.type) {
-      case 'comparison': {
-        const guard = guardOf(event.migration);
-        guard.window.addComparison(now, event.matched === true);
-        checkMismatches(guard, now);
-        return;
-      }
-      case 'read': {
-        if (!isStage(event.stage) || !STAGE_BEHAVIOUR[event.stage].reads.includes('new')) return;
-        const entities = Number.isFinite(event.count) && event.count > 0 ? event.count : 0;
-        if (entities === 0) return;
-        const guard = guardOf(event.migration);
-        guard.window.addNewReads(now, entities);
-        checkNewErrors(guard, now);
-        return;
-      }
-      case 'error': {
-        if (event.side !== 'new' || !READ_OPERATIONS.has(event.operation)) return;
-        const guard = guardOf(event.migration);
-        guard.window.addNewError(now);
-        checkNewErrors(guard, now);
-        return;
-      }
-      case 'latency': {
-        if (event.side === 'both' || !Number.isFinite(event.milliseconds) || event.milliseconds < 0) return;
-        if (event.side !== 'old' && event.side !== 'new') return;
-        const guard = guardOf(event.migration);
-        if (guard.thresholds.maxLatencyRatio === false) return;
-        guard.window.addLatency(now, event.side, event.milliseconds);
-        checkLatency(guard, now);
-        return;
-      }
-      default:
-        return;
-    }
+    dispatchMetricEvent(handlers, event, now);
   }
 
   function checkMismatches(guard: MigrationGuard, now: number): void {

@@ -102,6 +102,35 @@ export type MetricEvent =
   | LatencyEvent
   | FlagFallbackEvent;
 
+/** The event of type `T`. */
+export type MetricEventOf<T extends MetricEvent['type']> = Extract<MetricEvent, { readonly type: T }>;
+
+/**
+ * Every {@link MetricEvent} type. Written as a record, so that the compiler catches a type
+ * added to the union but not here.
+ */
+export const METRIC_EVENT_TYPES: readonly MetricEvent['type'][] = Object.freeze(
+  Object.keys({
+    read: true,
+    write: true,
+    comparison: true,
+    mismatch: true,
+    error: true,
+    latency: true,
+    'flag-fallback': true,
+  } satisfies Record<MetricEvent['type'], true>) as MetricEvent['type'][],
+);
+
+const EVENT_TYPES: ReadonlySet<string> = new Set(METRIC_EVENT_TYPES);
+
+/**
+ * Whether `type` is one of {@link MetricEvent}'s, so that a sink never treats an
+ * untyped caller's `{ type: 'toString' }` as something it keeps.
+ */
+export function isMetricEventType(type: unknown): type is MetricEvent['type'] {
+  return typeof type === 'string' && EVENT_TYPES.has(type);
+}
+
 /** Receives events. Must be fast and must not throw; flagshift drops what a sink throws. */
 export interface MetricsSink {
   record(event: MetricEvent): void;

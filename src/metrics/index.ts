@@ -1,4 +1,6 @@
 /** Metric events, the series and labels every sink exports, and the in-memory sink. */
+export { combineSinks } from './combine-sinks.js';
+export { dispatchMetricEvent, type MetricEventHandlers } from './dispatch-metric-event.js';
 export type {
   ComparisonEvent,
   ErrorEvent,
@@ -6,6 +8,7 @@ export type {
   FlagFallbackEvent,
   LatencyEvent,
   MetricEvent,
+  MetricEventOf,
   MetricsSink,
   MismatchEvent,
   MismatchSample,
@@ -42,16 +45,13 @@ export {
   sidesLabel,
   stageLabel,
 } from './labels.js';
-export {
-  combineSinks,
-  createMemoryMetrics,
-  type JsonValue,
-  type LatencySide,
-  type LatencySummary,
-  type MemoryMetrics,
-  type MemoryMetricsOptions,
-  type MetricsSnapshot,
-  type MetricsTotals,
-  type MigrationMetrics,
-  type MismatchSampleSnapshot,
-} from './memory-metrics.js';
+export { createMemoryMetrics, type MemoryMetrics, type MemoryMetricsOptions } from './memory-metrics.js';
+export type {
+  JsonValue,
+  LatencySide,
+  LatencySummary,
+  MetricsSnapshot,
+  MetricsTotals,
+  MigrationMetrics,
+  MismatchSampleSnapshot,
+} from './metrics-snapshot.js';
