@@ -1,26 +1,16 @@
 import { type Attributes, type Meter, type MeterProvider, metrics, type ObservableResult } from '@opentelemetry/api';
 import { z } from 'zod';
-import { ConfigurationError, type MetricEvent, type MetricsSink, STAGES, type Stage } from '../../src/index.js';
+import { ConfigurationError, type MetricsSink, type Stage } from '../../src/index.js';
 import {
   type BackfillProgressValue,
-  errorCodeLabel,
-  fallbackReasonLabel,
-  fallbackSourceLabel,
-  flagKeyLabel,
+  createSeriesSink,
   type GuardrailsLike,
-  gaugeMigration,
-  gaugePercent,
-  gaugeStage,
-  guardrailReasonLabel,
   guardrailsOption,
-  migrationLabel,
-  OTHER,
-  operationLabel,
-  parseExporterOptions,
-  progressRatio,
-  sideLabel,
-  sidesLabel,
-  stageLabel,
+  parseOptions,
+  type Series,
+  type SeriesBackend,
+  seriesNames,
+  wholeOption,
 } from '../../src/internal.js';
 
 /** The part of an `@opentelemetry/api` `Meter` the sink uses. */
@@ -83,24 +73,8 @@ export interface OpenTelemetryMetrics extends MetricsSink {
   close(): void;
 }
 
-/** Instrument names (without prefix) {@link createOpenTelemetryMetrics} creates. */
-export const OPENTELEMETRY_INSTRUMENT_NAMES = Object.freeze([
-  'reads',
-  'writes',
-  'comparisons',
-  'mismatches',
-  'errors',
-  'flag.fallbacks',
-  'latency',
-  'guardrail.trips',
-  'guardrail.tripped',
-  'read.percent',
-  'backfill.progress',
-  'stage',
-] as const);
-
-/** Latency histogram bucket bounds, in ms: database round trips, from sub-millisecond up. */
-const LATENCY_BOUNDARIES_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/** Instrument names (without prefix) {@link createOpenTelemetryMetrics} creates, read off the series table. */
+export const OPENTELEMETRY_INSTRUMENT_NAMES = seriesNames('opentelemetry');
 
 const hasFunction = (value: unknown, name: string) =>
   typeof (value as Record<string, unknown> | null)?.[name] === 'function';
@@ -117,12 +91,12 @@ const optionsSchema = z.strictObject({
     .string()
     .regex(/^([A-Za-z][A-Za-z0-9_./-]{0,200})?$/)
     .optional(),
-  migrations: z.array(z.object({ name: z.string(), stageFlagKey: z.string().min(1) })).optional(),
+  migrations: wholeOption(z.array(z.object({ name: z.string(), stageFlagKey: z.string().min(1) }))).optional(),
   providerName: z.string().min(1).max(200).optional(),
   guardrails: guardrailsOption.optional(),
 });
 
-const expected: Record<string, string> = {
+const expected = {
   meter: 'an OpenTelemetry Meter',
   meterProvider: 'an OpenTelemetry MeterProvider',
   prefix: 'an instrument name prefix (a letter, then letters, digits, "_", ".", "/" or "-")',
@@ -132,7 +106,7 @@ const expected: Record<string, string> = {
 };
 
 function validate(options: unknown): z.infer<typeof optionsSchema> {
-  const parsed = parseExporterOptions('opentelemetry metrics', optionsSchema, expected, options);
+  const parsed = parseOptions('opentelemetry metrics', optionsSchema, options, expected);
   if (parsed.meter !== undefined && parsed.meterProvider !== undefined) {
     throw new ConfigurationError(
       'opentelemetry metrics options "meter" and "meterProvider" exclude each other, got both',
@@ -188,30 +162,12 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
   const valid = validate(options);
   const meter: MeterLike = valid.meter ?? (valid.meterProvider ?? metrics.getMeterProvider()).getMeter('flagshift');
   const prefix = valid.prefix ?? 'flagshift.';
-  const flagKeys = new Map((valid.migrations ?? []).map((m) => [m.name, m.stageFlagKey]));
-  const providerName = valid.providerName;
-
-  const counter = (name: string, unit: string, description: string) =>
-    meter.createCounter(prefix + name, { unit, description });
-  const reads = counter('reads', '{operation}', 'Read operations, by the side whose value the caller got.');
-  const writes = counter('writes', '{operation}', 'Acknowledged write operations, by the sides written.');
-  const comparisons = counter('comparisons', '{comparison}', 'Old/new comparisons of an entity or a result set.');
-  const mismatches = counter('mismatches', '{mismatch}', 'Comparisons whose old and new values differed.');
-  const errors = counter('errors', '{error}', 'Failed statements or sides, by SQLSTATE or flagshift error code.');
-  const fallbacks = counter('flag.fallbacks', '{evaluation}', 'Flag evaluations that fell back to a stored decision.');
-  const trips = counter('guardrail.trips', '{trip}', 'Guardrail trips, by the threshold crossed.');
-  const latency = meter.createHistogram(`${prefix}latency`, {
-    unit: 'ms',
-    description: 'Database round trips of flagshift operations, by the sides they touched.',
-    advice: { explicitBucketBoundaries: LATENCY_BOUNDARIES_MS },
-  });
-
-  const readPercents = new Map<string, number>();
-  const progress = new Map<string, number>();
-  const stages = new Map<string, Stage>();
   const cleanups: (() => void)[] = [];
-  const gauge = (name: string, unit: string, description: string, observe: (result: ObservableResult) => void) => {
-    const instrument = meter.createObservableGauge(prefix + name, { unit, description });
+  const optionsOf = (series: Series) => ({ unit: series.opentelemetry.unit, description: series.help });
+
+  /** An observable gauge whose callback `observe` fills; what `observe` throws fails only this gauge. */
+  function gauge(series: Series, observe: (result: ObservableResult) => void): void {
+    const instrument = meter.createObservableGauge(prefix + series.opentelemetry.name, optionsOf(series));
     const callback = (result: ObservableResult) => {
       try {
         observe(result);
@@ -221,135 +177,52 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
     };
     instrument.addCallback(callback);
     cleanups.push(() => instrument.removeCallback(callback));
-  };
-  gauge('read.percent', '%', 'Read-percentage flag of a migration (0 to 100), as last set.', (result) => {
-    for (const [migration, value] of readPercents) result.observe(value, { 'flagshift.migration': migration });
-  });
-  gauge('backfill.progress', '1', 'Share of the table the backfill has done (0 to 1).', (result) => {
-    for (const [migration, value] of progress) result.observe(value, { 'flagshift.migration': migration });
-  });
-  gauge('stage', '1', 'Stage of a migration, as last set: 1 for the current stage, 0 for the others.', (result) => {
-    for (const [migration, current] of stages) {
-      for (const stage of STAGES) {
-        result.observe(stage === current ? 1 : 0, { 'flagshift.migration': migration, 'flagshift.stage': stage });
-      }
-    }
-  });
+  }
 
-  const guardrails = valid.guardrails;
-  if (guardrails !== undefined) {
-    gauge(
-      'guardrail.tripped',
-      '1',
-      'Whether a migration is held on the old side by a tripped guardrail (1) or not (0).',
-      (result) => {
-        for (const status of guardrails.status()) {
-          result.observe(status.tripped ? 1 : 0, { 'flagshift.migration': migrationLabel(status.migration) });
+  const backend: SeriesBackend = {
+    name: 'opentelemetry',
+    instrument(series) {
+      const name = prefix + series.opentelemetry.name;
+      switch (series.kind) {
+        case 'counter': {
+          const counter = meter.createCounter(name, optionsOf(series));
+          return { record: (value, attributes) => counter.add(value, attributes) };
         }
-      },
-    );
-    cleanups.push(
-      guardrails.subscribe((event) => {
-        if (event.type !== 'trip') return;
-        trips.add(1, {
-          'flagshift.migration': migrationLabel(event.trip.migration),
-          'flagshift.guardrail.reason': guardrailReasonLabel(event.trip.reason),
-        });
-      }),
-    );
-  }
-
-  /** Attributes of an event routed by a stage: the flag conventions and flagshift's own. */
-  function staged(migration: string, stage: unknown): Attributes {
-    const stageName = stageLabel(stage);
-    const attributes: Attributes = {
-      'feature_flag.key': migration === OTHER ? OTHER : (flagKeys.get(migration) ?? `flagshift.${migration}.stage`),
-      'feature_flag.result.variant': stageName,
-      'flagshift.migration': migration,
-      'flagshift.stage': stageName,
-    };
-    if (providerName !== undefined) attributes['feature_flag.provider.name'] = providerName;
-    return attributes;
-  }
-
-  function record(event: MetricEvent): void {
-    const migration = migrationLabel(event.migration);
-    switch (event.type) {
-      case 'read':
-        reads.add(1, {
-          ...staged(migration, event.stage),
-          'flagshift.side': sideLabel(event.served),
-          'flagshift.operation': operationLabel(event.operation),
-        });
-        return;
-      case 'write':
-        writes.add(1, {
-          ...staged(migration, event.stage),
-          'flagshift.side': sidesLabel(event.sides),
-          'flagshift.operation': operationLabel(event.operation),
-        });
-        return;
-      case 'comparison':
-        comparisons.add(1, {
-          ...staged(migration, event.stage),
-          'flagshift.comparison.result': event.matched ? 'matched' : 'mismatched',
-        });
-        return;
-      case 'mismatch':
-        mismatches.add(1, staged(migration, event.stage));
-        return;
-      case 'error':
-        errors.add(1, {
-          ...staged(migration, event.stage),
-          'flagshift.side': sideLabel(event.side),
-          'flagshift.operation': operationLabel(event.operation),
-          'error.type': errorCodeLabel(event.code),
-        });
-        return;
-      case 'latency':
-        if (!Number.isFinite(event.milliseconds) || event.milliseconds < 0) return;
-        latency.record(event.milliseconds, {
-          'flagshift.migration': migration,
-          'flagshift.side': sideLabel(event.side, true),
-          'flagshift.operation': operationLabel(event.operation),
-        });
-        return;
-      case 'flag-fallback': {
-        const attributes: Attributes = {
-          'feature_flag.key': flagKeyLabel(event.flagKey),
-          'flagshift.migration': migration,
-          'flagshift.fallback.reason': fallbackReasonLabel(event.reason),
-          'flagshift.fallback.source': fallbackSourceLabel(event.source),
-        };
-        if (providerName !== undefined) attributes['feature_flag.provider.name'] = providerName;
-        fallbacks.add(1, attributes);
-        return;
-      }
-    }
-  }
-
-  return {
-    record(event: MetricEvent): void {
-      try {
-        record(event);
-      } catch {
-        // A sink must never throw into the data path; a malformed event is dropped.
+        case 'histogram': {
+          const buckets = series.opentelemetry.buckets;
+          const histogram = meter.createHistogram(name, {
+            ...optionsOf(series),
+            ...(buckets === undefined ? {} : { advice: { explicitBucketBoundaries: [...buckets] } }),
+          });
+          return { record: (value, attributes) => histogram.record(value, attributes) };
+        }
+        case 'gauge': {
+          // Observed at collection: the last value set for each set of attributes.
+          const values = new Map<string, readonly [Attributes, number]>();
+          gauge(series, (result) => {
+            for (const [attributes, value] of values.values()) result.observe(value, attributes);
+          });
+          return {
+            record(value, attributes) {
+              values.set(JSON.stringify(attributes), [attributes, value]);
+            },
+          };
+        }
       }
     },
-    setReadPercent(migration: string, percent: number): void {
-      const name = gaugeMigration(migration);
-      readPercents.set(name, gaugePercent(name, percent));
+    collected(series, pull) {
+      if (pull === undefined) return;
+      gauge(series, (result) => pull((value, attributes) => result.observe(value, attributes)));
     },
-    setBackfillProgress(migration: string, value: BackfillProgressValue): void {
-      const name = gaugeMigration(migration);
-      progress.set(name, progressRatio(name, value));
-    },
-    setStage(migration: string, stage: Stage): void {
-      const name = gaugeMigration(migration);
-      stages.set(name, gaugeStage(name, stage));
-    },
-    close(): void {
+    close() {
       for (const cleanup of cleanups.splice(0)) cleanup();
     },
   };
+  return createSeriesSink(backend, {
+    guardrails: valid.guardrails,
+    context: {
+      stageFlagKeys: new Map((valid.migrations ?? []).map((m) => [m.name, m.stageFlagKey])),
+      providerName: valid.providerName,
+    },
+  });
 }

@@ -1,24 +1,17 @@
 import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
 import { z } from 'zod';
-import { ConfigurationError, type MetricEvent, type MetricsSink, STAGES, type Stage } from '../../src/index.js';
+import { ConfigurationError, type MetricsSink, type Stage } from '../../src/index.js';
 import {
   type BackfillProgressValue,
-  errorCodeLabel,
-  fallbackReasonLabel,
-  fallbackSourceLabel,
+  createSeriesSink,
   type GuardrailsLike,
-  gaugeMigration,
-  gaugePercent,
-  gaugeStage,
-  guardrailReasonLabel,
   guardrailsOption,
-  migrationLabel,
-  operationLabel,
-  parseExporterOptions,
-  progressRatio,
-  sideLabel,
-  sidesLabel,
-  stageLabel,
+  labelNames,
+  parseOptions,
+  type Series,
+  type SeriesBackend,
+  seriesNames,
+  wholeOption,
 } from '../../src/internal.js';
 
 /** Options of {@link createPrometheusMetrics}. */
@@ -61,23 +54,11 @@ export interface PrometheusMetrics extends MetricsSink {
   close(): void;
 }
 
-/** The metric names (without prefix) {@link createPrometheusMetrics} registers. */
-export const PROMETHEUS_METRIC_NAMES = Object.freeze([
-  'reads_total',
-  'writes_total',
-  'comparisons_total',
-  'mismatches_total',
-  'errors_total',
-  'flag_fallbacks_total',
-  'latency_seconds',
-  'guardrail_trips_total',
-  'guardrail_tripped',
-  'read_percent',
-  'backfill_progress_ratio',
-  'stage',
-] as const);
+/** The metric names (without prefix) {@link createPrometheusMetrics} registers, read off the series table. */
+export const PROMETHEUS_METRIC_NAMES = seriesNames('prometheus');
 
-const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The histogram whose buckets the `latencyBuckets` option replaces. */
+const LATENCY = 'latency_seconds';
 
 const optionsSchema = z.strictObject({
   registry: z
@@ -91,20 +72,16 @@ const optionsSchema = z.strictObject({
     .string()
     .regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/)
     .optional(),
-  latencyBuckets: z.array(z.number().positive()).min(1).optional(),
+  latencyBuckets: wholeOption(z.array(z.number().positive()).min(1)).optional(),
   guardrails: guardrailsOption.optional(),
 });
 
-const expected: Record<string, string> = {
+const expected = {
   registry: 'a prom-client Registry',
   prefix: 'a Prometheus metric name prefix (letters, digits, "_" and ":", not starting with a digit)',
   latencyBuckets: 'a non-empty array of positive numbers',
   guardrails: 'guardrails from createGuardrails() (with subscribe and status)',
 };
-
-function validate(options: unknown): z.infer<typeof optionsSchema> {
-  return parseExporterOptions('prometheus metrics', optionsSchema, expected, options);
-}
 
 /**
  * Reuses the metric registered under `name` when there is one (a second sink on the same
@@ -165,178 +142,58 @@ function registered<M extends Metric>(
  * ```
  */
 export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
-  const valid = validate(options);
+  const valid = parseOptions('prometheus metrics', optionsSchema, options, expected);
   const registry = valid.registry ?? new Registry();
   const prefix = valid.prefix ?? 'flagshift_';
   const registers = [registry];
-  const counter = (name: string, help: string, labelNames: readonly string[]) =>
-    registered(
-      registry,
-      prefix + name,
-      Counter,
-      () => new Counter({ name: prefix + name, help, labelNames, registers }),
-    );
-  const gauge = (name: string, help: string, labelNames: readonly string[]) =>
-    registered(registry, prefix + name, Gauge, () => new Gauge({ name: prefix + name, help, labelNames, registers }));
-
-  const reads = counter('reads_total', 'Read operations, by the side whose value the caller got.', [
-    'migration',
-    'stage',
-    'side',
-    'operation',
-  ]);
-  const writes = counter('writes_total', 'Acknowledged write operations, by the sides written.', [
-    'migration',
-    'stage',
-    'sides',
-    'operation',
-  ]);
-  const comparisons = counter('comparisons_total', 'Old/new comparisons of an entity or a result set.', [
-    'migration',
-    'stage',
-    'result',
-  ]);
-  const mismatches = counter('mismatches_total', 'Comparisons whose old and new values differed.', [
-    'migration',
-    'stage',
-  ]);
-  const errors = counter('errors_total', 'Failed statements or sides, by SQLSTATE or flagshift error code.', [
-    'migration',
-    'side',
-    'code',
-  ]);
-  const fallbacks = counter('flag_fallbacks_total', 'Flag evaluations that fell back to a stored decision.', [
-    'migration',
-    'reason',
-    'source',
-  ]);
-  const latency = registered(
-    registry,
-    `${prefix}latency_seconds`,
-    Histogram,
-    () =>
-      new Histogram({
-        name: `${prefix}latency_seconds`,
-        help: 'Database round trips of flagshift operations, by the sides they touched.',
-        labelNames: ['migration', 'side', 'operation'],
-        buckets: [...(valid.latencyBuckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b),
-        registers,
-      }),
-  );
-  const trips = counter('guardrail_trips_total', 'Guardrail trips, by the threshold crossed.', ['migration', 'reason']);
-  const readPercent = gauge('read_percent', 'Read-percentage flag of a migration (0 to 100), as last set.', [
-    'migration',
-  ]);
-  const backfill = gauge('backfill_progress_ratio', 'Share of the table the backfill has done (0 to 1).', [
-    'migration',
-  ]);
-  const stage = gauge('stage', 'Stage of a migration, as last set: 1 for the current stage, 0 for the others.', [
-    'migration',
-    'stage',
-  ]);
-
-  const guardrails = valid.guardrails;
-  const trippedName = `${prefix}guardrail_tripped`;
-  registered(
-    registry,
-    trippedName,
-    Gauge,
-    () =>
-      new Gauge({
-        name: trippedName,
-        help: 'Whether a migration is held on the old side by a tripped guardrail (1) or not (0).',
-        labelNames: ['migration'],
-        registers,
-        collect(this: Gauge) {
-          if (guardrails === undefined) return;
-          try {
-            for (const status of guardrails.status()) {
-              this.set({ migration: migrationLabel(status.migration) }, status.tripped ? 1 : 0);
-            }
-          } catch {
-            // A broken guardrails object must not fail the scrape of every other metric.
-          }
-        },
-      }),
-  );
-  const unsubscribe = guardrails?.subscribe((event) => {
-    if (event.type !== 'trip') return;
-    trips.inc({ migration: migrationLabel(event.trip.migration), reason: guardrailReasonLabel(event.trip.reason) });
+  const configOf = (series: Series) => ({
+    name: prefix + series.prometheus.name,
+    help: series.help,
+    labelNames: labelNames(series, 'prometheus'),
+    registers,
   });
 
-  function record(event: MetricEvent): void {
-    const migration = migrationLabel(event.migration);
-    switch (event.type) {
-      case 'read':
-        reads.inc({
-          migration,
-          stage: stageLabel(event.stage),
-          side: sideLabel(event.served),
-          operation: operationLabel(event.operation),
-        });
-        return;
-      case 'write':
-        writes.inc({
-          migration,
-          stage: stageLabel(event.stage),
-          sides: sidesLabel(event.sides),
-          operation: operationLabel(event.operation),
-        });
-        return;
-      case 'comparison':
-        comparisons.inc({
-          migration,
-          stage: stageLabel(event.stage),
-          result: event.matched ? 'matched' : 'mismatched',
-        });
-        return;
-      case 'mismatch':
-        mismatches.inc({ migration, stage: stageLabel(event.stage) });
-        return;
-      case 'error':
-        errors.inc({ migration, side: sideLabel(event.side), code: errorCodeLabel(event.code) });
-        return;
-      case 'latency':
-        if (!Number.isFinite(event.milliseconds) || event.milliseconds < 0) return;
-        latency.observe(
-          { migration, side: sideLabel(event.side, true), operation: operationLabel(event.operation) },
-          event.milliseconds / 1000,
-        );
-        return;
-      case 'flag-fallback':
-        fallbacks.inc({
-          migration,
-          reason: fallbackReasonLabel(event.reason),
-          source: fallbackSourceLabel(event.source),
-        });
-        return;
-    }
-  }
-
-  return {
-    registry,
-    record(event: MetricEvent): void {
-      try {
-        record(event);
-      } catch {
-        // A sink must never throw into the data path; a malformed event is dropped.
+  const backend: SeriesBackend = {
+    name: 'prometheus',
+    instrument(series) {
+      const config = configOf(series);
+      switch (series.kind) {
+        case 'counter': {
+          const counter = registered(registry, config.name, Counter, () => new Counter(config));
+          return { record: (value, labels) => counter.inc(labels, value) };
+        }
+        case 'histogram': {
+          const { buckets = [], divisor = 1, name } = series.prometheus;
+          const bounds = name === LATENCY && valid.latencyBuckets !== undefined ? valid.latencyBuckets : buckets;
+          const histogram = registered(
+            registry,
+            config.name,
+            Histogram,
+            () => new Histogram({ ...config, buckets: [...bounds].sort((a, b) => a - b) }),
+          );
+          return { record: (value, labels) => histogram.observe(labels, value / divisor) };
+        }
+        case 'gauge': {
+          const gauge = registered(registry, config.name, Gauge, () => new Gauge(config));
+          return { record: (value, labels) => gauge.set(labels, value) };
+        }
       }
     },
-    setReadPercent(migration: string, percent: number): void {
-      const name = gaugeMigration(migration);
-      readPercent.set({ migration: name }, gaugePercent(name, percent));
-    },
-    setBackfillProgress(migration: string, progress: BackfillProgressValue): void {
-      const name = gaugeMigration(migration);
-      backfill.set({ migration: name }, progressRatio(name, progress));
-    },
-    setStage(migration: string, current: Stage): void {
-      const name = gaugeMigration(migration);
-      gaugeStage(name, current);
-      for (const each of STAGES) stage.set({ migration: name, stage: each }, each === current ? 1 : 0);
-    },
-    close(): void {
-      unsubscribe?.();
+    collected(series, pull) {
+      const config = configOf(series);
+      registered(
+        registry,
+        config.name,
+        Gauge,
+        () =>
+          new Gauge({
+            ...config,
+            collect(this: Gauge) {
+              pull?.((value, labels) => this.set(labels, value));
+            },
+          }),
+      );
     },
   };
+  return { registry, ...createSeriesSink(backend, { guardrails: valid.guardrails }) };
 }

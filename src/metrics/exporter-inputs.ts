@@ -1,11 +1,11 @@
 /**
- * What the metrics exporters (`flagshift/prometheus`, `flagshift/opentelemetry`) share
- * beyond label values: the guardrails they watch, and the checks on the gauge values an
+ * What the metrics exporters (`flagshift/prometheus`, `flagshift/opentelemetry`) take in
+ * besides events: the guardrails they watch, and the checks on the gauge values an
  * operator sets (read percentage, backfill progress, stage), with the same messages in
  * both.
  */
 import { z } from 'zod';
-import { ConfigurationError, ValidationError } from '../kernel/index.js';
+import { describeValue, ValidationError } from '../kernel/index.js';
 import { isStage, STAGES, type Stage } from '../model/index.js';
 import type { GuardrailEvent } from './guardrail-events.js';
 import { migrationLabel, OTHER } from './labels.js';
@@ -26,45 +26,8 @@ export const guardrailsOption = z.custom<GuardrailsLike>(
     typeof (value as Partial<GuardrailsLike>).status === 'function',
 );
 
-/**
- * An exporter's options, checked against `schema` (a strict object). Throws a
- * {@link ConfigurationError} naming the first unknown option, or the first bad one with
- * what it must be (`expected`, by option) and the value it got. `label` begins each message
- * (`prometheus metrics`).
- */
-export function parseExporterOptions<S extends z.ZodType>(
-  label: string,
-  schema: S,
-  expected: Readonly<Record<string, string>>,
-  options: unknown,
-): z.infer<S> {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigurationError(`${label} options must be an object, got ${describeValue(options)}`);
-  }
-  const result = schema.safeParse(options);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0] ?? '';
-    throw new ConfigurationError(`${label} option "${key}" is not a known option`, { path: key });
-  }
-  const name = String(issue.path[0] ?? '');
-  throw new ConfigurationError(
-    `${label} option "${name}" must be ${expected[name] ?? 'valid'}, got ${describeValue((options as Record<string, unknown>)[name])}`,
-    { path: name, cause: result.error },
-  );
-}
-
 /** Backfill progress: a ratio from 0 to 1, or rows done out of a total. */
 export type BackfillProgressValue = number | { readonly done: number; readonly total: number };
-
-/** A value for an error message: strings quoted, arrays listed, objects and functions named. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? `[${value.map(describeValue).join(', ')}]` : 'an object';
-}
 
 /** The migration name as a label value; throws a {@link ValidationError} for one `defineMigration` would refuse. */
 export function gaugeMigration(migration: string): string {
@@ -113,4 +76,13 @@ export function progressRatio(migration: string, progress: BackfillProgressValue
     `backfill progress of migration "${migration}" must be a ratio from 0 to 1 or { done, total } with non-negative numbers, got ${describeValue(progress)}`,
     { fields: ['progress'] },
   );
+}
+
+/**
+ * `schema` checked as one option: a value it refuses is reported at the option
+ * (`latencyBuckets`), not at the element inside (`latencyBuckets.0`), so that the option's
+ * expectation names what it must be. The value passes through unchanged.
+ */
+export function wholeOption<S extends z.ZodType>(schema: S): z.ZodType<z.output<S>> {
+  return z.custom<z.output<S>>((value) => schema.safeParse(value).success);
 }

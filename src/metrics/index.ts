@@ -1,4 +1,7 @@
-/** Metric events, the series and labels every sink exports, and the in-memory sink. */
+/**
+ * Metric events, the one table of series and labels every exporter reads (and the sink
+ * that keeps it in a backend), and the in-memory sink.
+ */
 export { combineSinks } from './combine-sinks.js';
 export { dispatchMetricEvent, type MetricEventHandlers } from './dispatch-metric-event.js';
 export type {
@@ -19,12 +22,8 @@ export type {
 export {
   type BackfillProgressValue,
   type GuardrailsLike,
-  gaugeMigration,
-  gaugePercent,
-  gaugeStage,
   guardrailsOption,
-  parseExporterOptions,
-  progressRatio,
+  wholeOption,
 } from './exporter-inputs.js';
 export {
   GUARDRAIL_REASONS,
@@ -32,19 +31,6 @@ export {
   type GuardrailReason,
   type GuardrailTrip,
 } from './guardrail-events.js';
-export {
-  errorCodeLabel,
-  fallbackReasonLabel,
-  fallbackSourceLabel,
-  flagKeyLabel,
-  guardrailReasonLabel,
-  migrationLabel,
-  OTHER,
-  operationLabel,
-  sideLabel,
-  sidesLabel,
-  stageLabel,
-} from './labels.js';
 export { createMemoryMetrics, type MemoryMetrics, type MemoryMetricsOptions } from './memory-metrics.js';
 export type {
   JsonValue,
@@ -55,3 +41,23 @@ export type {
   MigrationMetrics,
   MismatchSampleSnapshot,
 } from './metrics-snapshot.js';
+export {
+  type LabelContext,
+  labelNames,
+  SERIES,
+  type Series,
+  type SeriesBackendName,
+  type SeriesInputs,
+  type SeriesRow,
+  type SeriesSource,
+  seriesNames,
+} from './series.js';
+export {
+  createSeriesSink,
+  type SeriesBackend,
+  type SeriesInstrument,
+  type SeriesLabels,
+  type SeriesPull,
+  type SeriesSink,
+  type SeriesSinkOptions,
+} from './series-sink.js';
