@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ConfigurationError } from '../../src/index.js';
+import { describeValue, parseOptions } from '../../src/internal.js';
 
 /** The part of a prom-client `Registry` the handler uses. */
 export interface RegistryLike {
@@ -41,22 +42,13 @@ export function metricsHandler(
   options: MetricsHandlerOptions = {},
 ): (request: IncomingMessage, response: ServerResponse) => void {
   if (typeof (registry as Partial<RegistryLike> | null)?.metrics !== 'function') {
-    throw new ConfigurationError('metricsHandler: registry must be a prom-client Registry (with metrics())', {
-      path: 'registry',
-    });
-  }
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const key = issue.code === 'unrecognized_keys' ? (issue.keys[0] ?? '') : String(issue.path[0] ?? '');
     throw new ConfigurationError(
-      issue.code === 'unrecognized_keys'
-        ? `metricsHandler option "${key}" is not a known option`
-        : `metricsHandler option "${key}" must be a path starting with "/", got ${JSON.stringify((options as Record<string, unknown>)[key])}`,
-      { path: key, cause: parsed.error },
+      `metricsHandler: registry must be a prom-client Registry (with metrics()), got ${describeValue(registry)}`,
+      { path: 'registry' },
     );
   }
-  const path = parsed.data.path ?? '/metrics';
+  const valid = parseOptions('metricsHandler', optionsSchema, options, { path: 'a path starting with "/"' });
+  const path = valid.path ?? '/metrics';
 
   return (request, response) => {
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;

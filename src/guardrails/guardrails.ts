@@ -6,7 +6,7 @@
  */
 
 import type { ReadGuard } from '../flags/index.js';
-import { ConfigurationError } from '../kernel/index.js';
+import { ConfigurationError, describeValue } from '../kernel/index.js';
 import {
   dispatchMetricEvent,
   type GuardrailEvent,
@@ -260,7 +260,7 @@ export function createGuardrails(options: GuardrailsOptions = {}): Guardrails {
     },
     trip(migration: string, note?: string): GuardrailTrip | undefined {
       if (typeof migration !== 'string' || migration === '') {
-        throw new ConfigurationError(`guardrails: trip() needs a migration name, got ${String(migration)}`);
+        throw new ConfigurationError(`guardrails: trip() needs a migration name, got ${describeValue(migration)}`);
       }
       const guard = guardOf(migration);
       if (guard.trip !== undefined) return undefined;
@@ -286,7 +286,9 @@ export function createGuardrails(options: GuardrailsOptions = {}): Guardrails {
     },
     subscribe(listener: (event: GuardrailEvent) => void): () => void {
       if (typeof listener !== 'function') {
-        throw new ConfigurationError('guardrails: subscribe() needs a listener function');
+        throw new ConfigurationError(
+          `guardrails: subscribe() needs a listener function, got ${describeValue(listener)}`,
+        );
       }
       listeners.add(listener);
       return () => {

@@ -3,7 +3,7 @@
  * the callbacks, and their validation into fully resolved settings.
  */
 import { z } from 'zod';
-import { ConfigurationError } from '../kernel/index.js';
+import { type OptionExpectations, parseOptions } from '../kernel/index.js';
 import type { GuardrailTrip } from '../metrics/index.js';
 
 /**
@@ -140,7 +140,8 @@ const optionsSchema = z.strictObject({
   now: fn('now').optional(),
 });
 
-const expected: Record<string, string> = {
+/** By option name, which a threshold shares under `thresholds` and under each migration. */
+const expected: OptionExpectations = {
   maxMismatchRate: 'a number from 0 to 1, or false',
   maxNewErrorRate: 'a number from 0 to 1, or false',
   minComparisons: 'a positive integer',
@@ -166,8 +167,7 @@ export interface ValidGuardrailsOptions {
 
 /** Validates `options` once, eagerly. */
 export function validateGuardrailsOptions(options: unknown): ValidGuardrailsOptions {
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) throw optionsError(result.error, options);
+  parseOptions('guardrails', optionsSchema, options, { ...expected, ...migrationEntries(options) });
   const valid = options as GuardrailsOptions;
   const base: ResolvedThresholds = { ...DEFAULT_THRESHOLDS, ...stripUndefined(valid.thresholds ?? {}) };
   const perMigration = new Map<string, ResolvedThresholds>();
@@ -187,32 +187,16 @@ function stripUndefined(thresholds: GuardrailThresholds): Partial<ResolvedThresh
   return Object.fromEntries(Object.entries(thresholds).filter(([, value]) => value !== undefined));
 }
 
-function optionsError(error: z.ZodError, options: unknown): ConfigurationError {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    return new ConfigurationError(`guardrails options must be an object, got ${describe(options)}`);
-  }
-  const issue = error.issues[0]!;
-  const base = issue.path.map(String);
-  if (issue.code === 'unrecognized_keys') {
-    const path = [...base, issue.keys[0] ?? ''].join('.');
-    return new ConfigurationError(`guardrails option "${path}" is not a known option`, { path });
-  }
-  const path = base.join('.');
-  const name = base.at(-1) ?? '';
-  const value = base.reduce<unknown>(
-    (at, key) => (at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined),
-    options,
-  );
-  const want = base.length === 2 && base[0] === 'migrations' ? 'an object' : (expected[name] ?? 'valid');
-  return new ConfigurationError(`guardrails option "${path}" must be ${want}, got ${describe(value)}`, {
-    path,
-    cause: error,
-  });
+/**
+ * `migrations.<name>` must be an object, whatever the name: by full path, so that a
+ * migration named like an option (`now`) is not held to that option's expectation.
+ */
+function migrationEntries(options: unknown): OptionExpectations {
+  const migrations = isObject(options) ? options['migrations'] : undefined;
+  if (!isObject(migrations)) return {};
+  return Object.fromEntries(Object.keys(migrations).map((name) => [`migrations.${name}`, 'an object']));
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
