@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
-import { ConfigurationError, FlagEvaluationError, parseOptions } from '../kernel/index.js';
+import { FlagEvaluationError, parseOptions } from '../kernel/index.js';
 import type { FallbackReason, FlagFallbackEvent, MetricsSink } from '../metrics/index.js';
 import { isStage, STAGES, type Stage } from '../model/index.js';
 import type { FlagContext, FlagSource, FlagValueType } from './flag-source.js';
