@@ -1,7 +1,11 @@
-/** The kernel: errors, the driver seam (queries, transactions, savepoints), and option checks. */
+/**
+ * The kernel: errors, the driver seam (queries, transactions, savepoints, decoding what
+ * drivers return), and option checks.
+ */
 
 export { describeValue, previewValue, safeString } from './describe-value.js';
 export { canNest, type Driver, type NestingQueryable, type Queryable, type QueryResult } from './driver.js';
+export { isoOf, parseIntArray, parseJson, parseTextArray, sqlLiteral, toDate } from './driver-values.js';
 export {
   ConfigurationError,
   ConsistencyError,
