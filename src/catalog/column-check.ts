@@ -2,36 +2,9 @@
  * Checks that the columns a migration names exist, so a typo or a missing `expand`
  * surfaces as one clear error naming the column, not as a driver error mid-request.
  */
-import { ConfigurationError, ErrorCode, type Queryable } from '../kernel/index.js';
+import { ConfigurationError, ErrorCode } from '../kernel/index.js';
 import type { Migration, QualifiedName, TableDefinition } from '../model/index.js';
-
-/** Columns that exist, per quoted table name; `null` for a table that does not exist. */
-export type ColumnSets = ReadonlyMap<string, ReadonlySet<string> | null>;
-
-/** Reads the columns of `tables` from the system catalog, in one statement. */
-export async function loadColumns(db: Queryable, tables: readonly QualifiedName[]): Promise<ColumnSets> {
-  const unique = [...new Map(tables.map((table) => [table.quoted, table])).values()];
-  const values = unique.map((_, index) => `($${index + 1}::text)`).join(', ');
-  const result = await db.query<{ name: string; column_name: string | null }>(
-    `SELECT t.name, a.attname::text AS column_name FROM (VALUES ${values}) AS t(name)
-     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = to_regclass(t.name) AND a.attnum > 0 AND NOT a.attisdropped`,
-    unique.map((table) => table.quoted),
-  );
-  const sets = new Map<string, Set<string> | null>();
-  for (const row of result.rows) {
-    if (row.column_name === null) {
-      if (!sets.has(row.name)) sets.set(row.name, null);
-      continue;
-    }
-    let set = sets.get(row.name);
-    if (set == null) {
-      set = new Set();
-      sets.set(row.name, set);
-    }
-    set.add(row.column_name);
-  }
-  return sets;
-}
+import type { ColumnSets } from './types.js';
 
 /** What is missing for one side of one migration, as `table.column` names. */
 export interface MigrationColumnState {
