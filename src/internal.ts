@@ -2,7 +2,7 @@
  * The one internal entry of flagshift's core, for its own adapters and applications:
  * what they share with the core that is not public API. Not exported by the package.
  */
-export { loadTableCatalog, type TableCatalog } from './catalog/index.js';
+export { existingRelations } from './catalog/index.js';
 export {
   type AsyncContext,
   describeValue,
@@ -15,8 +15,8 @@ export {
   TransactionScopes,
 } from './kernel/index.js';
 export { DEFAULT_PAUSE_RATIO } from './lifecycle/backfill/index.js';
-export { syncTriggerObjects } from './lifecycle/ddl/index.js';
-export { quoteStateSchema, toDate } from './lifecycle/state/index.js';
+export { contractedAt, type SchemaState, schemaState } from './lifecycle/ddl/index.js';
+export { existingStateTables, lastSchemaChange, stateTablesExist } from './lifecycle/state/index.js';
 export {
   type BackfillProgressValue,
   createSeriesSink,

@@ -7,6 +7,7 @@
 
 import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Queryable, Stage } from '../../src/index.js';
+import { existingRelations, existingStateTables } from '../../src/internal.js';
 import {
   backfillStatus,
   type FleetMetrics,
@@ -124,19 +125,6 @@ function iso(date: Date | undefined | null): string | null {
   return date instanceof Date && !Number.isNaN(date.getTime()) ? date.toISOString() : null;
 }
 
-/** Which of `names` (tables of one schema) exist. */
-async function existingTables(db: Queryable, schema: string, names: readonly string[]): Promise<Set<string>> {
-  const found = new Set<string>();
-  // One statement per name: no array parameters, which not every driver serializes alike.
-  for (const name of names) {
-    const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
-      `"${schema.replaceAll('"', '""')}"."${name}"`,
-    ]);
-    if (rows[0]?.found != null) found.add(name);
-  }
-  return found;
-}
-
 async function readFlags(sources: StateSources, migration: Migration, flagTableExists: boolean): Promise<FlagsView> {
   if (sources.flags?.get !== undefined) {
     const stored = await sources.flags.get(migration);
@@ -208,19 +196,18 @@ async function readVerification(
 }
 
 /**
- * Reads the dashboard's state. The lifecycle readers create flagshift's state tables when
- * missing, so they are called only when the tables exist: a dashboard must not change the
- * database it watches, and may run as a role that can't.
+ * Reads the dashboard's state. It reads only: a dashboard must not change the database it
+ * watches, and may run as a role that can't. What a missing table would hold is reported
+ * as absent (`null`), never as an error.
  */
 export async function collectDashboardState(sources: StateSources): Promise<DashboardState> {
   const tables = await known(() =>
-    existingTables(sources.db, sources.stateSchema, ['backfill_checkpoints', 'verifications', 'events']),
+    existingStateTables(sources.db, sources.stateSchema, ['backfill_checkpoints', 'verifications', 'events']),
   );
   const flagTable = await known(async () => {
-    const found = await existingTables(sources.db, sources.flagTable.schema ?? 'flagshift', [
-      sources.flagTable.table ?? 'flags',
-    ]);
-    return found.size > 0;
+    const schema = (sources.flagTable.schema ?? 'flagshift').replaceAll('"', '""');
+    const name = `"${schema}"."${sources.flagTable.table ?? 'flags'}"`;
+    return (await existingRelations(sources.db, [name])).has(name);
   });
   const fleet: Known<FleetMetrics> = await known(() =>
     readMetrics(sources.db, { schema: sources.stateSchema, ...sources.metrics }),

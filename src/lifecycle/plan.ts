@@ -3,7 +3,8 @@
  * expand and contract (read off the catalog as it is now), the flag changes of the ramp,
  * and how to step back from each step.
  */
-import { ConfigurationError, type Queryable } from '../kernel/index.js';
+import { z } from 'zod';
+import { parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration, Stage } from '../model/index.js';
 import { type DdlStep, type ExpandOptions, planContract, planExpand } from './ddl/index.js';
 
@@ -45,8 +46,9 @@ export interface PlanOptions extends ExpandOptions {
  * ```
  */
 export async function planMigration(db: Queryable, migration: Migration, options: PlanOptions = {}): Promise<Phase[]> {
+  // The rest of the options are expand's, checked by planExpand.
+  parseOptions('plan', percentsSchema, options, { percents: 'increasing numbers in (0, 100]' });
   const { percents = [1, 10, 50, 100], ...expandOptions } = options;
-  checkPercents(percents);
   const expandSteps = await planExpand(db, migration, expandOptions);
   const contractSteps = await planContract(db, migration, {
     assumeExpanded: true,
@@ -114,21 +116,19 @@ function ddlPlanStep(step: DdlStep): PlanStep {
   return { action: step.description, sql: step.sql, rollback: step.rollback ?? 'nothing to undo' };
 }
 
-function checkPercents(percents: readonly number[]): void {
-  const valid =
+/** Read percentages of a ramp: at least one, increasing, each in (0, 100]. */
+function isRamp(percents: unknown): boolean {
+  return (
     Array.isArray(percents) &&
     percents.length > 0 &&
     percents.every(
       (percent, index) =>
         typeof percent === 'number' && percent > 0 && percent <= 100 && (index === 0 || percent > percents[index - 1]!),
-    );
-  if (!valid) {
-    throw new ConfigurationError(
-      `plan: option "percents": must be increasing numbers in (0, 100] (got ${JSON.stringify(percents)})`,
-      { path: 'percents' },
-    );
-  }
+    )
+  );
 }
+
+const percentsSchema = z.looseObject({ percents: z.custom<readonly number[]>(isRamp).optional() });
 
 /**
  * A plan as text for a terminal: numbered phases and steps, each with its SQL (or flag

@@ -5,22 +5,20 @@
  * locks that DDL would queue behind, a missing index that turns batches into scans.
  */
 import { z } from 'zod';
-import { type Driver, FlagshiftError, type Queryable } from '../kernel/index.js';
-import type { Migration } from '../model/index.js';
-
 import {
-  batchSql,
-  type CatalogTable,
   hasIndexLeadingWith,
   hasUniqueIndexOn,
-  inspectMigration,
-  keyOrder,
-  keyToJson,
-  type MigrationInspection,
-  readCatalogTable,
-} from './backfill/index.js';
+  loadLongTransactions,
+  loadRelationLocks,
+  loadTableCatalog,
+  loadTableSize,
+  type TableCatalog,
+} from '../catalog/index.js';
+import { type Driver, FlagshiftError, parseJson, parseOptions, type Queryable } from '../kernel/index.js';
+import type { Migration } from '../model/index.js';
+import { batchSql, inspectMigration, keyOrder, keyToJson, type MigrationInspection } from './backfill/index.js';
 import { forwardSql } from './sql-forms.js';
-import { type LifecycleOptions, lifecycleOptionsShape, parseJson, parseStepOptions } from './state/index.js';
+import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from './state/index.js';
 
 /** Stable codes of pre-flight findings. Match on these, never on messages. */
 export const PreflightCode = {
@@ -123,6 +121,18 @@ const optionsSchema = z.strictObject({
   statementTimeoutMs: z.number().int().min(1).optional(),
 });
 
+const EXPECTED = {
+  ...lifecycleOptionExpectations,
+  sampleBatchSize: 'an integer from 1 to 1000000',
+  sampleBatch: 'a boolean',
+  longTransactionSeconds: 'a positive number',
+  lockHeldSeconds: 'a number of at least 0',
+  largeTableBytes: 'a positive number',
+  countBelowRows: 'an integer of at least 0',
+  lockTimeoutMs: 'an integer of at least 1',
+  statementTimeoutMs: 'an integer of at least 1',
+};
+
 /** Thrown to roll the sample batch back. */
 class RollbackSample extends Error {
   constructor(readonly result: PreflightSampleBatch) {
@@ -149,7 +159,7 @@ export async function preflight(
   migration: Migration,
   options: PreflightOptions = {},
 ): Promise<PreflightReport> {
-  const parsed = parseStepOptions(optionsSchema, options, `pre-flight of migration "${migration.name}"`);
+  const parsed = parseOptions(`pre-flight of migration "${migration.name}"`, optionsSchema, options ?? {}, EXPECTED);
   const settings = {
     sampleBatchSize: parsed.sampleBatchSize ?? 1000,
     sampleBatch: parsed.sampleBatch ?? true,
@@ -172,7 +182,7 @@ export async function preflight(
   }
   const main = inspection.main;
   const display = migration.table.table.display;
-  if (main.oid === undefined) {
+  if (!main.exists) {
     const missing = inspection.problems.find((problem) => problem.code === 'table-missing');
     warnings.push({
       code: PreflightCode.TableMissing,
@@ -195,7 +205,7 @@ export async function preflight(
       warnings.push({ code: PreflightCode.TableMissing, severity: 'error', message: problem.message });
     }
   }
-  const size = await tableSize(driver, main);
+  const size = await loadTableSize(driver, main.table);
   if (size.bytes > settings.largeTableBytes) {
     warnings.push({
       code: PreflightCode.LargeTable,
@@ -218,12 +228,12 @@ export async function preflight(
         table: display,
       });
     } else {
-      const counted = await driver.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${main.name.quoted}`);
+      const counted = await driver.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${main.table.quoted}`);
       rowEstimate = Number(counted.rows[0]?.n ?? 0);
       source = 'count';
     }
   }
-  const relations = [main, ...inspection.sides].filter((table) => table.oid !== undefined);
+  const relations = [main, ...inspection.sides].filter((table) => table.exists);
   await checkActivity(driver, relations, settings, warnings);
   let sampleBatch: PreflightSampleBatch | undefined;
   if (settings.sampleBatch && !warnings.some((w) => w.code === PreflightCode.NoSqlForm)) {
@@ -278,18 +288,17 @@ function report(
 
 /** The tables alone, for a migration whose SQL forms can't be rendered. */
 async function inspectWithoutForms(driver: Driver, migration: Migration): Promise<MigrationInspection> {
-  const main = await readCatalogTable(driver, migration.table.table);
-  const sides: CatalogTable[] = [];
+  const main = await loadTableCatalog(driver, migration.table.table);
+  const sides: TableCatalog[] = [];
   for (const mapping of migration.mappings) {
-    if (mapping.newTable !== undefined) sides.push(await readCatalogTable(driver, mapping.newTable.table));
+    if (mapping.newTable !== undefined) sides.push(await loadTableCatalog(driver, mapping.newTable.table));
   }
   return {
     main,
     sides,
-    problems:
-      main.oid === undefined
-        ? [{ code: 'table-missing', message: `table "${migration.table.table.display}" does not exist` }]
-        : [],
+    problems: !main.exists
+      ? [{ code: 'table-missing', message: `table "${migration.table.table.display}" does not exist` }]
+      : [],
     plan: undefined,
   };
 }
@@ -299,7 +308,7 @@ function checkKeys(migration: Migration, inspection: MigrationInspection, warnin
   const display = migration.table.table.display;
   const keyNames = migration.table.keyFields.map((field) => migration.table.columns[field]!.name);
   const unique = hasUniqueIndexOn(main, keyNames);
-  if (!main.indexes.some((index) => index.primary)) {
+  if (![...main.indexes.values()].some((index) => index.primary)) {
     warnings.push({
       code: PreflightCode.NoPrimaryKey,
       severity: unique ? 'warning' : 'error',
@@ -332,66 +341,30 @@ function checkKeys(migration: Migration, inspection: MigrationInspection, warnin
   }
 }
 
-async function tableSize(db: Queryable, table: CatalogTable): Promise<{ bytes: number; reltuples: number }> {
-  const result = await db.query<{ bytes: unknown; reltuples: unknown }>(
-    `SELECT pg_total_relation_size(oid)::float8 AS bytes, reltuples::float8 AS reltuples FROM pg_catalog.pg_class WHERE oid = $1`,
-    [table.oid],
-  );
-  const row = result.rows[0];
-  return { bytes: Number(row?.bytes ?? 0), reltuples: Math.round(Number(row?.reltuples ?? -1)) };
-}
-
 /** Long transactions anywhere in the database, and other sessions' locks on the tables. */
 async function checkActivity(
   db: Queryable,
-  tables: readonly CatalogTable[],
+  tables: readonly TableCatalog[],
   settings: { longTransactionSeconds: number; lockHeldSeconds: number },
   warnings: PreflightWarning[],
 ): Promise<void> {
-  const long = await db.query<{ pid: number; application_name: string; state: string; age: unknown }>(
-    `SELECT pid, application_name, state, extract(epoch FROM clock_timestamp() - xact_start)::float8 AS age
-       FROM pg_catalog.pg_stat_activity
-      WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND datname = current_database()
-        AND clock_timestamp() - xact_start > $1::float8 * interval '1 second'
-      ORDER BY xact_start`,
-    [settings.longTransactionSeconds],
-  );
-  for (const row of long.rows) {
-    const age = Number(row.age);
+  for (const row of await loadLongTransactions(db, settings.longTransactionSeconds)) {
     warnings.push({
       code: PreflightCode.LongRunningTransaction,
       severity: 'warning',
-      message: `session ${row.pid}${row.application_name ? ` (${row.application_name})` : ''} has had a transaction open for ${Math.round(age)} s (${row.state}): DDL would queue behind its locks and block the application meanwhile, and vacuum can't clean up after the backfill`,
-      details: { pid: Number(row.pid), applicationName: row.application_name, state: row.state, seconds: age },
+      message: `session ${row.pid}${row.applicationName ? ` (${row.applicationName})` : ''} has had a transaction open for ${Math.round(row.seconds)} s (${row.state}): DDL would queue behind its locks and block the application meanwhile, and vacuum can't clean up after the backfill`,
+      details: { pid: row.pid, applicationName: row.applicationName, state: row.state, seconds: row.seconds },
     });
   }
   const oids = tables.map((table) => table.oid!);
-  const locks = await db.query<{
-    pid: number;
-    relation: unknown;
-    mode: string;
-    granted: boolean;
-    application_name: string;
-    age: unknown;
-  }>(
-    `SELECT l.pid, l.relation::oid::int8 AS relation, l.mode, l.granted, a.application_name,
-            extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS age
-       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-        AND l.relation = ANY($1::oid[]) AND l.pid <> pg_backend_pid()
-        AND (NOT l.granted OR clock_timestamp() - a.xact_start > $2::float8 * interval '1 second')
-      ORDER BY l.pid, l.mode`,
-    [oids, settings.lockHeldSeconds],
-  );
-  for (const row of locks.rows) {
-    const table = tables.find((t) => t.oid === Number(row.relation))?.name.display ?? String(row.relation);
-    const age = Number(row.age);
+  for (const row of await loadRelationLocks(db, oids, settings.lockHeldSeconds)) {
+    const table = tables.find((t) => t.oid === row.relation)?.table.display ?? String(row.relation);
     warnings.push({
       code: PreflightCode.TableLocked,
       severity: 'warning',
-      message: `session ${row.pid}${row.application_name ? ` (${row.application_name})` : ''} ${row.granted ? 'holds' : 'waits for'} ${row.mode} on table "${table}" in a transaction open for ${Math.round(age)} s: expand's DDL would wait behind it`,
+      message: `session ${row.pid}${row.applicationName ? ` (${row.applicationName})` : ''} ${row.granted ? 'holds' : 'waits for'} ${row.mode} on table "${table}" in a transaction open for ${Math.round(row.seconds)} s: expand's DDL would wait behind it`,
       table,
-      details: { pid: Number(row.pid), mode: row.mode, granted: row.granted, seconds: age },
+      details: { pid: row.pid, mode: row.mode, granted: row.granted, seconds: row.seconds },
     });
   }
 }
@@ -441,7 +414,7 @@ async function timeSampleBatch(
           forwardSql(migration, mapping, (column) => `t."${column}"`),
         );
         const read = await tx.query<{ n: unknown }>(
-          `SELECT count(*) AS n FROM (SELECT ${forwards.join(', ')} FROM ${main.name.quoted} AS t ORDER BY ${order} LIMIT $1) AS x`,
+          `SELECT count(*) AS n FROM (SELECT ${forwards.join(', ')} FROM ${main.table.quoted} AS t ORDER BY ${order} LIMIT $1) AS x`,
           [settings.sampleBatchSize],
         );
         result = {

@@ -5,7 +5,7 @@
  * in key-ordered chunks so it never holds a long snapshot or a long lock.
  */
 import { z } from 'zod';
-import type { Driver } from '../kernel/index.js';
+import { type Driver, parseJson, parseOptions } from '../kernel/index.js';
 import type { BoundColumn, Migration } from '../model/index.js';
 import { redactValue } from '../shadow/index.js';
 import {
@@ -26,9 +26,8 @@ import {
   DEFAULT_STATE_SCHEMA,
   emitEvent,
   type LifecycleOptions,
+  lifecycleOptionExpectations,
   lifecycleOptionsShape,
-  parseJson,
-  parseStepOptions,
   recordEvent,
   recordVerification,
 } from './state/index.js';
@@ -141,6 +140,17 @@ const optionsSchema = z.strictObject({
   onProgress: z.function().optional(),
 });
 
+const EXPECTED = {
+  ...lifecycleOptionExpectations,
+  sample: 'a fraction in (0, 1]',
+  chunkSize: 'an integer from 1 to 1000000',
+  examples: 'an integer from 0 to 10000',
+  rawValues: 'a boolean',
+  delayMs: 'a number of at least 0',
+  signal: 'an AbortSignal',
+  onProgress: 'a function',
+};
+
 /**
  * Compares `migration`'s new columns with forward(old) over every row (or a sample), in
  * the database, records the result for the contract gate (and a `verify` event), and
@@ -160,7 +170,7 @@ export async function verify(
   migration: Migration,
   options: VerifyOptions = {},
 ): Promise<VerificationReport> {
-  const parsed = parseStepOptions(optionsSchema, options, `verification of migration "${migration.name}"`);
+  const parsed = parseOptions(`verification of migration "${migration.name}"`, optionsSchema, options ?? {}, EXPECTED);
   const chunkSize = parsed.chunkSize ?? 5000;
   const exampleLimit = parsed.examples ?? 10;
   const rawValues = parsed.rawValues ?? false;

@@ -10,7 +10,7 @@ import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
 import { expand } from '../../src/lifecycle/ddl/expand.js';
-import { lastVerification, lastWritePathChange, recordEvent } from '../../src/lifecycle/state/state.js';
+import { lastVerification, lastWritePathChange, recordEvent } from '../../src/lifecycle/state/index.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { describeDrivers } from '../support/drivers.js';
 import { bioMoveMigration } from './fixtures/data.js';

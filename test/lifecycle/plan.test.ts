@@ -122,7 +122,7 @@ describe('planMigration options', () => {
     });
     await expect(planMigration(never, migration, { percents: [10, 5] })).rejects.toBeInstanceOf(ConfigurationError);
     await expect(planMigration(never, migration, { percents: [0, 100] })).rejects.toThrow(
-      'plan: option "percents": must be increasing numbers in (0, 100] (got [0,100])',
+      'plan option "percents" must be increasing numbers in (0, 100], got [0, 100]',
     );
   });
 });

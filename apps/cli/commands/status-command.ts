@@ -1,6 +1,6 @@
 import { getMigrationFlags, type MigrationFlagState } from '../../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Queryable } from '../../../src/index.js';
-import { toDate } from '../../../src/internal.js';
+import { lastSchemaChange, stateTablesExist } from '../../../src/internal.js';
 import {
   type BackfillStatus,
   backfillStatus,
@@ -30,22 +30,14 @@ interface MigrationStatus {
 }
 
 /** Whether the state tables exist: status reads them, and never creates them. */
-async function stateExists(db: Queryable, schema: string): Promise<boolean> {
-  const { rows } = await db.query<{ present: boolean }>(
-    'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present',
-    [`"${schema}".backfill_checkpoints`, `"${schema}".verifications`],
-  );
-  return rows[0]?.present === true;
+function stateExists(db: Queryable, schema: string): Promise<boolean> {
+  return stateTablesExist(db, schema, ['backfill_checkpoints', 'verifications']);
 }
 
 /** When the migration was last contracted, unless an expand ran after it. */
 async function lastContract(db: Queryable, migration: Migration, schema: string): Promise<Date | undefined> {
-  const { rows } = await db.query<{ kind: string; at: unknown }>(
-    `SELECT kind, at FROM "${schema}".events WHERE migration = $1 AND kind IN ('expand', 'contract') ORDER BY id DESC LIMIT 1`,
-    [migration.name],
-  );
-  const row = rows[0];
-  return row?.kind === 'contract' ? toDate(row.at) : undefined;
+  const change = await lastSchemaChange(db, migration.name, schema);
+  return change?.kind === 'contract' ? change.at : undefined;
 }
 
 async function statusOf(

@@ -1,33 +1,24 @@
-/** The online backfill. */
+/** The online backfill, and the data plan and key SQL that verification and pre-flight share with it. */
 
-export {
-  type Backfill,
-  type BackfillOptions,
-  type BackfillProgress,
-  type BackfillReport,
-  type BackfillState,
-  type BackfillThrottleInfo,
-  createBackfill,
-  DEFAULT_PAUSE_RATIO,
-} from './backfill.js';
-export {
-  allTargets,
-  batchSql,
-  type CatalogTable,
-  type DataPlan,
-  hasIndexLeadingWith,
-  hasUniqueIndexOn,
-  heldOf,
-  inspectMigration,
-  keyFromJson,
-  keyJoin,
-  keyList,
-  keyOrder,
-  keyRow,
-  keyToJson,
-  loadDataPlan,
-  type MigrationInspection,
-  readCatalogTable,
-  sleep,
-  staleSql,
-} from './backfill-sql.js';
+export { createBackfill } from './backfill.js';
+export type {
+  Backfill,
+  BackfillOptions,
+  BackfillProgress,
+  BackfillReport,
+  BackfillState,
+  BackfillThrottleInfo,
+} from './backfill-options.js';
+export { batchSql, heldOf, staleSql } from './batch-sql.js';
+export { allTargets, inspectMigration, loadDataPlan } from './data-plan.js';
+export { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
+export { DEFAULT_PAUSE_RATIO, sleep } from './pacing.js';
+export type {
+  DataPlan,
+  KeyColumn,
+  MigrationInspection,
+  PlanProblem,
+  SameRowTarget,
+  SideTarget,
+  TargetColumn,
+} from './types.js';

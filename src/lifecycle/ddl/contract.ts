@@ -8,21 +8,29 @@
  */
 import { z } from 'zod';
 import { loadFunctionSources, loadTableCatalog, type TableCatalog } from '../../catalog/index.js';
-import { type Driver, type Queryable, StageTransitionError } from '../../kernel/index.js';
+import { type Driver, parseOptions, type Queryable, StageTransitionError } from '../../kernel/index.js';
 import { type BoundColumn, type Migration, type QualifiedName, STAGES, type Stage } from '../../model/index.js';
 import {
   DEFAULT_STATE_SCHEMA,
   type LifecycleOptions,
   lastVerification,
   lastWritePathChange,
+  lifecycleOptionExpectations,
   lifecycleOptionsShape,
-  parseStepOptions,
-  quoteStateSchema,
   recordEvent,
+  stateTablesExist,
   type VerificationRecord,
 } from '../state/index.js';
 import { derivedIdentifier } from './names.js';
-import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './run-ddl.js';
+import {
+  type DdlOptions,
+  type DdlReport,
+  type DdlStep,
+  ddlOptionExpectations,
+  ddlOptionsOf,
+  ddlOptionsShape,
+  runDdl,
+} from './run-ddl.js';
 import { syncTriggerObjects } from './sync-triggers.js';
 
 /** Options of {@link planContract}. */
@@ -101,6 +109,17 @@ const gateOptionsSchema = z.strictObject({
   stage: z.enum(STAGES).optional(),
 });
 
+const EXPECTED = {
+  ...ddlOptionExpectations,
+  assumeExpanded: 'a boolean',
+  force: 'a boolean',
+  stage: `one of ${STAGES.join(', ')}`,
+  actor: 'a string',
+};
+
+/** What each of {@link ContractGateOptions} must be. */
+const GATE_EXPECTED = { stateSchema: lifecycleOptionExpectations.stateSchema, stage: EXPECTED.stage };
+
 /**
  * The steps that contract `migration` from the current state of the database, in order:
  * for each required new column, `ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID`,
@@ -122,7 +141,7 @@ export async function planContract(
   migration: Migration,
   options: ContractPlanOptions = {},
 ): Promise<DdlStep[]> {
-  parseStepOptions(planOptionsSchema, options, `contract of migration "${migration.name}"`);
+  parseOptions(`contract of migration "${migration.name}"`, planOptionsSchema, options ?? {}, EXPECTED);
   const assume = options.assumeExpanded === true;
   const mainTable = migration.table.table;
   const main = await loadTableCatalog(db, mainTable);
@@ -300,13 +319,13 @@ export async function contractGate(
   options: ContractGateOptions = {},
 ): Promise<ContractGate> {
   const subject = `contract of migration "${migration.name}" refused`;
-  const { stateSchema = DEFAULT_STATE_SCHEMA, stage } = parseStepOptions(gateOptionsSchema, options, subject);
-  const s = quoteStateSchema(stateSchema);
-  const tables = await db.query<{ present: boolean }>(
-    `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present`,
-    [`${s}.verifications`, `${s}.events`],
+  const { stateSchema = DEFAULT_STATE_SCHEMA, stage } = parseOptions(
+    `${subject}:`,
+    gateOptionsSchema,
+    options ?? {},
+    GATE_EXPECTED,
   );
-  const stateExists = tables.rows[0]?.present === true;
+  const stateExists = await stateTablesExist(db, stateSchema, ['verifications', 'events']);
   const verification = stateExists ? await lastVerification(db, migration.name, stateSchema) : undefined;
   const changed = stateExists ? await lastWritePathChange(db, migration.name, stateSchema) : undefined;
   const gate = (closedBy: ContractGate['closedBy'], reason: string): ContractGate => ({
@@ -392,7 +411,7 @@ export async function contract(
   migration: Migration,
   options: ContractOptions = {},
 ): Promise<ContractReport> {
-  parseStepOptions(contractOptionsSchema, options, `contract of migration "${migration.name}"`);
+  parseOptions(`contract of migration "${migration.name}"`, contractOptionsSchema, options ?? {}, EXPECTED);
   const dryRun = options.dryRun === true;
   const gate = await contractGate(driver, migration, {
     ...(options.stateSchema === undefined ? {} : { stateSchema: options.stateSchema }),

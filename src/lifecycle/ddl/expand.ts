@@ -7,7 +7,14 @@
  */
 import { z } from 'zod';
 import { hasUniqueKey, loadFunctionSources, loadTableCatalog, type TableCatalog } from '../../catalog/index.js';
-import { ConfigurationError, type Driver, type Queryable } from '../../kernel/index.js';
+import {
+  ConfigurationError,
+  type Driver,
+  describeValue,
+  parseOptions,
+  type Queryable,
+  sqlLiteral,
+} from '../../kernel/index.js';
 import {
   type BoundColumn,
   type BoundMapping,
@@ -15,9 +22,17 @@ import {
   type Migration,
   type QualifiedName,
 } from '../../model/index.js';
-import { forgetBackfill, parseStepOptions, recordEvent } from '../state/index.js';
-import { derivedIdentifier, qualifiedName, sqlLiteral } from './names.js';
-import { type DdlOptions, type DdlReport, type DdlStep, ddlOptionsOf, ddlOptionsShape, runDdl } from './run-ddl.js';
+import { forgetBackfill, recordEvent } from '../state/index.js';
+import { derivedIdentifier, qualifiedName } from './names.js';
+import {
+  type DdlOptions,
+  type DdlReport,
+  type DdlStep,
+  ddlOptionExpectations,
+  ddlOptionsOf,
+  ddlOptionsShape,
+  runDdl,
+} from './run-ddl.js';
 import { syncTriggerObjects } from './sync-triggers.js';
 
 /** An index on new columns, built by expand. */
@@ -79,6 +94,17 @@ const expandOptionsSchema = z.strictObject({
   syncTriggers: z.boolean().optional(),
 });
 
+const EXPECTED = {
+  ...ddlOptionExpectations,
+  defaults: 'constant defaults by new column name (strings, finite numbers or booleans)',
+  indexes: 'a list of indexes ({ columns, unique, name })',
+  columns: 'a non-empty list of column names',
+  unique: 'a boolean',
+  name: 'a plain identifier (letters, digits, _)',
+  createSideTables: 'a boolean',
+  syncTriggers: 'a boolean',
+};
+
 /**
  * The steps that expand `migration` from the current state of the database, in order:
  * add columns, create side tables, build indexes, create the sync functions and triggers.
@@ -93,7 +119,7 @@ const expandOptionsSchema = z.strictObject({
  * ```
  */
 export async function planExpand(db: Queryable, migration: Migration, options: ExpandOptions = {}): Promise<DdlStep[]> {
-  parseStepOptions(expandOptionsSchema, options, `expand of migration "${migration.name}"`);
+  parseOptions(`expand of migration "${migration.name}"`, expandOptionsSchema, options ?? {}, EXPECTED);
   return new ExpandPlanner(migration, options).plan(db);
 }
 
@@ -242,7 +268,7 @@ class ExpandPlanner {
     for (const column of Object.keys(this.#options.defaults ?? {})) {
       if (!newColumns.has(column)) {
         throw new ConfigurationError(
-          `expand of ${this.#label}: option "defaults": "${column}" is not a new column of the migration`,
+          `expand of ${this.#label} option "defaults" must name new columns of the migration, got ${describeValue(column)}`,
           { path: `defaults.${column}` },
         );
       }
@@ -339,13 +365,13 @@ class ExpandPlanner {
         }
       }
       throw new ConfigurationError(
-        `expand of ${this.#label}: option "indexes.${at}.columns": "${name}" is not a new column of the migration`,
+        `expand of ${this.#label} option "indexes.${at}.columns" must name new columns of the migration, got ${describeValue(name)}`,
         { path: `indexes.${at}.columns` },
       );
     });
     if (tables.some((table) => table.quoted !== tables[0]!.quoted)) {
       throw new ConfigurationError(
-        `expand of ${this.#label}: option "indexes.${at}.columns": the columns are in different tables`,
+        `expand of ${this.#label} option "indexes.${at}.columns" must name columns of one table, got ${describeValue(index.columns)}`,
         { path: `indexes.${at}.columns` },
       );
     }

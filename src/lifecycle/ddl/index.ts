@@ -21,4 +21,5 @@ export {
   formatSql,
   runDdl,
 } from './run-ddl.js';
+export { contractedAt, type SchemaState, schemaState } from './schema-state.js';
 export { SYNC_SETTING, syncTriggerObjects, syncTriggerSql } from './sync-triggers.js';

@@ -35,8 +35,3 @@ export function qualifiedName(schema: string | undefined, name: string): string 
   const quoted = quoteIdentifier(name);
   return schema === undefined ? quoted : `${quoteIdentifier(schema, 'schema name')}.${quoted}`;
 }
-
-/** A single-quoted SQL string literal. */
-export function sqlLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}

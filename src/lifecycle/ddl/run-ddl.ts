@@ -9,8 +9,14 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { type Driver, DriverError, type Queryable, toDriverError } from '../../kernel/index.js';
-import { emitEvent, type LifecycleOptions, lifecycleOptionsShape, parseStepOptions } from '../state/index.js';
+import { loadIndexValidity } from '../../catalog/index.js';
+import { type Driver, DriverError, parseOptions, type Queryable, toDriverError } from '../../kernel/index.js';
+import {
+  emitEvent,
+  type LifecycleOptions,
+  lifecycleOptionExpectations,
+  lifecycleOptionsShape,
+} from '../state/index.js';
 
 /** One schema change: a single SQL statement and how to run it. */
 export interface DdlStep {
@@ -83,6 +89,18 @@ export const ddlOptionsShape = {
   maxDelayMs: z.number().min(0).max(3_600_000).optional(),
   dryRun: z.boolean().optional(),
   migration: z.string().optional(),
+};
+
+/** What each of {@link DdlOptions} must be, for the steps that extend them. */
+export const ddlOptionExpectations = {
+  ...lifecycleOptionExpectations,
+  lockTimeoutMs: 'an integer from 1 to 2147483647',
+  statementTimeoutMs: 'an integer from 0 to 2147483647',
+  maxAttempts: 'an integer from 1 to 1000',
+  baseDelayMs: 'a number from 0 to 3600000',
+  maxDelayMs: 'a number from 0 to 3600000',
+  dryRun: 'a boolean',
+  migration: 'a string',
 };
 
 const ddlOptionsSchema = z.strictObject(ddlOptionsShape);
@@ -158,7 +176,7 @@ export function formatSql(statements: readonly string[]): string {
  * ```
  */
 export async function runDdl(driver: Driver, steps: readonly DdlStep[], options: DdlOptions = {}): Promise<DdlReport> {
-  parseStepOptions(ddlOptionsSchema, options, 'runDdl');
+  parseOptions('runDdl', ddlOptionsSchema, options ?? {}, ddlOptionExpectations);
   const sql = steps.flatMap((step) => ddlStatements(step, options));
   if (options.dryRun === true) {
     return { dryRun: true, steps: steps.map((step) => ({ step, attempts: 0, executed: [], durationMs: 0 })), sql };
@@ -270,11 +288,8 @@ async function dropInvalidIndex(
   executed: string[],
   migration: string,
 ): Promise<void> {
-  const found = await connection.query<{ valid: boolean }>(
-    'SELECT indisvalid AS valid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($1)',
-    [index],
-  );
-  if (found.rows[0] === undefined || found.rows[0].valid) return;
+  const valid = await loadIndexValidity(connection, index);
+  if (valid === undefined || valid) return;
   const drop = `DROP INDEX CONCURRENTLY IF EXISTS ${index}`;
   emitEvent(options, {
     type: 'ddl-invalid-index',

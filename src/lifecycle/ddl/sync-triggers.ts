@@ -20,7 +20,7 @@
  * back.
  */
 
-import { ConfigurationError } from '../../kernel/index.js';
+import { ConfigurationError, sqlLiteral } from '../../kernel/index.js';
 import {
   type BoundColumn,
   type BoundMapping,
@@ -29,7 +29,7 @@ import {
   type QualifiedName,
 } from '../../model/index.js';
 import { backwardSql, forwardSql } from '../sql-forms.js';
-import { derivedIdentifier, qualifiedName, sqlLiteral } from './names.js';
+import { derivedIdentifier, qualifiedName } from './names.js';
 
 /** Options of {@link syncTriggerSql}. */
 export interface SyncTriggerOptions {

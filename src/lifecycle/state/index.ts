@@ -1,37 +1,63 @@
-/** The lifecycle's state tables and the fleet metrics tables. */
+/**
+ * The lifecycle's state in the database: the event log, verification results, the
+ * backfill's checkpoints and key ranges, and the fleet metrics tables. Every statement
+ * over these tables lives in this folder, behind the functions exported here.
+ */
+export {
+  advanceRange,
+  type BackfillCheckpoint,
+  type BackfillStatus,
+  backfillStatus,
+  type ClaimedRange,
+  claimRange,
+  type FinishedPass,
+  finishPass,
+  forgetBackfill,
+  type LeasedRange,
+  type LeaseRenewal,
+  lockPassStart,
+  type NewRange,
+  openRangeCount,
+  passRowsDone,
+  type RangeAdvance,
+  readCheckpoint,
+  releaseRange,
+  renewLease,
+  startPass,
+} from './backfill-ranges.js';
+export {
+  lastSchemaChange,
+  lastWritePathChange,
+  listEvents,
+  type RecordedEvent,
+  recordEvent,
+  type SchemaChange,
+} from './events.js';
+export type { FleetMigrationMetrics, MismatchRatePoint } from './fleet-aggregation.js';
+export {
+  emitEvent,
+  type LifecycleEvent,
+  type LifecycleOptions,
+  lifecycleOptionExpectations,
+  lifecycleOptionsShape,
+} from './lifecycle-options.js';
 export {
   createMetricsPublisher,
-  ensureMetricsTables,
-  type FleetMetrics,
-  type FleetMigrationMetrics,
   type MetricsPublisher,
   type MetricsPublisherOptions,
   type MetricsPublisherStats,
-  type MismatchRatePoint,
-  type PublishingProcess,
-  type ReadMetricsOptions,
-  readMetrics,
-} from './metrics-store.js';
+} from './metrics-publisher.js';
+export { ensureMetricsTables } from './metrics-tables.js';
+export { type FleetMetrics, type PublishingProcess, type ReadMetricsOptions, readMetrics } from './read-metrics.js';
 export {
-  type BackfillStatus,
-  backfillStatus,
   DEFAULT_STATE_SCHEMA,
-  emitEvent,
-  ensureStateTables,
-  forgetBackfill,
-  type LifecycleEvent,
+  EVENT_KINDS,
+  existingStateTables,
   type LifecycleEventKind,
-  type LifecycleOptions,
-  lastVerification,
-  lastWritePathChange,
-  lifecycleOptionsShape,
-  listEvents,
-  parseJson,
-  parseStepOptions,
   quoteStateSchema,
-  type RecordedEvent,
-  recordEvent,
-  recordVerification,
-  toDate,
-  type VerificationRecord,
-} from './state.js';
+  STATE_TABLES,
+  type StateTable,
+  stateTablesExist,
+} from './state-schema.js';
+export { ensureStateTables } from './state-tables.js';
+export { lastVerification, recordVerification, type VerificationRecord } from './verifications.js';

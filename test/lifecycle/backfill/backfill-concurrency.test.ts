@@ -4,7 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { backfillStatus, type LifecycleEvent } from '../../../src/lifecycle/state/state.js';
+import { backfillStatus, type LifecycleEvent } from '../../../src/lifecycle/state/index.js';
 import { describeDrivers } from '../../support/drivers.js';
 import { createItems, itemsMigration, updateCounts } from '../fixtures/data.js';
 

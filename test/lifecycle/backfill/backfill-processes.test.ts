@@ -5,8 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import type { BackfillOptions, BackfillReport } from '../../../src/lifecycle/backfill/backfill.js';
-import { backfillStatus, listEvents } from '../../../src/lifecycle/state/state.js';
+import type { BackfillOptions, BackfillReport } from '../../../src/lifecycle/backfill/backfill-options.js';
+import { backfillStatus, listEvents } from '../../../src/lifecycle/state/index.js';
 import { verify } from '../../../src/lifecycle/verify.js';
 import { type DriverContext, describeDrivers } from '../../support/drivers.js';
 import { createItems, itemsMigration, updateCounts } from '../fixtures/data.js';

@@ -10,7 +10,7 @@ import { ConfigurationError, DriverError, StageTransitionError } from '../../../
 import { ContractRefusedError, contract, contractGate, planContract } from '../../../src/lifecycle/ddl/contract.js';
 import { expand } from '../../../src/lifecycle/ddl/expand.js';
 import { syncTriggerObjects } from '../../../src/lifecycle/ddl/sync-triggers.js';
-import { listEvents, recordEvent, recordVerification } from '../../../src/lifecycle/state/state.js';
+import { listEvents, recordEvent, recordVerification } from '../../../src/lifecycle/state/index.js';
 import { moveColumn, rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ConfigurationError, DriverError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
 import { expand, planExpand } from '../../../src/lifecycle/ddl/expand.js';
-import { backfillStatus, type LifecycleEvent, listEvents } from '../../../src/lifecycle/state/state.js';
+import { backfillStatus, type LifecycleEvent, listEvents } from '../../../src/lifecycle/state/index.js';
 import { changeType, customMapping, moveColumn, rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -195,12 +195,14 @@ describeDrivers('expand', (getCtx) => {
     const ctx = getCtx();
     await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
     const migration = usersMigration(ctx);
-    await expect(planExpand(ctx.driver, migration, { index: [] } as never)).rejects.toThrow(/unknown option "index"/);
+    await expect(planExpand(ctx.driver, migration, { index: [] } as never)).rejects.toThrow(
+      /option "index" is not a known option/,
+    );
     await expect(planExpand(ctx.driver, migration, { indexes: [{ columns: ['visits'] }] })).rejects.toThrow(
-      /option "indexes.0.columns": "visits" is not a new column/,
+      /option "indexes.0.columns" must name new columns of the migration, got "visits"/,
     );
     await expect(planExpand(ctx.driver, migration, { defaults: { nope: 1 } })).rejects.toThrow(
-      /option "defaults": "nope" is not a new column/,
+      /option "defaults" must name new columns of the migration, got "nope"/,
     );
   });
 

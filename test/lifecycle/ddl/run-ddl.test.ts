@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Driver, Queryable } from '../../../src/kernel/driver.js';
 import { ConfigurationError, DriverError } from '../../../src/kernel/errors.js';
 import { concurrentIndexOf, type DdlStep, ddlStatements, runDdl } from '../../../src/lifecycle/ddl/run-ddl.js';
-import type { LifecycleEvent } from '../../../src/lifecycle/state/state.js';
+import type { LifecycleEvent } from '../../../src/lifecycle/state/lifecycle-options.js';
 import { describeDrivers } from '../../support/drivers.js';
 
 /** A driver that records every statement sent through it. */
@@ -43,9 +43,11 @@ const unusable: Driver = {
 
 describe('runDdl options', () => {
   it('an invalid option is a ConfigurationError naming the option and the value', async () => {
-    await expect(runDdl(unusable, [], { lockTimeoutMs: -5 })).rejects.toThrow(/option "lockTimeoutMs": .* \(got -5\)/);
-    await expect(runDdl(unusable, [], { maxAttempts: 1.5 })).rejects.toThrow(/option "maxAttempts": .*\(got 1\.5\)/);
-    await expect(runDdl(unusable, [], { lockTimeout: 100 } as never)).rejects.toThrow(/unknown option "lockTimeout"/);
+    await expect(runDdl(unusable, [], { lockTimeoutMs: -5 })).rejects.toThrow(/option "lockTimeoutMs" .*, got -5$/);
+    await expect(runDdl(unusable, [], { maxAttempts: 1.5 })).rejects.toThrow(/option "maxAttempts" .*, got 1\.5$/);
+    await expect(runDdl(unusable, [], { lockTimeout: 100 } as never)).rejects.toThrow(
+      /option "lockTimeout" is not a known option/,
+    );
     await expect(runDdl(unusable, [], { dryRun: 'yes' } as never)).rejects.toBeInstanceOf(ConfigurationError);
   });
 

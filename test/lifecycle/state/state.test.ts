@@ -8,7 +8,7 @@ import {
   listEvents,
   recordEvent,
   recordVerification,
-} from '../../../src/lifecycle/state/state.js';
+} from '../../../src/lifecycle/state/index.js';
 import { describeDrivers } from '../../support/drivers.js';
 
 describeDrivers('lifecycle state', (getCtx) => {

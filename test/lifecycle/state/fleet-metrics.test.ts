@@ -1,11 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Queryable } from '../../../src/kernel/driver.js';
 import { ConfigurationError } from '../../../src/kernel/errors.js';
-import {
-  createMetricsPublisher,
-  ensureMetricsTables,
-  readMetrics,
-} from '../../../src/lifecycle/state/metrics-store.js';
+import { createMetricsPublisher, ensureMetricsTables, readMetrics } from '../../../src/lifecycle/state/index.js';
 import type { MismatchSample } from '../../../src/metrics/events.js';
 import { createMemoryMetrics, type MemoryMetrics } from '../../../src/metrics/memory-metrics.js';
 import { describeDrivers } from '../../support/drivers.js';

@@ -1,0 +1,266 @@
+/**
+ * The options of a backfill, what each must be, and the settings they resolve to (each
+ * option with its default), checked once when the backfill is created.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { parseOptions } from '../../kernel/index.js';
+import type { Migration } from '../../model/index.js';
+import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from '../state/index.js';
+import { DEFAULT_PAUSE_RATIO, DEFAULT_TARGET_BATCH_MS } from './pacing.js';
+
+/** What a throttle hook learns about the batch that just finished. */
+export interface BackfillThrottleInfo {
+  readonly migration: string;
+  readonly workerId: string;
+  /** Rows in the batch that just ran. */
+  readonly batchRows: number;
+  /** Its duration, in milliseconds. */
+  readonly batchMs: number;
+  /** Size of the next batch. */
+  readonly batchSize: number;
+  /** Rows done in this pass by all workers, as far as this worker knows. */
+  readonly rowsDone: number;
+  /** Aborts when the backfill is cancelled: a hook that waits should stop waiting. */
+  readonly signal: AbortSignal;
+}
+
+/** Options of {@link createBackfill}. */
+export interface BackfillOptions extends LifecycleOptions {
+  /** Rows in the first batch. @default 1000 */
+  readonly batchSize?: number;
+  /** Smallest batch the adaptive sizing chooses (a timed-out batch may go lower). @default 10, or `batchSize` when smaller */
+  readonly minBatchSize?: number;
+  /** Largest batch the adaptive sizing chooses. @default 10000, or `batchSize` when larger */
+  readonly maxBatchSize?: number;
+  /**
+   * Batch duration, in milliseconds, the batch size adapts towards. A batch holds the row
+   * locks of its rows until it commits, so an application write to one of them waits up to
+   * this long; both the chance of that and the wait grow with the batch.
+   * @default 25
+   */
+  readonly targetBatchMs?: number;
+  /**
+   * Pause after each batch, as a multiple of that batch's duration (rounded to a whole
+   * millisecond): at 0.3 a worker waits 3 ms after a 10 ms batch (after a range's last
+   * batch it claims the next range at once). A batch keeps one server core busy while it
+   * runs; the pause gives that core back to the application, whose slowest requests feel
+   * a busy core first. Added to `delayMs`; ignored when `throttle` is given; 0 runs
+   * batches back to back. @default 0.3
+   */
+  readonly pauseRatio?: number;
+  /** Fixed pause after each batch, in milliseconds, added to `pauseRatio`'s (ignored when `throttle` is given). @default 0 */
+  readonly delayMs?: number;
+  /**
+   * Called after every batch; the next batch waits for it. Use it to back off on
+   * replication lag (`pg_stat_replication`), load or business hours.
+   * @default none: `pauseRatio` and `delayMs` apply
+   */
+  readonly throttle?: (info: BackfillThrottleInfo) => Promise<void> | void;
+  /** `lock_timeout` of each batch, in milliseconds: a batch never queues long behind the application's locks. @default 1000 */
+  readonly lockTimeoutMs?: number;
+  /** `statement_timeout` of each batch, in milliseconds. @default 30000 */
+  readonly statementTimeoutMs?: number;
+  /**
+   * Times one batch is retried, each time at half the size, after a lock or statement
+   * timeout, a deadlock or a serialization failure, before the backfill fails.
+   * @default 10
+   */
+  readonly maxRetries?: number;
+  /**
+   * Key ranges a new pass is cut into: the unit that workers claim. Fewer are made for
+   * small tables (about one per 1000 rows).
+   * @default 32
+   */
+  readonly ranges?: number;
+  /**
+   * How long a worker holds a claimed range without finishing a batch before another
+   * worker may take it over (the time a killed worker's range waits).
+   * @default 15000
+   */
+  readonly leaseMs?: number;
+  /** This worker's name in the ranges table. @default `<hostname>:<pid>:<random>` */
+  readonly workerId?: string;
+  /**
+   * When the migration's last pass finished: `rerun` starts a new pass (cheap: it changes
+   * only rows that differ, and repairs drift a verification found); `skip` returns at
+   * once, for extra workers joining a shared backfill that may have finished already.
+   * @default 'rerun'
+   */
+  readonly whenDone?: 'rerun' | 'skip';
+  /** Discard an unfinished pass (its progress, not its data) and start a new one. @default false */
+  readonly restart?: boolean;
+  /** Cancels the backfill when it aborts, like {@link Backfill.cancel}. @default none */
+  readonly signal?: AbortSignal;
+  /** Called after every batch and on every state change. Exceptions are ignored. @default none */
+  readonly onProgress?: (progress: BackfillProgress) => void;
+}
+
+/** The lifecycle of one {@link Backfill} object. */
+export type BackfillState = 'idle' | 'starting' | 'running' | 'paused' | 'waiting' | 'cancelled' | 'done' | 'failed';
+
+/** Where a backfill stands, as this worker sees it. */
+export interface BackfillProgress {
+  readonly migration: string;
+  readonly workerId: string;
+  readonly state: BackfillState;
+  /** Pass number (1 for the first backfill of the migration). */
+  readonly pass: number;
+  /** Rows scanned in this pass by all workers. */
+  readonly rowsDone: number;
+  /** Estimated rows of the pass (never less than `rowsDone`). */
+  readonly totalEstimate: number;
+  /** Rows this worker scanned. */
+  readonly workerRowsDone: number;
+  /** Rows whose new columns this worker changed. */
+  readonly workerRowsChanged: number;
+  /** Rows per second of the whole pass since this worker started. */
+  readonly rowsPerSecond: number;
+  /** Estimated time to finish, in milliseconds; `undefined` until there is a rate. */
+  readonly etaMs: number | undefined;
+  /** Size of the next batch. */
+  readonly batchSize: number;
+  /** Batches this worker committed. */
+  readonly batches: number;
+  /** Batches this worker retried after a timeout. */
+  readonly retries: number;
+  readonly rangeCount: number;
+  /** Ranges this worker finished. */
+  readonly workerRangesDone: number;
+  readonly elapsedMs: number;
+}
+
+/** What {@link Backfill.run} returns. */
+export interface BackfillReport {
+  readonly migration: string;
+  readonly workerId: string;
+  /** `done`: every range of the pass is done; `cancelled`: stopped early, resumable. */
+  readonly status: 'done' | 'cancelled';
+  readonly pass: number;
+  /** Rows this worker scanned / changed. */
+  readonly rowsDone: number;
+  readonly rowsChanged: number;
+  /** Rows of the pass scanned by all workers. */
+  readonly totalRowsDone: number;
+  readonly batches: number;
+  readonly retries: number;
+  readonly rangeCount: number;
+  readonly durationMs: number;
+  /** Set when `whenDone: 'skip'` found the pass finished before this worker started. */
+  readonly skipped: boolean;
+}
+
+/** A running or runnable backfill of one migration. */
+export interface Backfill {
+  /** Runs to the end of the pass (or until cancelled). Calling it again returns the same promise. */
+  run(): Promise<BackfillReport>;
+  /** Stops between batches until {@link resume}. The claimed range's lease may lapse meanwhile. */
+  pause(): void;
+  resume(): void;
+  /** Stops after the current batch; `run()` resolves with status `cancelled`. Progress is kept. */
+  cancel(): void;
+  readonly progress: BackfillProgress;
+  readonly workerId: string;
+}
+
+const optionsSchema = z.strictObject({
+  ...lifecycleOptionsShape,
+  batchSize: z.number().int().min(1).optional(),
+  minBatchSize: z.number().int().min(1).optional(),
+  maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
+  targetBatchMs: z.number().positive().optional(),
+  pauseRatio: z.number().min(0).max(100).optional(),
+  delayMs: z.number().min(0).optional(),
+  throttle: z.function().optional(),
+  lockTimeoutMs: z.number().int().min(1).optional(),
+  statementTimeoutMs: z.number().int().min(1).optional(),
+  maxRetries: z.number().int().min(0).optional(),
+  ranges: z.number().int().min(1).max(10_000).optional(),
+  leaseMs: z.number().int().min(100).optional(),
+  workerId: z.string().min(1).max(200).optional(),
+  whenDone: z.enum(['rerun', 'skip']).optional(),
+  restart: z.boolean().optional(),
+  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, 'must be an AbortSignal').optional(),
+  onProgress: z.function().optional(),
+});
+
+const EXPECTED = {
+  ...lifecycleOptionExpectations,
+  batchSize: 'an integer of at least 1',
+  minBatchSize: 'an integer of at least 1',
+  maxBatchSize: 'an integer from 1 to 1000000',
+  targetBatchMs: 'a positive number',
+  pauseRatio: 'a number from 0 to 100',
+  delayMs: 'a number of at least 0',
+  throttle: 'a function',
+  lockTimeoutMs: 'an integer of at least 1',
+  statementTimeoutMs: 'an integer of at least 1',
+  maxRetries: 'an integer of at least 0',
+  ranges: 'an integer from 1 to 10000',
+  leaseMs: 'an integer of at least 100',
+  workerId: 'a string of 1 to 200 characters',
+  whenDone: '"rerun" or "skip"',
+  restart: 'a boolean',
+  signal: 'an AbortSignal',
+  onProgress: 'a function',
+};
+
+/** A backfill's options with their defaults. */
+export type BackfillSettings = {
+  readonly batchSize: number;
+  readonly minBatchSize: number;
+  readonly maxBatchSize: number;
+  readonly targetBatchMs: number;
+  readonly pauseRatio: number;
+  readonly delayMs: number;
+  readonly lockTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  readonly maxRetries: number;
+  readonly ranges: number;
+  readonly leaseMs: number;
+  readonly workerId: string;
+  readonly whenDone: 'rerun' | 'skip';
+  readonly restart: boolean;
+};
+
+/**
+ * Checks `options` of a backfill of `migration` and resolves their defaults. Throws a
+ * {@link ConfigurationError} naming the option and its value.
+ */
+export function backfillSettings(migration: Migration, options: BackfillOptions): BackfillSettings {
+  const subject = `backfill of migration "${migration.name}"`;
+  const parsed = parseOptions(subject, optionsSchema, options ?? {}, EXPECTED);
+  const settings = {
+    batchSize: parsed.batchSize ?? 1000,
+    // A chosen first batch size widens the default bounds rather than contradicting them.
+    minBatchSize: parsed.minBatchSize ?? Math.min(10, parsed.batchSize ?? 10),
+    maxBatchSize: parsed.maxBatchSize ?? Math.max(10_000, parsed.batchSize ?? 10_000),
+    targetBatchMs: parsed.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS,
+    pauseRatio: parsed.pauseRatio ?? DEFAULT_PAUSE_RATIO,
+    delayMs: parsed.delayMs ?? 0,
+    lockTimeoutMs: parsed.lockTimeoutMs ?? 1000,
+    statementTimeoutMs: parsed.statementTimeoutMs ?? 30_000,
+    maxRetries: parsed.maxRetries ?? 10,
+    ranges: parsed.ranges ?? 32,
+    leaseMs: parsed.leaseMs ?? 15_000,
+    workerId: parsed.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    whenDone: parsed.whenDone ?? 'rerun',
+    restart: parsed.restart ?? false,
+  };
+  if (settings.minBatchSize > settings.maxBatchSize) {
+    parseOptions(subject, z.object({ minBatchSize: z.number().max(settings.maxBatchSize) }), options, {
+      minBatchSize: 'at most maxBatchSize',
+    });
+  }
+  if (settings.batchSize < settings.minBatchSize || settings.batchSize > settings.maxBatchSize) {
+    parseOptions(
+      subject,
+      z.object({ batchSize: z.number().min(settings.minBatchSize).max(settings.maxBatchSize) }),
+      { batchSize: settings.batchSize },
+      { batchSize: 'within [minBatchSize, maxBatchSize]' },
+    );
+  }
+  return settings;
+}

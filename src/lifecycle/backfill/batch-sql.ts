@@ -1,0 +1,159 @@
+/**
+ * The statement of one backfill batch: fills the next keys of a range with forward(old),
+ * leaving alone every row that is already right or whose new side stands as written.
+ */
+import { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
+import type { DataPlan, SameRowTarget, TargetColumn } from './types.js';
+
+/**
+ * The statement of one batch. Parameters: `$1` the range's upper key (inclusive), `$2` the
+ * batch size, `$3` the cursor (exclusive) when there is one. Returns the rows scanned, the
+ * rows changed and the last key scanned.
+ *
+ * Same-row targets are one `UPDATE`: when a writer changed a row after this statement's
+ * snapshot, PostgreSQL re-evaluates the `SET` on the newest row version, so the backfill
+ * never writes a stale value over it. Side tables are an upsert from values read in the
+ * batch, so the batch's main rows are locked `FOR SHARE` first: a writer changing an old
+ * column of one of them waits for the batch (or the batch for it), and the upsert never
+ * carries a value the writer has just replaced.
+ */
+export function batchSql(plan: DataPlan, hasCursor: boolean): string {
+  // Every mapping has new columns: a plan without side tables has same-row targets.
+  return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor) : joinedBatchSql(plan, hasCursor);
+}
+
+/** `(t.key) > cursor AND ` when the batch starts after a cursor (`$3`), else nothing. */
+function afterCursor(plan: DataPlan, hasCursor: boolean): string {
+  return hasCursor ? `${keyRow(plan, 't')} > ${keyFromJson(plan, '$3')} AND ` : '';
+}
+
+/**
+ * The `SET` list of the same-row targets on the main table (alias `t`), and the condition
+ * that a row still needs it: a re-run, or a row a writer already filled, is left alone,
+ * and so is a mapping's new side that stands as written ({@link SameRowTarget.held}).
+ */
+function sameRowUpdate(plan: DataPlan): { sets: string; stale: string } {
+  const sets = plan.sameRow
+    .map((target) => {
+      const forward = target.forward('t');
+      const value =
+        target.held === undefined
+          ? forward
+          : `CASE WHEN ${target.held('t')} THEN t.${target.column.quoted} ELSE ${forward} END`;
+      return `${target.column.quoted} = ${value}`;
+    })
+    .join(', ');
+  return {
+    sets,
+    stale: staleSql(
+      plan.sameRow.map((target) => ({ target, actual: `t.${target.column.quoted}` })),
+      't',
+    ),
+  };
+}
+
+/**
+ * SQL over `alias`, true when some of `targets` (each with the SQL of its stored value)
+ * differs from what forward(old) gives, apart from new sides that stand as written.
+ */
+export function staleSql(
+  targets: readonly { readonly target: TargetColumn; readonly actual: string }[],
+  alias: string,
+): string {
+  const compared = targets.filter(({ target }) => heldOf(target) === undefined);
+  const terms: string[] = [];
+  if (compared.length > 0) {
+    const actual = compared.map((each) => each.actual).join(', ');
+    const wanted = compared.map((each) => each.target.forward(alias)).join(', ');
+    terms.push(`ROW(${actual}) IS DISTINCT FROM ROW(${wanted})`);
+  }
+  const held = new Set<string>();
+  for (const { target } of targets) {
+    const condition = heldOf(target);
+    if (condition !== undefined) held.add(condition(alias));
+  }
+  for (const condition of held) terms.push(`NOT ${condition}`);
+  return terms.length === 1 ? terms[0]! : `(${terms.join(' OR ')})`;
+}
+
+/** {@link SameRowTarget.held} of a target, `undefined` for a rename's or a side table's. */
+export function heldOf(target: TargetColumn): ((alias: string) => string) | undefined {
+  return (target as Partial<SameRowTarget>).held;
+}
+
+/**
+ * {@link batchSql} for a plan whose targets are all in the main table. The batch is a key
+ * range: one index-only scan finds its last key (and counts its rows), and the `UPDATE`
+ * takes the range by the primary key. Against joining the selected keys back to the table,
+ * this is about a fifth less work per row.
+ */
+function rangeBatchSql(plan: DataPlan, hasCursor: boolean): string {
+  const table = plan.table.quoted;
+  const lower = afterCursor(plan, hasCursor);
+  const { sets, stale } = sameRowUpdate(plan);
+  // One scalar subquery per key column: the row comparison with them stays an index condition.
+  const last = plan.key.map((column) => `(SELECT b.${column.quoted} FROM batch AS b)`).join(', ');
+  return `WITH batch AS MATERIALIZED (
+      SELECT ${keyList(plan, 's')}, count(*) OVER () AS batch_rows FROM (
+        SELECT ${keyList(plan, 't')} FROM ${table} AS t
+         WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
+         ORDER BY ${keyOrder(plan, 't')} LIMIT $2) AS s
+       ORDER BY ${keyOrder(plan, 's', 'DESC')} LIMIT 1),
+    upd AS (
+      UPDATE ${table} AS t SET ${sets}
+       WHERE ${lower}${keyRow(plan, 't')} <= (${last})
+         AND ${stale}
+      RETURNING 1)
+SELECT coalesce((SELECT b.batch_rows FROM batch AS b), 0)::int AS scanned,
+       (SELECT count(*) FROM upd)::int AS changed,
+       (SELECT ${keyToJson(plan, 'b')} FROM batch AS b) AS last_key`;
+}
+
+/**
+ * {@link batchSql} for a plan with side tables: the batch's keys are selected (and its main
+ * rows locked `FOR SHARE`) once, and both the main-table update and the upserts join them.
+ */
+function joinedBatchSql(plan: DataPlan, hasCursor: boolean): string {
+  const table = plan.table.quoted;
+  const lower = afterCursor(plan, hasCursor);
+  const carried = plan.sideOldColumns.map((column) => `, t.${column.quoted}`).join('');
+  const ctes = [
+    `batch AS MATERIALIZED (
+      SELECT ${keyList(plan, 't')}${carried} FROM ${table} AS t
+       WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
+       ORDER BY ${keyOrder(plan, 't')} LIMIT $2 FOR SHARE OF t)`,
+  ];
+  const changed: string[] = [];
+  if (plan.sameRow.length > 0) {
+    const { sets, stale } = sameRowUpdate(plan);
+    ctes.push(`upd AS (
+      UPDATE ${table} AS t SET ${sets} FROM batch AS b
+       WHERE ${keyJoin(plan, 't', 'b')}
+         -- The batch's own key range, so the planner reaches t by its primary key instead
+         -- of scanning the whole table for every batch.
+         AND ${lower}${keyRow(plan, 't')} <= (SELECT ${keyList(plan, 'b')} FROM batch AS b ORDER BY ${keyOrder(plan, 'b', 'DESC')} LIMIT 1)
+         AND ${stale}
+      RETURNING ${keyList(plan, 't')})`);
+    changed.push(`SELECT ${keyList(plan, 'upd')} FROM upd`);
+  }
+  for (const [index, side] of plan.sides.entries()) {
+    const name = `side_${index}`;
+    const sideKey = side.keyColumns.map((column) => column.quoted).join(', ');
+    const columns = side.columns.map((target) => target.column.quoted).join(', ');
+    const values = side.columns.map((target) => target.forward('b')).join(', ');
+    const sets = side.columns.map((target) => `${target.column.quoted} = EXCLUDED.${target.column.quoted}`).join(', ');
+    const current = side.columns.map((target) => `s.${target.column.quoted}`).join(', ');
+    const incoming = side.columns.map((target) => `EXCLUDED.${target.column.quoted}`).join(', ');
+    ctes.push(`${name} AS (
+      INSERT INTO ${side.table.quoted} AS s (${sideKey}, ${columns})
+      SELECT ${keyList(plan, 'b')}, ${values} FROM batch AS b
+      ON CONFLICT (${sideKey}) DO UPDATE SET ${sets}
+       WHERE ROW(${current}) IS DISTINCT FROM ROW(${incoming})
+      RETURNING ${side.keyColumns.map((column, k) => `s.${column.quoted} AS ${plan.key[k]!.quoted}`).join(', ')})`);
+    changed.push(`SELECT ${keyList(plan, name)} FROM ${name}`);
+  }
+  return `WITH ${ctes.join(',\n')}
+SELECT (SELECT count(*) FROM batch)::int AS scanned,
+       (SELECT count(*) FROM (${changed.join(' UNION ')}) AS c)::int AS changed,
+       (SELECT ${keyToJson(plan, 'b')} FROM batch AS b ORDER BY ${keyOrder(plan, 'b', 'DESC')} LIMIT 1) AS last_key`;
+}

@@ -1,0 +1,56 @@
+/**
+ * Cuts the key space of a new backfill pass into ranges, the unit workers claim: where the
+ * keys are (not where the key space is), so skewed, composite and text keys balance alike.
+ */
+import { loadTableSize } from '../../catalog/index.js';
+import { parseJson, type Queryable } from '../../kernel/index.js';
+import { keyFromJson, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
+import type { DataPlan } from './types.js';
+
+/** About one range per this many rows: a range is at least a few batches of work. */
+const ROWS_PER_RANGE = 1000;
+/** Keys sampled to cut a large table into ranges. */
+const RANGE_SAMPLE_ROWS = 100_000;
+
+/**
+ * Takes the key bound of a new backfill pass (its largest key now), estimates its rows,
+ * and chooses the upper keys of all its ranges but the last (at most `maxRanges` ranges).
+ */
+export async function cutRanges(
+  tx: Queryable,
+  plan: DataPlan,
+  maxRanges: number,
+): Promise<{ upper: unknown[] | null; estimate: number; bounds: unknown[] }> {
+  const table = plan.table.quoted;
+  const top = await tx.query<{ k: unknown }>(
+    `SELECT ${keyToJson(plan, 't')} AS k FROM ${table} AS t ORDER BY ${keyOrder(plan, 't', 'DESC')} LIMIT 1`,
+  );
+  const upper = (parseJson(top.rows[0]?.k) as unknown[] | undefined) ?? null;
+  if (upper === null) return { upper: null, estimate: 0, bounds: [] };
+  let estimate = (await loadTableSize(tx, plan.table)).reltuples;
+  // Never analyzed (-1) or small: counting is cheap enough, and makes progress exact.
+  if (!(estimate >= 10_000)) {
+    const counted = await tx.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${table}`);
+    estimate = Number(counted.rows[0]?.n ?? 0);
+  }
+  const count = Math.min(maxRanges, Math.max(1, Math.ceil(estimate / ROWS_PER_RANGE)));
+  if (count === 1) return { upper, estimate, bounds: [] };
+  // Cut where the keys are, not where the key space is: ntile over the keys (a block
+  // sample of them on large tables) balances skewed, composite and text keys alike.
+  const percent = Math.min(100, (100 * RANGE_SAMPLE_ROWS) / Math.max(estimate, 1));
+  const sample = percent >= 100 ? '' : ` TABLESAMPLE SYSTEM (${percent.toFixed(6)})`;
+  const cut = await tx.query<{ bound: unknown }>(
+    `SELECT bound FROM (
+       SELECT DISTINCT ON (tile) tile, bound FROM (
+         SELECT ${keyToJson(plan, 's')} AS bound, ntile(${count}) OVER (ORDER BY ${keyOrder(plan, 's')}) AS tile, ${keyList(plan, 's')}
+           FROM (SELECT ${keyList(plan, 't')} FROM ${table} AS t${sample}
+                  WHERE ${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}) AS s
+       ) AS x ORDER BY tile, ${keyOrder(plan, 'x', 'DESC')}
+     ) AS y ORDER BY tile`,
+    [JSON.stringify(upper)],
+  );
+  const bounds = cut.rows.map((row) => parseJson(row.bound));
+  // The last tile ends at (or below) the bound itself.
+  bounds.pop();
+  return { upper, estimate, bounds };
+}

@@ -1,0 +1,123 @@
+/**
+ * The event log (`<stateSchema>.events`): what every lifecycle step did, in order. The
+ * contract gate reads it to know when the write path last changed; status reads when a
+ * migration was last expanded or contracted.
+ */
+import { ConfigurationError, parseJson, type Queryable, toDate } from '../../kernel/index.js';
+import {
+  DEFAULT_STATE_SCHEMA,
+  EVENT_KINDS,
+  existingStateTables,
+  type LifecycleEventKind,
+  quoteStateSchema,
+} from './state-schema.js';
+import { ensureStateTables } from './state-tables.js';
+
+/** Kinds that change how the application writes: a verification older than one of these proves nothing. */
+const WRITE_PATH_KINDS = ['expand', 'contract', 'stage'] as const;
+
+/** One entry of the event log. */
+export interface RecordedEvent {
+  readonly id: number;
+  readonly migration: string;
+  readonly kind: LifecycleEventKind;
+  readonly details: Record<string, unknown>;
+  readonly at: Date;
+}
+
+/** Whether the event log exists in `schema` (reads never create it). */
+async function eventsExist(db: Queryable, schema: string): Promise<boolean> {
+  return (await existingStateTables(db, schema, ['events'])).has('events');
+}
+
+/** Appends an entry to the event log (creating the state tables when missing). */
+export async function recordEvent(
+  db: Queryable,
+  migration: string,
+  kind: LifecycleEventKind,
+  details: Record<string, unknown>,
+  schema: string = DEFAULT_STATE_SCHEMA,
+): Promise<void> {
+  if (!(EVENT_KINDS as readonly string[]).includes(kind)) {
+    throw new ConfigurationError(`event kind ${JSON.stringify(kind)} is not one of ${EVENT_KINDS.join(', ')}`);
+  }
+  await ensureStateTables(db, schema);
+  await db.query(`INSERT INTO ${quoteStateSchema(schema)}.events (migration, kind, details) VALUES ($1, $2, $3)`, [
+    migration,
+    kind,
+    JSON.stringify(details),
+  ]);
+}
+
+/** The event log of `migration`, oldest first (at most `limit` latest entries); empty when there are no state tables. */
+export async function listEvents(
+  db: Queryable,
+  migration: string,
+  schema: string = DEFAULT_STATE_SCHEMA,
+  limit = 1000,
+): Promise<RecordedEvent[]> {
+  if (!(await eventsExist(db, schema))) return [];
+  const result = await db.query<{
+    id: string;
+    migration: string;
+    kind: LifecycleEventKind;
+    details: unknown;
+    at: unknown;
+  }>(
+    `SELECT * FROM (SELECT id, migration, kind, details, at FROM ${quoteStateSchema(schema)}.events
+       WHERE migration = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id`,
+    [migration, limit],
+  );
+  return result.rows.map((row) => ({
+    id: Number(row.id),
+    migration: row.migration,
+    kind: row.kind,
+    details: parseJson(row.details) as Record<string, unknown>,
+    at: toDate(row.at),
+  }));
+}
+
+/**
+ * When `migration`'s write path last changed (its latest expand, contract or stage
+ * event), or `undefined` when it never did. A verification older than this proves
+ * nothing about the data written since.
+ */
+export async function lastWritePathChange(
+  db: Queryable,
+  migration: string,
+  schema: string = DEFAULT_STATE_SCHEMA,
+): Promise<Date | undefined> {
+  if (!(await eventsExist(db, schema))) return undefined;
+  const result = await db.query<{ at: unknown }>(
+    // A stage event that says it left the write path alone (a percentage change, or
+    // shadow to live: both write old and new) doesn't invalidate a verification.
+    `SELECT max(at) AS at FROM ${quoteStateSchema(schema)}.events
+      WHERE migration = $1 AND kind = ANY($2::text[])
+        AND (kind <> 'stage' OR details->>'writePathChanged' IS DISTINCT FROM 'false')`,
+    [migration, [...WRITE_PATH_KINDS]],
+  );
+  const at = result.rows[0]?.at;
+  return at === null || at === undefined ? undefined : toDate(at);
+}
+
+/** The latest schema change of a migration: its last expand or contract. */
+export interface SchemaChange {
+  readonly kind: 'expand' | 'contract';
+  readonly at: Date;
+}
+
+/** `migration`'s latest expand or contract event, or `undefined` when it has none (or there is no event log). */
+export async function lastSchemaChange(
+  db: Queryable,
+  migration: string,
+  schema: string = DEFAULT_STATE_SCHEMA,
+): Promise<SchemaChange | undefined> {
+  if (!(await eventsExist(db, schema))) return undefined;
+  const { rows } = await db.query<{ kind: 'expand' | 'contract'; at: unknown }>(
+    `SELECT kind, at FROM ${quoteStateSchema(schema)}.events
+      WHERE migration = $1 AND kind IN ('expand', 'contract') ORDER BY id DESC LIMIT 1`,
+    [migration],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { kind: row.kind, at: toDate(row.at) };
+}
