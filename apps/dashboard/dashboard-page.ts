@@ -1,11 +1,10 @@
 /**
- * The dashboard's one HTML page: inline CSS and script, nothing to build or fetch. The
- * server renders only the migrations' names and descriptions (escaped); everything read
- * from the database is rendered by the script with DOM text nodes, never as markup, and a
- * nonce-based Content-Security-Policy stops any script the page did not ship.
+ * The dashboard's one HTML page: inline CSS and script (the bundle of `browser/`), nothing
+ * else to fetch. The server renders only the migrations' names and descriptions (escaped);
+ * everything read from the database is rendered by the script with DOM text nodes, never as
+ * markup, and a nonce-based Content-Security-Policy stops any script the page did not ship.
  */
 import { type Migration, STAGES } from '../../src/index.js';
-import { DASHBOARD_SCRIPT } from './dashboard-script.js';
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(value: string): string {
@@ -24,6 +23,8 @@ export interface PageOptions {
   readonly refreshMs: number;
   /** Per-response CSP nonce for the inline style and script. */
   readonly nonce: string;
+  /** The page's script, safe to inline (see `loadDashboardScript`). */
+  readonly script: string;
 }
 
 /** The `Content-Security-Policy` header value for a page rendered with `nonce`. */
@@ -123,7 +124,7 @@ export function renderDashboardPage(options: PageOptions): string {
 <nav id="index" aria-label="Migrations"><ul>${index}</ul></nav>
 <main id="migrations"></main>
 <noscript><p>This page needs JavaScript to refresh. The same data is at <a href="/api/state">/api/state</a>.</p></noscript>
-<script nonce="${nonce}">${DASHBOARD_SCRIPT}</script>
+<script nonce="${nonce}">${options.script}</script>
 </body>
 </html>
 `;

@@ -3,8 +3,8 @@
  * stage and read percentage, the fleet's mismatch rate over time, recent redacted mismatch
  * samples with their field diffs, latency per side, backfill progress and the last
  * verification, refreshed live; with a flag control it also ramps and kills, each change
- * confirmed in the page first. No framework and no build step: `node:http`, one HTML page
- * with inline CSS and script, and a JSON API.
+ * confirmed in the page first. No framework: `node:http`, one HTML page with inline CSS
+ * and its script (TypeScript under `browser/`, bundled at build), and a JSON API.
  *
  * Metrics reach it from the processes that serve traffic, through the database: start
  * `createMetricsPublisher` (from `flagshift/lifecycle`) next to their repositories.

@@ -12,6 +12,7 @@ import type { MigrationFlagChange } from '../../adapters/postgres-flags/migratio
 import { ConfigurationError, ErrorCode, type Migration, type Queryable, STAGES } from '../../src/index.js';
 import { identifierProblem } from '../../src/internal.js';
 import { pageContentSecurityPolicy, renderDashboardPage } from './dashboard-page.js';
+import { loadDashboardScript } from './dashboard-script.js';
 import { collectDashboardState, type DashboardState, type StateSources } from './dashboard-state.js';
 import type { DashboardFlagControl } from './flag-control.js';
 
@@ -190,7 +191,8 @@ function bodyError(migration: string, body: unknown, error: z.ZodError): HttpErr
  * `GET /api/state` (JSON), `POST /api/migrations/:name/flags` (`{ stage?, percent? }`)
  * and `POST /api/migrations/:name/kill`.
  *
- * @throws {ConfigurationError} when an option is invalid.
+ * @throws {ConfigurationError} when an option is invalid, or the page's script is missing
+ *   (a package built without it).
  * @example
  * ```ts
  * import { createPgDriver } from 'flagshift/pg';
@@ -252,6 +254,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     return reading;
   };
 
+  // Before listening: a dashboard whose page has no script must not start, not serve a blank page.
+  const script = await loadDashboardScript();
+
   let port = 0;
   const loopbackOnly = LOOPBACK.has(host);
 
@@ -264,7 +269,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (url.pathname === '/') {
       allow(method, ['GET', 'HEAD']);
       const nonce = randomBytes(16).toString('base64');
-      const html = renderDashboardPage({ migrations: o.migrations, controls: o.flags !== undefined, refreshMs, nonce });
+      const html = renderDashboardPage({
+        migrations: o.migrations,
+        controls: o.flags !== undefined,
+        refreshMs,
+        nonce,
+        script,
+      });
       send(response, 200, 'text/html; charset=utf-8', html, {
         'content-security-policy': pageContentSecurityPolicy(nonce),
       });

@@ -18,7 +18,11 @@ import {
   setMigrationFlags,
 } from '../../../adapters/postgres-flags/index.js';
 import { createPostgresFlagControl, type Dashboard, startDashboard } from '../../../apps/dashboard/index.js';
-import { createMetricsPublisher, type MetricsPublisher } from '../../../src/lifecycle/index.js';
+import {
+  createMetricsPublisher,
+  type MetricsPublisher,
+  recordVerification,
+} from '../../../src/lifecycle/index.js';
 import { createMemoryMetrics } from '../../../src/metrics/memory-metrics.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration } from '../../../src/model/migration.js';
@@ -118,6 +122,14 @@ describeDrivers(
       expect(await repo.get(2)).toMatchObject({ username: 'grace' });
       expect(metrics.snapshot().migrations[migration.name]).toMatchObject({ comparisons: 2, mismatches: 1 });
 
+      // Verified after the last flag change: nothing has changed the write path since.
+      await recordVerification(
+        driver,
+        migration.name,
+        { passed: true, checkedRows: 2, mismatchedRows: 0, missingRows: 0 },
+        schema,
+      );
+
       const dashboard: Dashboard = await startDashboard({
         driver,
         migrations: [migration],
@@ -158,6 +170,12 @@ describeDrivers(
       await textOf(card.getByTestId('mismatch-rate'), (text) => text === '50.00%');
       expect(await card.locator('[data-testid="mismatch-chart"] svg circle').count()).toBeGreaterThan(0);
       expect(await card.getByTestId('latency').textContent()).toMatch(/both \(one statement\)/);
+
+      // The last verification, and nothing after it.
+      const verification = card.getByTestId('verification');
+      expect(await textOf(verification, (text) => text.includes('rows checked'))).toMatch(
+        /^passed .+ \u00b7 2 rows checked, 0 mismatched, 0 missing$/,
+      );
 
       // A hostile description is text, not markup.
       expect(await card.getByTestId('description').textContent()).toBe(HOSTILE);

@@ -1,0 +1,36 @@
+/**
+ * The dashboard page's script, the entry of its bundle. The server renders the page's
+ * shell with its settings as `data-` attributes on `<body>`; this script polls
+ * `GET /api/state` and renders every value with DOM text nodes, never as markup.
+ */
+import { fetchState } from './api-client.js';
+import { createDashboardView } from './dashboard-view.js';
+import { createPoller, type Poller } from './poller.js';
+
+function element(id: string): HTMLElement {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`the dashboard page has no #${id} element`);
+  return found;
+}
+
+const body = document.body;
+const refreshMs = Math.max(250, Number(body.dataset['refreshMs']) || 1500);
+const stages = String(body.dataset['stages'] || '')
+  .split(' ')
+  .filter(Boolean);
+
+let poller: Poller | undefined;
+const view = createDashboardView({
+  body,
+  main: element('migrations'),
+  statusLine: element('status'),
+  stages,
+  refreshNow: () => poller?.refreshNow(),
+});
+poller = createPoller(async () => {
+  try {
+    view.render(await fetchState());
+  } catch (error) {
+    view.showError(error);
+  }
+}, refreshMs);
