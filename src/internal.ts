@@ -11,6 +11,7 @@ export {
   type OptionExpectations,
   optionError,
   parseOptions,
+  previewValue,
   type TransactionScope,
   TransactionScopes,
 } from './kernel/index.js';

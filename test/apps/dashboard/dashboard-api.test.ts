@@ -255,6 +255,13 @@ describe('dashboard API without a database', () => {
     await expect(startDashboard({ driver: downDriver, migrations: [hostileMigration], port: 70_000 })).rejects.toThrow(
       /option "port"/,
     );
+    await expect(startDashboard({ driver: downDriver, migrations: [hostileMigration], port: 70_000 })).rejects.toThrow(
+      'dashboard option "port" must be an integer from 0 to 65535, got 70000',
+    );
+    await expect(startDashboard(42 as never)).rejects.toThrow('dashboard options must be an object, got 42');
+    await expect(
+      startDashboard({ driver: downDriver, migrations: [hostileMigration], refresh: 100 } as never),
+    ).rejects.toThrow('dashboard option "refresh" is not a known option');
   });
 });
 
