@@ -18,11 +18,7 @@ import {
   setMigrationFlags,
 } from '../../../adapters/postgres-flags/index.js';
 import { createPostgresFlagControl, type Dashboard, startDashboard } from '../../../apps/dashboard/index.js';
-import {
-  createMetricsPublisher,
-  type MetricsPublisher,
-  recordVerification,
-} from '../../../src/lifecycle/index.js';
+import { createMetricsPublisher, type MetricsPublisher, recordVerification } from '../../../src/lifecycle/index.js';
 import { createMemoryMetrics } from '../../../src/metrics/memory-metrics.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration } from '../../../src/model/migration.js';
