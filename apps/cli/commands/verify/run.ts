@@ -1,11 +1,11 @@
-import { getMigrationFlags } from '../../../adapters/postgres-flags/migration-flags.js';
-import { STAGES } from '../../../src/index.js';
-import { type VerificationReport, verify } from '../../../src/lifecycle/index.js';
-import { formatDuration } from '../backfill-progress.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
-import { nextMove } from './next-step.js';
-import { contractedAt } from './schema-state.js';
+import { getMigrationFlags } from '../../../../adapters/postgres-flags/migration-flags.js';
+import { STAGES } from '../../../../src/index.js';
+import { type VerificationReport, verify } from '../../../../src/lifecycle/index.js';
+import { formatDuration } from '../../backfill-progress.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode } from '../../cli-error.js';
+import { nextMove } from '../next-step.js';
+import { contractedAt } from '../schema-state.js';
 
 /** Options of `flagshift verify`. */
 export interface VerifyCommandOptions {
