@@ -1,10 +1,6 @@
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliSchema, createCliSchema, root } from './support/run-cli.js';
-
-const tsxLoader = pathToFileURL(createRequire(`${root}package.json`).resolve('tsx')).href;
+import { type CliSchema, cliEnv, createCliSchema, root, tsxLoader } from './support/run-cli.js';
 
 describe('flagshift CLI: dashboard', () => {
   let db: CliSchema;
@@ -34,7 +30,7 @@ describe('flagshift CLI: dashboard', () => {
         '--port',
         '0',
       ],
-      { cwd: root, env: { ...process.env, ...db.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: root, env: cliEnv(db.env), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     try {
       const url = await new Promise<string>((resolve, reject) => {

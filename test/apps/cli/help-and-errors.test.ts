@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
-import { type CliSchema, createCliSchema, fixtureModule, root, runCli } from './support/run-cli.js';
+import { type CliSchema, createCliSchema, fixtureModule, root, runCli, runCliProcess } from './support/run-cli.js';
 
 /** Exactly one line on stderr, in the CLI's error format, and no stack trace. */
 function expectOneErrorLine(stderr: string, pattern: RegExp): void {
@@ -81,7 +81,7 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
         [['expand', 'users-username', '--dry-run'], 'both'],
         [['plan', '--help'], 'stdout'],
       ] as const) {
-        const { code, stderr } = await runCli([...piped.args, ...args], { env: piped.env, closeOutput });
+        const { code, stderr } = await runCliProcess([...piped.args, ...args], { env: piped.env, closeOutput });
         expect({ args, closeOutput, code, stderr }).toEqual({ args, closeOutput, code: 141, stderr: '' });
       }
     } finally {
@@ -204,8 +204,10 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
       expectOneErrorLine(broken.stderr, /migrations module \.\/broken\.mjs failed to load: boom in config/);
 
       // A compile error: its file:line:col and cause come with the error line, without --verbose.
+      // In a process of its own: the message is the one of the loader the CLI runs with
+      // (tsx's esbuild), not of the test runner's, which compiles TypeScript in this process.
       await writeFile(join(dir, 'bad.ts'), 'export const x = ;\n');
-      const syntax = await runCli(['--migrations', 'bad.ts', 'status'], { cwd: dir });
+      const syntax = await runCliProcess(['--migrations', 'bad.ts', 'status'], { cwd: dir });
       expect(syntax.code).toBe(2);
       const lines = syntax.stderr.trimEnd().split('\n');
       expect(lines[0]).toMatch(/^flagshift: error: migrations module \.\/bad\.ts failed to load: /);
