@@ -22,6 +22,12 @@ export const fixtureModule = 'test/apps/cli/fixtures/migrations.ts';
 /** tsx's loader by absolute URL, so the CLI also starts from a directory without node_modules. */
 export const tsxLoader = pathToFileURL(createRequire(`${root}package.json`).resolve('tsx')).href;
 
+/**
+ * The time a test that starts the CLI as a process gets: the TypeScript loader's start
+ * takes a second on an idle machine and many more on a loaded one.
+ */
+export const PROCESS_TEST_TIMEOUT_MS = 120_000;
+
 /** What a CLI run printed and how it exited. */
 export interface CliResult {
   readonly code: number | null;
