@@ -16,12 +16,13 @@ import { planCommand } from './commands/plan/definition.js';
 import { preflightCommand } from './commands/preflight/definition.js';
 import { statusCommand } from './commands/status/definition.js';
 import { verifyCommand } from './commands/verify/definition.js';
+import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import { packageVersion } from './package-version.js';
 
 /**
  * Every command, in the order the help lists them. A definition loads light modules only;
- * its runner (the lifecycle, node-postgres, the adapters) is imported when the command
- * runs, so `--help` and wrong input never pay for loading them.
+ * its runner (node-postgres, the adapters, the dashboard server, the lifecycle's steps) is
+ * imported when the command runs, so `--help` and wrong input don't pay for loading them.
  */
 const COMMANDS: readonly DefineCommand[] = [
   planCommand,
@@ -104,7 +105,7 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
         'DATABASE_URL',
       ),
     )
-    .option('--state-schema <schema>', "schema of flagshift's state tables", 'flagshift')
+    .option('--state-schema <schema>', "schema of flagshift's state tables", DEFAULT_STATE_SCHEMA)
     .option('--flags-schema <schema>', 'schema of the flags table', 'flagshift')
     .option('--flags-table <table>', 'name of the flags table', 'flags')
     .option('--json', 'print results as JSON')

@@ -1,8 +1,8 @@
 /**
  * What a command's definition is: a function that adds the command (its arguments,
  * options and help) to the program, and whose action hands its body to {@link Execute}.
- * A definition loads light modules only; its runner, with the lifecycle, node-postgres and
- * the adapters, is imported when the command runs.
+ * A definition loads light modules only; its runner, with node-postgres, the adapters and
+ * the lifecycle's steps, is imported when the command runs.
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../cli-context.js';
