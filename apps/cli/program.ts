@@ -5,6 +5,7 @@
  * closes it afterwards.
  */
 import { Command, Option } from 'commander';
+import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import type { CliStreams, GlobalOptions } from './cli-context.js';
 import { backfillCommand } from './commands/backfill/definition.js';
 import { contractCommand } from './commands/contract/definition.js';
@@ -16,7 +17,6 @@ import { planCommand } from './commands/plan/definition.js';
 import { preflightCommand } from './commands/preflight/definition.js';
 import { statusCommand } from './commands/status/definition.js';
 import { verifyCommand } from './commands/verify/definition.js';
-import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import { packageVersion } from './package-version.js';
 
 /**
