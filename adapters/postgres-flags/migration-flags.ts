@@ -8,6 +8,7 @@ import { z } from 'zod';
 import {
   type Driver,
   isStage,
+  KILL_SWITCH,
   type Migration,
   type Queryable,
   STAGE_BEHAVIOUR,
@@ -386,8 +387,9 @@ export async function getMigrationFlags(
 }
 
 /**
- * The kill switch: sends every read of a migration back to the old columns at once, and
- * keeps writing both sides.
+ * The kill switch ({@link KILL_SWITCH}, docs/STAGES.md "Kill"): sends every read of a
+ * migration back to the old columns at once, and keeps writing both sides. Never held by
+ * the promotion gate.
  *
  * - `shadow`, `live` and `rampdown` become `dualwrite` (and the read percentage `0`, so a
  *   later return to `live` starts from nobody).
@@ -434,16 +436,10 @@ export async function killMigration(
       );
     }
     if (current === 'off' || current === 'dualwrite') return { before, after: before, changed: false };
-    const { after } = await applyMigrationChange(
-      tx,
-      table,
-      target,
-      { stage: 'dualwrite', percent: 0 },
-      {
-        ...options,
-        kind: 'kill',
-      },
-    );
+    const { after } = await applyMigrationChange(tx, table, target, KILL_SWITCH, {
+      ...options,
+      kind: 'kill',
+    });
     return { before, after, changed: true };
   });
 }
