@@ -1,8 +1,9 @@
 /**
  * The dashboard's one HTML page: inline CSS and script (the bundle of `browser/`), nothing
- * else to fetch. The server renders only the migrations' names and descriptions (escaped);
- * everything read from the database is rendered by the script with DOM text nodes, never as
- * markup, and a nonce-based Content-Security-Policy stops any script the page did not ship.
+ * else to fetch. It never holds the dashboard token: anyone who can load the page could
+ * read it there, so the operator types it in. The server renders only the migrations'
+ * names and descriptions (escaped); everything read from the database is rendered by the
+ * script with DOM text nodes, never as markup, and a nonce-based Content-Security-Policy stops any script the page did not ship.
  */
 import { type Migration, STAGES } from '../../src/index.js';
 
@@ -52,6 +53,10 @@ header.top { display: flex; gap: 1rem; align-items: baseline; padding: .75rem 1.
   background: var(--card); position: sticky; top: 0; z-index: 1; }
 header.top h1 { font-size: 1.1rem; margin: 0; }
 #status { color: var(--muted); }
+.gate { margin-left: auto; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+.gate-form { display: flex; gap: .35rem; }
+.gate-form[hidden], .gate button[hidden] { display: none; }
+.gate input { font: inherit; padding: .2rem .35rem; width: 16rem; }
 body.stale #status { color: var(--bad); }
 nav#index { padding: .5rem 1.25rem 0; color: var(--muted); }
 nav#index ul { margin: 0; padding-left: 1.1rem; }
@@ -120,7 +125,9 @@ export function renderDashboardPage(options: PageOptions): string {
 <style nonce="${nonce}">${STYLE}</style>
 </head>
 <body data-refresh-ms="${options.refreshMs}" data-controls="${options.controls}" data-stages="${escapeHtml(STAGES.join(' '))}">
-<header class="top"><h1>flagshift</h1><span id="status" role="status">Loading&hellip;</span></header>
+<header class="top"><h1>flagshift</h1><span id="status" role="status">Loading&hellip;</span>${
+    options.controls ? '<div id="token-gate"></div>' : ''
+  }</header>
 <nav id="index" aria-label="Migrations"><ul>${index}</ul></nav>
 <main id="migrations"></main>
 <noscript><p>This page needs JavaScript to refresh. The same data is at <a href="/api/state">/api/state</a>.</p></noscript>

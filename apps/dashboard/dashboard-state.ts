@@ -102,6 +102,8 @@ export interface StateSources {
   readonly db: Queryable;
   readonly migrations: readonly Migration[];
   readonly flags: DashboardFlagControl | undefined;
+  /** Whether changes are offered (a flag control, and not read-only). */
+  readonly controls: boolean;
   readonly stateSchema: string;
   readonly flagTable: { readonly schema?: string; readonly table?: string };
   readonly metrics: Required<Pick<ReadMetricsOptions, 'seriesWindowMs' | 'seriesBucketMs' | 'sampleLimit'>> &
@@ -247,7 +249,7 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
   }
   return {
     generatedAt: fleet.status === 'ok' ? fleet.value.readAt : new Date().toISOString(),
-    controls: sources.flags !== undefined,
+    controls: sources.controls,
     fleet:
       fleet.status === 'ok'
         ? {

@@ -6,6 +6,7 @@
 import { fetchState } from './api-client.js';
 import { createDashboardView } from './dashboard-view.js';
 import { createPoller, type Poller } from './poller.js';
+import { createTokenGate } from './token-gate.js';
 
 function element(id: string): HTMLElement {
   const found = document.getElementById(id);
@@ -19,6 +20,11 @@ const stages = String(body.dataset['stages'] || '')
   .split(' ')
   .filter(Boolean);
 
+// The server renders the controls' place only when it takes changes.
+const gateSlot = document.getElementById('token-gate');
+const gate = gateSlot === null ? undefined : createTokenGate();
+if (gate !== undefined) gateSlot?.replaceWith(gate.root);
+
 let poller: Poller | undefined;
 const view = createDashboardView({
   body,
@@ -26,6 +32,7 @@ const view = createDashboardView({
   statusLine: element('status'),
   stages,
   refreshNow: () => poller?.refreshNow(),
+  gate,
 });
 poller = createPoller(async () => {
   try {

@@ -9,14 +9,15 @@ import { createFlagControls, type FlagControls } from './flag-controls.js';
 import { dateTime, int, json, pct } from './format.js';
 import { renderKnown, unknownValue } from './known-value.js';
 import { type MetricsParts, renderMetrics } from './metrics-panels.js';
+import type { TokenGate } from './token-gate.js';
 import type { DashboardState, FlagsView, MigrationView } from './types.js';
 
 /** What {@link createMigrationCard} needs besides the migration. */
 export interface MigrationCardOptions {
   /** Every stage, in lifecycle order. */
   readonly stages: readonly string[];
-  /** Whether to offer ramp and kill controls. */
-  readonly controls: boolean;
+  /** The dashboard token, when the dashboard offers ramp and kill controls. */
+  readonly gate: TokenGate | undefined;
   /** Refreshes the page at once (after a change). */
   readonly refreshNow: () => void;
 }
@@ -105,12 +106,13 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
 
   let current: MigrationView = m;
   let controls: FlagControls | undefined;
-  if (options.controls) {
+  if (options.gate !== undefined) {
     controls = createFlagControls({
       migration: m.name,
       stages: options.stages,
       current: () => (current.flags.status === 'ok' ? current.flags.value : null),
       refreshNow: options.refreshNow,
+      gate: options.gate,
     });
     root.append(controls.root);
   }

@@ -19,6 +19,8 @@ import { usersFixture } from '../../support/fixtures.js';
 import { call } from './http.js';
 
 const HOSTILE = `<img src=x onerror="alert(1)"><script>alert(2)</script>`;
+/** The dashboard token of these tests' dashboards. */
+const TOKEN = 'test-token-0123456789';
 
 const users = defineTable({
   name: 'users',
@@ -54,7 +56,12 @@ afterEach(async () => {
 });
 
 async function start(options: Partial<Parameters<typeof startDashboard>[0]> = {}): Promise<Dashboard> {
-  const dashboard = await startDashboard({ driver: downDriver, migrations: [hostileMigration], ...options });
+  const dashboard = await startDashboard({
+    driver: downDriver,
+    migrations: [hostileMigration],
+    token: TOKEN,
+    ...options,
+  });
   open.push(dashboard);
   return dashboard;
 }
@@ -124,6 +131,7 @@ describe('dashboard API without a database', () => {
     for (const [body, message] of cases) {
       const answer = await call(url, '/api/migrations/users-username/flags', {
         method: 'POST',
+        token: TOKEN,
         body,
         headers: { 'content-type': 'application/json' },
       });
@@ -139,6 +147,7 @@ describe('dashboard API without a database', () => {
     const { url } = await start({ flags: control });
     const answer = await call(url, '/api/migrations/users-username/flags', {
       method: 'POST',
+      token: TOKEN,
       body: { stage: 'live', percent: 12.5 },
     });
     expect(answer.status).toBe(200);
@@ -157,9 +166,13 @@ describe('dashboard API without a database', () => {
       }),
     });
     const { url } = await start({ flags: control });
-    const set = await call(url, '/api/migrations/users-username/flags', { method: 'POST', body: { percent: 5 } });
+    const set = await call(url, '/api/migrations/users-username/flags', {
+      method: 'POST',
+      token: TOKEN,
+      body: { percent: 5 },
+    });
     expect(set.status).toBe(400);
-    const kill = await call(url, '/api/migrations/users-username/kill', { method: 'POST', body: {} });
+    const kill = await call(url, '/api/migrations/users-username/kill', { method: 'POST', token: TOKEN, body: {} });
     expect(kill.status).toBe(409);
     expect(kill.json.error).toMatch(/is complete/);
 
@@ -169,7 +182,11 @@ describe('dashboard API without a database', () => {
       }),
     });
     const other = await start({ flags: broken });
-    const failed = await call(other.url, '/api/migrations/users-username/kill', { method: 'POST', body: {} });
+    const failed = await call(other.url, '/api/migrations/users-username/kill', {
+      method: 'POST',
+      token: TOKEN,
+      body: {},
+    });
     expect(failed.status).toBe(500);
     expect(failed.json.error).toBe('the flag change failed: deadlock detected');
   });
@@ -179,11 +196,16 @@ describe('dashboard API without a database', () => {
     const { url } = await start({ flags: control });
     const empty = await call(url, '/api/migrations/users-username/kill', {
       method: 'POST',
+      token: TOKEN,
       headers: { 'content-type': 'application/json' },
     });
     expect(empty.status).toBe(200);
     expect(empty.json.message).toMatch(/killed: every process reads old again/);
-    const withBody = await call(url, '/api/migrations/users-username/kill', { method: 'POST', body: { stage: 'off' } });
+    const withBody = await call(url, '/api/migrations/users-username/kill', {
+      method: 'POST',
+      token: TOKEN,
+      body: { stage: 'off' },
+    });
     expect(withBody.status).toBe(400);
     expect(withBody.json.error).toMatch(/a kill takes no parameters, got \{"stage":"off"\}/);
     expect(control.kill).toHaveBeenCalledTimes(1);
@@ -194,7 +216,7 @@ describe('dashboard API without a database', () => {
     const { url } = await start({ flags: control });
     const port = new URL(url).port;
     const post = (path: string, init: Parameters<typeof call>[2] = {}) =>
-      call(url, path, { method: 'POST', body: { stage: 'shadow' }, ...init });
+      call(url, path, { method: 'POST', token: TOKEN, body: { stage: 'shadow' }, ...init });
 
     const unknown = await post('/api/migrations/%3Cscript%3E/flags');
     expect(unknown.status).toBe(404);
@@ -230,13 +252,26 @@ describe('dashboard API without a database', () => {
     expect(control.set).toHaveBeenCalledTimes(1);
   });
 
-  it('read-only: without a flag control, changes are 403 and the page offers no controls', async () => {
-    const { url } = await start();
-    const answer = await call(url, '/api/migrations/users-username/kill', { method: 'POST', body: {} });
-    expect(answer.status).toBe(403);
-    expect(answer.json.error).toMatch(/ramp and kill controls are off/);
-    expect((await call(url, '/api/state')).json.controls).toBe(false);
-    expect((await call(url, '/')).text).toContain('data-controls="false"');
+  it('read-only: without a flag control, or with readOnly, there are no change routes, no token and no controls', async () => {
+    const control = recordingControl();
+    for (const options of [{}, { flags: control, readOnly: true }]) {
+      const dashboard = await start({ ...options, token: undefined });
+      expect(dashboard.token).toBeUndefined();
+      for (const path of [
+        '/api/migrations/users-username/kill',
+        '/api/migrations/users-username/flags',
+        '/api/token',
+      ]) {
+        const answer = await call(dashboard.url, path, { method: 'POST', body: { stage: 'live' }, token: TOKEN });
+        expect({ path, status: answer.status }).toEqual({ path, status: 404 });
+      }
+      expect((await call(dashboard.url, '/api/state')).json.controls).toBe(false);
+      const page = (await call(dashboard.url, '/')).text;
+      expect(page).toContain('data-controls="false"');
+      expect(page).not.toContain('id="token-gate"');
+    }
+    expect(control.set).not.toHaveBeenCalled();
+    expect(control.kill).not.toHaveBeenCalled();
   });
 
   it('options: invalid ones are configuration errors naming the option', async () => {
@@ -273,6 +308,7 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       stateSchema: ctx.schema,
       flagTable: { schema: ctx.schema },
       seriesBucketMs: 1000,
+      token: TOKEN,
       ...(flags === undefined ? {} : { flags }),
     });
     open.push(dashboard);
@@ -374,16 +410,16 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     const { url } = await startOn(ctx, migration, control);
     const path = `/api/migrations/${migration.name}`;
 
-    expect((await call(url, `${path}/flags`, { method: 'POST', body: { stage: 'live', percent: 40 } })).status).toBe(
-      200,
-    );
+    expect(
+      (await call(url, `${path}/flags`, { method: 'POST', token: TOKEN, body: { stage: 'live', percent: 40 } })).status,
+    ).toBe(200);
     expect((await call(url, '/api/state')).json.migrations[0].flags.value).toMatchObject({
       source: 'control',
       stage: 'live',
       percent: 40,
       updatedBy: 'flagshift dashboard',
     });
-    const kill = await call(url, `${path}/kill`, { method: 'POST', body: {} });
+    const kill = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(kill.status).toBe(200);
     const flags = await getMigrationFlags(ctx.driver, migration, { schema: ctx.schema });
     expect(flags).toMatchObject({ stage: 'dualwrite', percent: 0 });
@@ -391,7 +427,7 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(events.map((e) => e.details['action'])).toEqual(['set', 'kill']);
     expect(events[1]!.details).toMatchObject({ actor: 'flagshift dashboard', reason: 'killed from the dashboard' });
 
-    const again = await call(url, `${path}/kill`, { method: 'POST', body: {} });
+    const again = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(again.json.message).toMatch(/already reads old only; nothing changed/);
 
     await setMigrationFlags(
@@ -400,10 +436,10 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       { stage: 'complete' },
       { schema: ctx.schema, stateSchema: ctx.schema },
     );
-    const back = await call(url, `${path}/flags`, { method: 'POST', body: { stage: 'shadow' } });
+    const back = await call(url, `${path}/flags`, { method: 'POST', token: TOKEN, body: { stage: 'shadow' } });
     expect(back.status).toBe(409);
     expect(back.json.error).toMatch(/is complete/);
-    const refused = await call(url, `${path}/kill`, { method: 'POST', body: {} });
+    const refused = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(refused.status).toBe(409);
   });
 });

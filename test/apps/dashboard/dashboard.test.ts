@@ -2,8 +2,8 @@
  * The dashboard end to end, in a real headless browser (Debian's Chromium driven by
  * playwright-core) against the real PostgreSQL server: an application process whose
  * flags come from the PostgreSQL flag provider publishes its metrics, the test causes a
- * mismatch behind the SDK's back, the page shows it, and a ramp and a kill clicked in the
- * page reach that process's data path.
+ * mismatch behind the SDK's back, the page shows it, and, once the operator has given the
+ * dashboard token, a ramp and a kill clicked in the page reach that process's data path.
  */
 import { randomUUID } from 'node:crypto';
 import { OpenFeature } from '@openfeature/server-sdk';
@@ -72,7 +72,7 @@ describeDrivers(
       for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
     });
 
-    it('page: shows the migration, its stage and a caused mismatch; a ramp and a kill clicked in the page reach the data path', async ({
+    it('page: shows the migration, its stage and a caused mismatch; unlocked with the token, a ramp and a kill clicked in the page reach the data path', async ({
       skip,
     }) => {
       if (!availability.available) return skip(`no browser: ${availability.reason}`);
@@ -177,6 +177,31 @@ describeDrivers(
       expect(await card.getByTestId('description').textContent()).toBe(HOSTILE);
       expect(await page.locator('img').count()).toBe(0);
 
+      // The controls are locked until the operator gives the token: a kill asks for it and changes nothing.
+      const gate = page.getByTestId('token-gate');
+      expect(await gate.getAttribute('data-unlocked')).toBe('false');
+      await card.getByTestId('kill').click();
+      expect(await card.getByTestId('control-result').textContent()).toMatch(/controls are locked/);
+      expect(await card.getByRole('alertdialog').isHidden()).toBe(true);
+      expect(await page.evaluate("document.activeElement?.getAttribute('data-testid')")).toBe('token-input');
+      // A wrong token is refused by the server and not kept.
+      await page.getByTestId('token-input').fill('not-the-token-0123456789');
+      await page.getByTestId('unlock').click();
+      await textOf(page.getByTestId('token-state'), (text) => text.includes('wrong'));
+      expect(await gate.getAttribute('data-unlocked')).toBe('false');
+      expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
+      // The right one unlocks the controls, and lasts across a reload of the tab; it is in no URL and not in the page.
+      const token = dashboard.token!;
+      await page.getByTestId('token-input').fill(token);
+      await page.getByTestId('unlock').click();
+      await textOf(page.getByTestId('token-state'), (text) => text === 'Controls unlocked.');
+      await page.reload();
+      await card.waitFor({ timeout: 10_000 });
+      expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('true');
+      expect(page.url()).not.toContain(token);
+      expect(await page.content()).not.toContain(token);
+      expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'shadow' });
+
       // A confirmation comes first: cancelling changes nothing.
       await card.getByTestId('kill').click();
       expect(await card.getByRole('alertdialog').textContent()).toMatch(/Kill migration "users-username"\?/);
@@ -210,6 +235,11 @@ describeDrivers(
       });
       expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'dualwrite', percent: 0 });
       await textOf(card.getByTestId('stage'), (text) => text === 'dualwrite');
+
+      // Locking forgets the token in this tab.
+      await page.getByTestId('lock').click();
+      expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('false');
+      expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
 
       if (process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'] !== undefined) {
         await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: true });
