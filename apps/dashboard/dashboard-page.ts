@@ -90,8 +90,8 @@ progress { width: 100%; height: .8rem; }
 .ok { color: var(--good); } .bad { color: var(--bad); } .warn { color: var(--warn); }
 details.samples { margin-top: .75rem; }
 details.samples summary { cursor: pointer; font-weight: 600; }
-.controls { margin-top: 1rem; padding-top: .75rem; border-top: 1px dashed var(--line); display: flex; flex-wrap: wrap;
-  gap: .5rem 1rem; align-items: end; }
+.controls { margin: .5rem 0; padding: .5rem 0; border-top: 1px dashed var(--line); border-bottom: 1px dashed var(--line);
+  display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; }
 .controls label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }
 .controls select, .controls input { font: inherit; padding: .2rem .35rem; min-width: 7rem; }
 button { font: inherit; padding: .3rem .8rem; border-radius: 6px; border: 1px solid var(--line); background: var(--card);

@@ -1,8 +1,8 @@
 /**
  * One migration's card: what it is (name, description, table, fields, flag keys), its
- * stage and read percentage, its metrics, backfill and last verification, and, when the
- * dashboard has a flag control, its ramp and kill controls. Built once, re-rendered in
- * place on every refresh so the operator's focus and open panels stay.
+ * stage and read percentage, and, when the dashboard takes changes, its ramp and kill
+ * controls right under them; then its metrics, backfill and last verification. Built
+ * once, re-rendered in place on every refresh so the operator's focus and open panels stay.
  */
 import { h } from './dom.js';
 import { createFlagControls, type FlagControls } from './flag-controls.js';
@@ -114,7 +114,8 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       refreshNow: options.refreshNow,
       gate: options.gate,
     });
-    root.append(controls.root);
+    // Right under the flags they change, in view without scrolling: at 3 a.m. a kill can't wait for a scroll.
+    parts.flagsNote.after(controls.root);
   }
 
   return {

@@ -137,7 +137,7 @@ describeDrivers(
       });
       cleanup.push(() => dashboard.close());
 
-      const page: Page = await browser!.newPage();
+      const page: Page = await browser!.newPage({ viewport: { width: 1366, height: 768 } });
       cleanup.push(() => page.close());
       const dialogs: string[] = [];
       page.on('dialog', (dialog) => {
@@ -176,6 +176,13 @@ describeDrivers(
       // A hostile description is text, not markup.
       expect(await card.getByTestId('description').textContent()).toBe(HOSTILE);
       expect(await page.locator('img').count()).toBe(0);
+
+      // At 1366x768, the token field and the controls are in view without scrolling.
+      for (const control of [page.getByTestId('token-input'), card.getByTestId('kill'), card.getByTestId('apply')]) {
+        const box = (await control.boundingBox())!;
+        expect(box.y + box.height).toBeLessThanOrEqual(768);
+      }
+      expect(await page.evaluate('window.scrollY')).toBe(0);
 
       // The controls are locked until the operator gives the token: a kill asks for it and changes nothing.
       const gate = page.getByTestId('token-gate');
@@ -242,7 +249,7 @@ describeDrivers(
       expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
 
       if (process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'] !== undefined) {
-        await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: true });
+        await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: false });
       }
       expect(dialogs).toEqual([]);
       expect(pageErrors).toEqual([]);
