@@ -78,16 +78,32 @@ export function createTokenGate(): TokenGate {
     show('Controls locked.', 'muted');
   });
 
-  if (token === null) show('Controls locked:', 'muted');
-  else show('Controls unlocked.', 'ok');
+  function refused(message: string): void {
+    token = null;
+    store(null);
+    show(message, 'bad');
+  }
+
+  if (token === null) {
+    show('Controls locked:', 'muted');
+  } else {
+    show('Controls unlocked.', 'ok');
+    // A token kept from before a restart of the dashboard (with a new token) would fail only at the next change.
+    const kept = token;
+    checkToken(kept).then(
+      (answer) => {
+        if (answer.unauthorized && token === kept) {
+          refused('The token kept in this tab no longer works (the dashboard restarted?): paste the current one.');
+        }
+      },
+      // Unreachable now: the next change says so, and the status line already does.
+      () => undefined,
+    );
+  }
   return {
     root,
     token: () => token,
-    refused(message) {
-      token = null;
-      store(null);
-      show(message, 'bad');
-    },
+    refused,
     ask() {
       input.focus();
     },

@@ -247,6 +247,12 @@ describeDrivers(
       await page.getByTestId('lock').click();
       expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('false');
       expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
+      // A token kept in the tab that the dashboard no longer takes (it restarted with another) locks the controls on load.
+      await page.evaluate(`window.sessionStorage.setItem('flagshift-dashboard-token', 'stale-token-0123456789')`);
+      await page.reload();
+      await textOf(page.getByTestId('token-state'), (text) => text.includes('no longer works'));
+      expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('false');
+      expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
 
       if (process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'] !== undefined) {
         await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: false });
