@@ -45,13 +45,14 @@ export function parseAllowedHost(entry: string): HostRule | undefined {
 
 /**
  * The names a dashboard listening on `bound` answers to without being told, each on the
- * port it listens on: the address itself, and the loopback names when it listens there
- * too (on loopback, or on every address). No DNS answer can make a browser send one of
- * those as `Host` for an attacker's name.
+ * port it listens on: the address itself (its URL names it), and the loopback names when
+ * it listens there too (on loopback, or on every address). No DNS answer can make a
+ * browser send one of those as `Host` for an attacker's name.
  */
 export function boundHostRules(bound: string): readonly HostRule[] {
+  const address = bracketed(bound.toLowerCase());
   const loopback = ['127.0.0.1', 'localhost', '[::1]'];
-  const names = isLoopback(bound) || isWildcard(bound) ? loopback : [bracketed(bound.toLowerCase())];
+  const names = isLoopback(bound) ? loopback : isWildcard(bound) ? [address, ...loopback] : [address];
   return names.map((name) => ({ name, port: 'bound' }));
 }
 

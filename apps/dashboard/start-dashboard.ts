@@ -54,8 +54,9 @@ export interface DashboardOptions {
    */
   readonly host?: string;
   /**
-   * More names the dashboard answers to, besides the address it listens on (on loopback:
-   * `localhost`, `127.0.0.1`, `[::1]`): `name` on any port, or `name:port`. A request
+   * More names the dashboard answers to, besides the address it listens on (and, on
+   * loopback or every address, `localhost`, `127.0.0.1`, `[::1]`): `name` on any port, or
+   * `name:port`. A request
    * addressed to any other name is refused, as a DNS rebinding page's is. Required when
    * `host` is every address (`0.0.0.0`, `::`).
    * @default [] (only the address listened on)

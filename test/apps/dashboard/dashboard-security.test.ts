@@ -267,6 +267,9 @@ describe('dashboard security: options and binding', () => {
     expect(await statusFor(`dash.example:${port}`)).toBe(200);
     expect(await statusFor('ops.example:8443')).toBe(200);
     expect(await statusFor(`localhost:${port}`)).toBe(200);
+    // The address in the dashboard's own URL, as a browser opening it sends it.
+    expect(dashboard.url).toBe(`http://0.0.0.0:${port}/`);
+    expect(await statusFor(`0.0.0.0:${port}`)).toBe(200);
     expect(await statusFor('ops.example')).toBe(421);
     expect(await statusFor(`ops.example:${port}`)).toBe(421);
     expect(await statusFor(`evil.example:${port}`)).toBe(421);
