@@ -1,6 +1,6 @@
 /**
  * What `GET /api/state` returns: per migration, its flags, the fleet's metrics, its
- * backfill and its last verification, each read on its own so one failing source shows
+ * backfill, its last verification and its timeline of events, each read on its own so one failing source shows
  * as "unknown" (with the reason) instead of blanking the page. Nothing is invented: a
  * value the dashboard can't read is reported as unknown, never as a default.
  */
@@ -17,6 +17,7 @@ import {
   type ReadMetricsOptions,
   readMetrics,
 } from '../../src/lifecycle/index.js';
+import { type EventView, readTimeline } from './dashboard-events.js';
 import type { DashboardFlagControl } from './flag-control.js';
 
 /** A value read from one source, or why it could not be. */
@@ -79,6 +80,8 @@ export interface MigrationView {
   readonly metrics: Known<FleetMigrationMetrics | null>;
   readonly backfill: Known<BackfillView | null>;
   readonly verification: Known<VerificationView | null>;
+  /** The latest events of its event log, newest first; empty when there is none. */
+  readonly events: Known<readonly EventView[]>;
 }
 
 /** The body of `GET /api/state`. */
@@ -233,6 +236,10 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
         ? readVerification(sources, migration, tables.value.has('events'))
         : null;
     });
+    const events = await known(async () => {
+      if (tables.status === 'unknown') throw new Error(tables.reason);
+      return tables.value.has('events') ? readTimeline(sources.db, migration.name, sources.stateSchema) : [];
+    });
     migrations.push({
       name: migration.name,
       description: migration.description,
@@ -245,6 +252,7 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
       metrics,
       backfill,
       verification,
+      events,
     });
   }
   return {

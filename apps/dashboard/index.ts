@@ -30,6 +30,7 @@
  *
  * @module
  */
+export type { EventView } from './dashboard-events.js';
 export type {
   BackfillView,
   DashboardState,

@@ -1,10 +1,12 @@
 /**
  * One migration's card: what it is (name, description, table, fields, flag keys), its
  * stage and read percentage, and, when the dashboard takes changes, its ramp and kill
- * controls right under them; then its metrics, backfill and last verification. Built
- * once, re-rendered in place on every refresh so the operator's focus and open panels stay.
+ * controls right under them; then its metrics, backfill, last verification and timeline
+ * of events. Built once, re-rendered in place on every refresh so the operator's focus
+ * and open panels stay.
  */
 import { h } from './dom.js';
+import { renderTimeline } from './event-timeline.js';
 import { createFlagControls, type FlagControls } from './flag-controls.js';
 import { dateTime, int, json, pct } from './format.js';
 import { renderKnown, unknownValue } from './known-value.js';
@@ -35,6 +37,7 @@ interface CardParts extends MetricsParts {
   readonly flagsNote: HTMLElement;
   readonly backfill: HTMLElement;
   readonly verification: HTMLElement;
+  readonly timeline: HTMLElement;
 }
 
 /** One figure with its label; `value` is filled on render. */
@@ -63,6 +66,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     latency: h('div', { 'data-testid': 'latency' }),
     backfill: h('div', { 'data-testid': 'backfill' }),
     verification: h('div', { 'data-testid': 'verification' }),
+    timeline: h('div', { 'data-testid': 'timeline' }),
     samplesTitle: h('summary'),
     samples: h('div', { 'data-testid': 'mismatch-samples' }),
   };
@@ -101,6 +105,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       h('div', { className: 'panel' }, h('h3', { text: 'Backfill' }), parts.backfill),
       h('div', { className: 'panel' }, h('h3', { text: 'Last verification' }), parts.verification),
     ),
+    h('div', { className: 'panel timeline' }, h('h3', { text: 'Timeline (newest first)' }), parts.timeline),
     h('details', { className: 'samples', open: '' }, parts.samplesTitle, parts.samples),
   );
 
@@ -127,6 +132,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       renderMetrics(parts, view, state.fleet, Date.parse(state.generatedAt));
       renderBackfill(parts.backfill, view);
       renderVerification(parts.verification, view);
+      renderTimeline(parts.timeline, view);
     },
   };
 }

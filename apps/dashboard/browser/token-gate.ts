@@ -93,7 +93,7 @@ export function createTokenGate(): TokenGate {
     checkToken(kept).then(
       (answer) => {
         if (answer.unauthorized && token === kept) {
-          refused('The token kept in this tab no longer works (the dashboard restarted?): paste the current one.');
+          refused('The token kept in this tab no longer works: paste the current one.');
         }
       },
       // Unreachable now: the next change says so, and the status line already does.

@@ -10,7 +10,7 @@ import {
 import type { Queryable } from '../../../src/kernel/driver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { createMetricsPublisher, listEvents, recordVerification } from '../../../src/lifecycle/index.js';
+import { createMetricsPublisher, listEvents, recordEvent, recordVerification } from '../../../src/lifecycle/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -105,7 +105,7 @@ describe('dashboard API without a database', () => {
       table: 'users',
       defaultStage: 'dualwrite',
     });
-    for (const section of ['flags', 'metrics', 'backfill', 'verification']) {
+    for (const section of ['flags', 'metrics', 'backfill', 'verification', 'events']) {
       expect(m[section]).toEqual({ status: 'unknown', reason: 'connection refused <b>down</b>' });
     }
   });
@@ -328,6 +328,7 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(m.backfill).toEqual({ status: 'ok', value: null });
     expect(m.verification).toEqual({ status: 'ok', value: null });
     expect(m.metrics).toEqual({ status: 'ok', value: null });
+    expect(m.events).toEqual({ status: 'ok', value: [] });
     expect(state.fleet).toMatchObject({ status: 'ok', value: { published: false, processes: 0 } });
     const created = await ctx.sql<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename <> 'users'`,
@@ -426,6 +427,27 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     const events = await listEvents(ctx.driver, migration.name, ctx.schema);
     expect(events.map((e) => e.details['action'])).toEqual(['set', 'kill']);
     expect(events[1]!.details).toMatchObject({ actor: 'flagshift dashboard', reason: 'killed from the dashboard' });
+
+    // The timeline: newest first, who did what, and no row data even when an event holds some.
+    await recordEvent(
+      ctx.driver,
+      migration.name,
+      'verify',
+      { passed: false, checkedRows: 3, mismatchedRows: 1, missingRows: 0, sample: { username: 'secret-value' } },
+      ctx.schema,
+    );
+    const timeline = (await call(url, '/api/state')).json.migrations[0].events;
+    expect(timeline.status).toBe('ok');
+    expect(timeline.value.map((e: { kind: string }) => e.kind)).toEqual(['verify', 'stage', 'stage']);
+    expect(timeline.value[0].details).toEqual({ passed: false, checkedRows: 3, mismatchedRows: 1, missingRows: 0 });
+    expect(timeline.value[1].details).toMatchObject({
+      action: 'kill',
+      actor: 'flagshift dashboard',
+      reason: 'killed from the dashboard',
+      from: { stage: 'live', percent: 40 },
+      to: { stage: 'dualwrite', percent: 0 },
+    });
+    expect(JSON.stringify(timeline)).not.toContain('secret-value');
 
     const again = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(again.json.message).toMatch(/already reads old only; nothing changed/);

@@ -242,6 +242,13 @@ describeDrivers(
       });
       expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'dualwrite', percent: 0 });
       await textOf(card.getByTestId('stage'), (text) => text === 'dualwrite');
+      // The timeline says what happened, newest first, and who did it.
+      const timeline = card.locator('[data-testid="timeline"] tbody tr');
+      await textOf(timeline.locator('[data-testid="event-what"]'), (text) => text.startsWith('kill:'));
+      expect(await timeline.first().textContent()).toMatch(
+        /kill: live 100% \u2192 dualwrite 0%flagshift dashboardkilled from the dashboard$/,
+      );
+      expect(await timeline.nth(1).textContent()).toMatch(/flags: shadow .+ \u2192 live 100%flagshift dashboard-$/);
 
       // Locking forgets the token in this tab.
       await page.getByTestId('lock').click();
