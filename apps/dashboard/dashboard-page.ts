@@ -49,11 +49,14 @@ const STYLE = `
   --line: #323840; --accent: #6ea0ff; --bad: #ff6b60; --good: #4cc37a; --warn: #e5a93c; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
-header.top { display: flex; gap: 1rem; align-items: baseline; padding: .75rem 1.25rem; border-bottom: 1px solid var(--line);
+header.top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: baseline; padding: .75rem 1.25rem; border-bottom: 1px solid var(--line);
   background: var(--card); position: sticky; top: 0; z-index: 1; }
 header.top h1 { font-size: 1.1rem; margin: 0; }
 #status { color: var(--muted); }
-.gate { margin-left: auto; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
+.window { color: var(--muted); font-size: 12px; white-space: nowrap; }
+.window select { font: inherit; }
+.gate { margin-left: auto; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; justify-content: flex-end;
+  max-width: 40rem; }
 .gate-form { display: flex; gap: .35rem; }
 .gate-form[hidden], .gate button[hidden] { display: none; }
 .gate input { font: inherit; padding: .2rem .35rem; width: 16rem; }

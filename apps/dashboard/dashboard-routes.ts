@@ -53,7 +53,12 @@ export function createDashboardRoutes(options: DashboardRoutesOptions): HttpHand
 
   const readRoutes: readonly Route[] = [
     { path: /^\/$/, methods: ['GET', 'HEAD'], handle: async () => page(options) },
-    { path: /^\/api\/state$/, methods: ['GET', 'HEAD'], handle: async () => jsonReply(200, await api.state()) },
+    {
+      path: /^\/api\/state$/,
+      methods: ['GET', 'HEAD'],
+      handle: async (_request, _params, url) =>
+        jsonReply(200, await api.state(url.searchParams.get('window') ?? undefined)),
+    },
   ];
   const changeRoutes = (check: TokenCheck): readonly Route[] => [
     {

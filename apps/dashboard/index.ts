@@ -46,4 +46,5 @@ export {
   type PostgresFlagControlOptions,
   type StoredMigrationFlags,
 } from './flag-control.js';
+export { SERIES_WINDOWS, type SeriesWindow } from './series-windows.js';
 export { type Dashboard, type DashboardOptions, startDashboard } from './start-dashboard.js';

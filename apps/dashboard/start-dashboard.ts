@@ -78,7 +78,8 @@ export interface DashboardOptions {
    */
   readonly refreshMs?: number;
   /**
-   * How far back the mismatch-rate chart goes, in milliseconds.
+   * How far back the mismatch-rate chart goes until the page picks another window (one of
+   * `SERIES_WINDOWS`), in milliseconds.
    * @default 1800000 (30 minutes)
    */
   readonly seriesWindowMs?: number;
@@ -194,7 +195,8 @@ const expectations = {
  *
  * Metrics come from processes that publish them with `createMetricsPublisher` (from
  * `flagshift/lifecycle`); without any, the page says so. Routes: `GET /` (the page),
- * `GET /api/state` (JSON) and, unless read-only, `POST /api/migrations/:name/flags`
+ * `GET /api/state` (JSON; `?window=5m` ... `24h` for the series over one of
+ * `SERIES_WINDOWS`) and, unless read-only, `POST /api/migrations/:name/flags`
  * (`{ stage?, percent? }`), `POST /api/migrations/:name/kill` and `POST /api/token` (does
  * the token work?). Each `POST` needs the token in the `x-flagshift-token` header, JSON,
  * no query string and, when the browser names it, the dashboard's own origin.

@@ -19,9 +19,13 @@ export interface ControlAnswer {
   readonly message: string;
 }
 
-/** `GET /api/state`. Throws when the server can't be reached or answers with an error status. */
-export async function fetchState(): Promise<DashboardState> {
-  const response = await fetch('/api/state', { cache: 'no-store', headers: { accept: 'application/json' } });
+/**
+ * `GET /api/state`, with the series over the window named `window` (the server's own
+ * window when empty). Throws when the server can't be reached or answers with an error status.
+ */
+export async function fetchState(window: string): Promise<DashboardState> {
+  const path = window === '' ? '/api/state' : `/api/state?window=${encodeURIComponent(window)}`;
+  const response = await fetch(path, { cache: 'no-store', headers: { accept: 'application/json' } });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return (await response.json()) as DashboardState;
 }

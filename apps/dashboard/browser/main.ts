@@ -3,8 +3,11 @@
  * shell with its settings as `data-` attributes on `<body>`; this script polls
  * `GET /api/state` and renders every value with DOM text nodes, never as markup.
  */
+
+import { SERIES_WINDOWS } from '../series-windows.js';
 import { fetchState } from './api-client.js';
 import { createDashboardView } from './dashboard-view.js';
+import { h } from './dom.js';
 import { createPoller, type Poller } from './poller.js';
 import { createTokenGate } from './token-gate.js';
 
@@ -26,6 +29,17 @@ const gate = gateSlot === null ? undefined : createTokenGate();
 if (gate !== undefined) gateSlot?.replaceWith(gate.root);
 
 let poller: Poller | undefined;
+
+// One window for every chart on the page; a change shows at once.
+const windowSelect = h(
+  'select',
+  { name: 'window', 'aria-label': 'Chart window', 'data-testid': 'window-select' },
+  h('option', { value: '', text: 'default' }),
+  SERIES_WINDOWS.map((w) => h('option', { value: w.name, text: w.label })),
+);
+element('status').after(h('label', { className: 'window' }, 'Charts over ', windowSelect));
+windowSelect.addEventListener('change', () => poller?.refreshNow());
+
 const view = createDashboardView({
   body,
   main: element('migrations'),
@@ -36,7 +50,7 @@ const view = createDashboardView({
 });
 poller = createPoller(async () => {
   try {
-    view.render(await fetchState());
+    view.render(await fetchState(windowSelect.value));
   } catch (error) {
     view.showError(error);
   }

@@ -398,6 +398,17 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(m.metrics.value.series.reduce((sum: number, p: { mismatches: number }) => sum + p.mismatches, 0)).toBe(1);
     expect(state.fleet.value).toMatchObject({ published: true, processes: 1, seriesBucketMs: 1000 });
 
+    // The page's chart windows: the same series over 5 minutes at 5-second points, or 24 hours; nothing else.
+    const fiveMinutes = (await call(url, '/api/state?window=5m')).json;
+    expect(fiveMinutes.fleet.value).toMatchObject({ seriesWindowMs: 300_000, seriesBucketMs: 5000 });
+    const points = fiveMinutes.migrations[0].metrics.value.series;
+    expect(points.reduce((sum: number, p: { mismatches: number }) => sum + p.mismatches, 0)).toBe(1);
+    const day = (await call(url, '/api/state?window=24h')).json;
+    expect(day.fleet.value).toMatchObject({ seriesWindowMs: 86_400_000, seriesBucketMs: 900_000 });
+    const bogus = await call(url, '/api/state?window=2d');
+    expect(bogus.status).toBe(400);
+    expect(bogus.json.error).toBe('window must be one of 5m, 15m, 1h, 6h, 24h, got "2d"');
+
     // A stage change after the verification: the page must say it proves less now.
     await setMigrationFlags(ctx.driver, migration, { stage: 'live' }, { schema: ctx.schema, stateSchema: ctx.schema });
     const later = (await call(url, '/api/state')).json.migrations[0];

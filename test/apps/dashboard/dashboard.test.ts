@@ -167,6 +167,13 @@ describeDrivers(
       expect(await card.locator('[data-testid="mismatch-chart"] svg circle').count()).toBeGreaterThan(0);
       expect(await card.getByTestId('latency').textContent()).toMatch(/both \(one statement\)/);
 
+      // The charts' window: 5 minutes at 5-second points, picked in the page.
+      await page.getByTestId('window-select').selectOption('5m');
+      await textOf(card.getByTestId('mismatch-chart'), (text) => text.includes('one point per 5 s'));
+      expect(await card.locator('[data-testid="mismatch-chart"] svg').getAttribute('aria-label')).toBe(
+        'mismatch rate over the last 5 min',
+      );
+
       // The last verification, and nothing after it.
       const verification = card.getByTestId('verification');
       expect(await textOf(verification, (text) => text.includes('rows checked'))).toMatch(
