@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ConfigurationError, type Migration, type Queryable } from '../../src/index.js';
 import { identifierProblem, parseOptions } from '../../src/internal.js';
+import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import { boundHostRules, isWildcard, parseAllowedHost } from './allowed-hosts.js';
 import { createDashboardApi } from './dashboard-api.js';
 import { createDashboardRoutes } from './dashboard-routes.js';
@@ -252,7 +253,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     migrations: o.migrations,
     flags: o.flags,
     controls,
-    stateSchema: o.stateSchema ?? 'flagshift',
+    stateSchema: o.stateSchema ?? DEFAULT_STATE_SCHEMA,
     flagTable: o.flagTable ?? {},
     metrics: {
       seriesWindowMs: o.seriesWindowMs ?? 1_800_000,

@@ -61,6 +61,18 @@ export {
   preflight,
 } from './preflight.js';
 export {
+  checkPromotion,
+  DEFAULT_PROMOTION_GATE,
+  describeMove,
+  describePosition,
+  type FlagPosition,
+  type PromotionCheck,
+  type PromotionCheckOptions,
+  type PromotionEvidence,
+  type PromotionGateOptions,
+  servesMoreNew,
+} from './promotion/index.js';
+export {
   type BackfillStatus,
   backfillStatus,
   createMetricsPublisher,

@@ -5,7 +5,7 @@
  * that a read adds no promise hops of its own to the driver's.
  */
 import { missingColumnsError } from '../catalog/index.js';
-import type { FlagDecision, Route } from '../flags/index.js';
+import { type FlagDecision, type Route, routeFor } from '../flags/index.js';
 import { ErrorCode, type QueryResult, toDriverError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, Side, Stage } from '../model/index.js';
@@ -27,8 +27,8 @@ interface MainSelect {
   /** Per plan: the side fetched only to compare, dropped (and retried without) if the select fails. */
   readonly compareOnly: readonly (Side | undefined)[];
   readonly operation: Operation;
-  /** Per plan: the effective stage, for reporting. */
-  readonly stages: readonly Stage[];
+  /** Per plan: the route of its first key, for reporting. */
+  readonly stages: readonly Route[];
 }
 
 /** The side-table rows of a read without side tables. Never written to. */
@@ -158,7 +158,7 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
   const fetchNew: boolean[] = [];
   // Per plan, the side fetched only to compare, when every key is served from the other.
   const compareOnly: (Side | undefined)[] = [];
-  const stages: Stage[] = [];
+  const stages: Route[] = [];
   for (let p = 0; p < plans.length; p++) {
     let old = false;
     let fresh = false;
@@ -173,7 +173,7 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
     fetchOld.push(old);
     fetchNew.push(fresh && plans[p]!.newColumns.length > 0);
     compareOnly.push(servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined);
-    stages.push(routes[p]![0]?.route.effective ?? 'off');
+    stages.push(routes[p]![0]?.route ?? routeFor('off', false));
   }
   // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
   const started = core.metrics !== undefined ? performance.now() : 0;
@@ -208,7 +208,7 @@ async function dropUnavailableSides(handle: Handle, routes: ReadRoute[][], opera
         if (read.compare) {
           read.compare = false;
           read.side = read.route.serves === 'new' && plan.crossTable.length > 0;
-          core.emitError(plan, read.route.effective, side, operation, { code: ErrorCode.UnknownColumn });
+          core.emitError(plan, read.route, side, operation, { code: ErrorCode.UnknownColumn });
         }
       }
     }
@@ -316,7 +316,7 @@ function reportReadFailure(
   fetchNew: readonly boolean[],
   compareOnly: readonly (Side | undefined)[],
   operation: Operation,
-  stages: readonly Stage[],
+  stages: readonly Route[],
   error: unknown,
 ): void {
   const { core } = handle;
@@ -356,6 +356,7 @@ export async function selectSides(
     const wanted = keys.filter((_, k) => routes[p]![k]!.side);
     if (wanted.length === 0) continue;
     const servesNew = routes[p]!.some((read) => read.route.serves === 'new');
+    const reported = routes[p]!.find((read) => read.side)!.route;
     const perTable = new Map<string, Map<string, Entity>>();
     out.set(p, perTable);
     const params = wanted.flatMap((key) => key.params);
@@ -383,7 +384,7 @@ export async function selectSides(
           (error: unknown) => {
             if (servesNew) throw toDriverError(error, sql);
             out.delete(p);
-            core.emitError(plan, 'shadow', 'new', operation, error);
+            core.emitError(plan, reported, 'new', operation, error);
           },
         ),
       );

@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliSchema, createCliSchema, root, runCli } from './support/run-cli.js';
-
-const tsxLoader = pathToFileURL(createRequire(`${root}package.json`).resolve('tsx')).href;
+import {
+  type CliSchema,
+  cliEnv,
+  createCliSchema,
+  PROCESS_TEST_TIMEOUT_MS,
+  root,
+  runCli,
+  tsxLoader,
+} from './support/run-cli.js';
 
 /** A `flagshift dashboard` serving until {@link Served.stop}. */
 interface Served {
@@ -46,7 +50,7 @@ describe('flagshift CLI: dashboard', () => {
       ],
       {
         cwd: root,
-        env: { ...process.env, ...db.env, NO_COLOR: '1', FLAGSHIFT_DASHBOARD_TOKEN: '', ...env },
+        env: cliEnv({ ...db.env, FLAGSHIFT_DASHBOARD_TOKEN: '', ...env }),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -68,7 +72,8 @@ describe('flagshift CLI: dashboard', () => {
           if (match && (match[2] !== undefined || /dashboard token.*\n/.test(out))) resolve(match[1]!);
         };
         child.stderr.on('data', look);
-        setTimeout(() => reject(new Error(`no address after 20 s: ${out}`)), 20_000).unref();
+        // Short of the test's own limit, to fail with what the process printed.
+        setTimeout(() => reject(new Error(`no address after 100 s: ${out}`)), 100_000).unref();
         child.on('close', (code) =>
           reject(new Error(`dashboard exited with ${code} before printing its address: ${out}`)),
         );
@@ -87,70 +92,83 @@ describe('flagshift CLI: dashboard', () => {
       body: '{}',
     });
 
-  it('serves the state of every migration, with controls and a generated token printed once, until interrupted', async () => {
-    const served = await serve([]);
-    try {
-      expect(served.stderr()).toMatch(
-        /flagshift dashboard at http:\/\/127\.0\.0\.1:\d+\/ \(ramp and kill controls on\)/,
-      );
-      const token = /paste into the page once .*: (\S+)\n/.exec(served.stderr())?.[1];
-      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      expect(served.stderr().split(token!).length - 1).toBe(1);
-      expect(served.url).not.toContain(token);
+  it(
+    'serves the state of every migration, with controls and a generated token printed once, until interrupted',
+    async () => {
+      const served = await serve([]);
+      try {
+        expect(served.stderr()).toMatch(
+          /flagshift dashboard at http:\/\/127\.0\.0\.1:\d+\/ \(ramp and kill controls on\)/,
+        );
+        const token = /paste into the page once .*: (\S+)\n/.exec(served.stderr())?.[1];
+        expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(served.stderr().split(token!).length - 1).toBe(1);
+        expect(served.url).not.toContain(token);
 
-      const state = (await (await fetch(new URL('api/state', served.url))).json()) as {
-        migrations: { name: string; flags?: { stage?: string } }[];
-      };
-      const users = state.migrations.find((migration) => migration.name === 'users-username');
-      expect(users, JSON.stringify(state).slice(0, 500)).toBeDefined();
-      expect(JSON.stringify(users)).toContain('shadow');
-      const page = await (await fetch(served.url)).text();
-      expect(page).toContain('<html');
-      expect(page).not.toContain(token);
+        const state = (await (await fetch(new URL('api/state', served.url))).json()) as {
+          migrations: { name: string; flags?: { stage?: string } }[];
+        };
+        const users = state.migrations.find((migration) => migration.name === 'users-username');
+        expect(users, JSON.stringify(state).slice(0, 500)).toBeDefined();
+        expect(JSON.stringify(users)).toContain('shadow');
+        const page = await (await fetch(served.url)).text();
+        expect(page).toContain('<html');
+        expect(page).not.toContain(token);
 
-      expect((await checkToken(served.url)).status).toBe(401);
-      expect((await checkToken(served.url, token)).status).toBe(200);
-    } finally {
-      await served.stop();
-    }
-    // Printed once: stopping prints it no more.
-    expect(served.stderr().split(/: [A-Za-z0-9_-]{43}\n/).length - 1).toBe(1);
-  });
+        expect((await checkToken(served.url)).status).toBe(401);
+        expect((await checkToken(served.url, token)).status).toBe(200);
+      } finally {
+        await served.stop();
+      }
+      // Printed once: stopping prints it no more.
+      expect(served.stderr().split(/: [A-Za-z0-9_-]{43}\n/).length - 1).toBe(1);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('FLAGSHIFT_DASHBOARD_TOKEN: the token changes need, never printed', async () => {
-    const token = 'env-token-9f8e7d6c5b4a3210';
-    const served = await serve([], { FLAGSHIFT_DASHBOARD_TOKEN: token });
-    try {
-      expect(served.stderr()).toContain('changes need the dashboard token from FLAGSHIFT_DASHBOARD_TOKEN');
+  it(
+    'FLAGSHIFT_DASHBOARD_TOKEN: the token changes need, never printed',
+    async () => {
+      const token = 'env-token-9f8e7d6c5b4a3210';
+      const served = await serve([], { FLAGSHIFT_DASHBOARD_TOKEN: token });
+      try {
+        expect(served.stderr()).toContain('changes need the dashboard token from FLAGSHIFT_DASHBOARD_TOKEN');
+        expect(served.stderr()).not.toContain(token);
+        expect((await checkToken(served.url, token)).status).toBe(200);
+        expect((await checkToken(served.url, `${token}x`)).status).toBe(401);
+      } finally {
+        await served.stop();
+      }
       expect(served.stderr()).not.toContain(token);
-      expect((await checkToken(served.url, token)).status).toBe(200);
-      expect((await checkToken(served.url, `${token}x`)).status).toBe(401);
-    } finally {
-      await served.stop();
-    }
-    expect(served.stderr()).not.toContain(token);
-  });
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('--read-only: no change routes and no token', async () => {
-    const served = await serve(['--read-only'], { FLAGSHIFT_DASHBOARD_TOKEN: 'env-token-9f8e7d6c5b4a3210' });
-    try {
-      expect(served.stderr()).toMatch(/\(read-only\)/);
-      expect(served.stderr()).not.toMatch(/token/);
-      expect((await checkToken(served.url, 'env-token-9f8e7d6c5b4a3210')).status).toBe(404);
-      const kill = await fetch(new URL('api/migrations/users-username/kill', served.url), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-flagshift-token': 'env-token-9f8e7d6c5b4a3210' },
-        body: '{}',
-      });
-      expect(kill.status).toBe(404);
-    } finally {
-      await served.stop();
-    }
-    const flags = await db.run('flags', 'get', 'users-username');
-    expect(flags.stdout).toContain('shadow');
-  });
+  it(
+    '--read-only: no change routes and no token',
+    async () => {
+      const served = await serve(['--read-only'], { FLAGSHIFT_DASHBOARD_TOKEN: 'env-token-9f8e7d6c5b4a3210' });
+      try {
+        expect(served.stderr()).toMatch(/\(read-only\)/);
+        expect(served.stderr()).not.toMatch(/token/);
+        expect((await checkToken(served.url, 'env-token-9f8e7d6c5b4a3210')).status).toBe(404);
+        const kill = await fetch(new URL('api/migrations/users-username/kill', served.url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-flagshift-token': 'env-token-9f8e7d6c5b4a3210' },
+          body: '{}',
+        });
+        expect(kill.status).toBe(404);
+      } finally {
+        await served.stop();
+      }
+      const flags = await db.run('flags', 'get', 'users-username');
+      expect(flags.stdout).toContain('shadow');
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
   it('bad input: a short FLAGSHIFT_DASHBOARD_TOKEN (not quoted back), every address without --allowed-host: exit 2', async () => {
+    // In process: both fail before the dashboard would serve (and wait for a signal).
     const short = await runCli([...db.args, 'dashboard', '--port', '0'], {
       env: { ...db.env, FLAGSHIFT_DASHBOARD_TOKEN: 'tiny-secret' },
     });

@@ -1,6 +1,6 @@
-import { getMigrationFlags, type MigrationFlagState } from '../../../adapters/postgres-flags/migration-flags.js';
-import type { Migration, Queryable } from '../../../src/index.js';
-import { lastSchemaChange, stateTablesExist } from '../../../src/internal.js';
+import { getMigrationFlags, type MigrationFlagState } from '../../../../adapters/postgres-flags/migration-flags.js';
+import type { Migration, Queryable } from '../../../../src/index.js';
+import { lastSchemaChange, stateTablesExist } from '../../../../src/internal.js';
 import {
   type BackfillStatus,
   backfillStatus,
@@ -11,9 +11,9 @@ import {
   planExpand,
   readMetrics,
   type VerificationRecord,
-} from '../../../src/lifecycle/index.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode, errorLine } from '../cli-error.js';
+} from '../../../../src/lifecycle/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode, errorLine } from '../../cli-error.js';
 
 /** Everything `status` knows about one migration. */
 interface MigrationStatus {

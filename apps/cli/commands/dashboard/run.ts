@@ -1,7 +1,8 @@
-import { ConfigurationError } from '../../../src/index.js';
-import { createPostgresFlagControl, startDashboard } from '../../dashboard/index.js';
-import type { CliContext } from '../cli-context.js';
-import { CliError, ExitCode } from '../cli-error.js';
+import { ConfigurationError } from '../../../../src/index.js';
+import { existingRelations } from '../../../../src/internal.js';
+import { createPostgresFlagControl, startDashboard } from '../../../dashboard/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { CliError, ExitCode } from '../../cli-error.js';
 
 /** Where `flagshift dashboard` takes the dashboard token from, when it is not to make one. */
 export const DASHBOARD_TOKEN_ENV = 'FLAGSHIFT_DASHBOARD_TOKEN';
@@ -25,10 +26,8 @@ export async function runDashboard(ctx: CliContext, options: DashboardCommandOpt
   const migrations = [...(await ctx.migrations()).values()];
   const driver = await ctx.driver();
   const { flagsSchema, flagsTable, stateSchema } = ctx.options;
-  const { rows } = await driver.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
-    `"${flagsSchema}"."${flagsTable}"`,
-  ]);
-  const readOnly = options.readOnly === true || rows[0]?.found == null;
+  const flagTable = `"${flagsSchema}"."${flagsTable}"`;
+  const readOnly = options.readOnly === true || !(await existingRelations(driver, [flagTable])).has(flagTable);
   const given = ctx.env[DASHBOARD_TOKEN_ENV] || undefined;
   let dashboard: Awaited<ReturnType<typeof startDashboard>>;
   try {

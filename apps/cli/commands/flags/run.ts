@@ -3,12 +3,12 @@ import {
   killMigration,
   type MigrationFlagState,
   setMigrationFlags,
-} from '../../../adapters/postgres-flags/migration-flags.js';
-import { type Migration, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../../src/index.js';
-import { backfillStatus } from '../../../src/lifecycle/index.js';
-import type { CliContext } from '../cli-context.js';
-import { CliError, ExitCode } from '../cli-error.js';
-import { schemaState } from './schema-state.js';
+} from '../../../../adapters/postgres-flags/migration-flags.js';
+import { ErrorCode, type Migration, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../../../src/index.js';
+import { backfillStatus } from '../../../../src/lifecycle/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { CliError, ExitCode } from '../../cli-error.js';
+import { schemaState } from '../schema-state.js';
 
 function describeState(migration: Migration, state: MigrationFlagState): string {
   const stage =
@@ -179,18 +179,21 @@ async function checkMove(
   if (problems.length === 0) return safeLeavingComplete ? { safeLeavingComplete } : {};
   if (!force) {
     throw new CliError(`${subject} refused: ${problems.join('; and ')}; or pass --force, which is logged`, {
+      code: ErrorCode.StageTransition,
       exitCode: ExitCode.Failure,
     });
   }
   return { overridden: `${subject}: ${problems.join('; and ')}` };
 }
 
+/** Options of `flagshift flags kill`. */
+export interface FlagsKillOptions {
+  /** Why, recorded in the event log. */
+  readonly reason?: string;
+}
+
 /** `flagshift flags kill <migration>`: reads back to old at once, dual writes kept. */
-export async function runFlagsKill(
-  ctx: CliContext,
-  name: string,
-  options: { readonly reason?: string },
-): Promise<number> {
+export async function runFlagsKill(ctx: CliContext, name: string, options: FlagsKillOptions): Promise<number> {
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
   const result = await killMigration(driver, migration, {
