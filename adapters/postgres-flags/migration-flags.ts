@@ -23,6 +23,7 @@ import {
   type FlagPosition,
   type PromotionCheck,
   type PromotionGateOptions,
+  PromotionRefusedError,
   recordEvent,
 } from '../../src/lifecycle/index.js';
 import {
@@ -116,6 +117,17 @@ export interface MigrationFlagState {
   /** When either flag last changed, and by whom; `undefined` when neither is set. */
   readonly updatedAt: Date | undefined;
   readonly updatedBy: string | null | undefined;
+}
+
+/** What {@link changeMigrationFlags} did. */
+export interface MigrationFlagsChanged {
+  readonly before: MigrationFlagState;
+  readonly after: MigrationFlagState;
+  /**
+   * What the promotion checks found (for a migration from `defineMigration`); with
+   * `force`, its `problems` are what was overridden.
+   */
+  readonly check: PromotionCheck | undefined;
 }
 
 /** What {@link killMigration} did. */
@@ -242,9 +254,7 @@ async function checkChangeAllowed(
     ...(options.gate === undefined ? {} : { gate: options.gate }),
   });
   if (check.problems.length > 0 && !force) {
-    throw new StageTransitionError(
-      `${describeMove(target, from, to)} refused: ${check.problems.join('; and ')}; or pass { force: true }, which is logged`,
-    );
+    throw new PromotionRefusedError(describeMove(target, from, to), check, '{ force: true }');
   }
   return check;
 }
@@ -255,7 +265,7 @@ async function applyMigrationChange(
   target: MigrationFlagTarget,
   change: MigrationFlagChange,
   options: SetMigrationFlagsOptions & { readonly kind?: 'set' | 'kill' },
-): Promise<{ before: MigrationFlagState; after: MigrationFlagState }> {
+): Promise<MigrationFlagsChanged> {
   const records = await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey], true);
   const before = stateOf(target, records);
   const fromStage = before.stage ?? target.defaultStage;
@@ -289,7 +299,7 @@ async function applyMigrationChange(
     );
   }
   const after = stateOf(target, await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey]));
-  return { before, after };
+  return { before, after, check };
 }
 
 /**
@@ -348,8 +358,8 @@ export async function getFlags(db: Queryable, options: FlagTableOptions = {}): P
  * evidence since the last stage change. Moving back is never held for evidence.
  *
  * @throws {ValidationError} when the change is invalid; nothing is written.
- * @throws {StageTransitionError} when a check refuses it and `force` is not set; nothing
- *   is written. Its message says what is missing ("412 of 1000 comparisons since 14:02:07
+ * @throws {PromotionRefusedError} (a `StageTransitionError`) when a check refuses it and
+ *   `force` is not set; nothing is written. Its message says what is missing ("412 of 1000 comparisons since 14:02:07
  *   UTC; 0 mismatches").
  * @example
  * ```ts
@@ -364,12 +374,26 @@ export async function setMigrationFlags(
   change: MigrationFlagChange,
   options: SetMigrationFlagsOptions = {},
 ): Promise<MigrationFlagState> {
+  return (await changeMigrationFlags(db, migration, change, options)).after;
+}
+
+/**
+ * {@link setMigrationFlags}, returning the flags before and after the change and what the
+ * promotion checks found, all read in the transaction that wrote it.
+ *
+ * @throws as {@link setMigrationFlags}.
+ */
+export async function changeMigrationFlags(
+  db: FlagStoreDb,
+  migration: MigrationFlagTarget,
+  change: MigrationFlagChange,
+  options: SetMigrationFlagsOptions = {},
+): Promise<MigrationFlagsChanged> {
   const table = resolveFlagTable(options, 'postgres flags');
   const target = checkTarget(migration);
   const checked = checkChange(target, change);
   await ensureFlagTable(db, table);
-  const { after } = await db.transaction((tx) => applyMigrationChange(tx, table, target, checked, options));
-  return after;
+  return db.transaction((tx) => applyMigrationChange(tx, table, target, checked, options));
 }
 
 /** A migration's stored stage and read percentage. Unset flags read as `undefined`. */

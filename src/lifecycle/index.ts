@@ -70,6 +70,7 @@ export {
   type PromotionCheckOptions,
   type PromotionEvidence,
   type PromotionGateOptions,
+  PromotionRefusedError,
   servesMoreNew,
 } from './promotion/index.js';
 export {

@@ -11,3 +11,4 @@ export {
   type PromotionCheckOptions,
   type PromotionEvidence,
 } from './promotion-check.js';
+export { PromotionRefusedError } from './promotion-refused-error.js';

@@ -36,11 +36,11 @@ export function flagsCommand(program: Command, execute: Execute): Command {
     .option('--reason <text>', 'why, recorded in the event log')
     .option(
       '--force',
-      'make a refused move anyway (logged): a stage whose columns expand has not added or contract dropped, reading new before the backfill finished, or leaving complete for a stage that reads old',
+      'make a refused move anyway (logged with --reason): one the promotion gate holds for lack of evidence, a stage whose columns expand has not added or contract dropped, reading new before the backfill finished, or leaving complete for a stage that reads old',
     )
     .addHelpText(
       'after',
-      `\nStages, in order: ${STAGES.join(', ')}.\n\nExamples:\n  flagshift flags set users-username --stage dualwrite\n  flagshift flags set users-username --stage live --percent 10 --reason "canary fine"`,
+      `\nStages, in order: ${STAGES.join(', ')}.\n\nA move that serves more new data (into live, a higher percentage, rampdown, complete)\nneeds evidence the fleet published since the last stage change (docs/STAGES.md,\n"Promotion gate"): 1000 comparisons with no mismatch, the new side's errors and\nlatency within bounds. Moving back, and flags kill, are never held.\n\nExamples:\n  flagshift flags set users-username --stage dualwrite\n  flagshift flags set users-username --stage live --percent 10 --reason "canary fine"`,
     )
     .action((name: string, options: FlagsSetOptions, command: Command) => {
       if (options.stage === undefined && options.percent === undefined) {

@@ -1,14 +1,14 @@
 import {
+  changeMigrationFlags,
   getMigrationFlags,
   killMigration,
   type MigrationFlagState,
-  setMigrationFlags,
+  type MigrationFlagsChanged,
 } from '../../../../adapters/postgres-flags/migration-flags.js';
-import { ErrorCode, type Migration, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../../../src/index.js';
-import { backfillStatus } from '../../../../src/lifecycle/index.js';
+import { ErrorCode, type Migration, type Stage } from '../../../../src/index.js';
+import { describeMove, PromotionRefusedError } from '../../../../src/lifecycle/index.js';
 import type { CliContext } from '../../cli-context.js';
 import { CliError, ExitCode } from '../../cli-error.js';
-import { schemaState } from '../schema-state.js';
 
 function describeState(migration: Migration, state: MigrationFlagState): string {
   const stage =
@@ -71,119 +71,60 @@ export interface FlagsSetOptions {
   readonly reason?: string;
 }
 
-/** `flagshift flags set <migration> --stage <stage> [--percent <p>]`: every process follows at once. */
+/**
+ * `flagshift flags set <migration> --stage <stage> [--percent <p>]`: every process follows
+ * at once. The change passes the promotion checks of `setMigrationFlags` (the schema the
+ * stage needs, a finished backfill, the fleet's evidence for a move that serves more new
+ * data); `--force` overrides them, and the override is logged with `--reason`.
+ */
 export async function runFlagsSet(ctx: CliContext, name: string, options: FlagsSetOptions): Promise<number> {
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
-  const before = await getMigrationFlags(driver, migration, ctx.flagTable);
-  const from = before.stage ?? migration.defaultStage;
-  const move =
-    options.stage === undefined || options.stage === from
-      ? undefined
-      : await checkMove(ctx, migration, from, options.stage, options.force === true);
-  if (move?.overridden !== undefined) ctx.note(`warning: overridden with --force (logged): ${move.overridden}`);
-  const after = await setMigrationFlags(
-    driver,
-    migration,
-    {
-      ...(options.stage === undefined ? {} : { stage: options.stage }),
-      ...(options.percent === undefined ? {} : { percent: options.percent }),
-    },
-    {
-      ...ctx.flagTable,
-      stateSchema: ctx.options.stateSchema,
-      actor: ctx.actor,
-      ...(options.reason === undefined ? {} : { reason: options.reason }),
-      ...(options.force === true ? { force: true } : {}),
-      // The library can't see the sync triggers: it refuses leaving complete unless forced.
-      ...(move?.safeLeavingComplete === true && options.force !== true
-        ? {
-            force: true,
-            reason: `${options.reason === undefined ? '' : `${options.reason}; `}left complete for rampdown, which reads new only, with the sync triggers installed`,
-          }
-        : {}),
-    },
-  );
+  let result: MigrationFlagsChanged;
+  try {
+    result = await changeMigrationFlags(
+      driver,
+      migration,
+      {
+        ...(options.stage === undefined ? {} : { stage: options.stage }),
+        ...(options.percent === undefined ? {} : { percent: options.percent }),
+      },
+      {
+        ...ctx.flagTable,
+        stateSchema: ctx.options.stateSchema,
+        actor: ctx.actor,
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
+        ...(options.force === true ? { force: true } : {}),
+      },
+    );
+  } catch (error) {
+    if (!(error instanceof PromotionRefusedError)) throw error;
+    throw new CliError(error.withOverride('--force').message, {
+      exitCode: ExitCode.Failure,
+      code: ErrorCode.StageTransition,
+      cause: error,
+    });
+  }
+  const { before, after, check } = result;
+  if (options.force === true && check !== undefined && check.problems.length > 0) {
+    ctx.note(
+      `warning: overridden with --force (logged): ${describeMove(migration, check.from, check.to)}: ${check.problems.join('; and ')}`,
+    );
+  }
   if (ctx.options.json) {
-    ctx.printJson({ before: stateJson(migration, before), after: stateJson(migration, after) });
+    ctx.printJson({
+      before: stateJson(migration, before),
+      after: stateJson(migration, after),
+      ...(check?.evidence === undefined ? {} : { gate: check.evidence.summary }),
+    });
     return ExitCode.Ok;
   }
   ctx.print(`${migration.name}: ${describeState(migration, before)} -> ${describeState(migration, after)}`);
+  if (check?.evidence !== undefined && check.problems.length === 0) ctx.note(`gate: ${check.evidence.summary}`);
   if (after.stage !== 'live' && options.percent !== undefined) {
     ctx.note('note: the read percentage only applies in stage live');
   }
   return ExitCode.Ok;
-}
-
-/** What {@link checkMove} found about a stage move it lets through. */
-interface MoveCheck {
-  /** What was wrong, when `--force` let it through anyway. */
-  readonly overridden?: string;
-  /**
-   * Leaving `complete` for `rampdown` with the sync triggers installed: rampdown reads new
-   * only, and the triggers filled old from new on every write, so nothing stale is served.
-   */
-  readonly safeLeavingComplete?: boolean;
-}
-
-/**
- * Refuses (unless `--force`) a stage move that would break the applications or serve
- * wrong values: a stage using the new columns before expand added them, a stage using the
- * old columns after contract dropped them, reading new before the backfill finished, and
- * leaving `complete` other than for `rampdown` while the sync triggers run.
- */
-async function checkMove(
-  ctx: CliContext,
-  migration: Migration,
-  from: Stage,
-  to: Stage,
-  force = false,
-): Promise<MoveCheck> {
-  const driver = await ctx.driver();
-  const subject = `moving migration "${migration.name}" from ${from} to ${to}`;
-  const schema = await schemaState(driver, migration);
-  const uses = (stage: Stage) => new Set([...STAGE_BEHAVIOUR[stage].reads, ...STAGE_BEHAVIOUR[stage].writes]);
-  const problems: string[] = [];
-  let safeLeavingComplete = false;
-  if (schema.tableExists && schema.missingNew.length === 0 && schema.missingOld.length > 0 && uses(to).has('old')) {
-    problems.push(
-      `the old column${schema.missingOld.length > 1 ? 's' : ''} ${schema.missingOld.join(', ')} ${schema.missingOld.length > 1 ? 'are' : 'is'} gone (contract dropped ${schema.missingOld.length > 1 ? 'them' : 'it'}), and stage ${to} reads or writes ${schema.missingOld.length > 1 ? 'them' : 'it'}: every application read or write would fail; a contracted migration stays at complete`,
-    );
-  } else if (schema.tableExists && schema.missingNew.length > 0 && uses(to).has('new')) {
-    problems.push(
-      `the new column${schema.missingNew.length > 1 ? 's' : ''} ${schema.missingNew.join(', ')} ${schema.missingNew.length > 1 ? 'do' : 'does'} not exist yet, and stage ${to} writes ${schema.missingNew.length > 1 ? 'them' : 'it'}: every application write would fail; run flagshift expand ${migration.name} first`,
-    );
-  } else if (from === 'complete') {
-    if (to === 'rampdown' && schema.syncTriggers && schema.missingOld.length === 0) {
-      safeLeavingComplete = true;
-    } else {
-      problems.push(
-        schema.syncTriggers
-          ? `stage ${to} reads the old columns, which since complete only the sync triggers have filled; step back to rampdown first (it reads new only)`
-          : 'writes since complete went to the new columns only and no sync trigger fills old from new, so the old columns may hold stale values',
-      );
-    }
-  }
-  if (STAGES.indexOf(to) > STAGES.indexOf(from) && STAGE_BEHAVIOUR[to].reads.includes('new')) {
-    const backfill = await backfillStatus(driver, migration.name, ctx.options.stateSchema);
-    if (backfill?.status !== 'done' && schema.tableExists && schema.missingOld.length === 0) {
-      const where =
-        backfill === undefined
-          ? 'has not started'
-          : `has not finished (pass ${backfill.pass}: ${backfill.rowsDone}/${backfill.totalEstimate} rows)`;
-      problems.push(
-        `the backfill ${where}, so rows no dual write touched have no new value and stage ${to} reads new; run flagshift backfill ${migration.name} first`,
-      );
-    }
-  }
-  if (problems.length === 0) return safeLeavingComplete ? { safeLeavingComplete } : {};
-  if (!force) {
-    throw new CliError(`${subject} refused: ${problems.join('; and ')}; or pass --force, which is logged`, {
-      code: ErrorCode.StageTransition,
-      exitCode: ExitCode.Failure,
-    });
-  }
-  return { overridden: `${subject}: ${problems.join('; and ')}` };
 }
 
 /** Options of `flagshift flags kill`. */

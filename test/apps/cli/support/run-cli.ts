@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { createPgDriver } from '../../../../adapters/pg/index.js';
 import { main } from '../../../../apps/cli/main.js';
+import { createMemoryMetrics } from '../../../../src/index.js';
+import { createMetricsPublisher } from '../../../../src/lifecycle/index.js';
 import { testDatabaseUrl } from '../../../support/pg-connections.js';
 
 export const root = fileURLToPath(new URL('../../../..', import.meta.url));
@@ -147,4 +150,31 @@ export async function createCliSchema(): Promise<CliSchema> {
       }
     },
   };
+}
+
+/**
+ * Publishes `comparisons` comparisons of `migration`, the first `mismatches` of them
+ * mismatched, to the fleet metrics tables in `db`'s schema, as an application process
+ * does: recorded by a memory sink, published once by the metrics publisher. The evidence
+ * the promotion gate asks for.
+ */
+export async function publishComparisons(
+  db: CliSchema,
+  migration: string,
+  comparisons: number,
+  mismatches = 0,
+): Promise<void> {
+  const metrics = createMemoryMetrics();
+  for (let i = 0; i < comparisons; i++) {
+    metrics.record({ type: 'comparison', migration, stage: 'shadow', route: 'shadow', matched: i >= mismatches });
+  }
+  const publisher = createMetricsPublisher({
+    driver: createPgDriver(db.pool),
+    metrics,
+    stateSchema: db.schema,
+    processId: `app-${randomBytes(4).toString('hex')}`,
+    intervalMs: 3_600_000,
+  });
+  if (!(await publisher.publish())) throw new Error('the metrics publisher did not publish');
+  await publisher.stop();
 }
