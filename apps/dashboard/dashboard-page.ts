@@ -79,6 +79,7 @@ main { padding: 1rem 1.25rem; display: grid; gap: 1rem; }
 .stage-unknown { color: var(--warn); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1rem; margin-top: .75rem; }
 .panel.timeline { margin-top: .75rem; }
+.gate-progress p, .gate-progress ul { margin: .25rem 0; }
 .panel h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 .35rem; }
 svg.chart { width: 100%; max-width: 560px; height: auto; display: block; }
 svg.chart .axis { stroke: var(--line); }

@@ -31,6 +31,7 @@
  * @module
  */
 export type { EventView } from './dashboard-events.js';
+export type { GateView } from './dashboard-gate.js';
 export type {
   BackfillView,
   DashboardState,

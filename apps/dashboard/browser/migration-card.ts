@@ -1,14 +1,15 @@
 /**
  * One migration's card: what it is (name, description, table, fields, flag keys), its
- * stage and read percentage, and, when the dashboard takes changes, its ramp and kill
- * controls right under them; then its metrics, backfill, last verification and timeline
- * of events. Built once, re-rendered in place on every refresh so the operator's focus
- * and open panels stay.
+ * stage and read percentage, the promotion gate of its next step and, when the dashboard
+ * takes changes, its ramp and kill controls right under them; then its metrics, backfill,
+ * last verification and timeline of events. Built once, re-rendered in place on every
+ * refresh so the operator's focus and open panels stay.
  */
 import { h } from './dom.js';
 import { renderTimeline } from './event-timeline.js';
 import { createFlagControls, type FlagControls } from './flag-controls.js';
 import { dateTime, int, json, pct } from './format.js';
+import { renderGate } from './gate-progress.js';
 import { renderKnown, unknownValue } from './known-value.js';
 import { type MetricsParts, renderMetrics } from './metrics-panels.js';
 import type { TokenGate } from './token-gate.js';
@@ -38,6 +39,7 @@ interface CardParts extends MetricsParts {
   readonly backfill: HTMLElement;
   readonly verification: HTMLElement;
   readonly timeline: HTMLElement;
+  readonly gate: HTMLElement;
 }
 
 /** One figure with its label; `value` is filled on render. */
@@ -67,6 +69,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     backfill: h('div', { 'data-testid': 'backfill' }),
     verification: h('div', { 'data-testid': 'verification' }),
     timeline: h('div', { 'data-testid': 'timeline' }),
+    gate: h('div', { className: 'gate-progress', 'data-testid': 'gate' }),
     samplesTitle: h('summary'),
     samples: h('div', { 'data-testid': 'mismatch-samples' }),
   };
@@ -93,6 +96,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     ),
     h('div', { className: 'stats' }, stage.root, percent.root, rate.root, comparisons.root, reads.root, errors.root),
     parts.flagsNote,
+    parts.gate,
     h(
       'div',
       { className: 'grid' },
@@ -119,8 +123,8 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       refreshNow: options.refreshNow,
       gate: options.gate,
     });
-    // Right under the flags they change, in view without scrolling: at 3 a.m. a kill can't wait for a scroll.
-    parts.flagsNote.after(controls.root);
+    // Right under the flags they change and the gate, in view without scrolling: at 3 a.m. a kill can't wait for a scroll.
+    parts.gate.after(controls.root);
   }
 
   return {
@@ -133,6 +137,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       renderBackfill(parts.backfill, view);
       renderVerification(parts.verification, view);
       renderTimeline(parts.timeline, view);
+      renderGate(parts.gate, view);
     },
   };
 }

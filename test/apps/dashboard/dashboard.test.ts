@@ -193,6 +193,11 @@ describeDrivers(
       expect(await card.getByTestId('description').textContent()).toBe(HOSTILE);
       expect(await page.locator('img').count()).toBe(0);
 
+      // The promotion gate of the next step, as the control's set() would judge it now.
+      expect(await textOf(card.getByTestId('gate'), (text) => text.startsWith('Next step:'))).toMatch(
+        /^Next step: shadow \u2192 live 1%: ready \u00b7 2 of 0 comparisons since \d\d:\d\d:\d\d UTC; 1 mismatch$/,
+      );
+
       // At 1366x768, the token field and the controls are in view without scrolling.
       for (const control of [page.getByTestId('token-input'), card.getByTestId('kill'), card.getByTestId('apply')]) {
         const box = (await control.boundingBox())!;
@@ -258,6 +263,11 @@ describeDrivers(
       });
       expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'dualwrite', percent: 0 });
       await textOf(card.getByTestId('stage'), (text) => text === 'dualwrite');
+      // Back at dualwrite, the next step serves no more new data: the gate asks nothing of it.
+      await textOf(card.getByTestId('gate'), (text) => text.includes('dualwrite \u2192 shadow'));
+      expect(await card.getByTestId('gate').textContent()).toBe(
+        'Next step: dualwrite \u2192 shadow: ready \u00b7 serves no more new data, so it needs no evidence',
+      );
       // The timeline says what happened, newest first, and who did it.
       const timeline = card.locator('[data-testid="timeline"] tbody tr');
       await textOf(timeline.locator('[data-testid="event-what"]'), (text) => text.startsWith('kill:'));
