@@ -5,7 +5,7 @@
  * records a mismatched row as a sample), which the page must not show unredacted.
  */
 import type { Queryable } from '../../src/index.js';
-import { listEvents, type RecordedEvent } from '../../src/lifecycle/index.js';
+import { listEvents, type RecordedEvent } from '../../src/internal.js';
 
 /** How many of a migration's latest events the page shows. */
 export const TIMELINE_EVENTS = 25;

@@ -17,7 +17,7 @@ import {
 } from '../../../adapters/postgres-flags/index.js';
 import { createStageResolver } from '../../../src/flags/stage-resolver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
-import { listEvents } from '../../../src/lifecycle/index.js';
+import { listEvents } from '../../../src/lifecycle/state/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';

@@ -10,7 +10,8 @@ import {
 import type { Queryable } from '../../../src/kernel/driver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { createMetricsPublisher, listEvents, recordEvent, recordVerification } from '../../../src/lifecycle/index.js';
+import { createMetricsPublisher, recordEvent } from '../../../src/lifecycle/index.js';
+import { listEvents, recordVerification } from '../../../src/lifecycle/state/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';

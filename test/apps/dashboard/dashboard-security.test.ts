@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { setFlag } from '../../../adapters/postgres-flags/index.js';
 import { createPostgresFlagControl, type Dashboard, startDashboard } from '../../../apps/dashboard/index.js';
 import type { Queryable } from '../../../src/kernel/driver.js';
-import { listEvents } from '../../../src/lifecycle/index.js';
+import { listEvents } from '../../../src/lifecycle/state/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';

@@ -18,12 +18,8 @@ import {
   setMigrationFlags,
 } from '../../../adapters/postgres-flags/index.js';
 import { createPostgresFlagControl, type Dashboard, startDashboard } from '../../../apps/dashboard/index.js';
-import {
-  createBackfill,
-  createMetricsPublisher,
-  type MetricsPublisher,
-  recordVerification,
-} from '../../../src/lifecycle/index.js';
+import { createBackfill, createMetricsPublisher, type MetricsPublisher } from '../../../src/lifecycle/index.js';
+import { recordVerification } from '../../../src/lifecycle/state/index.js';
 import { createMemoryMetrics } from '../../../src/metrics/memory-metrics.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration } from '../../../src/model/migration.js';

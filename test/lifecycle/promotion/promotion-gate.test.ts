@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { getMigrationFlags, setMigrationFlags } from '../../../adapters/postgres-flags/index.js';
 import { StageTransitionError } from '../../../src/index.js';
-import {
-  checkPromotion,
-  createBackfill,
-  createMetricsPublisher,
-  listEvents,
-  servesMoreNew,
-} from '../../../src/lifecycle/index.js';
+import { checkPromotion, createBackfill, createMetricsPublisher, servesMoreNew } from '../../../src/lifecycle/index.js';
+import { listEvents } from '../../../src/lifecycle/state/index.js';
 import { describeDrivers } from '../../support/drivers.js';
 import { usersFixture, usersMigration } from '../../support/fixtures.js';
 
