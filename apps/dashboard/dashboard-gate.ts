@@ -4,15 +4,9 @@
  * change, and anything else that would refuse it), so the on-call sees how far a ramp
  * is from allowed before clicking, in the same words a refusal would use.
  */
-import { type Migration, STAGES, type Stage } from '../../src/index.js';
-import { describePosition, type FlagPosition } from '../../src/lifecycle/index.js';
+import type { Migration, Stage } from '../../src/index.js';
+import { describePosition, type FlagPosition, nextPosition } from '../../src/lifecycle/index.js';
 import type { DashboardFlagControl } from './flag-control.js';
-
-/**
- * Read percentages of the `live` ramp the next step goes through: those `flagshift plan`
- * shows (the CLI's next-step hint keeps the same list in `apps/cli/commands/next-step.ts`).
- */
-const RAMP_PERCENTS = [1, 10, 50, 100] as const;
 
 /** What the gate says of a migration's next step. */
 export interface GateView {
@@ -26,17 +20,6 @@ export interface GateView {
   readonly problems: readonly string[];
   /** `412 of 1000 comparisons since 14:02:07 UTC; 0 mismatches`, for a gated step. */
   readonly evidence: string | null;
-}
-
-/** The step after `from`: the next stage, or in `live` the next read percentage of the ramp. */
-export function nextPosition(from: FlagPosition): FlagPosition | undefined {
-  if (from.stage === 'live') {
-    const higher = RAMP_PERCENTS.find((p) => p > from.percent);
-    if (higher !== undefined) return { stage: 'live', percent: higher };
-  }
-  const stage = STAGES[STAGES.indexOf(from.stage) + 1];
-  if (stage === undefined) return undefined;
-  return { stage, percent: stage === 'live' ? RAMP_PERCENTS[0] : from.percent };
 }
 
 /**

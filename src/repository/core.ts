@@ -16,7 +16,7 @@ import {
 } from '../flags/index.js';
 import { ConfigurationError, type Driver, type Queryable, toDriverError } from '../kernel/index.js';
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
-import type { BoundColumn, BoundMapping, Migration, Side, Stage, TableDefinition } from '../model/index.js';
+import type { BoundColumn, BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 import type { FieldDiff } from '../shadow/index.js';
 import type { CallOptions, CallState, RepositoryOptions } from './types.js';
 

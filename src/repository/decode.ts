@@ -5,7 +5,7 @@
 
 import type { Route } from '../flags/index.js';
 import type { Operation } from '../metrics/index.js';
-import type { BoundMapping, Side, Stage } from '../model/index.js';
+import type { BoundMapping, Side } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import type { Handle, Plan } from './core.js';
 import { type Key, rowKeyId } from './keys.js';

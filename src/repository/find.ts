@@ -7,7 +7,7 @@
 import { missingColumnsError } from '../catalog/index.js';
 import { type Route, routeFor } from '../flags/index.js';
 import { type QueryResult, toDriverError } from '../kernel/index.js';
-import type { Side, Stage } from '../model/index.js';
+import type { Side } from '../model/index.js';
 import { diffResultSets, resultSetFieldDiffs } from '../shadow/index.js';
 import type { Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';

@@ -8,7 +8,7 @@ import { missingColumnsError } from '../catalog/index.js';
 import { type FlagDecision, type Route, routeFor } from '../flags/index.js';
 import { ErrorCode, type QueryResult, toDriverError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
-import type { BoundColumn, Side, Stage } from '../model/index.js';
+import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
 import { decodeRead } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';

@@ -2,9 +2,8 @@
  * The promotion gate's progress on the dashboard: the next step of the ramp, and what the
  * gate says of it now, read with the thresholds the flag control's `set` applies.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { setMigrationFlags } from '../../../adapters/postgres-flags/index.js';
-import { nextPosition } from '../../../apps/dashboard/dashboard-gate.js';
 import { createPostgresFlagControl, type Dashboard, startDashboard } from '../../../apps/dashboard/index.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
 import { createMetricsPublisher } from '../../../src/lifecycle/index.js';
@@ -15,20 +14,6 @@ import { call } from './http.js';
 const open: Dashboard[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((dashboard) => dashboard.close()));
-});
-
-describe('next step', () => {
-  it('one stage at a time, and in live the next read percentage of the ramp; none after complete', () => {
-    expect(nextPosition({ stage: 'off', percent: 0 })).toEqual({ stage: 'dualwrite', percent: 0 });
-    expect(nextPosition({ stage: 'dualwrite', percent: 0 })).toEqual({ stage: 'shadow', percent: 0 });
-    expect(nextPosition({ stage: 'shadow', percent: 0 })).toEqual({ stage: 'live', percent: 1 });
-    expect(nextPosition({ stage: 'live', percent: 0 })).toEqual({ stage: 'live', percent: 1 });
-    expect(nextPosition({ stage: 'live', percent: 1 })).toEqual({ stage: 'live', percent: 10 });
-    expect(nextPosition({ stage: 'live', percent: 12.5 })).toEqual({ stage: 'live', percent: 50 });
-    expect(nextPosition({ stage: 'live', percent: 100 })).toEqual({ stage: 'rampdown', percent: 100 });
-    expect(nextPosition({ stage: 'rampdown', percent: 100 })).toEqual({ stage: 'complete', percent: 100 });
-    expect(nextPosition({ stage: 'complete', percent: 100 })).toBeUndefined();
-  });
 });
 
 describeDrivers('dashboard promotion gate', (getCtx) => {
