@@ -60,6 +60,7 @@ export {
   type PreflightWarning,
   preflight,
 } from './preflight.js';
+export { renderSqlForm } from './sql-forms.js';
 export {
   type BackfillStatus,
   backfillStatus,
