@@ -181,16 +181,15 @@ function selectStmt(ctx: Context, select: SqlNode, outer: Scope | undefined, top
   for (const key of ['whereClause', 'havingClause', 'windowClause', 'distinctClause', 'limitCount', 'limitOffset']) {
     if (select[key] !== undefined) select[key] = walk(ctx, select[key], scope);
   }
-  // ORDER BY and GROUP BY may name an output column; such a name means the output, which keeps its name.
-  for (const key of ['groupClause', 'sortClause']) {
-    for (const item of (select[key] as SqlNode[] | undefined) ?? []) {
-      const sortBy = item.SortBy as SqlNode | undefined;
-      const expression = sortBy !== undefined ? (sortBy.node as SqlNode) : item;
-      const names = expression.ColumnRef !== undefined ? refNames(expression.ColumnRef as SqlNode) : undefined;
-      if (names?.length === 1 && outputs.has(names[0]!)) continue;
-      if (sortBy !== undefined) sortBy.node = walk(ctx, sortBy.node, scope);
-      else walk(ctx, item, scope);
-    }
+  // GROUP BY resolves a bare name as an input column first, as PostgreSQL does.
+  if (select.groupClause !== undefined) select.groupClause = walk(ctx, select.groupClause, scope);
+  // ORDER BY resolves a bare name as an output column first: it keeps its name, so it is left alone.
+  for (const item of (select.sortClause as SqlNode[] | undefined) ?? []) {
+    const sortBy = item.SortBy as SqlNode;
+    const expression = sortBy.node as SqlNode;
+    const names = expression.ColumnRef !== undefined ? refNames(expression.ColumnRef as SqlNode) : undefined;
+    if (names?.length === 1 && outputs.has(names[0]!)) continue;
+    sortBy.node = walk(ctx, sortBy.node, scope);
   }
   if (!top || targets === undefined) return undefined;
   return hideOtherSides(ctx, select, targets, direct);
