@@ -71,8 +71,18 @@ export class RouterHandle {
     try {
       result = await execute(rewritten(routed.sql));
     } catch (error) {
-      if (routed.fallback === undefined) throw error;
-      return routed.finish(await execute(rewritten(routed.fallback)), true, error);
+      if (routed.fallback === undefined) {
+        routed.failed(error);
+        throw error;
+      }
+      let retried: R;
+      try {
+        retried = await execute(rewritten(routed.fallback));
+      } catch (again) {
+        routed.failed(again);
+        throw again;
+      }
+      return routed.finish(retried, true, error);
     }
     return routed.finish(result, false);
   }

@@ -50,6 +50,8 @@ export interface Rewritten {
   /** Hidden columns appended after them, in order. */
   readonly hidden: readonly string[];
   readonly compared: readonly ComparedColumn[];
+  /** A read that should have compared but compared nothing in one statement (grouped rows, expressions only...). */
+  readonly skipped: boolean;
 }
 
 /** Prefix of hidden columns; a statement naming one of its own is refused. */
@@ -89,7 +91,9 @@ export function rewriteStatement(
   } else {
     walk(ctx, statement, newScope(undefined));
   }
-  return { sql: ctx.changed ? parser.deparse(statement) : text, outputs, hidden, compared };
+  const skipped =
+    compare && select !== undefined && compared.length === 0 && [...modes.values()].some((m) => m.compare);
+  return { sql: ctx.changed ? parser.deparse(statement) : text, outputs, hidden, compared, skipped };
 }
 
 /** Walks any node, resolving column references and descending into statements with their scopes. */

@@ -12,7 +12,7 @@ import {
   type FlagContext,
   type FlagDecision,
   type FlagSource,
-  heldRoute,
+  guardedRoute,
   MigrationRouter,
   type PinnedDecisions,
   type ReadGuard,
@@ -81,8 +81,13 @@ export interface RoutedQuery {
   readonly sql: string;
   /** The text to run instead when `sql` fails and only its comparison columns can be to blame. */
   readonly fallback: string | undefined;
-  /** Compares, strips hidden columns and reports; returns the result the caller gets. */
-  finish<R extends SqlResult>(result: R, fellBack: boolean, fallbackError?: unknown): R;
+  /**
+   * Compares, strips hidden columns and reports; returns the result the caller gets.
+   * `fellBack` when `fallback` ran instead, after `sql` failed with `error`.
+   */
+  finish<R extends SqlResult>(result: R, fellBack: boolean, error?: unknown): R;
+  /** Reports a statement that failed (and had no fallback, or whose fallback failed too). */
+  failed(error: unknown): void;
 }
 
 /** Counters of the router, for benchmarks and dashboards. */
@@ -179,28 +184,31 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     operation: Operation,
     context: FlagContext | undefined,
   ): RoutedQuery => {
-    const modes = new Map<string, Mode>();
-    let code = '';
-    plan.migrations.forEach((migration, index) => {
-      const route = routes[index]!;
-      const compares = compare && route.compares;
-      modes.set(migration.name, {
-        serves: route.serves,
-        writesOld: route.writesOld,
-        writesNew: route.writesNew,
-        compare: compares,
-      });
-      code += `${route.serves}${route.writesOld ? 1 : 0}${route.writesNew ? 1 : 0}${compares ? 1 : 0};`;
-    });
-    const rewrite = (key: string, withCompare: boolean) => {
+    const modes = (withCompare: boolean) =>
+      new Map<string, Mode>(
+        plan.migrations.map((migration, index) => {
+          const route = routes[index]!;
+          const mode = { serves: route.serves, writesOld: route.writesOld, writesNew: route.writesNew };
+          return [migration.name, { ...mode, compare: withCompare && route.compares }];
+        }),
+      );
+    // The variant's key: what each migration serves, writes and compares.
+    const keyOf = (withCompare: boolean) =>
+      routes
+        .map((route) => `${route.serves}${+route.writesOld}${+route.writesNew}${+(withCompare && route.compares)}`)
+        .join(';');
+    const rewrite = (withCompare: boolean) => {
+      const key = keyOf(withCompare);
       let rewritten = plan.variants.get(key);
       if (rewritten === undefined) {
+        const statement = structuredClone(plan.statement);
+        const parser = loadedParser();
         rewritten = rewriteStatement(
-          structuredClone(plan.statement),
+          statement,
           sql,
-          modes,
+          modes(withCompare),
           tables,
-          loadedParser(),
+          parser,
           forms,
           refuser(sql),
           withCompare,
@@ -209,38 +217,48 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       }
       return rewritten;
     };
-    const rewritten = rewrite(code, compare);
-    let fallback: string | undefined;
-    if (rewritten.compared.length > 0) {
-      for (const [name, mode] of modes) modes.set(name, { ...mode, compare: false });
-      fallback = rewrite(code.replace(/1;/g, '0;').concat('|plain'), false).sql;
-    }
+    const rewritten = rewrite(compare);
+    if (rewritten.skipped) stats.comparisonsSkipped++;
+    const fallback = rewritten.compared.length > 0 ? rewrite(false).sql : undefined;
     const started = metrics !== undefined ? performance.now() : 0;
     return {
       sql: rewritten.sql,
       fallback,
       finish: (result, fellBack, error) => {
-        if (!fellBack && rewritten.compared.length > 0)
-          compareRows(plan, routes, rewritten, result, operation, context);
         if (fellBack) {
+          // Only the comparison columns can have failed: the served side ran without them.
           plan.migrations.forEach((migration, index) => {
             const route = routes[index]!;
-            if (!route.compares) return;
-            const code = (error as { code?: unknown } | null)?.code;
-            emit({
-              type: 'error',
-              migration: migration.name,
-              stage: route.effective,
-              side: route.serves === 'old' ? 'new' : 'old',
-              operation,
-              code: typeof code === 'string' ? code : 'unknown',
-            });
+            if (route.compares) emitError(migration, route, otherSide(route), operation, error);
           });
+        } else if (rewritten.compared.length > 0) {
+          compareRows(plan, routes, rewritten, result, operation, context);
         }
-        if (metrics !== undefined) report(plan, routes, operation, result, started);
+        if (metrics !== undefined) {
+          report(plan, routes, operation, result, started, !fellBack && rewritten.compared.length > 0);
+        }
         return result;
       },
+      failed: (error) => {
+        plan.migrations.forEach((migration, index) => {
+          const route = routes[index]!;
+          if (plan.read) emitError(migration, route, route.serves, operation, error);
+          else for (const side of writtenSides(route)) emitError(migration, route, side, operation, error);
+        });
+      },
     };
+  };
+
+  const emitError = (migration: Migration, route: Route, side: Side, operation: Operation, error: unknown) => {
+    const code = (error as { code?: unknown } | null)?.code;
+    emit({
+      type: 'error',
+      migration: migration.name,
+      stage: route.effective,
+      side,
+      operation,
+      code: typeof code === 'string' ? code : 'unknown',
+    });
   };
 
   const compareRows = (
@@ -289,14 +307,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         try {
           diffs = diffEntities(group.fields, group.old, group.new, migration.compare, migration.rawValues);
         } catch (error) {
-          emit({
-            type: 'error',
-            migration: migration.name,
-            stage: route.effective,
-            side: route.serves === 'old' ? 'new' : 'old',
-            operation,
-            code: (error as { code?: string }).code ?? 'unknown',
-          });
+          emitError(migration, route, otherSide(route), operation, error);
           continue;
         }
         emit({ type: 'comparison', migration: migration.name, stage: route.effective, matched: diffs.length === 0 });
@@ -335,7 +346,14 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     strip(result, rewritten, arrays);
   };
 
-  const report = (plan: Plan, routes: readonly Route[], operation: Operation, result: SqlResult, started: number) => {
+  const report = (
+    plan: Plan,
+    routes: readonly Route[],
+    operation: Operation,
+    result: SqlResult,
+    started: number,
+    compared: boolean,
+  ) => {
     const milliseconds = performance.now() - started;
     plan.migrations.forEach((migration, index) => {
       const route = routes[index]!;
@@ -351,16 +369,13 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         emit({
           type: 'latency',
           migration: migration.name,
-          side: route.compares ? 'both' : route.serves,
+          side: compared && route.compares ? 'both' : route.serves,
           operation,
           milliseconds,
         });
         return;
       }
-      const sides: Side[] = [
-        ...(route.writesOld ? ['old' as const] : []),
-        ...(route.writesNew ? ['new' as const] : []),
-      ];
+      const sides = writtenSides(route);
       emit({
         type: 'write',
         migration: migration.name,
@@ -382,7 +397,6 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
   const decided = (
     plan: Plan,
     sql: string,
-    values: readonly unknown[] | undefined,
     session: SqlSession | undefined,
     context: FlagContext | undefined,
     decisions: readonly FlagDecision[],
@@ -391,7 +405,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     let compare = plan.read;
     const routes = plan.migrations.map((migration, index) => {
       let route = routers.get(migration.name)!.route(decisions[index]!, entityKeys[index], context);
-      route = guarded(migration, route);
+      route = guardedRoute(route, options.readGuard, migration.name);
       if (route.compares && !sample(migration)) compare = false;
       return route;
     });
@@ -401,19 +415,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       compare = false;
     }
     const operation: Operation = plan.read && plan.keys.size > 0 ? 'get' : plan.operation;
-    void values;
     return routedQuery(plan, sql, routes, compare, operation, context);
-  };
-
-  const guarded = (migration: Migration, route: Route): Route => {
-    if (route.serves !== 'new' || route.stage === 'complete' || options.readGuard === undefined) return route;
-    let allowed = true;
-    try {
-      allowed = options.readGuard.allowsNewReads(migration.name);
-    } catch {
-      // A broken guard must not fail reads; it holds nothing back.
-    }
-    return allowed ? route : heldRoute(route);
   };
 
   return {
@@ -437,15 +439,26 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         routers.get(migration.name)!.decide(entityKeys[index], context, session?.pinned),
       );
       if (decisions.some((decision) => decision instanceof Promise)) {
-        return Promise.all(decisions).then((all) => decided(routed, sql, values, session, context, all, entityKeys));
+        return Promise.all(decisions).then((all) => decided(routed, sql, session, context, all, entityKeys));
       }
-      return decided(routed, sql, values, session, context, decisions as FlagDecision[], entityKeys);
+      return decided(routed, sql, session, context, decisions as FlagDecision[], entityKeys);
     },
     stats: () => ({ ...stats }),
     close() {
       if (ownsResolver) resolver?.close();
     },
   };
+}
+
+function otherSide(route: Route): Side {
+  return route.serves === 'old' ? 'new' : 'old';
+}
+
+function writtenSides(route: Route): Side[] {
+  const sides: Side[] = [];
+  if (route.writesOld) sides.push('old');
+  if (route.writesNew) sides.push('new');
+  return sides;
 }
 
 /** The text of a key value, as repositories write targeting keys. */

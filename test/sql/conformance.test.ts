@@ -14,32 +14,19 @@ import {
   createMemoryFlags,
   createMemoryMetrics,
   createStageResolver,
-  defineMigration,
-  defineTable,
   isInReadPercentage,
   type MemoryFlags,
   type MemoryMetrics,
-  rename,
   STAGES,
   type Stage,
 } from 'flagshift';
 import { type RoutedPglite, type RoutedPool, routePglite, routePool } from 'flagshift/sql';
 import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { z } from 'zod';
 import { describeDrivers } from '../support/drivers.js';
+import { usernameRename } from './fixture.js';
 
-const users = defineTable({
-  name: 'users',
-  key: 'id',
-  entity: z.object({ id: z.number().int(), username: z.string(), email: z.string() }),
-});
-const migration = defineMigration({
-  name: 'users-username',
-  table: users,
-  mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-  defaultStage: 'dualwrite',
-});
+const migration = usernameRename();
 const STAGE_FLAG = migration.stageFlagKey;
 const PERCENT_FLAG = migration.percentFlagKey;
 

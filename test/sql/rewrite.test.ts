@@ -4,23 +4,13 @@
  * parameters, literals naming columns, long statements, constructs refused before
  * anything runs).
  */
-import { createMemoryFlags, defineMigration, defineTable, rename, type Stage, ValidationError } from 'flagshift';
+import { createMemoryFlags, type Stage, ValidationError } from 'flagshift';
 import { loadSqlParser } from 'flagshift/sql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { createSqlRouter, type SqlParser, type SqlRouter } from '../../src/internal.js';
+import { usernameRename } from './fixture.js';
 
-const users = defineTable({
-  name: 'users',
-  key: 'id',
-  entity: z.object({ id: z.number().int(), username: z.string(), email: z.string() }),
-});
-const migration = defineMigration({
-  name: 'users-username',
-  table: users,
-  mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-  defaultStage: 'off',
-});
+const migration = usernameRename('off');
 
 let parser: SqlParser;
 beforeAll(async () => {
