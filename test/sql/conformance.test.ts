@@ -10,21 +10,11 @@ import { eq } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import {
-  createMemoryFlags,
-  createMemoryMetrics,
-  createStageResolver,
-  isInReadPercentage,
-  type MemoryFlags,
-  type MemoryMetrics,
-  STAGES,
-  type Stage,
-} from 'flagshift';
-import { type RoutedPglite, type RoutedPool, routePglite, routePool } from 'flagshift/sql';
+import { isInReadPercentage, STAGES, type Stage } from 'flagshift';
 import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
-import { usernameRename } from './fixture.js';
+import { type Routed, routedUsers, usernameRename } from './fixture.js';
 
 const migration = usernameRename();
 const STAGE_FLAG = migration.stageFlagKey;
@@ -48,8 +38,6 @@ interface Client {
   /** Reads in one transaction, twice, with a flag change between. */
   readTwiceInTransaction(id: number, between: () => void): Promise<(string | null)[]>;
 }
-
-type Routed = RoutedPool | RoutedPglite;
 
 function rawClient(db: Routed): Client {
   return {
@@ -148,47 +136,13 @@ afterAll(async () => {
 });
 
 describeDrivers('routed SQL: the stage contract', (getCtx) => {
-  async function setup(flavor: (typeof FLAVORS)[number], initial: Stage, options: { percent?: number } = {}) {
+  async function setup(flavor: (typeof FLAVORS)[number], stage: Stage, options: { percent?: number } = {}) {
     const ctx = getCtx();
-    const flags: MemoryFlags = createMemoryFlags({ [STAGE_FLAG]: initial, [PERCENT_FLAG]: options.percent ?? 100 });
-    const metrics: MemoryMetrics = createMemoryMetrics();
-    const resolver = createStageResolver({ flags, metrics, ttlMs: 0 });
-    const ddl = 'CREATE TABLE users (id int PRIMARY KEY, user_name text, username text, email text)';
-    let db: Routed;
-    let physical: (id: number) => Promise<{ user_name: string | null; username: string | null } | undefined>;
-    let corrupt: (id: number, value: string) => Promise<void>;
-    if (ctx.kind === 'pglite') {
-      await pglite.exec('DROP TABLE IF EXISTS users');
-      await pglite.exec(ddl);
-      db = routePglite(pglite as never, { migrations: [migration], flags, metrics, resolver });
-      physical = async (id) =>
-        (
-          await pglite.query<{ user_name: string | null; username: string | null }>(
-            'SELECT user_name, username FROM users WHERE id = $1',
-            [id],
-          )
-        ).rows[0];
-      corrupt = async (id, value) => {
-        await pglite.query('UPDATE users SET username = $2 WHERE id = $1', [id, value]);
-      };
-    } else {
-      await ctx.sql(ddl);
-      db = routePool(ctx.pgPool({ max: 2 }) as never, { migrations: [migration], flags, metrics, resolver });
-      physical = async (id) =>
-        (
-          await ctx.sql<{ user_name: string | null; username: string | null }>(
-            'SELECT user_name, username FROM users WHERE id = $1',
-            [id],
-          )
-        )[0];
-      corrupt = async (id, value) => {
-        await ctx.sql('UPDATE users SET username = $2 WHERE id = $1', [id, value]);
-      };
-    }
+    const routed = await routedUsers(ctx, pglite, { stage, ...options });
+    const { db } = routed;
     const client =
       flavor === 'raw' ? rawClient(db) : flavor === 'kysely' ? kyselyClient(db) : drizzleClient(db, ctx.kind);
-    const mismatches = () => metrics.snapshot().migrations[migration.name]?.mismatches ?? 0;
-    return { ctx, flags, metrics, db, client, physical, corrupt, mismatches };
+    return { ...routed, client };
   }
 
   for (const flavor of FLAVORS) {

@@ -1,0 +1,135 @@
+/**
+ * The SQL router's routing beyond the stage table: the call context's bucket for
+ * multi-row reads, the read guard, a shadow read before the new column exists, skipped
+ * comparisons, the exact result shape (objects and arrays), generated keys, multi-row
+ * upserts, and mismatch samples identical to a repository's.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import { createRepository, isInReadPercentage } from 'flagshift';
+import { createPgliteDriver } from 'flagshift/pglite';
+import { RoutedPool, withFlagContext } from 'flagshift/sql';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeDrivers } from '../support/drivers.js';
+import { routedUsers } from './fixture.js';
+
+let pglite: PGlite;
+beforeAll(async () => {
+  pglite = new PGlite();
+  await pglite.waitReady;
+});
+afterAll(async () => {
+  await pglite.close();
+});
+
+const SEED = 'INSERT INTO users (id, user_name, username, email) VALUES ($1, $2, $3, $4)';
+
+describeDrivers('routed SQL: routing', (getCtx) => {
+  it('buckets a multi-row read by the call context', async () => {
+    const { db, admin, migration } = await routedUsers(getCtx(), pglite, { stage: 'live', percent: 50 });
+    for (const id of [1, 2, 3]) await admin(SEED, [id, `old-${id}`, `new-${id}`, 'e']);
+    const keys = Array.from({ length: 50 }, (_, i) => `request-${i}`);
+    const inside = keys.find((key) => isInReadPercentage(50, migration.stageFlagKey, key))!;
+    const outside = keys.find((key) => !isInReadPercentage(50, migration.stageFlagKey, key))!;
+    const names = async (targetingKey: string) => {
+      const result = await withFlagContext({ targetingKey }, () =>
+        db.query('SELECT id, username FROM users ORDER BY id'),
+      );
+      return result.rows.map((row) => (row as { username: string }).username);
+    };
+    expect(await names(inside)).toEqual(['new-1', 'new-2', 'new-3']);
+    expect(await names(outside)).toEqual(['old-1', 'old-2', 'old-3']);
+  });
+
+  it('holds reads on the old side while the read guard says so, and keeps dual writes', async () => {
+    let allowed = true;
+    const { db, admin, physical } = await routedUsers(getCtx(), pglite, {
+      stage: 'rampdown',
+      readGuard: { allowsNewReads: () => allowed },
+    });
+    await admin(SEED, [1, 'old', 'new', 'e']);
+    const read = async () => (await db.query('SELECT username FROM users WHERE id = $1', [1])).rows[0];
+    expect(await read()).toEqual({ username: 'new' });
+    allowed = false;
+    expect(await read()).toEqual({ username: 'old' });
+    await db.query('UPDATE users SET username = $2 WHERE id = $1', [1, 'both']);
+    expect(await physical(1)).toEqual({ user_name: 'both', username: 'both' });
+  });
+
+  it('serves a shadow read when the new column does not exist yet, and counts the failed side', async () => {
+    const { db, admin, metrics, migration } = await routedUsers(getCtx(), pglite, {
+      stage: 'shadow',
+      ddl: 'CREATE TABLE users (id int PRIMARY KEY, user_name text, email text)',
+    });
+    await admin('INSERT INTO users (id, user_name, email) VALUES (1, $1, $2)', ['ada', 'e']);
+    const result = await db.query('SELECT id, username FROM users WHERE id = $1', [1]);
+    expect(result.rows).toEqual([{ id: 1, username: 'ada' }]);
+    expect(metrics.snapshot().migrations[migration.name]?.errors.bySide.new).toBe(1);
+  });
+
+  it('returns exactly the rows and fields of the original statement, as objects and as arrays', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite, { stage: 'shadow' });
+    await admin(SEED, [1, 'ada', 'ada', 'a@x']);
+    const objects = await db.query('SELECT email, username, id FROM users WHERE id = $1', [1]);
+    expect(objects.rows).toEqual([{ email: 'a@x', username: 'ada', id: 1 }]);
+    expect(Object.keys(objects.rows[0] as object)).toEqual(['email', 'username', 'id']);
+    const arrays =
+      db instanceof RoutedPool
+        ? await db.query({ text: 'SELECT username, id FROM users', rowMode: 'array' })
+        : await db.query('SELECT username, id FROM users', [], { rowMode: 'array' });
+    expect(arrays.rows).toEqual([['ada', 1]]);
+    expect((arrays.fields as { name: string }[]).map((field) => field.name)).toEqual(['username', 'id']);
+  });
+
+  it('counts the comparisons it can not make in one statement', async () => {
+    const { db, admin, mismatches } = await routedUsers(getCtx(), pglite, { stage: 'shadow' });
+    await admin(SEED, [1, 'ada', 'other', 'e']);
+    const grouped = await db.query('SELECT username, count(*)::int AS n FROM users GROUP BY username');
+    expect(grouped.rows).toEqual([{ username: 'ada', n: 1 }]);
+    expect(db.stats().comparisonsSkipped).toBe(1);
+    expect(mismatches()).toBe(0);
+    await db.query('SELECT username FROM users');
+    expect(mismatches()).toBe(1);
+  });
+
+  it('upserts several rows in one statement, with generated keys returned', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite, {
+      stage: 'dualwrite',
+      ddl: 'CREATE TABLE users (id serial PRIMARY KEY, user_name text, username text, email text)',
+    });
+    const inserted = await db.query(
+      'INSERT INTO users (username, email) VALUES ($1, $2), ($3, $2) RETURNING id, username',
+      ['ada', 'e', 'bob'],
+    );
+    expect(inserted.rows).toEqual([
+      { id: 1, username: 'ada' },
+      { id: 2, username: 'bob' },
+    ]);
+    await db.query(
+      'INSERT INTO users (id, username, email) VALUES ($1, $2, $3), ($4, $5, $3) ON CONFLICT (id) DO UPDATE SET username = excluded.username',
+      [1, 'ada.l', 'e', 3, 'cy'],
+    );
+    expect(await admin('SELECT id, user_name, username FROM users ORDER BY id')).toEqual([
+      { id: 1, user_name: 'ada.l', username: 'ada.l' },
+      { id: 2, user_name: 'bob', username: 'bob' },
+      { id: 3, user_name: 'cy', username: 'cy' },
+    ]);
+  });
+
+  it('reports a mismatch with the same sample a repository reports', async () => {
+    const ctx = getCtx();
+    const { db, admin, metrics, migration, flags } = await routedUsers(ctx, pglite, { stage: 'shadow' });
+    await admin(SEED, [7, 'ada', 'eve', 'e']);
+    await db.query('SELECT id, username FROM users WHERE id = $1', [7]);
+    const repo = createRepository(migration, {
+      driver: ctx.kind === 'pg' ? ctx.driver : createPgliteDriver(pglite),
+      flags,
+      metrics,
+    });
+    await repo.get(7);
+    const samples = metrics.snapshot().migrations[migration.name]!.recentMismatches;
+    expect(samples).toHaveLength(2);
+    const [routed, fromRepository] = samples.map(({ at: _at, ...sample }) => sample);
+    expect(routed).toEqual(fromRepository);
+    repo.close();
+  });
+});
