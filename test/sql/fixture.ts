@@ -50,10 +50,10 @@ export interface RoutedUsersOptions {
 
 /**
  * Creates the users table and routes a database over it: on PGlite, `pglite` (the
- * file's own instance, the table recreated); on the server, a pool of the test's schema.
+ * file's own instance, the table recreated; a server-only suite passes none); on the server, a pool of the test's schema.
  * Flags are evaluated on every statement (no cache), so a flag set is seen at once.
  */
-export async function routedUsers(ctx: DriverContext, pglite: PGlite, options: RoutedUsersOptions) {
+export async function routedUsers(ctx: DriverContext, pglite: PGlite | undefined, options: RoutedUsersOptions) {
   const migration = options.migration ?? usernameRename();
   const flags: MemoryFlags = createMemoryFlags({
     [migration.stageFlagKey]: options.stage,
@@ -72,6 +72,7 @@ export async function routedUsers(ctx: DriverContext, pglite: PGlite, options: R
   let db: Routed;
   let admin: <Row>(sql: string, params?: unknown[]) => Promise<Row[]>;
   if (ctx.kind === 'pglite') {
+    if (pglite === undefined) throw new Error('routedUsers: a PGlite suite passes its PGlite');
     await pglite.exec('DROP TABLE IF EXISTS users');
     await pglite.exec(ddl);
     db = routePglite(pglite as never, routing);
