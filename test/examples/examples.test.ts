@@ -7,7 +7,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('examples', () => {
-  it.each(['rename', 'split', 'cross-table', 'change-type', 'lifecycle'])(
+  it.each(['rename', 'split', 'cross-table', 'change-type', 'lifecycle', 'orm-sql', 'orm-kysely', 'orm-drizzle'])(
     'examples/%s.ts runs to completion on the embedded database',
     async (name) => {
       const { stdout } = await run(
