@@ -26,5 +26,6 @@ export {
   RoutedPglite,
   routePglite,
 } from './routed-pglite.js';
-export { type PoolClientLike, type PoolLike, RoutedPool, RoutedPoolClient, routePool } from './routed-pool.js';
+export { type PoolClientLike, type PoolLike, routePool } from './routed-pool.js';
 export { type StatementConfig, withFlagContext } from './session.js';
+export { routerStats } from './stats.js';

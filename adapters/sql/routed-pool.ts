@@ -1,9 +1,11 @@
 /**
- * A `pg` pool whose statements are routed: hand it to Kysely's `PostgresDialect`,
- * `drizzle-orm/node-postgres` or `@prisma/adapter-pg` in place of the pool itself. Talks
- * to pg structurally (`PoolLike`), so pg stays the application's own dependency.
+ * A `pg` pool whose statements are routed. `routePool(pool)` returns the pool itself seen
+ * through a proxy: still a `pg.Pool` to every check (`instanceof`, Drizzle's and
+ * `@prisma/adapter-pg`'s), with `query` and `connect` routed and everything else the
+ * pool's own. Talks to pg structurally (`PoolLike`), so pg stays the application's
+ * dependency.
  */
-import type { SqlResult, SqlRouterOptions, SqlRouterStats, SqlSession } from '../../src/internal.js';
+import type { SqlResult, SqlRouterOptions, SqlSession } from '../../src/internal.js';
 import { RouterHandle, type StatementConfig } from './session.js';
 
 /** The part of a pg client the routed pool uses. */
@@ -17,10 +19,12 @@ export interface PoolLike {
   query(config: StatementConfig): Promise<SqlResult>;
   connect(): Promise<PoolClientLike>;
   end(): Promise<void>;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 type QueryCallback = (error: Error | null, result?: SqlResult) => void;
+
+/** The router of each routed pool, for {@link routedPoolStats}. */
+const handles = new WeakMap<object, RouterHandle>();
 
 /** pg's call forms: `(text, values?)`, `(config)`, `(config, values)`, each with an optional callback. */
 function statementOf(textOrConfig: string | StatementConfig, values: unknown): StatementConfig {
@@ -38,76 +42,36 @@ function settle<R>(promise: Promise<R>, callback: unknown): Promise<R> | undefin
   return undefined;
 }
 
-/** A checked-out client: its statements are routed with one decision per migration per transaction. */
-export class RoutedPoolClient {
-  readonly client: PoolClientLike;
-  readonly #handle: RouterHandle;
-  readonly #session: SqlSession = { pinned: undefined };
+/** `target` seen through a proxy that replaces the members of `own` and binds the others to it. */
+function overlay<T extends object>(target: T, own: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(object, property) {
+      if (typeof property === 'string' && Object.hasOwn(own, property)) return own[property];
+      const value = Reflect.get(object, property, object);
+      return typeof value === 'function' && property !== 'constructor' ? value.bind(object) : value;
+    },
+  });
+}
 
-  constructor(client: PoolClientLike, handle: RouterHandle) {
-    this.client = client;
-    this.#handle = handle;
-  }
-
-  query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown): Promise<SqlResult> {
-    const config = statementOf(textOrConfig, values);
-    const run = this.#handle.run(config, this.#session, (routed) => this.client.query(routed));
-    return settle(run, typeof values === 'function' ? values : callback) as Promise<SqlResult>;
-  }
-
-  release(error?: Error | boolean): void {
-    this.#session.pinned = undefined;
-    this.client.release(error);
-  }
-
-  on(event: string, listener: (...args: unknown[]) => void): this {
-    (this.client as unknown as PoolLike).on(event, listener);
-    return this;
-  }
+/** A checked-out client: routed, with one decision per migration from BEGIN to COMMIT/ROLLBACK. */
+function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle): C {
+  const session: SqlSession = { pinned: undefined };
+  return overlay(client, {
+    query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) {
+      const run = handle.run(statementOf(textOrConfig, values), session, (routed) => client.query(routed));
+      return settle(run, typeof values === 'function' ? values : callback);
+    },
+    release(error?: Error | boolean) {
+      session.pinned = undefined;
+      return client.release(error);
+    },
+  });
 }
 
 /**
- * The routed pool. Its class name ends in `Pool`, so ORMs that check (Drizzle) check out a
- * client for each transaction, as they do with `pg.Pool`.
- */
-export class RoutedPool {
-  readonly pool: PoolLike;
-  readonly #handle: RouterHandle;
-
-  constructor(pool: PoolLike, options: SqlRouterOptions) {
-    this.pool = pool;
-    this.#handle = new RouterHandle(options);
-  }
-
-  query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown): Promise<SqlResult> {
-    const config = statementOf(textOrConfig, values);
-    const run = this.#handle.run(config, undefined, (routed) => this.pool.query(routed));
-    return settle(run, typeof values === 'function' ? values : callback) as Promise<SqlResult>;
-  }
-
-  async connect(): Promise<RoutedPoolClient> {
-    return new RoutedPoolClient(await this.pool.connect(), this.#handle);
-  }
-
-  end(): Promise<void> {
-    this.#handle.router.close();
-    return this.pool.end();
-  }
-
-  on(event: string, listener: (...args: unknown[]) => void): this {
-    this.pool.on(event, listener);
-    return this;
-  }
-
-  /** Plan-cache hits and misses, statements passed through, comparisons skipped. */
-  stats(): SqlRouterStats {
-    return this.#handle.router.stats();
-  }
-}
-
-/**
- * Wraps `pool`: every statement that touches a table of `options.migrations` is rewritten
- * for its stage; the others run as they are.
+ * Routes `pool`: every statement that touches a table of `options.migrations` is
+ * rewritten for its stage; the others run as they are. Returns the pool, routed: hand it
+ * to the ORM in place of the pool.
  *
  * @example
  * ```ts
@@ -119,6 +83,32 @@ export class RoutedPool {
  * const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
  * ```
  */
-export function routePool(pool: PoolLike, options: SqlRouterOptions): RoutedPool {
-  return new RoutedPool(pool, options);
+export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions): P {
+  const handle = new RouterHandle(options);
+  const routed = overlay(pool, {
+    query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) {
+      const run = handle.run(statementOf(textOrConfig, values), undefined, (config) => pool.query(config));
+      return settle(run, typeof values === 'function' ? values : callback);
+    },
+    connect(callback?: unknown) {
+      const connected = pool.connect().then((client) => routedClient(client, handle));
+      if (typeof callback !== 'function') return connected;
+      connected.then(
+        (client) => callback(null, client, (error?: Error) => client.release(error)),
+        (error: Error) => callback(error),
+      );
+      return undefined;
+    },
+    end() {
+      handle.router.close();
+      return pool.end();
+    },
+  });
+  handles.set(routed, handle);
+  return routed;
+}
+
+/** The router of a pool from {@link routePool}, or `undefined`. */
+export function poolRouter(pool: object): RouterHandle | undefined {
+  return handles.get(pool);
 }

@@ -17,7 +17,8 @@ import {
   rename,
   type Stage,
 } from 'flagshift';
-import { type RoutedPglite, type RoutedPool, routePglite, routePool } from 'flagshift/sql';
+import { type RoutedPglite, routePglite, routePool } from 'flagshift/sql';
+import type pg from 'pg';
 import type { DriverContext } from '../support/drivers.js';
 import { userEntity } from '../support/fixtures.js';
 
@@ -34,7 +35,7 @@ export function usernameRename(defaultStage: Stage = 'dualwrite') {
 }
 
 /** A routed database of either kind, as the suites use it. */
-export type Routed = RoutedPool | RoutedPglite;
+export type Routed = pg.Pool | RoutedPglite;
 
 /** Options of {@link routedUsers}. */
 export interface RoutedUsersOptions {
@@ -79,7 +80,7 @@ export async function routedUsers(ctx: DriverContext, pglite: PGlite | undefined
     admin = async <Row>(sql: string, params?: unknown[]) => (await pglite.query<Row>(sql, params)).rows;
   } else {
     await ctx.sql(ddl);
-    db = routePool(ctx.pgPool({ max: 4 }) as never, routing);
+    db = routePool(ctx.pgPool({ max: 4 }), routing);
     admin = <Row>(sql: string, params?: unknown[]) => ctx.sql<Row>(sql, params);
   }
   type Sides = { user_name: string | null; username: string | null };
