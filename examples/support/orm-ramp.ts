@@ -3,11 +3,11 @@
  * whose database is routed by `flagshift/sql`, on PGlite: what each stage stores, what
  * the ORM reads, and the mismatch a shadow read catches on a row corrupted behind its back.
  */
-import { createMemoryFlags, createMemoryMetrics, defineMigration, defineTable, rename, STAGES } from 'flagshift';
+import { createMemoryFlags, createMemoryMetrics, STAGES } from 'flagshift';
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { openPglite } from 'flagshift/pglite';
 import { type RoutedPglite, routePglite } from 'flagshift/sql';
-import { z } from 'zod';
+import { usernameRename } from '../flagshift.config.js';
 import { line, printQuery } from './print-rows.js';
 
 /** What the example does through the ORM. */
@@ -17,19 +17,6 @@ export interface OrmClient {
   /** The username of row `id`, as the ORM returns it. */
   read(id: number): Promise<string | null | undefined>;
 }
-
-const users = defineTable({
-  name: 'users',
-  key: 'id',
-  entity: z.object({ id: z.number().int(), username: z.string(), email: z.string() }),
-});
-
-const usernameRename = defineMigration({
-  name: 'users-username',
-  table: users,
-  mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-  defaultStage: 'off',
-});
 
 /** Runs the ramp with the ORM client `connect` builds over the routed database. */
 export async function rampRename(orm: string, connect: (db: RoutedPglite) => OrmClient): Promise<void> {

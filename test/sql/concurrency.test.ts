@@ -7,24 +7,14 @@
 
 import { eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import type { Stage } from 'flagshift';
 import { createBackfill, expand, verify } from 'flagshift/lifecycle';
 import { Kysely, PostgresDialect } from 'kysely';
 import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
-import { routedUsers } from './fixture.js';
+import { drizzleUsers, type KyselyDatabase, routedUsers } from './fixture.js';
 
 const ROWS = 2000;
-const drizzleUsers = pgTable('users', {
-  id: integer('id').primaryKey(),
-  username: text('username'),
-  email: text('email'),
-});
-
-interface KyselyDatabase {
-  users: { id: number; username: string | null; email: string | null };
-}
 
 describeDrivers(
   'routed SQL: concurrent writers',

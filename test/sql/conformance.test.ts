@@ -5,30 +5,18 @@
  * side reads are served from, a corrupted row caught in shadow and live, sticky read
  * percentages, and dual writes kept through a flag outage.
  */
-import { PGlite } from '@electric-sql/pglite';
 import { eq } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { isInReadPercentage, STAGES, type Stage } from 'flagshift';
 import { Kysely, PostgresDialect } from 'kysely';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
-import { type Routed, routedUsers, usernameRename } from './fixture.js';
+import { drizzleUsers, filePglite, type KyselyDatabase, type Routed, routedUsers, usernameRename } from './fixture.js';
 
 const migration = usernameRename();
 const STAGE_FLAG = migration.stageFlagKey;
 const PERCENT_FLAG = migration.percentFlagKey;
-
-const drizzleUsers = pgTable('users', {
-  id: integer('id').primaryKey(),
-  username: text('username'),
-  email: text('email'),
-});
-
-interface KyselyDatabase {
-  users: { id: number; username: string | null; email: string | null };
-}
 
 /** One way an application talks to the database: the three calls the suite makes. */
 interface Client {
@@ -126,19 +114,12 @@ function drizzleClient(db: Routed, kind: 'pg' | 'pglite'): Client {
 
 const FLAVORS = ['raw', 'kysely', 'drizzle'] as const;
 
-let pglite: PGlite;
-beforeAll(async () => {
-  pglite = new PGlite();
-  await pglite.waitReady;
-});
-afterAll(async () => {
-  await pglite.close();
-});
+const pglite = filePglite();
 
 describeDrivers('routed SQL: the stage contract', (getCtx) => {
   async function setup(flavor: (typeof FLAVORS)[number], stage: Stage, options: { percent?: number } = {}) {
     const ctx = getCtx();
-    const routed = await routedUsers(ctx, pglite, { stage, ...options });
+    const routed = await routedUsers(ctx, pglite(), { stage, ...options });
     const { db } = routed;
     const client =
       flavor === 'raw' ? rawClient(db) : flavor === 'kysely' ? kyselyClient(db) : drizzleClient(db, ctx.kind);

@@ -3,7 +3,8 @@
  * email)`, named unqualified as ORMs name it (the test's schema comes first in the
  * search path).
  */
-import type { PGlite } from '@electric-sql/pglite';
+import { PGlite } from '@electric-sql/pglite';
+import { integer, pgTable, text } from 'drizzle-orm/pg-core';
 import {
   createMemoryFlags,
   createMemoryMetrics,
@@ -19,6 +20,7 @@ import {
 } from 'flagshift';
 import { type RoutedPglite, routePglite, routePool } from 'flagshift/sql';
 import type pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import type { DriverContext } from '../support/drivers.js';
 import { userEntity } from '../support/fixtures.js';
 
@@ -96,4 +98,29 @@ export async function routedUsers(ctx: DriverContext, pglite: PGlite | undefined
     if (percent !== undefined) flags.set(migration.percentFlagKey, percent);
   };
   return { migration, flags, metrics, db, admin, physical, corrupt, mismatches, setStage };
+}
+
+/** The users table as a Drizzle application declares it: the new shape only. */
+export const drizzleUsers = pgTable('users', {
+  id: integer('id').primaryKey(),
+  username: text('username'),
+  email: text('email'),
+});
+
+/** The users table as a Kysely application types it: the new shape only. */
+export interface KyselyDatabase {
+  users: { id: number; username: string | null; email: string | null };
+}
+
+/** A PGlite of the file's own, opened before its tests and closed after them. */
+export function filePglite(): () => PGlite {
+  let pglite: PGlite | undefined;
+  beforeAll(async () => {
+    pglite = new PGlite();
+    await pglite.waitReady;
+  });
+  afterAll(async () => {
+    await pglite?.close();
+  });
+  return () => pglite!;
 }

@@ -4,28 +4,20 @@
  * comparisons, the exact result shape (objects and arrays), generated keys, multi-row
  * upserts, and mismatch samples identical to a repository's.
  */
-import { PGlite } from '@electric-sql/pglite';
 import { createRepository, isInReadPercentage } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
 import { routerStats, withFlagContext } from 'flagshift/sql';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
-import { routedUsers } from './fixture.js';
+import { filePglite, routedUsers } from './fixture.js';
 
-let pglite: PGlite;
-beforeAll(async () => {
-  pglite = new PGlite();
-  await pglite.waitReady;
-});
-afterAll(async () => {
-  await pglite.close();
-});
+const pglite = filePglite();
 
 const SEED = 'INSERT INTO users (id, user_name, username, email) VALUES ($1, $2, $3, $4)';
 
 describeDrivers('routed SQL: routing', (getCtx) => {
   it('buckets a multi-row read by the call context', async () => {
-    const { db, admin, migration } = await routedUsers(getCtx(), pglite, { stage: 'live', percent: 50 });
+    const { db, admin, migration } = await routedUsers(getCtx(), pglite(), { stage: 'live', percent: 50 });
     for (const id of [1, 2, 3]) await admin(SEED, [id, `old-${id}`, `new-${id}`, 'e']);
     const keys = Array.from({ length: 50 }, (_, i) => `request-${i}`);
     const inside = keys.find((key) => isInReadPercentage(50, migration.stageFlagKey, key))!;
@@ -42,7 +34,7 @@ describeDrivers('routed SQL: routing', (getCtx) => {
 
   it('holds reads on the old side while the read guard says so, and keeps dual writes', async () => {
     let allowed = true;
-    const { db, admin, physical } = await routedUsers(getCtx(), pglite, {
+    const { db, admin, physical } = await routedUsers(getCtx(), pglite(), {
       stage: 'rampdown',
       readGuard: { allowsNewReads: () => allowed },
     });
@@ -56,7 +48,7 @@ describeDrivers('routed SQL: routing', (getCtx) => {
   });
 
   it('serves a shadow read when the new column does not exist yet, and counts the failed side', async () => {
-    const { db, admin, metrics, migration } = await routedUsers(getCtx(), pglite, {
+    const { db, admin, metrics, migration } = await routedUsers(getCtx(), pglite(), {
       stage: 'shadow',
       ddl: 'CREATE TABLE users (id int PRIMARY KEY, user_name text, email text)',
     });
@@ -67,7 +59,7 @@ describeDrivers('routed SQL: routing', (getCtx) => {
   });
 
   it('returns exactly the rows and fields of the original statement, as objects and as arrays', async () => {
-    const { db, admin } = await routedUsers(getCtx(), pglite, { stage: 'shadow' });
+    const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'shadow' });
     await admin(SEED, [1, 'ada', 'ada', 'a@x']);
     const objects = await db.query('SELECT email, username, id FROM users WHERE id = $1', [1]);
     expect(objects.rows).toEqual([{ email: 'a@x', username: 'ada', id: 1 }]);
@@ -81,7 +73,7 @@ describeDrivers('routed SQL: routing', (getCtx) => {
   });
 
   it('counts the comparisons it can not make in one statement', async () => {
-    const { db, admin, mismatches } = await routedUsers(getCtx(), pglite, { stage: 'shadow' });
+    const { db, admin, mismatches } = await routedUsers(getCtx(), pglite(), { stage: 'shadow' });
     await admin(SEED, [1, 'ada', 'other', 'e']);
     const grouped = await db.query('SELECT username, count(*)::int AS n FROM users GROUP BY username');
     expect(grouped.rows).toEqual([{ username: 'ada', n: 1 }]);
@@ -92,7 +84,7 @@ describeDrivers('routed SQL: routing', (getCtx) => {
   });
 
   it('upserts several rows in one statement, with generated keys returned', async () => {
-    const { db, admin } = await routedUsers(getCtx(), pglite, {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), {
       stage: 'dualwrite',
       ddl: 'CREATE TABLE users (id serial PRIMARY KEY, user_name text, username text, email text)',
     });
@@ -117,11 +109,11 @@ describeDrivers('routed SQL: routing', (getCtx) => {
 
   it('reports a mismatch with the same sample a repository reports', async () => {
     const ctx = getCtx();
-    const { db, admin, metrics, migration, flags } = await routedUsers(ctx, pglite, { stage: 'shadow' });
+    const { db, admin, metrics, migration, flags } = await routedUsers(ctx, pglite(), { stage: 'shadow' });
     await admin(SEED, [7, 'ada', 'eve', 'e']);
     await db.query('SELECT id, username FROM users WHERE id = $1', [7]);
     const repo = createRepository(migration, {
-      driver: ctx.kind === 'pg' ? ctx.driver : createPgliteDriver(pglite),
+      driver: ctx.kind === 'pg' ? ctx.driver : createPgliteDriver(pglite()),
       flags,
       metrics,
     });
