@@ -5,7 +5,7 @@
  * the backfill use (`renderSqlForm`), rendered and parsed by PostgreSQL's grammar.
  */
 import { renderSqlForm } from '../lifecycle/index.js';
-import type { BoundMapping } from '../model/index.js';
+import { type BoundMapping, castType } from '../model/index.js';
 import type { SqlNode, SqlParser } from './parser.js';
 import type { MigratedColumn } from './tables.js';
 
@@ -64,10 +64,17 @@ export function backwardExpression(
   const form = mapping.sql!.backward[j]!;
   const single = onlyColumn(form);
   if (single !== undefined) return structuredClone(valueAt(single));
+  // Typed as the new column: a parameter used for both columns would otherwise be deduced
+  // once from the new column and once from the form's cast, and PostgreSQL refuses that.
+  const typeOf = new Map(mapping.newColumns.map((column) => [column.name, column.type]));
   const text = renderSqlForm(
     form,
     mapping.newColumns.map((column) => column.name),
-    (name) => `(${parser.deparse(valueAt(name))})`,
+    (name) => {
+      const type = typeOf.get(name);
+      const value = parser.deparse(valueAt(name));
+      return type === undefined ? `(${value})` : `CAST((${value}) AS ${castType(type)})`;
+    },
     'mapping',
   );
   return expression(parser, forms, `(${text})`);

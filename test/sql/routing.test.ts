@@ -2,16 +2,36 @@
  * The SQL router's routing beyond the stage table: the call context's bucket for
  * multi-row reads, the read guard, a shadow read before the new column exists, skipped
  * comparisons, the exact result shape (objects and arrays), generated keys, multi-row
- * upserts, and mismatch samples identical to a repository's.
+ * upserts, mismatch samples identical to a repository's, and a type change (`visits
+ * integer` to `visits_big bigint`) through its forward and backward SQL forms.
  */
-import { createRepository, isInReadPercentage } from 'flagshift';
+import { changeType, createRepository, defineMigration, defineTable, isInReadPercentage, STAGES } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
 import { routerStats, withFlagContext } from 'flagshift/sql';
 import { expect, it } from 'vitest';
+import { z } from 'zod';
 import { describeDrivers } from '../support/drivers.js';
 import { filePglite, routedUsers } from './fixture.js';
 
 const pglite = filePglite();
+
+const counters = defineTable({
+  name: 'counters',
+  key: 'id',
+  entity: z.object({ id: z.number().int(), visits: z.number().int() }),
+});
+const visitsToBigint = defineMigration({
+  name: 'counters-visits',
+  table: counters,
+  mappings: [
+    changeType({
+      field: 'visits',
+      from: { column: 'visits', type: 'integer' },
+      to: { column: 'visits_big', type: 'bigint' },
+    }),
+  ],
+  defaultStage: 'off',
+});
 
 const SEED = 'INSERT INTO users (id, user_name, username, email) VALUES ($1, $2, $3, $4)';
 
@@ -123,5 +143,34 @@ describeDrivers('routed SQL: routing', (getCtx) => {
     const [routed, fromRepository] = samples.map(({ at: _at, ...sample }) => sample);
     expect(routed).toEqual(fromRepository);
     repo.close();
+  });
+
+  it('changes a type: reads through the forward form, writes the old column through the backward form, and compares in one statement', async () => {
+    const { db, admin, setStage, metrics } = await routedUsers(getCtx(), pglite(), {
+      stage: 'off',
+      migration: visitsToBigint,
+      ddl: 'DROP TABLE IF EXISTS counters; CREATE TABLE counters (id int PRIMARY KEY, visits integer, visits_big bigint)',
+    });
+    // bigint as the driver returns it: a string from pg, a number from PGlite.
+    const big = async (value: number) => (await admin<{ v: unknown }>('SELECT $1::bigint AS v', [value]))[0]!.v;
+    for (const [index, stage] of STAGES.entries()) {
+      setStage(stage);
+      const id = index + 1;
+      await db.query('INSERT INTO counters (id, visits_big) VALUES ($1, $2)', [id, 40 + id]);
+      await db.query('UPDATE counters SET visits_big = visits_big + $2 WHERE id = $1', [id, 100]);
+      const stored = await admin<{ visits: number | null; visits_big: unknown }>(
+        'SELECT visits, visits_big FROM counters WHERE id = $1',
+        [id],
+      );
+      expect(stored[0], stage).toEqual({
+        visits: stage === 'complete' ? null : 140 + id,
+        visits_big: stage === 'off' ? null : await big(140 + id),
+      });
+      const read = await db.query('SELECT visits_big FROM counters WHERE id = $1', [id]);
+      expect(read.rows, stage).toEqual([{ visits_big: await big(140 + id) }]);
+    }
+    const snapshot = metrics.snapshot().migrations[visitsToBigint.name]!;
+    expect(snapshot.comparisons).toBe(2);
+    expect(snapshot.mismatches).toBe(0);
   });
 });
