@@ -48,7 +48,7 @@ export interface SqlRouterOptions {
   readonly planCacheSize?: number;
 }
 
-const optionsSchema = z.object({
+const optionsSchema = z.strictObject({
   migrations: z
     .array(z.custom<Migration>((value) => (value as { kind?: unknown } | null)?.kind === 'migration'))
     .min(1),
@@ -182,7 +182,6 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     routes: readonly Route[],
     compare: boolean,
     operation: Operation,
-    context: FlagContext | undefined,
   ): RoutedQuery => {
     const modes = (withCompare: boolean) =>
       new Map<string, Mode>(
@@ -232,7 +231,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
             if (route.compares) emitError(migration, route, otherSide(route), operation, error);
           });
         } else if (rewritten.compared.length > 0) {
-          compareRows(plan, routes, rewritten, result, operation, context);
+          compareRows(plan, routes, rewritten, result, operation);
         }
         if (metrics !== undefined) {
           report(plan, routes, operation, result, started, !fellBack && rewritten.compared.length > 0);
@@ -267,7 +266,6 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     rewritten: Rewritten,
     result: SqlResult,
     operation: Operation,
-    context: FlagContext | undefined,
   ): void => {
     const arrays = result.rows.length > 0 && Array.isArray(result.rows[0]);
     const position = new Map(rewritten.hidden.map((name, index) => [name, rewritten.outputs + index]));
@@ -330,7 +328,8 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         try {
           options.flags?.track?.(
             'flagshift.mismatch',
-            { ...context, targetingKey: String(shown) },
+            // As a repository reports it: the sample's (redacted) key is the targeting key.
+            { targetingKey: String(shown) },
             {
               migration: migration.name,
               stage: route.effective,
@@ -415,7 +414,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       compare = false;
     }
     const operation: Operation = plan.read && plan.keys.size > 0 ? 'get' : plan.operation;
-    return routedQuery(plan, sql, routes, compare, operation, context);
+    return routedQuery(plan, sql, routes, compare, operation);
   };
 
   return {

@@ -4,11 +4,18 @@
  * parameters, literals naming columns, long statements, constructs refused before
  * anything runs).
  */
-import { createMemoryFlags, type Stage, ValidationError } from 'flagshift';
+import {
+  ConfigurationError,
+  createMemoryFlags,
+  defineMigration,
+  moveColumn,
+  type Stage,
+  ValidationError,
+} from 'flagshift';
 import { loadSqlParser } from 'flagshift/sql';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSqlRouter, type SqlParser, type SqlRouter } from '../../src/internal.js';
-import { usernameRename } from './fixture.js';
+import { usernameRename, users } from './fixture.js';
 
 const migration = usernameRename('off');
 
@@ -142,4 +149,23 @@ describe('routed SQL: hostile statements', () => {
       await expect(attempt()).rejects.toThrow(construct);
     });
   }
+});
+
+describe('routed SQL: options', () => {
+  const flags = createMemoryFlags();
+  it('refuses unknown options, a router without flags, and cross-table migrations, when it is created', () => {
+    expect(() => createSqlRouter(() => parser, { migrations: [migration], flags, typo: 1 } as never)).toThrow(
+      ConfigurationError,
+    );
+    expect(() => createSqlRouter(() => parser, { migrations: [migration] })).toThrow(/options.flags is required/);
+    const moved = defineMigration({
+      name: 'users-bio',
+      table: users,
+      mappings: [moveColumn({ field: 'email', from: 'email', to: { table: 'profiles', column: 'email' } })],
+      defaultStage: 'off',
+    });
+    expect(() => createSqlRouter(() => parser, { migrations: [moved], flags })).toThrow(
+      /moves columns to another table/,
+    );
+  });
 });
