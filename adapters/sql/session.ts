@@ -38,6 +38,25 @@ export interface StatementConfig {
   [option: string]: unknown;
 }
 
+const SAVEPOINT = 'flagshift_compare';
+
+/** Runs `config` under a savepoint of the open transaction: rolled back to it when it fails. */
+async function underSavepoint<R>(
+  execute: (config: StatementConfig) => Promise<R>,
+  config: StatementConfig,
+): Promise<R> {
+  await execute({ text: `SAVEPOINT ${SAVEPOINT}` });
+  try {
+    const result = await execute(config);
+    await execute({ text: `RELEASE SAVEPOINT ${SAVEPOINT}` });
+    return result;
+  } catch (error) {
+    await execute({ text: `ROLLBACK TO SAVEPOINT ${SAVEPOINT}` });
+    await execute({ text: `RELEASE SAVEPOINT ${SAVEPOINT}` });
+    throw error;
+  }
+}
+
 /** The router of one wrapped pool or database; PostgreSQL's parser loads before its first statement. */
 export class RouterHandle {
   readonly router: SqlRouter;
@@ -69,7 +88,9 @@ export class RouterHandle {
       text === config.text ? config : { ...config, text, name: undefined };
     let result: R;
     try {
-      result = await execute(rewritten(routed.sql));
+      result = routed.underSavepoint
+        ? await underSavepoint(execute, rewritten(routed.sql))
+        : await execute(rewritten(routed.sql));
     } catch (error) {
       if (routed.fallback === undefined) {
         routed.failed(error);

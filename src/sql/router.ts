@@ -81,6 +81,8 @@ export interface RoutedQuery {
   readonly sql: string;
   /** The text to run instead when `sql` fails and only its comparison columns can be to blame. */
   readonly fallback: string | undefined;
+  /** Run `sql` under a savepoint (inside a transaction), so that its failure leaves the transaction usable for `fallback`. */
+  readonly underSavepoint: boolean;
   /**
    * Compares, strips hidden columns and reports; returns the result the caller gets.
    * `fellBack` when `fallback` ran instead, after `sql` failed with `error`.
@@ -95,7 +97,7 @@ export interface SqlRouterStats {
   readonly planHits: number;
   readonly planMisses: number;
   readonly passedThrough: number;
-  /** Reads that would have compared but couldn't in one statement (inside a transaction, grouped rows...). */
+  /** Reads that would have compared but couldn't in one statement (grouped rows, expressions only...). */
   readonly comparisonsSkipped: number;
 }
 
@@ -182,6 +184,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     routes: readonly Route[],
     compare: boolean,
     operation: Operation,
+    inTransaction: boolean,
   ): RoutedQuery => {
     const modes = (withCompare: boolean) =>
       new Map<string, Mode>(
@@ -223,6 +226,9 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     return {
       sql: rewritten.sql,
       fallback,
+      // Inside a transaction a failed statement aborts the caller's transaction: a statement
+      // with comparison columns runs under a savepoint there, as a repository's read does.
+      underSavepoint: inTransaction && fallback !== undefined,
       finish: (result, fellBack, error) => {
         if (fellBack) {
           // Only the comparison columns can have failed: the served side ran without them.
@@ -408,13 +414,8 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       if (route.compares && !sample(migration)) compare = false;
       return route;
     });
-    if (compare && session?.pinned !== undefined && routes.some((route) => route.compares)) {
-      // Inside a transaction a failed comparison column would abort the caller's transaction.
-      stats.comparisonsSkipped++;
-      compare = false;
-    }
     const operation: Operation = plan.read && plan.keys.size > 0 ? 'get' : plan.operation;
-    return routedQuery(plan, sql, routes, compare, operation);
+    return routedQuery(plan, sql, routes, compare, operation, session?.pinned !== undefined);
   };
 
   return {

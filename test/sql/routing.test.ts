@@ -78,6 +78,37 @@ describeDrivers('routed SQL: routing', (getCtx) => {
     expect(metrics.snapshot().migrations[migration.name]?.errors.bySide.new).toBe(1);
   });
 
+  it('compares inside a transaction under a savepoint, which keeps the transaction usable when the new column is missing', async () => {
+    const { db, admin, metrics, migration, mismatches } = await routedUsers(getCtx(), pglite(), {
+      stage: 'shadow',
+      ddl: 'CREATE TABLE users (id int PRIMARY KEY, user_name text, email text)',
+    });
+    await admin('INSERT INTO users (id, user_name, email) VALUES (1, $1, $2)', ['ada', 'e']);
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      const read = await client.query('SELECT id, username FROM users WHERE id = $1', [1]);
+      expect(read.rows).toEqual([{ id: 1, username: 'ada' }]);
+      await client.query('UPDATE users SET email = $2 WHERE id = $1', [1, 'still-open']);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(await admin('SELECT email FROM users')).toEqual([{ email: 'still-open' }]);
+    expect(metrics.snapshot().migrations[migration.name]?.errors.bySide.new).toBe(1);
+    await admin('ALTER TABLE users ADD COLUMN username text');
+    await admin(`UPDATE users SET username = 'eve'`);
+    const again = await db.connect();
+    try {
+      await again.query('BEGIN');
+      expect((await again.query('SELECT username FROM users WHERE id = $1', [1])).rows).toEqual([{ username: 'ada' }]);
+      await again.query('COMMIT');
+    } finally {
+      again.release();
+    }
+    expect(mismatches()).toBe(1);
+  });
+
   it('returns exactly the rows and fields of the original statement, as objects and as arrays', async () => {
     const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'shadow' });
     await admin(SEED, [1, 'ada', 'ada', 'a@x']);
