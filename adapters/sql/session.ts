@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FlagContext } from '../../src/index.js';
 import {
   createSqlRouter,
+  type RoutedQuery,
   type SqlParser,
   type SqlResult,
   type SqlRouter,
@@ -73,38 +74,69 @@ export class RouterHandle {
     this.#loading.catch(() => undefined);
   }
 
-  /** Runs `config` through `execute`, routed. */
-  async run<R extends SqlResult>(
+  /**
+   * Runs `config` through `execute`, routed. Written without async functions on the common
+   * path (no comparison columns), so that routing adds no promise hops to the driver's.
+   */
+  run<R extends SqlResult>(
     config: StatementConfig,
     session: SqlSession | undefined,
     execute: (config: StatementConfig) => Promise<R>,
   ): Promise<R> {
-    if (this.#parser === undefined) await this.#loading;
-    let routed = this.router.route(config.text, config.values, session, calls.getStore());
-    if (routed instanceof Promise) routed = await routed;
-    if (routed === undefined) return execute(config);
-    // A named statement is prepared once per name and text: a rewritten text runs unnamed.
-    const rewritten = (text: string): StatementConfig =>
-      text === config.text ? config : { ...config, text, name: undefined };
-    let result: R;
+    if (this.#parser === undefined) return this.#loading.then(() => this.run(config, session, execute));
+    let routed: RoutedQuery | undefined | Promise<RoutedQuery | undefined>;
     try {
-      result = routed.underSavepoint
-        ? await underSavepoint(execute, rewritten(routed.sql))
-        : await execute(rewritten(routed.sql));
+      routed = this.router.route(config.text, config.values, session, calls.getStore());
     } catch (error) {
-      if (routed.fallback === undefined) {
-        routed.failed(error);
-        throw error;
-      }
-      let retried: R;
-      try {
-        retried = await execute(rewritten(routed.fallback));
-      } catch (again) {
-        routed.failed(again);
-        throw again;
-      }
-      return routed.finish(retried, true, error);
+      return Promise.reject(error);
     }
-    return routed.finish(result, false);
+    if (routed instanceof Promise) return routed.then((decided) => runRouted(decided, config, execute));
+    return runRouted(routed, config, execute);
   }
+}
+
+/** {@link RouterHandle.run} once routed. */
+function runRouted<R extends SqlResult>(
+  routed: RoutedQuery | undefined,
+  config: StatementConfig,
+  execute: (config: StatementConfig) => Promise<R>,
+): Promise<R> {
+  if (routed === undefined) return execute(config);
+  if (routed.fallback !== undefined) return runComparing(routed, config, execute);
+  return execute(withText(config, routed.sql)).then(
+    (result) => routed.finish(result, false),
+    (error: unknown) => {
+      routed.failed(error);
+      throw error;
+    },
+  );
+}
+
+/** A named statement is prepared once per name and text: a rewritten text runs unnamed. */
+function withText(config: StatementConfig, text: string): StatementConfig {
+  return text === config.text ? config : { ...config, text, name: undefined };
+}
+
+/** A statement with comparison columns: retried without them when it fails, under a savepoint inside a transaction. */
+async function runComparing<R extends SqlResult>(
+  routed: RoutedQuery,
+  config: StatementConfig,
+  execute: (config: StatementConfig) => Promise<R>,
+): Promise<R> {
+  let result: R;
+  try {
+    result = routed.underSavepoint
+      ? await underSavepoint(execute, withText(config, routed.sql))
+      : await execute(withText(config, routed.sql));
+  } catch (error) {
+    let retried: R;
+    try {
+      retried = await execute(withText(config, routed.fallback!));
+    } catch (again) {
+      routed.failed(again);
+      throw again;
+    }
+    return routed.finish(retried, true, error);
+  }
+  return routed.finish(result, false);
 }
