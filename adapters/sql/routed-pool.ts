@@ -11,12 +11,14 @@ import { RouterHandle, type StatementConfig } from './session.js';
 /** The part of a pg client the routed pool uses. */
 export interface PoolClientLike {
   query(config: StatementConfig): Promise<SqlResult>;
+  query(text: string, values?: readonly unknown[]): Promise<SqlResult>;
   release(error?: Error | boolean): void;
 }
 
 /** The part of a `pg.Pool` the routed pool uses. */
 export interface PoolLike {
   query(config: StatementConfig): Promise<SqlResult>;
+  query(text: string, values?: readonly unknown[]): Promise<SqlResult>;
   connect(): Promise<PoolClientLike>;
   end(): Promise<void>;
 }
@@ -31,6 +33,17 @@ function statementOf(textOrConfig: string | StatementConfig, values: unknown): S
   const config: StatementConfig = typeof textOrConfig === 'string' ? { text: textOrConfig } : { ...textOrConfig };
   if (Array.isArray(values)) config.values = values;
   return config;
+}
+
+/**
+ * Runs a statement on `target` in the form the caller used: `(text, values)` stays
+ * `(text, values)`, a config stays a config, so pg sees the calls it would see unrouted.
+ */
+function executor(
+  target: PoolLike | PoolClientLike,
+  textForm: boolean,
+): (config: StatementConfig) => Promise<SqlResult> {
+  return textForm ? (config) => target.query(config.text, config.values) : (config) => target.query(config);
 }
 
 function settle<R>(promise: Promise<R>, callback: unknown): Promise<R> | undefined {
@@ -58,7 +71,11 @@ function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle)
   const session: SqlSession = { pinned: undefined };
   return overlay(client, {
     query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) {
-      const run = handle.run(statementOf(textOrConfig, values), session, (routed) => client.query(routed));
+      const run = handle.run(
+        statementOf(textOrConfig, values),
+        session,
+        executor(client, typeof textOrConfig === 'string'),
+      );
       return settle(run, typeof values === 'function' ? values : callback);
     },
     release(error?: Error | boolean) {
@@ -87,7 +104,11 @@ export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions
   const handle = new RouterHandle(options);
   const routed = overlay(pool, {
     query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) {
-      const run = handle.run(statementOf(textOrConfig, values), undefined, (config) => pool.query(config));
+      const run = handle.run(
+        statementOf(textOrConfig, values),
+        undefined,
+        executor(pool, typeof textOrConfig === 'string'),
+      );
       return settle(run, typeof values === 'function' ? values : callback);
     },
     connect(callback?: unknown) {
