@@ -66,18 +66,20 @@ function overlay<T extends object>(target: T, own: Record<string, unknown>): T {
   });
 }
 
+/** pg's `query`, in all its call forms, routed and run on `target`. */
+function routedQuery(target: PoolLike | PoolClientLike, session: SqlSession | undefined, handle: RouterHandle) {
+  return (textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) => {
+    const textForm = typeof textOrConfig === 'string';
+    const run = handle.run(statementOf(textOrConfig, values), session, executor(target, textForm));
+    return settle(run, typeof values === 'function' ? values : callback);
+  };
+}
+
 /** A checked-out client: routed, with one decision per migration from BEGIN to COMMIT/ROLLBACK. */
 function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle): C {
   const session: SqlSession = { pinned: undefined };
   return overlay(client, {
-    query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) {
-      const run = handle.run(
-        statementOf(textOrConfig, values),
-        session,
-        executor(client, typeof textOrConfig === 'string'),
-      );
-      return settle(run, typeof values === 'function' ? values : callback);
-    },
+    query: routedQuery(client, session, handle),
     release(error?: Error | boolean) {
       session.pinned = undefined;
       return client.release(error);
@@ -103,14 +105,7 @@ function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle)
 export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions): P {
   const handle = new RouterHandle(options);
   const routed = overlay(pool, {
-    query(textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) {
-      const run = handle.run(
-        statementOf(textOrConfig, values),
-        undefined,
-        executor(pool, typeof textOrConfig === 'string'),
-      );
-      return settle(run, typeof values === 'function' ? values : callback);
-    },
+    query: routedQuery(pool, undefined, handle),
     connect(callback?: unknown) {
       const connected = pool.connect().then((client) => routedClient(client, handle));
       if (typeof callback !== 'function') return connected;
