@@ -6,6 +6,7 @@ import type { BackfillResults } from './backfill.js';
 import type { Machine } from './machine.js';
 import type { Comparison } from './point-ops.js';
 import type { RoutingResult } from './routing.js';
+import type { SqlRouterResults } from './sql-router.js';
 import { median, ratio } from './stats.js';
 
 /** The knobs a run used. */
@@ -34,6 +35,7 @@ export interface RunResults {
   readonly pointOps: readonly Comparison[] | undefined;
   readonly routing: readonly RoutingResult[] | undefined;
   readonly backfill: BackfillResults | undefined;
+  readonly sqlRouter?: SqlRouterResults | undefined;
 }
 
 interface Target {
@@ -51,6 +53,8 @@ const TARGETS: readonly [string, string, (value: number) => boolean][] = [
   ['decisions_per_second_warm', '>= 1,000,000', (v) => v >= 1_000_000],
   ['backfill_vs_single_statement', '>= 0.5', (v) => v >= 0.5],
   ['backfill_p99_ratio', '<= 2', (v) => v <= 2],
+  ['sql_router_point_read_ratio', '<= 1.05', (v) => v <= 1.05],
+  ['sql_router_point_write_ratio', '<= 1.10', (v) => v <= 1.1],
 ];
 
 function find(results: RunResults, name: string, connections: 'client' | 'pool8'): Comparison | undefined {
@@ -92,6 +96,11 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
     backfill_vs_single_statement:
       flagshift !== undefined && single !== undefined ? ratio(flagshift.rowsPerSecond, single.rowsPerSecond) : null,
     backfill_p99_ratio: flagshift?.p99Ratio ?? null,
+    sql_router_point_read_ratio:
+      results.sqlRouter?.comparisons.find((c) => c.name === 'point-read')?.medianRatio ?? null,
+    sql_router_point_write_ratio:
+      results.sqlRouter?.comparisons.find((c) => c.name === 'point-write')?.medianRatio ?? null,
+    sql_router_plan_misses: results.sqlRouter?.planMisses ?? null,
   };
   const perConfig: Record<string, number | null> = {};
   for (const name of ['read-off', 'read-shadow', 'read-live', 'dual-write']) {
@@ -135,6 +144,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
     pointOps: results.pointOps ?? null,
     routing: results.routing ?? null,
     backfill: results.backfill ?? null,
+    sqlRouter: results.sqlRouter ?? null,
   };
 }
 

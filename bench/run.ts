@@ -15,7 +15,7 @@
  * - BENCH_BACKFILL_REPEATS (3): runs of flagshift's backfill and of the single statement in part 4 (medians count).
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
  * - BENCH_BASELINE_SECONDS (10): how long part 4 measures the load with no backfill, before each approach.
- * - BENCH_PARTS (1,2,3,4): which parts run (1 and 2 always run together).
+ * - BENCH_PARTS (1,2,3,4,5): which parts run (1 and 2 always run together; 5 is the SQL router).
  */
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -27,6 +27,7 @@ import { type Comparison, runPointOps } from './point-ops.js';
 import { startPostgres } from './postgres.js';
 import { type Knobs, type RunResults, resultsJson, resultsMarkdown, resultsTable } from './report.js';
 import { type RoutingResult, runRouting } from './routing.js';
+import { runSqlRouter, type SqlRouterResults } from './sql-router.js';
 
 function knob(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -38,10 +39,10 @@ function knob(name: string, fallback: number): number {
 }
 
 function parts(): number[] {
-  const raw = process.env['BENCH_PARTS'] ?? '1,2,3,4';
+  const raw = process.env['BENCH_PARTS'] ?? '1,2,3,4,5';
   const list = raw.split(',').map((part) => Number(part.trim()));
-  if (list.some((part) => ![1, 2, 3, 4].includes(part))) {
-    throw new Error(`BENCH_PARTS must list parts 1 to 4, e.g. "1,2,3", got ${JSON.stringify(raw)}`);
+  if (list.some((part) => ![1, 2, 3, 4, 5].includes(part))) {
+    throw new Error(`BENCH_PARTS must list parts 1 to 5, e.g. "1,2,3", got ${JSON.stringify(raw)}`);
   }
   return list;
 }
@@ -110,6 +111,17 @@ try {
       log,
     });
   }
+  let sqlRouter: SqlRouterResults | undefined;
+  if (knobs.parts.includes(5)) {
+    log('\n5. the SQL router: one Kysely query through the bare and the routed pool (one connection), interleaved');
+    sqlRouter = await runSqlRouter({
+      connectionString: server.connectionString,
+      rows: knobs.rows,
+      iterations: knobs.iterations,
+      warmup: knobs.warmup,
+      log,
+    });
+  }
   // Last: the backfill runs transactions, which switch on async context tracking in the pg
   // driver, and that slows every promise in the process afterwards.
   let backfill: BackfillResults | undefined;
@@ -135,6 +147,7 @@ try {
     pointOps,
     routing,
     backfill,
+    sqlRouter,
   };
   const json = resultsJson(results);
   await writeFile(join(here, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);

@@ -41,3 +41,14 @@ export {
   wholeOption,
 } from './metrics/index.js';
 export { identifierProblem } from './model/index.js';
+export {
+  createSqlRouter,
+  type RoutedQuery,
+  type SqlNode,
+  type SqlParser,
+  type SqlResult,
+  type SqlRouter,
+  type SqlRouterOptions,
+  type SqlRouterStats,
+  type SqlSession,
+} from './sql/index.js';

@@ -3,7 +3,7 @@ export { bucketOf, isInReadPercentage } from './bucketing.js';
 export type { FlagContext, FlagSource, FlagValueType } from './flag-source.js';
 export { createMemoryFlags, type MemoryFlags, type SimulatedFailure } from './memory-flags.js';
 export type { ReadGuard } from './read-guard.js';
-export { heldRoute, MigrationRouter, type PinnedDecisions, type Route, routeFor } from './router.js';
+export { guardedRoute, heldRoute, MigrationRouter, type PinnedDecisions, type Route, routeFor } from './router.js';
 export {
   createStageResolver,
   type FlagDecision,

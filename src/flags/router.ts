@@ -6,6 +6,7 @@
 import { effectiveStage, type Migration, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from '../model/index.js';
 import { isInReadPercentage } from './bucketing.js';
 import type { FlagContext } from './flag-source.js';
+import type { ReadGuard } from './read-guard.js';
 import type { FlagDecision, MigrationFlags, StageResolver } from './stage-resolver.js';
 
 /** Where one entity's operation goes for one migration. Shared, frozen objects: never mutate. */
@@ -54,6 +55,22 @@ const HELD_ROUTES: Readonly<Record<Stage, Route>> = Object.freeze(
 /** `route` held back from serving the new side (a read guard tripped). */
 export function heldRoute(route: Route): Route {
   return HELD_ROUTES[route.stage];
+}
+
+/**
+ * `route`, held on the old side while `guard` says `migration`'s new side must not serve
+ * reads (a guardrail tripped). `complete` is never held: its old columns may be gone. A
+ * guard that throws holds nothing back.
+ */
+export function guardedRoute(route: Route, guard: ReadGuard | undefined, migration: string): Route {
+  if (route.serves !== 'new' || route.stage === 'complete' || guard === undefined) return route;
+  let allowed = true;
+  try {
+    allowed = guard.allowsNewReads(migration);
+  } catch {
+    // A broken guard must not fail reads.
+  }
+  return allowed ? route : heldRoute(route);
 }
 
 /** The route of `stage` for an entity inside (`inRamp`) or outside the read percentage. */

@@ -57,6 +57,7 @@ export {
   type PreflightWarning,
   preflight,
 } from './preflight.js';
+export { renderSqlForm } from './sql-forms.js';
 export {
   checkPromotion,
   DEFAULT_PROMOTION_GATE,

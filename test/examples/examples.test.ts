@@ -26,7 +26,7 @@ describe('examples', () => {
     vi.restoreAllMocks();
   });
 
-  it.each(['rename', 'split', 'cross-table', 'change-type'])(
+  it.each(['rename', 'split', 'cross-table', 'change-type', 'orm-sql', 'orm-kysely', 'orm-drizzle'])(
     'examples/%s.ts runs to completion on the embedded database',
     async (name) => {
       const stdout = await runExample(name);

@@ -1,0 +1,130 @@
+/**
+ * A `pg` pool whose statements are routed. `routePool(pool)` returns the pool itself seen
+ * through a proxy: still a `pg.Pool` to every check (`instanceof`, Drizzle's and
+ * `@prisma/adapter-pg`'s), with `query` and `connect` routed and everything else the
+ * pool's own. Talks to pg structurally (`PoolLike`), so pg stays the application's
+ * dependency.
+ */
+import type { SqlResult, SqlRouterOptions, SqlSession } from '../../src/internal.js';
+import { RouterHandle, type StatementConfig } from './session.js';
+
+/** The part of a pg client the routed pool uses. */
+export interface PoolClientLike {
+  query(config: StatementConfig): Promise<SqlResult>;
+  query(text: string, values?: readonly unknown[]): Promise<SqlResult>;
+  release(error?: Error | boolean): void;
+}
+
+/** The part of a `pg.Pool` the routed pool uses. */
+export interface PoolLike {
+  query(config: StatementConfig): Promise<SqlResult>;
+  query(text: string, values?: readonly unknown[]): Promise<SqlResult>;
+  connect(): Promise<PoolClientLike>;
+  end(): Promise<void>;
+}
+
+type QueryCallback = (error: Error | null, result?: SqlResult) => void;
+
+/** The router of each routed pool, for {@link routedPoolStats}. */
+const handles = new WeakMap<object, RouterHandle>();
+
+/** pg's call forms: `(text, values?)`, `(config)`, `(config, values)`, each with an optional callback. */
+function statementOf(textOrConfig: string | StatementConfig, values: unknown): StatementConfig {
+  const config: StatementConfig = typeof textOrConfig === 'string' ? { text: textOrConfig } : { ...textOrConfig };
+  if (Array.isArray(values)) config.values = values;
+  return config;
+}
+
+/**
+ * Runs a statement on `target` in the form the caller used: `(text, values)` stays
+ * `(text, values)`, a config stays a config, so pg sees the calls it would see unrouted.
+ */
+function executor(
+  target: PoolLike | PoolClientLike,
+  textForm: boolean,
+): (config: StatementConfig) => Promise<SqlResult> {
+  return textForm ? (config) => target.query(config.text, config.values) : (config) => target.query(config);
+}
+
+function settle<R>(promise: Promise<R>, callback: unknown): Promise<R> | undefined {
+  if (typeof callback !== 'function') return promise;
+  promise.then(
+    (result) => (callback as QueryCallback)(null, result as SqlResult),
+    (error: Error) => (callback as QueryCallback)(error),
+  );
+  return undefined;
+}
+
+/** `target` seen through a proxy that replaces the members of `own` and binds the others to it. */
+function overlay<T extends object>(target: T, own: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(object, property) {
+      if (typeof property === 'string' && Object.hasOwn(own, property)) return own[property];
+      const value = Reflect.get(object, property, object);
+      return typeof value === 'function' && property !== 'constructor' ? value.bind(object) : value;
+    },
+  });
+}
+
+/** pg's `query`, in all its call forms, routed and run on `target`. */
+function routedQuery(target: PoolLike | PoolClientLike, session: SqlSession | undefined, handle: RouterHandle) {
+  return (textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) => {
+    const textForm = typeof textOrConfig === 'string';
+    const run = handle.run(statementOf(textOrConfig, values), session, executor(target, textForm));
+    return settle(run, typeof values === 'function' ? values : callback);
+  };
+}
+
+/** A checked-out client: routed, with one decision per migration from BEGIN to COMMIT/ROLLBACK. */
+function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle): C {
+  const session: SqlSession = { pinned: undefined };
+  return overlay(client, {
+    query: routedQuery(client, session, handle),
+    release(error?: Error | boolean) {
+      session.pinned = undefined;
+      return client.release(error);
+    },
+  });
+}
+
+/**
+ * Routes `pool`: every statement that touches a table of `options.migrations` is
+ * rewritten for its stage; the others run as they are. Returns the pool, routed: hand it
+ * to the ORM in place of the pool.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { Kysely, PostgresDialect } from 'kysely';
+ * import { routePool } from 'flagshift/sql';
+ *
+ * const pool = routePool(new pg.Pool(), { migrations: [usernameRename], flags, metrics });
+ * const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+ * ```
+ */
+export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions): P {
+  const handle = new RouterHandle(options);
+  const routed = overlay(pool, {
+    query: routedQuery(pool, undefined, handle),
+    connect(callback?: unknown) {
+      const connected = pool.connect().then((client) => routedClient(client, handle));
+      if (typeof callback !== 'function') return connected;
+      connected.then(
+        (client) => callback(null, client, (error?: Error) => client.release(error)),
+        (error: Error) => callback(error),
+      );
+      return undefined;
+    },
+    end() {
+      handle.router.close();
+      return pool.end();
+    },
+  });
+  handles.set(routed, handle);
+  return routed;
+}
+
+/** The router of a pool from {@link routePool}, or `undefined`. */
+export function poolRouter(pool: object): RouterHandle | undefined {
+  return handles.get(pool);
+}
