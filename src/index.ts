@@ -134,6 +134,7 @@ export {
   type CallOptions,
   createRepository,
   type FindQuery,
+  type Insertable,
   type KeyInput,
   type OrderBy,
   type Repository,

@@ -150,15 +150,11 @@ class RepositoryHandle implements Handle {
   }
 
   async insert(entity: unknown, options?: CallOptions): Promise<Entity> {
-    const valid = validateEntity(this.core, entity, 'insert');
-    await writeEntity(this, valid, 'insert', this.callState(options));
-    return valid;
+    return writeEntity(this, validateEntity(this.core, entity, 'insert'), 'insert', this.callState(options));
   }
 
   async upsert(entity: unknown, options?: CallOptions): Promise<Entity> {
-    const valid = validateEntity(this.core, entity, 'upsert');
-    await writeEntity(this, valid, 'upsert', this.callState(options));
-    return valid;
+    return writeEntity(this, validateEntity(this.core, entity, 'upsert'), 'upsert', this.callState(options));
   }
 
   async update(key: unknown, patch: unknown, options?: CallOptions): Promise<boolean> {

@@ -59,6 +59,12 @@ export type KeyInput<E, K extends keyof E> = true extends IsUnion<K> ? Pick<E, K
 /** Whether `T` is a union of several types (a key of several fields). */
 type IsUnion<T, All = T> = T extends unknown ? ([All] extends [T] ? false : true) : never;
 
+/**
+ * An entity to insert: every field, the key fields optional. A key field left out is filled
+ * by its column's default (`serial`, an identity, `DEFAULT gen_random_uuid()`).
+ */
+export type Insertable<E, K extends keyof E> = Omit<E, K> & Partial<Pick<E, K>>;
+
 /** Typed, flag-routed access to one table. Create with {@link createRepository}. */
 export interface Repository<E, K extends keyof E = keyof E> {
   /** The entity with this key, or `undefined`. */
@@ -67,12 +73,18 @@ export interface Repository<E, K extends keyof E = keyof E> {
   getMany(keys: readonly KeyInput<E, K>[], options?: CallOptions): Promise<E[]>;
   /** Entities whose fields equal `query.where`, ordered and limited. */
   find(query?: FindQuery<E>, options?: CallOptions): Promise<E[]>;
-  /** Inserts a complete entity, validated first. Returns the stored entity. */
-  insert(entity: E, options?: CallOptions): Promise<E>;
+  /**
+   * Inserts an entity, validated first. Returns the stored entity, with the key the
+   * database generated when the entity left it out.
+   */
+  insert(entity: Insertable<E, K>, options?: CallOptions): Promise<E>;
   /** Sets some fields of one entity, validated first. Returns whether the entity exists. */
   update(key: KeyInput<E, K>, patch: Partial<Omit<E, K>>, options?: CallOptions): Promise<boolean>;
-  /** Inserts the entity or replaces its fields. Returns the stored entity. */
-  upsert(entity: E, options?: CallOptions): Promise<E>;
+  /**
+   * Inserts the entity or replaces its fields. Returns the stored entity. Without its key
+   * it is an insert with a generated key (a fresh key has no row to replace).
+   */
+  upsert(entity: Insertable<E, K>, options?: CallOptions): Promise<E>;
   /** Deletes one entity. Returns whether it existed. */
   delete(key: KeyInput<E, K>, options?: CallOptions): Promise<boolean>;
   /**

@@ -14,12 +14,45 @@ export interface ValidQuery {
   readonly limit: number | undefined;
 }
 
+/**
+ * The entity, validated; its key fields may be absent (left to the column's default, which
+ * the write checks), all its other required fields must be present.
+ */
 export function validateEntity(core: RepositoryCore, entity: unknown, operation: Operation): Entity {
-  const result = core.table.writeSchema.safeParse(entity);
+  let schema = core.table.writeSchema as z.ZodType;
+  let input = entity;
+  if (entity !== null && typeof entity === 'object') {
+    const given = entity as Entity;
+    const absent = core.table.keyFields.filter((field) => given[field] === undefined);
+    if (absent.length > 0) {
+      schema = withoutKeySchema(core, absent);
+      input = { ...given };
+      for (const field of absent) delete (input as Entity)[field];
+    }
+  }
+  const result = schema.safeParse(input);
   if (!result.success) throw validationError(`${operation} into ${core.table.table.display}`, result.error, entity);
   const valid = withoutUndefined(result.data as Entity);
   rejectUnpairedSurrogates(valid, `${operation} into ${core.table.table.display}`);
   return valid;
+}
+
+// Per table, per list of absent key fields: the write schema without them.
+const withoutKeySchemas = new WeakMap<object, Map<string, z.ZodType>>();
+
+function withoutKeySchema(core: RepositoryCore, absent: readonly string[]): z.ZodType {
+  let schemas = withoutKeySchemas.get(core.table);
+  if (schemas === undefined) {
+    schemas = new Map();
+    withoutKeySchemas.set(core.table, schemas);
+  }
+  const id = absent.join('\u0000');
+  let schema = schemas.get(id);
+  if (schema === undefined) {
+    schema = core.table.entity.omit(Object.fromEntries(absent.map((field) => [field, true]))).strict();
+    schemas.set(id, schema);
+  }
+  return schema;
 }
 
 export function validatePatch(core: RepositoryCore, patch: unknown): Entity {

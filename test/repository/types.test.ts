@@ -11,6 +11,7 @@ import {
   defineTable,
   type EntityOf,
   type FindQuery,
+  type Insertable,
   type KeyInput,
   type Repository,
   rename,
@@ -71,10 +72,14 @@ describe('repository types', () => {
     expectTypeOf<{ orgId: 'acme' }>().not.toMatchTypeOf<Parameters<Members['get']>[0]>();
   });
 
-  it('insert and upsert take a whole entity; update takes a patch without the key fields', () => {
+  it('insert and upsert take a whole entity, its key optional; update takes a patch without the key fields', () => {
     type Users = Repository<User, 'id'>;
-    expectTypeOf<Parameters<Users['insert']>[0]>().toEqualTypeOf<User>();
-    expectTypeOf<Parameters<Users['upsert']>[0]>().toEqualTypeOf<User>();
+    expectTypeOf<Parameters<Users['insert']>[0]>().toEqualTypeOf<Insertable<User, 'id'>>();
+    expectTypeOf<Parameters<Users['upsert']>[0]>().toEqualTypeOf<Insertable<User, 'id'>>();
+    expectTypeOf({ username: 'ada', bio: null }).toMatchTypeOf<Parameters<Users['insert']>[0]>();
+    expectTypeOf({ id: 1, username: 'ada', bio: null }).toMatchTypeOf<Parameters<Users['insert']>[0]>();
+    expectTypeOf<{ id: 1; bio: null }>().not.toMatchTypeOf<Parameters<Users['insert']>[0]>();
+    expectTypeOf<ReturnType<Users['insert']>>().toEqualTypeOf<Promise<User>>();
     expectTypeOf<Parameters<Users['update']>[1]>().toEqualTypeOf<Partial<Omit<User, 'id'>>>();
     expectTypeOf<ReturnType<Users['update']>>().toEqualTypeOf<Promise<boolean>>();
     expectTypeOf<ReturnType<Users['delete']>>().toEqualTypeOf<Promise<boolean>>();
