@@ -133,12 +133,17 @@ export {
 export {
   type CallOptions,
   createRepository,
+  type EqualityOperators,
+  type FieldOperators,
   type FindQuery,
   type Insertable,
   type KeyInput,
   type OrderBy,
+  type RangeOperators,
   type Repository,
   type RepositoryOptions,
+  type TextOperators,
+  type Where,
 } from './repository/index.js';
 export {
   type CompareOptions,

@@ -6,11 +6,12 @@
  */
 import { missingColumnsError } from '../catalog/index.js';
 import type { Route } from '../flags/index.js';
-import { type QueryResult, toDriverError } from '../kernel/index.js';
+import { type QueryResult, toDriverError, ValidationError } from '../kernel/index.js';
 import type { Side, Stage } from '../model/index.js';
 import { diffResultSets, resultSetFieldDiffs } from '../shadow/index.js';
 import type { Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
+import { filterConditions, oldSideProblem } from './filters.js';
 import { type Key, keyOfEntity, makeKey, rowKeyId } from './keys.js';
 import { readByKeys, readRoute, selectMain, selectSides } from './reads.js';
 import { Params } from './statements.js';
@@ -22,7 +23,11 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
   const ready = core.ready(handle.db);
   if (ready !== undefined) await ready;
   const touched = new Set<number>();
-  for (const field of [...Object.keys(query.where), ...query.orderBy.map((order) => order.field)]) {
+  for (const field of [
+    ...Object.keys(query.where),
+    ...query.conditions.map((condition) => condition.field),
+    ...query.orderBy.map((order) => order.field),
+  ]) {
     const mapped = core.fieldToPlan.get(field);
     if (mapped !== undefined) touched.add(core.plans.indexOf(mapped.plan));
   }
@@ -50,8 +55,14 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
     // The other side's query would abort the caller's transaction if it failed; and a
     // side whose columns don't exist yet is not queried at all.
     const otherSide: Side = route.serves === 'old' ? 'new' : 'old';
+    const problem = oldProblem(core, query, p);
+    if (route.serves === 'old' && problem !== undefined) {
+      throw new ValidationError(`find in ${core.table.table.display}: ${problem.message}`, { fields: [problem.field] });
+    }
     if (
       route.compares &&
+      // An old side that can't answer the query exactly is not compared against.
+      (otherSide === 'new' || problem === undefined) &&
       !handle.inTransaction &&
       (await core.missing(handle.db, core.plans[p]!, otherSide)).length === 0 &&
       core.nextCompare(core.plans[p]!)
@@ -261,45 +272,27 @@ async function readRouted(
   return entities;
 }
 
+/** The first condition of `query` on a field of plan `p` that the plan's old side can't answer exactly. */
+function oldProblem(
+  core: Handle['core'],
+  query: ValidQuery,
+  p: number,
+): { field: string; message: string } | undefined {
+  for (const condition of query.conditions) {
+    const mapped = core.fieldToPlan.get(condition.field);
+    if (mapped === undefined || core.plans.indexOf(mapped.plan) !== p) continue;
+    const problem = oldSideProblem(mapped.mapping, condition);
+    if (problem !== undefined) return { field: condition.field, message: problem };
+  }
+  return undefined;
+}
+
 /** Keys of the rows matching `query`, in query order; migrated fields filtered on `sides`. */
 async function selectKeys(handle: Handle, query: ValidQuery, sides: Map<number, Side>): Promise<Key[]> {
   const { core } = handle;
   const params = new Params();
-  const conditions: string[] = [];
   const alias = 't';
-  for (const [field, value] of Object.entries(query.where)) {
-    const mapped = core.fieldToPlan.get(field);
-    if (mapped === undefined) {
-      const column = core.table.columns[field]!;
-      conditions.push(equals(`${alias}.${column.quoted}`, column.codec.encode(value), column.codec.cast, params));
-      continue;
-    }
-    const side = sides.get(core.plans.indexOf(mapped.plan)) ?? 'old';
-    const { mapping } = mapped;
-    if (side === 'new') {
-      const index = mapping.fields.indexOf(field);
-      const column = mapping.newColumns[index]!;
-      const encoded = column.codec.encode(value);
-      if (mapping.newTable) {
-        const s = mapping.newTable;
-        const join = s.keyColumns.map((k, i) => `s.${k.quoted} = ${alias}.${core.keyColumns[i]!.quoted}`).join(' AND ');
-        conditions.push(
-          `EXISTS (SELECT 1 FROM ${s.table.quoted} s WHERE ${join} AND ${equals(`s.${column.quoted}`, encoded, column.codec.cast, params)})`,
-        );
-      } else {
-        conditions.push(equals(`${alias}.${column.quoted}`, encoded, column.codec.cast, params));
-      }
-    } else if (mapping.fields[0] === field) {
-      // The old columns hold the whole group: filter once, on the group's first field.
-      const logical = mapping.fields.map((f) => query.where[f]);
-      const oldValues = mapping.backward ? mapping.backward(logical) : logical;
-      mapping.oldColumns.forEach((column, index) => {
-        conditions.push(
-          equals(`${alias}.${column.quoted}`, column.codec.encode(oldValues[index]), column.codec.cast, params),
-        );
-      });
-    }
-  }
+  const conditions = filterConditions(core, query, sides, params, alias);
   const order = query.orderBy.map(({ field, direction }) => {
     const mapped = core.fieldToPlan.get(field);
     let column = core.table.columns[field]!;
@@ -329,8 +322,4 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: Map<number, 
       core.keyColumns.map((column, index) => column.codec.encode(values[index])),
     );
   });
-}
-
-function equals(column: string, value: unknown, cast: string, params: Params): string {
-  return value === null || value === undefined ? `${column} IS NULL` : `${column} = ${params.add(value, cast)}`;
 }

@@ -41,10 +41,54 @@ export interface CallOptions {
 /** Sort order of {@link FindQuery}. */
 export type OrderBy<E> = (keyof E & string) | { readonly field: keyof E & string; readonly direction?: 'asc' | 'desc' };
 
-/** An equality query on logical fields. */
+/**
+ * Operators every field takes, in a {@link Where} filter. A NULL field matches none of them
+ * but `null: true`: `not: 'ada'` leaves out rows whose field is NULL, as in SQL and Prisma.
+ */
+export interface EqualityOperators<T> {
+  /** One of these values. An empty list matches nothing. */
+  readonly in?: readonly T[];
+  /** None of these values, and not NULL. An empty list matches every row with a value. */
+  readonly notIn?: readonly T[];
+  /** Not this value (`not: null`: any value). */
+  readonly not?: T | null;
+  /** `true`: the field is NULL; `false`: it has a value. */
+  readonly null?: boolean;
+}
+
+/** Operators of an ordered field (number, bigint, Date, string), in a {@link Where} filter. */
+export interface RangeOperators<T> extends EqualityOperators<T> {
+  readonly gt?: T;
+  readonly gte?: T;
+  readonly lt?: T;
+  readonly lte?: T;
+}
+
+/** Operators of a text field, in a {@link Where} filter. */
+export interface TextOperators<T> extends RangeOperators<T> {
+  /** The text starts with this prefix (case-sensitive; `%` and `_` are plain characters). */
+  readonly startsWith?: string;
+}
+
+/** The operators a field of type `T` (without null) takes; a JSON field takes none, only a value. */
+export type FieldOperators<T> = [T] extends [string]
+  ? TextOperators<T>
+  : [T] extends [number | bigint | Date]
+    ? RangeOperators<T>
+    : [T] extends [boolean]
+      ? EqualityOperators<T>
+      : never;
+
+/**
+ * A filter on logical fields, all of which must hold: per field a value it must equal
+ * (`null` matches NULL), or an object of operators (`{ gte: 18, lt: 65 }`).
+ */
+export type Where<E> = { readonly [F in keyof E]?: E[F] | null | FieldOperators<NonNullable<E[F]>> };
+
+/** A query on logical fields. */
 export interface FindQuery<E> {
-  /** Fields and the values they must equal (`null` matches NULL). @default {} (every row) */
-  readonly where?: { readonly [F in keyof E]?: E[F] | null };
+  /** What the entities must match. @default {} (every row) */
+  readonly where?: Where<E>;
   readonly orderBy?: OrderBy<E> | readonly OrderBy<E>[];
   /** At most this many rows. @default no limit */
   readonly limit?: number;
@@ -71,7 +115,7 @@ export interface Repository<E, K extends keyof E = keyof E> {
   get(key: KeyInput<E, K>, options?: CallOptions): Promise<E | undefined>;
   /** The entities with these keys that exist, in the order of `keys`. */
   getMany(keys: readonly KeyInput<E, K>[], options?: CallOptions): Promise<E[]>;
-  /** Entities whose fields equal `query.where`, ordered and limited. */
+  /** Entities that match `query.where`, ordered and limited. */
   find(query?: FindQuery<E>, options?: CallOptions): Promise<E[]>;
   /**
    * Inserts an entity, validated first. Returns the stored entity, with the key the

@@ -6,10 +6,10 @@ import type { z } from 'zod';
 import { previewValue, ValidationError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { RepositoryCore } from './core.js';
+import { type FieldCondition, type Filters, isOperatorObject, parseOperators } from './filters.js';
 import type { Entity, FindQuery, OrderBy } from './types.js';
 
-export interface ValidQuery {
-  readonly where: Entity;
+export interface ValidQuery extends Filters {
   readonly orderBy: readonly { field: string; direction: 'ASC' | 'DESC' }[];
   readonly limit: number | undefined;
 }
@@ -82,18 +82,25 @@ export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery 
   const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit'].includes(name));
   if (unknownKeys.length > 0) throw new ValidationError(`${what}: unknown query option "${unknownKeys[0]}"`);
   const where: Entity = {};
+  const conditions: FieldCondition[] = [];
   if (q.where !== undefined) {
     if (q.where === null || typeof q.where !== 'object') throw new ValidationError(`${what}: where must be an object`);
     const nulls: string[] = [];
     const rest: Entity = {};
     for (const [field, value] of Object.entries(q.where)) {
       if (value === null) nulls.push(field);
-      else if (value !== undefined) rest[field] = value;
+      else if (table.fields.includes(field) && isOperatorObject(value, table.fieldKinds[field])) {
+        conditions.push(...parseOperators(core, field, value, what));
+      } else if (value !== undefined) rest[field] = value;
     }
     const result = table.patchSchema.safeParse(rest);
     if (!result.success) throw validationError(`${what}: where`, result.error, q.where);
     Object.assign(where, result.data);
     rejectUnpairedSurrogates(where, `${what}: where`);
+    for (const { field, value } of conditions) {
+      for (const item of Array.isArray(value) ? value : [value])
+        rejectUnpairedSurrogates({ [field]: item }, `${what}: where`);
+    }
     for (const field of nulls) {
       if (!table.fields.includes(field)) {
         throw new ValidationError(`${what}: where: "${field}" is not a field of the entity`, { fields: [field] });
@@ -144,7 +151,7 @@ export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery 
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new ValidationError(`${what}: limit must be a non-negative integer, got ${previewValue(limit)}`);
   }
-  return { where, orderBy, limit };
+  return { where, conditions, orderBy, limit };
 }
 
 /**

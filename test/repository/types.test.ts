@@ -10,11 +10,16 @@ import {
   defineMigration,
   defineTable,
   type EntityOf,
+  type EqualityOperators,
+  type FieldOperators,
   type FindQuery,
   type Insertable,
   type KeyInput,
+  type RangeOperators,
   type Repository,
   rename,
+  type TextOperators,
+  type Where,
 } from '../../src/index.js';
 
 const users = defineTable({
@@ -87,12 +92,40 @@ describe('repository types', () => {
 
   it('find filters and orders by the entity fields only', () => {
     type Where = NonNullable<FindQuery<User>['where']>;
-    expectTypeOf<Where['username']>().toEqualTypeOf<string | null | undefined>();
+    expectTypeOf<Where['username']>().toEqualTypeOf<string | null | TextOperators<string> | undefined>();
     expectTypeOf<Where>().not.toHaveProperty('user_name');
     const query = { where: { username: 'ada' }, orderBy: { field: 'id', direction: 'desc' }, limit: 10 } as const;
     expectTypeOf(query).toMatchTypeOf<FindQuery<User>>();
     expectTypeOf<{ orderBy: 'user_name' }>().not.toMatchTypeOf<FindQuery<User>>();
     expectTypeOf<ReturnType<Repository<User, 'id'>['find']>>().toEqualTypeOf<Promise<User[]>>();
+  });
+
+  it('find operators are typed by each field: ranges on ordered fields, startsWith on text, none on JSON', () => {
+    type Event = {
+      id: number;
+      name: string;
+      at: Date;
+      size: bigint | null;
+      done: boolean;
+      meta: { tags: string[] };
+      role: 'owner' | 'member';
+    };
+    type W = Where<Event>;
+    expectTypeOf({ id: { in: [1, 2], gte: 3, lt: 9, not: 4 } }).toMatchTypeOf<W>();
+    expectTypeOf({ name: { startsWith: 'a', notIn: ['b'] }, at: { gt: new Date() } }).toMatchTypeOf<W>();
+    expectTypeOf({ size: { null: false, lte: 10n }, done: { not: true } }).toMatchTypeOf<W>();
+    expectTypeOf({ size: null, role: { in: ['owner'] as const } }).toMatchTypeOf<W>();
+    expectTypeOf({ meta: { tags: ['x'] } }).toMatchTypeOf<W>();
+    // Wrong operand types, and operators a field's type has no meaning for.
+    expectTypeOf<{ id: { gt: string } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ id: { in: string[] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ id: { startsWith: string } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ done: { gt: true } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ role: { in: 'admin'[] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ meta: { in: [] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ size: { in: null[] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<FieldOperators<Date>>().toEqualTypeOf<RangeOperators<Date>>();
+    expectTypeOf<FieldOperators<boolean>>().toEqualTypeOf<EqualityOperators<boolean>>();
   });
 
   it('a transaction hands the callback a repository of the same types', () => {
