@@ -139,6 +139,8 @@ export {
   type Insertable,
   type KeyInput,
   type OrderBy,
+  type Page,
+  type PageQuery,
   type RangeOperators,
   type Repository,
   type RepositoryOptions,

@@ -8,6 +8,8 @@ export type {
   Insertable,
   KeyInput,
   OrderBy,
+  Page,
+  PageQuery,
   RangeOperators,
   Repository,
   RepositoryOptions,

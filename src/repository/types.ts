@@ -92,6 +92,25 @@ export interface FindQuery<E> {
   readonly orderBy?: OrderBy<E> | readonly OrderBy<E>[];
   /** At most this many rows. @default no limit */
   readonly limit?: number;
+  /**
+   * Only entities after this cursor (a page's `next`) in this query's order. Made by
+   * {@link Repository.findPage} for the same `orderBy`. @default from the first entity
+   */
+  readonly after?: string;
+  /** Fetch and return only these fields. @default every field */
+  readonly select?: readonly (keyof E & string)[];
+}
+
+/** A query of one page: a {@link FindQuery} whose `limit` is the page size. */
+export interface PageQuery<E> extends FindQuery<E> {
+  readonly limit: number;
+}
+
+/** One page of entities, and the cursor of the next one. */
+export interface Page<T> {
+  readonly items: T[];
+  /** Pass as `after` to fetch the next page; `undefined` when this page was the last (it has fewer than `limit` items). */
+  readonly next: string | undefined;
 }
 
 /**
@@ -115,8 +134,24 @@ export interface Repository<E, K extends keyof E = keyof E> {
   get(key: KeyInput<E, K>, options?: CallOptions): Promise<E | undefined>;
   /** The entities with these keys that exist, in the order of `keys`. */
   getMany(keys: readonly KeyInput<E, K>[], options?: CallOptions): Promise<E[]>;
-  /** Entities that match `query.where`, ordered and limited. */
+  /** Entities that match `query.where`, ordered and limited; with `select`, only those fields of them. */
+  find<const S extends keyof E & string>(
+    query: FindQuery<E> & { readonly select: readonly S[] },
+    options?: CallOptions,
+  ): Promise<Pick<E, S>[]>;
   find(query?: FindQuery<E>, options?: CallOptions): Promise<E[]>;
+  /**
+   * One page of the entities that match `query.where`, in `query.orderBy` and then key
+   * order, after `query.after`. The page is keyset-paged: rows inserted or deleted before
+   * the cursor never shift the next page, so no entity is returned twice or skipped.
+   */
+  findPage<const S extends keyof E & string>(
+    query: PageQuery<E> & { readonly select: readonly S[] },
+    options?: CallOptions,
+  ): Promise<Page<Pick<E, S>>>;
+  findPage(query: PageQuery<E>, options?: CallOptions): Promise<Page<E>>;
+  /** How many entities match `where`, routed and compared as `find` is. */
+  count(where?: Where<E>, options?: CallOptions): Promise<number>;
   /**
    * Inserts an entity, validated first. Returns the stored entity, with the key the
    * database generated when the entity left it out.

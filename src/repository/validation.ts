@@ -7,11 +7,16 @@ import { previewValue, ValidationError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { RepositoryCore } from './core.js';
 import { type FieldCondition, type Filters, isOperatorObject, parseOperators } from './filters.js';
+import { parseCursor } from './keyset.js';
 import type { Entity, FindQuery, OrderBy } from './types.js';
 
 export interface ValidQuery extends Filters {
   readonly orderBy: readonly { field: string; direction: 'ASC' | 'DESC' }[];
   readonly limit: number | undefined;
+  /** The cursor's values of the sort fields and the key fields: rows after them. */
+  readonly after: readonly unknown[] | undefined;
+  /** The fields to fetch and return; `undefined` for all. */
+  readonly select: readonly string[] | undefined;
 }
 
 /**
@@ -79,7 +84,7 @@ export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery 
   const what = `find in ${table.table.display}`;
   if (query === null || typeof query !== 'object') throw new ValidationError(`${what}: the query must be an object`);
   const q = query as FindQuery<Entity>;
-  const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit'].includes(name));
+  const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit', 'after', 'select'].includes(name));
   if (unknownKeys.length > 0) throw new ValidationError(`${what}: unknown query option "${unknownKeys[0]}"`);
   const where: Entity = {};
   const conditions: FieldCondition[] = [];
@@ -151,7 +156,22 @@ export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery 
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new ValidationError(`${what}: limit must be a non-negative integer, got ${previewValue(limit)}`);
   }
-  return { where, conditions, orderBy, limit };
+  const after = q.after === undefined ? undefined : parseCursor(core, orderBy, q.after, what);
+  let select: string[] | undefined;
+  if (q.select !== undefined) {
+    if (!Array.isArray(q.select) || q.select.length === 0) {
+      throw new ValidationError(`${what}: select must be a non-empty array of fields, got ${previewValue(q.select)}`);
+    }
+    for (const field of q.select) {
+      if (typeof field !== 'string' || !table.fields.includes(field)) {
+        throw new ValidationError(`${what}: select: ${previewValue(field)} is not a field of the entity`, {
+          fields: [String(field)],
+        });
+      }
+    }
+    select = [...new Set(q.select as string[])];
+  }
+  return { where, conditions, orderBy, limit, after, select };
 }
 
 /**

@@ -15,6 +15,8 @@ import {
   type FindQuery,
   type Insertable,
   type KeyInput,
+  type Page,
+  type PageQuery,
   type RangeOperators,
   type Repository,
   rename,
@@ -126,6 +128,24 @@ describe('repository types', () => {
     expectTypeOf<{ size: { in: null[] } }>().not.toMatchTypeOf<W>();
     expectTypeOf<FieldOperators<Date>>().toEqualTypeOf<RangeOperators<Date>>();
     expectTypeOf<FieldOperators<boolean>>().toEqualTypeOf<EqualityOperators<boolean>>();
+  });
+
+  it('select narrows the result to the selected fields; findPage pages them; count takes a filter', () => {
+    type Users = Repository<User, 'id'>;
+    const users = {} as Users;
+    const picked = () => users.find({ where: { bio: { null: false } }, select: ['id', 'username'] });
+    expectTypeOf(picked).returns.toEqualTypeOf<Promise<Pick<User, 'id' | 'username'>[]>>();
+    const whole = () => users.find({ orderBy: 'id' });
+    expectTypeOf(whole).returns.toEqualTypeOf<Promise<User[]>>();
+    const page = () => users.findPage({ limit: 10, select: ['bio'] });
+    expectTypeOf(page).returns.toEqualTypeOf<Promise<Page<Pick<User, 'bio'>>>>();
+    const wholePage = () => users.findPage({ limit: 10, after: 'cursor' });
+    expectTypeOf(wholePage).returns.toEqualTypeOf<Promise<Page<User>>>();
+    expectTypeOf<Page<User>['next']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<{ select: ['user_name'] }>().not.toMatchTypeOf<FindQuery<User>>();
+    expectTypeOf<{ orderBy: 'id' }>().not.toMatchTypeOf<PageQuery<User>>();
+    expectTypeOf<Parameters<Users['count']>[0]>().toEqualTypeOf<Where<User> | undefined>();
+    expectTypeOf<ReturnType<Users['count']>>().toEqualTypeOf<Promise<number>>();
   });
 
   it('a transaction hands the callback a repository of the same types', () => {
