@@ -1,6 +1,7 @@
 /**
  * Model-based tests: random sequences of repository operations (insert, update, upsert,
- * delete, get, getMany, find), concurrent writes, stage and read-percentage changes,
+ * delete, get, getMany, find with filter operators and projections, count, page walks,
+ * inserts that leave the key to the table's identity), concurrent writes, stage and read-percentage changes,
  * backfill passes in small batches and writes by an old app version that knows only the
  * old column, run against each driver and the in-memory model of test/support/model.ts.
  * After every command the table, the values returned and the metric events must match the
@@ -90,6 +91,23 @@ describeDrivers('model: repository against the stage contract', (getCtx) => {
           (stage, percent, sequence) => runSequence(db, { stage, percent, syncTriggers: true }, sequence),
         ),
         modelParameters(30),
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    'queries in all six stages: operators, projections, counts and page walks return what the served side matches, and compare exactly where the sides differ',
+    async () => {
+      const db = await database(false);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom<Stage>(...ALL_STAGES),
+          percents,
+          commands({ stages: ALL_STAGES, rawOldWrites: true, backfill: false, queries: true }),
+          (stage, percent, sequence) => runSequence(db, { stage, percent }, sequence),
+        ),
+        modelParameters(60),
       );
     },
     TIMEOUT_MS,

@@ -9,6 +9,7 @@
  */
 import fc from 'fast-check';
 import { isInReadPercentage, type Side, type Stage } from 'flagshift';
+import { type QueryCommand, queryCommand } from './model-queries.js';
 
 /** What one stage does, per docs/STAGES.md. */
 export interface StageSpec {
@@ -95,6 +96,7 @@ export type ReadCommand =
 export type Command =
   | DataCommand
   | ReadCommand
+  | QueryCommand
   | { readonly op: 'stage'; readonly stage: Stage }
   | { readonly op: 'percent'; readonly percent: number }
   /** An old app version writes the old column behind flagshift's back. */
@@ -112,6 +114,8 @@ export class UsersModel {
   readonly stageFlagKey: string;
   /** Whether the sync triggers of `expand` are installed. */
   readonly syncTriggers: boolean;
+  /** The key the table's identity gives the next insert without one (it starts at 1000, above the explicit keys). */
+  nextId = 1000;
 
   constructor(stage: Stage, percent: number, stageFlagKey: string, syncTriggers = false) {
     this.stage = stage;
@@ -296,11 +300,14 @@ export interface SequenceOptions {
   readonly rawOldWrites: boolean;
   /** Include backfill batches. */
   readonly backfill: boolean;
+  /** Weigh queries (operators, projections, counts, pages, generated keys) over the other reads. @default false */
+  readonly queries?: boolean;
 }
 
 /** A command sequence: data, reads, flag changes and, as asked, raw writes and backfill batches. */
 export function commands(options: SequenceOptions): fc.Arbitrary<Command[]> {
-  const command: fc.Arbitrary<Command>[] = [dataCommand, dataCommand, readCommand, readCommand, parallel];
+  const command: fc.Arbitrary<Command>[] = [dataCommand, dataCommand, readCommand, readCommand, queryCommand, parallel];
+  if (options.queries) command.push(queryCommand, queryCommand, queryCommand);
   command.push(fc.constantFrom(...options.stages).map((stage) => ({ op: 'stage' as const, stage })));
   command.push(percents.map((percent) => ({ op: 'percent' as const, percent })));
   if (options.rawOldWrites) {
