@@ -374,10 +374,12 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: ReadonlyMap<
       const side = sides.get(core.plans.indexOf(mapped.plan)) ?? 'old';
       column = side === 'new' ? mapped.mapping.newColumns[0]! : mapped.mapping.oldColumns[0]!;
     }
-    return { sql: `${alias}.${column.quoted}`, column, direction };
+    return { sql: `${alias}.${column.quoted}`, column, direction, notNull: core.table.keyFields.includes(field) };
   });
   // Key order last, so equal sort values come back in a stable order on both sides.
-  for (const column of core.keyColumns) sorted.push({ sql: `${alias}.${column.quoted}`, column, direction: 'ASC' });
+  for (const column of core.keyColumns) {
+    sorted.push({ sql: `${alias}.${column.quoted}`, column, direction: 'ASC', notNull: true });
+  }
   if (query.after !== undefined) {
     const after = query.after;
     conditions.push(

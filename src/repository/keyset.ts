@@ -17,6 +17,8 @@ export interface KeysetColumn {
   readonly column: BoundColumn;
   readonly direction: 'ASC' | 'DESC';
   readonly value: unknown;
+  /** A key column: never NULL, so the condition needs no NULL branch (which would keep its index out of use). */
+  readonly notNull?: boolean;
 }
 
 /** The fields a cursor holds values of, in order: the sort fields, then the key fields. */
@@ -92,10 +94,11 @@ export function afterCondition(columns: readonly KeysetColumn[], params: Params)
   const ors: string[] = [];
   const same = ({ sql, column, value }: KeysetColumn) =>
     value === null ? `${sql} IS NULL` : `${sql} = ${params.add(column.codec.encode(value), column.codec.cast)}`;
-  const beyond = ({ sql, column, direction, value }: KeysetColumn): string | undefined => {
+  const beyond = ({ sql, column, direction, value, notNull }: KeysetColumn): string | undefined => {
     if (value === null) return direction === 'ASC' ? undefined : `${sql} IS NOT NULL`;
     const placeholder = params.add(column.codec.encode(value), column.codec.cast);
-    return direction === 'ASC' ? `(${sql} > ${placeholder} OR ${sql} IS NULL)` : `${sql} < ${placeholder}`;
+    if (direction === 'DESC') return `${sql} < ${placeholder}`;
+    return notNull ? `${sql} > ${placeholder}` : `(${sql} > ${placeholder} OR ${sql} IS NULL)`;
   };
   for (let index = 0; index < columns.length; index++) {
     const strict = beyond(columns[index]!);
