@@ -7,10 +7,8 @@
  */
 import type { Stage } from 'flagshift';
 import pg from 'pg';
+import { type Comparison, compare, openConnections, type PreparingRunner, sdkStatements } from './comparison.js';
 import { createUsers, type UsersMigration, usersMigration, usersRepository } from './fixture.js';
-import { interleave } from './interleave.js';
-import type { Comparison } from './point-ops.js';
-import { ratio, round } from './stats.js';
 
 /** Knobs of {@link runPagedFind}. */
 export interface PagedFindOptions {
@@ -26,11 +24,6 @@ const PAGE = 50;
 /** Pages start at this many positions spread over the table. */
 const STARTS = 1000;
 
-/** `pg`'s query config form: a statement prepared under `name`. */
-interface PreparingRunner {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
-}
-
 /** The cursors the pages start after, made by the SDK: the cursor of the entity at each start. */
 async function cursorsAt(migration: UsersMigration, pool: pg.Pool, starts: readonly number[]): Promise<string[]> {
   const repo = usersRepository(migration, pool, 'off');
@@ -44,21 +37,14 @@ async function cursorsAt(migration: UsersMigration, pool: pg.Pool, starts: reado
   return cursors;
 }
 
-/** The statements one page of the SDK sends, through a pool-shaped spy. */
-async function sdkStatements(migration: UsersMigration, pool: pg.Pool, stage: Stage, after: string): Promise<string[]> {
-  const seen: string[] = [];
-  const spy = {
-    query: (text: string, values?: unknown[]) => {
-      seen.push(text);
-      return pool.query(text, values);
-    },
-    connect: () => pool.connect(),
-  };
-  const repo = usersRepository(migration, spy, stage);
-  await repo.check();
-  seen.length = 0;
-  await repo.findPage({ limit: PAGE, after });
-  repo.close();
+/** The two statements one page of the SDK sends in `stage`. */
+async function pageStatements(
+  migration: UsersMigration,
+  pool: pg.Pool,
+  stage: Stage,
+  after: string,
+): Promise<string[]> {
+  const seen = await sdkStatements(migration, pool, stage, (repo) => repo.findPage({ limit: PAGE, after }));
   if (seen.length !== 2) throw new Error(`expected two statements from a page in ${stage}, saw ${seen.length}`);
   return seen;
 }
@@ -77,7 +63,7 @@ export async function runPagedFind(options: PagedFindOptions): Promise<Compariso
   const cursors = await cursorsAt(migration, admin, starts);
   const statements: Record<string, string[]> = {};
   for (const stage of ['off', 'live'] as const)
-    statements[stage] = await sdkStatements(migration, admin, stage, cursors[0]!);
+    statements[stage] = await pageStatements(migration, admin, stage, cursors[0]!);
   // What an application writes by hand for the same page before the migration.
   const rawPage = `SELECT id, user_name, email FROM "${SCHEMA}"."users" WHERE id > $1 ORDER BY id LIMIT ${PAGE}`;
   await admin.query('CHECKPOINT');
@@ -85,21 +71,8 @@ export async function runPagedFind(options: PagedFindOptions): Promise<Compariso
 
   const results: Comparison[] = [];
   for (const connections of ['client', 'pool8'] as const) {
-    const concurrency = connections === 'client' ? 1 : 8;
-    let db: pg.Client | pg.Pool;
-    if (connections === 'client') {
-      const client = new pg.Client({ connectionString: options.connectionString });
-      client.on('error', () => undefined);
-      await client.connect();
-      db = client;
-    } else {
-      const pool = new pg.Pool({ connectionString: options.connectionString, max: 8 });
-      pool.on('error', () => undefined);
-      db = pool;
-      const held = await Promise.all(Array.from({ length: 8 }, () => (db as pg.Pool).connect()));
-      for (const client of held) client.release();
-    }
-    const runner = db as unknown as PreparingRunner & pg.ClientBase;
+    const db = await openConnections(options.connectionString, connections);
+    const runner = db as unknown as PreparingRunner;
     // `interleave` draws 1..rows: here the index of a start position.
     const startOf = (index: number) => starts[index - 1]!;
     const cursorOf = (index: number) => cursors[index - 1]!;
@@ -110,29 +83,8 @@ export async function runPagedFind(options: PagedFindOptions): Promise<Compariso
       raw: (index: number) => Promise<unknown>,
       sdk: (index: number) => Promise<unknown>,
     ) => {
-      const { a, b, wallMs } = await interleave(raw, sdk, {
-        iterations: options.iterations,
-        warmup: options.warmup,
-        concurrency,
-        rows: starts.length,
-      });
-      const rawSummary = a.summary();
-      const sdkSummary = b.summary();
-      results.push({
-        name,
-        connections,
-        concurrency,
-        rawSql,
-        sdkSql,
-        raw: rawSummary,
-        sdk: sdkSummary,
-        medianRatio: ratio(sdkSummary.medianUs, rawSummary.medianUs),
-        p99Ratio: ratio(sdkSummary.p99Us, rawSummary.p99Us),
-        opsPerSecond: round((a.count + b.count) / (wallMs / 1000)),
-      });
-      log(
-        `${name.padEnd(22)} ${connections.padEnd(6)} raw ${rawSummary.medianUs}us  sdk ${sdkSummary.medianUs}us  x${ratio(sdkSummary.medianUs, rawSummary.medianUs)}  (p99 ${rawSummary.p99Us} / ${sdkSummary.p99Us}us)`,
-      );
+      const settings = { iterations: options.iterations, warmup: options.warmup, rows: starts.length, log };
+      results.push(await compare({ name, connections, rawSql, sdkSql, ...settings }, raw, sdk));
     };
     for (const stage of ['off', 'live'] as const) {
       const repo = usersRepository(migration, db, stage);

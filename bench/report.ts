@@ -3,8 +3,8 @@
  * everything else below them), a markdown summary and the table printed at the end.
  */
 import type { BackfillResults } from './backfill.js';
+import type { Comparison } from './comparison.js';
 import type { Machine } from './machine.js';
-import type { Comparison } from './point-ops.js';
 import type { RoutingResult } from './routing.js';
 import { median, ratio } from './stats.js';
 

@@ -14,6 +14,7 @@ import type { CallState } from './types.js';
 /** The field a count mismatch reports, as `$row` and `$order` are reported for result sets. */
 const COUNT_FIELD = '$count';
 
+/** How many rows match `filters`, counted on the side the query is routed to (and compared, as `find` compares). */
 export async function countRows(handle: Handle, filters: Filters, call: CallState): Promise<number> {
   const { core } = handle;
   const routed = await routeQuery(handle, { ...filters, orderBy: [] }, call);
