@@ -6,7 +6,15 @@
  * Run with `npm run demo`. Exits non-zero if anything turns out other than expected.
  */
 import { InMemoryProvider, OpenFeature } from '@openfeature/server-sdk';
-import { createMemoryMetrics, createRepository, defineMigration, defineTable, rename, type Stage } from 'flagshift';
+import {
+  createMemoryMetrics,
+  createRepository,
+  defineMigration,
+  defineTable,
+  KILL_SWITCH,
+  rename,
+  type Stage,
+} from 'flagshift';
 import { createOpenFeatureFlags } from 'flagshift/openfeature';
 import { openPglite } from 'flagshift/pglite';
 import { z } from 'zod';
@@ -319,13 +327,14 @@ expect(r.readsNew > 0 && r.readsOld > 0 && r.mismatches === 0, 'live at 10% serv
 r = await runStage('live', 50, 'live 50%');
 expect(r.readsNew > 0 && r.readsOld > 0 && r.mismatches === 0, 'live at 50% serves about half new');
 
-// The kill switch: one flag change, and no read is served new any more.
-setFlags('shadow', 50);
-currentStage = 'shadow';
-note('KILL: stage flag set back to shadow (read percentage left at 50)');
-r = await step('killed', 'shadow', 50, () => traffic(OPS_PER_STEP / 2));
-expect(r.readsNew === 0, 'after the kill no read is served new');
-note('resume: stage flag set to live again');
+// The kill switch (what `flagshift flags kill`, the dashboard and a guardrail do): reads
+// back to old at once, writes still reach both sides, the read percentage back to 0.
+setFlags(KILL_SWITCH.stage, KILL_SWITCH.percent);
+currentStage = KILL_SWITCH.stage;
+note(`KILL: stage ${KILL_SWITCH.stage}, read percentage ${KILL_SWITCH.percent}: reads old, writes both`);
+r = await step('killed', KILL_SWITCH.stage, KILL_SWITCH.percent, () => traffic(OPS_PER_STEP / 2));
+expect(r.readsNew === 0 && r.comparisons === 0, 'after the kill no read is served new');
+note('resume: stage flag set to live 50% again');
 r = await runStage('live', 50, 'live 50% resumed');
 expect(r.readsNew > 0 && r.mismatches === 0, 'resumed live serves new again');
 

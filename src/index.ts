@@ -107,6 +107,7 @@ export {
   type EntitySchema,
   type FlagEvaluation,
   isStage,
+  KILL_SWITCH,
   type LogicalKind,
   type MappingKind,
   type MappingSpec,

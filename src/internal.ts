@@ -17,7 +17,16 @@ export {
 } from './kernel/index.js';
 export { DEFAULT_PAUSE_RATIO } from './lifecycle/backfill/index.js';
 export { contractedAt, type SchemaState, schemaState } from './lifecycle/ddl/index.js';
-export { existingStateTables, lastSchemaChange, stateTablesExist } from './lifecycle/state/index.js';
+export {
+  type BackfillStatus,
+  backfillStatus,
+  existingStateTables,
+  lastSchemaChange,
+  lastVerification,
+  lastWritePathChange,
+  stateTablesExist,
+  type VerificationRecord,
+} from './lifecycle/state/index.js';
 export {
   type BackfillProgressValue,
   createSeriesSink,

@@ -34,6 +34,7 @@ export {
 } from './flag-table.js';
 export type { ListenClientLike, ListenPgliteLike, ListenPoolLike, NotificationLike } from './listen-source.js';
 export {
+  changeMigrationFlags,
   type FlagStoreDb,
   type FlagWriteOptions,
   getFlags,
@@ -42,6 +43,7 @@ export {
   killMigration,
   type MigrationFlagChange,
   type MigrationFlagState,
+  type MigrationFlagsChanged,
   type MigrationFlagTarget,
   removeFlag,
   type SetMigrationFlagsOptions,

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import {
   type Driver,
   isStage,
+  KILL_SWITCH,
+  type Migration,
   type Queryable,
   STAGE_BEHAVIOUR,
   STAGES,
@@ -15,7 +17,15 @@ import {
   StageTransitionError,
   ValidationError,
 } from '../../src/index.js';
-import { recordEvent } from '../../src/lifecycle/index.js';
+import {
+  checkPromotion,
+  describeMove,
+  type FlagPosition,
+  type PromotionCheck,
+  type PromotionGateOptions,
+  PromotionRefusedError,
+  recordEvent,
+} from '../../src/lifecycle/index.js';
 import {
   checkFlagKey,
   checkFlagValue,
@@ -57,15 +67,24 @@ export interface FlagWriteOptions extends FlagTableOptions {
 /** Options of {@link setMigrationFlags}. */
 export interface SetMigrationFlagsOptions extends FlagWriteOptions {
   /**
-   * Allows moving a `complete` migration back to an earlier stage. Writes made in
-   * `complete` never reached the old columns (unless sync triggers copied them), so
-   * reading old again can serve stale values: refused unless forced.
+   * Makes a change the checks refuse: a move the promotion gate holds for lack of
+   * evidence, a stage the schema can't serve yet, leaving `complete`. The override is
+   * logged in the event log with what it overrode, `actor` and `reason`.
    * @default false
    */
   readonly force?: boolean;
+  /**
+   * What a move that serves more new data needs from the fleet's published metrics (when
+   * the target is a migration from `defineMigration`).
+   * @default {} (every default of `PromotionGateOptions`)
+   */
+  readonly gate?: PromotionGateOptions;
 }
 
-/** The flags of one migration: a migration from `defineMigration`, or just its flag keys. */
+/**
+ * The flags of one migration: a migration from `defineMigration`, or just its flag keys.
+ * Only a migration's changes are checked against its schema and the promotion gate.
+ */
 export interface MigrationFlagTarget {
   /** The migration's name; without it, changes are not written to the event log. */
   readonly name?: string;
@@ -73,6 +92,8 @@ export interface MigrationFlagTarget {
   readonly percentFlagKey: string;
   /** The stage processes use while the stage flag is unset. @default unknown */
   readonly defaultStage?: Stage;
+  /** The read percentage processes use while the percent flag is unset. @default 0 */
+  readonly defaultPercent?: number;
 }
 
 /** A change to a migration's flags; give at least one. */
@@ -98,6 +119,17 @@ export interface MigrationFlagState {
   readonly updatedBy: string | null | undefined;
 }
 
+/** What {@link changeMigrationFlags} did. */
+export interface MigrationFlagsChanged {
+  readonly before: MigrationFlagState;
+  readonly after: MigrationFlagState;
+  /**
+   * What the promotion checks found (for a migration from `defineMigration`); with
+   * `force`, its `problems` are what was overridden.
+   */
+  readonly check: PromotionCheck | undefined;
+}
+
 /** What {@link killMigration} did. */
 export interface KillResult {
   readonly before: MigrationFlagState;
@@ -121,6 +153,7 @@ const targetSchema = z.object({
   stageFlagKey: z.string().min(1),
   percentFlagKey: z.string().min(1),
   defaultStage: z.enum(STAGES).optional(),
+  defaultPercent: z.number().min(0).max(100).optional(),
 });
 
 function checkTarget(target: MigrationFlagTarget): MigrationFlagTarget {
@@ -188,21 +221,56 @@ function changesWritePath(from: Stage | undefined, to: Stage | undefined): boole
   return STAGE_BEHAVIOUR[from].writes.join('+') !== STAGE_BEHAVIOUR[to].writes.join('+');
 }
 
+function isMigration(target: MigrationFlagTarget): target is MigrationFlagTarget & Migration {
+  return (target as { kind?: unknown }).kind === 'migration';
+}
+
+/**
+ * Checks a change of a migration's flags (see `checkPromotion`); refuses it unless
+ * forced. Key-only targets are checked for leaving `complete` only: without the
+ * migration's columns nothing else is known.
+ */
+async function checkChangeAllowed(
+  tx: Queryable,
+  target: MigrationFlagTarget,
+  before: MigrationFlagState,
+  change: MigrationFlagChange,
+  options: SetMigrationFlagsOptions,
+): Promise<PromotionCheck | undefined> {
+  const fromStage = before.stage ?? target.defaultStage;
+  const force = options.force === true;
+  if (!isMigration(target) || fromStage === undefined) {
+    if (change.stage !== undefined && fromStage === 'complete' && change.stage !== 'complete' && !force) {
+      throw new StageTransitionError(
+        `${label(target)} is complete: writes since then went to the new columns only, so moving back to "${change.stage}" could serve stale old values; pass { force: true } to do it anyway (with the sync triggers of expand in place, old is filled from new and rampdown is safe)`,
+      );
+    }
+    return undefined;
+  }
+  const from: FlagPosition = { stage: fromStage, percent: before.percent ?? target.defaultPercent ?? 0 };
+  const to: FlagPosition = { stage: change.stage ?? from.stage, percent: change.percent ?? from.percent };
+  const check = await checkPromotion(tx, target, from, to, {
+    ...(options.stateSchema === undefined ? {} : { stateSchema: options.stateSchema }),
+    ...(options.gate === undefined ? {} : { gate: options.gate }),
+  });
+  if (check.problems.length > 0 && !force) {
+    throw new PromotionRefusedError(describeMove(target, from, to), check, '{ force: true }');
+  }
+  return check;
+}
+
 async function applyMigrationChange(
   tx: Queryable,
   table: FlagTable,
   target: MigrationFlagTarget,
   change: MigrationFlagChange,
   options: SetMigrationFlagsOptions & { readonly kind?: 'set' | 'kill' },
-): Promise<{ before: MigrationFlagState; after: MigrationFlagState }> {
+): Promise<MigrationFlagsChanged> {
   const records = await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey], true);
   const before = stateOf(target, records);
   const fromStage = before.stage ?? target.defaultStage;
-  if (change.stage !== undefined && fromStage === 'complete' && change.stage !== 'complete' && options.force !== true) {
-    throw new StageTransitionError(
-      `${label(target)} is complete: writes since then went to the new columns only, so moving back to "${change.stage}" could serve stale old values; pass { force: true } to do it anyway (with the sync triggers of expand in place, old is filled from new and rampdown is safe)`,
-    );
-  }
+  // A kill only ever moves reads back to old: it is never held by a check.
+  const check = options.kind === 'kill' ? undefined : await checkChangeAllowed(tx, target, before, change, options);
   const changes: FlagChange[] = [];
   if (change.stage !== undefined) changes.push({ key: target.stageFlagKey, value: change.stage });
   if (change.percent !== undefined) changes.push({ key: target.percentFlagKey, value: change.percent });
@@ -221,13 +289,17 @@ async function applyMigrationChange(
         writePathChanged: changesWritePath(fromStage, change.stage),
         ...(options.actor === undefined ? {} : { actor: options.actor }),
         ...(options.reason === undefined ? {} : { reason: options.reason }),
+        ...(check?.evidence === undefined ? {} : { gate: check.evidence.summary }),
         ...(options.force === true ? { forced: true } : {}),
+        ...(options.force === true && check !== undefined && check.problems.length > 0
+          ? { overridden: check.problems }
+          : {}),
       },
       options.stateSchema,
     );
   }
   const after = stateOf(target, await readFlags(tx, table, [target.stageFlagKey, target.percentFlagKey]));
-  return { before, after };
+  return { before, after, check };
 }
 
 /**
@@ -278,10 +350,17 @@ export async function getFlags(db: Queryable, options: FlagTableOptions = {}): P
  * Changes a migration's stage and/or read percentage in one transaction that also notifies
  * every provider and, when the target has a name, logs a `stage` event for the contract
  * gate. The change is validated first: the stage must be one of the six, the percentage a
- * number from 0 to 100.
+ * number from 0 to 100. For a migration from `defineMigration`, it is then checked in the
+ * same transaction (see `checkPromotion` in `flagshift/lifecycle`): the target stage must
+ * fit the schema (new columns added before they are written, old ones not dropped), reads
+ * go new only after the backfill finished, and a move that serves more new data (into
+ * `live`, a higher read percentage, `rampdown`, `complete`) needs the fleet's published
+ * evidence since the last stage change. Moving back is never held for evidence.
  *
  * @throws {ValidationError} when the change is invalid; nothing is written.
- * @throws {StageTransitionError} when it would leave `complete` without `force`.
+ * @throws {PromotionRefusedError} (a `StageTransitionError`) when a check refuses it and
+ *   `force` is not set; nothing is written. Its message says what is missing ("412 of 1000 comparisons since 14:02:07
+ *   UTC; 0 mismatches").
  * @example
  * ```ts
  * import { setMigrationFlags } from 'flagshift/postgres-flags';
@@ -295,12 +374,26 @@ export async function setMigrationFlags(
   change: MigrationFlagChange,
   options: SetMigrationFlagsOptions = {},
 ): Promise<MigrationFlagState> {
+  return (await changeMigrationFlags(db, migration, change, options)).after;
+}
+
+/**
+ * {@link setMigrationFlags}, returning the flags before and after the change and what the
+ * promotion checks found, all read in the transaction that wrote it.
+ *
+ * @throws as {@link setMigrationFlags}.
+ */
+export async function changeMigrationFlags(
+  db: FlagStoreDb,
+  migration: MigrationFlagTarget,
+  change: MigrationFlagChange,
+  options: SetMigrationFlagsOptions = {},
+): Promise<MigrationFlagsChanged> {
   const table = resolveFlagTable(options, 'postgres flags');
   const target = checkTarget(migration);
   const checked = checkChange(target, change);
   await ensureFlagTable(db, table);
-  const { after } = await db.transaction((tx) => applyMigrationChange(tx, table, target, checked, options));
-  return after;
+  return db.transaction((tx) => applyMigrationChange(tx, table, target, checked, options));
 }
 
 /** A migration's stored stage and read percentage. Unset flags read as `undefined`. */
@@ -318,8 +411,9 @@ export async function getMigrationFlags(
 }
 
 /**
- * The kill switch: sends every read of a migration back to the old columns at once, and
- * keeps writing both sides.
+ * The kill switch ({@link KILL_SWITCH}, docs/STAGES.md "Kill"): sends every read of a
+ * migration back to the old columns at once, and keeps writing both sides. Never held by
+ * the promotion gate.
  *
  * - `shadow`, `live` and `rampdown` become `dualwrite` (and the read percentage `0`, so a
  *   later return to `live` starts from nobody).
@@ -366,16 +460,10 @@ export async function killMigration(
       );
     }
     if (current === 'off' || current === 'dualwrite') return { before, after: before, changed: false };
-    const { after } = await applyMigrationChange(
-      tx,
-      table,
-      target,
-      { stage: 'dualwrite', percent: 0 },
-      {
-        ...options,
-        kind: 'kill',
-      },
-    );
+    const { after } = await applyMigrationChange(tx, table, target, KILL_SWITCH, {
+      ...options,
+      kind: 'kill',
+    });
     return { before, after, changed: true };
   });
 }

@@ -6,7 +6,7 @@ import { hostname, userInfo } from 'node:os';
 import type { Pool } from 'pg';
 import type { PgDriver } from '../../adapters/pg/index.js';
 import type { FlagTableOptions } from '../../adapters/postgres-flags/flag-table.js';
-import type { Migration } from '../../src/index.js';
+import { ErrorCode, type Migration } from '../../src/index.js';
 import { identifierProblem } from '../../src/internal.js';
 import type { LifecycleEvent } from '../../src/lifecycle/index.js';
 import { CliError, ExitCode, isConnectionError } from './cli-error.js';
@@ -158,6 +158,7 @@ export class CliContext {
       if (!isConnectionError(error)) throw error;
       const reason = (error as { message?: unknown }).message;
       throw new CliError(`cannot connect to ${redactUrl(url)}: ${String(reason ?? error)}`, {
+        code: ErrorCode.Driver,
         exitCode: ExitCode.Failure,
         cause: error,
       });

@@ -3,6 +3,7 @@
  * A {@link CliError} may add indented detail lines the operator needs to fix the input;
  * stack traces and causes only with `--verbose`.
  */
+import { ErrorCode, FlagshiftError } from '../../src/index.js';
 
 /**
  * Exit codes: 0 success, 1 a failed operation (a verification mismatch included), 2 bad
@@ -16,8 +17,28 @@ export const ExitCode = {
   BrokenPipe: 141,
 } as const;
 
+/** Options of {@link CliError}. */
+export interface CliErrorOptions {
+  /**
+   * What kind of failure it is.
+   * @default 'usage' (the operator's input is what is wrong)
+   */
+  readonly code?: ErrorCode;
+  /**
+   * The process's exit code.
+   * @default 2 ({@link ExitCode.Usage})
+   */
+  readonly exitCode?: number;
+  readonly cause?: unknown;
+  /**
+   * Lines printed, indented, under the error line even without `--verbose`.
+   * @default []
+   */
+  readonly details?: readonly string[];
+}
+
 /** A failure the CLI explains itself: bad input, a missing module, an unknown migration. */
-export class CliError extends Error {
+export class CliError extends FlagshiftError {
   readonly exitCode: number;
   /**
    * Lines printed, indented, under the error line even without `--verbose`: what the
@@ -25,9 +46,8 @@ export class CliError extends Error {
    */
   readonly details: readonly string[];
 
-  constructor(message: string, options: { exitCode?: number; cause?: unknown; details?: readonly string[] } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'CliError';
+  constructor(message: string, options: CliErrorOptions = {}) {
+    super(options.code ?? ErrorCode.Usage, message, options.cause === undefined ? undefined : { cause: options.cause });
     this.exitCode = options.exitCode ?? ExitCode.Usage;
     this.details = options.details ?? [];
   }

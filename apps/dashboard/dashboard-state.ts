@@ -7,13 +7,16 @@
 
 import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Queryable, Stage } from '../../src/index.js';
-import { existingRelations, existingStateTables } from '../../src/internal.js';
 import {
   backfillStatus,
-  type FleetMetrics,
-  type FleetMigrationMetrics,
+  existingRelations,
+  existingStateTables,
   lastVerification,
   lastWritePathChange,
+} from '../../src/internal.js';
+import {
+  type FleetMetrics,
+  type FleetMigrationMetrics,
   type ReadMetricsOptions,
   readMetrics,
 } from '../../src/lifecycle/index.js';

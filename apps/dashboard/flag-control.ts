@@ -6,10 +6,10 @@
  */
 
 import {
-  type FlagWriteOptions,
   getMigrationFlags,
   killMigration,
   type MigrationFlagChange,
+  type SetMigrationFlagsOptions,
   setMigrationFlags,
 } from '../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Stage } from '../../src/index.js';
@@ -40,8 +40,11 @@ export interface DashboardFlagControl {
   kill(migration: Migration): Promise<unknown>;
 }
 
-/** Options of {@link createPostgresFlagControl}. */
-export interface PostgresFlagControlOptions extends FlagWriteOptions {
+/**
+ * Options of {@link createPostgresFlagControl}. Changes made from the dashboard pass the
+ * same checks and promotion gate as `setMigrationFlags` (with `gate`), and are never forced.
+ */
+export interface PostgresFlagControlOptions extends Omit<SetMigrationFlagsOptions, 'force'> {
   /**
    * Recorded as `updated_by` and in the event log.
    * @default 'flagshift dashboard'

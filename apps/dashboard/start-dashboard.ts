@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ConfigurationError, type Migration, type Queryable } from '../../src/index.js';
 import { identifierProblem, parseOptions } from '../../src/internal.js';
+import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import { createDashboardApi } from './dashboard-api.js';
 import { createDashboardRoutes } from './dashboard-routes.js';
 import { loadDashboardScript } from './dashboard-script.js';
@@ -184,7 +185,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     db: o.driver,
     migrations: o.migrations,
     flags: o.flags,
-    stateSchema: o.stateSchema ?? 'flagshift',
+    stateSchema: o.stateSchema ?? DEFAULT_STATE_SCHEMA,
     flagTable: o.flagTable ?? {},
     metrics: {
       seriesWindowMs: o.seriesWindowMs ?? 1_800_000,

@@ -182,7 +182,7 @@ export function createGuardrails(options: GuardrailsOptions = {}): Guardrails {
       checkMismatches(guard, now);
     },
     read(event, now) {
-      if (!isStage(event.stage) || !STAGE_BEHAVIOUR[event.stage].reads.includes('new')) return;
+      if (!isStage(event.route) || !STAGE_BEHAVIOUR[event.route].reads.includes('new')) return;
       const entities = Number.isFinite(event.count) && event.count > 0 ? event.count : 0;
       if (entities === 0) return;
       const guard = guardOf(event.migration);

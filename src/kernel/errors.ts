@@ -11,6 +11,8 @@ export const ErrorCode = {
   StageTransition: 'stage-transition',
   Consistency: 'consistency',
   FlagEvaluation: 'flag-evaluation',
+  /** The `flagshift` command line was given input it can't act on: a command, option, migration or module. */
+  Usage: 'usage',
 } as const;
 
 /** One of the values of {@link ErrorCode}. */

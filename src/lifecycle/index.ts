@@ -47,9 +47,6 @@ export {
   formatSql,
   planContract,
   planExpand,
-  runDdl,
-  SYNC_SETTING,
-  syncTriggerSql,
 } from './ddl/index.js';
 export { formatPlan, type Phase, type PlanOptions, type PlanStep, planMigration } from './plan.js';
 export {
@@ -61,31 +58,34 @@ export {
   preflight,
 } from './preflight.js';
 export {
-  type BackfillStatus,
-  backfillStatus,
+  checkPromotion,
+  DEFAULT_PROMOTION_GATE,
+  describeMove,
+  describePosition,
+  type FlagPosition,
+  type PromotionCheck,
+  type PromotionCheckOptions,
+  type PromotionEvidence,
+  type PromotionGateOptions,
+  PromotionRefusedError,
+  servesMoreNew,
+} from './promotion/index.js';
+export {
   createMetricsPublisher,
   DEFAULT_STATE_SCHEMA,
-  ensureMetricsTables,
-  ensureStateTables,
   type FleetMetrics,
   type FleetMigrationMetrics,
   type LifecycleEvent,
   type LifecycleEventKind,
   type LifecycleOptions,
-  lastVerification,
-  lastWritePathChange,
-  listEvents,
   type MetricsPublisher,
   type MetricsPublisherOptions,
   type MetricsPublisherStats,
   type MismatchRatePoint,
   type PublishingProcess,
   type ReadMetricsOptions,
-  type RecordedEvent,
   readMetrics,
   recordEvent,
-  recordVerification,
-  type VerificationRecord,
 } from './state/index.js';
 export {
   type VerificationColumn,

@@ -13,8 +13,13 @@ export type Operation = 'get' | 'getMany' | 'find' | 'insert' | 'update' | 'upse
 export interface ReadEvent {
   readonly type: 'read';
   readonly migration: string;
-  /** Stage the entity was routed by (after the read percentage: `live` outside the ramp is `shadow`). */
+  /** The migration's stage flag, as the process evaluated it for this operation. */
   readonly stage: Stage;
+  /**
+   * The stage the operation behaved as: `live` outside the read percentage, or held back
+   * by a guardrail, behaves as `shadow`; otherwise the flag's stage.
+   */
+  readonly route: Stage;
   readonly served: Side;
   readonly operation: Operation;
   /** Entities served by this operation. */
@@ -25,7 +30,13 @@ export interface ReadEvent {
 export interface WriteEvent {
   readonly type: 'write';
   readonly migration: string;
+  /** The migration's stage flag, as the process evaluated it for this operation. */
   readonly stage: Stage;
+  /**
+   * The stage the operation behaved as: `live` outside the read percentage, or held back
+   * by a guardrail, behaves as `shadow`; otherwise the flag's stage.
+   */
+  readonly route: Stage;
   readonly sides: readonly Side[];
   readonly operation: Operation;
   readonly count: number;
@@ -35,14 +46,26 @@ export interface WriteEvent {
 export interface ComparisonEvent {
   readonly type: 'comparison';
   readonly migration: string;
+  /** The migration's stage flag, as the process evaluated it for this operation. */
   readonly stage: Stage;
+  /**
+   * The stage the operation behaved as: `live` outside the read percentage, or held back
+   * by a guardrail, behaves as `shadow`; otherwise the flag's stage.
+   */
+  readonly route: Stage;
   readonly matched: boolean;
 }
 
 /** A detected mismatch with its field diffs. */
 export interface MismatchSample {
   readonly migration: string;
+  /** The migration's stage flag, as the process evaluated it for this operation. */
   readonly stage: Stage;
+  /**
+   * The stage the operation behaved as: `live` outside the read percentage, or held back
+   * by a guardrail, behaves as `shadow`; otherwise the flag's stage.
+   */
+  readonly route: Stage;
   readonly operation: Operation;
   /** Entity key, redacted unless raw values were enabled; for a result-set comparison, `null`. */
   readonly key: unknown;
@@ -55,7 +78,13 @@ export interface MismatchSample {
 export interface MismatchEvent {
   readonly type: 'mismatch';
   readonly migration: string;
+  /** The migration's stage flag, as the process evaluated it for this operation. */
   readonly stage: Stage;
+  /**
+   * The stage the operation behaved as: `live` outside the read percentage, or held back
+   * by a guardrail, behaves as `shadow`; otherwise the flag's stage.
+   */
+  readonly route: Stage;
   readonly sample: MismatchSample;
 }
 
@@ -63,7 +92,13 @@ export interface MismatchEvent {
 export interface ErrorEvent {
   readonly type: 'error';
   readonly migration: string;
+  /** The migration's stage flag, as the process evaluated it for this operation. */
   readonly stage: Stage;
+  /**
+   * The stage the operation behaved as: `live` outside the read percentage, or held back
+   * by a guardrail, behaves as `shadow`; otherwise the flag's stage.
+   */
+  readonly route: Stage;
   readonly side: Side;
   readonly operation: Operation;
   /** SQLSTATE when the database sent one, else a flagshift error code or `unknown`. */

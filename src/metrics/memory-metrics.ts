@@ -66,7 +66,7 @@ export interface MemoryMetrics extends MetricsSink {
  * ```ts
  * import { createMemoryMetrics } from 'flagshift';
  * const metrics = createMemoryMetrics({ sampleCapacity: 20 });
- * metrics.record({ type: 'comparison', migration: 'users-rename', stage: 'shadow', matched: true });
+ * metrics.record({ type: 'comparison', migration: 'users-rename', stage: 'live', route: 'shadow', matched: true });
  * console.log(JSON.stringify(metrics.snapshot().totals));
  * ```
  */
@@ -125,7 +125,13 @@ interface SideCounts {
 }
 
 interface MigrationState {
-  readonly reads: { total: number; entities: number; bySide: SideCounts; byStage: Record<Stage, number> };
+  readonly reads: {
+    total: number;
+    entities: number;
+    bySide: SideCounts;
+    byStage: Record<Stage, number>;
+    byRoute: Record<Stage, number>;
+  };
   readonly writes: {
     total: number;
     entities: number;
@@ -153,7 +159,7 @@ function stageCounts(): Record<Stage, number> {
 
 function newMigrationState(sampleCapacity: number, latencyWindow: number): MigrationState {
   return {
-    reads: { total: 0, entities: 0, bySide: { old: 0, new: 0 }, byStage: stageCounts() },
+    reads: { total: 0, entities: 0, bySide: { old: 0, new: 0 }, byStage: stageCounts(), byRoute: stageCounts() },
     writes: { total: 0, entities: 0, bySide: { old: 0, new: 0 }, byOperation: new Map() },
     comparisons: 0,
     matched: 0,
@@ -184,11 +190,17 @@ function increment<K>(map: Map<K, number>, key: K, by = 1): void {
 const HANDLERS: MetricEventHandlers<Store> = {
   read(event, { stateOf }) {
     const reads = stateOf(event.migration).reads;
-    if (!Object.hasOwn(reads.bySide, event.served) || !Object.hasOwn(reads.byStage, event.stage)) return;
+    if (
+      !Object.hasOwn(reads.bySide, event.served) ||
+      !Object.hasOwn(reads.byStage, event.stage) ||
+      !Object.hasOwn(reads.byRoute, event.route)
+    )
+      return;
     reads.total++;
     reads.entities += countOf(event.count);
     reads.bySide[event.served]++;
     reads.byStage[event.stage]++;
+    reads.byRoute[event.route]++;
   },
   write(event, { stateOf }) {
     const writes = stateOf(event.migration).writes;
@@ -267,6 +279,7 @@ function countersOf(state: MigrationState): MetricsTotals {
       entities: state.reads.entities,
       bySide: { ...state.reads.bySide },
       byStage: { ...state.reads.byStage },
+      byRoute: { ...state.reads.byRoute },
     },
     writes: {
       total: state.writes.total,
@@ -311,6 +324,7 @@ function totalsOf(states: readonly MigrationState[]): MetricsTotals {
     sum.reads.entities += s.reads.entities;
     addInto(sum.reads.bySide, s.reads.bySide);
     addInto(sum.reads.byStage, s.reads.byStage);
+    addInto(sum.reads.byRoute, s.reads.byRoute);
     sum.writes.total += s.writes.total;
     sum.writes.entities += s.writes.entities;
     addInto(sum.writes.bySide, s.writes.bySide);

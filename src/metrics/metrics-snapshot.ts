@@ -35,8 +35,13 @@ export interface ReadMetrics {
   readonly entities: number;
   /** Operations by the side whose value the caller got. */
   readonly bySide: Readonly<Record<Side, number>>;
-  /** Operations by the stage the entity was routed by. */
+  /** Operations by the migration's stage flag. */
   readonly byStage: Readonly<Record<Stage, number>>;
+  /**
+   * Operations by the stage they behaved as: in `live`, entities outside the read
+   * percentage count under `shadow` here and under `live` in `byStage`.
+   */
+  readonly byRoute: Readonly<Record<Stage, number>>;
 }
 
 /** Writes acknowledged. */
@@ -83,7 +88,10 @@ export interface FieldDiffSnapshot {
  */
 export interface MismatchSampleSnapshot {
   readonly migration: string;
+  /** The migration's stage flag. */
   readonly stage: Stage;
+  /** The stage the read behaved as (`shadow` for `live` outside the read percentage). */
+  readonly route: Stage;
   readonly operation: Operation;
   readonly key: JsonValue;
   readonly diffs: readonly FieldDiffSnapshot[];

@@ -11,6 +11,7 @@ export function sampleSnapshot(sample: MismatchSample): MismatchSampleSnapshot {
   return {
     migration: sample.migration,
     stage: sample.stage,
+    route: sample.route,
     operation: sample.operation,
     key: toJson(sample.key, 0),
     diffs: sample.diffs.map((d) => ({ field: d.field, kind: d.kind, old: toJson(d.old, 0), new: toJson(d.new, 0) })),

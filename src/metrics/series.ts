@@ -19,8 +19,8 @@
  *    event can't open a series;
  * 2. the `labels` lists of the rows that carry it, per backend;
  * 3. the event's field in `events.ts`, when the label reads something no event carries yet.
- * A label telling the flag's stage apart from the route served, say, is one entry here
- * and the reads row's two lists.
+ * The `route` label (the stage an operation behaved as, apart from the flag's `stage`)
+ * was added so: one entry here, the rows' lists, and the events' `route` field.
  */
 
 import { STAGES, type Stage } from '../model/index.js';
@@ -92,13 +92,22 @@ export const LABELS = Object.freeze({
     opentelemetry: 'flagshift.migration',
     value: (input: { readonly migration: unknown }) => migrationLabel(input.migration),
   },
-  /** The stage the entity was routed by. */
+  /** The migration's stage flag, as the process evaluated it: what an operator set. */
   stage: {
     prometheus: 'stage',
     opentelemetry: 'flagshift.stage',
     value: (input: { readonly stage: unknown }) => stageLabel(input.stage),
   },
-  /** The feature-flag conventions' name for the routed stage. */
+  /**
+   * The stage the operation behaved as: `shadow` for an entity outside `live`'s read
+   * percentage (or held back by a guardrail), else the flag's stage.
+   */
+  route: {
+    prometheus: 'route',
+    opentelemetry: 'flagshift.route',
+    value: (input: { readonly route: unknown }) => stageLabel(input.route),
+  },
+  /** The feature-flag conventions' name for the flag's evaluated value: the stage. */
   variant: {
     opentelemetry: 'feature_flag.result.variant',
     value: (input: { readonly stage: unknown }) => stageLabel(input.stage),
@@ -232,7 +241,7 @@ function series<S extends SeriesSource, P extends string, O extends string>(
 }
 
 /** The attributes OpenTelemetry's feature-flag conventions give an event routed by a stage. */
-const ROUTED = ['stageFlag', 'variant', 'migration', 'stage', 'provider'] as const;
+const ROUTED = ['stageFlag', 'variant', 'migration', 'stage', 'route', 'provider'] as const;
 
 /** Every series, in the order the exporters list them. */
 export const SERIES = Object.freeze([
@@ -240,35 +249,35 @@ export const SERIES = Object.freeze([
     source: 'read',
     kind: 'counter',
     help: 'Read operations, by the side whose value the caller got.',
-    prometheus: { name: 'reads_total', labels: ['migration', 'stage', 'served', 'operation'] },
+    prometheus: { name: 'reads_total', labels: ['migration', 'stage', 'route', 'served', 'operation'] },
     opentelemetry: { name: 'reads', unit: '{operation}', labels: [...ROUTED, 'served', 'operation'] },
   }),
   series({
     source: 'write',
     kind: 'counter',
     help: 'Acknowledged write operations, by the sides written.',
-    prometheus: { name: 'writes_total', labels: ['migration', 'stage', 'sides', 'operation'] },
+    prometheus: { name: 'writes_total', labels: ['migration', 'stage', 'route', 'sides', 'operation'] },
     opentelemetry: { name: 'writes', unit: '{operation}', labels: [...ROUTED, 'sides', 'operation'] },
   }),
   series({
     source: 'comparison',
     kind: 'counter',
     help: 'Old/new comparisons of an entity or a result set.',
-    prometheus: { name: 'comparisons_total', labels: ['migration', 'stage', 'result'] },
+    prometheus: { name: 'comparisons_total', labels: ['migration', 'stage', 'route', 'result'] },
     opentelemetry: { name: 'comparisons', unit: '{comparison}', labels: [...ROUTED, 'result'] },
   }),
   series({
     source: 'mismatch',
     kind: 'counter',
     help: 'Comparisons whose old and new values differed.',
-    prometheus: { name: 'mismatches_total', labels: ['migration', 'stage'] },
+    prometheus: { name: 'mismatches_total', labels: ['migration', 'stage', 'route'] },
     opentelemetry: { name: 'mismatches', unit: '{mismatch}', labels: ROUTED },
   }),
   series({
     source: 'error',
     kind: 'counter',
     help: 'Failed statements or sides, by SQLSTATE or flagshift error code.',
-    prometheus: { name: 'errors_total', labels: ['migration', 'side', 'code'] },
+    prometheus: { name: 'errors_total', labels: ['migration', 'stage', 'route', 'side', 'code'] },
     opentelemetry: { name: 'errors', unit: '{error}', labels: [...ROUTED, 'side', 'operation', 'code'] },
   }),
   series({

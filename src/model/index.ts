@@ -29,6 +29,7 @@ export {
 export {
   effectiveStage,
   isStage,
+  KILL_SWITCH,
   type Side,
   STAGE_BEHAVIOUR,
   STAGES,

@@ -53,3 +53,16 @@ export function isStage(value: unknown): value is Stage {
 export function effectiveStage(stage: Stage, inRamp: boolean): Stage {
   return stage === 'live' && !inRamp ? 'shadow' : stage;
 }
+
+/**
+ * The kill switch: where a migration's flags go when an operator (or a guardrail) kills
+ * it, the one meaning flagshift gives the word everywhere (docs/STAGES.md, "Kill"). Reads
+ * go back to the old columns at once and writes keep reaching both sides, so nothing the
+ * backfill and the dual writes built is lost; the read percentage returns to 0, so a later
+ * return to `live` starts from nobody. `off` and `dualwrite` already read old only and are
+ * left alone; `complete` can't be killed (its writes reached new only).
+ */
+export const KILL_SWITCH: Readonly<{ stage: 'dualwrite'; percent: 0 }> = Object.freeze({
+  stage: 'dualwrite',
+  percent: 0,
+});

@@ -23,7 +23,7 @@ import {
 } from '../flags/index.js';
 import { ConfigurationError, type Driver, type Queryable, toDriverError } from '../kernel/index.js';
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
-import type { BoundColumn, BoundMapping, Migration, Side, Stage, TableDefinition } from '../model/index.js';
+import type { BoundColumn, BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 import type { FieldDiff } from '../shadow/index.js';
 import type { CallOptions, CallState, RepositoryOptions } from './types.js';
 
@@ -166,24 +166,27 @@ export class RepositoryCore {
    */
   mismatch(
     plan: Plan,
-    stage: Stage,
+    route: Route,
     operation: Operation,
     key: unknown,
     diffs: readonly FieldDiff[],
     context: FlagContext | undefined,
   ): void {
     const migration = plan.migration.name;
+    const { stage, effective } = route;
     this.emit({
       type: 'mismatch',
       migration,
       stage,
-      sample: { migration, stage, operation, key, diffs, at: new Date().toISOString() },
+      route: effective,
+      sample: { migration, stage, route: effective, operation, key, diffs, at: new Date().toISOString() },
     });
     if (this.flags?.track === undefined) return;
     try {
       this.flags.track('flagshift.mismatch', context ?? {}, {
         migration,
         stage,
+        route: effective,
         operation,
         fields: diffs.map((diff) => diff.field).join(','),
       });
@@ -202,9 +205,17 @@ export class RepositoryCore {
   }
 
   /** Reports a failure on `side` of `plan`'s migration: `error`'s SQLSTATE (or code) is the event's code. */
-  emitError(plan: Plan, stage: Stage, side: Side, operation: Operation, error: unknown): void {
+  emitError(plan: Plan, route: Route, side: Side, operation: Operation, error: unknown): void {
     if (this.metrics === undefined) return;
-    this.emit({ type: 'error', migration: plan.migration.name, stage, side, operation, code: errorCode(error) });
+    this.emit({
+      type: 'error',
+      migration: plan.migration.name,
+      stage: route.stage,
+      route: route.effective,
+      side,
+      operation,
+      code: errorCode(error),
+    });
   }
 
   /**

@@ -25,8 +25,7 @@ export async function countRows(handle: Handle, filters: Filters, call: CallStat
     countOn(handle, filters, servedSides),
     compare
       ? countOn(handle, filters, otherSides).catch((error: unknown) => {
-          for (const p of touched)
-            core.emitError(core.plans[p]!, routes[p]!.effective, otherSides.get(p)!, 'find', error);
+          for (const p of touched) core.emitError(core.plans[p]!, routes[p]!, otherSides.get(p)!, 'find', error);
           return undefined;
         })
       : undefined,
@@ -45,12 +44,18 @@ export async function countRows(handle: Handle, filters: Filters, call: CallStat
     });
     if (!compared) continue;
     const matched = served === other;
-    core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
+    core.emit({
+      type: 'comparison',
+      migration: plan.migration.name,
+      stage: route.stage,
+      route: route.effective,
+      matched,
+    });
     if (!matched) {
       const [oldCount, newCount] = servedSides.get(p) === 'old' ? [served, other] : [other, served];
       core.mismatch(
         plan,
-        route.effective,
+        route,
         'find',
         null,
         [{ field: COUNT_FIELD, kind: 'value', old: oldCount, new: newCount }],

@@ -3,8 +3,9 @@
  * migration's fields, and the comparison with the other side when the read compares.
  */
 
+import type { Route } from '../flags/index.js';
 import type { Operation } from '../metrics/index.js';
-import type { BoundColumn, BoundMapping, Side, Stage } from '../model/index.js';
+import type { BoundColumn, BoundMapping, Side } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import type { Handle, Plan } from './core.js';
 import { type Key, rowKeyId } from './keys.js';
@@ -47,7 +48,7 @@ export function decodeRead(
   }
   const out: (Entity | undefined)[] = [];
   // Per plan, per label `stage:side`: how many entities were served so.
-  const served: Map<string, { stage: Stage; side: Side; count: number }>[] | undefined = metered
+  const served: Map<string, { route: Route; side: Side; count: number }>[] | undefined = metered
     ? plans.map(() => new Map())
     : undefined;
   for (let k = 0; k < keys.length; k++) {
@@ -66,17 +67,25 @@ export function decodeRead(
       decodeMigration(handle, plan, read, row, sideRows, key, entity, operation);
       if (served === undefined) continue;
       const tally = served[p]!;
-      const label = `${read.route.effective}:${read.route.serves}`;
+      const label = `${read.route.stage}:${read.route.effective}:${read.route.serves}`;
       const entry = tally.get(label);
-      if (entry === undefined) tally.set(label, { stage: read.route.effective, side: read.route.serves, count: 1 });
+      if (entry === undefined) tally.set(label, { route: read.route, side: read.route.serves, count: 1 });
       else entry.count++;
     }
     out.push(entity);
   }
   if (served !== undefined) {
     for (let p = 0; p < plans.length; p++) {
-      for (const { stage, side, count } of served[p]!.values()) {
-        core.emit({ type: 'read', migration: plans[p]!.migration.name, stage, served: side, operation, count });
+      for (const { route, side, count } of served[p]!.values()) {
+        core.emit({
+          type: 'read',
+          migration: plans[p]!.migration.name,
+          stage: route.stage,
+          route: route.effective,
+          served: side,
+          operation,
+          count,
+        });
       }
     }
   }
@@ -130,7 +139,7 @@ export function decodeMigration(
     other = oldValuesInto(plan, row, fromOld) ?? fromOld;
   }
   if (other instanceof Error) {
-    core.emitError(plan, route.effective, route.serves === 'old' ? 'new' : 'old', operation, other);
+    core.emitError(plan, route, route.serves === 'old' ? 'new' : 'old', operation, other);
     return;
   }
   // The entity holds the served values of the migration's fields (and others, not compared).
@@ -143,18 +152,24 @@ export function decodeMigration(
     // A compare option that throws (a normalize that expects a string and gets NULL) fails
     // the comparison, not the read: the served value is already decoded. Counted against
     // the compared side, as a failure to decode it would be.
-    core.emitError(plan, route.effective, route.serves === 'old' ? 'new' : 'old', operation, error);
+    core.emitError(plan, route, route.serves === 'old' ? 'new' : 'old', operation, error);
     return;
   }
   const matched = diffs.length === 0;
   if (core.metrics !== undefined) {
-    core.emit({ type: 'comparison', migration: plan.migration.name, stage: route.effective, matched });
+    core.emit({
+      type: 'comparison',
+      migration: plan.migration.name,
+      stage: route.stage,
+      route: route.effective,
+      matched,
+    });
   }
   if (!matched) {
     // The sample's key and the flag context's targeting key alike: redacted unless the
     // migration opted into raw values.
     const shown = plan.migration.rawValues ? key.targeting : redactValue(key.targeting);
-    core.mismatch(plan, route.effective, operation, shown, diffs, { targetingKey: shown });
+    core.mismatch(plan, route, operation, shown, diffs, { targetingKey: shown });
   }
 }
 

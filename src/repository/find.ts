@@ -7,7 +7,7 @@
 import { missingColumnsError } from '../catalog/index.js';
 import { type Route, routeFor } from '../flags/index.js';
 import { type QueryResult, toDriverError, ValidationError } from '../kernel/index.js';
-import type { Side, Stage } from '../model/index.js';
+import type { Side } from '../model/index.js';
 import { diffResultSets, resultSetFieldDiffs } from '../shadow/index.js';
 import type { Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
@@ -116,8 +116,7 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
     ? readByQuery(handle, query, fixed(otherSides), undefined).then(
         (rows) => rows,
         (error: unknown) => {
-          for (const p of touched)
-            core.emitError(core.plans[p]!, routes[p]!.effective, otherSides.get(p)!, 'find', error);
+          for (const p of touched) core.emitError(core.plans[p]!, routes[p]!, otherSides.get(p)!, 'find', error);
           return undefined;
         },
       )
@@ -136,7 +135,8 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
     core.emit({
       type: 'read',
       migration: core.plans[p]!.migration.name,
-      stage: routes[p]!.effective,
+      stage: routes[p]!.stage,
+      route: routes[p]!.effective,
       served: servedSides.get(p)!,
       operation: 'find',
       count: served.length,
@@ -162,15 +162,21 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
         );
       } catch (error) {
         // A compare option that throws fails the comparison, not the read (as in decode.ts).
-        core.emitError(plan, routes[p]!.effective, otherSides.get(p)!, 'find', error);
+        core.emitError(plan, routes[p]!, otherSides.get(p)!, 'find', error);
         continue;
       }
       const ordered = query.orderBy.length > 0 || query.limit !== undefined;
       const matched = diff.matched && !(ordered && diff.orderDiffers);
-      core.emit({ type: 'comparison', migration: plan.migration.name, stage: routes[p]!.effective, matched });
+      core.emit({
+        type: 'comparison',
+        migration: plan.migration.name,
+        stage: routes[p]!.stage,
+        route: routes[p]!.effective,
+        matched,
+      });
       if (!matched) {
         const diffs = resultSetFieldDiffs(diff, { includeOrder: ordered });
-        core.mismatch(plan, routes[p]!.effective, 'find', null, diffs, call.context);
+        core.mismatch(plan, routes[p]!, 'find', null, diffs, call.context);
       }
     }
   }
@@ -265,13 +271,13 @@ async function readRouted(
   const fetchOld: boolean[] = [];
   const fetchNew: boolean[] = [];
   const compareOnly: (Side | undefined)[] = [];
-  const stages: Stage[] = [];
+  const stages: Route[] = [];
   for (let p = 0; p < core.plans.length; p++) {
     if (!wanted[p]) {
       fetchOld.push(false);
       fetchNew.push(false);
       compareOnly.push(undefined);
-      stages.push('off');
+      stages.push(UNREAD);
       continue;
     }
     let servesOld = false;
@@ -286,7 +292,7 @@ async function readRouted(
     fetchNew.push((servesNew || compares) && core.plans[p]!.newColumns.length > 0);
     // A side fetched only to compare is dropped (and the select retried) if it fails.
     compareOnly.push(compares && !servesNew ? 'new' : compares && !servesOld ? 'old' : undefined);
-    stages.push(reads[p]![0]?.route.effective ?? 'off');
+    stages.push(reads[p]![0]?.route ?? routeFor('off', false));
   }
   // A projection fetches the key's columns and the selected plain fields' only.
   const plain =
@@ -314,8 +320,8 @@ async function readRouted(
   const elapsed = performance.now() - started;
   const byId = new Map<string, Entity>();
   for (const row of main.rows) byId.set(rowKeyId(row, core.keyColumns), row);
-  // Per plan not pinned, per label `stage:side`: how many entities were served so.
-  const served = core.plans.map(() => new Map<string, { stage: Stage; side: Side; count: number }>());
+  // Per plan not pinned, per label `stage:route:side`: how many entities were served so.
+  const served = core.plans.map(() => new Map<string, { route: Route; side: Side; count: number }>());
   const entities = keys.map((key, k) => {
     const row = byId.get(key.id);
     if (row === undefined) return undefined;
@@ -326,10 +332,9 @@ async function readRouted(
       if (main.dropped?.[p]) read.compare = false;
       decodeMigration(handle, plan, read, row, sides.get(p), key, entity, 'find');
       if (pinned[p] !== undefined) return;
-      const label = `${read.route.effective}:${read.route.serves}`;
+      const label = `${read.route.stage}:${read.route.effective}:${read.route.serves}`;
       const entry = served[p]!.get(label);
-      if (entry === undefined)
-        served[p]!.set(label, { stage: read.route.effective, side: read.route.serves, count: 1 });
+      if (entry === undefined) served[p]!.set(label, { route: read.route, side: read.route.serves, count: 1 });
       else entry.count++;
     });
     return entity;
@@ -340,8 +345,16 @@ async function readRouted(
     const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
     const side = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
     core.emit({ type: 'latency', migration, side, operation: 'find', milliseconds: elapsed });
-    for (const { stage, side, count } of served[p]!.values())
-      core.emit({ type: 'read', migration, stage, served: side, operation: 'find', count });
+    for (const { route, side, count } of served[p]!.values())
+      core.emit({
+        type: 'read',
+        migration,
+        stage: route.stage,
+        route: route.effective,
+        served: side,
+        operation: 'find',
+        count,
+      });
   });
   return entities;
 }

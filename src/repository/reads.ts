@@ -5,10 +5,10 @@
  * that a read adds no promise hops of its own to the driver's.
  */
 import { missingColumnsError } from '../catalog/index.js';
-import type { FlagDecision, Route } from '../flags/index.js';
+import { type FlagDecision, type Route, routeFor } from '../flags/index.js';
 import { ErrorCode, type QueryResult, toDriverError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
-import type { BoundColumn, Side, Stage } from '../model/index.js';
+import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
 import { decodeRead } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';
@@ -27,8 +27,8 @@ interface MainSelect {
   /** Per plan: the side fetched only to compare, dropped (and retried without) if the select fails. */
   readonly compareOnly: readonly (Side | undefined)[];
   readonly operation: Operation;
-  /** Per plan: the effective stage, for reporting. */
-  readonly stages: readonly Stage[];
+  /** Per plan: the route of its first key, for reporting. */
+  readonly stages: readonly Route[];
   /** A projection's plain columns (after the key's); `undefined` for every plain column. */
   readonly plain?: readonly BoundColumn[] | undefined;
 }
@@ -160,7 +160,7 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
   const fetchNew: boolean[] = [];
   // Per plan, the side fetched only to compare, when every key is served from the other.
   const compareOnly: (Side | undefined)[] = [];
-  const stages: Stage[] = [];
+  const stages: Route[] = [];
   for (let p = 0; p < plans.length; p++) {
     let old = false;
     let fresh = false;
@@ -175,7 +175,7 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
     fetchOld.push(old);
     fetchNew.push(fresh && plans[p]!.newColumns.length > 0);
     compareOnly.push(servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined);
-    stages.push(routes[p]![0]?.route.effective ?? 'off');
+    stages.push(routes[p]![0]?.route ?? routeFor('off', false));
   }
   // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
   const started = core.metrics !== undefined ? performance.now() : 0;
@@ -210,7 +210,7 @@ async function dropUnavailableSides(handle: Handle, routes: ReadRoute[][], opera
         if (read.compare) {
           read.compare = false;
           read.side = read.route.serves === 'new' && plan.crossTable.length > 0;
-          core.emitError(plan, read.route.effective, side, operation, { code: ErrorCode.UnknownColumn });
+          core.emitError(plan, read.route, side, operation, { code: ErrorCode.UnknownColumn });
         }
       }
     }
@@ -320,7 +320,7 @@ function reportReadFailure(
   fetchNew: readonly boolean[],
   compareOnly: readonly (Side | undefined)[],
   operation: Operation,
-  stages: readonly Stage[],
+  stages: readonly Route[],
   error: unknown,
 ): void {
   const { core } = handle;
@@ -366,6 +366,7 @@ export async function selectSides(
     const wanted = keys.filter((_, k) => routes[p]![k]!.side);
     if (wanted.length === 0) continue;
     const servesNew = routes[p]!.some((read) => read.route.serves === 'new');
+    const reported = routes[p]!.find((read) => read.side)!.route;
     const perTable = new Map<string, Map<string, Entity>>();
     out.set(p, perTable);
     const params = wanted.flatMap((key) => key.params);
@@ -393,7 +394,7 @@ export async function selectSides(
           (error: unknown) => {
             if (servesNew) throw toDriverError(error, sql);
             out.delete(p);
-            core.emitError(plan, 'shadow', 'new', operation, error);
+            core.emitError(plan, reported, 'new', operation, error);
           },
         ),
       );

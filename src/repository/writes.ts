@@ -372,7 +372,7 @@ export async function runWrite(
     const wrapped = error instanceof FlagshiftError ? error : toDriverError(error);
     for (let p = 0; p < core.plans.length; p++) {
       const route = routes[p]!;
-      core.emitError(core.plans[p]!, route.effective, route.writesOld ? 'old' : 'new', operation, wrapped);
+      core.emitError(core.plans[p]!, route, route.writesOld ? 'old' : 'new', operation, wrapped);
     }
     throw wrapped;
   }
@@ -384,7 +384,15 @@ export async function runWrite(
     const name = core.plans[p]!.migration.name;
     // An update or delete that found no row wrote nothing: it is timed, not counted.
     if (wrote(results))
-      core.emit({ type: 'write', migration: name, stage: route.effective, sides, operation, count: 1 });
+      core.emit({
+        type: 'write',
+        migration: name,
+        stage: route.stage,
+        route: route.effective,
+        sides,
+        operation,
+        count: 1,
+      });
     core.emit({
       type: 'latency',
       migration: name,

@@ -27,7 +27,8 @@ describeDrivers(
       const { migration } = await usersFixture(ctx);
       const opts = { schema: ctx.schema, stateSchema: ctx.schema };
       const admin = createPgDriver(ctx.pgPool({ max: 2 }));
-      await setMigrationFlags(admin, migration, { stage: 'live', percent: 100 }, opts);
+      // The starting point of the test, not a promotion under test: forced past the gate.
+      await setMigrationFlags(admin, migration, { stage: 'live', percent: 100 }, { ...opts, force: true });
 
       /** One application process: its own pool, flag provider, OpenFeature domain and repository. */
       const providers: PostgresFlagProvider[] = [];

@@ -60,7 +60,9 @@ describeDrivers('guardrails', (getCtx) => {
     expect((await repo.find({ where: { username: 'user2' } })).map((u) => u.id)).toEqual([2]);
     const before = metrics.snapshot().migrations[M]!;
     expect(before.reads.bySide.new).toBe(10);
-    expect(before.reads.byStage.shadow).toBe(3);
+    // Held back: the flag still says live, the three reads behaved as shadow.
+    expect(before.reads.byRoute.shadow).toBe(3);
+    expect(before.reads.byStage.live).toBe(13);
 
     // Writes still go to both columns.
     await repo.update(5, { username: 'changed' });

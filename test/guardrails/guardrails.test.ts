@@ -18,15 +18,15 @@ function clock(start = 1_000_000) {
 }
 
 function comparison(matched: boolean, migration = M): MetricEvent {
-  return { type: 'comparison', migration, stage: 'shadow', matched };
+  return { type: 'comparison', migration, stage: 'shadow', route: 'shadow', matched };
 }
 
 function newRead(count = 1, migration = M): MetricEvent {
-  return { type: 'read', migration, stage: 'shadow', served: 'old', operation: 'get', count };
+  return { type: 'read', migration, stage: 'shadow', route: 'shadow', served: 'old', operation: 'get', count };
 }
 
 function newError(operation: 'get' | 'insert' = 'get', side: 'old' | 'new' = 'new'): MetricEvent {
-  return { type: 'error', migration: M, stage: 'shadow', side, operation, code: '42703' };
+  return { type: 'error', migration: M, stage: 'shadow', route: 'shadow', side, operation, code: '42703' };
 }
 
 function latency(side: 'old' | 'new' | 'both', milliseconds: number): MetricEvent {
@@ -107,7 +107,15 @@ describe('guardrails', () => {
     // 10 of 60 is above 5%, but the sample is below 100 reads.
     expect(g.allowsNewReads(M)).toBe(true);
     // Reads served from old in dualwrite never fetched new: they don't count.
-    g.record({ type: 'read', migration: M, stage: 'dualwrite', served: 'old', operation: 'get', count: 500 });
+    g.record({
+      type: 'read',
+      migration: M,
+      stage: 'dualwrite',
+      route: 'dualwrite',
+      served: 'old',
+      operation: 'get',
+      count: 500,
+    });
     expect(g.status()[0]!.window.newReads).toBe(60);
     g.record(newRead(40));
     expect(g.allowsNewReads(M)).toBe(false);

@@ -17,7 +17,7 @@ describe('combineSinks', () => {
     const b: MetricsSink = { record: (e) => seen.push(`b:${e.type}`) };
     const sink = combineSinks(a, undefined, b);
     sink.record(latency(1));
-    sink.record({ type: 'comparison', migration: M, stage: 'shadow', matched: true });
+    sink.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: true });
     expect(seen).toEqual(['a:latency', 'b:latency', 'a:comparison', 'b:comparison']);
   });
 
@@ -29,7 +29,9 @@ describe('combineSinks', () => {
       },
     };
     const sink = combineSinks(broken, memory, broken);
-    expect(() => sink.record({ type: 'comparison', migration: M, stage: 'shadow', matched: true })).not.toThrow();
+    expect(() =>
+      sink.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: true }),
+    ).not.toThrow();
     expect(memory.snapshot().totals.comparisons).toBe(1);
   });
 

@@ -9,6 +9,7 @@ function sample(n: number, migration = M): MismatchSample {
   return {
     migration,
     stage: 'shadow',
+    route: 'shadow',
     operation: 'get',
     key: `sha256:${String(n).padStart(16, '0')}`,
     diffs: [{ field: 'name', kind: 'value', old: 'sha256:aaaaaaaaaaaaaaaa', new: 'sha256:bbbbbbbbbbbbbbbb' }],
@@ -17,7 +18,7 @@ function sample(n: number, migration = M): MismatchSample {
 }
 
 function mismatch(n: number, migration = M): MetricEvent {
-  return { type: 'mismatch', migration, stage: 'shadow', sample: sample(n, migration) };
+  return { type: 'mismatch', migration, stage: 'shadow', route: 'shadow', sample: sample(n, migration) };
 }
 
 function latency(milliseconds: number, side: 'old' | 'new' | 'both' = 'old', migration = M): MetricEvent {
@@ -27,22 +28,56 @@ function latency(milliseconds: number, side: 'old' | 'new' | 'both' = 'old', mig
 describe('createMemoryMetrics', () => {
   it('metrics: counts reads by served side and stage, writes by operation and side', () => {
     const metrics = createMemoryMetrics();
-    metrics.record({ type: 'read', migration: M, stage: 'shadow', served: 'old', operation: 'get', count: 1 });
-    metrics.record({ type: 'read', migration: M, stage: 'live', served: 'new', operation: 'find', count: 5 });
-    metrics.record({ type: 'read', migration: M, stage: 'shadow', served: 'old', operation: 'getMany', count: 3 });
+    metrics.record({
+      type: 'read',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      served: 'old',
+      operation: 'get',
+      count: 1,
+    });
+    metrics.record({
+      type: 'read',
+      migration: M,
+      stage: 'live',
+      route: 'live',
+      served: 'new',
+      operation: 'find',
+      count: 5,
+    });
+    metrics.record({
+      type: 'read',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      served: 'old',
+      operation: 'getMany',
+      count: 3,
+    });
     metrics.record({
       type: 'write',
       migration: M,
       stage: 'dualwrite',
+      route: 'dualwrite',
       sides: ['old', 'new'],
       operation: 'insert',
       count: 2,
     });
-    metrics.record({ type: 'write', migration: M, stage: 'off', sides: ['old'], operation: 'update', count: 1 });
+    metrics.record({
+      type: 'write',
+      migration: M,
+      stage: 'off',
+      route: 'off',
+      sides: ['old'],
+      operation: 'update',
+      count: 1,
+    });
     metrics.record({
       type: 'write',
       migration: M,
       stage: 'dualwrite',
+      route: 'dualwrite',
       sides: ['old', 'new'],
       operation: 'insert',
       count: 1,
@@ -54,6 +89,7 @@ describe('createMemoryMetrics', () => {
       entities: 9,
       bySide: { old: 2, new: 1 },
       byStage: { off: 0, dualwrite: 0, shadow: 2, live: 1, rampdown: 0, complete: 0 },
+      byRoute: { off: 0, dualwrite: 0, shadow: 2, live: 1, rampdown: 0, complete: 0 },
     });
     expect(m.writes).toEqual({
       total: 3,
@@ -65,11 +101,20 @@ describe('createMemoryMetrics', () => {
 
   it('metrics: mismatch rate is mismatches over comparisons, 0 before any', () => {
     const metrics = createMemoryMetrics();
-    metrics.record({ type: 'read', migration: M, stage: 'shadow', served: 'old', operation: 'get', count: 1 });
+    metrics.record({
+      type: 'read',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      served: 'old',
+      operation: 'get',
+      count: 1,
+    });
     expect(metrics.snapshot().migrations[M]!.mismatchRate).toBe(0);
-    for (let i = 0; i < 7; i++) metrics.record({ type: 'comparison', migration: M, stage: 'shadow', matched: true });
+    for (let i = 0; i < 7; i++)
+      metrics.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: true });
     for (let i = 0; i < 3; i++) {
-      metrics.record({ type: 'comparison', migration: M, stage: 'shadow', matched: false });
+      metrics.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: false });
       metrics.record(mismatch(i));
     }
     const m = metrics.snapshot().migrations[M]!;
@@ -82,6 +127,7 @@ describe('createMemoryMetrics', () => {
       type: 'error',
       migration: M,
       stage: 'shadow',
+      route: 'shadow',
       side,
       operation: 'get',
       code,
@@ -157,7 +203,7 @@ describe('createMemoryMetrics', () => {
 
   it('metrics: sample capacity 0 keeps counts only', () => {
     const metrics = createMemoryMetrics({ sampleCapacity: 0 });
-    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', matched: false });
+    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: false });
     metrics.record(mismatch(1));
     const snapshot = metrics.snapshot();
     expect(snapshot.recentMismatches).toEqual([]);
@@ -167,12 +213,36 @@ describe('createMemoryMetrics', () => {
   it('metrics: totals add up across migrations', () => {
     const metrics = createMemoryMetrics();
     for (const migration of ['a', 'b']) {
-      metrics.record({ type: 'read', migration, stage: 'live', served: 'new', operation: 'get', count: 1 });
-      metrics.record({ type: 'comparison', migration, stage: 'live', matched: migration === 'a' });
-      metrics.record({ type: 'error', migration, stage: 'live', side: 'new', operation: 'get', code: 'XX000' });
-      metrics.record({ type: 'write', migration, stage: 'live', sides: ['old', 'new'], operation: 'upsert', count: 1 });
+      metrics.record({
+        type: 'read',
+        migration,
+        stage: 'live',
+        route: 'live',
+        served: 'new',
+        operation: 'get',
+        count: 1,
+      });
+      metrics.record({ type: 'comparison', migration, stage: 'live', route: 'live', matched: migration === 'a' });
+      metrics.record({
+        type: 'error',
+        migration,
+        stage: 'live',
+        route: 'live',
+        side: 'new',
+        operation: 'get',
+        code: 'XX000',
+      });
+      metrics.record({
+        type: 'write',
+        migration,
+        stage: 'live',
+        route: 'live',
+        sides: ['old', 'new'],
+        operation: 'upsert',
+        count: 1,
+      });
     }
-    metrics.record({ type: 'comparison', migration: 'b', stage: 'live', matched: true });
+    metrics.record({ type: 'comparison', migration: 'b', stage: 'live', route: 'live', matched: true });
     const { totals, migrations } = metrics.snapshot();
     expect(Object.keys(migrations)).toEqual(['a', 'b']);
     expect(totals.reads.bySide).toEqual({ old: 0, new: 2 });
@@ -189,6 +259,7 @@ describe('createMemoryMetrics', () => {
     const raw: MismatchSample = {
       migration: M,
       stage: 'live',
+      route: 'shadow',
       operation: 'find',
       key: 42n,
       diffs: [
@@ -198,13 +269,14 @@ describe('createMemoryMetrics', () => {
       ],
       at: '2024-01-01T00:00:00.000Z',
     };
-    metrics.record({ type: 'mismatch', migration: M, stage: 'live', sample: raw });
+    metrics.record({ type: 'mismatch', migration: M, stage: 'live', route: 'shadow', sample: raw });
     metrics.record(latency(3));
     const snapshot = metrics.snapshot();
     expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot);
     expect(snapshot.recentMismatches[0]).toEqual({
       migration: M,
       stage: 'live',
+      route: 'shadow',
       operation: 'find',
       key: '42',
       diffs: [
@@ -218,16 +290,16 @@ describe('createMemoryMetrics', () => {
 
   it('metrics: snapshots are copies', () => {
     const metrics = createMemoryMetrics();
-    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', matched: true });
+    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: true });
     const before = metrics.snapshot();
-    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', matched: true });
+    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: true });
     expect(before.migrations[M]!.comparisons).toBe(1);
     expect(metrics.snapshot().migrations[M]!.comparisons).toBe(2);
   });
 
   it('metrics: reset forgets everything', () => {
     const metrics = createMemoryMetrics();
-    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', matched: false });
+    metrics.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: false });
     metrics.record(mismatch(1));
     metrics.record(latency(1));
     metrics.reset();

@@ -462,7 +462,13 @@ describeDrivers('repository reporting and schema changes', (getCtx) => {
       {
         name: 'flagshift.mismatch',
         context: { targetingKey: expect.stringMatching(/^sha256:[0-9a-f]{16}$/) },
-        details: { migration: 'users-username', stage: 'shadow', operation: 'get', fields: 'username' },
+        details: {
+          migration: 'users-username',
+          stage: 'shadow',
+          route: 'shadow',
+          operation: 'get',
+          fields: 'username',
+        },
       },
     ]);
   });

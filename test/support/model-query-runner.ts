@@ -85,11 +85,13 @@ export async function runQuery(target: QueryTarget, command: Query): Promise<voi
     actual,
     `invariant: find returns the rows the served side matches, with the selected fields (${what})`,
   ).toEqual(expected);
-  const reads = events.ofType('read', before).map((event) => `${event.stage}:${event.served}:${event.count}`);
+  const reads = events
+    .ofType('read', before)
+    .map((event) => `${event.stage}:${event.route}:${event.served}:${event.count}`);
   const comparisons = events.ofType('comparison', before).map((event) => event.matched);
   if (whole) {
     expect(reads, `invariant: a query on the migrated field is served as a whole from one side (${what})`).toEqual([
-      `${route.effective}:${side}:${served.length}`,
+      `${model.stage}:${route.effective}:${side}:${served.length}`,
     ]);
     const sameValues = !readsUsername || served.every((id) => model.rows.get(id)!.old === model.rows.get(id)!.new);
     expect(
@@ -99,7 +101,7 @@ export async function runQuery(target: QueryTarget, command: Query): Promise<voi
   } else if (readsUsername) {
     const tally = new Map<string, number>();
     for (const id of served) {
-      const label = `${perEntity(id).effective}:${perEntity(id).serves}`;
+      const label = `${model.stage}:${perEntity(id).effective}:${perEntity(id).serves}`;
       tally.set(label, (tally.get(label) ?? 0) + 1);
     }
     expect(reads.sort(), `invariant: other queries route and count each entity by its own key (${what})`).toEqual(

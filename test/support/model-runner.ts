@@ -144,9 +144,9 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
     const changed = command.op === 'insert' || command.op === 'upsert' || existed;
     if (changed) {
       expect(
-        events.ofType('write', before).map((event) => [event.stage, event.sides]),
-        `invariant: a write is reported once, with the sides its stage writes (${describe(command)})`,
-      ).toEqual([[route.effective, sidesWritten(route)]]);
+        events.ofType('write', before).map((event) => [event.stage, event.route, event.sides]),
+        `invariant: a write is reported once, with the flag's stage, the route and the sides it writes (${describe(command)})`,
+      ).toEqual([[model.stage, route.effective, sidesWritten(route)]]);
     }
   }
 
@@ -161,9 +161,9 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
       expected,
     );
     expect(
-      events.ofType('write', before).map((event) => [event.stage, event.sides]),
-      `invariant: a generated key is routed like any other: its write reports the sides its route writes (${id})`,
-    ).toEqual([[route.effective, sidesWritten(route)]]);
+      events.ofType('write', before).map((event) => [event.stage, event.route, event.sides]),
+      `invariant: a generated key is routed like any other: its write reports the flag's stage, its route and the sides it writes (${id})`,
+    ).toEqual([[model.stage, route.effective, sidesWritten(route)]]);
   }
 
   async function parallel(writes: readonly DataCommand[]): Promise<void> {
@@ -231,9 +231,11 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
         expectedValue,
       );
       expect(
-        events.ofType('read', before).map((event) => [event.stage, event.served, event.operation, event.count]),
+        events
+          .ofType('read', before)
+          .map((event) => [event.stage, event.route, event.served, event.operation, event.count]),
         `invariant: no read is served from a side its stage forbids (${describe(command)})`,
-      ).toEqual([[route.effective, side, 'find', served.length]]);
+      ).toEqual([[model.stage, route.effective, side, 'find', served.length]]);
       const other = matching(side === 'old' ? 'new' : 'old');
       const comparisons = route.compares ? [sameMembers(served, other)] : [];
       expect(
@@ -248,14 +250,14 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
     const routes = perEntity.map(({ id, bucketKey }) => ({ id, route: model.route(bucketKey) }));
     const tally = new Map<string, number>();
     for (const { route } of routes) {
-      const label = `${route.effective}:${route.serves}`;
+      const label = `${model.stage}:${route.effective}:${route.serves}`;
       tally.set(label, (tally.get(label) ?? 0) + 1);
     }
     const expectedReads = [...tally].map(([label, count]) => `${label}:${operation}:${count}`).sort();
     expect(
       events
         .ofType('read', before)
-        .map((event) => `${event.stage}:${event.served}:${event.operation}:${event.count}`)
+        .map((event) => `${event.stage}:${event.route}:${event.served}:${event.operation}:${event.count}`)
         .sort(),
       `invariant: no read is served from a side its stage forbids (${describe(command)})`,
     ).toEqual(expectedReads);

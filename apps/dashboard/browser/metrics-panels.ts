@@ -84,6 +84,11 @@ function latencyTable(latency: LatencyView): HTMLElement {
 /** A sample without diffs still gets a row. */
 const NO_DIFF = { field: '', kind: '', old: null, new: null } as const;
 
+/** The flag's stage, and the route the read took when it differs (`live, routed as shadow`). */
+function stageOf(sample: MismatchSampleView): string {
+  return sample.route === sample.stage ? sample.stage : `${sample.stage}, routed as ${sample.route}`;
+}
+
 function samplesTable(samples: readonly MismatchSampleView[]): HTMLElement {
   if (samples.length === 0) return h('p', { className: 'muted', text: 'No mismatches reported.' });
   return table(
@@ -94,7 +99,7 @@ function samplesTable(samples: readonly MismatchSampleView[]): HTMLElement {
           'tr',
           { 'data-field': diff.field },
           h('td', { text: i === 0 ? time(sample.at) : '' }),
-          h('td', { text: i === 0 ? sample.stage : '' }),
+          h('td', { text: i === 0 ? stageOf(sample) : '' }),
           h('td', { text: i === 0 ? sample.operation : '' }),
           h('td', { className: 'mono', text: i === 0 ? json(sample.key) : '' }),
           h('td', { className: 'mono', 'data-testid': 'diff-field', text: diff.field }),

@@ -100,6 +100,25 @@ export async function lastWritePathChange(
   return at === null || at === undefined ? undefined : toDate(at);
 }
 
+/**
+ * When `migration`'s flags last changed through flagshift (its latest `stage` event), or
+ * `undefined` when they never did (or there is no event log). The promotion gate counts
+ * the evidence published since.
+ */
+export async function lastStageChange(
+  db: Queryable,
+  migration: string,
+  schema: string = DEFAULT_STATE_SCHEMA,
+): Promise<Date | undefined> {
+  if (!(await eventsExist(db, schema))) return undefined;
+  const { rows } = await db.query<{ at: unknown }>(
+    `SELECT max(at) AS at FROM ${quoteStateSchema(schema)}.events WHERE migration = $1 AND kind = 'stage'`,
+    [migration],
+  );
+  const at = rows[0]?.at;
+  return at === null || at === undefined ? undefined : toDate(at);
+}
+
 /** The latest schema change of a migration: its last expand or contract. */
 export interface SchemaChange {
   readonly kind: 'expand' | 'contract';

@@ -114,7 +114,13 @@ interface LatencyAccumulator {
 
 interface MigrationAccumulator {
   processes: number;
-  reads: { total: number; entities: number; bySide: Record<Side, number>; byStage: Record<Stage, number> };
+  reads: {
+    total: number;
+    entities: number;
+    bySide: Record<Side, number>;
+    byStage: Record<Stage, number>;
+    byRoute: Record<Stage, number>;
+  };
   writes: { total: number; entities: number; bySide: Record<Side, number>; byOperation: Record<string, number> };
   comparisons: number;
   matched: number;
@@ -142,6 +148,7 @@ function newAccumulator(): MigrationAccumulator {
       entities: 0,
       bySide: { old: 0, new: 0 },
       byStage: Object.fromEntries(STAGES.map((stage) => [stage, 0])) as Record<Stage, number>,
+      byRoute: Object.fromEntries(STAGES.map((stage) => [stage, 0])) as Record<Stage, number>,
     },
     writes: { total: 0, entities: 0, bySide: { old: 0, new: 0 }, byOperation: {} },
     comparisons: 0,
@@ -191,6 +198,7 @@ function accumulate(acc: MigrationAccumulator, m: Record<string, unknown>): void
   acc.reads.entities += count(reads['entities']);
   addCounts(acc.reads.bySide, reads['bySide'], false);
   addCounts(acc.reads.byStage, reads['byStage'], false);
+  addCounts(acc.reads.byRoute, reads['byRoute'], false);
   const writes = record(m['writes']);
   acc.writes.total += count(writes['total']);
   acc.writes.entities += count(writes['entities']);
@@ -248,6 +256,8 @@ function checkSample(value: unknown): MismatchSampleSnapshot | undefined {
   return {
     migration: sample['migration'],
     stage: String(sample['stage'] ?? '') as Stage,
+    // Snapshots published before samples carried a route behaved as their stage.
+    route: String(sample['route'] ?? sample['stage'] ?? '') as Stage,
     operation: String(sample['operation'] ?? '') as MismatchSampleSnapshot['operation'],
     key: (sample['key'] ?? null) as JsonValue,
     diffs,

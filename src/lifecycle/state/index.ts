@@ -27,6 +27,7 @@ export {
 } from './backfill-ranges.js';
 export {
   lastSchemaChange,
+  lastStageChange,
   lastWritePathChange,
   listEvents,
   type RecordedEvent,
@@ -47,7 +48,7 @@ export {
   type MetricsPublisherOptions,
   type MetricsPublisherStats,
 } from './metrics-publisher.js';
-export { ensureMetricsTables } from './metrics-tables.js';
+export { comparisonsSince, ensureMetricsTables, type PublishedComparisons } from './metrics-tables.js';
 export { type FleetMetrics, type PublishingProcess, type ReadMetricsOptions, readMetrics } from './read-metrics.js';
 export {
   DEFAULT_STATE_SCHEMA,

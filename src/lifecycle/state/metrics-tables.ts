@@ -153,3 +153,29 @@ export async function readHistory(
     mismatches: Number(row.mismatches),
   }));
 }
+
+/** Comparisons and mismatches the fleet published for one migration. */
+export interface PublishedComparisons {
+  readonly comparisons: number;
+  readonly mismatches: number;
+}
+
+/**
+ * The comparisons and mismatches of `migration` that processes published at or after
+ * `since` (all retained history without it). Zero when no process ever published.
+ */
+export async function comparisonsSince(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  since: Date | undefined,
+): Promise<PublishedComparisons> {
+  if (!(await stateTablesExist(db, schema, ['metrics_history']))) return { comparisons: 0, mismatches: 0 };
+  const { rows } = await db.query<{ comparisons: unknown; mismatches: unknown }>(
+    `SELECT coalesce(sum(comparisons), 0)::bigint AS comparisons, coalesce(sum(mismatches), 0)::bigint AS mismatches
+       FROM ${quoteStateSchema(schema)}.metrics_history
+      WHERE migration = $1 AND ($2::timestamptz IS NULL OR at >= $2::timestamptz)`,
+    [migration, since?.toISOString() ?? null],
+  );
+  return { comparisons: Number(rows[0]?.comparisons ?? 0), mismatches: Number(rows[0]?.mismatches ?? 0) };
+}

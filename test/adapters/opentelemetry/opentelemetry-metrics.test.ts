@@ -132,6 +132,7 @@ describeDrivers('opentelemetry exporter', (getCtx) => {
       'flagshift.comparison.result',
       'flagshift.migration',
       'flagshift.operation',
+      'flagshift.route',
       'flagshift.side',
       'flagshift.stage',
     ]);
@@ -173,8 +174,8 @@ describe('opentelemetry exporter', () => {
     const { meterProvider, collect } = otel();
     const guardrails = createGuardrails({ thresholds: { maxMismatchRate: 0, minComparisons: 1 } });
     const sink = combineSinks(createOpenTelemetryMetrics({ meterProvider, guardrails }), guardrails);
-    sink.record({ type: 'comparison', migration: 'orders-split', stage: 'shadow', matched: true });
-    sink.record({ type: 'comparison', migration: M, stage: 'shadow', matched: false });
+    sink.record({ type: 'comparison', migration: 'orders-split', stage: 'shadow', route: 'shadow', matched: true });
+    sink.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: false });
     let metrics = await collect();
     expect(
       total(metrics, 'flagshift.guardrail.trips', {
@@ -226,6 +227,7 @@ describe('opentelemetry exporter', () => {
       'feature_flag.result.variant': 'other',
       'flagshift.migration': 'other',
       'flagshift.stage': 'other',
+      'flagshift.route': 'other',
       'flagshift.side': 'other',
       'flagshift.operation': 'other',
     });

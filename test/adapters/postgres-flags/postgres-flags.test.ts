@@ -17,7 +17,7 @@ import {
 } from '../../../adapters/postgres-flags/index.js';
 import { createStageResolver } from '../../../src/flags/stage-resolver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
-import { listEvents } from '../../../src/lifecycle/index.js';
+import { listEvents } from '../../../src/lifecycle/state/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -160,7 +160,12 @@ describeDrivers(
       const changed = new Promise<void>((resolve) =>
         OpenFeature.getClient(domain).addHandler(ProviderEvents.ConfigurationChanged, () => resolve()),
       );
-      await setMigrationFlags(driver, usernameRename, { stage: 'live', percent: 25 }, { schema, stateSchema: schema });
+      await setMigrationFlags(
+        driver,
+        usernameRename,
+        { stage: 'live', percent: 25 },
+        { schema, stateSchema: schema, gate: { minComparisons: 0 } },
+      );
       await changed;
       expect(await resolver.resolve(routing, {}, 'k')).toEqual({ stage: 'live', percent: 25 });
       resolver.close();
@@ -219,7 +224,8 @@ describeDrivers(
 );
 
 describeDrivers('postgres flags: migration helpers', (getCtx) => {
-  const opts = () => ({ schema: getCtx().schema, stateSchema: getCtx().schema });
+  // These tests are about storing flags; the promotion gate has its own tests.
+  const opts = () => ({ schema: getCtx().schema, stateSchema: getCtx().schema, gate: { minComparisons: 0 } });
 
   it('set/get: stage and percent roundtrip, unset flags read as undefined', async () => {
     const { driver } = getCtx();

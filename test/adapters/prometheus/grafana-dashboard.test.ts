@@ -27,16 +27,25 @@ async function exposed(): Promise<Map<string, Set<string>>> {
   const guardrails = createGuardrails({ thresholds: { maxMismatchRate: 0, minComparisons: 1 } });
   const prometheus = createPrometheusMetrics({ guardrails });
   const events: MetricEvent[] = [
-    { type: 'read', migration: 'm', stage: 'shadow', served: 'old', operation: 'get', count: 1 },
-    { type: 'write', migration: 'm', stage: 'shadow', sides: ['old', 'new'], operation: 'insert', count: 1 },
-    { type: 'comparison', migration: 'm', stage: 'shadow', matched: false },
+    { type: 'read', migration: 'm', stage: 'shadow', route: 'shadow', served: 'old', operation: 'get', count: 1 },
+    {
+      type: 'write',
+      migration: 'm',
+      stage: 'shadow',
+      route: 'shadow',
+      sides: ['old', 'new'],
+      operation: 'insert',
+      count: 1,
+    },
+    { type: 'comparison', migration: 'm', stage: 'shadow', route: 'shadow', matched: false },
     {
       type: 'mismatch',
       migration: 'm',
       stage: 'shadow',
-      sample: { migration: 'm', stage: 'shadow', operation: 'get', key: null, diffs: [], at: '' },
+      route: 'shadow',
+      sample: { migration: 'm', stage: 'shadow', route: 'shadow', operation: 'get', key: null, diffs: [], at: '' },
     },
-    { type: 'error', migration: 'm', stage: 'shadow', side: 'new', operation: 'get', code: '42703' },
+    { type: 'error', migration: 'm', stage: 'shadow', route: 'shadow', side: 'new', operation: 'get', code: '42703' },
     { type: 'latency', migration: 'm', side: 'both', operation: 'get', milliseconds: 1 },
     { type: 'flag-fallback', migration: 'm', flagKey: 'k', reason: 'error', source: 'default' },
   ];

@@ -115,7 +115,35 @@ describeDrivers('prometheus exporter', (getCtx) => {
     expect(text).not.toContain('intruder');
     expect(text).not.toContain('ada');
     const labelNames = new Set(samples.flatMap((s) => Object.keys(s.labels)));
-    expect([...labelNames].sort()).toEqual(['le', 'migration', 'operation', 'result', 'side', 'sides', 'stage']);
+    expect([...labelNames].sort()).toEqual([
+      'le',
+      'migration',
+      'operation',
+      'result',
+      'route',
+      'side',
+      'sides',
+      'stage',
+    ]);
+  });
+
+  it('labels say the flag stage and the route served apart: live outside the ramp is stage live, route shadow', async () => {
+    const ctx = getCtx();
+    const { migration, flags, setStage } = await usersFixture(ctx, { stage: 'dualwrite' });
+    const prometheus = createPrometheusMetrics();
+    const repo = createRepository(migration, { driver: ctx.driver, flags, metrics: prometheus });
+    for (let id = 1; id <= 3; id++) await repo.insert({ id, username: `user${id}`, email: `${id}@x` });
+    setStage('live', 0);
+    for (let id = 1; id <= 3; id++) await repo.get(id);
+    setStage('live', 100);
+    await repo.get(1);
+    const { samples } = await scrape(await serve(prometheus.registry));
+    expect(sum(samples, 'flagshift_reads_total', { stage: 'live', route: 'shadow', side: 'old' })).toBe(3);
+    expect(sum(samples, 'flagshift_reads_total', { stage: 'live', route: 'live', side: 'new' })).toBe(1);
+    expect(sum(samples, 'flagshift_reads_total', { stage: 'shadow' })).toBe(0);
+    expect(sum(samples, 'flagshift_comparisons_total', { stage: 'live', route: 'shadow' })).toBe(3);
+    expect(sum(samples, 'flagshift_comparisons_total', { stage: 'live' })).toBe(4);
+    expect(sum(samples, 'flagshift_writes_total', { stage: 'dualwrite', route: 'dualwrite', sides: 'both' })).toBe(3);
   });
 
   it('exports new-side errors by SQLSTATE and flag fallbacks by reason and source', async () => {
@@ -151,11 +179,11 @@ describe('prometheus exporter', () => {
     const prometheus = createPrometheusMetrics({ guardrails });
     const sink = combineSinks(prometheus, guardrails);
     const base = await serve(prometheus.registry);
-    sink.record({ type: 'comparison', migration: M, stage: 'shadow', matched: true });
-    sink.record({ type: 'comparison', migration: 'orders-split', stage: 'shadow', matched: true });
+    sink.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: true });
+    sink.record({ type: 'comparison', migration: 'orders-split', stage: 'shadow', route: 'shadow', matched: true });
     let { samples } = await scrape(base);
     expect(sum(samples, 'flagshift_guardrail_tripped', { migration: M })).toBe(0);
-    sink.record({ type: 'comparison', migration: M, stage: 'shadow', matched: false });
+    sink.record({ type: 'comparison', migration: M, stage: 'shadow', route: 'shadow', matched: false });
     ({ samples } = await scrape(base));
     expect(sum(samples, 'flagshift_guardrail_tripped', { migration: M })).toBe(1);
     expect(sum(samples, 'flagshift_guardrail_tripped', { migration: 'orders-split' })).toBe(0);
@@ -225,6 +253,7 @@ describe('prometheus exporter', () => {
     expect(samples.find((s) => s.name === 'flagshift_reads_total')?.labels).toEqual({
       migration: 'other',
       stage: 'other',
+      route: 'other',
       side: 'other',
       operation: 'other',
     });
@@ -240,7 +269,15 @@ describe('prometheus exporter', () => {
     const registry = new Registry();
     const first = createPrometheusMetrics({ registry, prefix: 'app_flagshift_' });
     const second = createPrometheusMetrics({ registry, prefix: 'app_flagshift_' });
-    const read: MetricEvent = { type: 'read', migration: M, stage: 'off', served: 'old', operation: 'get', count: 1 };
+    const read: MetricEvent = {
+      type: 'read',
+      migration: M,
+      stage: 'off',
+      route: 'off',
+      served: 'old',
+      operation: 'get',
+      count: 1,
+    };
     first.record(read);
     second.record(read);
     const samples = parseExposition(await registry.metrics());

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliSchema, createCliSchema } from './support/run-cli.js';
+import { type CliSchema, createCliSchema, publishComparisons } from './support/run-cli.js';
 
 describe('flagshift CLI: flags', () => {
   let db: CliSchema;
@@ -29,6 +29,8 @@ describe('flagshift CLI: flags', () => {
       '12.5',
       '--reason',
       'canary',
+      // Nothing compared it yet: the gate is the subject of the tests below.
+      '--force',
     );
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toMatch(/^users-username: stage unset .* -> stage live, read 12\.5%\n$/);
@@ -57,14 +59,18 @@ describe('flagshift CLI: flags', () => {
       ['stage', 'set', 'canary'],
       ['stage', 'kill', 'mismatches'],
     ]);
+    expect(events[0]!.details).toMatchObject({
+      forced: true,
+      overridden: [expect.stringMatching(/^not enough evidence yet: 0 of 1000 comparisons published/)],
+    });
   });
 
   it('flags set: leaving complete needs --force; nothing to set is a usage error', async () => {
-    expect((await db.run('flags', 'set', 'orders-note', '--stage', 'complete')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'orders-note', '--stage', 'complete', '--force')).code).toBe(0);
     const back = await db.run('flags', 'set', 'orders-note', '--stage', 'live');
     expect(back.code).toBe(1);
     expect(back.stderr).toMatch(
-      /^flagshift: error: moving migration "orders-note" from complete to live refused: .* or pass --force, which is logged\n$/,
+      /^flagshift: error: moving migration "orders-note" from complete to live 0% refused: .* or pass --force, which is logged\n$/,
     );
     const kill = await db.run('flags', 'kill', 'orders-note');
     expect(kill.code).toBe(1);
@@ -115,7 +121,7 @@ describe('flagshift CLI: flags set refuses moves the schema or the backfill cann
     const live = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '100');
     expect(live.code).toBe(1);
     expect(live.stderr).toMatch(
-      /from off to live refused: the backfill has not started, .*flagshift backfill users-username first/,
+      /from off to live 100% refused: the backfill has not started, .*flagshift backfill users-username first/,
     );
     expect(await stage()).toBe('off');
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
@@ -130,22 +136,61 @@ describe('flagshift CLI: flags set refuses moves the schema or the backfill cann
     expect(shadow.code, shadow.stderr).toBe(0);
   });
 
+  it('promotion gate: live needs the comparisons the fleet published since the last stage change', async () => {
+    const early = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '10');
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(
+      /^flagshift: error: moving migration "users-username" from shadow to live 10% refused: not enough evidence yet: 0 of 1000 comparisons since \d\d:\d\d:\d\d UTC; 0 mismatches .*; or pass --force, which is logged\n$/,
+    );
+    await publishComparisons(db, 'users-username', 400);
+    const partial = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '10');
+    expect(partial.stderr).toMatch(/400 of 1000 comparisons since .* UTC; 0 mismatches/);
+    await publishComparisons(db, 'users-username', 1000, 2);
+    const mismatched = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '10');
+    expect(mismatched.code).toBe(1);
+    expect(mismatched.stderr).toMatch(/1400 of 1000 comparisons .*; 2 mismatches: a mismatch rate of 0\.143% is above/);
+    expect(await stage()).toBe('shadow');
+    // Moving back is never held; the comparisons count again from that change.
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'shadow')).code).toBe(0);
+    await publishComparisons(db, 'users-username', 1000);
+    const live = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '10');
+    expect(live.code, live.stderr).toBe(0);
+    expect(live.stderr).toMatch(/^gate: 1000 of 1000 comparisons since .* UTC; 0 mismatches\n$/);
+    const json = await db.run(
+      'flags',
+      'set',
+      'users-username',
+      '--percent',
+      '50',
+      '--force',
+      '--reason',
+      'on-call',
+      '--json',
+    );
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ after: { stage: 'live', percent: 50 } });
+    expect(json.stderr).toMatch(
+      /^warning: overridden with --force \(logged\): moving migration "users-username" from live 10% to live 50%: not enough evidence yet: 0 of 1000/,
+    );
+  });
+
   it('leaving complete: rampdown goes while the sync triggers run; a stage that reads old needs --force', async () => {
-    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete', '--force')).code).toBe(0);
     const rampdown = await db.run('flags', 'set', 'users-username', '--stage', 'rampdown');
     expect(rampdown.code, rampdown.stderr).toBe(0);
-    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete', '--force')).code).toBe(0);
     const live = await db.run('flags', 'set', 'users-username', '--stage', 'live');
     expect(live.code).toBe(1);
     expect(live.stderr).toMatch(
-      /from complete to live refused: stage live reads the old columns, .* step back to rampdown first .*; or pass --force, which is logged\n$/,
+      /from complete to live \d+% refused: stage live reads the old columns, .* step back to rampdown first .*; or pass --force, which is logged\n$/,
     );
     const plan = await db.run('plan', 'users-username');
     expect(plan.stdout).toMatch(/back to rampdown: safe while the sync triggers run .*needs no --force/);
   });
 
   it('after contract: a stage that reads or writes the dropped old columns is refused', async () => {
-    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete', '--force')).code).toBe(0);
     expect((await db.run('verify', 'users-username')).code).toBe(0);
     expect((await db.run('contract', 'users-username')).code).toBe(0);
     const back = await db.run('flags', 'set', 'users-username', '--stage', 'rampdown');

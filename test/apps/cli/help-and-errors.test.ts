@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
-import { type CliSchema, createCliSchema, fixtureModule, root, runCli } from './support/run-cli.js';
+import {
+  type CliSchema,
+  createCliSchema,
+  fixtureModule,
+  PROCESS_TEST_TIMEOUT_MS,
+  root,
+  runCli,
+  runCliProcess,
+} from './support/run-cli.js';
 
 /** Exactly one line on stderr, in the CLI's error format, and no stack trace. */
 function expectOneErrorLine(stderr: string, pattern: RegExp): void {
@@ -71,23 +79,27 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     }
   });
 
-  it('a reader that stops reading (| head): the CLI exits 141, as SIGPIPE ends other tools, without a word on stderr', async () => {
-    const piped = await createCliSchema();
-    try {
-      await piped.sql(`CREATE TABLE ${piped.schema}.users (id integer PRIMARY KEY, user_name text, email text)`);
-      for (const [args, closeOutput] of [
-        [['plan', 'users-username'], 'stdout'],
-        [['expand', 'users-username', '--dry-run'], 'stdout'],
-        [['expand', 'users-username', '--dry-run'], 'both'],
-        [['plan', '--help'], 'stdout'],
-      ] as const) {
-        const { code, stderr } = await runCli([...piped.args, ...args], { env: piped.env, closeOutput });
-        expect({ args, closeOutput, code, stderr }).toEqual({ args, closeOutput, code: 141, stderr: '' });
+  it(
+    'a reader that stops reading (| head): the CLI exits 141, as SIGPIPE ends other tools, without a word on stderr',
+    async () => {
+      const piped = await createCliSchema();
+      try {
+        await piped.sql(`CREATE TABLE ${piped.schema}.users (id integer PRIMARY KEY, user_name text, email text)`);
+        for (const [args, closeOutput] of [
+          [['plan', 'users-username'], 'stdout'],
+          [['expand', 'users-username', '--dry-run'], 'stdout'],
+          [['expand', 'users-username', '--dry-run'], 'both'],
+          [['plan', '--help'], 'stdout'],
+        ] as const) {
+          const { code, stderr } = await runCliProcess([...piped.args, ...args], { env: piped.env, closeOutput });
+          expect({ args, closeOutput, code, stderr }).toEqual({ args, closeOutput, code: 141, stderr: '' });
+        }
+      } finally {
+        await piped.drop();
       }
-    } finally {
-      await piped.drop();
-    }
-  });
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
   it('unknown migration: one line listing the known ones, exit 2', async () => {
     const { code, stderr, stdout } = await db.run('plan', 'users-name');
@@ -188,31 +200,37 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     expectOneErrorLine(missing.stderr, /missing required argument 'migration'/);
   });
 
-  it('migrations module: missing, exporting nothing or failing to load is one line; a compile error adds where and why', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'flagshift-cli-'));
-    try {
-      const none = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
-      expect(none.code).toBe(2);
-      expectOneErrorLine(none.stderr, /no migrations module: create \.\/flagshift\.config\.ts/);
+  it(
+    'migrations module: missing, exporting nothing or failing to load is one line; a compile error adds where and why',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'flagshift-cli-'));
+      try {
+        const none = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
+        expect(none.code).toBe(2);
+        expectOneErrorLine(none.stderr, /no migrations module: create \.\/flagshift\.config\.ts/);
 
-      await writeFile(join(dir, 'flagshift.config.mjs'), 'export const answer = 42;\n');
-      const empty = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
-      expectOneErrorLine(empty.stderr, /migrations module \.\/flagshift\.config\.mjs exports no migrations/);
+        await writeFile(join(dir, 'flagshift.config.mjs'), 'export const answer = 42;\n');
+        const empty = await runCli(['status'], { cwd: dir, env: { DATABASE_URL: testDatabaseUrl() } });
+        expectOneErrorLine(empty.stderr, /migrations module \.\/flagshift\.config\.mjs exports no migrations/);
 
-      await writeFile(join(dir, 'broken.mjs'), 'throw new Error("boom in config");\n');
-      const broken = await runCli(['--migrations', 'broken.mjs', 'status'], { cwd: dir });
-      expectOneErrorLine(broken.stderr, /migrations module \.\/broken\.mjs failed to load: boom in config/);
+        await writeFile(join(dir, 'broken.mjs'), 'throw new Error("boom in config");\n');
+        const broken = await runCli(['--migrations', 'broken.mjs', 'status'], { cwd: dir });
+        expectOneErrorLine(broken.stderr, /migrations module \.\/broken\.mjs failed to load: boom in config/);
 
-      // A compile error: its file:line:col and cause come with the error line, without --verbose.
-      await writeFile(join(dir, 'bad.ts'), 'export const x = ;\n');
-      const syntax = await runCli(['--migrations', 'bad.ts', 'status'], { cwd: dir });
-      expect(syntax.code).toBe(2);
-      const lines = syntax.stderr.trimEnd().split('\n');
-      expect(lines[0]).toMatch(/^flagshift: error: migrations module \.\/bad\.ts failed to load: /);
-      expect(lines.slice(1).join('\n')).toMatch(/^ {2}\S*bad\.ts:1:17: ERROR: Unexpected ";"$/m);
-      expect(syntax.stderr).not.toMatch(/\n\s+at /);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+        // A compile error: its file:line:col and cause come with the error line, without --verbose.
+        // In a process of its own: the message is the one of the loader the CLI runs with
+        // (tsx's esbuild), not of the test runner's, which compiles TypeScript in this process.
+        await writeFile(join(dir, 'bad.ts'), 'export const x = ;\n');
+        const syntax = await runCliProcess(['--migrations', 'bad.ts', 'status'], { cwd: dir });
+        expect(syntax.code).toBe(2);
+        const lines = syntax.stderr.trimEnd().split('\n');
+        expect(lines[0]).toMatch(/^flagshift: error: migrations module \.\/bad\.ts failed to load: /);
+        expect(lines.slice(1).join('\n')).toMatch(/^ {2}\S*bad\.ts:1:17: ERROR: Unexpected ";"$/m);
+        expect(syntax.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 });

@@ -93,7 +93,9 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     const gateAtDualwrite = await db.run('status', 'users-username', '--json');
     expect(JSON.parse(gateAtDualwrite.stdout)[0].contractGate).toMatchObject({ open: false, closedBy: 'stage' });
 
-    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    // Straight to complete, past the promotion gate (no process compared anything here;
+    // the gate has its own tests in flags.test.ts).
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete', '--force')).code).toBe(0);
     const status = await db.run('status', 'users-username');
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toContain('users.user_name becomes users.username');
@@ -303,7 +305,8 @@ describe('flagshift CLI: backfill at stage complete', () => {
   });
 
   it('backfill: refused at complete, where the new columns are authoritative, unless --force (logged)', async () => {
-    expect((await db.run('flags', 'set', 'users-username', '--stage', 'rampdown')).code).toBe(0);
+    // Past the promotion gate: the backfill's behaviour per stage is under test here.
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'rampdown', '--force')).code).toBe(0);
     const atRampdown = await db.run(
       'backfill',
       'users-username',
@@ -320,7 +323,7 @@ describe('flagshift CLI: backfill at stage complete', () => {
       /\[backfill-pass\] started pass \d+: .* rows; batches of about 25 ms, each followed by a pause of 2\.5x its time \+ 1 ms\n/,
     );
 
-    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete')).code).toBe(0);
+    expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete', '--force')).code).toBe(0);
     const refused = await db.run('backfill', 'users-username', '--no-preflight');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(

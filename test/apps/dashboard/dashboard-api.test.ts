@@ -10,7 +10,8 @@ import {
 import type { Queryable } from '../../../src/kernel/driver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { createMetricsPublisher, listEvents, recordVerification } from '../../../src/lifecycle/index.js';
+import { createMetricsPublisher } from '../../../src/lifecycle/index.js';
+import { listEvents, recordVerification } from '../../../src/lifecycle/state/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -316,7 +317,8 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       ctx.driver,
       migration,
       { stage: 'live', percent: 25 },
-      { schema: ctx.schema, stateSchema: ctx.schema, actor: 'ada' },
+      // The state under test, not a promotion: forced past the checks.
+      { schema: ctx.schema, stateSchema: ctx.schema, actor: 'ada', force: true },
     );
     m = (await call(url, '/api/state')).json.migrations[0];
     expect(m.flags.value).toMatchObject({ stage: 'live', percent: 25, updatedBy: 'ada' });
@@ -362,7 +364,12 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(state.fleet.value).toMatchObject({ published: true, processes: 1, seriesBucketMs: 1000 });
 
     // A stage change after the verification: the page must say it proves less now.
-    await setMigrationFlags(ctx.driver, migration, { stage: 'live' }, { schema: ctx.schema, stateSchema: ctx.schema });
+    await setMigrationFlags(
+      ctx.driver,
+      migration,
+      { stage: 'live' },
+      { schema: ctx.schema, stateSchema: ctx.schema, force: true },
+    );
     const later = (await call(url, '/api/state')).json.migrations[0];
     expect(later.verification.value.writePathChangedAt).toEqual(expect.any(String));
   });
@@ -370,7 +377,13 @@ describeDrivers('dashboard state from the database', (getCtx) => {
   it('controls over the PostgreSQL flag table: ramp and kill write the flags and the event log; leaving complete is 409', async () => {
     const ctx = getCtx();
     const { migration } = await usersFixture(ctx);
-    const control = createPostgresFlagControl(ctx.driver, { schema: ctx.schema, stateSchema: ctx.schema });
+    await createBackfill(ctx.driver, migration, { stateSchema: ctx.schema }).run();
+    // The controls are under test here; the promotion gate's evidence has its own tests.
+    const control = createPostgresFlagControl(ctx.driver, {
+      schema: ctx.schema,
+      stateSchema: ctx.schema,
+      gate: { minComparisons: 0 },
+    });
     const { url } = await startOn(ctx, migration, control);
     const path = `/api/migrations/${migration.name}`;
 
@@ -387,7 +400,7 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(kill.status).toBe(200);
     const flags = await getMigrationFlags(ctx.driver, migration, { schema: ctx.schema });
     expect(flags).toMatchObject({ stage: 'dualwrite', percent: 0 });
-    const events = await listEvents(ctx.driver, migration.name, ctx.schema);
+    const events = (await listEvents(ctx.driver, migration.name, ctx.schema)).filter((e) => e.kind === 'stage');
     expect(events.map((e) => e.details['action'])).toEqual(['set', 'kill']);
     expect(events[1]!.details).toMatchObject({ actor: 'flagshift dashboard', reason: 'killed from the dashboard' });
 
@@ -398,11 +411,11 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       ctx.driver,
       migration,
       { stage: 'complete' },
-      { schema: ctx.schema, stateSchema: ctx.schema },
+      { schema: ctx.schema, stateSchema: ctx.schema, gate: { minComparisons: 0 } },
     );
     const back = await call(url, `${path}/flags`, { method: 'POST', body: { stage: 'shadow' } });
     expect(back.status).toBe(409);
-    expect(back.json.error).toMatch(/is complete/);
+    expect(back.json.error).toMatch(/from complete to shadow refused: .*since complete/);
     const refused = await call(url, `${path}/kill`, { method: 'POST', body: {} });
     expect(refused.status).toBe(409);
   });

@@ -10,9 +10,10 @@ import { driverAsRole, dropRole, usersFixture } from '../../support/fixtures.js'
 const M = 'users-username';
 
 function compare(metrics: MemoryMetrics, matched: number, mismatched: number, migration = M): void {
-  for (let i = 0; i < matched; i++) metrics.record({ type: 'comparison', migration, stage: 'shadow', matched: true });
+  for (let i = 0; i < matched; i++)
+    metrics.record({ type: 'comparison', migration, stage: 'shadow', route: 'shadow', matched: true });
   for (let i = 0; i < mismatched; i++) {
-    metrics.record({ type: 'comparison', migration, stage: 'shadow', matched: false });
+    metrics.record({ type: 'comparison', migration, stage: 'shadow', route: 'shadow', matched: false });
   }
 }
 
@@ -20,6 +21,7 @@ function sample(at: string, field = 'username', migration = M): MismatchSample {
   return {
     migration,
     stage: 'shadow',
+    route: 'shadow',
     operation: 'get',
     key: 'sha256:0000000000000001',
     diffs: [{ field, kind: 'value', old: 'sha256:aaaaaaaaaaaaaaaa', new: 'sha256:bbbbbbbbbbbbbbbb' }],
@@ -134,12 +136,46 @@ describeDrivers('metrics store', (getCtx) => {
     const b = createMemoryMetrics();
     compare(a, 9, 1);
     compare(b, 5, 5);
-    a.record({ type: 'read', migration: M, stage: 'shadow', served: 'old', operation: 'get', count: 1 });
-    b.record({ type: 'read', migration: M, stage: 'live', served: 'new', operation: 'get', count: 2 });
-    b.record({ type: 'error', migration: M, stage: 'live', side: 'new', operation: 'get', code: '42703' });
-    a.record({ type: 'mismatch', migration: M, stage: 'shadow', sample: sample('2030-01-01T00:00:01.000Z', 'a1') });
-    b.record({ type: 'mismatch', migration: M, stage: 'shadow', sample: sample('2030-01-01T00:00:03.000Z', 'b3') });
-    a.record({ type: 'mismatch', migration: M, stage: 'shadow', sample: sample('2030-01-01T00:00:02.000Z', 'a2') });
+    a.record({
+      type: 'read',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      served: 'old',
+      operation: 'get',
+      count: 1,
+    });
+    b.record({ type: 'read', migration: M, stage: 'live', route: 'live', served: 'new', operation: 'get', count: 2 });
+    b.record({
+      type: 'error',
+      migration: M,
+      stage: 'live',
+      route: 'live',
+      side: 'new',
+      operation: 'get',
+      code: '42703',
+    });
+    a.record({
+      type: 'mismatch',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      sample: sample('2030-01-01T00:00:01.000Z', 'a1'),
+    });
+    b.record({
+      type: 'mismatch',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      sample: sample('2030-01-01T00:00:03.000Z', 'b3'),
+    });
+    a.record({
+      type: 'mismatch',
+      migration: M,
+      stage: 'shadow',
+      route: 'shadow',
+      sample: sample('2030-01-01T00:00:02.000Z', 'a2'),
+    });
     for (const ms of [1, 1, 1, 1])
       a.record({ type: 'latency', migration: M, side: 'both', operation: 'get', milliseconds: ms });
     for (const ms of [10, 30])

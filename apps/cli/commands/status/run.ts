@@ -1,19 +1,22 @@
-import { getMigrationFlags, type MigrationFlagState } from '../../../adapters/postgres-flags/migration-flags.js';
-import type { Migration, Queryable } from '../../../src/index.js';
-import { lastSchemaChange, stateTablesExist } from '../../../src/internal.js';
+import { getMigrationFlags, type MigrationFlagState } from '../../../../adapters/postgres-flags/migration-flags.js';
+import type { Migration, Queryable } from '../../../../src/index.js';
 import {
   type BackfillStatus,
   backfillStatus,
+  lastSchemaChange,
+  lastVerification,
+  stateTablesExist,
+  type VerificationRecord,
+} from '../../../../src/internal.js';
+import {
   type ContractGate,
   contractGate,
   type FleetMetrics,
-  lastVerification,
   planExpand,
   readMetrics,
-  type VerificationRecord,
-} from '../../../src/lifecycle/index.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode, errorLine } from '../cli-error.js';
+} from '../../../../src/lifecycle/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode, errorLine } from '../../cli-error.js';
 
 /** Everything `status` knows about one migration. */
 interface MigrationStatus {

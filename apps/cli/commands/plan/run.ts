@@ -1,6 +1,6 @@
-import { formatPlan, planMigration } from '../../../src/lifecycle/index.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
+import { formatPlan, planMigration } from '../../../../src/lifecycle/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode } from '../../cli-error.js';
 
 /** Options of `flagshift plan`. */
 export interface PlanCommandOptions {

@@ -1,16 +1,16 @@
-import { getMigrationFlags, type MigrationFlagState } from '../../../adapters/postgres-flags/migration-flags.js';
-import type { Stage } from '../../../src/index.js';
+import { getMigrationFlags, type MigrationFlagState } from '../../../../adapters/postgres-flags/migration-flags.js';
+import { ErrorCode, type Stage } from '../../../../src/index.js';
 import {
   type ContractGate,
   ContractRefusedError,
   type ContractReport,
   contract,
-} from '../../../src/lifecycle/index.js';
-import type { CliContext } from '../cli-context.js';
-import { CliError, ExitCode } from '../cli-error.js';
-import { type DdlCommandOptions, ddlOptionsFrom, printDdlReport } from './ddl-output.js';
-import { nextMove } from './next-step.js';
-import { contractedAt } from './schema-state.js';
+} from '../../../../src/lifecycle/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { CliError, ExitCode } from '../../cli-error.js';
+import { type DdlCommandOptions, ddlOptionsFrom, printDdlReport } from '../ddl-output.js';
+import { nextMove } from '../next-step.js';
+import { reportIfContracted } from '../schema-state.js';
 
 /** Options of `flagshift contract`. */
 export interface ContractCommandOptions extends DdlCommandOptions {
@@ -29,15 +29,7 @@ export interface ContractCommandOptions extends DdlCommandOptions {
 export async function runContract(ctx: CliContext, name: string, options: ContractCommandOptions): Promise<number> {
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
-  const contracted = await contractedAt(driver, migration, ctx.options.stateSchema);
-  if (contracted !== undefined) {
-    if (ctx.options.json) ctx.printJson({ migration: migration.name, contractedAt: contracted.toISOString() });
-    else
-      ctx.print(
-        `migration "${migration.name}" is already contracted (at ${contracted.toISOString()}): its old columns are gone; nothing to do`,
-      );
-    return ExitCode.Ok;
-  }
+  if (await reportIfContracted(ctx, driver, migration, '; nothing to do')) return ExitCode.Ok;
   const flags = await getMigrationFlags(driver, migration, ctx.flagTable);
   const where = `${ctx.options.flagsSchema}.${ctx.options.flagsTable}`;
   const source = stageSource(flags, options.stage);
@@ -67,7 +59,10 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
     if (!(error instanceof ContractRefusedError)) throw error;
     const next = flags.stage === undefined ? undefined : nextMove(migration, flags.stage, flags.percent);
     const hint = refusalHint(error.gate.closedBy, source, migration.name, where, flags.raw.stage, next);
-    throw new CliError(`${error.gate.reason}; ${hint}`, { exitCode: ExitCode.Failure });
+    throw new CliError(`${error.gate.reason}; ${hint}`, {
+      code: ErrorCode.StageTransition,
+      exitCode: ExitCode.Failure,
+    });
   }
   if (report.forced) {
     // A dry run changes nothing and records nothing: the override is what a real run would log.

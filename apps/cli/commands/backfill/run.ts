@@ -1,11 +1,16 @@
-import { getMigrationFlags } from '../../../adapters/postgres-flags/migration-flags.js';
-import type { Migration, Stage } from '../../../src/index.js';
-import { type Backfill, type BackfillOptions, createBackfill, recordEvent } from '../../../src/lifecycle/index.js';
-import { type CombinedProgress, combineProgress, createProgressDisplay, formatDuration } from '../backfill-progress.js';
-import type { CliContext } from '../cli-context.js';
-import { CliError, ExitCode } from '../cli-error.js';
-import { stageSource } from './contract-command.js';
-import { preflightNotes } from './preflight-command.js';
+import { getMigrationFlags } from '../../../../adapters/postgres-flags/migration-flags.js';
+import { ErrorCode, type Migration, type Stage } from '../../../../src/index.js';
+import { type Backfill, type BackfillOptions, createBackfill, recordEvent } from '../../../../src/lifecycle/index.js';
+import {
+  type CombinedProgress,
+  combineProgress,
+  createProgressDisplay,
+  formatDuration,
+} from '../../backfill-progress.js';
+import type { CliContext } from '../../cli-context.js';
+import { CliError, ExitCode } from '../../cli-error.js';
+import { stageSource } from '../contract/run.js';
+import { preflightNotes } from '../preflight/run.js';
 
 /** Options of `flagshift backfill`. */
 export interface BackfillCommandOptions {
@@ -44,7 +49,10 @@ async function checkStage(ctx: CliContext, migration: Migration, options: Backfi
   if (stage !== 'complete') return;
   const why = `backfill of migration "${migration.name}" at stage complete: the new columns are authoritative (applications write only them, and the sync triggers derive old from them), so a backfill from the old ones could overwrite them`;
   if (options.force !== true) {
-    throw new CliError(`${why}; refused: pass --force to run it anyway`, { exitCode: ExitCode.Failure });
+    throw new CliError(`${why}; refused: pass --force to run it anyway`, {
+      code: ErrorCode.StageTransition,
+      exitCode: ExitCode.Failure,
+    });
   }
   ctx.note(`warning: ${why}; running it because of --force (logged)`);
   await recordEvent(

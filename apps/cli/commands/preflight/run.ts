@@ -1,10 +1,10 @@
-import type { PgDriver } from '../../../adapters/pg/index.js';
-import type { Migration } from '../../../src/index.js';
-import { DEFAULT_PAUSE_RATIO } from '../../../src/internal.js';
-import { PreflightCode, type PreflightReport, preflight } from '../../../src/lifecycle/index.js';
-import { formatDuration, shortCount } from '../backfill-progress.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
+import type { PgDriver } from '../../../../adapters/pg/index.js';
+import type { Migration } from '../../../../src/index.js';
+import { DEFAULT_PAUSE_RATIO } from '../../../../src/internal.js';
+import { PreflightCode, type PreflightReport, preflight } from '../../../../src/lifecycle/index.js';
+import { formatDuration, shortCount } from '../../backfill-progress.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode } from '../../cli-error.js';
 
 /** Options of `flagshift preflight`. */
 export interface PreflightCommandOptions {

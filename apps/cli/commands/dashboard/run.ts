@@ -1,6 +1,7 @@
-import { createPostgresFlagControl, startDashboard } from '../../dashboard/index.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
+import { existingRelations } from '../../../../src/internal.js';
+import { createPostgresFlagControl, startDashboard } from '../../../dashboard/index.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode } from '../../cli-error.js';
 
 /** Options of `flagshift dashboard`. */
 export interface DashboardCommandOptions {
@@ -18,10 +19,8 @@ export async function runDashboard(ctx: CliContext, options: DashboardCommandOpt
   const migrations = [...(await ctx.migrations()).values()];
   const driver = await ctx.driver();
   const { flagsSchema, flagsTable, stateSchema } = ctx.options;
-  const { rows } = await driver.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [
-    `"${flagsSchema}"."${flagsTable}"`,
-  ]);
-  const controls = options.readOnly !== true && rows[0]?.found != null;
+  const flagTable = `"${flagsSchema}"."${flagsTable}"`;
+  const controls = options.readOnly !== true && (await existingRelations(driver, [flagTable])).has(flagTable);
   const dashboard = await startDashboard({
     driver,
     migrations,

@@ -1,11 +1,11 @@
-import { getMigrationFlags } from '../../../adapters/postgres-flags/migration-flags.js';
-import { STAGES } from '../../../src/index.js';
-import { type VerificationReport, verify } from '../../../src/lifecycle/index.js';
-import { formatDuration } from '../backfill-progress.js';
-import type { CliContext } from '../cli-context.js';
-import { ExitCode } from '../cli-error.js';
-import { nextMove } from './next-step.js';
-import { contractedAt } from './schema-state.js';
+import { getMigrationFlags } from '../../../../adapters/postgres-flags/migration-flags.js';
+import { STAGES } from '../../../../src/index.js';
+import { type VerificationReport, verify } from '../../../../src/lifecycle/index.js';
+import { formatDuration } from '../../backfill-progress.js';
+import type { CliContext } from '../../cli-context.js';
+import { ExitCode } from '../../cli-error.js';
+import { nextMove } from '../next-step.js';
+import { reportIfContracted } from '../schema-state.js';
 
 /** Options of `flagshift verify`. */
 export interface VerifyCommandOptions {
@@ -30,16 +30,8 @@ function summary(report: VerificationReport): string {
 export async function runVerify(ctx: CliContext, name: string, options: VerifyCommandOptions): Promise<number> {
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
-  const contracted = await contractedAt(driver, migration, ctx.options.stateSchema);
-  if (contracted !== undefined) {
-    // Nothing left to compare: the old columns went with the contract, which verify gated.
-    if (ctx.options.json) ctx.printJson({ migration: migration.name, contractedAt: contracted.toISOString() });
-    else
-      ctx.print(
-        `migration "${migration.name}" is already contracted (at ${contracted.toISOString()}): its old columns are gone, so there is nothing to verify`,
-      );
-    return ExitCode.Ok;
-  }
+  // Nothing left to compare: the old columns went with the contract, which verify gated.
+  if (await reportIfContracted(ctx, driver, migration, ', so there is nothing to verify')) return ExitCode.Ok;
   const onEvent = ctx.onEvent;
   const report = await verify(driver, migration, {
     stateSchema: ctx.options.stateSchema,

@@ -1,0 +1,60 @@
+/** `flagshift backfill`: its arguments, options and help. The runner loads when the command runs. */
+import type { Command } from 'commander';
+import { integer, pauseRatioArg, stageOption } from '../arguments.js';
+import type { Execute } from '../define-command.js';
+import type { BackfillCommandOptions } from './run.js';
+
+/** Adds `flagshift backfill <migration>` to `program`. */
+export function backfillCommand(program: Command, execute: Execute): Command {
+  return program
+    .command('backfill')
+    .summary('copy old into new in batches; resumable, shareable')
+    .description(
+      'fill the new columns from the old in keyset batches, for rows no dual write touched yet; resumable after any interruption, and shareable between workers',
+    )
+    .argument('<migration>', 'name of the migration')
+    .option(
+      '--batch-size <rows>',
+      'rows in the first batch; later batches adapt to --target-ms (default: 1000)',
+      integer('--batch-size', 1, 1_000_000),
+    )
+    .option(
+      '--target-ms <ms>',
+      "batch duration the batch size adapts towards; a batch holds its rows' locks until it commits (default: 25)",
+      integer('--target-ms', 1, 600_000),
+    )
+    .option(
+      '--pause-ratio <r>',
+      "pause after each batch for this multiple of its duration, leaving the server's core to the application (0: back to back; default: 0.3)",
+      pauseRatioArg,
+    )
+    .option(
+      '--delay-ms <ms>',
+      'a fixed pause after each batch, added to --pause-ratio, to go easy on a busy primary (default: 0)',
+      integer('--delay-ms', 0, 600_000),
+    )
+    .option(
+      '--lock-timeout-ms <ms>',
+      'lock_timeout of each batch; a batch that times out is retried smaller (default: 1000)',
+      integer('--lock-timeout-ms', 1, 600_000),
+    )
+    .option(
+      '-w, --workers <n>',
+      'workers in this process, each batch on its own connection; run the command on more hosts to add more (default: 1)',
+      integer('--workers', 1, 64),
+    )
+    .option('--restart', 'discard the progress of an unfinished pass and start over (the data is kept)')
+    .option('--no-preflight', 'skip the pre-flight checks printed before the backfill')
+    .addOption(stageOption())
+    .option(
+      '--force',
+      'run at stage complete, where the new columns are authoritative and a backfill from the old ones could overwrite them',
+    )
+    .addHelpText(
+      'after',
+      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20\n  flagshift backfill users-username --pause-ratio 0   # batches back to back, fastest',
+    )
+    .action((name: string, options: BackfillCommandOptions, command: Command) =>
+      execute(command, async (ctx) => (await import('./run.js')).runBackfill(ctx, name, options)),
+    );
+}

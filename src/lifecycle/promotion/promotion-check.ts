@@ -1,0 +1,240 @@
+/**
+ * What a change of a migration's flags needs before it is written: the schema the target
+ * stage reads and writes, a finished backfill before reads are served new, and, for every
+ * move that serves more new data, evidence from the fleet's published metrics since the
+ * last stage change. One check for the API, the CLI and the dashboard.
+ */
+import type { Queryable } from '../../kernel/index.js';
+import { type Migration, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../model/index.js';
+import { schemaState } from '../ddl/index.js';
+import {
+  backfillStatus,
+  comparisonsSince,
+  DEFAULT_STATE_SCHEMA,
+  type FleetMigrationMetrics,
+  lastStageChange,
+  readMetrics,
+} from '../state/index.js';
+import { describePosition, type FlagPosition, servesMoreNew } from './flag-position.js';
+import { type PromotionGateOptions, type ResolvedGate, resolveGate } from './gate-options.js';
+
+/** Options of {@link checkPromotion}. */
+export interface PromotionCheckOptions {
+  /**
+   * Schema of flagshift's state tables, where the event log and the fleet metrics live.
+   * @default 'flagshift'
+   */
+  readonly stateSchema?: string;
+  /**
+   * What a move that serves more new data needs from the fleet's metrics.
+   * @default {} (every default of {@link PromotionGateOptions})
+   */
+  readonly gate?: PromotionGateOptions;
+}
+
+/** What the fleet showed for a move that serves more new data. */
+export interface PromotionEvidence {
+  /** The migration's last stage change; the comparisons count from here. `undefined`: no change was logged. */
+  readonly since: Date | undefined;
+  /** Comparisons published since then, and how many mismatched. */
+  readonly comparisons: number;
+  readonly mismatches: number;
+  /** The comparisons the gate asks for. */
+  readonly minComparisons: number;
+  /** New-side error rate over the fleet's processes; `undefined` until enough new-side operations. */
+  readonly newErrorRate: number | undefined;
+  /** New side's p99 over old side's; `undefined` until each side has enough measurements. */
+  readonly latencyRatio: number | undefined;
+  /** One line: `412 of 1000 comparisons since 14:02:07 UTC; 0 mismatches`. */
+  readonly summary: string;
+}
+
+/** The verdict of {@link checkPromotion}. */
+export interface PromotionCheck {
+  readonly from: FlagPosition;
+  readonly to: FlagPosition;
+  /** Whether the move serves more new data, so the gate asked for evidence. */
+  readonly gated: boolean;
+  /** Why the move may not be made, one sentence each; empty when it may. */
+  readonly problems: readonly string[];
+  /** What the fleet showed, for a gated move. */
+  readonly evidence: PromotionEvidence | undefined;
+  /**
+   * Leaving `complete` for `rampdown` while the sync triggers run: rampdown reads new only
+   * and the triggers filled old from new, so nothing stale is served.
+   */
+  readonly safeLeavingComplete: boolean;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return n === 1 ? one : many;
+}
+
+function clock(at: Date): string {
+  return `${at.toISOString().slice(11, 19)} UTC`;
+}
+
+/** The schema and backfill problems of moving to `to`: what would break or serve wrong values. */
+async function schemaProblems(
+  db: Queryable,
+  migration: Migration,
+  from: FlagPosition,
+  to: FlagPosition,
+  stateSchema: string,
+): Promise<{ problems: string[]; safeLeavingComplete: boolean }> {
+  const schema = await schemaState(db, migration);
+  const uses = (stage: Stage) => new Set<Side>([...STAGE_BEHAVIOUR[stage].reads, ...STAGE_BEHAVIOUR[stage].writes]);
+  const problems: string[] = [];
+  let safeLeavingComplete = false;
+  const { missingOld, missingNew } = schema;
+  if (schema.tableExists && missingNew.length === 0 && missingOld.length > 0 && uses(to.stage).has('old')) {
+    const many = missingOld.length > 1;
+    problems.push(
+      `the old column${many ? 's' : ''} ${missingOld.join(', ')} ${many ? 'are' : 'is'} gone (contract dropped ${many ? 'them' : 'it'}), and stage ${to.stage} reads or writes ${many ? 'them' : 'it'}: every application read or write would fail; a contracted migration stays at complete`,
+    );
+  } else if (schema.tableExists && missingNew.length > 0 && uses(to.stage).has('new')) {
+    const many = missingNew.length > 1;
+    problems.push(
+      `the new column${many ? 's' : ''} ${missingNew.join(', ')} ${many ? 'do' : 'does'} not exist yet, and stage ${to.stage} writes ${many ? 'them' : 'it'}: every application write would fail; run flagshift expand ${migration.name} first`,
+    );
+  } else if (from.stage === 'complete' && to.stage !== 'complete') {
+    if (to.stage === 'rampdown' && schema.syncTriggers && missingOld.length === 0) {
+      safeLeavingComplete = true;
+    } else {
+      problems.push(
+        schema.syncTriggers
+          ? `stage ${to.stage} reads the old columns, which since complete only the sync triggers have filled; step back to rampdown first (it reads new only)`
+          : 'writes since complete went to the new columns only and no sync trigger fills old from new, so the old columns may hold stale values',
+      );
+    }
+  }
+  const forwardIntoNew =
+    STAGES.indexOf(to.stage) > STAGES.indexOf(from.stage) && STAGE_BEHAVIOUR[to.stage].reads.includes('new');
+  if ((forwardIntoNew || servesMoreNew(from, to)) && schema.tableExists && missingOld.length === 0) {
+    const backfill = await backfillStatus(db, migration.name, stateSchema);
+    if (backfill?.status !== 'done') {
+      const where =
+        backfill === undefined
+          ? 'has not started'
+          : `has not finished (pass ${backfill.pass}: ${backfill.rowsDone}/${backfill.totalEstimate} rows)`;
+      problems.push(
+        `the backfill ${where}, so rows no dual write touched have no new value and stage ${to.stage} reads new; run flagshift backfill ${migration.name} first`,
+      );
+    }
+  }
+  return { problems, safeLeavingComplete };
+}
+
+/** New-side failures over new-side operations (reads served new, comparisons, writes to new). */
+function newErrorRate(fleet: FleetMigrationMetrics | undefined, gate: ResolvedGate): number | undefined {
+  if (fleet === undefined) return undefined;
+  const failed = fleet.errors.bySide.new;
+  const operations = fleet.reads.bySide.new + fleet.comparisons + fleet.writes.bySide.new + failed;
+  return operations >= gate.minNewOperations && operations > 0 ? failed / operations : undefined;
+}
+
+function latencyRatio(fleet: FleetMigrationMetrics | undefined, gate: ResolvedGate): number | undefined {
+  if (fleet === undefined) return undefined;
+  const { old, new: next } = fleet.latency;
+  if (old.window < gate.minLatencySamples || next.window < gate.minLatencySamples || old.p99 <= 0) return undefined;
+  return next.p99 / old.p99;
+}
+
+async function readEvidence(
+  db: Queryable,
+  migration: Migration,
+  gate: ResolvedGate,
+  stateSchema: string,
+): Promise<{ evidence: PromotionEvidence; problems: string[] }> {
+  const since = await lastStageChange(db, migration.name, stateSchema);
+  const { comparisons, mismatches } = await comparisonsSince(db, stateSchema, migration.name, since);
+  const fleet = (await readMetrics(db, { schema: stateSchema, sampleLimit: 0, seriesWindowMs: 1000 })).migrations[
+    migration.name
+  ];
+  const errorRate = newErrorRate(fleet, gate);
+  const ratio = latencyRatio(fleet, gate);
+  const summary = `${comparisons} of ${gate.minComparisons} ${plural(gate.minComparisons, 'comparison', 'comparisons')} ${
+    since === undefined ? 'published' : `since ${clock(since)}`
+  }; ${mismatches} ${plural(mismatches, 'mismatch', 'mismatches')}`;
+  const problems: string[] = [];
+  if (comparisons < gate.minComparisons) {
+    problems.push(
+      `not enough evidence yet: ${summary} (processes publish them with createMetricsPublisher; keep the migration in a comparing stage until they do)`,
+    );
+  }
+  const rate = comparisons === 0 ? 0 : mismatches / comparisons;
+  if (mismatches > 0 && rate > gate.maxMismatchRate) {
+    problems.push(
+      `${summary}: a mismatch rate of ${formatShare(rate)} is above the gate's ${formatShare(gate.maxMismatchRate)}`,
+    );
+  }
+  if (errorRate !== undefined && errorRate > gate.maxNewErrorRate) {
+    problems.push(
+      `the new side's error rate is ${formatShare(errorRate)}, above the gate's ${formatShare(gate.maxNewErrorRate)}`,
+    );
+  }
+  if (ratio !== undefined && ratio > gate.maxLatencyRatio) {
+    problems.push(
+      `the new side's p99 latency is ${ratio.toFixed(2)}x the old side's, above the gate's ${gate.maxLatencyRatio}x`,
+    );
+  }
+  return {
+    evidence: {
+      since,
+      comparisons,
+      mismatches,
+      minComparisons: gate.minComparisons,
+      newErrorRate: errorRate,
+      latencyRatio: ratio,
+      summary,
+    },
+    problems,
+  };
+}
+
+function formatShare(share: number): string {
+  return `${Number((share * 100).toPrecision(3))}%`;
+}
+
+/**
+ * Checks a change of `migration`'s flags from `from` to `to` (what processes use now and
+ * would use after), reading the schema, the backfill's state, the event log and the
+ * fleet's published metrics. Run it in the transaction that writes the flags, so what it
+ * read still holds when they change. Moving back is never gated by evidence; it is
+ * refused only where it would break the application (a contracted column) or serve stale
+ * values (leaving `complete`).
+ *
+ * @throws {ConfigurationError} when an option is invalid.
+ * @example
+ * ```ts
+ * import { checkPromotion } from 'flagshift/lifecycle';
+ *
+ * const check = await checkPromotion(driver, usernameRename, { stage: 'shadow', percent: 0 }, { stage: 'live', percent: 10 });
+ * if (check.problems.length > 0) console.log(check.problems.join('\n'));
+ * else console.log(`ready: ${check.evidence?.summary}`);
+ * ```
+ */
+export async function checkPromotion(
+  db: Queryable,
+  migration: Migration,
+  from: FlagPosition,
+  to: FlagPosition,
+  options: PromotionCheckOptions = {},
+): Promise<PromotionCheck> {
+  const gate = resolveGate(options.gate);
+  const stateSchema = options.stateSchema ?? DEFAULT_STATE_SCHEMA;
+  const { problems, safeLeavingComplete } = await schemaProblems(db, migration, from, to, stateSchema);
+  const gated = servesMoreNew(from, to);
+  let evidence: PromotionEvidence | undefined;
+  if (gated) {
+    const read = await readEvidence(db, migration, gate, stateSchema);
+    evidence = read.evidence;
+    problems.push(...read.problems);
+  }
+  return { from, to, gated, problems, evidence, safeLeavingComplete };
+}
+
+/** `moving migration "x" from shadow to live 10%`: the subject of a refusal. */
+export function describeMove(migration: { readonly name: string }, from: FlagPosition, to: FlagPosition): string {
+  return `moving migration "${migration.name}" from ${describePosition(from)} to ${describePosition(to)}`;
+}

@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { getMigrationFlags, setMigrationFlags } from '../../../adapters/postgres-flags/index.js';
+import { StageTransitionError } from '../../../src/index.js';
+import { checkPromotion, createBackfill, createMetricsPublisher, servesMoreNew } from '../../../src/lifecycle/index.js';
+import { listEvents } from '../../../src/lifecycle/state/index.js';
+import { describeDrivers } from '../../support/drivers.js';
+import { usersFixture, usersMigration } from '../../support/fixtures.js';
+
+describe('servesMoreNew: the moves the gate holds', () => {
+  const at = (stage: 'off' | 'dualwrite' | 'shadow' | 'live' | 'rampdown' | 'complete', percent = 0) => ({
+    stage,
+    percent,
+  });
+  it('forward into live, rampdown or complete, and a higher percentage in live', () => {
+    expect(servesMoreNew(at('shadow'), at('live', 0))).toBe(true);
+    expect(servesMoreNew(at('live', 10), at('live', 50))).toBe(true);
+    expect(servesMoreNew(at('live', 100), at('rampdown'))).toBe(true);
+    expect(servesMoreNew(at('rampdown'), at('complete'))).toBe(true);
+    expect(servesMoreNew(at('dualwrite'), at('live', 10))).toBe(true);
+  });
+  it('never a move back, nor one that serves old only', () => {
+    expect(servesMoreNew(at('live', 50), at('live', 10))).toBe(false);
+    expect(servesMoreNew(at('live', 50), at('shadow'))).toBe(false);
+    expect(servesMoreNew(at('complete'), at('rampdown'))).toBe(false);
+    expect(servesMoreNew(at('off'), at('dualwrite'))).toBe(false);
+    expect(servesMoreNew(at('dualwrite'), at('shadow'))).toBe(false);
+  });
+});
+
+describeDrivers('promotion gate', (getCtx) => {
+  const GATE = { minComparisons: 20 };
+
+  /** An expanded, backfilled users table at shadow, with `reads` matching comparisons published. */
+  async function shadowWithEvidence(reads: number) {
+    const ctx = getCtx();
+    const fixture = await usersFixture(ctx, { stage: 'dualwrite', ttlMs: 0 });
+    const opts = { schema: ctx.schema, stateSchema: ctx.schema, gate: GATE, actor: 'ada' };
+    for (let id = 1; id <= 30; id++) {
+      await fixture.repo.insert({ id, username: `user${id}`, email: `u${id}@example.com` });
+    }
+    await createBackfill(ctx.driver, fixture.migration, { stateSchema: ctx.schema }).run();
+    await setMigrationFlags(ctx.driver, fixture.migration, { stage: 'shadow' }, opts);
+    fixture.setStage('shadow');
+    const publisher = createMetricsPublisher({
+      driver: ctx.driver,
+      metrics: fixture.metrics,
+      stateSchema: ctx.schema,
+      processId: 'app-1',
+      intervalMs: 3_600_000,
+    });
+    const readAndPublish = async (count: number) => {
+      for (let i = 0; i < count; i++) await fixture.repo.get((i % 30) + 1);
+      expect(await publisher.publish()).toBe(true);
+    };
+    await readAndPublish(reads);
+    return { ...fixture, ctx, opts, readAndPublish };
+  }
+
+  it('shadow -> live is refused until the fleet published enough comparisons; nothing is written', async () => {
+    const { ctx, migration, opts, readAndPublish } = await shadowWithEvidence(5);
+    const attempt = setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 10 }, opts);
+    await expect(attempt).rejects.toThrow(StageTransitionError);
+    await expect(attempt).rejects.toThrow(
+      /moving migration "users-username" from shadow to live 10% refused: not enough evidence yet: 5 of 20 comparisons since \d\d:\d\d:\d\d UTC; 0 mismatches/,
+    );
+    expect(await getMigrationFlags(ctx.driver, migration, opts)).toMatchObject({ stage: 'shadow' });
+
+    await readAndPublish(20);
+    const after = await setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 10 }, opts);
+    expect(after).toMatchObject({ stage: 'live', percent: 10 });
+    const events = (await listEvents(ctx.driver, migration.name, ctx.schema)).filter((e) => e.kind === 'stage');
+    expect(events.at(-1)!.details).toMatchObject({
+      action: 'set',
+      actor: 'ada',
+      gate: expect.stringMatching(/^25 of 20 comparisons since .* UTC; 0 mismatches$/),
+    });
+    expect(events.at(-1)!.details['forced']).toBeUndefined();
+  });
+
+  it('evidence counts from the last stage change: a higher percentage needs new comparisons', async () => {
+    const { ctx, migration, opts, readAndPublish } = await shadowWithEvidence(25);
+    await setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 10 }, opts);
+    await expect(setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).rejects.toThrow(
+      /from live 10% to live 50% refused: not enough evidence yet: 0 of 20 comparisons since/,
+    );
+    await readAndPublish(20);
+    expect(await setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).toMatchObject({ percent: 50 });
+  });
+
+  it('a mismatch since the last change holds the move; moving back is never held', async () => {
+    const { ctx, migration, opts, readAndPublish } = await shadowWithEvidence(25);
+    await ctx.sql(`UPDATE ${ctx.schema}.users SET username = 'eve' WHERE id = 3`);
+    await readAndPublish(5);
+    await expect(setMigrationFlags(ctx.driver, migration, { stage: 'live' }, opts)).rejects.toThrow(
+      /30 of 20 comparisons since .* UTC; 1 mismatch: a mismatch rate of 3\.33% is above the gate's 0%/,
+    );
+    expect(await setMigrationFlags(ctx.driver, migration, { stage: 'dualwrite' }, opts)).toMatchObject({
+      stage: 'dualwrite',
+    });
+  });
+
+  it('force overrides the gate, and the event log says who, why and what was overridden', async () => {
+    const { ctx, migration, opts } = await shadowWithEvidence(0);
+    await setMigrationFlags(
+      ctx.driver,
+      migration,
+      { stage: 'live', percent: 5 },
+      { ...opts, force: true, reason: 'canary approved by on-call' },
+    );
+    const last = (await listEvents(ctx.driver, migration.name, ctx.schema)).at(-1)!;
+    expect(last.details).toMatchObject({
+      actor: 'ada',
+      reason: 'canary approved by on-call',
+      forced: true,
+      overridden: [expect.stringMatching(/^not enough evidence yet: 0 of 20 comparisons/)],
+    });
+  });
+
+  it('the target stage is checked against the schema whatever the current or default stage', async () => {
+    const ctx = getCtx();
+    // Not expanded: the new column does not exist; processes default to dualwrite.
+    const { migration } = await usersMigration(ctx, { expanded: false, defaultStage: 'dualwrite' });
+    const opts = { schema: ctx.schema, stateSchema: ctx.schema };
+    await expect(setMigrationFlags(ctx.driver, migration, { stage: 'dualwrite' }, opts)).rejects.toThrow(
+      /new column .*username does not exist yet, and stage dualwrite writes it/,
+    );
+    expect((await getMigrationFlags(ctx.driver, migration, opts)).raw.stage).toBeUndefined();
+    expect(await setMigrationFlags(ctx.driver, migration, { stage: 'off' }, opts)).toMatchObject({ stage: 'off' });
+  });
+
+  it('reads go new only after the backfill finished', async () => {
+    const ctx = getCtx();
+    const { migration } = await usersFixture(ctx, { stage: 'dualwrite' });
+    const check = await checkPromotion(
+      ctx.driver,
+      migration,
+      { stage: 'shadow', percent: 0 },
+      { stage: 'live', percent: 10 },
+      { stateSchema: ctx.schema, gate: { minComparisons: 0 } },
+    );
+    expect(check.gated).toBe(true);
+    expect(check.problems).toEqual([expect.stringMatching(/^the backfill has not started/)]);
+  });
+});
