@@ -39,7 +39,11 @@ export function cursorOf(
 ): string {
   const values = cursorFields(core, orderBy).map((field) => entity[field] ?? null);
   const json = JSON.stringify({ o: orderSignature(orderBy), v: values }, (_, value: unknown) =>
-    typeof value === 'bigint' ? { $b: value.toString() } : value,
+    typeof value === 'bigint'
+      ? { $b: value.toString() }
+      : value instanceof Uint8Array
+        ? { $x: Buffer.from(value).toString('hex') }
+        : value,
   );
   return Buffer.from(json, 'utf8').toString('base64url');
 }
@@ -58,9 +62,13 @@ export function parseCursor(
   if (typeof cursor !== 'string') throw invalid('expected the cursor of a page, a string');
   let parsed: { o?: unknown; v?: unknown };
   try {
+    // Values JSON has no form for come tagged: a bigint as `$b` (digits), bytes as `$x` (hex).
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'), (_, value: unknown) => {
-      const tagged = value as { $b?: unknown } | null;
-      return tagged !== null && typeof tagged === 'object' && typeof tagged.$b === 'string' ? BigInt(tagged.$b) : value;
+      const tagged = value as { $b?: unknown; $x?: unknown } | null;
+      if (tagged === null || typeof tagged !== 'object') return value;
+      if (typeof tagged.$b === 'string') return BigInt(tagged.$b);
+      if (typeof tagged.$x === 'string') return new Uint8Array(Buffer.from(tagged.$x, 'hex'));
+      return value;
     }) as { o?: unknown; v?: unknown };
   } catch {
     throw invalid('not a cursor of a page');

@@ -184,4 +184,41 @@ describeDrivers('pages, counts and projections', (getCtx) => {
     await expect(repo.find({ select: ['nope' as 'id'] })).rejects.toThrow(/select: "nope" is not a field/);
     await expect(repo.find({ select: [] as 'id'[] })).rejects.toThrow(/select must be a non-empty array/);
   });
+
+  it('dates, bigints and byte keys: ranges compare as their types do, and cursors carry them', async () => {
+    const ctx = getCtx();
+    await ctx.sql(
+      `CREATE TABLE ${ctx.schema}.blobs (id bytea PRIMARY KEY, at timestamptz NOT NULL, size bigint NOT NULL)`,
+    );
+    const blobs = defineTable({
+      name: 'blobs',
+      key: 'id',
+      entity: z.object({ id: z.instanceof(Uint8Array), at: z.date(), size: z.bigint() }),
+      columns: { id: { type: 'bytea' }, at: { type: 'timestamptz' }, size: { type: 'bigint' } },
+    });
+    const repo = createRepository(blobs, { driver: ctx.driver });
+    const day = (n: number) => new Date(Date.UTC(2026, 0, n));
+    for (let n = 1; n <= 6; n++) {
+      await repo.insert({ id: new Uint8Array([n, 255 - n]), at: day(n), size: 2n ** 40n * BigInt(n % 3) });
+    }
+    const sizes = await repo.find({
+      where: { size: { gte: 2n ** 40n, lt: 2n ** 41n } },
+      select: ['at'],
+      orderBy: 'at',
+    });
+    expect(sizes).toEqual([{ at: day(1) }, { at: day(4) }]);
+    expect(await repo.count({ at: { gt: day(2), lte: day(5) } })).toBe(3);
+    const walked: Date[] = [];
+    for (let after: string | undefined, n = 0; n === 0 || after !== undefined; n++) {
+      const page = await repo.findPage({
+        orderBy: [{ field: 'size', direction: 'desc' }],
+        limit: 4,
+        ...(after === undefined ? {} : { after }),
+      });
+      walked.push(...page.items.map((blob) => blob.at));
+      after = page.next;
+    }
+    // By size descending, then by the byte key: [n, 255 - n] orders by n.
+    expect(walked.map((at) => at.getUTCDate())).toEqual([2, 5, 1, 4, 3, 6]);
+  });
 });
