@@ -184,7 +184,7 @@ class RepositoryHandle implements Handle {
   }
 
   async findPage(query: unknown, options?: CallOptions): Promise<Page<Entity>> {
-    const valid = validateQuery(this.core, query);
+    const valid = validateQuery(this.core, query, 'findPage');
     const { limit, select, orderBy } = valid;
     if (limit === undefined || limit < 1) {
       throw new ValidationError(
@@ -205,7 +205,7 @@ class RepositoryHandle implements Handle {
   }
 
   async count(where: unknown = {}, options?: CallOptions): Promise<number> {
-    const valid = validateQuery(this.core, { where });
+    const valid = validateQuery(this.core, { where }, 'count');
     return countRows(this, valid, this.callState(options));
   }
 

@@ -257,7 +257,7 @@ export function filterConditions(
     if (mapped !== undefined && side === 'old') {
       const problem = oldSideProblem(mapped.mapping, condition);
       if (problem !== undefined)
-        throw new ValidationError(`find in ${core.table.table.display}: ${problem}`, { fields: [field] });
+        throw new ValidationError(`query on ${core.table.table.display}: ${problem}`, { fields: [field] });
       if (mapped.mapping.backward) {
         // `in` and `null: true` through the backward form: one equality of the old columns per value.
         const values = operator === 'in' ? (value as unknown[]) : [null];

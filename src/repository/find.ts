@@ -73,7 +73,9 @@ export async function routeQuery(
     const otherSide: Side = route.serves === 'old' ? 'new' : 'old';
     const problem = oldProblem(core, query, p);
     if (route.serves === 'old' && problem !== undefined) {
-      throw new ValidationError(`find in ${core.table.table.display}: ${problem.message}`, { fields: [problem.field] });
+      throw new ValidationError(`query on ${core.table.table.display}: ${problem.message}`, {
+        fields: [problem.field],
+      });
     }
     if (
       route.compares &&

@@ -79,9 +79,10 @@ export function validatePatch(core: RepositoryCore, patch: unknown): Entity {
   return valid;
 }
 
-export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery {
+/** A query of `find`, `findPage` or `count` (which name themselves in its errors), checked against the schema. */
+export function validateQuery(core: RepositoryCore, query: unknown, method = 'find'): ValidQuery {
   const { table } = core;
-  const what = `find in ${table.table.display}`;
+  const what = `${method} in ${table.table.display}`;
   if (query === null || typeof query !== 'object') throw new ValidationError(`${what}: the query must be an object`);
   const q = query as FindQuery<Entity>;
   const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit', 'after', 'select'].includes(name));

@@ -128,6 +128,7 @@ describeDrivers('pages, counts and projections', (getCtx) => {
     );
     await expect(repo.find({ after: 'garbage' })).rejects.toBeInstanceOf(ValidationError);
     await expect(repo.findPage({ limit: 0 })).rejects.toThrow(/limit, the page size, must be a positive integer/);
+    await expect(repo.count({ rank: { gt: 'x' } } as never)).rejects.toThrow(/^count in members: where: "rank": gt:/);
   });
 
   it('count: plain and migrated filters; compared with the other side, a difference is a mismatch', async () => {
