@@ -98,6 +98,10 @@ export async function routeQuery(
   return { touched, routes, servedSides, otherSides, compare };
 }
 
+/**
+ * The entities matching `query`, in its order: routed as a whole when it names a migrated
+ * field (see {@link routeQuery}), and compared by result set when that route compares.
+ */
 export async function findRows(handle: Handle, query: ValidQuery, call: CallState): Promise<Entity[]> {
   const { core } = handle;
   const routed = await routeQuery(handle, query, call);

@@ -10,6 +10,7 @@ import { type FieldCondition, type Filters, isOperatorObject, parseOperators } f
 import { parseCursor } from './keyset.js';
 import type { Entity, FindQuery, OrderBy } from './types.js';
 
+/** A query of `find`, `findPage` or `count`, checked against the entity schema. */
 export interface ValidQuery extends Filters {
   readonly orderBy: readonly { field: string; direction: 'ASC' | 'DESC' }[];
   readonly limit: number | undefined;
