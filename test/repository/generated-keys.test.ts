@@ -151,4 +151,20 @@ describeDrivers('generated keys', (getCtx) => {
     expect(event).toEqual({ tenant: 'acme', seq: 1, body: 'hi' });
     expect(await repo.get({ tenant: 'acme', seq: 1 })).toEqual(event);
   });
+
+  it('mixed-case table and column names: the identity of "Tickets"."Id" is found and used', async () => {
+    const ctx = getCtx();
+    await ctx.sql(
+      `CREATE TABLE ${ctx.schema}."Tickets" ("Id" int GENERATED ALWAYS AS IDENTITY (START WITH 7) PRIMARY KEY, "Title" text)`,
+    );
+    const tickets = defineTable({
+      name: `${ctx.schema}.Tickets`,
+      key: 'id',
+      entity: z.object({ id: z.number().int(), title: z.string() }),
+      columns: { id: { column: 'Id', type: 'integer' }, title: 'Title' },
+    });
+    const repo = createRepository(tickets, { driver: ctx.driver });
+    expect(await repo.insert({ title: 'first' })).toEqual({ id: 7, title: 'first' });
+    expect(await ctx.sql(`SELECT "Id", "Title" FROM ${ctx.schema}."Tickets"`)).toEqual([{ Id: 7, Title: 'first' }]);
+  });
 });
