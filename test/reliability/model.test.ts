@@ -92,7 +92,7 @@ describeDrivers('model: repository against the stage contract', (getCtx) => {
   );
 
   it(
-    'queries in all six stages: operators, projections, counts and page walks return what the served side matches, and compare exactly where the sides differ',
+    'queries in all six stages: operators, projections, counts and page walks (with writes between pages) return what the served side matches, and compare exactly where the sides differ',
     async () => {
       const db = await database(false);
       await sequences(db, { stages: ALL_STAGES, rawOldWrites: true, backfill: false, queries: true }, 60);

@@ -24,8 +24,17 @@ import type { Driver, Queryable } from '../../src/kernel/driver.js';
 import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
 import { expand } from '../../src/lifecycle/ddl/expand.js';
 import { verify } from '../../src/lifecycle/verify.js';
-import { type Command, type DataCommand, type ExpectedRoute, rawOldWriteSql, type User, UsersModel } from './model.js';
+import {
+  type Command,
+  type DataCommand,
+  type ExpectedRoute,
+  type PagesDuringWrites,
+  rawOldWriteSql,
+  type User,
+  UsersModel,
+} from './model.js';
 import { createEventLog, type EventLog } from './model-events.js';
+import { PAGE_ORDERS } from './model-queries.js';
 import { runQuery } from './model-query-runner.js';
 
 /** The entity of the model's table. */
@@ -166,6 +175,44 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
     ).toEqual([[model.stage, route.effective, sidesWritten(route)]]);
   }
 
+  /** Walks the pages of `find` in an order, one write between pages; see {@link PagesDuringWrites}. */
+  async function pagesDuringWrites(command: PagesDuringWrites): Promise<void> {
+    const orderBy = PAGE_ORDERS[command.order];
+    // Rows that existed before the walk and may have left or moved in the order meanwhile.
+    const existing = new Set(model.rows.keys());
+    const moved = new Set<number>();
+    const seen: number[] = [];
+    let after: string | undefined;
+    let written = 0;
+    for (let pages = 0; pages <= 30; pages++) {
+      const page = await repo.findPage({ orderBy, limit: command.limit, ...(after === undefined ? {} : { after }) });
+      for (const entity of page.items) {
+        expect(entity, `invariant: a page's entity reads as a get at that moment would (${describe(command)})`).toEqual(
+          model.read(entity.id, String(entity.id)),
+        );
+        seen.push(entity.id);
+      }
+      after = page.next;
+      if (after === undefined) break;
+      const write = command.writes[written++];
+      if (write === undefined) continue;
+      // A delete leaves the order; in email order any write may move the entity (or bring it back).
+      if (write.op === 'delete' || command.order === 'email-asc') moved.add(write.id);
+      await data(write);
+    }
+    // An entity whose sort value changed may come again after the cursor: it moved there.
+    const steady = seen.filter((id) => !moved.has(id));
+    expect(
+      steady.length,
+      `invariant: a page walk returns no entity twice that kept its place in the order, whatever is written between its pages (${describe(command)})`,
+    ).toBe(new Set(steady).size);
+    const kept = [...existing].filter((id) => !moved.has(id) && model.rows.has(id));
+    expect(
+      kept.filter((id) => !seen.includes(id)),
+      `invariant: a page walk skips no entity that stayed in place in the order (${describe(command)})`,
+    ).toEqual([]);
+  }
+
   async function parallel(writes: readonly DataCommand[]): Promise<void> {
     const outcomes = await Promise.allSettled(writes.map((command) => perform(repo, command)));
     writes.forEach((command, index) => {
@@ -298,6 +345,9 @@ export async function startModelRun(db: ModelDatabase, initial: ModelSetup): Pro
         break;
       case 'insertGenerated':
         await insertGenerated(command.username, command.email);
+        break;
+      case 'pagesDuringWrites':
+        await pagesDuringWrites(command);
         break;
       case 'stage':
         flags.set(migration.stageFlagKey, command.stage);

@@ -92,11 +92,24 @@ export type ReadCommand =
   | { readonly op: 'findByUsername'; readonly username: string; readonly tk?: string }
   | { readonly op: 'findByEmail'; readonly email: string };
 
+/**
+ * A page walk with writes between its pages: one write after each page, as long as there
+ * are writes left. Keyset pages must return twice, and skip, no entity that existed
+ * throughout and kept its place in the order.
+ */
+export interface PagesDuringWrites {
+  readonly op: 'pagesDuringWrites';
+  readonly order: 'id-desc' | 'email-asc';
+  readonly limit: number;
+  readonly writes: readonly DataCommand[];
+}
+
 /** Every command of a generated sequence. */
 export type Command =
   | DataCommand
   | ReadCommand
   | QueryCommand
+  | PagesDuringWrites
   | { readonly op: 'stage'; readonly stage: Stage }
   | { readonly op: 'percent'; readonly percent: number }
   /** An old app version writes the old column behind flagshift's back. */
@@ -292,6 +305,13 @@ const parallel = fc
   .uniqueArray(dataCommand, { minLength: 2, maxLength: 4, selector: (command) => command.id })
   .map((writes) => ({ op: 'parallel' as const, writes }));
 
+const pagesDuringWrites: fc.Arbitrary<PagesDuringWrites> = fc.record({
+  op: fc.constant('pagesDuringWrites' as const),
+  order: fc.constantFrom('id-desc' as const, 'email-asc' as const),
+  limit: fc.integer({ min: 1, max: 2 }),
+  writes: fc.array(dataCommand, { minLength: 1, maxLength: 5 }),
+});
+
 /** What a generated sequence may contain beyond data and read commands. */
 export interface SequenceOptions {
   /** Stages a `stage` command may move to. */
@@ -307,7 +327,7 @@ export interface SequenceOptions {
 /** A command sequence: data, reads, flag changes and, as asked, raw writes and backfill batches. */
 export function commands(options: SequenceOptions): fc.Arbitrary<Command[]> {
   const command: fc.Arbitrary<Command>[] = [dataCommand, dataCommand, readCommand, readCommand, queryCommand, parallel];
-  if (options.queries) command.push(queryCommand, queryCommand, queryCommand);
+  if (options.queries) command.push(queryCommand, queryCommand, queryCommand, pagesDuringWrites, pagesDuringWrites);
   command.push(fc.constantFrom(...options.stages).map((stage) => ({ op: 'stage' as const, stage })));
   command.push(percents.map((percent) => ({ op: 'percent' as const, percent })));
   if (options.rawOldWrites) {
