@@ -306,7 +306,9 @@ expect(r.comparisons > 0 && r.mismatches === 0, 'shadow compares and finds nothi
   if (sample === undefined) {
     expect(false, 'a mismatch sample was recorded');
   } else {
-    note(`mismatch sample: migration ${sample.migration}, stage ${sample.stage}, operation ${sample.operation}`);
+    note(
+      `mismatch sample: migration ${sample.migration}, stage ${sample.stage} (routed as ${sample.route}), operation ${sample.operation}`,
+    );
     note(`  key   ${String(sample.key)}   (redacted: keys and values are hashed unless rawValues is set)`);
     for (const diff of sample.diffs) {
       note(`  field ${diff.field}: ${diff.kind}, old ${String(diff.old)}, new ${String(diff.new)}`);

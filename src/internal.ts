@@ -24,6 +24,8 @@ export {
   lastSchemaChange,
   lastVerification,
   lastWritePathChange,
+  listEvents,
+  type RecordedEvent,
   stateTablesExist,
   type VerificationRecord,
 } from './lifecycle/state/index.js';

@@ -11,6 +11,7 @@ import { collectDashboardState, type DashboardState, type StateSources } from '.
 import type { DashboardFlagControl } from './flag-control.js';
 import { HttpError } from './http-error.js';
 import { messageOf } from './http-server.js';
+import { SERIES_WINDOWS } from './series-windows.js';
 
 /** What a change answers with. */
 export interface ChangeAnswer {
@@ -23,8 +24,11 @@ export interface ChangeAnswer {
 
 /** The API's handlers. */
 export interface DashboardApi {
-  /** The body of `GET /api/state`. */
-  state(): Promise<DashboardState>;
+  /**
+   * The body of `GET /api/state`, its series over the window named `window` (one of
+   * {@link SERIES_WINDOWS}), or over the dashboard's own window when none is named.
+   */
+  state(window?: string): Promise<DashboardState>;
   /** The migration named `name`; refuses (404) one not on this dashboard. */
   migration(name: string): Migration;
   /** `POST /api/migrations/:name/flags` with its parsed JSON body. */
@@ -61,8 +65,8 @@ export function createDashboardApi(sources: StateSources): DashboardApi {
   const byName = new Map(sources.migrations.map((migration) => [migration.name, migration]));
   const flags = sources.flags;
 
-  // Tabs polling at once share one read of the database.
-  let reading: Promise<DashboardState> | undefined;
+  // Tabs polling the same window at once share one read of the database.
+  const readings = new Map<string, Promise<DashboardState>>();
 
   function control(): DashboardFlagControl {
     if (flags === undefined) {
@@ -75,10 +79,13 @@ export function createDashboardApi(sources: StateSources): DashboardApi {
   }
 
   return {
-    state() {
-      reading ??= collectDashboardState(sources).finally(() => {
-        reading = undefined;
-      });
+    state(window) {
+      const key = window ?? '';
+      let reading = readings.get(key);
+      if (reading === undefined) {
+        reading = collectDashboardState(withWindow(sources, window)).finally(() => readings.delete(key));
+        readings.set(key, reading);
+      }
       return reading;
     },
 
@@ -121,6 +128,22 @@ export function createDashboardApi(sources: StateSources): DashboardApi {
         result,
       };
     },
+  };
+}
+
+/** `sources` with its series over the window named `name`; refuses (400) a name that is none. */
+function withWindow(sources: StateSources, name: string | undefined): StateSources {
+  if (name === undefined) return sources;
+  const window = SERIES_WINDOWS.find((candidate) => candidate.name === name);
+  if (window === undefined) {
+    throw new HttpError(
+      400,
+      `window must be one of ${SERIES_WINDOWS.map((w) => w.name).join(', ')}, got ${previewValue(name, VALUE_PREVIEW_CHARS)}`,
+    );
+  }
+  return {
+    ...sources,
+    metrics: { ...sources.metrics, seriesWindowMs: window.windowMs, seriesBucketMs: window.bucketMs },
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * The dashboard's one HTML page: inline CSS and script (the bundle of `browser/`), nothing
- * else to fetch. The server renders only the migrations' names and descriptions (escaped);
- * everything read from the database is rendered by the script with DOM text nodes, never as
- * markup, and a nonce-based Content-Security-Policy stops any script the page did not ship.
+ * else to fetch. It never holds the dashboard token: anyone who can load the page could
+ * read it there, so the operator types it in. The server renders only the migrations'
+ * names and descriptions (escaped); everything read from the database is rendered by the
+ * script with DOM text nodes, never as markup, and a nonce-based Content-Security-Policy stops any script the page did not ship.
  */
 import { type Migration, STAGES } from '../../src/index.js';
 
@@ -48,10 +49,17 @@ const STYLE = `
   --line: #323840; --accent: #6ea0ff; --bad: #ff6b60; --good: #4cc37a; --warn: #e5a93c; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
-header.top { display: flex; gap: 1rem; align-items: baseline; padding: .75rem 1.25rem; border-bottom: 1px solid var(--line);
+header.top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: baseline; padding: .75rem 1.25rem; border-bottom: 1px solid var(--line);
   background: var(--card); position: sticky; top: 0; z-index: 1; }
 header.top h1 { font-size: 1.1rem; margin: 0; }
 #status { color: var(--muted); }
+.window { color: var(--muted); font-size: 12px; white-space: nowrap; }
+.window select { font: inherit; }
+.gate { margin-left: auto; display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; justify-content: flex-end;
+  max-width: 40rem; }
+.gate-form { display: flex; gap: .35rem; }
+.gate-form[hidden], .gate button[hidden] { display: none; }
+.gate input { font: inherit; padding: .2rem .35rem; width: 16rem; }
 body.stale #status { color: var(--bad); }
 nav#index { padding: .5rem 1.25rem 0; color: var(--muted); }
 nav#index ul { margin: 0; padding-left: 1.1rem; }
@@ -70,6 +78,8 @@ main { padding: 1rem 1.25rem; display: grid; gap: 1rem; }
 .stage-shadow, .stage-dualwrite { color: var(--accent); }
 .stage-unknown { color: var(--warn); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr)); gap: 1rem; margin-top: .75rem; }
+.panel.timeline { margin-top: .75rem; }
+.gate-progress p, .gate-progress ul { margin: .25rem 0; }
 .panel h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 .35rem; }
 svg.chart { width: 100%; max-width: 560px; height: auto; display: block; }
 svg.chart .axis { stroke: var(--line); }
@@ -85,8 +95,8 @@ progress { width: 100%; height: .8rem; }
 .ok { color: var(--good); } .bad { color: var(--bad); } .warn { color: var(--warn); }
 details.samples { margin-top: .75rem; }
 details.samples summary { cursor: pointer; font-weight: 600; }
-.controls { margin-top: 1rem; padding-top: .75rem; border-top: 1px dashed var(--line); display: flex; flex-wrap: wrap;
-  gap: .5rem 1rem; align-items: end; }
+.controls { margin: .5rem 0; padding: .5rem 0; border-top: 1px dashed var(--line); border-bottom: 1px dashed var(--line);
+  display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; }
 .controls label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }
 .controls select, .controls input { font: inherit; padding: .2rem .35rem; min-width: 7rem; }
 button { font: inherit; padding: .3rem .8rem; border-radius: 6px; border: 1px solid var(--line); background: var(--card);
@@ -120,7 +130,9 @@ export function renderDashboardPage(options: PageOptions): string {
 <style nonce="${nonce}">${STYLE}</style>
 </head>
 <body data-refresh-ms="${options.refreshMs}" data-controls="${options.controls}" data-stages="${escapeHtml(STAGES.join(' '))}">
-<header class="top"><h1>flagshift</h1><span id="status" role="status">Loading&hellip;</span></header>
+<header class="top"><h1>flagshift</h1><span id="status" role="status">Loading&hellip;</span>${
+    options.controls ? '<div id="token-gate"></div>' : ''
+  }</header>
 <nav id="index" aria-label="Migrations"><ul>${index}</ul></nav>
 <main id="migrations"></main>
 <noscript><p>This page needs JavaScript to refresh. The same data is at <a href="/api/state">/api/state</a>.</p></noscript>

@@ -1,8 +1,9 @@
 /**
- * What `GET /api/state` returns: per migration, its flags, the fleet's metrics, its
- * backfill and its last verification, each read on its own so one failing source shows
- * as "unknown" (with the reason) instead of blanking the page. Nothing is invented: a
- * value the dashboard can't read is reported as unknown, never as a default.
+ * What `GET /api/state` returns: per migration, its flags, the promotion gate of its next
+ * step, the fleet's metrics, its backfill, its last verification and its timeline of
+ * events, each read on its own so one failing source shows as "unknown" (with the
+ * reason) instead of blanking the page. Nothing is invented: a value the dashboard can't
+ * read is reported as unknown, never as a default.
  */
 
 import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
@@ -20,6 +21,8 @@ import {
   type ReadMetricsOptions,
   readMetrics,
 } from '../../src/lifecycle/index.js';
+import { type EventView, readTimeline } from './dashboard-events.js';
+import { type GateView, readGate } from './dashboard-gate.js';
 import type { DashboardFlagControl } from './flag-control.js';
 
 /** A value read from one source, or why it could not be. */
@@ -82,6 +85,10 @@ export interface MigrationView {
   readonly metrics: Known<FleetMigrationMetrics | null>;
   readonly backfill: Known<BackfillView | null>;
   readonly verification: Known<VerificationView | null>;
+  /** The latest events of its event log, newest first; empty when there is none. */
+  readonly events: Known<readonly EventView[]>;
+  /** The promotion gate of its next step; `null` at `complete`, or without a flag control that checks moves. */
+  readonly gate: Known<GateView | null>;
 }
 
 /** The body of `GET /api/state`. */
@@ -105,6 +112,8 @@ export interface StateSources {
   readonly db: Queryable;
   readonly migrations: readonly Migration[];
   readonly flags: DashboardFlagControl | undefined;
+  /** Whether changes are offered (a flag control, and not read-only). */
+  readonly controls: boolean;
   readonly stateSchema: string;
   readonly flagTable: { readonly schema?: string; readonly table?: string };
   readonly metrics: Required<Pick<ReadMetricsOptions, 'seriesWindowMs' | 'seriesBucketMs' | 'sampleLimit'>> &
@@ -234,6 +243,14 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
         ? readVerification(sources, migration, tables.value.has('events'))
         : null;
     });
+    const events = await known(async () => {
+      if (tables.status === 'unknown') throw new Error(tables.reason);
+      return tables.value.has('events') ? readTimeline(sources.db, migration.name, sources.stateSchema) : [];
+    });
+    const gate = await known(async () => {
+      if (flags.status === 'unknown') throw new Error(flags.reason);
+      return readGate(sources.flags, migration, flags.value);
+    });
     migrations.push({
       name: migration.name,
       description: migration.description,
@@ -246,11 +263,13 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
       metrics,
       backfill,
       verification,
+      events,
+      gate,
     });
   }
   return {
     generatedAt: fleet.status === 'ok' ? fleet.value.readAt : new Date().toISOString(),
-    controls: sources.flags !== undefined,
+    controls: sources.controls,
     fleet:
       fleet.status === 'ok'
         ? {

@@ -13,6 +13,7 @@ import {
   setMigrationFlags,
 } from '../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Stage } from '../../src/index.js';
+import { checkPromotion, type FlagPosition, type PromotionCheck } from '../../src/lifecycle/index.js';
 
 /** A migration's stage and read percentage as the flag system holds them. */
 export interface StoredMigrationFlags {
@@ -38,6 +39,12 @@ export interface DashboardFlagControl {
   set(migration: Migration, change: MigrationFlagChange): Promise<unknown>;
   /** Sends every read back to the old side. Throw a `StageTransitionError` to refuse. */
   kill(migration: Migration): Promise<unknown>;
+  /**
+   * What `set` would say now of moving from `from` to `to`, changing nothing: the page
+   * shows the promotion gate's progress for the next step with it. Without it, no gate
+   * is shown.
+   */
+  checkMove?(migration: Migration, from: FlagPosition, to: FlagPosition): Promise<PromotionCheck>;
 }
 
 /**
@@ -88,6 +95,12 @@ export function createPostgresFlagControl(
       };
     },
     set: (migration, change) => setMigrationFlags(db, migration, change, write),
+    // The same check and thresholds `set` applies, so the page's progress is what a click will meet.
+    checkMove: (migration, from, to) =>
+      checkPromotion(db, migration, from, to, {
+        ...(options.stateSchema === undefined ? {} : { stateSchema: options.stateSchema }),
+        ...(options.gate === undefined ? {} : { gate: options.gate }),
+      }),
     kill: (migration) =>
       killMigration(db, migration, { ...write, reason: options.reason ?? 'killed from the dashboard' }),
   };

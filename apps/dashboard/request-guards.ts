@@ -1,17 +1,10 @@
 /**
- * Checks a request passes before the dashboard looks at what it asks: the method, the
- * `Host` it was addressed to (a DNS rebinding page names another host) and, for changes,
- * that it comes from the dashboard's own page.
+ * Checks a request passes before the dashboard looks at what it asks: the method and, for
+ * changes, that it comes from the dashboard's own page with nothing in its URL. (Which
+ * `Host` it may name is `allowed-hosts.ts`; the token is `dashboard-token.ts`.)
  */
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './http-error.js';
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
-/** Whether `host` (a listen address or a `Host` header's name) is loopback. */
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host);
-}
 
 /** Refuses (405, with `allow`) a method not in `allowed`. */
 export function allowMethods(method: string, allowed: readonly string[]): void {
@@ -21,19 +14,18 @@ export function allowMethods(method: string, allowed: readonly string[]): void {
   });
 }
 
-/** Refuses (421) a request whose `Host` is not loopback on `port`: it may be DNS rebinding. */
-export function checkLoopbackHost(request: IncomingMessage, port: number): void {
-  if (!isLoopbackHost(request.headers.host, port)) {
-    throw new HttpError(421, 'this dashboard answers only requests addressed to localhost');
-  }
-}
-
-function isLoopbackHost(header: string | undefined, port: number): boolean {
-  if (header === undefined) return false;
-  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(header.trim().toLowerCase());
-  if (match === null) return false;
-  const [, name, portText] = match;
-  return isLoopback(name!) && (portText === undefined ? port === 80 : Number(portText) === port);
+/**
+ * Refuses (400) a change whose URL has a query string. Changes take their parameters as
+ * JSON and the token in a header; a token put in a URL would be in proxy logs and browser
+ * history, so a URL that tries is turned away before anything is read from it.
+ */
+export function checkNoQuery(url: URL): void {
+  if (url.search === '') return;
+  throw new HttpError(
+    400,
+    'changes take no query string: send parameters as JSON and the token in its header, never in the URL ' +
+      '(a token that was in a URL may be in logs now: start the dashboard with a new one)',
+  );
 }
 
 /**

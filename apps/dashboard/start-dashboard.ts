@@ -1,20 +1,22 @@
 /**
  * The dashboard server: `node:http`, one page and a small JSON API. It binds to loopback
- * by default and, while it does, answers only requests addressed to loopback (a DNS
- * rebinding page can't reach it) and takes changes only as same-origin JSON (a page on
- * another site can't post a form to it).
+ * by default and answers only requests addressed to the names it is meant to be reached by
+ * (a DNS rebinding page can't reach it). It takes changes only with the dashboard token in
+ * a header, as same-origin JSON (a page on another site can send neither), and takes none
+ * at all when read-only.
  */
 import { z } from 'zod';
 import { ConfigurationError, type Migration, type Queryable } from '../../src/index.js';
 import { identifierProblem, parseOptions } from '../../src/internal.js';
 import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
+import { boundHostRules, isWildcard, parseAllowedHost } from './allowed-hosts.js';
 import { createDashboardApi } from './dashboard-api.js';
 import { createDashboardRoutes } from './dashboard-routes.js';
 import { loadDashboardScript } from './dashboard-script.js';
 import type { StateSources } from './dashboard-state.js';
+import { createTokenCheck, generateToken, tokenProblem } from './dashboard-token.js';
 import type { DashboardFlagControl } from './flag-control.js';
 import { serveHttp } from './http-server.js';
-import { isLoopback } from './request-guards.js';
 
 /** Options of {@link startDashboard}. */
 export interface DashboardOptions {
@@ -29,16 +31,38 @@ export interface DashboardOptions {
    */
   readonly flags?: DashboardFlagControl;
   /**
+   * Offer no change at all, even with `flags` (used then only to read the flags): the
+   * change routes don't exist and no token is made.
+   * @default false
+   */
+  readonly readOnly?: boolean;
+  /**
+   * The secret every change must carry in the `x-flagshift-token` header (at least 16
+   * visible ASCII characters). The page asks the operator for it once per tab. Pass a
+   * secret from your environment, never one written in code.
+   * @default a new random token (256 bits), in {@link Dashboard.token}
+   */
+  readonly token?: string;
+  /**
    * TCP port; `0` picks a free one (see {@link Dashboard.url}).
    * @default 0
    */
   readonly port?: number;
   /**
-   * Address to listen on. Anything but loopback exposes the controls to the network, with
-   * no authentication: put a proxy with authentication in front.
+   * Address to listen on. Off loopback the page and the token cross the network in clear
+   * text: put a TLS proxy in front, or reach it through an SSH tunnel instead.
    * @default '127.0.0.1'
    */
   readonly host?: string;
+  /**
+   * More names the dashboard answers to, besides the address it listens on (and, on
+   * loopback or every address, `localhost`, `127.0.0.1`, `[::1]`): `name` on any port, or
+   * `name:port`. A request
+   * addressed to any other name is refused, as a DNS rebinding page's is. Required when
+   * `host` is every address (`0.0.0.0`, `::`).
+   * @default [] (only the address listened on)
+   */
+  readonly allowedHosts?: readonly string[];
   /**
    * Schema of flagshift's state tables (metrics, backfill checkpoints, verifications).
    * @default 'flagshift'
@@ -55,7 +79,8 @@ export interface DashboardOptions {
    */
   readonly refreshMs?: number;
   /**
-   * How far back the mismatch-rate chart goes, in milliseconds.
+   * How far back the mismatch-rate chart goes until the page picks another window (one of
+   * `SERIES_WINDOWS`), in milliseconds.
    * @default 1800000 (30 minutes)
    */
   readonly seriesWindowMs?: number;
@@ -80,6 +105,11 @@ export interface DashboardOptions {
 export interface Dashboard {
   /** `http://host:port/`, with the port actually bound. */
   readonly url: string;
+  /**
+   * The token changes need: the `token` option, or the one generated. `undefined` when
+   * the dashboard is read-only. Not enumerable, so logging the dashboard doesn't print it.
+   */
+  readonly token: string | undefined;
   /** Stops listening and closes open connections. */
   close(): Promise<void>;
 }
@@ -110,8 +140,22 @@ const optionsSchema = z.strictObject({
       'must have set() and kill() functions, like createPostgresFlagControl(driver)',
     )
     .optional(),
+  readOnly: z.boolean().optional(),
+  // Its rules are checked apart (tokenProblem), so no message ever quotes it.
+  token: z.string().optional(),
   port: z.number().int().min(0).max(65_535).optional(),
   host: z.string().min(1).optional(),
+  allowedHosts: z
+    .array(
+      z
+        .string()
+        .refine(
+          (entry) => parseAllowedHost(entry) !== undefined,
+          'must be a host name or address, `name` or `name:port` (an IPv6 address in brackets)',
+        ),
+      'must be a list of host names',
+    )
+    .optional(),
   stateSchema: identifier.optional(),
   flagTable: z.strictObject({ schema: identifier.optional(), table: identifier.optional() }).optional(),
   refreshMs: z.number().int().min(250).max(600_000).optional(),
@@ -128,8 +172,11 @@ const optionsSchema = z.strictObject({
 
 /** What each option must be, for the messages of invalid ones. */
 const expectations = {
+  readOnly: 'true or false',
+  token: 'a string',
   port: 'an integer from 0 to 65535',
   host: 'a non-empty string',
+  allowedHosts: 'a list of host names, each `name` or `name:port` (an IPv6 address in brackets)',
   stateSchema: 'a plain identifier (letters, digits, _)',
   flagTable: 'an object with "schema" and/or "table"',
   'flagTable.schema': 'a plain identifier (letters, digits, _)',
@@ -149,8 +196,11 @@ const expectations = {
  *
  * Metrics come from processes that publish them with `createMetricsPublisher` (from
  * `flagshift/lifecycle`); without any, the page says so. Routes: `GET /` (the page),
- * `GET /api/state` (JSON), `POST /api/migrations/:name/flags` (`{ stage?, percent? }`)
- * and `POST /api/migrations/:name/kill`.
+ * `GET /api/state` (JSON; `?window=5m` ... `24h` for the series over one of
+ * `SERIES_WINDOWS`) and, unless read-only, `POST /api/migrations/:name/flags`
+ * (`{ stage?, percent? }`), `POST /api/migrations/:name/kill` and `POST /api/token` (does
+ * the token work?). Each `POST` needs the token in the `x-flagshift-token` header, JSON,
+ * no query string and, when the browser names it, the dashboard's own origin.
  *
  * @throws {ConfigurationError} when an option is invalid, or the page's script is missing
  *   (a package built without it).
@@ -164,9 +214,10 @@ const expectations = {
  *   driver,
  *   migrations: [usernameRename],
  *   flags: createPostgresFlagControl(driver),
+ *   token: process.env.FLAGSHIFT_DASHBOARD_TOKEN, // unset: one is generated
  *   port: 4580,
  * });
- * console.log(`dashboard at ${dashboard.url}`);
+ * console.log(`dashboard at ${dashboard.url}`); // the token is given to operators apart, never logged
  * ```
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
@@ -181,10 +232,27 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     names.add(migration.name);
   }
   const host = o.host ?? '127.0.0.1';
+  const allowed = (o.allowedHosts ?? []).map((entry) => parseAllowedHost(entry)!);
+  if (isWildcard(host) && allowed.length === 0) {
+    throw new ConfigurationError(
+      `dashboard listening on every address (${host}) needs option "allowedHosts": the names operators reach it by ` +
+        '(a request addressed to any other name is refused, against DNS rebinding)',
+      { path: 'allowedHosts' },
+    );
+  }
+  const controls = o.flags !== undefined && o.readOnly !== true;
+  if (o.token !== undefined) {
+    const problem = tokenProblem(o.token);
+    if (problem !== undefined) {
+      throw new ConfigurationError(`dashboard option "token" ${problem}`, { path: 'token' });
+    }
+  }
+  const token = controls ? (o.token ?? generateToken()) : undefined;
   const sources: StateSources = {
     db: o.driver,
     migrations: o.migrations,
     flags: o.flags,
+    controls,
     stateSchema: o.stateSchema ?? DEFAULT_STATE_SCHEMA,
     flagTable: o.flagTable ?? {},
     metrics: {
@@ -196,16 +264,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   // Before listening: a dashboard whose page has no script must not start, not serve a blank page.
   const script = await loadDashboardScript();
-  return serveHttp({
+  const service = await serveHttp({
     host,
     port: o.port ?? 0,
     handle: createDashboardRoutes({
       api: createDashboardApi(sources),
       migrations: o.migrations,
-      controls: o.flags !== undefined,
       refreshMs: o.refreshMs ?? 1500,
       script,
-      loopbackOnly: isLoopback(host),
+      hosts: [...boundHostRules(host), ...allowed],
+      tokenCheck: token === undefined ? undefined : createTokenCheck(token),
     }),
   });
+  return Object.defineProperty({ url: service.url, close: service.close }, 'token', {
+    value: token,
+    enumerable: false,
+  }) as Dashboard;
 }

@@ -63,11 +63,13 @@ export {
   describeMove,
   describePosition,
   type FlagPosition,
+  nextPosition,
   type PromotionCheck,
   type PromotionCheckOptions,
   type PromotionEvidence,
   type PromotionGateOptions,
   PromotionRefusedError,
+  RAMP_PERCENTS,
   servesMoreNew,
 } from './promotion/index.js';
 export {

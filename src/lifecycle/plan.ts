@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration, Stage } from '../model/index.js';
 import { type DdlStep, type ExpandOptions, planContract, planExpand } from './ddl/index.js';
+import { RAMP_PERCENTS } from './promotion/index.js';
 
 /** One step of a phase: SQL to run, a flag to change, or a command to run. */
 export interface PlanStep {
@@ -48,7 +49,7 @@ export interface PlanOptions extends ExpandOptions {
 export async function planMigration(db: Queryable, migration: Migration, options: PlanOptions = {}): Promise<Phase[]> {
   // The rest of the options are expand's, checked by planExpand.
   parseOptions('plan', percentsSchema, options, { percents: 'increasing numbers in (0, 100]' });
-  const { percents = [1, 10, 50, 100], ...expandOptions } = options;
+  const { percents = RAMP_PERCENTS, ...expandOptions } = options;
   const expandSteps = await planExpand(db, migration, expandOptions);
   const contractSteps = await planContract(db, migration, {
     assumeExpanded: true,

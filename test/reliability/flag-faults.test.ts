@@ -158,7 +158,8 @@ describeDrivers('faults: a failing flag provider during traffic', (getCtx) => {
 
     const served = new Map<string, number>();
     for (const event of events.ofType('read')) {
-      const label = `${event.stage}:${event.served}`;
+      // The route each read behaved as (live outside the ramp is routed as shadow).
+      const label = `${event.route}:${event.served}`;
       served.set(label, (served.get(label) ?? 0) + event.count);
     }
     expect(

@@ -5,6 +5,7 @@
  */
 import { time } from './format.js';
 import { createMigrationCard, type MigrationCard } from './migration-card.js';
+import type { TokenGate } from './token-gate.js';
 import type { DashboardState } from './types.js';
 
 /** Where the page is drawn and what it was served with. */
@@ -17,6 +18,8 @@ export interface DashboardViewOptions {
   readonly stages: readonly string[];
   /** Refreshes the page at once (after a change). */
   readonly refreshNow: () => void;
+  /** The dashboard token, when the dashboard offers ramp and kill controls. */
+  readonly gate: TokenGate | undefined;
 }
 
 /** The page, re-rendered from each state read. */
@@ -40,7 +43,7 @@ export function createDashboardView(options: DashboardViewOptions): DashboardVie
         if (!card) {
           card = createMigrationCard(m, {
             stages: options.stages,
-            controls: state.controls,
+            gate: options.gate,
             refreshNow: options.refreshNow,
           });
           cards.set(m.name, card);
@@ -61,8 +64,7 @@ export function createDashboardView(options: DashboardViewOptions): DashboardVie
             (fleet.value.staleProcesses ? `, ${fleet.value.staleProcesses} stale` : '')
           : `metrics unknown: ${fleet.reason}`;
       statusLine.textContent =
-        `Updated ${time(state.generatedAt)} \u00b7 ${processes}` +
-        (state.controls ? '' : ' \u00b7 read-only (no flag control)');
+        `Updated ${time(state.generatedAt)} \u00b7 ${processes}` + (state.controls ? '' : ' \u00b7 read-only');
       body.classList.remove('stale');
       body.dataset['updated'] = state.generatedAt;
     },

@@ -1,10 +1,12 @@
 /**
  * A migration's ramp and kill controls. Nothing changes on a click alone: each change is
  * spelled out in an in-page confirmation first (not `window.confirm`, which a page can
- * suppress), and the server's answer, refusal or not, is shown as it came.
+ * suppress), sent with the dashboard token, and the server's answer, refusal or not, is
+ * shown as it came.
  */
 import { type ControlRequest, sendControl } from './api-client.js';
 import { h } from './dom.js';
+import type { TokenGate } from './token-gate.js';
 import type { FlagChange, FlagsView } from './types.js';
 
 /** What {@link createFlagControls} needs. */
@@ -17,6 +19,8 @@ export interface FlagControlsOptions {
   readonly current: () => FlagsView | null;
   /** Refreshes the page once a change is made or refused. */
   readonly refreshNow: () => void;
+  /** The dashboard token the changes are sent with. */
+  readonly gate: TokenGate;
 }
 
 /** A migration's controls. */
@@ -28,7 +32,7 @@ export interface FlagControls {
 
 /** Builds the controls of one migration. */
 export function createFlagControls(options: FlagControlsOptions): FlagControls {
-  const { migration, refreshNow } = options;
+  const { migration, refreshNow, gate } = options;
   const select = h(
     'select',
     { name: 'stage', 'data-testid': 'stage-select' },
@@ -76,6 +80,11 @@ export function createFlagControls(options: FlagControlsOptions): FlagControls {
   }
 
   function ask(request: ControlRequest, text: string, confirmLabel: string): void {
+    if (gate.token() === null) {
+      show('result bad', 'The controls are locked: paste the dashboard token at the top of the page first.');
+      gate.ask();
+      return;
+    }
     pending = request;
     confirmText.textContent = text;
     confirmButton.textContent = confirmLabel;
@@ -135,18 +144,24 @@ export function createFlagControls(options: FlagControlsOptions): FlagControls {
   });
   confirmButton.addEventListener('click', async () => {
     const request = pending;
-    if (!request) return;
+    const token = gate.token();
     closeConfirm();
+    if (!request) return;
+    if (token === null) {
+      show('result bad', 'The controls were locked; nothing changed.');
+      return;
+    }
     confirmButton.disabled = true;
     show('result muted', request.kind === 'kill' ? 'Killing\u2026' : 'Applying\u2026');
     try {
-      const answer = await sendControl(migration, request);
+      const answer = await sendControl(migration, request, token);
       if (answer.ok) {
         show('result ok', answer.message);
         dirty = false;
         input.value = '';
       } else {
-        show('result bad', answer.message);
+        show('result bad', `Nothing changed: ${answer.message}`);
+        if (answer.unauthorized) gate.refused(answer.message);
       }
     } catch (error) {
       show('result bad', `Could not reach the dashboard server: ${error}`);

@@ -1,22 +1,26 @@
 /**
  * One migration's card: what it is (name, description, table, fields, flag keys), its
- * stage and read percentage, its metrics, backfill and last verification, and, when the
- * dashboard has a flag control, its ramp and kill controls. Built once, re-rendered in
- * place on every refresh so the operator's focus and open panels stay.
+ * stage and read percentage, the promotion gate of its next step and, when the dashboard
+ * takes changes, its ramp and kill controls right under them; then its metrics, backfill,
+ * last verification and timeline of events. Built once, re-rendered in place on every
+ * refresh so the operator's focus and open panels stay.
  */
 import { h } from './dom.js';
+import { renderTimeline } from './event-timeline.js';
 import { createFlagControls, type FlagControls } from './flag-controls.js';
 import { dateTime, int, json, pct } from './format.js';
+import { renderGate } from './gate-progress.js';
 import { renderKnown, unknownValue } from './known-value.js';
 import { type MetricsParts, renderMetrics } from './metrics-panels.js';
+import type { TokenGate } from './token-gate.js';
 import type { DashboardState, FlagsView, MigrationView } from './types.js';
 
 /** What {@link createMigrationCard} needs besides the migration. */
 export interface MigrationCardOptions {
   /** Every stage, in lifecycle order. */
   readonly stages: readonly string[];
-  /** Whether to offer ramp and kill controls. */
-  readonly controls: boolean;
+  /** The dashboard token, when the dashboard offers ramp and kill controls. */
+  readonly gate: TokenGate | undefined;
   /** Refreshes the page at once (after a change). */
   readonly refreshNow: () => void;
 }
@@ -34,6 +38,8 @@ interface CardParts extends MetricsParts {
   readonly flagsNote: HTMLElement;
   readonly backfill: HTMLElement;
   readonly verification: HTMLElement;
+  readonly timeline: HTMLElement;
+  readonly gate: HTMLElement;
 }
 
 /** One figure with its label; `value` is filled on render. */
@@ -62,6 +68,8 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     latency: h('div', { 'data-testid': 'latency' }),
     backfill: h('div', { 'data-testid': 'backfill' }),
     verification: h('div', { 'data-testid': 'verification' }),
+    timeline: h('div', { 'data-testid': 'timeline' }),
+    gate: h('div', { className: 'gate-progress', 'data-testid': 'gate' }),
     samplesTitle: h('summary'),
     samples: h('div', { 'data-testid': 'mismatch-samples' }),
   };
@@ -88,6 +96,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     ),
     h('div', { className: 'stats' }, stage.root, percent.root, rate.root, comparisons.root, reads.root, errors.root),
     parts.flagsNote,
+    parts.gate,
     h(
       'div',
       { className: 'grid' },
@@ -100,19 +109,22 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       h('div', { className: 'panel' }, h('h3', { text: 'Backfill' }), parts.backfill),
       h('div', { className: 'panel' }, h('h3', { text: 'Last verification' }), parts.verification),
     ),
+    h('div', { className: 'panel timeline' }, h('h3', { text: 'Timeline (newest first)' }), parts.timeline),
     h('details', { className: 'samples', open: '' }, parts.samplesTitle, parts.samples),
   );
 
   let current: MigrationView = m;
   let controls: FlagControls | undefined;
-  if (options.controls) {
+  if (options.gate !== undefined) {
     controls = createFlagControls({
       migration: m.name,
       stages: options.stages,
       current: () => (current.flags.status === 'ok' ? current.flags.value : null),
       refreshNow: options.refreshNow,
+      gate: options.gate,
     });
-    root.append(controls.root);
+    // Right under the flags they change and the gate, in view without scrolling: at 3 a.m. a kill can't wait for a scroll.
+    parts.gate.after(controls.root);
   }
 
   return {
@@ -124,6 +136,8 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
       renderMetrics(parts, view, state.fleet, Date.parse(state.generatedAt));
       renderBackfill(parts.backfill, view);
       renderVerification(parts.verification, view);
+      renderTimeline(parts.timeline, view);
+      renderGate(parts.gate, view);
     },
   };
 }

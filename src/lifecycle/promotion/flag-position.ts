@@ -36,6 +36,23 @@ export function servesMoreNew(from: FlagPosition, to: FlagPosition): boolean {
   return toIndex === fromIndex && to.stage === 'live' && to.percent > from.percent;
 }
 
+/** Read percentages of the `live` ramp, the default steps of a plan and of the next-step hints. */
+export const RAMP_PERCENTS: readonly number[] = Object.freeze([1, 10, 50, 100]);
+
+/**
+ * The step after `from`: the next stage, or in `live` the next read percentage of the
+ * ramp (`live` is entered at its first). `undefined` after `complete`.
+ */
+export function nextPosition(from: FlagPosition): FlagPosition | undefined {
+  if (from.stage === 'live') {
+    const higher = RAMP_PERCENTS.find((p) => p > from.percent);
+    if (higher !== undefined) return { stage: 'live', percent: higher };
+  }
+  const stage = STAGES[STAGES.indexOf(from.stage) + 1];
+  if (stage === undefined) return undefined;
+  return { stage, percent: stage === 'live' ? RAMP_PERCENTS[0]! : from.percent };
+}
+
 /** `live 10%`, `shadow`: a position as operators read it. */
 export function describePosition(position: FlagPosition): string {
   return position.stage === 'live' ? `live ${position.percent}%` : position.stage;

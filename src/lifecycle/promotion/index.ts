@@ -2,7 +2,14 @@
  * Promotion: what a change of a migration's flags needs before it is written, checked
  * the same way by the API, the CLI and the dashboard.
  */
-export { describePosition, type FlagPosition, newShare, servesMoreNew } from './flag-position.js';
+export {
+  describePosition,
+  type FlagPosition,
+  newShare,
+  nextPosition,
+  RAMP_PERCENTS,
+  servesMoreNew,
+} from './flag-position.js';
 export { DEFAULT_PROMOTION_GATE, type PromotionGateOptions, resolveGate } from './gate-options.js';
 export {
   checkPromotion,

@@ -78,26 +78,45 @@ export async function listEvents(
 }
 
 /**
+ * The time of `migration`'s latest event that `condition` (SQL over the events table,
+ * with `$1` the migration and `params` from `$2` on) selects; `undefined` when there is
+ * none or no event log.
+ */
+async function latestEventAt(
+  db: Queryable,
+  migration: string,
+  schema: string,
+  condition: string,
+  params: readonly unknown[] = [],
+): Promise<Date | undefined> {
+  if (!(await eventsExist(db, schema))) return undefined;
+  const { rows } = await db.query<{ at: unknown }>(
+    `SELECT max(at) AS at FROM ${quoteStateSchema(schema)}.events WHERE migration = $1 AND (${condition})`,
+    [migration, ...params],
+  );
+  const at = rows[0]?.at;
+  return at === null || at === undefined ? undefined : toDate(at);
+}
+
+/**
  * When `migration`'s write path last changed (its latest expand, contract or stage
  * event), or `undefined` when it never did. A verification older than this proves
  * nothing about the data written since.
  */
-export async function lastWritePathChange(
+export function lastWritePathChange(
   db: Queryable,
   migration: string,
   schema: string = DEFAULT_STATE_SCHEMA,
 ): Promise<Date | undefined> {
-  if (!(await eventsExist(db, schema))) return undefined;
-  const result = await db.query<{ at: unknown }>(
-    // A stage event that says it left the write path alone (a percentage change, or
-    // shadow to live: both write old and new) doesn't invalidate a verification.
-    `SELECT max(at) AS at FROM ${quoteStateSchema(schema)}.events
-      WHERE migration = $1 AND kind = ANY($2::text[])
-        AND (kind <> 'stage' OR details->>'writePathChanged' IS DISTINCT FROM 'false')`,
-    [migration, [...WRITE_PATH_KINDS]],
+  // A stage event that says it left the write path alone (a percentage change, or
+  // shadow to live: both write old and new) doesn't invalidate a verification.
+  return latestEventAt(
+    db,
+    migration,
+    schema,
+    `kind = ANY($2::text[]) AND (kind <> 'stage' OR details->>'writePathChanged' IS DISTINCT FROM 'false')`,
+    [[...WRITE_PATH_KINDS]],
   );
-  const at = result.rows[0]?.at;
-  return at === null || at === undefined ? undefined : toDate(at);
 }
 
 /**
@@ -105,18 +124,12 @@ export async function lastWritePathChange(
  * `undefined` when they never did (or there is no event log). The promotion gate counts
  * the evidence published since.
  */
-export async function lastStageChange(
+export function lastStageChange(
   db: Queryable,
   migration: string,
   schema: string = DEFAULT_STATE_SCHEMA,
 ): Promise<Date | undefined> {
-  if (!(await eventsExist(db, schema))) return undefined;
-  const { rows } = await db.query<{ at: unknown }>(
-    `SELECT max(at) AS at FROM ${quoteStateSchema(schema)}.events WHERE migration = $1 AND kind = 'stage'`,
-    [migration],
-  );
-  const at = rows[0]?.at;
-  return at === null || at === undefined ? undefined : toDate(at);
+  return latestEventAt(db, migration, schema, `kind = 'stage'`);
 }
 
 /** The latest schema change of a migration: its last expand or contract. */

@@ -116,6 +116,19 @@ describe('flagshift CLI: flags set refuses moves the schema or the backfill cann
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'off')).code).toBe(0);
   });
 
+  it('the target stage is checked whatever the default: dualwrite by default, before expand, is refused', async () => {
+    await db.sql(`CREATE TABLE ${db.schema}.orders (id integer PRIMARY KEY, remark text)`);
+    const refused = await db.run('flags', 'set', 'orders-note', '--stage', 'dualwrite');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^flagshift: error: moving migration "orders-note" from dualwrite to dualwrite refused: the new column .*orders\.note does not exist yet, and stage dualwrite writes it: .* run flagshift expand orders-note first; or pass --force, which is logged\n$/,
+    );
+    const [flags] = await db.sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${db.schema}.flags WHERE key LIKE 'flagshift.orders-note.%'`,
+    );
+    expect(flags?.n).toBe(0);
+  });
+
   it('before the backfill finished: dualwrite goes, a stage that reads new is refused', async () => {
     expect((await db.run('expand', 'users-username')).code).toBe(0);
     const live = await db.run('flags', 'set', 'users-username', '--stage', 'live', '--percent', '100');

@@ -10,7 +10,7 @@ import {
 import type { Queryable } from '../../../src/kernel/driver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { createMetricsPublisher } from '../../../src/lifecycle/index.js';
+import { createMetricsPublisher, recordEvent } from '../../../src/lifecycle/index.js';
 import { listEvents, recordVerification } from '../../../src/lifecycle/state/index.js';
 import { rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
@@ -20,6 +20,8 @@ import { usersFixture } from '../../support/fixtures.js';
 import { call } from './http.js';
 
 const HOSTILE = `<img src=x onerror="alert(1)"><script>alert(2)</script>`;
+/** The dashboard token of these tests' dashboards. */
+const TOKEN = 'test-token-0123456789';
 
 const users = defineTable({
   name: 'users',
@@ -55,7 +57,12 @@ afterEach(async () => {
 });
 
 async function start(options: Partial<Parameters<typeof startDashboard>[0]> = {}): Promise<Dashboard> {
-  const dashboard = await startDashboard({ driver: downDriver, migrations: [hostileMigration], ...options });
+  const dashboard = await startDashboard({
+    driver: downDriver,
+    migrations: [hostileMigration],
+    token: TOKEN,
+    ...options,
+  });
   open.push(dashboard);
   return dashboard;
 }
@@ -99,7 +106,7 @@ describe('dashboard API without a database', () => {
       table: 'users',
       defaultStage: 'dualwrite',
     });
-    for (const section of ['flags', 'metrics', 'backfill', 'verification']) {
+    for (const section of ['flags', 'metrics', 'backfill', 'verification', 'events']) {
       expect(m[section]).toEqual({ status: 'unknown', reason: 'connection refused <b>down</b>' });
     }
   });
@@ -125,6 +132,7 @@ describe('dashboard API without a database', () => {
     for (const [body, message] of cases) {
       const answer = await call(url, '/api/migrations/users-username/flags', {
         method: 'POST',
+        token: TOKEN,
         body,
         headers: { 'content-type': 'application/json' },
       });
@@ -140,6 +148,7 @@ describe('dashboard API without a database', () => {
     const { url } = await start({ flags: control });
     const answer = await call(url, '/api/migrations/users-username/flags', {
       method: 'POST',
+      token: TOKEN,
       body: { stage: 'live', percent: 12.5 },
     });
     expect(answer.status).toBe(200);
@@ -158,9 +167,13 @@ describe('dashboard API without a database', () => {
       }),
     });
     const { url } = await start({ flags: control });
-    const set = await call(url, '/api/migrations/users-username/flags', { method: 'POST', body: { percent: 5 } });
+    const set = await call(url, '/api/migrations/users-username/flags', {
+      method: 'POST',
+      token: TOKEN,
+      body: { percent: 5 },
+    });
     expect(set.status).toBe(400);
-    const kill = await call(url, '/api/migrations/users-username/kill', { method: 'POST', body: {} });
+    const kill = await call(url, '/api/migrations/users-username/kill', { method: 'POST', token: TOKEN, body: {} });
     expect(kill.status).toBe(409);
     expect(kill.json.error).toMatch(/is complete/);
 
@@ -170,7 +183,11 @@ describe('dashboard API without a database', () => {
       }),
     });
     const other = await start({ flags: broken });
-    const failed = await call(other.url, '/api/migrations/users-username/kill', { method: 'POST', body: {} });
+    const failed = await call(other.url, '/api/migrations/users-username/kill', {
+      method: 'POST',
+      token: TOKEN,
+      body: {},
+    });
     expect(failed.status).toBe(500);
     expect(failed.json.error).toBe('the flag change failed: deadlock detected');
   });
@@ -180,11 +197,16 @@ describe('dashboard API without a database', () => {
     const { url } = await start({ flags: control });
     const empty = await call(url, '/api/migrations/users-username/kill', {
       method: 'POST',
+      token: TOKEN,
       headers: { 'content-type': 'application/json' },
     });
     expect(empty.status).toBe(200);
     expect(empty.json.message).toMatch(/killed: every process reads old again/);
-    const withBody = await call(url, '/api/migrations/users-username/kill', { method: 'POST', body: { stage: 'off' } });
+    const withBody = await call(url, '/api/migrations/users-username/kill', {
+      method: 'POST',
+      token: TOKEN,
+      body: { stage: 'off' },
+    });
     expect(withBody.status).toBe(400);
     expect(withBody.json.error).toMatch(/a kill takes no parameters, got \{"stage":"off"\}/);
     expect(control.kill).toHaveBeenCalledTimes(1);
@@ -195,7 +217,7 @@ describe('dashboard API without a database', () => {
     const { url } = await start({ flags: control });
     const port = new URL(url).port;
     const post = (path: string, init: Parameters<typeof call>[2] = {}) =>
-      call(url, path, { method: 'POST', body: { stage: 'shadow' }, ...init });
+      call(url, path, { method: 'POST', token: TOKEN, body: { stage: 'shadow' }, ...init });
 
     const unknown = await post('/api/migrations/%3Cscript%3E/flags');
     expect(unknown.status).toBe(404);
@@ -231,13 +253,26 @@ describe('dashboard API without a database', () => {
     expect(control.set).toHaveBeenCalledTimes(1);
   });
 
-  it('read-only: without a flag control, changes are 403 and the page offers no controls', async () => {
-    const { url } = await start();
-    const answer = await call(url, '/api/migrations/users-username/kill', { method: 'POST', body: {} });
-    expect(answer.status).toBe(403);
-    expect(answer.json.error).toMatch(/ramp and kill controls are off/);
-    expect((await call(url, '/api/state')).json.controls).toBe(false);
-    expect((await call(url, '/')).text).toContain('data-controls="false"');
+  it('read-only: without a flag control, or with readOnly, there are no change routes, no token and no controls', async () => {
+    const control = recordingControl();
+    for (const options of [{}, { flags: control, readOnly: true }]) {
+      const dashboard = await start({ ...options, token: undefined });
+      expect(dashboard.token).toBeUndefined();
+      for (const path of [
+        '/api/migrations/users-username/kill',
+        '/api/migrations/users-username/flags',
+        '/api/token',
+      ]) {
+        const answer = await call(dashboard.url, path, { method: 'POST', body: { stage: 'live' }, token: TOKEN });
+        expect({ path, status: answer.status }).toEqual({ path, status: 404 });
+      }
+      expect((await call(dashboard.url, '/api/state')).json.controls).toBe(false);
+      const page = (await call(dashboard.url, '/')).text;
+      expect(page).toContain('data-controls="false"');
+      expect(page).not.toContain('id="token-gate"');
+    }
+    expect(control.set).not.toHaveBeenCalled();
+    expect(control.kill).not.toHaveBeenCalled();
   });
 
   it('options: invalid ones are configuration errors naming the option', async () => {
@@ -274,6 +309,7 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       stateSchema: ctx.schema,
       flagTable: { schema: ctx.schema },
       seriesBucketMs: 1000,
+      token: TOKEN,
       ...(flags === undefined ? {} : { flags }),
     });
     open.push(dashboard);
@@ -293,6 +329,7 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(m.backfill).toEqual({ status: 'ok', value: null });
     expect(m.verification).toEqual({ status: 'ok', value: null });
     expect(m.metrics).toEqual({ status: 'ok', value: null });
+    expect(m.events).toEqual({ status: 'ok', value: [] });
     expect(state.fleet).toMatchObject({ status: 'ok', value: { published: false, processes: 0 } });
     const created = await ctx.sql<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename <> 'users'`,
@@ -363,6 +400,17 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(m.metrics.value.series.reduce((sum: number, p: { mismatches: number }) => sum + p.mismatches, 0)).toBe(1);
     expect(state.fleet.value).toMatchObject({ published: true, processes: 1, seriesBucketMs: 1000 });
 
+    // The page's chart windows: the same series over 5 minutes at 5-second points, or 24 hours; nothing else.
+    const fiveMinutes = (await call(url, '/api/state?window=5m')).json;
+    expect(fiveMinutes.fleet.value).toMatchObject({ seriesWindowMs: 300_000, seriesBucketMs: 5000 });
+    const points = fiveMinutes.migrations[0].metrics.value.series;
+    expect(points.reduce((sum: number, p: { mismatches: number }) => sum + p.mismatches, 0)).toBe(1);
+    const day = (await call(url, '/api/state?window=24h')).json;
+    expect(day.fleet.value).toMatchObject({ seriesWindowMs: 86_400_000, seriesBucketMs: 900_000 });
+    const bogus = await call(url, '/api/state?window=2d');
+    expect(bogus.status).toBe(400);
+    expect(bogus.json.error).toBe('window must be one of 5m, 15m, 1h, 6h, 24h, got "2d"');
+
     // A stage change after the verification: the page must say it proves less now.
     await setMigrationFlags(
       ctx.driver,
@@ -387,16 +435,16 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     const { url } = await startOn(ctx, migration, control);
     const path = `/api/migrations/${migration.name}`;
 
-    expect((await call(url, `${path}/flags`, { method: 'POST', body: { stage: 'live', percent: 40 } })).status).toBe(
-      200,
-    );
+    expect(
+      (await call(url, `${path}/flags`, { method: 'POST', token: TOKEN, body: { stage: 'live', percent: 40 } })).status,
+    ).toBe(200);
     expect((await call(url, '/api/state')).json.migrations[0].flags.value).toMatchObject({
       source: 'control',
       stage: 'live',
       percent: 40,
       updatedBy: 'flagshift dashboard',
     });
-    const kill = await call(url, `${path}/kill`, { method: 'POST', body: {} });
+    const kill = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(kill.status).toBe(200);
     const flags = await getMigrationFlags(ctx.driver, migration, { schema: ctx.schema });
     expect(flags).toMatchObject({ stage: 'dualwrite', percent: 0 });
@@ -404,7 +452,28 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(events.map((e) => e.details['action'])).toEqual(['set', 'kill']);
     expect(events[1]!.details).toMatchObject({ actor: 'flagshift dashboard', reason: 'killed from the dashboard' });
 
-    const again = await call(url, `${path}/kill`, { method: 'POST', body: {} });
+    // The timeline: newest first, who did what, and no row data even when an event holds some.
+    await recordEvent(
+      ctx.driver,
+      migration.name,
+      'verify',
+      { passed: false, checkedRows: 3, mismatchedRows: 1, missingRows: 0, sample: { username: 'secret-value' } },
+      ctx.schema,
+    );
+    const timeline = (await call(url, '/api/state')).json.migrations[0].events;
+    expect(timeline.status).toBe('ok');
+    expect(timeline.value.map((e: { kind: string }) => e.kind)).toEqual(['verify', 'stage', 'stage', 'backfill']);
+    expect(timeline.value[0].details).toEqual({ passed: false, checkedRows: 3, mismatchedRows: 1, missingRows: 0 });
+    expect(timeline.value[1].details).toMatchObject({
+      action: 'kill',
+      actor: 'flagshift dashboard',
+      reason: 'killed from the dashboard',
+      from: { stage: 'live', percent: 40 },
+      to: { stage: 'dualwrite', percent: 0 },
+    });
+    expect(JSON.stringify(timeline)).not.toContain('secret-value');
+
+    const again = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(again.json.message).toMatch(/already reads old only; nothing changed/);
 
     await setMigrationFlags(
@@ -413,10 +482,10 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       { stage: 'complete' },
       { schema: ctx.schema, stateSchema: ctx.schema, gate: { minComparisons: 0 } },
     );
-    const back = await call(url, `${path}/flags`, { method: 'POST', body: { stage: 'shadow' } });
+    const back = await call(url, `${path}/flags`, { method: 'POST', token: TOKEN, body: { stage: 'shadow' } });
     expect(back.status).toBe(409);
     expect(back.json.error).toMatch(/from complete to shadow refused: .*since complete/);
-    const refused = await call(url, `${path}/kill`, { method: 'POST', body: {} });
+    const refused = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });
     expect(refused.status).toBe(409);
   });
 });

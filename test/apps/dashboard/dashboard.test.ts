@@ -2,8 +2,8 @@
  * The dashboard end to end, in a real headless browser (Debian's Chromium driven by
  * playwright-core) against the real PostgreSQL server: an application process whose
  * flags come from the PostgreSQL flag provider publishes its metrics, the test causes a
- * mismatch behind the SDK's back, the page shows it, and a ramp and a kill clicked in the
- * page reach that process's data path.
+ * mismatch behind the SDK's back, the page shows it, and, once the operator has given the
+ * dashboard token, a ramp and a kill clicked in the page reach that process's data path.
  */
 import { randomUUID } from 'node:crypto';
 import { OpenFeature } from '@openfeature/server-sdk';
@@ -73,7 +73,7 @@ describeDrivers(
       for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
     });
 
-    it('page: shows the migration, its stage and a caused mismatch; a ramp and a kill clicked in the page reach the data path', async ({
+    it('page: shows the migration, its stage and a caused mismatch; unlocked with the token, a ramp and a kill clicked in the page reach the data path', async ({
       skip,
     }) => {
       if (!availability.available) return skip(`no browser: ${availability.reason}`);
@@ -142,7 +142,7 @@ describeDrivers(
       });
       cleanup.push(() => dashboard.close());
 
-      const page: Page = await browser!.newPage();
+      const page: Page = await browser!.newPage({ viewport: { width: 1366, height: 768 } });
       cleanup.push(() => page.close());
       const dialogs: string[] = [];
       page.on('dialog', (dialog) => {
@@ -172,6 +172,13 @@ describeDrivers(
       expect(await card.locator('[data-testid="mismatch-chart"] svg circle').count()).toBeGreaterThan(0);
       expect(await card.getByTestId('latency').textContent()).toMatch(/both \(one statement\)/);
 
+      // The charts' window: 5 minutes at 5-second points, picked in the page.
+      await page.getByTestId('window-select').selectOption('5m');
+      await textOf(card.getByTestId('mismatch-chart'), (text) => text.includes('one point per 5 s'));
+      expect(await card.locator('[data-testid="mismatch-chart"] svg').getAttribute('aria-label')).toBe(
+        'mismatch rate over the last 5 min',
+      );
+
       // The last verification, and nothing after it.
       const verification = card.getByTestId('verification');
       expect(await textOf(verification, (text) => text.includes('rows checked'))).toMatch(
@@ -181,6 +188,43 @@ describeDrivers(
       // A hostile description is text, not markup.
       expect(await card.getByTestId('description').textContent()).toBe(HOSTILE);
       expect(await page.locator('img').count()).toBe(0);
+
+      // The promotion gate of the next step, as the control's set() would judge it now.
+      expect(await textOf(card.getByTestId('gate'), (text) => text.startsWith('Next step:'))).toMatch(
+        /^Next step: shadow \u2192 live 1%: ready \u00b7 2 of 0 comparisons since \d\d:\d\d:\d\d UTC; 1 mismatch$/,
+      );
+
+      // At 1366x768, the token field and the controls are in view without scrolling.
+      for (const control of [page.getByTestId('token-input'), card.getByTestId('kill'), card.getByTestId('apply')]) {
+        const box = (await control.boundingBox())!;
+        expect(box.y + box.height).toBeLessThanOrEqual(768);
+      }
+      expect(await page.evaluate('window.scrollY')).toBe(0);
+
+      // The controls are locked until the operator gives the token: a kill asks for it and changes nothing.
+      const gate = page.getByTestId('token-gate');
+      expect(await gate.getAttribute('data-unlocked')).toBe('false');
+      await card.getByTestId('kill').click();
+      expect(await card.getByTestId('control-result').textContent()).toMatch(/controls are locked/);
+      expect(await card.getByRole('alertdialog').isHidden()).toBe(true);
+      expect(await page.evaluate("document.activeElement?.getAttribute('data-testid')")).toBe('token-input');
+      // A wrong token is refused by the server and not kept.
+      await page.getByTestId('token-input').fill('not-the-token-0123456789');
+      await page.getByTestId('unlock').click();
+      await textOf(page.getByTestId('token-state'), (text) => text.includes('wrong'));
+      expect(await gate.getAttribute('data-unlocked')).toBe('false');
+      expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
+      // The right one unlocks the controls, and lasts across a reload of the tab; it is in no URL and not in the page.
+      const token = dashboard.token!;
+      await page.getByTestId('token-input').fill(token);
+      await page.getByTestId('unlock').click();
+      await textOf(page.getByTestId('token-state'), (text) => text === 'Controls unlocked.');
+      await page.reload();
+      await card.waitFor({ timeout: 10_000 });
+      expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('true');
+      expect(page.url()).not.toContain(token);
+      expect(await page.content()).not.toContain(token);
+      expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'shadow' });
 
       // A confirmation comes first: cancelling changes nothing.
       await card.getByTestId('kill').click();
@@ -215,9 +259,32 @@ describeDrivers(
       });
       expect(await getMigrationFlags(driver, migration, { schema })).toMatchObject({ stage: 'dualwrite', percent: 0 });
       await textOf(card.getByTestId('stage'), (text) => text === 'dualwrite');
+      // Back at dualwrite, the next step serves no more new data: the gate asks nothing of it.
+      await textOf(card.getByTestId('gate'), (text) => text.includes('dualwrite \u2192 shadow'));
+      expect(await card.getByTestId('gate').textContent()).toBe(
+        'Next step: dualwrite \u2192 shadow: ready \u00b7 serves no more new data, so it needs no evidence',
+      );
+      // The timeline says what happened, newest first, and who did it.
+      const timeline = card.locator('[data-testid="timeline"] tbody tr');
+      await textOf(timeline.locator('[data-testid="event-what"]'), (text) => text.startsWith('kill:'));
+      expect(await timeline.first().textContent()).toMatch(
+        /kill: live 100% \u2192 dualwrite 0%flagshift dashboardkilled from the dashboard$/,
+      );
+      expect(await timeline.nth(1).textContent()).toMatch(/flags: shadow .+ \u2192 live 100%flagshift dashboard-$/);
+
+      // Locking forgets the token in this tab.
+      await page.getByTestId('lock').click();
+      expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('false');
+      expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
+      // A token kept in the tab that the dashboard no longer takes (it restarted with another) locks the controls on load.
+      await page.evaluate(`window.sessionStorage.setItem('flagshift-dashboard-token', 'stale-token-0123456789')`);
+      await page.reload();
+      await textOf(page.getByTestId('token-state'), (text) => text.includes('no longer works'));
+      expect(await page.getByTestId('token-gate').getAttribute('data-unlocked')).toBe('false');
+      expect(await page.evaluate('window.sessionStorage.length')).toBe(0);
 
       if (process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'] !== undefined) {
-        await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: true });
+        await page.screenshot({ path: process.env['FLAGSHIFT_DASHBOARD_SCREENSHOT'], fullPage: false });
       }
       expect(dialogs).toEqual([]);
       expect(pageErrors).toEqual([]);

@@ -3,6 +3,7 @@
  * and the dashboard's defences (DNS rebinding, cross-site posts) are about exactly those.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { TOKEN_HEADER } from '../../../apps/dashboard/token-header.js';
 
 /** What {@link call} returns. */
 export interface HttpAnswer {
@@ -20,12 +21,17 @@ export interface CallInit {
   readonly headers?: Record<string, string>;
   /** A string is sent as is; anything else as JSON (with content-type application/json unless given). */
   readonly body?: unknown;
+  /** Sent as the dashboard token, in its header. */
+  readonly token?: string;
 }
 
 /** Sends one request to `base` + `path`. */
 export function call(base: string, path: string, init: CallInit = {}): Promise<HttpAnswer> {
   const url = new URL(path, base);
-  const headers: Record<string, string> = { ...init.headers };
+  const headers: Record<string, string> = {
+    ...(init.token === undefined ? {} : { [TOKEN_HEADER]: init.token }),
+    ...init.headers,
+  };
   let payload: Buffer | undefined;
   if (init.body !== undefined) {
     if (typeof init.body === 'string') {

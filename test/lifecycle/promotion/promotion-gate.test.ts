@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { getMigrationFlags, setMigrationFlags } from '../../../adapters/postgres-flags/index.js';
 import { StageTransitionError } from '../../../src/index.js';
-import { checkPromotion, createBackfill, createMetricsPublisher, servesMoreNew } from '../../../src/lifecycle/index.js';
+import {
+  checkPromotion,
+  createBackfill,
+  createMetricsPublisher,
+  nextPosition,
+  servesMoreNew,
+} from '../../../src/lifecycle/index.js';
 import { listEvents } from '../../../src/lifecycle/state/index.js';
 import { describeDrivers } from '../../support/drivers.js';
 import { usersFixture, usersMigration } from '../../support/fixtures.js';
@@ -24,6 +30,20 @@ describe('servesMoreNew: the moves the gate holds', () => {
     expect(servesMoreNew(at('complete'), at('rampdown'))).toBe(false);
     expect(servesMoreNew(at('off'), at('dualwrite'))).toBe(false);
     expect(servesMoreNew(at('dualwrite'), at('shadow'))).toBe(false);
+  });
+});
+
+describe('next step', () => {
+  it('one stage at a time, and in live the next read percentage of the ramp; none after complete', () => {
+    expect(nextPosition({ stage: 'off', percent: 0 })).toEqual({ stage: 'dualwrite', percent: 0 });
+    expect(nextPosition({ stage: 'dualwrite', percent: 0 })).toEqual({ stage: 'shadow', percent: 0 });
+    expect(nextPosition({ stage: 'shadow', percent: 0 })).toEqual({ stage: 'live', percent: 1 });
+    expect(nextPosition({ stage: 'live', percent: 0 })).toEqual({ stage: 'live', percent: 1 });
+    expect(nextPosition({ stage: 'live', percent: 1 })).toEqual({ stage: 'live', percent: 10 });
+    expect(nextPosition({ stage: 'live', percent: 12.5 })).toEqual({ stage: 'live', percent: 50 });
+    expect(nextPosition({ stage: 'live', percent: 100 })).toEqual({ stage: 'rampdown', percent: 100 });
+    expect(nextPosition({ stage: 'rampdown', percent: 100 })).toEqual({ stage: 'complete', percent: 100 });
+    expect(nextPosition({ stage: 'complete', percent: 100 })).toBeUndefined();
   });
 });
 

@@ -15,10 +15,20 @@ export function dashboardCommand(program: Command, execute: Execute): Command {
     .option('--port <port>', 'TCP port (default: 4580; 0 picks a free one)', integer('--port', 0, 65_535))
     .option(
       '--host <address>',
-      'address to listen on (default: 127.0.0.1; anything else exposes unauthenticated controls)',
+      'address to listen on (default: 127.0.0.1); off loopback, put TLS in front or use an SSH tunnel',
     )
-    .option('--read-only', 'never offer ramp and kill controls')
-    .addHelpText('after', '\nExamples:\n  flagshift dashboard\n  flagshift dashboard --port 0 --read-only')
+    .option(
+      '--allowed-host <name>',
+      'another host name the page is reached by, as name or name:port (repeatable); other names are refused, against DNS rebinding; required with --host 0.0.0.0',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--read-only', 'serve no ramp or kill controls at all, and need no token')
+    .addHelpText(
+      'after',
+      '\nChanges need the dashboard token: set FLAGSHIFT_DASHBOARD_TOKEN, or copy the one printed at start.\n' +
+        '\nExamples:\n  flagshift dashboard\n  flagshift dashboard --port 0 --read-only\n' +
+        '  FLAGSHIFT_DASHBOARD_TOKEN=$(openssl rand -base64 32) flagshift dashboard --host 10.0.0.5 --allowed-host dash.internal',
+    )
     .action((options: DashboardCommandOptions, command: Command) =>
       execute(command, async (ctx) => (await import('./run.js')).runDashboard(ctx, options)),
     );
