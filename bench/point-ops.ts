@@ -5,33 +5,9 @@
 
 import { createMemoryMetrics, type Stage } from 'flagshift';
 import pg from 'pg';
+import { type Comparison, compare, openConnections, type PreparingRunner, sdkStatements } from './comparison.js';
 import { createUsers, type SqlRunner, type UsersMigration, usersMigration, usersRepository } from './fixture.js';
 import { interleave } from './interleave.js';
-import { type LatencySummary, ratio, round } from './stats.js';
-
-/** One comparison: raw against SDK on one connection setup. */
-export interface Comparison {
-  /**
-   * `read-off`, `read-shadow`, `read-live` or `dual-write`; with `/same-sql`, raw sends the
-   * SDK's own statement the way the SDK sends it (the same text, prepared under a name),
-   * which leaves only the SDK's cost in process;
-   * `read-off/metrics` is `read-off` with a metrics sink (`createMemoryMetrics()`).
-   */
-  readonly name: string;
-  /** `client` (one connection) or `pool8`. */
-  readonly connections: 'client' | 'pool8';
-  readonly concurrency: number;
-  readonly rawSql: string;
-  readonly sdkSql: string;
-  readonly raw: LatencySummary;
-  readonly sdk: LatencySummary;
-  /** SDK median over raw median. */
-  readonly medianRatio: number;
-  /** SDK p99 over raw p99. */
-  readonly p99Ratio: number;
-  /** Operations per second of both sides together, over the measured wall time. */
-  readonly opsPerSecond: number;
-}
 
 /** Knobs of {@link runPointOps}. */
 export interface PointOpsOptions {
@@ -44,27 +20,11 @@ export interface PointOpsOptions {
 
 const SCHEMA = 'bench_point';
 
-/** `pg`'s query config form: a statement prepared under `name`. */
-interface PreparingRunner {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<unknown>;
-}
-
-/** Captures the SQL text a repository issues, through a pool-shaped spy. */
+/** The one statement the SDK sends for a read or an update by key in `stage`. */
 async function sdkSql(migration: UsersMigration, pool: pg.Pool, stage: Stage, op: 'read' | 'write'): Promise<string> {
-  const seen: string[] = [];
-  const spy = {
-    query: (text: string, values?: unknown[]) => {
-      seen.push(text);
-      return pool.query(text, values);
-    },
-    connect: () => pool.connect(),
-  };
-  const repo = usersRepository(migration, spy, stage);
-  await repo.check();
-  seen.length = 0;
-  if (op === 'read') await repo.get(1);
-  else await repo.update(1, { username: 'user1' });
-  repo.close();
+  const seen = await sdkStatements(migration, pool, stage, (repo) =>
+    op === 'read' ? repo.get(1) : repo.update(1, { username: 'user1' }),
+  );
   if (seen.length !== 1) throw new Error(`expected one statement from ${op} in ${stage}, saw ${seen.length}`);
   return seen[0]!;
 }
@@ -96,21 +56,7 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
   const results: Comparison[] = [];
   for (const connections of ['client', 'pool8'] as const) {
     const concurrency = connections === 'client' ? 1 : 8;
-    let db: pg.Client | pg.Pool;
-    if (connections === 'client') {
-      const client = new pg.Client({ connectionString: options.connectionString });
-      client.on('error', () => undefined);
-      await client.connect();
-      db = client;
-    } else {
-      const pool = new pg.Pool({ connectionString: options.connectionString, max: 8 });
-      // An idle connection the server drops at shutdown must not crash the run.
-      pool.on('error', () => undefined);
-      db = pool;
-      // Open all eight connections before measuring.
-      const held = await Promise.all(Array.from({ length: 8 }, () => (db as pg.Pool).connect()));
-      for (const client of held) client.release();
-    }
+    const db = await openConnections(options.connectionString, connections);
     const runner: SqlRunner = db;
     // A statement prepared under a name, as the SDK's pg driver sends it: each connection
     // parses it once, then only binds and executes it.
@@ -126,34 +72,12 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
     const measure = async (
       name: string,
       rawSql: string,
-      sdkText: string,
+      sdkSql: string,
       raw: (id: number, i: number) => Promise<unknown>,
       sdk: (id: number, i: number) => Promise<unknown>,
     ) => {
-      const { a, b, wallMs } = await interleave(raw, sdk, {
-        iterations: options.iterations,
-        warmup: options.warmup,
-        concurrency,
-        rows: options.rows,
-      });
-      const rawSummary = a.summary();
-      const sdkSummary = b.summary();
-      const comparison: Comparison = {
-        name,
-        connections,
-        concurrency,
-        rawSql,
-        sdkSql: sdkText,
-        raw: rawSummary,
-        sdk: sdkSummary,
-        medianRatio: ratio(sdkSummary.medianUs, rawSummary.medianUs),
-        p99Ratio: ratio(sdkSummary.p99Us, rawSummary.p99Us),
-        opsPerSecond: round((a.count + b.count) / (wallMs / 1000)),
-      };
-      log(
-        `${name.padEnd(22)} ${connections.padEnd(6)} raw ${rawSummary.medianUs}us  sdk ${sdkSummary.medianUs}us  x${comparison.medianRatio}  (p99 ${rawSummary.p99Us} / ${sdkSummary.p99Us}us)`,
-      );
-      results.push(comparison);
+      const settings = { iterations: options.iterations, warmup: options.warmup, rows: options.rows, log };
+      results.push(await compare({ name, connections, rawSql, sdkSql, ...settings }, raw, sdk));
     };
 
     for (const stage of ['off', 'shadow', 'live'] as const) {

@@ -3,8 +3,8 @@
  * everything else below them), a markdown summary and the table printed at the end.
  */
 import type { BackfillResults } from './backfill.js';
+import type { Comparison } from './comparison.js';
 import type { Machine } from './machine.js';
-import type { Comparison } from './point-ops.js';
 import type { RoutingResult } from './routing.js';
 import type { SqlRouterResults } from './sql-router.js';
 import { median, ratio } from './stats.js';
@@ -13,6 +13,7 @@ import { median, ratio } from './stats.js';
 export interface Knobs {
   readonly rows: number;
   readonly iterations: number;
+  readonly pageIterations: number;
   readonly warmup: number;
   readonly decisions: number;
   readonly coldDecisions: number;
@@ -33,6 +34,8 @@ export interface RunResults {
   readonly startedAt: string;
   readonly durationSeconds: number;
   readonly pointOps: readonly Comparison[] | undefined;
+  /** Part 6: pages of a keyset-paged `find`. */
+  readonly pages: readonly Comparison[] | undefined;
   readonly routing: readonly RoutingResult[] | undefined;
   readonly backfill: BackfillResults | undefined;
   readonly sqlRouter?: SqlRouterResults | undefined;
@@ -142,6 +145,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
     machine: results.machine,
     knobs: results.knobs,
     pointOps: results.pointOps ?? null,
+    pages: results.pages ?? null,
     routing: results.routing ?? null,
     backfill: results.backfill ?? null,
     sqlRouter: results.sqlRouter ?? null,
@@ -158,6 +162,24 @@ function fmt(value: number): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: Math.abs(value) < 10 ? 3 : 1 });
 }
 
+/** The table of raw-against-SDK comparisons, one row per comparison and connection setup. */
+function comparisonTable(comparisons: readonly Comparison[]): string {
+  return table(
+    ['operation', 'connections', 'raw median', 'SDK median', 'ratio', 'raw p99', 'SDK p99', 'p99 ratio', 'ops/s'],
+    comparisons.map((c) => [
+      c.name,
+      c.connections === 'client' ? '1' : '8 (pool)',
+      fmt(c.raw.medianUs),
+      fmt(c.sdk.medianUs),
+      c.medianRatio.toFixed(3),
+      fmt(c.raw.p99Us),
+      fmt(c.sdk.p99Us),
+      c.p99Ratio.toFixed(3),
+      fmt(c.opsPerSecond),
+    ]),
+  );
+}
+
 /** The markdown summary (`bench/results.md`), also the basis of BENCHMARKS.md. */
 export function resultsMarkdown(results: RunResults, json: Record<string, unknown>): string {
   const { machine, knobs } = results;
@@ -168,7 +190,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     '',
   );
   out.push(
-    `Knobs: BENCH_ROWS=${knobs.rows} BENCH_ITERATIONS=${knobs.iterations} BENCH_WARMUP=${knobs.warmup} BENCH_DECISIONS=${knobs.decisions} BENCH_COLD_DECISIONS=${knobs.coldDecisions} BENCH_BATCHES=${knobs.batches} BENCH_BACKFILL_ROWS=${knobs.backfillRows} BENCH_BACKFILL_REPEATS=${knobs.backfillRepeats} BENCH_LOAD_RATE=${knobs.loadRate} BENCH_BASELINE_SECONDS=${knobs.baselineSeconds} BENCH_PARTS=${knobs.parts.join(',')}`,
+    `Knobs: BENCH_ROWS=${knobs.rows} BENCH_ITERATIONS=${knobs.iterations} BENCH_PAGE_ITERATIONS=${knobs.pageIterations} BENCH_WARMUP=${knobs.warmup} BENCH_DECISIONS=${knobs.decisions} BENCH_COLD_DECISIONS=${knobs.coldDecisions} BENCH_BATCHES=${knobs.batches} BENCH_BACKFILL_ROWS=${knobs.backfillRows} BENCH_BACKFILL_REPEATS=${knobs.backfillRepeats} BENCH_LOAD_RATE=${knobs.loadRate} BENCH_BASELINE_SECONDS=${knobs.baselineSeconds} BENCH_PARTS=${knobs.parts.join(',')}`,
     '',
   );
   out.push('## Targets', '');
@@ -190,23 +212,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
       "Both sides interleaved in one run (alternating per iteration), on the same connection setup. Latencies in microseconds. Raw `pg` sends its statement unnamed, as `pg` is usually called (`client.query(text, values)`: parsed and planned by the server every time); the SDK's pg driver prepares its statements under a name (parsed and planned once per connection). In the `/same-sql` rows raw sends the SDK's own statement, prepared the same way, so their ratio is the SDK's own cost in process.",
       '',
     );
-    out.push(
-      table(
-        ['operation', 'connections', 'raw median', 'SDK median', 'ratio', 'raw p99', 'SDK p99', 'p99 ratio', 'ops/s'],
-        results.pointOps.map((c) => [
-          c.name,
-          c.connections === 'client' ? '1' : '8 (pool)',
-          fmt(c.raw.medianUs),
-          fmt(c.sdk.medianUs),
-          c.medianRatio.toFixed(3),
-          fmt(c.raw.p99Us),
-          fmt(c.sdk.p99Us),
-          c.p99Ratio.toFixed(3),
-          fmt(c.opsPerSecond),
-        ]),
-      ),
-      '',
-    );
+    out.push(comparisonTable(results.pointOps), '');
     const sql = new Map<string, string>();
     for (const c of results.pointOps) {
       sql.set(`raw ${c.name.startsWith('read') ? 'read' : 'update'}`, c.rawSql);
@@ -270,6 +276,21 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     );
     const described = new Map(b.runs.map((run) => [run.approach, run.description]));
     for (const [approach, description] of described) out.push(`- ${approach}: ${description}`);
+    out.push('');
+  }
+  if (results.pages !== undefined) {
+    out.push('## 6. A keyset-paged `find`, raw `pg` against the SDK', '');
+    out.push(
+      "The 50 rows after a cursor, in key order, from 1,000 start positions spread over the table; both sides interleaved in one run. Raw sends the page as an application writes it by hand, one unnamed statement (`WHERE id > $1 ORDER BY id LIMIT 50`); the SDK selects the page's keys, then reads their rows routed per entity, two prepared statements. In the `/same-sql` rows raw sends the SDK's two statements, prepared the same way, so their ratio is the SDK's own cost in process. Latencies in microseconds.",
+      '',
+    );
+    out.push(comparisonTable(results.pages), '', 'Statements:', '');
+    const sql = new Map<string, string>();
+    for (const c of results.pages) {
+      sql.set(`raw ${c.name}`, c.rawSql);
+      sql.set(`SDK ${c.name}`, c.sdkSql);
+    }
+    for (const [label, text] of sql) out.push(`- ${label}: \`${text}\``);
     out.push('');
   }
   return out.join('\n');

@@ -12,7 +12,7 @@ import { median, round } from './stats.js';
 // The router is not part of the public API: it is loaded from beside the module that
 // `flagshift` resolves to, so part 3 measures the same build as parts 1, 2 and 4 (the
 // compiled package after `npm run build`), not the TypeScript source.
-const routerModule = import.meta.resolve('flagshift').replace(/index\.(js|ts)$/, 'router.$1');
+const routerModule = import.meta.resolve('flagshift').replace(/index\.(js|ts)$/, 'flags/router.$1');
 const { MigrationRouter } = (await import(routerModule)) as typeof import('../src/flags/router.js');
 
 /** One routing configuration's result. */

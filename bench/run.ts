@@ -15,15 +15,19 @@
  * - BENCH_BACKFILL_REPEATS (3): runs of flagshift's backfill and of the single statement in part 4 (medians count).
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
  * - BENCH_BASELINE_SECONDS (10): how long part 4 measures the load with no backfill, before each approach.
- * - BENCH_PARTS (1,2,3,4,5): which parts run (1 and 2 always run together; 5 is the SQL router).
+ * - BENCH_PAGE_ITERATIONS (2000): measured pages per side of each comparison of part 6.
+ * - BENCH_PARTS (1,2,3,4,5,6): which parts run (1 and 2 always run together; 5 is the SQL
+ *   router, 6 the paged find).
  */
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { type BackfillResults, runBackfills } from './backfill.js';
+import type { Comparison } from './comparison.js';
 import { currentLoad, describeMachine } from './machine.js';
-import { type Comparison, runPointOps } from './point-ops.js';
+import { runPagedFind } from './paged-find.js';
+import { runPointOps } from './point-ops.js';
 import { startPostgres } from './postgres.js';
 import { type Knobs, type RunResults, resultsJson, resultsMarkdown, resultsTable } from './report.js';
 import { type RoutingResult, runRouting } from './routing.js';
@@ -39,10 +43,10 @@ function knob(name: string, fallback: number): number {
 }
 
 function parts(): number[] {
-  const raw = process.env['BENCH_PARTS'] ?? '1,2,3,4,5';
+  const raw = process.env['BENCH_PARTS'] ?? '1,2,3,4,5,6';
   const list = raw.split(',').map((part) => Number(part.trim()));
-  if (list.some((part) => ![1, 2, 3, 4, 5].includes(part))) {
-    throw new Error(`BENCH_PARTS must list parts 1 to 5, e.g. "1,2,3", got ${JSON.stringify(raw)}`);
+  if (list.some((part) => ![1, 2, 3, 4, 5, 6].includes(part))) {
+    throw new Error(`BENCH_PARTS must list parts 1 to 6, e.g. "1,2,3", got ${JSON.stringify(raw)}`);
   }
   return list;
 }
@@ -50,6 +54,7 @@ function parts(): number[] {
 const knobs: Knobs = {
   rows: knob('BENCH_ROWS', 100_000),
   iterations: knob('BENCH_ITERATIONS', 10_000),
+  pageIterations: knob('BENCH_PAGE_ITERATIONS', 2000),
   warmup: knob('BENCH_WARMUP', 1000),
   decisions: knob('BENCH_DECISIONS', 1_000_000),
   coldDecisions: knob('BENCH_COLD_DECISIONS', 20_000),
@@ -100,6 +105,17 @@ try {
       log,
     });
   }
+  let pages: Comparison[] | undefined;
+  if (knobs.parts.includes(6)) {
+    log('\n6. a keyset-paged find: a hand-written page query against the SDK, interleaved');
+    pages = await runPagedFind({
+      connectionString: server.connectionString,
+      rows: knobs.rows,
+      iterations: knobs.pageIterations,
+      warmup: Math.max(1, Math.round(knobs.warmup / 5)),
+      log,
+    });
+  }
   let routing: RoutingResult[] | undefined;
   if (knobs.parts.includes(3)) {
     log('\n3. routing alone: decisions per second');
@@ -145,6 +161,7 @@ try {
     startedAt,
     durationSeconds: Math.round((performance.now() - started) / 100) / 10,
     pointOps,
+    pages,
     routing,
     backfill,
     sqlRouter,

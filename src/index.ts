@@ -134,11 +134,19 @@ export {
 export {
   type CallOptions,
   createRepository,
+  type EqualityOperators,
+  type FieldOperators,
   type FindQuery,
+  type Insertable,
   type KeyInput,
   type OrderBy,
+  type Page,
+  type PageQuery,
+  type RangeOperators,
   type Repository,
   type RepositoryOptions,
+  type TextOperators,
+  type Where,
 } from './repository/index.js';
 export {
   type CompareOptions,

@@ -6,7 +6,7 @@
  */
 export { loadLongTransactions, loadRelationLocks, type OpenTransaction, type RelationLock } from './activity.js';
 export { checkColumns, type MigrationColumnState, missingColumnsError, tablesOf } from './column-check.js';
-export { loadColumns } from './column-sets.js';
+export { loadColumnFacts, loadColumns } from './column-sets.js';
 export { loadFunctionSources } from './function-sources.js';
 export { existingRelations, loadIndexValidity, loadTableSize, type TableSize } from './relations.js';
 export { hasIndexLeadingWith, hasUniqueIndexOn, hasUniqueKey, loadTableCatalog } from './table-catalog.js';
@@ -14,6 +14,8 @@ export type {
   CatalogColumn,
   CatalogConstraint,
   CatalogIndex,
+  ColumnFacts,
+  ColumnGenerator,
   ColumnSets,
   FunctionSources,
   TableCatalog,

@@ -61,5 +61,20 @@ export interface TableCatalog {
 /** Column names per quoted table name; `null` for a table that does not exist. */
 export type ColumnSets = ReadonlyMap<string, ReadonlySet<string> | null>;
 
+/** How the database fills a column an insert leaves out: its default, `serial`'s or an identity's next value. */
+export interface ColumnGenerator {
+  /** An SQL expression that computes the value, e.g. `nextval('users_id_seq'::regclass)` or `gen_random_uuid()`. */
+  readonly sql: string;
+  /** `GENERATED ALWAYS AS IDENTITY`: an insert that supplies the value needs `OVERRIDING SYSTEM VALUE`. */
+  readonly always: boolean;
+}
+
+/** The columns of several tables, and the generators of those the database fills by itself. */
+export interface ColumnFacts {
+  readonly sets: ColumnSets;
+  /** Per quoted table name, per column: its generator. Columns without one are absent. */
+  readonly generators: ReadonlyMap<string, ReadonlyMap<string, ColumnGenerator>>;
+}
+
 /** The source (`prosrc`) of each function asked for, by its SQL name; `undefined` for one that doesn't exist. */
 export type FunctionSources = ReadonlyMap<string, string | undefined>;

@@ -57,7 +57,6 @@ export {
   type PreflightWarning,
   preflight,
 } from './preflight.js';
-export { renderSqlForm } from './sql-forms.js';
 export {
   checkPromotion,
   DEFAULT_PROMOTION_GATE,
@@ -73,6 +72,7 @@ export {
   RAMP_PERCENTS,
   servesMoreNew,
 } from './promotion/index.js';
+export { renderSqlForm } from './sql-forms.js';
 export {
   createMetricsPublisher,
   DEFAULT_STATE_SCHEMA,

@@ -4,7 +4,14 @@
  * shape of a handle that the data-path functions of the other modules take.
  */
 import type { z } from 'zod';
-import { type ColumnSets, checkColumns, loadColumns, type MigrationColumnState, tablesOf } from '../catalog/index.js';
+import {
+  type ColumnFacts,
+  type ColumnGenerator,
+  checkColumns,
+  loadColumnFacts,
+  type MigrationColumnState,
+  tablesOf,
+} from '../catalog/index.js';
 import {
   type FlagContext,
   type FlagSource,
@@ -76,6 +83,8 @@ export class RepositoryCore {
   /** Whether {@link schema} has every column of every plan, on both sides: see {@link hasAllColumns}. */
   private allColumns = false;
   private readonly selectCache = new Map<string | number, string>();
+  /** Per key column: how the database fills it when an insert leaves it out; loaded with the column state. */
+  private generators: readonly (ColumnGenerator | undefined)[] = [];
 
   constructor(
     table: TableDefinition,
@@ -218,9 +227,9 @@ export class RepositoryCore {
     if (this.schema !== undefined && fresh) return this.schema;
     if (this.schemaLoading === undefined) {
       this.schemaLoading = (async () => {
-        let sets: ColumnSets;
+        let facts: ColumnFacts;
         try {
-          sets = await loadColumns(
+          facts = await loadColumnFacts(
             db,
             tablesOf(
               this.table,
@@ -231,12 +240,14 @@ export class RepositoryCore {
           throw toDriverError(error);
         }
         const state = checkColumns(
-          sets,
+          facts.sets,
           this.table,
           this.plainFields,
           this.plans.map((plan) => plan.migration),
         );
         this.schema = state;
+        const filled = facts.generators.get(this.table.table.quoted);
+        this.generators = this.keyColumns.map((column) => filled?.get(column.name));
         this.allColumns = this.plans.every((plan) => {
           const columns = state.get(plan.migration.name);
           return columns !== undefined && columns.missingOld.length === 0 && columns.missingNew.length === 0;
@@ -273,6 +284,17 @@ export class RepositoryCore {
    */
   hasAllColumns(): boolean {
     return this.allColumns;
+  }
+
+  /**
+   * How the database fills key column `index` when an insert leaves it out, or `undefined`
+   * when it has no default. Without one cached, looks again (at most every
+   * {@link SCHEMA_REFRESH_MS}), so a default added since is seen.
+   */
+  async keyGenerator(db: Queryable, index: number): Promise<ColumnGenerator | undefined> {
+    await this.columnState(db);
+    if (this.generators[index] === undefined) await this.columnState(db, true);
+    return this.generators[index];
   }
 
   /** Cached text of a main-table select by keys. */

@@ -13,6 +13,7 @@ import {
   ConfigurationError,
   canNest,
   FlagshiftError,
+  previewValue,
   type Queryable,
   toDriverError,
   underSavepoint,
@@ -20,10 +21,12 @@ import {
 } from '../kernel/index.js';
 import type { EntitySchema, Migration, TableDefinition } from '../model/index.js';
 import { type Handle, RepositoryCore } from './core.js';
+import { countRows } from './count.js';
 import { findRows } from './find.js';
 import { type Key, validateKey } from './keys.js';
+import { cursorOf } from './keyset.js';
 import { firstEntity, readByKeys } from './reads.js';
-import type { CallOptions, CallState, Entity, Repository, RepositoryOptions } from './types.js';
+import type { CallOptions, CallState, Entity, Page, Repository, RepositoryOptions } from './types.js';
 import { validateEntity, validatePatch, validateQuery } from './validation.js';
 import { deleteEntity, updateEntity, writeEntity } from './writes.js';
 
@@ -96,6 +99,13 @@ export function createRepository<S extends EntitySchema, K extends string>(
   >;
 }
 
+/** The `fields` of `entity`, in that order. */
+function pick(entity: Entity, fields: readonly string[]): Entity {
+  const out: Entity = {};
+  for (const field of fields) out[field] = entity[field];
+  return out;
+}
+
 /**
  * A {@link Repository} on one connection (the driver, or a transaction). Its methods validate
  * their input and hand over to the data path of `repository/`, passing the handle itself.
@@ -150,15 +160,11 @@ class RepositoryHandle implements Handle {
   }
 
   async insert(entity: unknown, options?: CallOptions): Promise<Entity> {
-    const valid = validateEntity(this.core, entity, 'insert');
-    await writeEntity(this, valid, 'insert', this.callState(options));
-    return valid;
+    return writeEntity(this, validateEntity(this.core, entity, 'insert'), 'insert', this.callState(options));
   }
 
   async upsert(entity: unknown, options?: CallOptions): Promise<Entity> {
-    const valid = validateEntity(this.core, entity, 'upsert');
-    await writeEntity(this, valid, 'upsert', this.callState(options));
-    return valid;
+    return writeEntity(this, validateEntity(this.core, entity, 'upsert'), 'upsert', this.callState(options));
   }
 
   async update(key: unknown, patch: unknown, options?: CallOptions): Promise<boolean> {
@@ -172,7 +178,35 @@ class RepositoryHandle implements Handle {
   }
 
   async find(query: unknown = {}, options?: CallOptions): Promise<Entity[]> {
-    return findRows(this, validateQuery(this.core, query), this.callState(options));
+    const valid = validateQuery(this.core, query);
+    const entities = await findRows(this, valid, this.callState(options));
+    return valid.select === undefined ? entities : entities.map((entity) => pick(entity, valid.select!));
+  }
+
+  async findPage(query: unknown, options?: CallOptions): Promise<Page<Entity>> {
+    const valid = validateQuery(this.core, query, 'findPage');
+    const { limit, select, orderBy } = valid;
+    if (limit === undefined || limit < 1) {
+      throw new ValidationError(
+        `findPage in ${this.core.table.table.display}: limit, the page size, must be a positive integer, got ${previewValue(limit)}`,
+      );
+    }
+    // The cursor is made of the last entity's sort and key values: fetch them too.
+    const needed =
+      select === undefined
+        ? undefined
+        : [...new Set([...select, ...orderBy.map((o) => o.field), ...this.core.table.keyFields])];
+    const entities = await findRows(this, { ...valid, select: needed }, this.callState(options));
+    const last = entities.at(-1);
+    return {
+      items: select === undefined ? entities : entities.map((entity) => pick(entity, select)),
+      next: entities.length === limit && last !== undefined ? cursorOf(this.core, orderBy, last) : undefined,
+    };
+  }
+
+  async count(where: unknown = {}, options?: CallOptions): Promise<number> {
+    const valid = validateQuery(this.core, { where }, 'count');
+    return countRows(this, valid, this.callState(options));
   }
 
   async transaction<T>(fn: (tx: RepositoryHandle) => Promise<T>, options?: CallOptions): Promise<T> {

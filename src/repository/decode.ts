@@ -5,7 +5,7 @@
 
 import type { Route } from '../flags/index.js';
 import type { Operation } from '../metrics/index.js';
-import type { BoundMapping, Side } from '../model/index.js';
+import type { BoundColumn, BoundMapping, Side } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import type { Handle, Plan } from './core.js';
 import { type Key, rowKeyId } from './keys.js';
@@ -92,9 +92,14 @@ export function decodeRead(
   return out;
 }
 
-export function decodePlain(handle: Handle, row: Entity): Entity {
+/** The key and plain fields of `row`: all of them, or the `columns` a projection fetched. */
+export function decodePlain(
+  handle: Handle,
+  row: Entity,
+  columns: readonly (BoundColumn & { readonly field: string })[] = handle.core.plainColumns,
+): Entity {
   const entity: Entity = {};
-  for (const column of handle.core.plainColumns) entity[column.field] = column.codec.decode(row[column.name]);
+  for (const column of columns) entity[column.field] = column.codec.decode(row[column.name]);
   return entity;
 }
 

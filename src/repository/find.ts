@@ -6,34 +6,55 @@
  */
 import { missingColumnsError } from '../catalog/index.js';
 import { type Route, routeFor } from '../flags/index.js';
-import { type QueryResult, toDriverError } from '../kernel/index.js';
+import { type QueryResult, toDriverError, ValidationError } from '../kernel/index.js';
 import type { Side } from '../model/index.js';
 import { diffResultSets, resultSetFieldDiffs } from '../shadow/index.js';
 import type { Handle } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
+import { filterConditions, oldSideProblem } from './filters.js';
 import { type Key, keyOfEntity, makeKey, rowKeyId } from './keys.js';
+import { afterCondition } from './keyset.js';
 import { readByKeys, readRoute, selectMain, selectSides } from './reads.js';
 import { Params } from './statements.js';
 import type { CallState, Entity, ReadRoute } from './types.js';
 import type { ValidQuery } from './validation.js';
 
-export async function findRows(handle: Handle, query: ValidQuery, call: CallState): Promise<Entity[]> {
+/**
+ * How a query is routed as a whole: the migrations it filters or orders on (`touched`),
+ * the route of every migration by the context's targeting key, per touched migration the
+ * side served and the side compared against (the same side when it doesn't compare).
+ */
+export interface QueryRoute {
+  readonly touched: ReadonlySet<number>;
+  readonly routes: readonly Route[];
+  readonly servedSides: ReadonlyMap<number, Side>;
+  readonly otherSides: ReadonlyMap<number, Side>;
+  readonly compare: boolean;
+}
+
+/**
+ * Routes a query as a whole (see {@link QueryRoute}); `undefined` when it touches no
+ * migration. Refuses an operator the served old side can't answer exactly, and never
+ * compares against an old side that can't; fails when a served side's columns are missing.
+ */
+export async function routeQuery(
+  handle: Handle,
+  query: Pick<ValidQuery, 'where' | 'conditions' | 'orderBy'>,
+  call: CallState,
+): Promise<QueryRoute | undefined> {
   const { core } = handle;
   const ready = core.ready(handle.db);
   if (ready !== undefined) await ready;
   const touched = new Set<number>();
-  for (const field of [...Object.keys(query.where), ...query.orderBy.map((order) => order.field)]) {
+  for (const field of [
+    ...Object.keys(query.where),
+    ...query.conditions.map((condition) => condition.field),
+    ...query.orderBy.map((order) => order.field),
+  ]) {
     const mapped = core.fieldToPlan.get(field);
     if (mapped !== undefined) touched.add(core.plans.indexOf(mapped.plan));
   }
-  if (touched.size === 0) {
-    // Filters and order don't depend on any migration: select keys, then read each row
-    // by its own route, like getMany.
-    const keys = await selectKeys(handle, query, new Map());
-    return (await readByKeys(handle, keys, 'find', call, false)).filter(
-      (entity): entity is Entity => entity !== undefined,
-    );
-  }
+  if (touched.size === 0) return undefined;
   // The query as a whole is routed by the context's targeting key.
   const routes: Route[] = [];
   for (const plan of core.plans) {
@@ -50,8 +71,16 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
     // The other side's query would abort the caller's transaction if it failed; and a
     // side whose columns don't exist yet is not queried at all.
     const otherSide: Side = route.serves === 'old' ? 'new' : 'old';
+    const problem = oldProblem(core, query, p);
+    if (route.serves === 'old' && problem !== undefined) {
+      throw new ValidationError(`query on ${core.table.table.display}: ${problem.message}`, {
+        fields: [problem.field],
+      });
+    }
     if (
       route.compares &&
+      // An old side that can't answer the query exactly is not compared against.
+      (otherSide === 'new' || problem === undefined) &&
       !handle.inTransaction &&
       (await core.missing(handle.db, core.plans[p]!, otherSide)).length === 0 &&
       core.nextCompare(core.plans[p]!)
@@ -66,7 +95,27 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
     const missing = await core.missing(handle.db, core.plans[p]!, side);
     if (missing.length > 0) throw missingColumnsError(core.plans[p]!.migration, routes[p]!.stage, side, missing);
   }
-  const fixed = (sides: Map<number, Side>) => ({ sides, routes });
+  return { touched, routes, servedSides, otherSides, compare };
+}
+
+/**
+ * The entities matching `query`, in its order: routed as a whole when it names a migrated
+ * field (see {@link routeQuery}), and compared by result set when that route compares.
+ */
+export async function findRows(handle: Handle, query: ValidQuery, call: CallState): Promise<Entity[]> {
+  const { core } = handle;
+  const routed = await routeQuery(handle, query, call);
+  if (routed === undefined) {
+    // Filters and order don't depend on any migration: select keys, then read each row
+    // by its own route, like getMany.
+    if (query.select !== undefined) return readByQuery(handle, query, { sides: new Map(), routes: [] }, call);
+    const keys = await selectKeys(handle, query, new Map());
+    return (await readByKeys(handle, keys, 'find', call, false)).filter(
+      (entity): entity is Entity => entity !== undefined,
+    );
+  }
+  const { touched, routes, servedSides, otherSides, compare } = routed;
+  const fixed = (sides: ReadonlyMap<number, Side>) => ({ sides, routes });
   const started = performance.now();
   const servedRead = readByQuery(handle, query, fixed(servedSides), call);
   const otherRead = compare
@@ -109,7 +158,9 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
       try {
         diff = diffResultSets(
           keyOf,
-          plan.migration.fields,
+          query.select === undefined
+            ? plan.migration.fields
+            : plan.migration.fields.filter((field) => query.select!.includes(field)),
           oldRows,
           newRows,
           plan.migration.compare,
@@ -147,7 +198,7 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
 async function readByQuery(
   handle: Handle,
   query: ValidQuery,
-  fixed: { sides: Map<number, Side>; routes: Route[] },
+  fixed: { sides: ReadonlyMap<number, Side>; routes: readonly Route[] },
   call: CallState | undefined,
 ): Promise<Entity[]> {
   const keys = await selectKeys(handle, query, fixed.sides);
@@ -158,8 +209,13 @@ async function readByQuery(
     if (side === undefined) return call === undefined ? route : undefined;
     return side === route.serves ? route : { ...route, serves: side };
   });
-  const reads = await routeByEntity(handle, keys, pinned, call);
-  const entities = await readRouted(handle, keys, reads, pinned);
+  // A projection reads only the migrations whose fields it selects.
+  const select = query.select;
+  const wanted = handle.core.plans.map(
+    (plan) => select === undefined || plan.migration.fields.some((field) => select.includes(field)),
+  );
+  const reads = await routeByEntity(handle, keys, pinned, call, wanted);
+  const entities = await readRouted(handle, keys, reads, pinned, wanted, select);
   return entities.filter((entity): entity is Entity => entity !== undefined);
 }
 
@@ -173,11 +229,16 @@ async function routeByEntity(
   keys: readonly Key[],
   pinned: readonly (Route | undefined)[],
   call: CallState | undefined,
+  wanted: readonly boolean[],
 ): Promise<ReadRoute[][]> {
   const { core } = handle;
   const reads: ReadRoute[][] = [];
   for (let p = 0; p < core.plans.length; p++) {
     const plan = core.plans[p]!;
+    if (!wanted[p]) {
+      reads.push(keys.map(() => ({ route: UNREAD, compare: false, side: false })));
+      continue;
+    }
     const pin = pinned[p];
     if (pin !== undefined) {
       const route = { ...pin, compares: false };
@@ -197,12 +258,20 @@ async function routeByEntity(
   return reads;
 }
 
-/** Reads rows by key as `reads` route them; compares and counts the plans not `pinned`. */
+/** The route of a migration a projection doesn't read: fetches nothing, compares nothing. */
+const UNREAD = routeFor('off', false);
+
+/**
+ * Reads rows by key as `reads` route them; compares and counts the plans not `pinned`.
+ * Plans not `wanted` (a projection selects none of their fields) are not read at all.
+ */
 async function readRouted(
   handle: Handle,
   keys: readonly Key[],
   reads: ReadRoute[][],
   pinned: readonly (Route | undefined)[],
+  wanted: readonly boolean[],
+  select: readonly string[] | undefined,
 ): Promise<(Entity | undefined)[]> {
   const { core } = handle;
   const fetchOld: boolean[] = [];
@@ -210,6 +279,13 @@ async function readRouted(
   const compareOnly: (Side | undefined)[] = [];
   const stages: Route[] = [];
   for (let p = 0; p < core.plans.length; p++) {
+    if (!wanted[p]) {
+      fetchOld.push(false);
+      fetchNew.push(false);
+      compareOnly.push(undefined);
+      stages.push(UNREAD);
+      continue;
+    }
     let servesOld = false;
     let servesNew = false;
     let compares = false;
@@ -224,11 +300,25 @@ async function readRouted(
     compareOnly.push(compares && !servesNew ? 'new' : compares && !servesOld ? 'old' : undefined);
     stages.push(reads[p]![0]?.route ?? routeFor('off', false));
   }
+  // A projection fetches the key's columns and the selected plain fields' only.
+  const plain =
+    select === undefined
+      ? undefined
+      : core.plainColumns.filter((column, index) => index < core.keyColumns.length || select.includes(column.field));
   const started = performance.now();
   const [main, sides] = await Promise.all([
     selectMain(
       handle,
-      { keys, fetchOld, fetchNew, lock: false, compareOnly, operation: 'find', stages },
+      {
+        keys,
+        fetchOld,
+        fetchNew,
+        lock: false,
+        compareOnly,
+        operation: 'find',
+        stages,
+        plain: plain?.slice(core.keyColumns.length),
+      },
       (rows, dropped) => ({ rows, dropped }),
     ),
     selectSides(handle, keys, reads, 'find'),
@@ -241,8 +331,9 @@ async function readRouted(
   const entities = keys.map((key, k) => {
     const row = byId.get(key.id);
     if (row === undefined) return undefined;
-    const entity = decodePlain(handle, row);
+    const entity = decodePlain(handle, row, plain);
     core.plans.forEach((plan, p) => {
+      if (!wanted[p]) return;
       const read = reads[p]![k]!;
       if (main.dropped?.[p]) read.compare = false;
       decodeMigration(handle, plan, read, row, sides.get(p), key, entity, 'find');
@@ -255,7 +346,7 @@ async function readRouted(
     return entity;
   });
   core.plans.forEach((plan, p) => {
-    if (pinned[p] !== undefined) return;
+    if (pinned[p] !== undefined || !wanted[p]) return;
     const migration = plan.migration.name;
     const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
     const side = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
@@ -274,56 +365,50 @@ async function readRouted(
   return entities;
 }
 
+/** The first condition of `query` on a field of plan `p` that the plan's old side can't answer exactly. */
+function oldProblem(
+  core: Handle['core'],
+  query: Pick<ValidQuery, 'conditions'>,
+  p: number,
+): { field: string; message: string } | undefined {
+  for (const condition of query.conditions) {
+    const mapped = core.fieldToPlan.get(condition.field);
+    if (mapped === undefined || core.plans.indexOf(mapped.plan) !== p) continue;
+    const problem = oldSideProblem(mapped.mapping, condition);
+    if (problem !== undefined) return { field: condition.field, message: problem };
+  }
+  return undefined;
+}
+
 /** Keys of the rows matching `query`, in query order; migrated fields filtered on `sides`. */
-async function selectKeys(handle: Handle, query: ValidQuery, sides: Map<number, Side>): Promise<Key[]> {
+async function selectKeys(handle: Handle, query: ValidQuery, sides: ReadonlyMap<number, Side>): Promise<Key[]> {
   const { core } = handle;
   const params = new Params();
-  const conditions: string[] = [];
   const alias = 't';
-  for (const [field, value] of Object.entries(query.where)) {
-    const mapped = core.fieldToPlan.get(field);
-    if (mapped === undefined) {
-      const column = core.table.columns[field]!;
-      conditions.push(equals(`${alias}.${column.quoted}`, column.codec.encode(value), column.codec.cast, params));
-      continue;
-    }
-    const side = sides.get(core.plans.indexOf(mapped.plan)) ?? 'old';
-    const { mapping } = mapped;
-    if (side === 'new') {
-      const index = mapping.fields.indexOf(field);
-      const column = mapping.newColumns[index]!;
-      const encoded = column.codec.encode(value);
-      if (mapping.newTable) {
-        const s = mapping.newTable;
-        const join = s.keyColumns.map((k, i) => `s.${k.quoted} = ${alias}.${core.keyColumns[i]!.quoted}`).join(' AND ');
-        conditions.push(
-          `EXISTS (SELECT 1 FROM ${s.table.quoted} s WHERE ${join} AND ${equals(`s.${column.quoted}`, encoded, column.codec.cast, params)})`,
-        );
-      } else {
-        conditions.push(equals(`${alias}.${column.quoted}`, encoded, column.codec.cast, params));
-      }
-    } else if (mapping.fields[0] === field) {
-      // The old columns hold the whole group: filter once, on the group's first field.
-      const logical = mapping.fields.map((f) => query.where[f]);
-      const oldValues = mapping.backward ? mapping.backward(logical) : logical;
-      mapping.oldColumns.forEach((column, index) => {
-        conditions.push(
-          equals(`${alias}.${column.quoted}`, column.codec.encode(oldValues[index]), column.codec.cast, params),
-        );
-      });
-    }
-  }
-  const order = query.orderBy.map(({ field, direction }) => {
+  const conditions = filterConditions(core, query, sides, params, alias);
+  const sorted = query.orderBy.map(({ field, direction }) => {
     const mapped = core.fieldToPlan.get(field);
     let column = core.table.columns[field]!;
     if (mapped !== undefined) {
       const side = sides.get(core.plans.indexOf(mapped.plan)) ?? 'old';
       column = side === 'new' ? mapped.mapping.newColumns[0]! : mapped.mapping.oldColumns[0]!;
     }
-    return `${alias}.${column.quoted} ${direction}`;
+    return { sql: `${alias}.${column.quoted}`, column, direction, notNull: core.table.keyFields.includes(field) };
   });
   // Key order last, so equal sort values come back in a stable order on both sides.
-  for (const column of core.keyColumns) order.push(`${alias}.${column.quoted} ASC`);
+  for (const column of core.keyColumns) {
+    sorted.push({ sql: `${alias}.${column.quoted}`, column, direction: 'ASC', notNull: true });
+  }
+  if (query.after !== undefined) {
+    const after = query.after;
+    conditions.push(
+      afterCondition(
+        sorted.map((item, index) => ({ ...item, value: after[index] })),
+        params,
+      ),
+    );
+  }
+  const order = sorted.map((item) => `${item.sql} ${item.direction}`);
   const keyList = core.keyColumns.map((column) => `${alias}.${column.quoted}`).join(', ');
   let sql = `SELECT ${keyList} FROM ${core.table.table.quoted} ${alias}`;
   if (conditions.length > 0) sql += ` WHERE ${conditions.join(' AND ')}`;
@@ -342,8 +427,4 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: Map<number, 
       core.keyColumns.map((column, index) => column.codec.encode(values[index])),
     );
   });
-}
-
-function equals(column: string, value: unknown, cast: string, params: Params): string {
-  return value === null || value === undefined ? `${column} IS NULL` : `${column} = ${params.add(value, cast)}`;
 }

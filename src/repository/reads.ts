@@ -29,6 +29,8 @@ interface MainSelect {
   readonly operation: Operation;
   /** Per plan: the route of its first key, for reporting. */
   readonly stages: readonly Route[];
+  /** A projection's plain columns (after the key's); `undefined` for every plain column. */
+  readonly plain?: readonly BoundColumn[] | undefined;
 }
 
 /** The side-table rows of a read without side tables. Never written to. */
@@ -233,7 +235,9 @@ export function selectMain<T>(
   // The text depends on what each plan fetches, the number of keys and the lock. Packed
   // into a number when that fits (a string would be built and hashed on every read).
   let signature: string | number;
-  if (fetchOld.length <= 16 && keys.length < 1024) {
+  if (select.plain !== undefined) {
+    signature = `${fetchOld.map((old, p) => (old ? 1 : 0) + (fetchNew[p] ? 2 : 0)).join('')}|${keys.length}|${lock ? 1 : 0}|${select.plain.map((column) => column.name).join('\u0000')}`;
+  } else if (fetchOld.length <= 16 && keys.length < 1024) {
     let code = 0;
     for (let p = 0; p < fetchOld.length; p++) code = code * 4 + (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
     signature = (code * 2 + (lock ? 1 : 0)) * 1024 + keys.length;
@@ -247,7 +251,7 @@ export function selectMain<T>(
     () =>
       selectByKeys(
         core.table.table,
-        mainColumns(handle, fetchOld, fetchNew),
+        mainColumns(handle, fetchOld, fetchNew, select.plain),
         core.keyColumns,
         keys.map((key) => key.params),
         lock,
@@ -328,10 +332,16 @@ function reportReadFailure(
   }
 }
 
-function mainColumns(handle: Handle, fetchOld: readonly boolean[], fetchNew: readonly boolean[]): BoundColumn[] {
+function mainColumns(
+  handle: Handle,
+  fetchOld: readonly boolean[],
+  fetchNew: readonly boolean[],
+  plain: readonly BoundColumn[] | undefined,
+): BoundColumn[] {
   const { core } = handle;
   const columns: BoundColumn[] = [...core.keyColumns];
-  for (const field of core.plainFields) columns.push(core.table.columns[field]!);
+  if (plain !== undefined) columns.push(...plain);
+  else for (const field of core.plainFields) columns.push(core.table.columns[field]!);
   for (let p = 0; p < core.plans.length; p++) {
     const plan = core.plans[p]!;
     if (fetchOld[p]) columns.push(...plan.oldColumns);

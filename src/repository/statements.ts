@@ -69,16 +69,21 @@ export interface Assignment {
   readonly value: unknown;
 }
 
-/** `INSERT INTO table (cols) VALUES (...)`, with `ON CONFLICT (key) DO UPDATE` when `upsertOn` is given. */
+/**
+ * `INSERT INTO table (cols) VALUES (...)`, with `ON CONFLICT (key) DO UPDATE` when
+ * `upsertOn` is given, and `OVERRIDING SYSTEM VALUE` with `overriding` (a value computed
+ * from a `GENERATED ALWAYS` identity's sequence goes in as the identity's own).
+ */
 export function insertRow(
   table: QualifiedName,
   assignments: readonly Assignment[],
   upsertOn?: readonly BoundColumn[],
+  overriding = false,
 ): Statement {
   const params = new Params();
   const columns = assignments.map((a) => a.column.quoted).join(', ');
   const values = assignments.map((a) => params.add(a.value, a.column.codec.cast)).join(', ');
-  let sql = `INSERT INTO ${table.quoted} (${columns}) VALUES (${values})`;
+  let sql = `INSERT INTO ${table.quoted} (${columns})${overriding ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES (${values})`;
   if (upsertOn !== undefined) {
     const keyNames = new Set(upsertOn.map((column) => column.name));
     const updates = assignments.filter((a) => !keyNames.has(a.column.name));

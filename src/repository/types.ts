@@ -41,13 +41,76 @@ export interface CallOptions {
 /** Sort order of {@link FindQuery}. */
 export type OrderBy<E> = (keyof E & string) | { readonly field: keyof E & string; readonly direction?: 'asc' | 'desc' };
 
-/** An equality query on logical fields. */
+/**
+ * Operators every field takes, in a {@link Where} filter. A NULL field matches none of them
+ * but `null: true`: `not: 'ada'` leaves out rows whose field is NULL, as in SQL and Prisma.
+ */
+export interface EqualityOperators<T> {
+  /** One of these values. An empty list matches nothing. */
+  readonly in?: readonly T[];
+  /** None of these values, and not NULL. An empty list matches every row with a value. */
+  readonly notIn?: readonly T[];
+  /** Not this value (`not: null`: any value). */
+  readonly not?: T | null;
+  /** `true`: the field is NULL; `false`: it has a value. */
+  readonly null?: boolean;
+}
+
+/** Operators of an ordered field (number, bigint, Date, string), in a {@link Where} filter. */
+export interface RangeOperators<T> extends EqualityOperators<T> {
+  readonly gt?: T;
+  readonly gte?: T;
+  readonly lt?: T;
+  readonly lte?: T;
+}
+
+/** Operators of a text field, in a {@link Where} filter. */
+export interface TextOperators<T> extends RangeOperators<T> {
+  /** The text starts with this prefix (case-sensitive; `%` and `_` are plain characters). */
+  readonly startsWith?: string;
+}
+
+/** The operators a field of type `T` (without null) takes; a JSON field takes none, only a value. */
+export type FieldOperators<T> = [T] extends [string]
+  ? TextOperators<T>
+  : [T] extends [number | bigint | Date]
+    ? RangeOperators<T>
+    : [T] extends [boolean]
+      ? EqualityOperators<T>
+      : never;
+
+/**
+ * A filter on logical fields, all of which must hold: per field a value it must equal
+ * (`null` matches NULL), or an object of operators (`{ gte: 18, lt: 65 }`).
+ */
+export type Where<E> = { readonly [F in keyof E]?: E[F] | null | FieldOperators<NonNullable<E[F]>> };
+
+/** A query on logical fields. */
 export interface FindQuery<E> {
-  /** Fields and the values they must equal (`null` matches NULL). @default {} (every row) */
-  readonly where?: { readonly [F in keyof E]?: E[F] | null };
+  /** What the entities must match. @default {} (every row) */
+  readonly where?: Where<E>;
   readonly orderBy?: OrderBy<E> | readonly OrderBy<E>[];
   /** At most this many rows. @default no limit */
   readonly limit?: number;
+  /**
+   * Only entities after this cursor (a page's `next`) in this query's order. Made by
+   * {@link Repository.findPage} for the same `orderBy`. @default from the first entity
+   */
+  readonly after?: string;
+  /** Fetch and return only these fields. @default every field */
+  readonly select?: readonly (keyof E & string)[];
+}
+
+/** A query of one page: a {@link FindQuery} whose `limit` is the page size. */
+export interface PageQuery<E> extends FindQuery<E> {
+  readonly limit: number;
+}
+
+/** One page of entities, and the cursor of the next one. */
+export interface Page<T> {
+  readonly items: T[];
+  /** Pass as `after` to fetch the next page; `undefined` when this page was the last (it has fewer than `limit` items). */
+  readonly next: string | undefined;
 }
 
 /**
@@ -59,20 +122,48 @@ export type KeyInput<E, K extends keyof E> = true extends IsUnion<K> ? Pick<E, K
 /** Whether `T` is a union of several types (a key of several fields). */
 type IsUnion<T, All = T> = T extends unknown ? ([All] extends [T] ? false : true) : never;
 
+/**
+ * An entity to insert: every field, the key fields optional. A key field left out is filled
+ * by its column's default (`serial`, an identity, `DEFAULT gen_random_uuid()`).
+ */
+export type Insertable<E, K extends keyof E> = Omit<E, K> & Partial<Pick<E, K>>;
+
 /** Typed, flag-routed access to one table. Create with {@link createRepository}. */
 export interface Repository<E, K extends keyof E = keyof E> {
   /** The entity with this key, or `undefined`. */
   get(key: KeyInput<E, K>, options?: CallOptions): Promise<E | undefined>;
   /** The entities with these keys that exist, in the order of `keys`. */
   getMany(keys: readonly KeyInput<E, K>[], options?: CallOptions): Promise<E[]>;
-  /** Entities whose fields equal `query.where`, ordered and limited. */
+  /** Entities that match `query.where`, ordered and limited; with `select`, only those fields of them. */
+  find<const S extends keyof E & string>(
+    query: FindQuery<E> & { readonly select: readonly S[] },
+    options?: CallOptions,
+  ): Promise<Pick<E, S>[]>;
   find(query?: FindQuery<E>, options?: CallOptions): Promise<E[]>;
-  /** Inserts a complete entity, validated first. Returns the stored entity. */
-  insert(entity: E, options?: CallOptions): Promise<E>;
+  /**
+   * One page of the entities that match `query.where`, in `query.orderBy` and then key
+   * order, after `query.after`. The page is keyset-paged: rows inserted or deleted before
+   * the cursor never shift the next page, so no entity is returned twice or skipped.
+   */
+  findPage<const S extends keyof E & string>(
+    query: PageQuery<E> & { readonly select: readonly S[] },
+    options?: CallOptions,
+  ): Promise<Page<Pick<E, S>>>;
+  findPage(query: PageQuery<E>, options?: CallOptions): Promise<Page<E>>;
+  /** How many entities match `where`, routed and compared as `find` is. */
+  count(where?: Where<E>, options?: CallOptions): Promise<number>;
+  /**
+   * Inserts an entity, validated first. Returns the stored entity, with the key the
+   * database generated when the entity left it out.
+   */
+  insert(entity: Insertable<E, K>, options?: CallOptions): Promise<E>;
   /** Sets some fields of one entity, validated first. Returns whether the entity exists. */
   update(key: KeyInput<E, K>, patch: Partial<Omit<E, K>>, options?: CallOptions): Promise<boolean>;
-  /** Inserts the entity or replaces its fields. Returns the stored entity. */
-  upsert(entity: E, options?: CallOptions): Promise<E>;
+  /**
+   * Inserts the entity or replaces its fields. Returns the stored entity. Without its key
+   * it is an insert with a generated key (a fresh key has no row to replace).
+   */
+  upsert(entity: Insertable<E, K>, options?: CallOptions): Promise<E>;
   /** Deletes one entity. Returns whether it existed. */
   delete(key: KeyInput<E, K>, options?: CallOptions): Promise<boolean>;
   /**

@@ -6,20 +6,59 @@ import type { z } from 'zod';
 import { previewValue, ValidationError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { RepositoryCore } from './core.js';
+import { type FieldCondition, type Filters, isOperatorObject, parseOperators } from './filters.js';
+import { parseCursor } from './keyset.js';
 import type { Entity, FindQuery, OrderBy } from './types.js';
 
-export interface ValidQuery {
-  readonly where: Entity;
+/** A query of `find`, `findPage` or `count`, checked against the entity schema. */
+export interface ValidQuery extends Filters {
   readonly orderBy: readonly { field: string; direction: 'ASC' | 'DESC' }[];
   readonly limit: number | undefined;
+  /** The cursor's values of the sort fields and the key fields: rows after them. */
+  readonly after: readonly unknown[] | undefined;
+  /** The fields to fetch and return; `undefined` for all. */
+  readonly select: readonly string[] | undefined;
 }
 
+/**
+ * The entity, validated; its key fields may be absent (left to the column's default, which
+ * the write checks), all its other required fields must be present.
+ */
 export function validateEntity(core: RepositoryCore, entity: unknown, operation: Operation): Entity {
-  const result = core.table.writeSchema.safeParse(entity);
+  let schema = core.table.writeSchema as z.ZodType;
+  let input = entity;
+  if (entity !== null && typeof entity === 'object') {
+    const given = entity as Entity;
+    const absent = core.table.keyFields.filter((field) => given[field] === undefined);
+    if (absent.length > 0) {
+      schema = withoutKeySchema(core, absent);
+      input = { ...given };
+      for (const field of absent) delete (input as Entity)[field];
+    }
+  }
+  const result = schema.safeParse(input);
   if (!result.success) throw validationError(`${operation} into ${core.table.table.display}`, result.error, entity);
   const valid = withoutUndefined(result.data as Entity);
   rejectUnpairedSurrogates(valid, `${operation} into ${core.table.table.display}`);
   return valid;
+}
+
+// Per table, per list of absent key fields: the write schema without them.
+const withoutKeySchemas = new WeakMap<object, Map<string, z.ZodType>>();
+
+function withoutKeySchema(core: RepositoryCore, absent: readonly string[]): z.ZodType {
+  let schemas = withoutKeySchemas.get(core.table);
+  if (schemas === undefined) {
+    schemas = new Map();
+    withoutKeySchemas.set(core.table, schemas);
+  }
+  const id = absent.join('\u0000');
+  let schema = schemas.get(id);
+  if (schema === undefined) {
+    schema = core.table.entity.omit(Object.fromEntries(absent.map((field) => [field, true]))).strict();
+    schemas.set(id, schema);
+  }
+  return schema;
 }
 
 export function validatePatch(core: RepositoryCore, patch: unknown): Entity {
@@ -41,26 +80,34 @@ export function validatePatch(core: RepositoryCore, patch: unknown): Entity {
   return valid;
 }
 
-export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery {
+/** A query of `find`, `findPage` or `count` (which name themselves in its errors), checked against the schema. */
+export function validateQuery(core: RepositoryCore, query: unknown, method = 'find'): ValidQuery {
   const { table } = core;
-  const what = `find in ${table.table.display}`;
+  const what = `${method} in ${table.table.display}`;
   if (query === null || typeof query !== 'object') throw new ValidationError(`${what}: the query must be an object`);
   const q = query as FindQuery<Entity>;
-  const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit'].includes(name));
+  const unknownKeys = Object.keys(q).filter((name) => !['where', 'orderBy', 'limit', 'after', 'select'].includes(name));
   if (unknownKeys.length > 0) throw new ValidationError(`${what}: unknown query option "${unknownKeys[0]}"`);
   const where: Entity = {};
+  const conditions: FieldCondition[] = [];
   if (q.where !== undefined) {
     if (q.where === null || typeof q.where !== 'object') throw new ValidationError(`${what}: where must be an object`);
     const nulls: string[] = [];
     const rest: Entity = {};
     for (const [field, value] of Object.entries(q.where)) {
       if (value === null) nulls.push(field);
-      else if (value !== undefined) rest[field] = value;
+      else if (table.fields.includes(field) && isOperatorObject(value, table.fieldKinds[field])) {
+        conditions.push(...parseOperators(core, field, value, what));
+      } else if (value !== undefined) rest[field] = value;
     }
     const result = table.patchSchema.safeParse(rest);
     if (!result.success) throw validationError(`${what}: where`, result.error, q.where);
     Object.assign(where, result.data);
     rejectUnpairedSurrogates(where, `${what}: where`);
+    for (const { field, value } of conditions) {
+      for (const item of Array.isArray(value) ? value : [value])
+        rejectUnpairedSurrogates({ [field]: item }, `${what}: where`);
+    }
     for (const field of nulls) {
       if (!table.fields.includes(field)) {
         throw new ValidationError(`${what}: where: "${field}" is not a field of the entity`, { fields: [field] });
@@ -111,7 +158,22 @@ export function validateQuery(core: RepositoryCore, query: unknown): ValidQuery 
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
     throw new ValidationError(`${what}: limit must be a non-negative integer, got ${previewValue(limit)}`);
   }
-  return { where, orderBy, limit };
+  const after = q.after === undefined ? undefined : parseCursor(core, orderBy, q.after, what);
+  let select: string[] | undefined;
+  if (q.select !== undefined) {
+    if (!Array.isArray(q.select) || q.select.length === 0) {
+      throw new ValidationError(`${what}: select must be a non-empty array of fields, got ${previewValue(q.select)}`);
+    }
+    for (const field of q.select) {
+      if (typeof field !== 'string' || !table.fields.includes(field)) {
+        throw new ValidationError(`${what}: select: ${previewValue(field)} is not a field of the entity`, {
+          fields: [String(field)],
+        });
+      }
+    }
+    select = [...new Set(q.select as string[])];
+  }
+  return { where, conditions, orderBy, limit, after, select };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { missingColumnsError } from '../catalog/index.js';
 import type { FlagDecision, Route } from '../flags/index.js';
-import { FlagshiftError, type Queryable, type QueryResult, toDriverError } from '../kernel/index.js';
+import { FlagshiftError, type Queryable, type QueryResult, toDriverError, ValidationError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { BoundMapping, Side, SideTable } from '../model/index.js';
 import type { Handle } from './core.js';
@@ -115,13 +115,27 @@ function assignmentsFor(
   return { main, sides };
 }
 
+/**
+ * Inserts or upserts one entity in one statement (plus one upsert per side table written)
+ * and returns what was written, with its key. An entity without (some of) its key takes
+ * the key from the columns' defaults first, so that it is routed and bucketed by its own
+ * key like any other; an upsert of it is an insert, since a fresh key has no row to replace.
+ */
 export async function writeEntity(
   handle: Handle,
-  entity: Entity,
+  given: Entity,
   operation: 'insert' | 'upsert',
   call: CallState,
-): Promise<void> {
+): Promise<Entity> {
   const { core } = handle;
+  let entity = given;
+  let overriding = false;
+  if (core.table.keyFields.some((field) => !(field in given))) {
+    const generated = await generateKey(handle, given, operation);
+    entity = generated.entity;
+    overriding = generated.overriding;
+    operation = 'insert';
+  }
   const partialGroups = operation === 'upsert' && hasPartialGroups(core, entity);
   if (partialGroups && !handle.inTransaction) {
     // Replacing an existing row must keep the group fields the entity omits, as update
@@ -141,10 +155,57 @@ export async function writeEntity(
   const { main, sides } = assignmentsFor(handle, values, routes);
   const keyAssignments = core.keyColumns.map((column, index) => ({ column, value: key.params[index] }));
   const statements: Statement[] = [
-    insertRow(core.table.table, [...keyAssignments, ...main], operation === 'upsert' ? core.keyColumns : undefined),
+    insertRow(
+      core.table.table,
+      [...keyAssignments, ...main],
+      operation === 'upsert' ? core.keyColumns : undefined,
+      overriding,
+    ),
   ];
   pushSideUpserts(statements, sides, key);
   await runWrite(handle, statements, operation, routes);
+  return entity;
+}
+
+/**
+ * `entity` with the key fields it leaves out computed by their columns' defaults, in one
+ * statement, and whether the insert must override an identity that is `GENERATED ALWAYS`.
+ */
+async function generateKey(
+  handle: Handle,
+  entity: Entity,
+  operation: 'insert' | 'upsert',
+): Promise<{ entity: Entity; overriding: boolean }> {
+  const { core } = handle;
+  const fields = core.table.keyFields;
+  const wanted: { field: string; column: (typeof core.keyColumns)[number]; sql: string }[] = [];
+  let overriding = false;
+  for (let index = 0; index < fields.length; index++) {
+    const field = fields[index]!;
+    if (field in entity) continue;
+    const column = core.keyColumns[index]!;
+    const generator = await core.keyGenerator(handle.db, index);
+    if (generator === undefined) {
+      throw new ValidationError(
+        `${operation} into ${core.table.table.display}: key field "${field}" is required: column "${core.table.table.display}.${column.name}" has no default to fill it; nothing was written`,
+        { fields: [field] },
+      );
+    }
+    if (generator.always) overriding = true;
+    wanted.push({ field, column, sql: generator.sql });
+  }
+  const sql = `SELECT ${wanted.map((w, index) => `(${w.sql})${w.column.codec.cast} AS "k${index}"`).join(', ')}`;
+  let row: Entity | undefined;
+  try {
+    row = (await handle.db.query<Entity>(sql, [])).rows[0];
+  } catch (error) {
+    throw toDriverError(error, sql);
+  }
+  const full = { ...entity };
+  wanted.forEach((w, index) => {
+    full[w.field] = w.column.codec.decode(row?.[`k${index}`]);
+  });
+  return { entity: full, overriding };
 }
 
 /**

@@ -10,10 +10,18 @@ import {
   defineMigration,
   defineTable,
   type EntityOf,
+  type EqualityOperators,
+  type FieldOperators,
   type FindQuery,
+  type Insertable,
   type KeyInput,
+  type Page,
+  type PageQuery,
+  type RangeOperators,
   type Repository,
   rename,
+  type TextOperators,
+  type Where,
 } from '../../src/index.js';
 
 const users = defineTable({
@@ -71,10 +79,14 @@ describe('repository types', () => {
     expectTypeOf<{ orgId: 'acme' }>().not.toMatchTypeOf<Parameters<Members['get']>[0]>();
   });
 
-  it('insert and upsert take a whole entity; update takes a patch without the key fields', () => {
+  it('insert and upsert take a whole entity, its key optional; update takes a patch without the key fields', () => {
     type Users = Repository<User, 'id'>;
-    expectTypeOf<Parameters<Users['insert']>[0]>().toEqualTypeOf<User>();
-    expectTypeOf<Parameters<Users['upsert']>[0]>().toEqualTypeOf<User>();
+    expectTypeOf<Parameters<Users['insert']>[0]>().toEqualTypeOf<Insertable<User, 'id'>>();
+    expectTypeOf<Parameters<Users['upsert']>[0]>().toEqualTypeOf<Insertable<User, 'id'>>();
+    expectTypeOf({ username: 'ada', bio: null }).toMatchTypeOf<Parameters<Users['insert']>[0]>();
+    expectTypeOf({ id: 1, username: 'ada', bio: null }).toMatchTypeOf<Parameters<Users['insert']>[0]>();
+    expectTypeOf<{ id: 1; bio: null }>().not.toMatchTypeOf<Parameters<Users['insert']>[0]>();
+    expectTypeOf<ReturnType<Users['insert']>>().toEqualTypeOf<Promise<User>>();
     expectTypeOf<Parameters<Users['update']>[1]>().toEqualTypeOf<Partial<Omit<User, 'id'>>>();
     expectTypeOf<ReturnType<Users['update']>>().toEqualTypeOf<Promise<boolean>>();
     expectTypeOf<ReturnType<Users['delete']>>().toEqualTypeOf<Promise<boolean>>();
@@ -82,12 +94,58 @@ describe('repository types', () => {
 
   it('find filters and orders by the entity fields only', () => {
     type Where = NonNullable<FindQuery<User>['where']>;
-    expectTypeOf<Where['username']>().toEqualTypeOf<string | null | undefined>();
+    expectTypeOf<Where['username']>().toEqualTypeOf<string | null | TextOperators<string> | undefined>();
     expectTypeOf<Where>().not.toHaveProperty('user_name');
     const query = { where: { username: 'ada' }, orderBy: { field: 'id', direction: 'desc' }, limit: 10 } as const;
     expectTypeOf(query).toMatchTypeOf<FindQuery<User>>();
     expectTypeOf<{ orderBy: 'user_name' }>().not.toMatchTypeOf<FindQuery<User>>();
     expectTypeOf<ReturnType<Repository<User, 'id'>['find']>>().toEqualTypeOf<Promise<User[]>>();
+  });
+
+  it('find operators are typed by each field: ranges on ordered fields, startsWith on text, none on JSON', () => {
+    type Event = {
+      id: number;
+      name: string;
+      at: Date;
+      size: bigint | null;
+      done: boolean;
+      meta: { tags: string[] };
+      role: 'owner' | 'member';
+    };
+    type W = Where<Event>;
+    expectTypeOf({ id: { in: [1, 2], gte: 3, lt: 9, not: 4 } }).toMatchTypeOf<W>();
+    expectTypeOf({ name: { startsWith: 'a', notIn: ['b'] }, at: { gt: new Date() } }).toMatchTypeOf<W>();
+    expectTypeOf({ size: { null: false, lte: 10n }, done: { not: true } }).toMatchTypeOf<W>();
+    expectTypeOf({ size: null, role: { in: ['owner'] as const } }).toMatchTypeOf<W>();
+    expectTypeOf({ meta: { tags: ['x'] } }).toMatchTypeOf<W>();
+    // Wrong operand types, and operators a field's type has no meaning for.
+    expectTypeOf<{ id: { gt: string } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ id: { in: string[] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ id: { startsWith: string } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ done: { gt: true } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ role: { in: 'admin'[] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ meta: { in: [] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<{ size: { in: null[] } }>().not.toMatchTypeOf<W>();
+    expectTypeOf<FieldOperators<Date>>().toEqualTypeOf<RangeOperators<Date>>();
+    expectTypeOf<FieldOperators<boolean>>().toEqualTypeOf<EqualityOperators<boolean>>();
+  });
+
+  it('select narrows the result to the selected fields; findPage pages them; count takes a filter', () => {
+    type Users = Repository<User, 'id'>;
+    const users = {} as Users;
+    const picked = () => users.find({ where: { bio: { null: false } }, select: ['id', 'username'] });
+    expectTypeOf(picked).returns.toEqualTypeOf<Promise<Pick<User, 'id' | 'username'>[]>>();
+    const whole = () => users.find({ orderBy: 'id' });
+    expectTypeOf(whole).returns.toEqualTypeOf<Promise<User[]>>();
+    const page = () => users.findPage({ limit: 10, select: ['bio'] });
+    expectTypeOf(page).returns.toEqualTypeOf<Promise<Page<Pick<User, 'bio'>>>>();
+    const wholePage = () => users.findPage({ limit: 10, after: 'cursor' });
+    expectTypeOf(wholePage).returns.toEqualTypeOf<Promise<Page<User>>>();
+    expectTypeOf<Page<User>['next']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<{ select: ['user_name'] }>().not.toMatchTypeOf<FindQuery<User>>();
+    expectTypeOf<{ orderBy: 'id' }>().not.toMatchTypeOf<PageQuery<User>>();
+    expectTypeOf<Parameters<Users['count']>[0]>().toEqualTypeOf<Where<User> | undefined>();
+    expectTypeOf<ReturnType<Users['count']>>().toEqualTypeOf<Promise<number>>();
   });
 
   it('a transaction hands the callback a repository of the same types', () => {

@@ -9,6 +9,7 @@
  */
 import fc from 'fast-check';
 import { isInReadPercentage, type Side, type Stage } from 'flagshift';
+import { type QueryCommand, queryCommand } from './model-queries.js';
 
 /** What one stage does, per docs/STAGES.md. */
 export interface StageSpec {
@@ -91,10 +92,24 @@ export type ReadCommand =
   | { readonly op: 'findByUsername'; readonly username: string; readonly tk?: string }
   | { readonly op: 'findByEmail'; readonly email: string };
 
+/**
+ * A page walk with writes between its pages: one write after each page, as long as there
+ * are writes left. Keyset pages must return twice, and skip, no entity that existed
+ * throughout and kept its place in the order.
+ */
+export interface PagesDuringWrites {
+  readonly op: 'pagesDuringWrites';
+  readonly order: 'id-desc' | 'email-asc';
+  readonly limit: number;
+  readonly writes: readonly DataCommand[];
+}
+
 /** Every command of a generated sequence. */
 export type Command =
   | DataCommand
   | ReadCommand
+  | QueryCommand
+  | PagesDuringWrites
   | { readonly op: 'stage'; readonly stage: Stage }
   | { readonly op: 'percent'; readonly percent: number }
   /** An old app version writes the old column behind flagshift's back. */
@@ -112,6 +127,8 @@ export class UsersModel {
   readonly stageFlagKey: string;
   /** Whether the sync triggers of `expand` are installed. */
   readonly syncTriggers: boolean;
+  /** The key the table's identity gives the next insert without one (it starts at 1000, above the explicit keys). */
+  nextId = 1000;
 
   constructor(stage: Stage, percent: number, stageFlagKey: string, syncTriggers = false) {
     this.stage = stage;
@@ -288,6 +305,13 @@ const parallel = fc
   .uniqueArray(dataCommand, { minLength: 2, maxLength: 4, selector: (command) => command.id })
   .map((writes) => ({ op: 'parallel' as const, writes }));
 
+const pagesDuringWrites: fc.Arbitrary<PagesDuringWrites> = fc.record({
+  op: fc.constant('pagesDuringWrites' as const),
+  order: fc.constantFrom('id-desc' as const, 'email-asc' as const),
+  limit: fc.integer({ min: 1, max: 2 }),
+  writes: fc.array(dataCommand, { minLength: 1, maxLength: 5 }),
+});
+
 /** What a generated sequence may contain beyond data and read commands. */
 export interface SequenceOptions {
   /** Stages a `stage` command may move to. */
@@ -296,11 +320,14 @@ export interface SequenceOptions {
   readonly rawOldWrites: boolean;
   /** Include backfill batches. */
   readonly backfill: boolean;
+  /** Weigh queries (operators, projections, counts, pages, generated keys) over the other reads. @default false */
+  readonly queries?: boolean;
 }
 
 /** A command sequence: data, reads, flag changes and, as asked, raw writes and backfill batches. */
 export function commands(options: SequenceOptions): fc.Arbitrary<Command[]> {
-  const command: fc.Arbitrary<Command>[] = [dataCommand, dataCommand, readCommand, readCommand, parallel];
+  const command: fc.Arbitrary<Command>[] = [dataCommand, dataCommand, readCommand, readCommand, queryCommand, parallel];
+  if (options.queries) command.push(queryCommand, queryCommand, queryCommand, pagesDuringWrites, pagesDuringWrites);
   command.push(fc.constantFrom(...options.stages).map((stage) => ({ op: 'stage' as const, stage })));
   command.push(percents.map((percent) => ({ op: 'percent' as const, percent })));
   if (options.rawOldWrites) {
