@@ -1,5 +1,6 @@
 /**
- * A dedicated `LISTEN` session on the flags channel, over a node-postgres pool or PGlite.
+ * A dedicated `LISTEN` session on the flags channel, over a node-postgres pool (on a
+ * connection of the provider's own) or PGlite.
  * The provider reopens it when it is lost; this file only opens, watches and closes one.
  */
 
@@ -18,10 +19,44 @@ export interface ListenClientLike {
   on(event: 'end', listener: () => void): unknown;
 }
 
-/** The part of a `pg.Pool` the provider needs: statements, and one connection to listen on. */
+/** A connection of its own, as `pg.Client` opens one: what the provider listens on. */
+export interface ListenOwnClientLike extends Omit<ListenClientLike, 'release'> {
+  connect(): Promise<unknown>;
+  end(): Promise<void>;
+}
+
+/**
+ * The part of a `pg.Pool` the provider needs: statements, and a connection to listen on.
+ * A `pg.Pool` also carries its `Client` class and connection `options`: the provider then
+ * opens a connection of its own for `LISTEN` instead of holding one of the pool's.
+ */
 export interface ListenPoolLike {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
   connect(): Promise<ListenClientLike>;
+  readonly Client?: new (options: unknown) => ListenOwnClientLike;
+  readonly options?: unknown;
+}
+
+/**
+ * A connection to listen on: a new one with the pool's own settings where the pool says
+ * how to open one (a `pg.Pool`), so the application's pool never lends the provider a
+ * slot and ending either never waits for the other; else one checked out of the pool.
+ */
+async function listenConnection(pool: ListenPoolLike): Promise<ListenClientLike> {
+  if (typeof pool.Client !== 'function' || pool.options === undefined) return pool.connect();
+  const client = new pool.Client(pool.options);
+  // Errors before connect() settles reach the caller through connect(); later ones the
+  // session's own listener handles.
+  client.on('error', () => undefined);
+  await client.connect();
+  let ended = false;
+  return Object.assign(client, {
+    release() {
+      if (ended) return;
+      ended = true;
+      void client.end().catch(() => undefined);
+    },
+  });
 }
 
 /** The part of a PGlite instance the provider needs. */
@@ -48,11 +83,11 @@ export interface ListenSource {
   open(onNotification: (payload: string) => void, onLost: (error: Error) => void): Promise<ListenSession>;
 }
 
-/** `LISTEN` on a connection of `pool`, held until the session closes or is lost. */
+/** `LISTEN` on a connection of `pool`'s (see {@link listenConnection}), held until the session closes or is lost. */
 export function poolListenSource(pool: ListenPoolLike, channel: string, quoted: string): ListenSource {
   return {
     async open(onNotification, onLost) {
-      const client = await pool.connect();
+      const client = await listenConnection(pool);
       let done = false;
       const lose = (error: Error) => {
         if (done) return;

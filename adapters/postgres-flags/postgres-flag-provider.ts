@@ -76,8 +76,9 @@ export interface PostgresFlagProviderOptions extends FlagTableOptions {
    */
   readonly reconnectDelayMs?: number;
   /**
-   * Longest delay between reconnection attempts, in milliseconds.
-   * @default 5000
+   * Longest delay between reconnection attempts, in milliseconds. Short, so processes
+   * follow the flags again within about a second of the server being back.
+   * @default 1000
    */
   readonly maxReconnectDelayMs?: number;
   /**
@@ -339,7 +340,7 @@ export class PostgresFlagProvider implements Provider {
   #scheduleRecovery(): void {
     if (this.#closed || this.#recoveryTimer !== undefined) return;
     const base = this.#options.reconnectDelayMs ?? 100;
-    const max = this.#options.maxReconnectDelayMs ?? 5_000;
+    const max = this.#options.maxReconnectDelayMs ?? 1_000;
     const ceiling = Math.min(max, base * 2 ** Math.min(this.#attempt, 20));
     // Jitter spreads the reconnections of many processes after a server restart.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { type EventDetails, OpenFeature, ProviderEvents, type ServerProviderEvents } from '@openfeature/server-sdk';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { createOpenFeatureFlags } from '../../../adapters/openfeature/index.js';
 import { createPgliteDriver } from '../../../adapters/pglite/index.js';
@@ -206,6 +206,45 @@ describeDrivers(
         [`flagshift-test-${schema}`],
       );
       expect(relistening.map((row) => row.pid)).not.toContain(listeners[0]!.pid);
+    });
+
+    it("the LISTEN connection is the provider's own: a pool of one connection keeps serving the application", async () => {
+      const { pgPool, schema, sql } = getCtx();
+      // A pool that errors instead of waiting when its one connection is taken.
+      const pool = pgPool({ max: 1, connectionTimeoutMillis: 5000 });
+      const provider = createPostgresFlagProvider({ pool, schema });
+      open.push(provider);
+      await provider.initialize();
+      const listeners = await sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1`,
+        [`flagshift-test-${schema}`],
+      );
+      expect(listeners[0]?.n).toBe(1);
+      const client = await pool.connect();
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      client.release();
+    });
+
+    it('closing in either order never waits: the pool ended first, then the provider; and the reverse', async () => {
+      const { pgPool, schema, sql } = getCtx();
+      const poolFirst = pgPool({ max: 2 });
+      const first = createPostgresFlagProvider({ pool: poolFirst, schema });
+      await first.initialize();
+      await poolFirst.end();
+      await first.onClose();
+      const providerFirst = pgPool({ max: 2 });
+      const second = createPostgresFlagProvider({ pool: providerFirst, schema });
+      await second.initialize();
+      await second.onClose();
+      await providerFirst.end();
+      // Both LISTEN connections ended (the server notices a closed connection promptly).
+      await vi.waitFor(async () => {
+        const left = await sql<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1`,
+          [`flagshift-test-${schema}`],
+        );
+        expect(left[0]?.n).toBe(0);
+      });
     });
 
     it('connection string: the provider opens and ends a pool of its own', async () => {
