@@ -5,7 +5,7 @@
  */
 import type { DashboardState, MigrationView } from '../index.js';
 
-export type { DashboardState, EventView, FlagsView, Known, MigrationView } from '../index.js';
+export type { DashboardState, EventView, FlagsView, Known, MigrationView, ThresholdsView } from '../index.js';
 
 /** The fleet-wide metrics facts of a {@link DashboardState}. */
 export type FleetView = DashboardState['fleet'];
