@@ -7,10 +7,20 @@
 import { h } from './dom.js';
 import { int, minutes, ms, pct, seconds, time } from './format.js';
 import { type ChartLine, type ChartSpec, createTimeChart, type TimeChart } from './time-chart.js';
-import type { FleetView, MigrationMetricsView, ThresholdsView } from './types.js';
+import type { FleetView, MigrationMetricsView, MismatchRatePoint, SideSeriesPoint, ThresholdsView } from './types.js';
 
 /** A line of a chart as the series gives it: role, label, value of a point, value at the window's ends. */
 type LineOf<P> = readonly [ChartLine['role'], string, (p: P) => number | null, (number | null)?];
+
+/** A dashed line at a guardrail's bound (`value` of a point; `edge` at the window's ends), unless the check is off. */
+function threshold<P>(
+  label: string,
+  bound: number | false,
+  value: (p: P, bound: number) => number | null,
+  edge: (bound: number) => number | null,
+): LineOf<P>[] {
+  return bound === false ? [] : [['threshold', label, (p) => value(p, bound), edge(bound)]];
+}
 
 /** A chart with the line of text under it. */
 interface ChartPanel {
@@ -64,37 +74,42 @@ export function renderFleetCharts(
   const every = `one point per ${seconds(bucketMs)}`;
   const middle = (iso: string) => Math.min(end, Math.max(start, Date.parse(iso) + bucketMs / 2));
   // The window's ends are points too, so the axis and the threshold lines span the window.
-  const frame = <P>(
+  const spec = <P extends { readonly at: string }>(
     points: readonly P[],
-    at: (p: P) => string,
+    label: string,
+    format: (value: number) => string,
+    minTop: number,
     lines: readonly LineOf<P>[],
-  ): Pick<ChartSpec, 'at' | 'lines'> => ({
-    at: [start, ...points.map((p) => middle(at(p))), end],
-    lines: lines.map(([role, label, value, edge]) => ({
-      role,
-      label,
-      values: [edge ?? null, ...points.map(value), edge ?? null],
-    })),
-  });
+  ): ChartSpec | null =>
+    points.length === 0
+      ? null
+      : {
+          label: `${label} over the last ${span}`,
+          start,
+          end,
+          format,
+          minTop,
+          at: [start, ...points.map((p) => middle(p.at)), end],
+          lines: lines.map(([role, name, value, edge]) => ({
+            role,
+            label: name,
+            values: [edge ?? null, ...points.map(value), edge ?? null],
+          })),
+        };
+  const share = (v: number) => pct(v, v > 0 && v < 0.01 ? 2 : 1);
 
   const series = x.series;
   const maxMismatch = thresholds.maxMismatchRate;
   charts.mismatch.chart.render(
-    series.length === 0
-      ? null
-      : {
-          label: `mismatch rate over the last ${span}`,
-          start,
-          end,
-          format: (v) => pct(v, v > 0 && v < 0.01 ? 2 : 1),
-          minTop: maxMismatch === false ? 0.001 : maxMismatch,
-          ...frame(series, (p) => p.at, [
-            ['rate', 'mismatch rate', (p) => p.rate],
-            ...(maxMismatch === false
-              ? []
-              : [['threshold', `guardrail ${pct(maxMismatch, 1)}`, () => maxMismatch, maxMismatch] as const]),
-          ]),
-        },
+    spec(series, 'mismatch rate', share, maxMismatch === false ? 0.001 : maxMismatch, [
+      ['rate', 'mismatch rate', (p) => p.rate],
+      ...threshold<MismatchRatePoint>(
+        `guardrail ${share(maxMismatch || 0)}`,
+        maxMismatch,
+        (_, b) => b,
+        (b) => b,
+      ),
+    ]),
     h('p', { className: 'muted', text: `No comparisons in the last ${span}.` }),
   );
   const last = series[series.length - 1];
@@ -107,22 +122,16 @@ export function renderFleetCharts(
   const noSides = `No process published errors or latency per side in the last ${span}.`;
   const maxErrors = thresholds.maxNewErrorRate;
   charts.errors.chart.render(
-    sides.length === 0
-      ? null
-      : {
-          label: `error rate per side over the last ${span}`,
-          start,
-          end,
-          format: (v) => pct(v, v > 0 && v < 0.01 ? 2 : 1),
-          minTop: maxErrors === false ? 0.001 : maxErrors,
-          ...frame(sides, (p) => p.at, [
-            ['old', 'old', (p) => (p.old.operations > 0 ? p.old.errorRate : null)],
-            ['new', 'new', (p) => (p.new.operations > 0 ? p.new.errorRate : null)],
-            ...(maxErrors === false
-              ? []
-              : [['threshold', `guardrail (new) ${pct(maxErrors, 1)}`, () => maxErrors, maxErrors] as const]),
-          ]),
-        },
+    spec(sides, 'error rate per side', share, maxErrors === false ? 0.001 : maxErrors, [
+      ['old', 'old', (p) => (p.old.operations > 0 ? p.old.errorRate : null)],
+      ['new', 'new', (p) => (p.new.operations > 0 ? p.new.errorRate : null)],
+      ...threshold<SideSeriesPoint>(
+        `guardrail (new) ${share(maxErrors || 0)}`,
+        maxErrors,
+        (_, b) => b,
+        (b) => b,
+      ),
+    ]),
     h('p', { className: 'muted', text: noSides }),
   );
   const lastSide = sides[sides.length - 1];
@@ -135,29 +144,17 @@ export function renderFleetCharts(
   let peak = 0;
   for (const p of sides) peak = Math.max(peak, p.old.p99 ?? 0, p.new.p99 ?? 0);
   charts.latency.chart.render(
-    sides.length === 0
-      ? null
-      : {
-          label: `p99 latency per side over the last ${span}`,
-          start,
-          end,
-          format: ms,
-          minTop: peak > 0 ? peak : 1,
-          ...frame(sides, (p) => p.at, [
-            ['old', 'old p99', (p) => p.old.p99],
-            ['new', 'new p99', (p) => p.new.p99],
-            // The guardrail compares the sides: the new side's bound moves with the old side's p99.
-            ...(ratio === false
-              ? []
-              : [
-                  [
-                    'threshold',
-                    `guardrail (new) ${ratio}x old`,
-                    (p: (typeof sides)[number]) => (p.old.p99 === null ? null : p.old.p99 * ratio),
-                  ] as const,
-                ]),
-          ]),
-        },
+    spec(sides, 'p99 latency per side', ms, peak > 0 ? peak : 1, [
+      ['old', 'old p99', (p) => p.old.p99],
+      ['new', 'new p99', (p) => p.new.p99],
+      // The guardrail compares the sides: the new side's bound moves with the old side's p99.
+      ...threshold<SideSeriesPoint>(
+        `guardrail (new) ${ratio}x old`,
+        ratio,
+        (p, b) => (p.old.p99 === null ? null : p.old.p99 * b),
+        () => null,
+      ),
+    ]),
     h('p', { className: 'muted', text: noSides }),
   );
   charts.latency.note.textContent =

@@ -16,6 +16,9 @@ export type MigrationMetricsView = NonNullable<Extract<MigrationView['metrics'],
 /** One point of the mismatch-rate series. */
 export type MismatchRatePoint = MigrationMetricsView['series'][number];
 
+/** One point of the per-side series (error rate and p99 latency of each side). */
+export type SideSeriesPoint = MigrationMetricsView['sideSeries'][number];
+
 /** Latency per side over the fleet. */
 export type LatencyView = MigrationMetricsView['latency'];
 

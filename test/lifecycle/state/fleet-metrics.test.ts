@@ -29,6 +29,24 @@ function sample(at: string, field = 'username', migration = M): MismatchSample {
   };
 }
 
+/** `count` reads of `M` served by `served`. */
+function read(metrics: MemoryMetrics, served: 'old' | 'new', count = 1): void {
+  for (let i = 0; i < count; i++) {
+    metrics.record({ type: 'read', migration: M, stage: 'live', route: 'live', served, operation: 'get', count: 1 });
+  }
+}
+
+/** A failed statement of `M` on `side`. */
+function fail(metrics: MemoryMetrics, side: 'old' | 'new', code = '42703'): void {
+  metrics.record({ type: 'error', migration: M, stage: 'live', route: 'live', side, operation: 'get', code });
+}
+
+/** Latency measurements of `M` on `side`. */
+function latency(metrics: MemoryMetrics, side: 'old' | 'new', ...milliseconds: number[]): void {
+  for (const ms of milliseconds)
+    metrics.record({ type: 'latency', migration: M, side, operation: 'get', milliseconds: ms });
+}
+
 /** A publisher that only publishes when told: the timer never fires during a test. */
 function manualPublisher(driver: Queryable, metrics: MemoryMetrics, stateSchema: string, processId: string) {
   return createMetricsPublisher({ driver, metrics, stateSchema, processId, intervalMs: 3_600_000 });
@@ -279,16 +297,7 @@ describeDrivers('metrics store', (getCtx) => {
     const metrics = createMemoryMetrics();
     const publisher = manualPublisher(driver, metrics, schema, 'p');
     // First publish: 3 reads served old, 1 write to both sides, 1 new-side error, latencies on both.
-    for (let i = 0; i < 3; i++)
-      metrics.record({
-        type: 'read',
-        migration: M,
-        stage: 'shadow',
-        route: 'shadow',
-        served: 'old',
-        operation: 'get',
-        count: 1,
-      });
+    read(metrics, 'old', 3);
     metrics.record({
       type: 'write',
       migration: M,
@@ -298,31 +307,13 @@ describeDrivers('metrics store', (getCtx) => {
       operation: 'insert',
       count: 1,
     });
-    metrics.record({
-      type: 'error',
-      migration: M,
-      stage: 'shadow',
-      route: 'shadow',
-      side: 'new',
-      operation: 'get',
-      code: '42703',
-    });
-    for (const ms of [2, 4])
-      metrics.record({ type: 'latency', migration: M, side: 'old', operation: 'get', milliseconds: ms });
-    metrics.record({ type: 'latency', migration: M, side: 'new', operation: 'get', milliseconds: 9 });
+    fail(metrics, 'new');
+    latency(metrics, 'old', 2, 4);
+    latency(metrics, 'new', 9);
     await publisher.publish();
     // Second publish: new side only; the old side's window is unchanged, so no old p99.
-    for (let i = 0; i < 4; i++)
-      metrics.record({
-        type: 'read',
-        migration: M,
-        stage: 'live',
-        route: 'live',
-        served: 'new',
-        operation: 'get',
-        count: 1,
-      });
-    metrics.record({ type: 'latency', migration: M, side: 'new', operation: 'get', milliseconds: 20 });
+    read(metrics, 'new', 4);
+    latency(metrics, 'new', 20);
     await publisher.publish();
     // Nothing new: no row.
     await publisher.publish();
@@ -354,19 +345,10 @@ describeDrivers('metrics store', (getCtx) => {
     const { driver, schema } = getCtx();
     const a = createMemoryMetrics();
     const b = createMemoryMetrics();
-    a.record({
-      type: 'error',
-      migration: M,
-      stage: 'live',
-      route: 'live',
-      side: 'new',
-      operation: 'get',
-      code: '57014',
-    });
-    a.record({ type: 'latency', migration: M, side: 'new', operation: 'get', milliseconds: 3 });
-    for (let i = 0; i < 9; i++)
-      b.record({ type: 'read', migration: M, stage: 'live', route: 'live', served: 'new', operation: 'get', count: 1 });
-    b.record({ type: 'latency', migration: M, side: 'new', operation: 'get', milliseconds: 30 });
+    fail(a, 'new', '57014');
+    latency(a, 'new', 3);
+    read(b, 'new', 9);
+    latency(b, 'new', 30);
     await manualPublisher(driver, a, schema, 'a').publish();
     await manualPublisher(driver, b, schema, 'b').publish();
     const fleet = await readMetrics(driver, { schema, seriesBucketMs: 3_600_000, seriesWindowMs: 3_600_000 });
@@ -400,15 +382,7 @@ describeDrivers('metrics store', (getCtx) => {
 
     const metrics = createMemoryMetrics();
     compare(metrics, 1, 0);
-    metrics.record({
-      type: 'error',
-      migration: M,
-      stage: 'shadow',
-      route: 'shadow',
-      side: 'new',
-      operation: 'get',
-      code: '42703',
-    });
+    fail(metrics, 'new');
     const onError = vi.fn();
     const publisher = createMetricsPublisher({
       driver,
