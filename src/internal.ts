@@ -3,6 +3,7 @@
  * what they share with the core that is not public API. Not exported by the package.
  */
 export { existingRelations } from './catalog/index.js';
+export { type ResolvedThresholds, validateGuardrailsOptions } from './guardrails/index.js';
 export {
   type AsyncContext,
   describeValue,

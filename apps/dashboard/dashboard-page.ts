@@ -81,11 +81,9 @@ main { padding: 1rem 1.25rem; display: grid; gap: 1rem; }
 .panel.timeline { margin-top: .75rem; }
 .gate-progress p, .gate-progress ul { margin: .25rem 0; }
 .panel h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 .35rem; }
-svg.chart { width: 100%; max-width: 560px; height: auto; display: block; }
-svg.chart .axis { stroke: var(--line); }
-svg.chart .line { fill: none; stroke: var(--bad); stroke-width: 1.5; }
-svg.chart .dot { fill: var(--bad); }
-svg.chart text { fill: var(--muted); font-size: 10px; }
+/* uPlot's own stylesheet comes with the script; these fit its legend to the card. */
+.time-chart .u-legend { font-size: 11px; color: var(--muted); }
+.time-chart .u-legend th { font-weight: 500; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: .2rem .5rem .2rem 0; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 500; font-size: 12px; }

@@ -90,6 +90,8 @@ export async function bundleDashboardScript(): Promise<string> {
       platform: 'browser',
       target: 'es2020',
       legalComments: 'none',
+      // uPlot's stylesheet, imported as text: the page adds it under its CSP nonce.
+      loader: { '.css': 'text' },
       logLevel: 'silent',
     });
   } catch (error) {

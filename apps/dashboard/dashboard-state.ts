@@ -14,6 +14,7 @@ import {
   existingStateTables,
   lastVerification,
   lastWritePathChange,
+  type ResolvedThresholds,
 } from '../../src/internal.js';
 import {
   type FleetMetrics,
@@ -71,6 +72,14 @@ export interface VerificationView {
   readonly writePathChangedAt: string | null;
 }
 
+/** The guardrail thresholds the charts draw; `false` where the check is off. */
+export interface ThresholdsView {
+  readonly maxMismatchRate: number | false;
+  readonly maxNewErrorRate: number | false;
+  /** The new side's p99 may reach this many times the old side's. */
+  readonly maxLatencyRatio: number | false;
+}
+
 /** One migration on the dashboard. */
 export interface MigrationView {
   readonly name: string;
@@ -89,6 +98,8 @@ export interface MigrationView {
   readonly events: Known<readonly EventView[]>;
   /** The promotion gate of its next step; `null` at `complete`, or without a flag control that checks moves. */
   readonly gate: Known<GateView | null>;
+  /** Its guardrail thresholds, as the dashboard was told them (`startDashboard`'s `guardrails`). */
+  readonly thresholds: ThresholdsView;
 }
 
 /** The body of `GET /api/state`. */
@@ -116,8 +127,14 @@ export interface StateSources {
   readonly controls: boolean;
   readonly stateSchema: string;
   readonly flagTable: { readonly schema?: string; readonly table?: string };
+  /** The guardrail thresholds of a migration. */
+  readonly thresholdsOf: (migration: string) => ResolvedThresholds;
   readonly metrics: Required<Pick<ReadMetricsOptions, 'seriesWindowMs' | 'seriesBucketMs' | 'sampleLimit'>> &
     Pick<ReadMetricsOptions, 'maxAgeMs'>;
+}
+
+function thresholdsView(t: ResolvedThresholds): ThresholdsView {
+  return { maxMismatchRate: t.maxMismatchRate, maxNewErrorRate: t.maxNewErrorRate, maxLatencyRatio: t.maxLatencyRatio };
 }
 
 function reasonOf(error: unknown): string {
@@ -265,6 +282,7 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
       verification,
       events,
       gate,
+      thresholds: thresholdsView(sources.thresholdsOf(migration.name)),
     });
   }
   return {

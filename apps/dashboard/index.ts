@@ -38,6 +38,7 @@ export type {
   FlagsView,
   Known,
   MigrationView,
+  ThresholdsView,
   VerificationView,
 } from './dashboard-state.js';
 export {

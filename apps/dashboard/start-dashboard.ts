@@ -6,8 +6,8 @@
  * at all when read-only.
  */
 import { z } from 'zod';
-import { ConfigurationError, type Migration, type Queryable } from '../../src/index.js';
-import { identifierProblem, parseOptions } from '../../src/internal.js';
+import { ConfigurationError, type GuardrailsOptions, type Migration, type Queryable } from '../../src/index.js';
+import { identifierProblem, parseOptions, validateGuardrailsOptions } from '../../src/internal.js';
 import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import { boundHostRules, isWildcard, parseAllowedHost } from './allowed-hosts.js';
 import { createDashboardApi } from './dashboard-api.js';
@@ -99,6 +99,14 @@ export interface DashboardOptions {
    * @default 20
    */
   readonly sampleLimit?: number;
+  /**
+   * The guardrail thresholds the application's processes use (the `thresholds` and
+   * `migrations` given to `createGuardrails`), drawn on the charts: the mismatch rate's and
+   * the new side's error rate's bound, and the p99 latency the new side may reach
+   * (`maxLatencyRatio` times the old side's). A threshold set to `false` is not drawn.
+   * @default {} (the guardrails' defaults: 1 % mismatches, 1 % new-side errors, 3x latency)
+   */
+  readonly guardrails?: Pick<GuardrailsOptions, 'thresholds' | 'migrations'>;
 }
 
 /** A running dashboard. */
@@ -168,6 +176,12 @@ const optionsSchema = z.strictObject({
   seriesBucketMs: z.number().int().min(100).max(86_400_000).optional(),
   metricsMaxAgeMs: z.number().int().min(1).optional(),
   sampleLimit: z.number().int().min(0).max(1000).optional(),
+  // Shape-checked here; its thresholds by the guardrails' own validation.
+  guardrails: z
+    .custom<Pick<GuardrailsOptions, 'thresholds' | 'migrations'>>(
+      (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    )
+    .optional(),
 });
 
 /** What each option must be, for the messages of invalid ones. */
@@ -186,11 +200,13 @@ const expectations = {
   seriesBucketMs: 'an integer from 100 to 86400000',
   metricsMaxAgeMs: 'an integer of at least 1',
   sampleLimit: 'an integer from 0 to 1000',
+  guardrails: 'an object with "thresholds" and/or "migrations", as createGuardrails takes them',
 };
 
 /**
  * Starts the dashboard: one page showing, per migration, its stage and read percentage,
- * the fleet's mismatch rate over time, recent redacted mismatch samples with their field
+ * charts of the fleet's mismatch rate and each side's error rate and p99 latency over time
+ * with the guardrail thresholds drawn, recent redacted mismatch samples with their field
  * diffs, latency per side, backfill progress and the last verification, refreshed live;
  * with `flags`, also ramp and kill controls, each confirmed in the page first.
  *
@@ -248,6 +264,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   }
   const token = controls ? (o.token ?? generateToken()) : undefined;
+  const guardrails = validateGuardrailsOptions(o.guardrails ?? {});
   const sources: StateSources = {
     db: o.driver,
     migrations: o.migrations,
@@ -255,6 +272,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     controls,
     stateSchema: o.stateSchema ?? DEFAULT_STATE_SCHEMA,
     flagTable: o.flagTable ?? {},
+    thresholdsOf: guardrails.thresholdsOf,
     metrics: {
       seriesWindowMs: o.seriesWindowMs ?? 1_800_000,
       seriesBucketMs: o.seriesBucketMs ?? 30_000,

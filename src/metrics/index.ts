@@ -32,14 +32,15 @@ export {
   type GuardrailTrip,
 } from './guardrail-events.js';
 export { createMemoryMetrics, type MemoryMetrics, type MemoryMetricsOptions } from './memory-metrics.js';
-export type {
-  JsonValue,
-  LatencySide,
-  LatencySummary,
-  MetricsSnapshot,
-  MetricsTotals,
-  MigrationMetrics,
-  MismatchSampleSnapshot,
+export {
+  type JsonValue,
+  type LatencySide,
+  type LatencySummary,
+  type MetricsSnapshot,
+  type MetricsTotals,
+  type MigrationMetrics,
+  type MismatchSampleSnapshot,
+  sideOperations,
 } from './metrics-snapshot.js';
 export {
   type LabelContext,

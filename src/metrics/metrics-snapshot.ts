@@ -131,3 +131,15 @@ export interface MetricsSnapshot {
   /** Most recent mismatch samples of all migrations, newest last. */
   readonly recentMismatches: readonly MismatchSampleSnapshot[];
 }
+
+/**
+ * Operations that ran on `side`: reads it served, writes to it, shadow comparisons (which
+ * read both sides) and its failed statements. The one meaning of "operations per side"
+ * that error rates are computed over (the promotion gate, the fleet's side history).
+ */
+export function sideOperations(
+  totals: Pick<MetricsTotals, 'reads' | 'writes' | 'comparisons' | 'errors'>,
+  side: Side,
+): number {
+  return totals.reads.bySide[side] + totals.writes.bySide[side] + totals.comparisons + totals.errors.bySide[side];
+}

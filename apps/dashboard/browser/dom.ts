@@ -4,8 +4,6 @@
  * nothing here parses HTML (no `innerHTML`).
  */
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
-
 /** What a node is built with: `null`, `undefined` and `false` are skipped (so `cond && node` works). */
 export type Child = Node | string | number | boolean | null | undefined | readonly Child[];
 
@@ -23,27 +21,14 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 ): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   setProps(node, props);
-  appendChildren(node, children, true);
+  appendChildren(node, children);
   return node;
 }
 
-/** An SVG element with `props` and `children`. */
-export function s<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  props?: Props | null,
-  ...children: Child[]
-): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG_NS, tag);
-  setProps(node, props);
-  appendChildren(node, children, false);
-  return node;
-}
-
-/** `skipFalse`: whether `false` is skipped like `null` (HTML) or written as text (SVG). */
-function appendChildren(node: Element, children: readonly Child[], skipFalse: boolean): void {
+function appendChildren(node: Element, children: readonly Child[]): void {
   for (const child of children) {
-    if (child === null || child === undefined || (skipFalse && child === false)) continue;
-    if (Array.isArray(child)) appendChildren(node, child, skipFalse);
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) appendChildren(node, child);
     else node.append(child instanceof Node ? child : String(child));
   }
 }

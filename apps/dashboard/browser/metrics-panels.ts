@@ -1,12 +1,12 @@
 /**
- * A migration's metrics as the fleet published them: the counters, the mismatch-rate
- * chart, latency per side and the recent mismatch samples with their field diffs (values
+ * A migration's metrics as the fleet published them: the counters, the charts over time
+ * (mismatch rate, error rate and p99 latency per side, with the guardrail thresholds), latency per side and the recent mismatch samples with their field diffs (values
  * redacted unless the application chose otherwise).
  */
 import { type Child, h } from './dom.js';
+import { clearFleetCharts, type FleetCharts, renderFleetCharts } from './fleet-charts.js';
 import { int, json, ms, pct, time } from './format.js';
 import { unknownValue } from './known-value.js';
-import { mismatchChart } from './mismatch-chart.js';
 import type { FleetView, LatencyView, MigrationView, MismatchSampleView } from './types.js';
 
 /** Where a card shows its metrics. */
@@ -15,7 +15,7 @@ export interface MetricsParts {
   readonly comparisons: HTMLElement;
   readonly reads: HTMLElement;
   readonly errors: HTMLElement;
-  readonly chart: HTMLElement;
+  readonly charts: FleetCharts;
   readonly latency: HTMLElement;
   readonly samplesTitle: HTMLElement;
   readonly samples: HTMLElement;
@@ -27,7 +27,8 @@ export function renderMetrics(parts: MetricsParts, m: MigrationView, fleet: Flee
   const counters = [p.rate, p.comparisons, p.reads, p.errors];
   if (m.metrics.status !== 'ok') {
     for (const node of counters) node.replaceChildren('unknown');
-    p.chart.replaceChildren(unknownValue(m.metrics.reason));
+    const reason = m.metrics.reason;
+    clearFleetCharts(p.charts, () => unknownValue(reason));
     p.latency.replaceChildren(unknownValue(m.metrics.reason));
     p.samplesTitle.textContent = 'Recent mismatches';
     p.samples.replaceChildren(unknownValue(m.metrics.reason));
@@ -40,7 +41,7 @@ export function renderMetrics(parts: MetricsParts, m: MigrationView, fleet: Flee
         ? 'No process has published metrics yet (createMetricsPublisher).'
         : 'No process publishing metrics has reported this migration recently.';
     for (const node of counters) node.replaceChildren('-');
-    p.chart.replaceChildren(h('p', { className: 'muted', text: why }));
+    clearFleetCharts(p.charts, () => h('p', { className: 'muted', text: why }));
     p.latency.replaceChildren(h('p', { className: 'muted', text: why }));
     p.samplesTitle.textContent = 'Recent mismatches';
     p.samples.replaceChildren(h('p', { className: 'muted', text: why }));
@@ -50,7 +51,7 @@ export function renderMetrics(parts: MetricsParts, m: MigrationView, fleet: Flee
   p.comparisons.replaceChildren(`${int(x.comparisons)} (${int(x.mismatches)} mismatched)`);
   p.reads.replaceChildren(`${int(x.reads.bySide.old)} / ${int(x.reads.bySide.new)}`);
   p.errors.replaceChildren(`${int(x.errors.bySide.old)} / ${int(x.errors.bySide.new)}`);
-  p.chart.replaceChildren(mismatchChart(x.series, fleet, now));
+  renderFleetCharts(p.charts, x, m.thresholds, fleet, now);
   p.latency.replaceChildren(
     latencyTable(x.latency),
     h('p', { className: 'note', text: `Percentiles: the highest of ${x.processes} process(es).` }),

@@ -8,6 +8,7 @@
 import { h } from './dom.js';
 import { renderTimeline } from './event-timeline.js';
 import { createFlagControls, type FlagControls } from './flag-controls.js';
+import { createFleetCharts } from './fleet-charts.js';
 import { dateTime, int, json, pct } from './format.js';
 import { renderGate } from './gate-progress.js';
 import { renderKnown, unknownValue } from './known-value.js';
@@ -64,7 +65,7 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     reads: reads.value,
     errors: errors.value,
     flagsNote: h('p', { className: 'note', 'data-testid': 'flags-note' }),
-    chart: h('div', { 'data-testid': 'mismatch-chart' }),
+    charts: createFleetCharts(),
     latency: h('div', { 'data-testid': 'latency' }),
     backfill: h('div', { 'data-testid': 'backfill' }),
     verification: h('div', { 'data-testid': 'verification' }),
@@ -100,8 +101,10 @@ export function createMigrationCard(m: MigrationView, options: MigrationCardOpti
     h(
       'div',
       { className: 'grid' },
-      h('div', { className: 'panel' }, h('h3', { text: 'Mismatch rate over time' }), parts.chart),
-      h('div', { className: 'panel' }, h('h3', { text: 'Latency per side' }), parts.latency),
+      h('div', { className: 'panel' }, h('h3', { text: 'Mismatch rate' }), parts.charts.mismatch.root),
+      h('div', { className: 'panel' }, h('h3', { text: 'Error rate per side' }), parts.charts.errors.root),
+      h('div', { className: 'panel' }, h('h3', { text: 'p99 latency per side' }), parts.charts.latency.root),
+      h('div', { className: 'panel' }, h('h3', { text: 'Latency per side (now)' }), parts.latency),
     ),
     h(
       'div',

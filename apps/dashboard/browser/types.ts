@@ -5,7 +5,7 @@
  */
 import type { DashboardState, MigrationView } from '../index.js';
 
-export type { DashboardState, EventView, FlagsView, Known, MigrationView } from '../index.js';
+export type { DashboardState, EventView, FlagsView, Known, MigrationView, ThresholdsView } from '../index.js';
 
 /** The fleet-wide metrics facts of a {@link DashboardState}. */
 export type FleetView = DashboardState['fleet'];
@@ -15,6 +15,9 @@ export type MigrationMetricsView = NonNullable<Extract<MigrationView['metrics'],
 
 /** One point of the mismatch-rate series. */
 export type MismatchRatePoint = MigrationMetricsView['series'][number];
+
+/** One point of the per-side series (error rate and p99 latency of each side). */
+export type SideSeriesPoint = MigrationMetricsView['sideSeries'][number];
 
 /** Latency per side over the fleet. */
 export type LatencyView = MigrationMetricsView['latency'];

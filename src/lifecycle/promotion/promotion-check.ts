@@ -5,6 +5,7 @@
  * last stage change. One check for the API, the CLI and the dashboard.
  */
 import type { Queryable } from '../../kernel/index.js';
+import { sideOperations } from '../../metrics/index.js';
 import { type Migration, type Side, STAGE_BEHAVIOUR, STAGES, type Stage } from '../../model/index.js';
 import { schemaState } from '../ddl/index.js';
 import {
@@ -129,7 +130,7 @@ async function schemaProblems(
 function newErrorRate(fleet: FleetMigrationMetrics | undefined, gate: ResolvedGate): number | undefined {
   if (fleet === undefined) return undefined;
   const failed = fleet.errors.bySide.new;
-  const operations = fleet.reads.bySide.new + fleet.comparisons + fleet.writes.bySide.new + failed;
+  const operations = sideOperations(fleet, 'new');
   return operations >= gate.minNewOperations && operations > 0 ? failed / operations : undefined;
 }
 

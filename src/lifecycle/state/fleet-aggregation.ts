@@ -12,7 +12,7 @@ import type {
   MismatchSampleSnapshot,
 } from '../../metrics/index.js';
 import { type Side, STAGES, type Stage } from '../../model/index.js';
-import type { HistoryBucket } from './metrics-tables.js';
+import type { HistoryBucket, SideBucket, SideFigures } from './metrics-tables.js';
 
 const LATENCY_SIDES: readonly LatencySide[] = ['old', 'new', 'both'];
 
@@ -24,6 +24,23 @@ export interface MismatchRatePoint {
   readonly mismatches: number;
   /** `mismatches / comparisons`. */
   readonly rate: number;
+}
+
+/** One side in one bucket of the side series. */
+export interface SidePoint extends SideFigures {
+  /** `errors / operations`; `0` without operations. */
+  readonly errorRate: number;
+}
+
+/**
+ * One point of the per-side series: what each side did in `[at, at + bucketMs)`, as the
+ * processes published it (the p99 is the highest any process published in the bucket).
+ */
+export interface SideSeriesPoint {
+  /** Start of the bucket, ISO-8601. */
+  readonly at: string;
+  readonly old: SidePoint;
+  readonly new: SidePoint;
 }
 
 /**
@@ -45,16 +62,24 @@ export interface FleetMigrationMetrics extends MetricsTotals {
   readonly processes: number;
   /** Mismatch rate over time, oldest first; buckets without comparisons are absent. */
   readonly series: readonly MismatchRatePoint[];
+  /**
+   * Error rate and p99 latency per side over time, oldest first; buckets where no process
+   * published either side's figures are absent, and so is all of it on an install whose
+   * processes don't publish them (see `ensureMetricsTables`).
+   */
+  readonly sideSeries: readonly SideSeriesPoint[];
 }
 
 /**
  * The fleet's metrics per migration, in name order: `snapshots` (each a process's
  * snapshot as decoded JSON) summed, with each migration's mismatch-rate series from
- * `history`, and at most `sampleLimit` mismatch samples each.
+ * `history`, its per-side series from `sideHistory`, and at most `sampleLimit` mismatch
+ * samples each.
  */
 export function aggregateFleet(
   snapshots: readonly unknown[],
   history: readonly HistoryBucket[],
+  sideHistory: readonly SideBucket[],
   sampleLimit: number,
 ): Record<string, FleetMigrationMetrics> {
   const merged = new Map<string, MigrationAccumulator>();
@@ -89,17 +114,31 @@ export function aggregateFleet(
     });
   }
 
-  const names = [...new Set([...merged.keys(), ...points.keys()])].sort();
+  const sidePoints = new Map<string, SideSeriesPoint[]>();
+  for (const row of sideHistory) {
+    let list = sidePoints.get(row.migration);
+    if (list === undefined) {
+      list = [];
+      sidePoints.set(row.migration, list);
+    }
+    list.push({ at: new Date(row.bucket).toISOString(), old: sidePoint(row.old), new: sidePoint(row.new) });
+  }
+
+  const names = [...new Set([...merged.keys(), ...points.keys(), ...sidePoints.keys()])].sort();
   const migrations: Record<string, FleetMigrationMetrics> = {};
   for (const name of names) {
     const acc = merged.get(name) ?? newAccumulator();
     Object.defineProperty(migrations, name, {
-      value: finish(acc, points.get(name) ?? [], sampleLimit),
+      value: { ...finish(acc, points.get(name) ?? [], sampleLimit), sideSeries: sidePoints.get(name) ?? [] },
       enumerable: true,
       writable: true,
     });
   }
   return migrations;
+}
+
+function sidePoint(figures: SideFigures): SidePoint {
+  return { ...figures, errorRate: figures.operations > 0 ? Math.min(1, figures.errors / figures.operations) : 0 };
 }
 
 interface LatencyAccumulator {
@@ -265,7 +304,11 @@ function checkSample(value: unknown): MismatchSampleSnapshot | undefined {
   };
 }
 
-function finish(acc: MigrationAccumulator, series: MismatchRatePoint[], sampleLimit: number): FleetMigrationMetrics {
+function finish(
+  acc: MigrationAccumulator,
+  series: MismatchRatePoint[],
+  sampleLimit: number,
+): Omit<FleetMigrationMetrics, 'sideSeries'> {
   const latency = Object.fromEntries(
     LATENCY_SIDES.map((side) => {
       const l = acc.latency[side];

@@ -34,7 +34,7 @@ export {
   recordEvent,
   type SchemaChange,
 } from './events.js';
-export type { FleetMigrationMetrics, MismatchRatePoint } from './fleet-aggregation.js';
+export type { FleetMigrationMetrics, MismatchRatePoint, SidePoint, SideSeriesPoint } from './fleet-aggregation.js';
 export {
   emitEvent,
   type LifecycleEvent,

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseOptions, type Queryable } from '../../kernel/index.js';
-import type { MemoryMetrics } from '../../metrics/index.js';
+import { type MemoryMetrics, type MigrationMetrics, sideOperations } from '../../metrics/index.js';
+import type { Side } from '../../model/index.js';
 import { lifecycleOptionExpectations, lifecycleOptionsShape } from './lifecycle-options.js';
 import { ensureMetricsTables, publishSnapshot } from './metrics-tables.js';
 import { DEFAULT_STATE_SCHEMA } from './state-schema.js';
@@ -30,8 +31,8 @@ export interface MetricsPublisherOptions {
    */
   readonly processId?: string;
   /**
-   * Schema of flagshift's state tables; `metrics_snapshots` and `metrics_history` are
-   * created there when missing.
+   * Schema of flagshift's state tables; `metrics_snapshots`, `metrics_history` and
+   * `metrics_sides` are created there when missing.
    * @default 'flagshift'
    */
   readonly stateSchema?: string;
@@ -69,6 +70,36 @@ export interface MetricsPublisher {
 
 const MAX_RETENTION_MS = 30 * 86_400_000;
 
+/** The cumulative counters a publish takes differences of. */
+const COUNTERS = [
+  'comparisons',
+  'mismatches',
+  'oldOperations',
+  'oldErrors',
+  'oldLatencies',
+  'newOperations',
+  'newErrors',
+  'newLatencies',
+] as const;
+
+type PublishedCounts = Record<(typeof COUNTERS)[number], number>;
+
+/** A `metrics_sides` row's figures: see `SnapshotPublish.sides`. */
+type SideDelta = [number, number, number | null, number, number, number | null];
+
+function countsOf(m: MigrationMetrics): PublishedCounts {
+  return {
+    comparisons: m.comparisons,
+    mismatches: m.mismatches,
+    oldOperations: sideOperations(m, 'old'),
+    oldErrors: m.errors.bySide.old,
+    oldLatencies: m.latency.old.count,
+    newOperations: sideOperations(m, 'new'),
+    newErrors: m.errors.bySide.new,
+    newLatencies: m.latency.new.count,
+  };
+}
+
 const publisherSchema = z.strictObject({
   driver: z.custom<Queryable>((value) => typeof (value as Partial<Queryable> | null)?.query === 'function'),
   metrics: z.custom<Pick<MemoryMetrics, 'snapshot'>>(
@@ -93,9 +124,10 @@ const PUBLISHER_EXPECTED = {
 
 /**
  * Starts publishing a process's metrics: every `intervalMs` its snapshot is upserted into
- * `<stateSchema>.metrics_snapshots` (one row per process) and the comparisons and
- * mismatches since the previous publish are appended to `metrics_history`, in one
- * statement that also prunes rows older than `retentionMs`. The timer is `unref`'d, so it
+ * `<stateSchema>.metrics_snapshots` (one row per process), the comparisons and
+ * mismatches since the previous publish are appended to `metrics_history`, and each side's
+ * operations, errors and p99 latency to `metrics_sides`, in one statement that also prunes
+ * rows older than `retentionMs`. The timer is `unref`'d, so it
  * never keeps a process alive.
  *
  * A publish that fails (the database is down, the role can't create the tables) is
@@ -131,39 +163,61 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
     });
 
   let tablesReady = false;
+  let sidesReady = false;
   let published = 0;
   let errors = 0;
   let lastError: unknown;
   let stopped = false;
   let inFlight: Promise<boolean> | undefined;
   // Cumulative counts last published per migration: history rows carry the difference.
-  let lastCounts = new Map<string, { comparisons: number; mismatches: number }>();
+  let lastCounts = new Map<string, PublishedCounts>();
 
   async function publishOnce(): Promise<boolean> {
     try {
       const snapshot = metrics.snapshot();
-      const counts = new Map<string, { comparisons: number; mismatches: number }>();
+      const counts = new Map<string, PublishedCounts>();
       const deltas: Record<string, [number, number]> = {};
+      const sides: Record<string, SideDelta> = {};
       for (const [name, m] of Object.entries(snapshot.migrations)) {
-        const now = { comparisons: m.comparisons, mismatches: m.mismatches };
+        const now = countsOf(m);
         counts.set(name, now);
         const before = lastCounts.get(name);
         // A reset() since the last publish makes the counters smaller: count from zero.
-        const reset =
-          before === undefined || now.comparisons < before.comparisons || now.mismatches < before.mismatches;
-        const comparisons = reset ? now.comparisons : now.comparisons - before.comparisons;
-        const mismatches = reset ? now.mismatches : now.mismatches - before.mismatches;
+        const reset = before === undefined || COUNTERS.some((key) => now[key] < before[key]);
+        const since = (key: (typeof COUNTERS)[number]) => (reset ? now[key] : now[key] - before[key]);
+        const comparisons = since('comparisons');
+        const mismatches = since('mismatches');
         if (comparisons > 0 || mismatches > 0) deltas[name] = [comparisons, mismatches];
+        // The window's p99 only when the side measured something since the last publish:
+        // otherwise it describes an older interval than this row's.
+        const p99 = (side: Side) => (since(`${side}Latencies`) > 0 ? m.latency[side].p99 : null);
+        const side: SideDelta = [
+          since('oldOperations'),
+          since('oldErrors'),
+          p99('old'),
+          since('newOperations'),
+          since('newErrors'),
+          p99('new'),
+        ];
+        if (side.some((value) => value !== null && value > 0)) sides[name] = side;
       }
       if (!tablesReady) {
-        await ensureMetricsTables(driver, schema);
+        sidesReady = await ensureMetricsTables(driver, schema);
         tablesReady = true;
+        if (!sidesReady) {
+          onError(
+            new Error(
+              `table ${schema}.metrics_sides is missing or this role can't write it, so error rates and latency per side are not published (comparisons still are); create it as the tables' owner and grant INSERT, UPDATE, DELETE on it to this role`,
+            ),
+          );
+        }
       }
       await publishSnapshot(driver, schema, {
         processId,
         intervalMs,
         snapshot: JSON.stringify(snapshot),
         deltas: JSON.stringify(deltas),
+        ...(sidesReady ? { sides: JSON.stringify(sides) } : {}),
         retentionMs,
       });
       lastCounts = counts;

@@ -1,25 +1,52 @@
 /**
  * The fleet metrics tables: `metrics_snapshots` (each publishing process's latest
- * in-memory snapshot, one row per process) and `metrics_history` (comparisons and
- * mismatches per migration over time). Every statement over them is here.
+ * in-memory snapshot, one row per process), `metrics_history` (comparisons and
+ * mismatches per migration over time) and `metrics_sides` (operations, errors and p99
+ * latency per side, per migration over time). Every statement over them is here.
  */
 import type { Queryable } from '../../kernel/index.js';
-import { DEFAULT_STATE_SCHEMA, quoteStateSchema, stateTablesExist } from './state-schema.js';
+import { DEFAULT_STATE_SCHEMA, existingStateTables, quoteStateSchema, stateTablesExist } from './state-schema.js';
 import { createInStateSchema } from './state-tables.js';
 
-const METRICS_TABLES = ['metrics_snapshots', 'metrics_history'] as const;
+/** The tables of installs from before `metrics_sides`: publishing needs these. */
+const CORE_TABLES = ['metrics_snapshots', 'metrics_history'] as const;
+const METRICS_TABLES = [...CORE_TABLES, 'metrics_sides'] as const;
 
 /**
- * Creates `metrics_snapshots` and `metrics_history` when missing. One DO block under an
- * advisory lock, so processes starting together don't race on `CREATE TABLE IF NOT EXISTS`.
- * An administrator can run it once (or the same DDL) and grant a publishing role only
- * `INSERT, UPDATE, DELETE` on the two tables.
+ * Creates `metrics_snapshots`, `metrics_history` and `metrics_sides` when missing. One DO
+ * block under an advisory lock, so processes starting together don't race on `CREATE TABLE
+ * IF NOT EXISTS`. An administrator can run it once (or the same DDL) and grant a publishing
+ * role only `INSERT, UPDATE, DELETE` on the three tables.
+ *
+ * Resolves whether this role can write `metrics_sides`. An install from before it (only
+ * the two other tables), whose publishing role can't create it or wasn't granted it yet,
+ * keeps publishing comparisons: it resolves `false` then, and rejects only when the core
+ * tables are missing and can't be created.
  */
-export async function ensureMetricsTables(db: Queryable, schema: string = DEFAULT_STATE_SCHEMA): Promise<void> {
+export async function ensureMetricsTables(db: Queryable, schema: string = DEFAULT_STATE_SCHEMA): Promise<boolean> {
   const s = quoteStateSchema(schema);
   // Looked up first, so a role without CREATE can publish into tables an administrator made.
-  if (await stateTablesExist(db, schema, METRICS_TABLES)) return;
-  await createInStateSchema(
+  const present = await existingStateTables(db, schema, METRICS_TABLES);
+  if (present.size < METRICS_TABLES.length) {
+    try {
+      await createTables(db, schema, s);
+    } catch (error) {
+      if (CORE_TABLES.every((table) => present.has(table))) return false;
+      throw error;
+    }
+  }
+  const { rows } = await db.query<{ writable: boolean }>(
+    `SELECT has_table_privilege($1, 'INSERT') AND has_table_privilege($1, 'DELETE') AS writable`,
+    [`${s}.metrics_sides`],
+  );
+  return rows[0]?.writable === true;
+}
+
+function createTables(db: Queryable, schema: string, s: string): Promise<void> {
+  // A new table rather than columns on metrics_history: CREATE TABLE IF NOT EXISTS upgrades
+  // an existing install in the same idempotent DDL, where ADD COLUMN would need the table's
+  // owner and a second check of its columns on every start.
+  return createInStateSchema(
     db,
     schema,
     'flagshift.metrics-tables',
@@ -37,7 +64,19 @@ export async function ensureMetricsTables(db: Queryable, schema: string = DEFAUL
     mismatches bigint NOT NULL
   );
   CREATE INDEX IF NOT EXISTS metrics_history_at ON ${s}.metrics_history (at);
-  CREATE INDEX IF NOT EXISTS metrics_history_migration_at ON ${s}.metrics_history (migration, at);`,
+  CREATE INDEX IF NOT EXISTS metrics_history_migration_at ON ${s}.metrics_history (migration, at);
+  CREATE TABLE IF NOT EXISTS ${s}.metrics_sides (
+    migration text NOT NULL,
+    process_id text NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    old_operations bigint NOT NULL,
+    old_errors bigint NOT NULL,
+    old_p99_ms double precision,
+    new_operations bigint NOT NULL,
+    new_errors bigint NOT NULL,
+    new_p99_ms double precision
+  );
+  CREATE INDEX IF NOT EXISTS metrics_sides_at ON ${s}.metrics_sides (at);`,
   );
 }
 
@@ -49,6 +88,12 @@ export interface SnapshotPublish {
   readonly snapshot: string;
   /** Comparisons and mismatches per migration since the previous publish, as JSON text (`{"m": [3, 1]}`). */
   readonly deltas: string;
+  /**
+   * Per migration since the previous publish, as JSON text: old-side operations, errors and
+   * p99 latency (ms, `null` without new measurements), then the same of the new side
+   * (`{"m": [40, 0, 1.5, 40, 2, null]}`). Absent when `metrics_sides` can't be written.
+   */
+  readonly sides?: string;
   /** History rows, and rows of processes that stopped publishing, older than this (milliseconds) are pruned. */
   readonly retentionMs: number;
 }
@@ -74,25 +119,52 @@ export async function publishSnapshot(db: Queryable, schema: string, publish: Sn
 ), pruned_history AS (
   DELETE FROM ${s}.metrics_history WHERE at < clock_timestamp() - $5::double precision * interval '1 millisecond'
   RETURNING 1
-), pruned_processes AS (
+)${publish.sides === undefined ? '' : sidesStatements(s)}, pruned_processes AS (
   DELETE FROM ${s}.metrics_snapshots
    WHERE updated_at < clock_timestamp() - $5::double precision * interval '1 millisecond' AND process_id <> $1
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM history)::int AS history`,
-    [publish.processId, publish.intervalMs, publish.snapshot, publish.deltas, publish.retentionMs],
+    [
+      publish.processId,
+      publish.intervalMs,
+      publish.snapshot,
+      publish.deltas,
+      publish.retentionMs,
+      ...(publish.sides === undefined ? [] : [publish.sides]),
+    ],
   );
 }
 
-/** The database's clock, and whether both metrics tables exist. */
-export async function readMetricsClock(db: Queryable, schema: string): Promise<{ now: unknown; published: boolean }> {
+/** The part of {@link publishSnapshot} over `metrics_sides`, whose rows are `$6`. */
+function sidesStatements(s: string): string {
+  return `, sides AS (
+  INSERT INTO ${s}.metrics_sides
+    (migration, process_id, at, old_operations, old_errors, old_p99_ms, new_operations, new_errors, new_p99_ms)
+  SELECT d.key, $1, clock_timestamp(), (d.value->>0)::bigint, (d.value->>1)::bigint, (d.value->>2)::double precision,
+         (d.value->>3)::bigint, (d.value->>4)::bigint, (d.value->>5)::double precision
+    FROM jsonb_each($6::jsonb) AS d
+  RETURNING 1
+), pruned_sides AS (
+  DELETE FROM ${s}.metrics_sides WHERE at < clock_timestamp() - $5::double precision * interval '1 millisecond'
+  RETURNING 1
+)`;
+}
+
+/** The database's clock, whether the core metrics tables exist, and whether `metrics_sides` does. */
+export async function readMetricsClock(
+  db: Queryable,
+  schema: string,
+): Promise<{ now: unknown; published: boolean; sides: boolean }> {
   const s = quoteStateSchema(schema);
-  const clock = await db.query<{ now: unknown; tables: number }>(
+  const clock = await db.query<{ now: unknown; tables: number; sides: boolean }>(
     `SELECT clock_timestamp() AS now,
-            ((to_regclass($1) IS NOT NULL)::int + (to_regclass($2) IS NOT NULL)::int) AS tables`,
+            ((to_regclass($1) IS NOT NULL)::int + (to_regclass($2) IS NOT NULL)::int) AS tables,
+            to_regclass($3) IS NOT NULL AS sides`,
     METRICS_TABLES.map((table) => `${s}.${table}`),
   );
-  return { now: clock.rows[0]?.now, published: clock.rows[0]?.tables === 2 };
+  const row = clock.rows[0];
+  return { now: row?.now, published: row?.tables === 2, sides: row?.sides === true };
 }
 
 /** A process's snapshot row, newest first. */
@@ -151,6 +223,56 @@ export async function readHistory(
     bucket: Number(row.bucket),
     comparisons: Number(row.comparisons),
     mismatches: Number(row.mismatches),
+  }));
+}
+
+/** One side's operations, errors and p99 latency in one bucket of time. */
+export interface SideFigures {
+  readonly operations: number;
+  readonly errors: number;
+  /** The highest p99 (ms) any process published in the bucket; `null` when none measured. */
+  readonly p99: number | null;
+}
+
+/** Both sides of one migration in one bucket of time. */
+export interface SideBucket {
+  readonly migration: string;
+  /** Start of the bucket, in milliseconds since the epoch. */
+  readonly bucket: number;
+  readonly old: SideFigures;
+  readonly new: SideFigures;
+}
+
+/**
+ * `metrics_sides` over the last `windowMs`, summed (operations, errors) or maximised (p99)
+ * per migration and bucket of `bucketMs`, in order. The caller checks the table exists.
+ */
+export async function readSideHistory(
+  db: Queryable,
+  schema: string,
+  bucketMs: number,
+  windowMs: number,
+): Promise<SideBucket[]> {
+  const { rows } = await db.query<Record<string, unknown> & { migration: string }>(
+    `SELECT migration,
+            floor(extract(epoch FROM at)::double precision * 1000 / $1::double precision) * $1::double precision AS bucket,
+            sum(old_operations)::bigint AS old_operations, sum(old_errors)::bigint AS old_errors, max(old_p99_ms) AS old_p99,
+            sum(new_operations)::bigint AS new_operations, sum(new_errors)::bigint AS new_errors, max(new_p99_ms) AS new_p99
+       FROM ${quoteStateSchema(schema)}.metrics_sides
+      WHERE at >= clock_timestamp() - $2::double precision * interval '1 millisecond'
+      GROUP BY 1, 2 ORDER BY 1, 2`,
+    [bucketMs, windowMs],
+  );
+  const side = (row: Record<string, unknown>, prefix: 'old' | 'new'): SideFigures => ({
+    operations: Number(row[`${prefix}_operations`]),
+    errors: Number(row[`${prefix}_errors`]),
+    p99: row[`${prefix}_p99`] == null ? null : Number(row[`${prefix}_p99`]),
+  });
+  return rows.map((row) => ({
+    migration: row.migration,
+    bucket: Number(row.bucket),
+    old: side(row, 'old'),
+    new: side(row, 'new'),
   }));
 }
 

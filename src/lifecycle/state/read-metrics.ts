@@ -1,13 +1,13 @@
 /**
  * What the fleet sees: the sum of every live process's published metrics, and each
- * migration's mismatch rate over time, read from the fleet metrics tables by operators
+ * migration's mismatch rate, error rate and p99 latency per side over time, read from the fleet metrics tables by operators
  * (the dashboard, the CLI's status) without a metrics backend.
  */
 import { z } from 'zod';
 import { isoOf, parseJson, parseOptions, type Queryable } from '../../kernel/index.js';
 import { aggregateFleet, type FleetMigrationMetrics } from './fleet-aggregation.js';
 import { lifecycleOptionExpectations, lifecycleOptionsShape } from './lifecycle-options.js';
-import { readHistory, readMetricsClock, readSnapshots } from './metrics-tables.js';
+import { readHistory, readMetricsClock, readSideHistory, readSnapshots } from './metrics-tables.js';
 import { DEFAULT_STATE_SCHEMA } from './state-schema.js';
 
 /** Options of {@link readMetrics}. */
@@ -23,7 +23,7 @@ export interface ReadMetricsOptions {
    */
   readonly maxAgeMs?: number;
   /**
-   * How far back the mismatch-rate series goes, in milliseconds.
+   * How far back the series (mismatch rate, and error rate and latency per side) go, in milliseconds.
    * @default 3600000 (1 hour)
    */
   readonly seriesWindowMs?: number;
@@ -81,7 +81,8 @@ const READ_EXPECTED = {
 
 /**
  * Reads what every process published: the snapshots of fresh processes summed per
- * migration, and each migration's mismatch rate over time from the history. When no
+ * migration, and each migration's mismatch rate, and error rate and p99 latency per side,
+ * over time from the history. When no
  * process ever published (the tables don't exist), returns empty metrics with
  * `published: false`; nothing is created.
  *
@@ -111,6 +112,8 @@ export async function readMetrics(db: Queryable, options: ReadMetricsOptions = {
   const rows = await readSnapshots(db, schema, maxAgeMs);
   const fresh = rows.filter((row) => row.fresh);
   const history = await readHistory(db, schema, bucketMs, windowMs);
+  // Installs from before metrics_sides have no side history until a publisher creates it.
+  const sideHistory = clock.sides ? await readSideHistory(db, schema, bucketMs, windowMs) : [];
   return {
     readAt,
     published: true,
@@ -119,6 +122,7 @@ export async function readMetrics(db: Queryable, options: ReadMetricsOptions = {
     migrations: aggregateFleet(
       fresh.map((row) => parseJson(row.snapshot)),
       history,
+      sideHistory,
       sampleLimit,
     ),
     seriesBucketMs: bucketMs,

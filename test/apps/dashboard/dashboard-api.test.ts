@@ -298,6 +298,42 @@ describe('dashboard API without a database', () => {
     await expect(
       startDashboard({ driver: downDriver, migrations: [hostileMigration], refresh: 100 } as never),
     ).rejects.toThrow('dashboard option "refresh" is not a known option');
+    // The charts' thresholds are validated as createGuardrails validates them.
+    await expect(
+      startDashboard({ driver: downDriver, migrations: [hostileMigration], guardrails: [] as never }),
+    ).rejects.toThrow(/dashboard option "guardrails" must be an object/);
+    await expect(
+      startDashboard({
+        driver: downDriver,
+        migrations: [hostileMigration],
+        guardrails: { thresholds: { maxNewErrorRate: 2 } },
+      }),
+    ).rejects.toThrow(/option "thresholds.maxNewErrorRate" must be a number from 0 to 1, or false, got 2/);
+  });
+
+  it('thresholds: the guardrails defaults unless given, per migration, false where a check is off', async () => {
+    const other = defineMigration({
+      name: 'users-other',
+      table: users,
+      mappings: [rename({ field: 'username', from: 'login', to: 'username', type: 'text' })],
+      defaultStage: 'off',
+    });
+    const defaults = await start();
+    expect((await call(defaults.url, '/api/state')).json.migrations[0].thresholds).toEqual({
+      maxMismatchRate: 0.01,
+      maxNewErrorRate: 0.01,
+      maxLatencyRatio: 3,
+    });
+    const given = await start({
+      migrations: [hostileMigration, other],
+      guardrails: {
+        thresholds: { maxMismatchRate: 0.05, maxLatencyRatio: false },
+        migrations: { 'users-other': { maxNewErrorRate: 0.2 } },
+      },
+    });
+    const [first, second] = (await call(given.url, '/api/state')).json.migrations;
+    expect(first.thresholds).toEqual({ maxMismatchRate: 0.05, maxNewErrorRate: 0.01, maxLatencyRatio: false });
+    expect(second.thresholds).toEqual({ maxMismatchRate: 0.05, maxNewErrorRate: 0.2, maxLatencyRatio: false });
   });
 });
 
@@ -398,6 +434,10 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     expect(m.metrics.value).toMatchObject({ comparisons: 5, mismatches: 1, mismatchRate: 0.2, processes: 1 });
     expect(m.metrics.value.recentMismatches[0].diffs[0]).toMatchObject({ field: 'username', kind: 'value' });
     expect(m.metrics.value.series.reduce((sum: number, p: { mismatches: number }) => sum + p.mismatches, 0)).toBe(1);
+    // Each side's operations for the error-rate and latency charts: 5 compared reads and 5 dual writes.
+    const sides = m.metrics.value.sideSeries as { old: { operations: number }; new: { operations: number } }[];
+    expect(sides.reduce((sum, p) => sum + p.old.operations, 0)).toBeGreaterThanOrEqual(10);
+    expect(sides.reduce((sum, p) => sum + p.new.operations, 0)).toBeGreaterThanOrEqual(5);
     expect(state.fleet.value).toMatchObject({ published: true, processes: 1, seriesBucketMs: 1000 });
 
     // The page's chart windows: the same series over 5 minutes at 5-second points, or 24 hours; nothing else.

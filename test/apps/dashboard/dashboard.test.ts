@@ -169,15 +169,37 @@ describeDrivers(
       expect(sampleRow).toMatch(/sha256:/);
       expect(sampleRow).not.toMatch(/mallory|grace/);
       await textOf(card.getByTestId('mismatch-rate'), (text) => text === '50.00%');
-      expect(await card.locator('[data-testid="mismatch-chart"] svg circle').count()).toBeGreaterThan(0);
+      // The charts, drawn by uPlot on canvas: each its series and the guardrail threshold
+      // (the guardrails' defaults, as this dashboard was given none), named in its legend.
+      // The legend's first row is the time axis; the others are the chart's series.
+      const legend = async (testid: string) =>
+        (await card.locator(`[data-testid="${testid}"] .u-legend .u-series .u-label`).allTextContents()).slice(1);
+      await vi.waitFor(async () => expect(await legend('latency-chart')).toHaveLength(3), { timeout: 10_000 });
+      for (const testid of ['mismatch-chart', 'error-chart', 'latency-chart']) {
+        expect(await card.locator(`[data-testid="${testid}"] .uplot canvas`).count()).toBe(1);
+      }
+      expect(await legend('mismatch-chart')).toEqual(['mismatch rate', 'guardrail 1.0%']);
+      expect(await legend('error-chart')).toEqual(['old', 'new', 'guardrail (new) 1.0%']);
+      expect(await legend('latency-chart')).toEqual(['old p99', 'new p99', 'guardrail (new) 3x old']);
+      expect(await card.getByTestId('error-chart').textContent()).toMatch(
+        /Latest .+: old 0 of \d+, new 0 of \d+ operations failed/,
+      );
+      const plot = (await card.getByTestId('mismatch-chart-plot').boundingBox())!;
+      expect(plot.width).toBeGreaterThan(200);
+      expect(plot.height).toBeGreaterThan(100);
       expect(await card.getByTestId('latency').textContent()).toMatch(/both \(one statement\)/);
 
       // The charts' window: 5 minutes at 5-second points, picked in the page.
       await page.getByTestId('window-select').selectOption('5m');
       await textOf(card.getByTestId('mismatch-chart'), (text) => text.includes('one point per 5 s'));
-      expect(await card.locator('[data-testid="mismatch-chart"] svg').getAttribute('aria-label')).toBe(
+      expect(await card.getByTestId('mismatch-chart-plot').getAttribute('aria-label')).toBe(
         'mismatch rate over the last 5 min',
       );
+      expect(await card.getByTestId('latency-chart-plot').getAttribute('aria-label')).toBe(
+        'p99 latency per side over the last 5 min',
+      );
+      // Still one canvas each: a refresh updates the charts in place.
+      expect(await card.locator('.uplot').count()).toBe(3);
 
       // The last verification, and nothing after it.
       const verification = card.getByTestId('verification');

@@ -29,6 +29,24 @@ function sample(at: string, field = 'username', migration = M): MismatchSample {
   };
 }
 
+/** `count` reads of `M` served by `served`. */
+function read(metrics: MemoryMetrics, served: 'old' | 'new', count = 1): void {
+  for (let i = 0; i < count; i++) {
+    metrics.record({ type: 'read', migration: M, stage: 'live', route: 'live', served, operation: 'get', count: 1 });
+  }
+}
+
+/** A failed statement of `M` on `side`. */
+function fail(metrics: MemoryMetrics, side: 'old' | 'new', code = '42703'): void {
+  metrics.record({ type: 'error', migration: M, stage: 'live', route: 'live', side, operation: 'get', code });
+}
+
+/** Latency measurements of `M` on `side`. */
+function latency(metrics: MemoryMetrics, side: 'old' | 'new', ...milliseconds: number[]): void {
+  for (const ms of milliseconds)
+    metrics.record({ type: 'latency', migration: M, side, operation: 'get', milliseconds: ms });
+}
+
 /** A publisher that only publishes when told: the timer never fires during a test. */
 function manualPublisher(driver: Queryable, metrics: MemoryMetrics, stateSchema: string, processId: string) {
   return createMetricsPublisher({ driver, metrics, stateSchema, processId, intervalMs: 3_600_000 });
@@ -112,7 +130,22 @@ describeDrivers('metrics store', (getCtx) => {
     const metrics = createMemoryMetrics();
     compare(metrics, 1, 1);
     try {
-      expect(await manualPublisher(driver, metrics, ctx.schema, 'limited').publish()).toBe(true);
+      // Granted the two tables of an install from before metrics_sides only: comparisons are
+      // still published, and the missing grant is reported once.
+      const onError = vi.fn();
+      const limited = createMetricsPublisher({
+        driver,
+        metrics,
+        stateSchema: ctx.schema,
+        processId: 'limited',
+        intervalMs: 3_600_000,
+        onError,
+      });
+      expect(await limited.publish()).toBe(true);
+      compare(metrics, 1, 0);
+      expect(await limited.publish()).toBe(true);
+      expect(onError).toHaveBeenCalledTimes(1);
+      expect(String(onError.mock.calls[0]![0])).toMatch(/metrics_sides is missing or this role can't write it/);
       // Without the tables it would need CREATE, which it lacks: the failure is counted, not thrown.
       const elsewhere = createMetricsPublisher({
         driver,
@@ -127,7 +160,7 @@ describeDrivers('metrics store', (getCtx) => {
       await dropRole(ctx, role);
     }
     const fleet = await readMetrics(ctx.driver, { schema: ctx.schema });
-    expect(fleet.migrations[M]).toMatchObject({ comparisons: 2, mismatches: 1 });
+    expect(fleet.migrations[M]).toMatchObject({ comparisons: 3, mismatches: 1, sideSeries: [] });
   });
 
   it('readMetrics: sums processes, recomputes the rate, merges samples newest first, takes the worst p99', async () => {
@@ -257,6 +290,115 @@ describeDrivers('metrics store', (getCtx) => {
 
     const recent = await readMetrics(driver, { schema, seriesBucketMs: 60_000, seriesWindowMs: 7 * 60_000 });
     expect(recent.migrations[M]!.series.map((p) => p.comparisons)).toEqual([2, 10]);
+  });
+
+  it('side series: operations, errors and p99 per side and bucket; p99 only from new measurements', async () => {
+    const { driver, schema, sql } = getCtx();
+    const metrics = createMemoryMetrics();
+    const publisher = manualPublisher(driver, metrics, schema, 'p');
+    // First publish: 3 reads served old, 1 write to both sides, 1 new-side error, latencies on both.
+    read(metrics, 'old', 3);
+    metrics.record({
+      type: 'write',
+      migration: M,
+      stage: 'dualwrite',
+      route: 'dualwrite',
+      sides: ['old', 'new'],
+      operation: 'insert',
+      count: 1,
+    });
+    fail(metrics, 'new');
+    latency(metrics, 'old', 2, 4);
+    latency(metrics, 'new', 9);
+    await publisher.publish();
+    // Second publish: new side only; the old side's window is unchanged, so no old p99.
+    read(metrics, 'new', 4);
+    latency(metrics, 'new', 20);
+    await publisher.publish();
+    // Nothing new: no row.
+    await publisher.publish();
+
+    const rows = await sql<{ ctid: string }>(`SELECT ctid::text FROM ${schema}.metrics_sides ORDER BY at`);
+    expect(rows).toHaveLength(2);
+    await sql(`UPDATE ${schema}.metrics_sides SET at = now() - interval '10 minutes' WHERE ctid = $1::tid`, [
+      rows[0]!.ctid,
+    ]);
+
+    const fleet = await readMetrics(driver, { schema, seriesBucketMs: 60_000, seriesWindowMs: 3_600_000 });
+    const series = fleet.migrations[M]!.sideSeries;
+    expect(series).toHaveLength(2);
+    expect(series[0]).toMatchObject({
+      old: { operations: 4, errors: 0, errorRate: 0, p99: 4 },
+      new: { operations: 2, errors: 1, errorRate: 0.5, p99: 9 },
+    });
+    expect(series[1]).toMatchObject({
+      old: { operations: 0, errors: 0, errorRate: 0, p99: null },
+      new: { operations: 4, errors: 0, errorRate: 0, p99: 20 },
+    });
+    expect(Date.parse(series[1]!.at) - Date.parse(series[0]!.at)).toBeGreaterThanOrEqual(9 * 60_000);
+    // The window is respected: the older bucket falls outside the last 5 minutes.
+    const recent = await readMetrics(driver, { schema, seriesBucketMs: 60_000, seriesWindowMs: 5 * 60_000 });
+    expect(recent.migrations[M]!.sideSeries.map((p) => p.new.operations)).toEqual([4]);
+  });
+
+  it('side series: two processes in one bucket sum their counts and keep the worst p99', async () => {
+    const { driver, schema } = getCtx();
+    const a = createMemoryMetrics();
+    const b = createMemoryMetrics();
+    fail(a, 'new', '57014');
+    latency(a, 'new', 3);
+    read(b, 'new', 9);
+    latency(b, 'new', 30);
+    await manualPublisher(driver, a, schema, 'a').publish();
+    await manualPublisher(driver, b, schema, 'b').publish();
+    const fleet = await readMetrics(driver, { schema, seriesBucketMs: 3_600_000, seriesWindowMs: 3_600_000 });
+    const points = fleet.migrations[M]!.sideSeries;
+    // The two publishes may straddle an hour boundary; their sums don't depend on it.
+    expect(points.reduce((sum, p) => sum + p.new.operations, 0)).toBe(10);
+    expect(points.reduce((sum, p) => sum + p.new.errors, 0)).toBe(1);
+    if (points.length === 1) expect(points[0]!.new).toMatchObject({ errorRate: 0.1, p99: 30 });
+    expect(Math.max(...points.map((p) => p.new.p99 ?? 0))).toBe(30);
+  });
+
+  it('upgrade: an install with the metrics tables of before metrics_sides keeps its history and gains the side series', async () => {
+    const { driver, schema, sql } = getCtx();
+    // The tables exactly as earlier versions created them.
+    await sql(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await sql(`CREATE TABLE ${schema}.metrics_snapshots (
+      process_id text PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      interval_ms integer NOT NULL, snapshot jsonb NOT NULL)`);
+    await sql(`CREATE TABLE ${schema}.metrics_history (
+      migration text NOT NULL, process_id text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      comparisons bigint NOT NULL, mismatches bigint NOT NULL)`);
+    await sql(
+      `INSERT INTO ${schema}.metrics_history (migration, process_id, comparisons, mismatches) VALUES ($1, 'old-version', 5, 1)`,
+      [M],
+    );
+    // Read before any new process published: the old history, and no side series.
+    const before = await readMetrics(driver, { schema });
+    expect(before.published).toBe(true);
+    expect(before.migrations[M]).toMatchObject({ sideSeries: [] });
+    expect(before.migrations[M]!.series.reduce((sum, p) => sum + p.comparisons, 0)).toBe(5);
+
+    const metrics = createMemoryMetrics();
+    compare(metrics, 1, 0);
+    fail(metrics, 'new');
+    const onError = vi.fn();
+    const publisher = createMetricsPublisher({
+      driver,
+      metrics,
+      stateSchema: schema,
+      processId: 'new-version',
+      intervalMs: 3_600_000,
+      onError,
+    });
+    expect(await publisher.publish()).toBe(true);
+    expect(onError).not.toHaveBeenCalled();
+    const after = (await readMetrics(driver, { schema })).migrations[M]!;
+    expect(after.series.reduce((sum, p) => sum + p.comparisons, 0)).toBe(6);
+    expect(after.sideSeries.reduce((sum, p) => sum + p.new.errors, 0)).toBe(1);
+    // One comparison reads both sides; the failed new-side read counts on its side too.
+    expect(after.sideSeries.reduce((sum, p) => sum + p.new.operations, 0)).toBe(2);
   });
 
   it('retention: a publish prunes history and other processes rows older than retentionMs', async () => {

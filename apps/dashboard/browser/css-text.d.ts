@@ -1,0 +1,5 @@
+/** A stylesheet bundled as its text (esbuild's `text` loader for `.css`, see dashboard-script.ts). */
+declare module '*.css' {
+  const text: string;
+  export default text;
+}
