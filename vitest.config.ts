@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -16,6 +17,9 @@ export default defineConfig({
     globalSetup: ['test/setup/postgres.ts'],
     // PGlite compiles its WebAssembly per instance: seconds, more when files run in parallel.
     hookTimeout: 60_000,
+    // Test files spend most of their time waiting on the database, not on a core: one
+    // worker per core (vitest's default leaves one core idle, which on two cores is half).
+    maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 30_000,
   },
 });

@@ -56,6 +56,9 @@ export interface FlagRecord {
 /** Longest flag key accepted; a key is also a `NOTIFY` payload (at most 8000 bytes). */
 export const MAX_FLAG_KEY_LENGTH = 500;
 
+/** Where the flags table lives unless told otherwise: `flagshift.flags`. */
+export const DEFAULT_FLAG_TABLE = Object.freeze({ schema: 'flagshift', table: 'flags' } as const);
+
 const tableOptionsSchema = z.object({
   schema: z.string().optional(),
   table: z.string().optional(),
@@ -69,8 +72,8 @@ export function resolveFlagTable(options: FlagTableOptions | undefined, what: st
     table: 'a string',
     channel: 'a string',
   });
-  const schema = valid.schema ?? 'flagshift';
-  const table = valid.table ?? 'flags';
+  const schema = valid.schema ?? DEFAULT_FLAG_TABLE.schema;
+  const table = valid.table ?? DEFAULT_FLAG_TABLE.table;
   for (const [path, name] of [
     ['schema', schema],
     ['table', table],

@@ -5,6 +5,7 @@
  * closes it afterwards.
  */
 import { Command, Option } from 'commander';
+import { DEFAULT_FLAG_TABLE } from '../../adapters/postgres-flags/flag-table.js';
 import { DEFAULT_STATE_SCHEMA } from '../../src/lifecycle/index.js';
 import type { CliStreams, GlobalOptions } from './cli-context.js';
 import { backfillCommand } from './commands/backfill/definition.js';
@@ -106,8 +107,8 @@ export function buildProgram(execute: Execute, streams: CliStreams): Command {
       ),
     )
     .option('--state-schema <schema>', "schema of flagshift's state tables", DEFAULT_STATE_SCHEMA)
-    .option('--flags-schema <schema>', 'schema of the flags table', 'flagshift')
-    .option('--flags-table <table>', 'name of the flags table', 'flags')
+    .option('--flags-schema <schema>', 'schema of the flags table', DEFAULT_FLAG_TABLE.schema)
+    .option('--flags-table <table>', 'name of the flags table', DEFAULT_FLAG_TABLE.table)
     .option('--json', 'print results as JSON')
     .option('-v, --verbose', 'print lifecycle events, and stack traces of errors')
     .addHelpText('after', MAIN_HELP);

@@ -6,6 +6,7 @@
  * read is reported as unknown, never as a default.
  */
 
+import { resolveFlagTable } from '../../adapters/postgres-flags/flag-table.js';
 import { getMigrationFlags } from '../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Queryable, Stage } from '../../src/index.js';
 import {
@@ -167,7 +168,7 @@ async function readFlags(sources: StateSources, migration: Migration, flagTableE
     };
   }
   if (!flagTableExists) {
-    const table = `${sources.flagTable.schema ?? 'flagshift'}.${sources.flagTable.table ?? 'flags'}`;
+    const table = resolveFlagTable(sources.flagTable, 'dashboard flag table').display;
     throw new Error(`no flag control was given and there is no PostgreSQL flag table ${table} to read the flags from`);
   }
   const state = await getMigrationFlags(sources.db, migration, sources.flagTable);
@@ -234,9 +235,8 @@ export async function collectDashboardState(sources: StateSources): Promise<Dash
     existingStateTables(sources.db, sources.stateSchema, ['backfill_checkpoints', 'verifications', 'events']),
   );
   const flagTable = await known(async () => {
-    const schema = (sources.flagTable.schema ?? 'flagshift').replaceAll('"', '""');
-    const name = `"${schema}"."${sources.flagTable.table ?? 'flags'}"`;
-    return (await existingRelations(sources.db, [name])).has(name);
+    const { quoted } = resolveFlagTable(sources.flagTable, 'dashboard flag table');
+    return (await existingRelations(sources.db, [quoted])).has(quoted);
   });
   const fleet: Known<FleetMetrics> = await known(() =>
     readMetrics(sources.db, { schema: sources.stateSchema, ...sources.metrics }),
