@@ -204,6 +204,18 @@ export class RepositoryCore {
     }
   }
 
+  /** Reports a comparison of `plan`'s migration, routed by `route`. */
+  emitComparison(plan: Plan, route: Route, matched: boolean): void {
+    if (this.metrics === undefined) return;
+    this.emit({
+      type: 'comparison',
+      migration: plan.migration.name,
+      stage: route.stage,
+      route: route.effective,
+      matched,
+    });
+  }
+
   /** Reports a failure on `side` of `plan`'s migration: `error`'s SQLSTATE (or code) is the event's code. */
   emitError(plan: Plan, route: Route, side: Side, operation: Operation, error: unknown): void {
     if (this.metrics === undefined) return;

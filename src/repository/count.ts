@@ -44,13 +44,7 @@ export async function countRows(handle: Handle, filters: Filters, call: CallStat
     });
     if (!compared) continue;
     const matched = served === other;
-    core.emit({
-      type: 'comparison',
-      migration: plan.migration.name,
-      stage: route.stage,
-      route: route.effective,
-      matched,
-    });
+    core.emitComparison(plan, route, matched);
     if (!matched) {
       const [oldCount, newCount] = servedSides.get(p) === 'old' ? [served, other] : [other, served];
       core.mismatch(

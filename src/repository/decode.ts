@@ -156,15 +156,7 @@ export function decodeMigration(
     return;
   }
   const matched = diffs.length === 0;
-  if (core.metrics !== undefined) {
-    core.emit({
-      type: 'comparison',
-      migration: plan.migration.name,
-      stage: route.stage,
-      route: route.effective,
-      matched,
-    });
-  }
+  core.emitComparison(plan, route, matched);
   if (!matched) {
     // The sample's key and the flag context's targeting key alike: redacted unless the
     // migration opted into raw values.

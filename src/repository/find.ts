@@ -173,13 +173,7 @@ export async function findRows(handle: Handle, query: ValidQuery, call: CallStat
       }
       const ordered = query.orderBy.length > 0 || query.limit !== undefined;
       const matched = diff.matched && !(ordered && diff.orderDiffers);
-      core.emit({
-        type: 'comparison',
-        migration: plan.migration.name,
-        stage: routes[p]!.stage,
-        route: routes[p]!.effective,
-        matched,
-      });
+      core.emitComparison(plan, routes[p]!, matched);
       if (!matched) {
         const diffs = resultSetFieldDiffs(diff, { includeOrder: ordered });
         core.mismatch(plan, routes[p]!, 'find', null, diffs, call.context);
