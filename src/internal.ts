@@ -18,6 +18,7 @@ export {
 } from './kernel/index.js';
 export { DEFAULT_PAUSE_RATIO } from './lifecycle/backfill/index.js';
 export { contractedAt, type SchemaState, schemaState } from './lifecycle/ddl/index.js';
+export { resolveGate } from './lifecycle/promotion/index.js';
 export {
   type BackfillStatus,
   backfillStatus,

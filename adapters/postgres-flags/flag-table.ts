@@ -140,15 +140,20 @@ function isDuplicate(error: unknown): boolean {
   return code === '23505' || code === '42P07' || code === '42P06';
 }
 
+/** Whether the flags table exists (a look that never creates it). */
+export async function flagTableExists(db: Queryable, table: FlagTable): Promise<boolean> {
+  const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [table.quoted]);
+  return rows[0]?.found != null;
+}
+
 /**
  * Creates the schema and table when missing. Safe to run from several processes at once:
  * the loser of a creation race finds the winner's table on its next look.
  */
 export async function ensureFlagTable(db: Queryable, table: FlagTable): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [table.quoted]);
     // Checked first so a role without CREATE can use a table an administrator made.
-    if (rows[0]?.found != null) return;
+    if (await flagTableExists(db, table)) return;
     try {
       await db.query(`CREATE SCHEMA IF NOT EXISTS "${table.schema}"`);
       await db.query(

@@ -37,26 +37,53 @@ export interface ListenPoolLike {
   readonly options?: unknown;
 }
 
+/** How long opening the provider's own connection may take when the pool sets no limit. */
+const OWN_CONNECT_TIMEOUT_MS = 10_000;
+
+/** A connection to listen on, and how to wait until it is given up. */
+interface ListenConnection {
+  readonly client: ListenClientLike;
+  /** Resolves once a released connection has ended (at once for a pooled one). */
+  ended(): Promise<void>;
+}
+
 /**
  * A connection to listen on: a new one with the pool's own settings where the pool says
  * how to open one (a `pg.Pool`), so the application's pool never lends the provider a
  * slot and ending either never waits for the other; else one checked out of the pool.
  */
-async function listenConnection(pool: ListenPoolLike): Promise<ListenClientLike> {
-  if (typeof pool.Client !== 'function' || pool.options === undefined) return pool.connect();
-  const client = new pool.Client(pool.options);
+async function listenConnection(pool: ListenPoolLike): Promise<ListenConnection> {
+  if (typeof pool.Client !== 'function' || typeof pool.options !== 'object' || pool.options === null) {
+    const client = await pool.connect();
+    return { client, ended: async () => undefined };
+  }
+  const settings = pool.options as { connectionTimeoutMillis?: number };
+  const client = new pool.Client({
+    ...settings,
+    connectionTimeoutMillis: settings.connectionTimeoutMillis || OWN_CONNECT_TIMEOUT_MS,
+  });
   // Errors before connect() settles reach the caller through connect(); later ones the
   // session's own listener handles.
   client.on('error', () => undefined);
-  await client.connect();
-  let ended = false;
-  return Object.assign(client, {
-    release() {
-      if (ended) return;
-      ended = true;
-      void client.end().catch(() => undefined);
-    },
-  });
+  let ending: Promise<void> | undefined;
+  const end = () => {
+    ending ??= client.end().catch(() => undefined);
+    return ending;
+  };
+  try {
+    await client.connect();
+  } catch (error) {
+    await end();
+    throw error;
+  }
+  return {
+    client: Object.assign(client, {
+      release() {
+        void end();
+      },
+    }),
+    ended: () => ending ?? Promise.resolve(),
+  };
 }
 
 /** The part of a PGlite instance the provider needs. */
@@ -87,7 +114,7 @@ export interface ListenSource {
 export function poolListenSource(pool: ListenPoolLike, channel: string, quoted: string): ListenSource {
   return {
     async open(onNotification, onLost) {
-      const client = await listenConnection(pool);
+      const { client, ended } = await listenConnection(pool);
       let done = false;
       const lose = (error: Error) => {
         if (done) return;
@@ -127,6 +154,7 @@ export function poolListenSource(pool: ListenPoolLike, channel: string, quoted: 
           done = true;
           // Destroyed, not returned: a pooled connection would stay subscribed to the channel.
           client.release(true);
+          await ended();
         },
       };
     },

@@ -17,6 +17,7 @@ import {
   StageTransitionError,
   ValidationError,
 } from '../../src/index.js';
+import { resolveGate } from '../../src/internal.js';
 import {
   checkPromotion,
   describeMove,
@@ -35,6 +36,7 @@ import {
   type FlagTable,
   type FlagTableOptions,
   type FlagValue,
+  flagTableExists,
   readFlags,
   readFlagTable,
   resolveFlagTable,
@@ -341,8 +343,7 @@ export async function removeFlag(db: FlagStoreDb, key: string, options: FlagWrit
 /** Every stored flag, by key. An empty map when the table does not exist yet. */
 export async function getFlags(db: Queryable, options: FlagTableOptions = {}): Promise<Map<string, FlagRecord>> {
   const table = resolveFlagTable(options, 'postgres flags');
-  const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [table.quoted]);
-  if (rows[0]?.found == null) return new Map();
+  if (!(await flagTableExists(db, table))) return new Map();
   return readFlagTable(db, table);
 }
 
@@ -392,6 +393,12 @@ export async function changeMigrationFlags(
   const table = resolveFlagTable(options, 'postgres flags');
   const target = checkTarget(migration);
   const checked = checkChange(target, change);
+  resolveGate(options.gate);
+  if (!(await flagTableExists(db, table))) {
+    // Every flag is unset: checked before the table is made, so a refused change leaves
+    // no table behind either. The transaction below checks again, against what it locks.
+    await checkChangeAllowed(db, target, stateOf(target, new Map()), checked, options);
+  }
   await ensureFlagTable(db, table);
   return db.transaction((tx) => applyMigrationChange(tx, table, target, checked, options));
 }
@@ -404,9 +411,9 @@ export async function getMigrationFlags(
 ): Promise<MigrationFlagState> {
   const table = resolveFlagTable(options, 'postgres flags');
   const target = checkTarget(migration);
-  const { rows } = await db.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [table.quoted]);
-  const records =
-    rows[0]?.found == null ? new Map() : await readFlags(db, table, [target.stageFlagKey, target.percentFlagKey]);
+  const records = (await flagTableExists(db, table))
+    ? await readFlags(db, table, [target.stageFlagKey, target.percentFlagKey])
+    : new Map<string, FlagRecord>();
   return stateOf(target, records);
 }
 

@@ -143,6 +143,7 @@ export class PostgresFlagProvider implements Provider {
   #driver: Driver | undefined;
   #listen: ListenSource | undefined;
   #ownPool: { end(): Promise<void> } | undefined;
+  #recovering = false;
   #session: ListenSession | undefined;
   #snapshot: Map<string, FlagRecord> | undefined;
   #stale = false;
@@ -352,11 +353,13 @@ export class PostgresFlagProvider implements Provider {
   }
 
   async #recover(): Promise<void> {
-    if (this.#closed) return;
+    // One recovery at a time: a second one opening a session too would leak the first.
+    if (this.#closed || this.#recovering) return;
+    this.#recovering = true;
     try {
       if (this.#session === undefined) {
         const session = await this.#openSession();
-        if (this.#closed) {
+        if (this.#closed || this.#session !== undefined) {
           await session.close();
           return;
         }
@@ -370,11 +373,13 @@ export class PostgresFlagProvider implements Provider {
       }
     } catch {
       this.#scheduleRecovery();
+    } finally {
+      this.#recovering = false;
     }
   }
 
   async #refreshTick(): Promise<void> {
-    if (this.#closed || this.#recoveryTimer !== undefined) return;
+    if (this.#closed || this.#recoveryTimer !== undefined || this.#recovering) return;
     try {
       if (this.#session === undefined) throw new Error('not listening');
       await this.#session.ping();
@@ -412,7 +417,7 @@ async function openOwnPool(
       { cause },
     );
   }
-  // Two connections cover the LISTEN session and a reload; a write may wait briefly for one.
+  // The LISTEN session has a connection of its own; these serve reloads and writes.
   const pool = new pg.Pool({ connectionString, max: 3, keepAlive: true, application_name: applicationName });
   // An idle connection the server terminates must not crash the process.
   pool.on('error', () => undefined);

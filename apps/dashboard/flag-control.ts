@@ -13,6 +13,7 @@ import {
   setMigrationFlags,
 } from '../../adapters/postgres-flags/migration-flags.js';
 import type { Migration, Stage } from '../../src/index.js';
+import { resolveGate } from '../../src/internal.js';
 import { checkPromotion, type FlagPosition, type PromotionCheck } from '../../src/lifecycle/index.js';
 
 /** A migration's stage and read percentage as the flag system holds them. */
@@ -82,7 +83,9 @@ export function createPostgresFlagControl(
   db: FlagControlDb,
   options: PostgresFlagControlOptions = {},
 ): DashboardFlagControl {
-  const write: PostgresFlagControlOptions = { ...options, actor: options.actor ?? 'flagshift dashboard' };
+  resolveGate(options.gate);
+  // Never forced from the page, whatever an untyped caller passed.
+  const write = { ...options, force: false, actor: options.actor ?? 'flagshift dashboard' };
   return {
     async get(migration) {
       const state = await getMigrationFlags(db, migration, options);

@@ -119,6 +119,41 @@ describeDrivers('promotion gate', (getCtx) => {
     });
   });
 
+  it('moving back within live, or out of it, is never held, with mismatches and no evidence since', async () => {
+    const { ctx, migration, opts, readAndPublish } = await shadowWithEvidence(25);
+    await setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 50 }, opts);
+    await ctx.sql(`UPDATE ${ctx.schema}.users SET username = 'eve' WHERE id = 3`);
+    await readAndPublish(5);
+    expect(await setMigrationFlags(ctx.driver, migration, { percent: 10 }, opts)).toMatchObject({ percent: 10 });
+    expect(await setMigrationFlags(ctx.driver, migration, { stage: 'shadow' }, opts)).toMatchObject({
+      stage: 'shadow',
+    });
+    // Forward again is held: the mismatch was published since the last change.
+    await expect(setMigrationFlags(ctx.driver, migration, { stage: 'live' }, opts)).rejects.toThrow(
+      /not enough evidence yet: 0 of 20 comparisons since/,
+    );
+  });
+
+  it('a change refused before the flags table exists leaves no table behind', async () => {
+    const ctx = getCtx();
+    const { migration } = await usersFixture(ctx, { stage: 'dualwrite' });
+    const opts = { schema: `${ctx.schema}_flags`, stateSchema: ctx.schema };
+    await expect(setMigrationFlags(ctx.driver, migration, { stage: 'live' }, opts)).rejects.toThrow(
+      StageTransitionError,
+    );
+    const [found] = await ctx.sql<{ found: string | null }>('SELECT to_regnamespace($1)::text AS found', [
+      `${ctx.schema}_flags`,
+    ]);
+    expect(found?.found).toBeNull();
+    await expect(
+      setMigrationFlags(ctx.driver, migration, { stage: 'off' }, { ...opts, gate: { minComparisons: -1 } }),
+    ).rejects.toThrow(/promotion gate option "minComparisons" must be a whole number/);
+    const [still] = await ctx.sql<{ found: string | null }>('SELECT to_regnamespace($1)::text AS found', [
+      `${ctx.schema}_flags`,
+    ]);
+    expect(still?.found).toBeNull();
+  });
+
   it('force overrides the gate, and the event log says who, why and what was overridden', async () => {
     const { ctx, migration, opts } = await shadowWithEvidence(0);
     await setMigrationFlags(
