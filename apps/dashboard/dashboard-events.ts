@@ -1,6 +1,7 @@
 /**
  * A migration's timeline on the dashboard: the latest entries of its event log (stage
- * changes with who made them and why, forced moves, expand, backfill, verify, contract).
+ * changes with who made them and why, and the promotion gate's evidence or what was
+ * forced past it; expand, backfill, verify, contract).
  * Only facts named here leave the server: an entry may also hold row data (a verification
  * records a mismatched row as a sample), which the page must not show unredacted.
  */
@@ -19,6 +20,7 @@ const SHOWN_DETAILS = [
   'to',
   'forced',
   'writePathChanged',
+  'gate',
   'overridden',
   'passed',
   'checkedRows',

@@ -49,7 +49,8 @@ function describe(event: EventView): string {
   switch (event.kind) {
     case 'stage': {
       const what = d['action'] === 'kill' ? 'kill' : 'flags';
-      return `${what}: ${flags(d['from'])} \u2192 ${flags(d['to'])}${d['forced'] === true ? ' (forced)' : ''}`;
+      const gate = typeof d['gate'] === 'string' ? `; gate: ${d['gate']}` : '';
+      return `${what}: ${flags(d['from'])} \u2192 ${flags(d['to'])}${d['forced'] === true ? ' (forced)' : ''}${gate}`;
     }
     case 'force':
       return `forced ${text(d['action'])}`;

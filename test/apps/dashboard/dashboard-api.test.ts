@@ -511,6 +511,11 @@ describeDrivers('dashboard state from the database', (getCtx) => {
       from: { stage: 'live', percent: 40 },
       to: { stage: 'dualwrite', percent: 0 },
     });
+    // The ramp's entry carries the gate's evidence line.
+    expect(timeline.value[2].details).toMatchObject({
+      action: 'set',
+      gate: '0 of 0 comparisons published; 0 mismatches',
+    });
     expect(JSON.stringify(timeline)).not.toContain('secret-value');
 
     const again = await call(url, `${path}/kill`, { method: 'POST', token: TOKEN, body: {} });

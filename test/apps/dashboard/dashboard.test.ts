@@ -292,7 +292,10 @@ describeDrivers(
       expect(await timeline.first().textContent()).toMatch(
         /kill: live 100% \u2192 dualwrite 0%flagshift dashboardkilled from the dashboard$/,
       );
-      expect(await timeline.nth(1).textContent()).toMatch(/flags: shadow .+ \u2192 live 100%flagshift dashboard-$/);
+      // The ramp's line carries the gate's evidence.
+      expect(await timeline.nth(1).textContent()).toMatch(
+        /flags: shadow .+ \u2192 live 100%; gate: \d+ of 0 comparisons .+ mismatch(es)?flagshift dashboard-$/,
+      );
 
       // Locking forgets the token in this tab.
       await page.getByTestId('lock').click();
