@@ -5,7 +5,15 @@
  * upserts, mismatch samples identical to a repository's, and a type change (`visits
  * integer` to `visits_big bigint`) through its forward and backward SQL forms.
  */
-import { changeType, createRepository, defineMigration, defineTable, isInReadPercentage, STAGES } from 'flagshift';
+import {
+  changeType,
+  createRepository,
+  defineMigration,
+  defineTable,
+  isInReadPercentage,
+  STAGES,
+  split,
+} from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
 import { routerStats, withFlagContext } from 'flagshift/sql';
 import { expect, it } from 'vitest';
@@ -30,6 +38,18 @@ const visitsToBigint = defineMigration({
       to: { column: 'visits_big', type: 'bigint' },
     }),
   ],
+  defaultStage: 'off',
+});
+
+const people = defineTable({
+  name: 'people',
+  key: 'id',
+  entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
+});
+const nameSplit = defineMigration({
+  name: 'people-split',
+  table: people,
+  mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
   defaultStage: 'off',
 });
 
@@ -203,5 +223,56 @@ describeDrivers('routed SQL: routing', (getCtx) => {
     const snapshot = metrics.snapshot().migrations[visitsToBigint.name]!;
     expect(snapshot.comparisons).toBe(2);
     expect(snapshot.mismatches).toBe(0);
+  });
+
+  it('splits a column: writes set both shapes in one statement, reads serve the side of the stage and compare', async () => {
+    const { db, admin, setStage, metrics } = await routedUsers(getCtx(), pglite(), {
+      stage: 'off',
+      migration: nameSplit,
+      ddl: 'DROP TABLE IF EXISTS people; CREATE TABLE people (id int PRIMARY KEY, name text, first_name text, last_name text)',
+    });
+    for (const [index, stage] of STAGES.entries()) {
+      setStage(stage);
+      const id = index + 1;
+      await db.query('INSERT INTO people (id, first_name, last_name) VALUES ($1, $2, $3)', [
+        id,
+        'Ada',
+        `Lovelace ${id}`,
+      ]);
+      await db.query('UPDATE people SET first_name = $2, last_name = $3 WHERE id = $1', [id, 'Grace', `Hopper ${id}`]);
+      const [stored] = await admin<{ name: string | null; first_name: string | null; last_name: string | null }>(
+        'SELECT name, first_name, last_name FROM people WHERE id = $1',
+        [id],
+      );
+      expect(stored, stage).toEqual({
+        name: stage === 'complete' ? null : `Grace Hopper ${id}`,
+        first_name: stage === 'off' ? null : 'Grace',
+        last_name: stage === 'off' ? null : `Hopper ${id}`,
+      });
+      const read = await db.query('SELECT first_name, last_name FROM people WHERE id = $1', [id]);
+      expect(read.rows, stage).toEqual([{ first_name: 'Grace', last_name: `Hopper ${id}` }]);
+    }
+    // A row whose new columns disagree with its old one, read in shadow: served old, caught.
+    await admin("UPDATE people SET last_name = 'Tampered' WHERE id = 3");
+    setStage('shadow');
+    const before = metrics.snapshot().migrations[nameSplit.name]!.mismatches;
+    const shadow = await db.query('SELECT first_name, last_name FROM people WHERE id = $1', [3]);
+    expect(shadow.rows).toEqual([{ first_name: 'Grace', last_name: 'Hopper 3' }]);
+    expect(metrics.snapshot().migrations[nameSplit.name]!.mismatches).toBe(before + 1);
+  });
+
+  it('splits a column: an update of one part alone is refused before it runs, naming the part it lacks', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), {
+      stage: 'dualwrite',
+      migration: nameSplit,
+      ddl: 'DROP TABLE IF EXISTS people; CREATE TABLE people (id int PRIMARY KEY, name text, first_name text, last_name text)',
+    });
+    await db.query('INSERT INTO people (id, first_name, last_name) VALUES ($1, $2, $3)', [1, 'Ada', 'Lovelace']);
+    await expect(db.query('UPDATE people SET first_name = $2 WHERE id = $1', [1, 'Augusta'])).rejects.toThrow(
+      /can't rewrite a write of first_name without "last_name", .*nothing was run/,
+    );
+    expect(await admin('SELECT name, first_name, last_name FROM people WHERE id = 1')).toEqual([
+      { name: 'Ada Lovelace', first_name: 'Ada', last_name: 'Lovelace' },
+    ]);
   });
 });
