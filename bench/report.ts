@@ -209,7 +209,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
   if (results.pointOps !== undefined) {
     out.push('## 1-2. Reads and updates by primary key, raw `pg` against the SDK', '');
     out.push(
-      "Both sides interleaved in one run (alternating per iteration), on the same connection setup. Latencies in microseconds. Raw `pg` sends its statement unnamed, as `pg` is usually called (`client.query(text, values)`: parsed and planned by the server every time); the SDK's pg driver prepares its statements under a name (parsed and planned once per connection). In the `/same-sql` rows raw sends the SDK's own statement, prepared the same way, so their ratio is the SDK's own cost in process.",
+      "Both sides interleaved in one run (alternating per iteration), on the same connection setup. Latencies in microseconds. Raw `pg` prepares its statement under a name, as the SDK's pg driver prepares its own (parsed and planned once per connection), on the same connection setup: like with like. In the `/same-sql` rows raw sends the SDK's own statement (in `shadow` and `live` it fetches both sides), prepared the same way, so their ratio is the SDK's own cost in process.",
       '',
     );
     out.push(comparisonTable(results.pointOps), '');
