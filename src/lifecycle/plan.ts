@@ -8,6 +8,7 @@ import { parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration, Stage } from '../model/index.js';
 import { type DdlStep, type ExpandOptions, planContract, planExpand } from './ddl/index.js';
 import { RAMP_PERCENTS } from './promotion/index.js';
+import { nullableSources } from './required-columns.js';
 
 /** One step of a phase: SQL to run, a flag to change, or a command to run. */
 export interface PlanStep {
@@ -25,6 +26,8 @@ export interface PlanStep {
 export interface Phase {
   readonly name: 'expand' | 'backfill' | 'ramp' | 'verify' | 'contract';
   readonly steps: readonly PlanStep[];
+  /** What the phase will run into as the database stands, and how to resolve it. */
+  readonly warnings?: readonly string[];
 }
 
 /** Options of {@link planMigration}. */
@@ -109,7 +112,11 @@ export async function planMigration(db: Queryable, migration: Migration, options
         },
       ],
     },
-    { name: 'contract', steps: contractSteps.map(ddlPlanStep) },
+    {
+      name: 'contract',
+      steps: contractSteps.map(ddlPlanStep),
+      warnings: (await nullableSources(db, migration)).map((source) => source.message),
+    },
   ];
 }
 
@@ -144,6 +151,7 @@ export function formatPlan(phases: readonly Phase[]): string {
   };
   phases.forEach((phase, p) => {
     lines.push(`${p + 1}. ${phase.name}`);
+    for (const warning of phase.warnings ?? []) lines.push(`   warning: ${warning}`);
     if (phase.steps.length === 0) lines.push('   (nothing to do)');
     phase.steps.forEach((step, s) => {
       lines.push(`   ${p + 1}.${s + 1} ${step.action}`);

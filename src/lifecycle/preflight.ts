@@ -17,6 +17,7 @@ import {
 import { type Driver, FlagshiftError, parseJson, parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration } from '../model/index.js';
 import { batchSql, inspectMigration, keyOrder, keyToJson, type MigrationInspection } from './backfill/index.js';
+import { nullableSources } from './required-columns.js';
 import { forwardSql } from './sql-forms.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from './state/index.js';
 
@@ -48,6 +49,16 @@ export const PreflightCode = {
   EstimateReadOnly: 'estimate-read-only',
   /** The timed sample batch could not run (a lock or statement timeout, an error). */
   SampleBatchFailed: 'sample-batch-failed',
+  /**
+   * Contract will make a new column `NOT NULL` (its field is required), and its old source
+   * column holds NULLs: the backfill copies them, and contract's validation fails.
+   */
+  NullsBlockNotNull: 'nulls-block-not-null',
+  /**
+   * Contract will make a new column `NOT NULL`, and its old source column is nullable:
+   * no NULL there yet, but one written before contract would make it fail.
+   */
+  NullableSource: 'nullable-source',
 } as const;
 
 /** One of {@link PreflightCode}. */
@@ -193,6 +204,7 @@ export async function preflight(
     return report(migration, warnings, 0, 'unknown', 0, undefined, undefined);
   }
   checkKeys(migration, inspection, warnings);
+  await checkRequiredColumns(driver, migration, warnings);
   for (const problem of inspection.problems) {
     if (problem.code === 'columns-missing') {
       warnings.push({
@@ -301,6 +313,19 @@ async function inspectWithoutForms(driver: Driver, migration: Migration): Promis
       : [],
     plan: undefined,
   };
+}
+
+/** Findings for the nullable sources of required new columns (see {@link nullableSources}). */
+async function checkRequiredColumns(driver: Driver, migration: Migration, warnings: PreflightWarning[]): Promise<void> {
+  for (const source of await nullableSources(driver, migration)) {
+    warnings.push({
+      code: source.nulls > 0 ? PreflightCode.NullsBlockNotNull : PreflightCode.NullableSource,
+      severity: source.nulls > 0 ? 'warning' : 'info',
+      message: source.message,
+      table: migration.table.table.display,
+      details: source.nulls > 0 ? { column: source.oldColumn, nulls: source.nulls } : { column: source.oldColumn },
+    });
+  }
 }
 
 function checkKeys(migration: Migration, inspection: MigrationInspection, warnings: PreflightWarning[]): void {

@@ -51,6 +51,29 @@ describeDrivers('planMigration', (getCtx) => {
     for (const phase of phases) for (const step of phase.steps) expect(step.rollback.length).toBeGreaterThan(0);
   });
 
+  it('contract phase: a NOT NULL it adds over a nullable old column is a warning, naming the NULLs and the fix', async () => {
+    const ctx = getCtx();
+    const migration = await setup(ctx);
+    const nullable = await planMigration(ctx.driver, migration);
+    expect(nullable[4]!.warnings).toEqual([
+      expect.stringMatching(
+        /^contract makes username NOT NULL \(the field is required\), and .*users\.user_name is nullable: it holds no NULL now/,
+      ),
+    ]);
+    await ctx.sql(`INSERT INTO ${ctx.schema}.users VALUES (1, 'ada'), (2, NULL), (3, NULL)`);
+    const phases = await planMigration(ctx.driver, migration);
+    expect(phases[4]!.warnings).toEqual([
+      expect.stringMatching(
+        /users\.user_name holds NULL in 2 rows: the backfill copies them and contract's validation will fail; fill them/,
+      ),
+    ]);
+    expect(formatPlan(phases)).toMatch(
+      /\n5\. contract\n {3}warning: contract makes username NOT NULL .* holds NULL in 2 rows/,
+    );
+    // Nothing to say before any other phase.
+    expect(phases.slice(0, 4).every((phase) => phase.warnings === undefined)).toBe(true);
+  });
+
   it('the flag changes: dualwrite before the backfill, then shadow, live at each percentage, rampdown, complete', async () => {
     const ctx = getCtx();
     const migration = await setup(ctx);

@@ -1,4 +1,4 @@
-import { customMapping, defineMigration, defineTable } from 'flagshift';
+import { customMapping, defineMigration, defineTable, rename } from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { PreflightCode, preflight } from '../../src/lifecycle/preflight.js';
@@ -23,6 +23,38 @@ describeDrivers('preflight', (getCtx) => {
     // The sample batch was rolled back.
     const filled = await ctx.sql<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE new_name IS NOT NULL`);
     expect(filled[0]!.n).toBe(0);
+  });
+
+  it('a required field over a nullable old column: NULLs there are a warning naming the fix, none an info', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.items (id bigint PRIMARY KEY, old_name text, new_name text)`);
+    await ctx.sql(
+      `INSERT INTO ${ctx.schema}.items SELECT g, CASE WHEN g % 4 = 0 THEN NULL ELSE 'n' || g END FROM generate_series(1, 20) g`,
+    );
+    const required = defineMigration({
+      name: 'items-name',
+      table: defineTable({
+        name: `${ctx.schema}.items`,
+        key: 'id',
+        entity: z.object({ id: z.number().int(), name: z.string() }),
+      }),
+      mappings: [rename({ field: 'name', from: 'old_name', to: 'new_name', type: 'text' })],
+      defaultStage: 'off',
+    });
+    const report = await preflight(ctx.driver, required, quiet);
+    const finding = report.warnings.find((warning) => warning.code === PreflightCode.NullsBlockNotNull);
+    expect(finding).toMatchObject({ severity: 'warning', details: { column: 'old_name', nulls: 5 } });
+    expect(finding?.message).toMatch(
+      /^contract makes new_name NOT NULL \(the field is required\), but .*items\.old_name holds NULL in 5 rows: .*contract's validation will fail; fill them \(UPDATE .*items SET old_name = \.\.\. WHERE old_name IS NULL\)/,
+    );
+    await ctx.sql(`UPDATE ${ctx.schema}.items SET old_name = 'filled' WHERE old_name IS NULL`);
+    const filled = await preflight(ctx.driver, required, quiet);
+    expect(filled.warnings.map((warning) => [warning.code, warning.severity])).toEqual([
+      [PreflightCode.NullableSource, 'info'],
+    ]);
+    // The nullable field of the usual fixture: nothing to say.
+    const nullable = await preflight(ctx.driver, itemsMigration(`${ctx.schema}.items`), quiet);
+    expect(nullable.warnings).toEqual([]);
   });
 
   it('no primary key: an error finding, and the report is not ok', async () => {
