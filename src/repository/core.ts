@@ -25,6 +25,7 @@ import { ConfigurationError, type Driver, type Queryable, toDriverError } from '
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 import type { FieldDiff } from '../shadow/index.js';
+import { reportMismatch } from './report-mismatch.js';
 import type { CallOptions, CallState, RepositoryOptions } from './types.js';
 
 /** One migration, laid out for the data path. */
@@ -57,6 +58,14 @@ export interface Handle {
 const SCHEMA_REFRESH_MS = 200;
 
 /** Shared state of a repository and its transaction-scoped handles. */
+/**
+ * Counts an entity served by `route` in `tally`, for {@link RepositoryCore.emitReads}.
+ * Routes are shared frozen objects (one per stage and behaviour), so the route is the key.
+ */
+export function tallyServed(tally: Map<Route, number>, route: Route): void {
+  tally.set(route, (tally.get(route) ?? 0) + 1);
+}
+
 export class RepositoryCore {
   readonly table: TableDefinition;
   readonly driver: Driver;
@@ -172,27 +181,14 @@ export class RepositoryCore {
     diffs: readonly FieldDiff[],
     context: FlagContext | undefined,
   ): void {
-    const migration = plan.migration.name;
-    const { stage, effective } = route;
-    this.emit({
-      type: 'mismatch',
-      migration,
-      stage,
-      route: effective,
-      sample: { migration, stage, route: effective, operation, key, diffs, at: new Date().toISOString() },
+    reportMismatch((event) => this.emit(event), this.flags, {
+      migration: plan.migration.name,
+      route,
+      operation,
+      key,
+      diffs,
+      context: context ?? {},
     });
-    if (this.flags?.track === undefined) return;
-    try {
-      this.flags.track('flagshift.mismatch', context ?? {}, {
-        migration,
-        stage,
-        route: effective,
-        operation,
-        fields: diffs.map((diff) => diff.field).join(','),
-      });
-    } catch {
-      // Tracking is best effort and never reaches the data path.
-    }
   }
 
   emit(event: MetricEvent): void {
@@ -201,6 +197,22 @@ export class RepositoryCore {
       this.metrics.record(event);
     } catch {
       // A broken sink must never fail or slow a query.
+    }
+  }
+
+  /** Reports the reads of `plan`'s migration counted in `tally`, one event per route. */
+  emitReads(plan: Plan, tally: ReadonlyMap<Route, number>, operation: Operation): void {
+    if (this.metrics === undefined) return;
+    for (const [route, count] of tally) {
+      this.emit({
+        type: 'read',
+        migration: plan.migration.name,
+        stage: route.stage,
+        route: route.effective,
+        served: route.serves,
+        operation,
+        count,
+      });
     }
   }
 

@@ -7,7 +7,7 @@ import type { Route } from '../flags/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping, Side } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
-import type { Handle, Plan } from './core.js';
+import { type Handle, type Plan, tallyServed } from './core.js';
 import { type Key, rowKeyId } from './keys.js';
 import type { Entity, ReadRoute, SideRows } from './types.js';
 
@@ -47,10 +47,8 @@ export function decodeRead(
     for (const row of rows) byId.set(rowKeyId(row, core.keyColumns), row);
   }
   const out: (Entity | undefined)[] = [];
-  // Per plan, per label `stage:side`: how many entities were served so.
-  const served: Map<string, { route: Route; side: Side; count: number }>[] | undefined = metered
-    ? plans.map(() => new Map())
-    : undefined;
+  // Per plan, per route: how many entities were served by it.
+  const served: Map<Route, number>[] | undefined = metered ? plans.map(() => new Map()) : undefined;
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k]!;
     const row = byId === undefined ? onlyRow : byId.get(key.id);
@@ -65,30 +63,11 @@ export function decodeRead(
       const sideRows = sides.get(p);
       if (dropped?.[p]) read.compare = false;
       decodeMigration(handle, plan, read, row, sideRows, key, entity, operation);
-      if (served === undefined) continue;
-      const tally = served[p]!;
-      const label = `${read.route.stage}:${read.route.effective}:${read.route.serves}`;
-      const entry = tally.get(label);
-      if (entry === undefined) tally.set(label, { route: read.route, side: read.route.serves, count: 1 });
-      else entry.count++;
+      if (served !== undefined) tallyServed(served[p]!, read.route);
     }
     out.push(entity);
   }
-  if (served !== undefined) {
-    for (let p = 0; p < plans.length; p++) {
-      for (const { route, side, count } of served[p]!.values()) {
-        core.emit({
-          type: 'read',
-          migration: plans[p]!.migration.name,
-          stage: route.stage,
-          route: route.effective,
-          served: side,
-          operation,
-          count,
-        });
-      }
-    }
-  }
+  if (served !== undefined) for (let p = 0; p < plans.length; p++) core.emitReads(plans[p]!, served[p]!, operation);
   return out;
 }
 

@@ -9,7 +9,7 @@ import { type Route, routeFor } from '../flags/index.js';
 import { type QueryResult, toDriverError, ValidationError } from '../kernel/index.js';
 import type { Side } from '../model/index.js';
 import { diffResultSets, resultSetFieldDiffs } from '../shadow/index.js';
-import type { Handle } from './core.js';
+import { type Handle, tallyServed } from './core.js';
 import { decodeMigration, decodePlain } from './decode.js';
 import { filterConditions, oldSideProblem } from './filters.js';
 import { type Key, keyOfEntity, makeKey, rowKeyId } from './keys.js';
@@ -320,8 +320,8 @@ async function readRouted(
   const elapsed = performance.now() - started;
   const byId = new Map<string, Entity>();
   for (const row of main.rows) byId.set(rowKeyId(row, core.keyColumns), row);
-  // Per plan not pinned, per label `stage:route:side`: how many entities were served so.
-  const served = core.plans.map(() => new Map<string, { route: Route; side: Side; count: number }>());
+  // Per plan not pinned, per route: how many entities were served by it.
+  const served = core.plans.map(() => new Map<Route, number>());
   const entities = keys.map((key, k) => {
     const row = byId.get(key.id);
     if (row === undefined) return undefined;
@@ -331,11 +331,7 @@ async function readRouted(
       const read = reads[p]![k]!;
       if (main.dropped?.[p]) read.compare = false;
       decodeMigration(handle, plan, read, row, sides.get(p), key, entity, 'find');
-      if (pinned[p] !== undefined) return;
-      const label = `${read.route.stage}:${read.route.effective}:${read.route.serves}`;
-      const entry = served[p]!.get(label);
-      if (entry === undefined) served[p]!.set(label, { route: read.route, side: read.route.serves, count: 1 });
-      else entry.count++;
+      if (pinned[p] === undefined) tallyServed(served[p]!, read.route);
     });
     return entity;
   });
@@ -345,16 +341,7 @@ async function readRouted(
     const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
     const side = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
     core.emit({ type: 'latency', migration, side, operation: 'find', milliseconds: elapsed });
-    for (const { route, side, count } of served[p]!.values())
-      core.emit({
-        type: 'read',
-        migration,
-        stage: route.stage,
-        route: route.effective,
-        served: side,
-        operation: 'find',
-        count,
-      });
+    core.emitReads(plan, served[p]!, 'find');
   });
   return entities;
 }

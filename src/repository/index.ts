@@ -1,5 +1,7 @@
 /** The typed, flag-routed repository. */
 export { createRepository } from './create-repository.js';
+export { keyText } from './keys.js';
+export { type MismatchReport, reportMismatch } from './report-mismatch.js';
 export type {
   CallOptions,
   EqualityOperators,

@@ -107,7 +107,8 @@ function canonicalKeyValue(column: BoundColumn, value: unknown): unknown {
  * The text of one key value: the same for equal values in every process. `String` would
  * not do for a Date (second precision, the local time zone) or bytes.
  */
-function keyText(value: unknown): string {
+/** The text of one key value: as a flag targeting key and in map ids. */
+export function keyText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');

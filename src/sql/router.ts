@@ -22,6 +22,7 @@ import {
 import { ConfigurationError, parseOptions } from '../kernel/index.js';
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { Migration, Side } from '../model/index.js';
+import { keyText, reportMismatch } from '../repository/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Analysis, analyze, type RoutedStatement } from './analyze.js';
 import type { SqlParser } from './parser.js';
@@ -325,37 +326,15 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         if (diffs.length === 0) continue;
         const targeting = group.keys.map((key) => keyText(valueAt(key, position.get(key)!))).join(':');
         const shown = migration.rawValues ? targeting : redactValue(targeting);
-        emit({
-          type: 'mismatch',
+        // As a repository reports it: the sample's (redacted) key is the targeting key.
+        reportMismatch(emit, options.flags, {
           migration: migration.name,
-          stage: route.stage,
-          route: route.effective,
-          sample: {
-            migration: migration.name,
-            stage: route.stage,
-            route: route.effective,
-            operation,
-            key: shown,
-            diffs,
-            at: new Date().toISOString(),
-          },
+          route,
+          operation,
+          key: shown,
+          diffs,
+          context: { targetingKey: String(shown) },
         });
-        try {
-          options.flags?.track?.(
-            'flagshift.mismatch',
-            // As a repository reports it: the sample's (redacted) key is the targeting key.
-            { targetingKey: String(shown) },
-            {
-              migration: migration.name,
-              stage: route.stage,
-              route: route.effective,
-              operation,
-              fields: diffs.map((diff) => diff.field).join(','),
-            },
-          );
-        } catch {
-          // Tracking is best effort and never reaches the data path.
-        }
       }
     }
     strip(result, rewritten, arrays);
@@ -471,14 +450,6 @@ function writtenSides(route: Route): Side[] {
   if (route.writesOld) sides.push('old');
   if (route.writesNew) sides.push('new');
   return sides;
-}
-
-/** The text of a key value, as repositories write targeting keys. */
-function keyText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value instanceof Date) return value.toISOString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  return String(value);
 }
 
 /** Removes the hidden columns from rows and fields. */

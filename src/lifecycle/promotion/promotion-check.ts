@@ -14,7 +14,7 @@ import {
   DEFAULT_STATE_SCHEMA,
   type FleetMigrationMetrics,
   lastStageChange,
-  readMetrics,
+  readFleetTotals,
 } from '../state/index.js';
 import { describePosition, type FlagPosition, servesMoreNew } from './flag-position.js';
 import { type PromotionGateOptions, type ResolvedGate, resolveGate } from './gate-options.js';
@@ -149,9 +149,7 @@ async function readEvidence(
 ): Promise<{ evidence: PromotionEvidence; problems: string[] }> {
   const since = await lastStageChange(db, migration.name, stateSchema);
   const { comparisons, mismatches } = await comparisonsSince(db, stateSchema, migration.name, since);
-  const fleet = (await readMetrics(db, { schema: stateSchema, sampleLimit: 0, seriesWindowMs: 1000 })).migrations[
-    migration.name
-  ];
+  const fleet = (await readFleetTotals(db, stateSchema))[migration.name];
   const errorRate = newErrorRate(fleet, gate);
   const ratio = latencyRatio(fleet, gate);
   const summary = `${comparisons} of ${gate.minComparisons} ${plural(gate.minComparisons, 'comparison', 'comparisons')} ${

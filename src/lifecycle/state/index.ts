@@ -49,7 +49,13 @@ export {
   type MetricsPublisherStats,
 } from './metrics-publisher.js';
 export { comparisonsSince, ensureMetricsTables, type PublishedComparisons } from './metrics-tables.js';
-export { type FleetMetrics, type PublishingProcess, type ReadMetricsOptions, readMetrics } from './read-metrics.js';
+export {
+  type FleetMetrics,
+  type PublishingProcess,
+  type ReadMetricsOptions,
+  readFleetTotals,
+  readMetrics,
+} from './read-metrics.js';
 export {
   DEFAULT_STATE_SCHEMA,
   EVENT_KINDS,

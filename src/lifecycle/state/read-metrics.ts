@@ -128,3 +128,22 @@ export async function readMetrics(db: Queryable, options: ReadMetricsOptions = {
     seriesBucketMs: bucketMs,
   };
 }
+
+/**
+ * The live processes' snapshots summed per migration, without the series, samples or
+ * process list: the figures the promotion gate judges, in two statements. Empty when no
+ * process ever published.
+ */
+export async function readFleetTotals(
+  db: Queryable,
+  schema: string = DEFAULT_STATE_SCHEMA,
+): Promise<Readonly<Record<string, FleetMigrationMetrics>>> {
+  if (!(await readMetricsClock(db, schema)).published) return {};
+  const fresh = (await readSnapshots(db, schema, null)).filter((row) => row.fresh);
+  return aggregateFleet(
+    fresh.map((row) => parseJson(row.snapshot)),
+    [],
+    [],
+    0,
+  );
+}
