@@ -40,10 +40,12 @@ describe('health limits', () => {
 
   it('firstBreach: replica lag comes first, and a replica that did not answer holds like a lagging one', () => {
     expect(firstBreach({ replicaLagMs: 2000, lockWaitMs: 900 }, limits)?.signal).toBe('replica-lag');
-    expect(firstBreach({ replicaLagMs: 0, unreachable: ['replica 1 did not answer (refused)'] }, limits)).toMatchObject({
-      signal: 'replica-unreachable',
-      message: 'replica lag unknown: replica 1 did not answer (refused)',
-    });
+    expect(firstBreach({ replicaLagMs: 0, unreachable: ['replica 1 did not answer (refused)'] }, limits)).toMatchObject(
+      {
+        signal: 'replica-unreachable',
+        message: 'replica lag unknown: replica 1 did not answer (refused)',
+      },
+    );
   });
 
   it('firstBreach: a limit of Infinity (an option set to false) is never exceeded', () => {
