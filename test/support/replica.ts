@@ -8,10 +8,10 @@
  */
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../scripts/embedded-postgres.js';
 
 const run = promisify(execFile);
 const user = 'postgres';
@@ -46,19 +46,6 @@ async function serverIds(): Promise<{ uid: number; gid: number } | undefined> {
   const uid = Number((await run('id', ['-u', user])).stdout.trim());
   const gid = Number((await run('id', ['-g', user])).stdout.trim());
   return { uid, gid };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port found'))));
-    });
-  });
 }
 
 /** Settings of both servers: loopback TCP only, durability traded for speed. */

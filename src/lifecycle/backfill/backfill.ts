@@ -336,7 +336,10 @@ class BackfillRunner implements Backfill {
       else this.#notify(this.progress);
     };
     const onClear = (afterMs: number) => {
-      this.#setState('running', `resumed after ${Math.round(afterMs)} ms paused (${this.#throttledBy})`);
+      this.#setState(
+        this.#paused ? 'paused' : 'running',
+        `resumed after ${Math.round(afterMs)} ms paused (${this.#throttledBy})`,
+      );
       this.#throttledBy = undefined;
     };
     await this.#health?.pass(this.#stop.signal, onBreach, onClear);
