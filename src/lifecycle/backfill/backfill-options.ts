@@ -55,8 +55,9 @@ export interface BackfillOptions extends LifecycleOptions {
   /** Fixed pause after each batch, in milliseconds, added to `pauseRatio`'s (ignored when `throttle` is given). @default 0 */
   readonly delayMs?: number;
   /**
-   * Called after every batch; the next batch waits for it. Use it to back off on
-   * replication lag (`pg_stat_replication`), load or business hours.
+   * Called after every batch; the next batch waits for it. Use it for what the built-in
+   * health checks (`replicas`, `maxTransactionAgeMs`, `maxLockWaitMs`, `latencyMs`, which
+   * still apply) don't see: business hours, a queue's depth, another service's load.
    * @default none: `pauseRatio` and `delayMs` apply
    */
   readonly throttle?: (info: BackfillThrottleInfo) => Promise<void> | void;
