@@ -61,7 +61,7 @@ describe('backfill yielding to a streaming replica', () => {
       const held = backfill.progress.rowsDone;
       expect(held).toBeLessThan(2000);
       // It stays put while replay is paused: no batch runs, and the lag it shows grows.
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      await new Promise((resolve) => setTimeout(resolve, 400));
       expect(backfill.progress.rowsDone).toBe(held);
       expect(backfill.progress.state).toBe('throttled');
       expect(backfill.progress.throttledBy).toMatch(/^replica lag \d+(\.\d)? (ms|s) > 300 ms$/);
