@@ -6,9 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { parseOptions } from '../../kernel/index.js';
+import { parseOptions, type Queryable } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from '../state/index.js';
+import type { HealthLimits } from './health.js';
 import { DEFAULT_PAUSE_RATIO, DEFAULT_TARGET_BATCH_MS } from './pacing.js';
 
 /** What a throttle hook learns about the batch that just finished. */
@@ -54,11 +55,57 @@ export interface BackfillOptions extends LifecycleOptions {
   /** Fixed pause after each batch, in milliseconds, added to `pauseRatio`'s (ignored when `throttle` is given). @default 0 */
   readonly delayMs?: number;
   /**
-   * Called after every batch; the next batch waits for it. Use it to back off on
-   * replication lag (`pg_stat_replication`), load or business hours.
+   * Called after every batch; the next batch waits for it. Use it for what the built-in
+   * health checks (`replicas`, `maxTransactionAgeMs`, `maxLockWaitMs`, `latencyMs`, which
+   * still apply) don't see: business hours, a queue's depth, another service's load.
    * @default none: `pauseRatio` and `delayMs` apply
    */
   readonly throttle?: (info: BackfillThrottleInfo) => Promise<void> | void;
+  /**
+   * Replicas whose replay lag the backfill yields to, each a connection to the standby
+   * (`createPgDriver(replicaPool)`). The lag is read on the replica itself, so cascaded
+   * standbys and ones not connected right now count too; a replica that does not answer
+   * holds the backfill until it does.
+   * @default none: only the primary's streaming standbys (see `standbys`)
+   */
+  readonly replicas?: readonly Queryable[];
+  /**
+   * Also yield to the replay lag of every standby streaming from the primary, as the
+   * primary sees it (`pg_stat_replication.replay_lag`, readable with `pg_read_all_stats`).
+   * @default true
+   */
+  readonly standbys?: boolean;
+  /**
+   * Pause while a replica's replay is further behind than this, in milliseconds (`false`:
+   * never). gh-ost keeps its replicas within about a second (`--max-lag-millis`), which
+   * keeps reads from replicas close to fresh.
+   * @default 1000
+   */
+  readonly maxReplicaLagMs?: number | false;
+  /**
+   * Pause while a transaction on the primary has been open longer than this, in
+   * milliseconds (`false`: never). Its snapshot keeps vacuum from removing the old row
+   * version every changed row leaves, so a backfill under it only grows the table.
+   * @default 300000
+   */
+  readonly maxTransactionAgeMs?: number | false;
+  /**
+   * Pause while a session waiting on a lock, of the table or of a row in it, has waited
+   * longer than this, in milliseconds (`false`: never). Half a batch's `lockTimeoutMs`: a
+   * queue of writers, or a DDL statement, gets the table before the batches time out.
+   * @default 500
+   */
+  readonly maxLockWaitMs?: number | false;
+  /**
+   * The application's latency, in milliseconds (say its p99 over the last seconds), read
+   * with the database's health; `undefined` or a throw counts as no reading.
+   * @default none
+   */
+  readonly latencyMs?: () => number | undefined | Promise<number | undefined>;
+  /** Pause while `latencyMs()` reads higher than this; required with `latencyMs`. @default none */
+  readonly maxLatencyMs?: number;
+  /** How often the health is read between batches, and while paused for it, in milliseconds. @default 500 */
+  readonly healthCheckMs?: number;
   /** `lock_timeout` of each batch, in milliseconds: a batch never queues long behind the application's locks. @default 1000 */
   readonly lockTimeoutMs?: number;
   /** `statement_timeout` of each batch, in milliseconds. @default 30000 */
@@ -99,13 +146,24 @@ export interface BackfillOptions extends LifecycleOptions {
 }
 
 /** The lifecycle of one {@link Backfill} object. */
-export type BackfillState = 'idle' | 'starting' | 'running' | 'paused' | 'waiting' | 'cancelled' | 'done' | 'failed';
+export type BackfillState =
+  | 'idle'
+  | 'starting'
+  | 'running'
+  | 'paused'
+  | 'throttled'
+  | 'waiting'
+  | 'cancelled'
+  | 'done'
+  | 'failed';
 
 /** Where a backfill stands, as this worker sees it. */
 export interface BackfillProgress {
   readonly migration: string;
   readonly workerId: string;
   readonly state: BackfillState;
+  /** While `throttled`, why: `replica lag 1.8 s > 1 s`. */
+  readonly throttledBy: string | undefined;
   /** Pass number (1 for the first backfill of the migration). */
   readonly pass: number;
   /** Rows scanned in this pass by all workers. */
@@ -174,6 +232,16 @@ const optionsSchema = z.strictObject({
   pauseRatio: z.number().min(0).max(100).optional(),
   delayMs: z.number().min(0).optional(),
   throttle: z.function().optional(),
+  replicas: z
+    .array(z.custom<Queryable>((value) => typeof (value as Partial<Queryable>)?.query === 'function'))
+    .optional(),
+  standbys: z.boolean().optional(),
+  maxReplicaLagMs: z.union([z.number().positive(), z.literal(false)]).optional(),
+  maxTransactionAgeMs: z.union([z.number().positive(), z.literal(false)]).optional(),
+  maxLockWaitMs: z.union([z.number().positive(), z.literal(false)]).optional(),
+  latencyMs: z.function().optional(),
+  maxLatencyMs: z.number().positive().optional(),
+  healthCheckMs: z.number().int().min(1).max(600_000).optional(),
   lockTimeoutMs: z.number().int().min(1).optional(),
   statementTimeoutMs: z.number().int().min(1).optional(),
   maxRetries: z.number().int().min(0).optional(),
@@ -195,6 +263,14 @@ const EXPECTED = {
   pauseRatio: 'a number from 0 to 100',
   delayMs: 'a number of at least 0',
   throttle: 'a function',
+  replicas: 'an array of drivers (objects with a query method)',
+  standbys: 'a boolean',
+  maxReplicaLagMs: 'a positive number or false',
+  maxTransactionAgeMs: 'a positive number or false',
+  maxLockWaitMs: 'a positive number or false',
+  latencyMs: 'a function',
+  maxLatencyMs: 'a positive number',
+  healthCheckMs: 'an integer from 1 to 600000',
   lockTimeoutMs: 'an integer of at least 1',
   statementTimeoutMs: 'an integer of at least 1',
   maxRetries: 'an integer of at least 0',
@@ -208,7 +284,9 @@ const EXPECTED = {
 };
 
 /** A backfill's options with their defaults. */
-export type BackfillSettings = {
+export type BackfillSettings = HealthLimits & {
+  readonly standbys: boolean;
+  readonly healthCheckMs: number;
   readonly batchSize: number;
   readonly minBatchSize: number;
   readonly maxBatchSize: number;
@@ -248,7 +326,18 @@ export function backfillSettings(migration: Migration, options: BackfillOptions)
     workerId: parsed.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     whenDone: parsed.whenDone ?? 'rerun',
     restart: parsed.restart ?? false,
+    standbys: parsed.standbys ?? true,
+    maxReplicaLagMs: limit(parsed.maxReplicaLagMs, 1000),
+    maxTransactionAgeMs: limit(parsed.maxTransactionAgeMs, 300_000),
+    maxLockWaitMs: limit(parsed.maxLockWaitMs, 500),
+    maxLatencyMs: parsed.maxLatencyMs ?? Number.POSITIVE_INFINITY,
+    healthCheckMs: parsed.healthCheckMs ?? 500,
   };
+  if (parsed.latencyMs !== undefined && parsed.maxLatencyMs === undefined) {
+    parseOptions(subject, z.object({ maxLatencyMs: z.number() }), options, {
+      maxLatencyMs: 'a positive number when latencyMs is given',
+    });
+  }
   if (settings.minBatchSize > settings.maxBatchSize) {
     parseOptions(subject, z.object({ minBatchSize: z.number().max(settings.maxBatchSize) }), options, {
       minBatchSize: 'at most maxBatchSize',
@@ -263,4 +352,9 @@ export function backfillSettings(migration: Migration, options: BackfillOptions)
     );
   }
   return settings;
+}
+
+/** A health limit: `false` turns it off (never exceeded), absent takes the default. */
+function limit(value: number | false | undefined, fallback: number): number {
+  return value === false ? Number.POSITIVE_INFINITY : (value ?? fallback);
 }

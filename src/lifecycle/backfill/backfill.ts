@@ -48,7 +48,8 @@ import { isConnectionLost, RETRYABLE_SQLSTATES, sqlStateOf } from './batch-error
 import { batchSql } from './batch-sql.js';
 import { cutRanges } from './cut-ranges.js';
 import { loadDataPlan } from './data-plan.js';
-import { nextBatchSize, pauseAfterBatch, sleep } from './pacing.js';
+import { type HealthBreach, HealthGate } from './health.js';
+import { nextBatchSize, pacingSummary, pauseAfterBatch, sleep } from './pacing.js';
 import type { DataPlan } from './types.js';
 
 /**
@@ -109,6 +110,8 @@ class BackfillRunner implements Backfill {
   #rangeCount = 0;
   #workerRangesDone = 0;
   #startedAt = 0;
+  #throttledBy: string | undefined;
+  #health: HealthGate | undefined;
 
   constructor(driver: Driver, migration: Migration, options: BackfillOptions, settings: BackfillSettings) {
     this.#driver = driver;
@@ -134,6 +137,7 @@ class BackfillRunner implements Backfill {
       migration: this.#migration.name,
       workerId: this.workerId,
       state: this.#state,
+      throttledBy: this.#state === 'throttled' ? this.#throttledBy : undefined,
       pass: this.#pass,
       rowsDone: this.#rowsDone,
       totalEstimate: total,
@@ -203,6 +207,9 @@ class BackfillRunner implements Backfill {
       this.#setState('starting', 'starting');
       // The migration's columns first: a backfill refused before expand writes nothing, not even the state tables.
       const plan = await loadDataPlan(this.#driver, this.#migration);
+      const { replicas = [], latencyMs: latency } = this.#options;
+      const sources = { primary: this.#driver, table: plan.table.quoted, replicas, latency };
+      this.#health = new HealthGate({ ...sources, standbys: this.#settings.standbys }, this.#settings);
       await ensureStateTables(this.#driver, this.#schema);
       const start = await this.#startOrJoin(plan);
       const statements: BatchStatements = { first: batchSql(plan, false), afterCursor: batchSql(plan, true) };
@@ -309,9 +316,9 @@ class BackfillRunner implements Backfill {
       migration: name,
       message:
         outcome === 'started'
-          ? `started pass ${this.#pass}: ${this.#rangeCount} ranges, about ${this.#totalEstimate} rows; ${this.#pacing()}`
+          ? `started pass ${this.#pass}: ${this.#rangeCount} ranges, about ${this.#totalEstimate} rows; ${pacingSummary(this.#settings, this.#options.throttle !== undefined)}`
           : outcome === 'joined'
-            ? `joined pass ${this.#pass} (${this.#rowsDone} rows already done); ${this.#pacing()}`
+            ? `joined pass ${this.#pass} (${this.#rowsDone} rows already done); ${pacingSummary(this.#settings, this.#options.throttle !== undefined)}`
             : `pass ${this.#pass} is finished`,
       outcome,
       pass: this.#pass,
@@ -320,15 +327,22 @@ class BackfillRunner implements Backfill {
     return outcome;
   }
 
-  /** How this worker paces its batches, for its pass event. */
-  #pacing(): string {
-    const { targetBatchMs, pauseRatio, delayMs } = this.#settings;
-    const batches = `batches of about ${targetBatchMs} ms`;
-    if (this.#options.throttle !== undefined) return `${batches}, each followed by the throttle hook`;
-    const pauses = [...(pauseRatio > 0 ? [`${pauseRatio}x its time`] : []), ...(delayMs > 0 ? [`${delayMs} ms`] : [])];
-    return pauses.length === 0
-      ? `${batches}, back to back`
-      : `${batches}, each followed by a pause of ${pauses.join(' + ')}`;
+  /** Waits while the database or the application is under strain; says why, and when it resumes. */
+  async #yieldToHealth(): Promise<void> {
+    const onBreach = (breach: HealthBreach) => {
+      const first = this.#state !== 'throttled';
+      this.#throttledBy = breach.message;
+      if (first) this.#setState('throttled', `paused: ${breach.message}`);
+      else this.#notify(this.progress);
+    };
+    const onClear = (afterMs: number) => {
+      this.#setState(
+        this.#paused ? 'paused' : 'running',
+        `resumed after ${Math.round(afterMs)} ms paused (${this.#throttledBy})`,
+      );
+      this.#throttledBy = undefined;
+    };
+    await this.#health?.pass(this.#stop.signal, onBreach, onClear);
   }
 
   /** Claims a pending range, or one whose lease lapsed, or our own again. */
@@ -369,6 +383,8 @@ class BackfillRunner implements Backfill {
         await this.#release(claim);
         return;
       }
+      await this.#yieldToHealth();
+      if (this.#cancelled || this.#paused) continue;
       const size = this.#batchSize;
       const started = performance.now();
       let outcome: { scanned: number; changed: number; done: boolean; totalDone: number };

@@ -48,6 +48,20 @@ export function nextBatchSize(
   return Math.min(settings.maxBatchSize, Math.max(settings.minBatchSize, Math.round(size * factor)));
 }
 
+/** How a worker paces its batches, for its pass event. */
+export function pacingSummary(
+  settings: { readonly targetBatchMs: number; readonly pauseRatio: number; readonly delayMs: number },
+  hook: boolean,
+): string {
+  const { targetBatchMs, pauseRatio, delayMs } = settings;
+  const batches = `batches of about ${targetBatchMs} ms`;
+  if (hook) return `${batches}, each followed by the throttle hook`;
+  const pauses = [...(pauseRatio > 0 ? [`${pauseRatio}x its time`] : []), ...(delayMs > 0 ? [`${delayMs} ms`] : [])];
+  return pauses.length === 0
+    ? `${batches}, back to back`
+    : `${batches}, each followed by a pause of ${pauses.join(' + ')}`;
+}
+
 /** Sleeps `ms`, waking early (without error) when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve();

@@ -39,6 +39,32 @@ export function backfillCommand(program: Command, execute: Execute): Command {
       integer('--lock-timeout-ms', 1, 600_000),
     )
     .option(
+      '--replica <url>',
+      'a replica to yield to: no batch runs while its replay is more than --max-replica-lag-ms behind (repeat for more)',
+      (url: string, previous: string[] = []) => [...previous, url],
+    )
+    .option(
+      '--max-replica-lag-ms <ms>',
+      "pause while a replica's replay is further behind, read on each --replica and from the primary's view of its standbys (0: never; default: 1000)",
+      integer('--max-replica-lag-ms', 0, 3_600_000),
+    )
+    .option('--no-standbys', "don't read the lag of the primary's streaming standbys (pg_stat_replication)")
+    .option(
+      '--max-transaction-age-ms <ms>',
+      'pause while a transaction on the primary has been open longer: vacuum cannot clean up behind the backfill meanwhile (0: never; default: 300000)',
+      integer('--max-transaction-age-ms', 0, 86_400_000),
+    )
+    .option(
+      '--max-lock-wait-ms <ms>',
+      'pause while a session has waited longer on a lock of the table or one of its rows (0: never; default: 500)',
+      integer('--max-lock-wait-ms', 0, 3_600_000),
+    )
+    .option(
+      '--health-check-ms <ms>',
+      "how often the database's health is read between batches, and while paused for it (default: 500)",
+      integer('--health-check-ms', 1, 600_000),
+    )
+    .option(
       '-w, --workers <n>',
       'workers in this process, each batch on its own connection; run the command on more hosts to add more (default: 1)',
       integer('--workers', 1, 64),
@@ -52,7 +78,7 @@ export function backfillCommand(program: Command, execute: Execute): Command {
     )
     .addHelpText(
       'after',
-      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20\n  flagshift backfill users-username --pause-ratio 0   # batches back to back, fastest',
+      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nThe backfill yields to the health of the database, and says so: "paused: replica lag 1.8 s > 1 s".\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20\n  flagshift backfill users-username --pause-ratio 0   # batches back to back, fastest\n  flagshift backfill users-username --replica postgres://replica-1/app --max-replica-lag-ms 500',
     )
     .action((name: string, options: BackfillCommandOptions, command: Command) =>
       execute(command, async (ctx) => (await import('./run.js')).runBackfill(ctx, name, options)),

@@ -1,13 +1,15 @@
 import { getMigrationFlags } from '../../../../adapters/postgres-flags/migration-flags.js';
+import type { Driver } from '../../../../src/index.js';
 import { ErrorCode, type Migration, type Stage } from '../../../../src/index.js';
-import { type Backfill, type BackfillOptions, createBackfill, recordEvent } from '../../../../src/lifecycle/index.js';
 import {
-  type CombinedProgress,
-  combineProgress,
-  createProgressDisplay,
-  formatDuration,
-} from '../../backfill-progress.js';
-import type { CliContext } from '../../cli-context.js';
+  type Backfill,
+  type BackfillOptions,
+  type BackfillProgress,
+  createBackfill,
+  recordEvent,
+} from '../../../../src/lifecycle/index.js';
+import { combineProgress, createProgressDisplay, formatDuration } from '../../backfill-progress.js';
+import { type CliContext, redactUrl } from '../../cli-context.js';
 import { CliError, ExitCode } from '../../cli-error.js';
 import { stageSource } from '../contract/run.js';
 import { preflightNotes } from '../preflight/run.js';
@@ -21,6 +23,15 @@ export interface BackfillCommandOptions {
   readonly workers?: number;
   readonly restart?: boolean;
   readonly lockTimeoutMs?: number;
+  /** Connection strings of replicas to yield to. */
+  readonly replica?: readonly string[];
+  /** 0 turns the limit off; so for the next two. */
+  readonly maxReplicaLagMs?: number;
+  readonly maxTransactionAgeMs?: number;
+  readonly maxLockWaitMs?: number;
+  readonly healthCheckMs?: number;
+  /** `--no-standbys` sets it false. */
+  readonly standbys?: boolean;
   readonly preflight?: boolean;
   /** Run at stage `complete`, where the new columns are authoritative (logged as a warning). */
   readonly force?: boolean;
@@ -64,6 +75,59 @@ async function checkStage(ctx: CliContext, migration: Migration, options: Backfi
   );
 }
 
+/** Pools to `--replica` URLs, each behind a driver, and how to end them. */
+async function replicaDrivers(urls: readonly string[]): Promise<{ drivers: Driver[]; close(): Promise<void> }> {
+  if (urls.length === 0) return { drivers: [], close: async () => undefined };
+  for (const url of urls) {
+    if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
+      throw new CliError(`--replica ${JSON.stringify(redactUrl(url))} is not a PostgreSQL URL`, {
+        exitCode: ExitCode.Usage,
+      });
+    }
+  }
+  const pg = (await import('pg')).default;
+  const { createPgDriver } = await import('../../../../adapters/pg/index.js');
+  const pools = urls.map((connectionString) => {
+    const pool = new pg.Pool({ connectionString, max: 1, application_name: 'flagshift-cli' });
+    pool.on('error', () => undefined);
+    return pool;
+  });
+  return {
+    drivers: pools.map((pool) => createPgDriver(pool, { kind: 'pool' })),
+    close: async () => {
+      await Promise.all(pools.map((pool) => pool.end().catch(() => undefined)));
+    },
+  };
+}
+
+/** The health options the command line gives, 0 turning a limit off. */
+function healthOptions(options: BackfillCommandOptions, replicas: readonly Driver[]): BackfillOptions {
+  const limit = (ms: number | undefined) => (ms === 0 ? false : ms);
+  const chosen: BackfillOptions = {
+    replicas,
+    standbys: options.standbys,
+    maxReplicaLagMs: limit(options.maxReplicaLagMs),
+    maxTransactionAgeMs: limit(options.maxTransactionAgeMs),
+    maxLockWaitMs: limit(options.maxLockWaitMs),
+    healthCheckMs: options.healthCheckMs,
+  };
+  return Object.fromEntries(Object.entries(chosen).filter(([, value]) => value !== undefined));
+}
+
+/**
+ * Says when the workers start and stop yielding to the database's health: `paused:` with
+ * the first worker's reason, `resumed` once none is held.
+ */
+function yieldNotes(ctx: CliContext, label: string): (workers: readonly BackfillProgress[]) => void {
+  let paused = false;
+  return (workers) => {
+    const held = workers.find((progress) => progress.state === 'throttled');
+    if (held !== undefined && !paused) ctx.note(`${label} paused: ${held.throttledBy}`);
+    else if (held === undefined && paused) ctx.note(`${label} resumed`);
+    paused = held !== undefined;
+  };
+}
+
 /** Resolves once the first worker has started or joined the pass (or finished, or failed). */
 function started(worker: Backfill): Promise<void> {
   return new Promise((resolve) => {
@@ -90,10 +154,12 @@ export async function runBackfill(ctx: CliContext, name: string, options: Backfi
   const workerCount = options.workers ?? 1;
   const display = ctx.options.json ? undefined : createProgressDisplay(ctx.streams, `backfill ${migration.name}`);
   const workers: Backfill[] = [];
-  let latest: CombinedProgress | undefined;
+  const replicas = await replicaDrivers(options.replica ?? []);
+  const noteYield = yieldNotes(ctx, `backfill ${migration.name}`);
   const onProgress = () => {
-    latest = combineProgress(workers.map((worker) => worker.progress));
-    display?.update(latest);
+    const progress = workers.map((worker) => worker.progress);
+    noteYield(progress);
+    display?.update(combineProgress(progress));
   };
   const onEvent = ctx.onEvent;
   const base: BackfillOptions = {
@@ -111,6 +177,7 @@ export async function runBackfill(ctx: CliContext, name: string, options: Backfi
     ...(options.pauseRatio === undefined ? {} : { pauseRatio: options.pauseRatio }),
     ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }),
     ...(options.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: options.lockTimeoutMs }),
+    ...healthOptions(options, replicas.drivers),
     ...(onEvent === undefined ? {} : { onEvent }),
   };
 
@@ -182,6 +249,7 @@ export async function runBackfill(ctx: CliContext, name: string, options: Backfi
     display?.stop();
     throw error;
   } finally {
+    await replicas.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
