@@ -1,7 +1,7 @@
 /**
  * How fast a stage change reaches every process: N separate Node processes
  * (bench/propagation-reader.ts) each resolve a migration's stage flag through the
- * PostgreSQL flag provider once a millisecond, while the stage is moved back and forth
+ * PostgreSQL flag provider every 5 ms, while the stage is moved back and forth
  * (dualwrite <-> shadow, which the promotion gate checks but never holds) through the CLI
  * (`flagshift flags set`, a subprocess as a user runs it), the API (`setMigrationFlags`)
  * and the dashboard's HTTP endpoint. Each delay runs from the change's commit (the server's
@@ -22,8 +22,9 @@ import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
 import { setMigrationFlags } from 'flagshift/postgres-flags';
 import pg from 'pg';
+import { LISTEN_ACTIVITY } from '../adapters/postgres-flags/listen-source.js';
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js';
-import { currentLoad, describeMachine } from './machine.js';
+import { currentLoad, describeMachine, type Machine } from './machine.js';
 import { propagationMigration as migration } from './propagation-config.js';
 import { quantile, round, sleep } from './stats.js';
 
@@ -274,7 +275,7 @@ async function main(): Promise<void> {
         const restarted: { recovery: number[]; delays: number[] } = { recovery: [], delays: [] };
         for (let i = 0; i < outages; i++) {
           await pool.query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'flagshift-propagation-reader' AND query LIKE 'LISTEN %'`,
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'flagshift-propagation-reader' AND ${LISTEN_ACTIVITY}`,
           );
           const result = await moveAfterOutage(readers, now());
           killed.recovery.push(...result.recovery);
@@ -318,15 +319,11 @@ async function main(): Promise<void> {
   await writeFile(new URL('propagation-results.md', import.meta.url), markdown(report));
 }
 
-function markdown(report: {
-  generatedAt: string;
-  machine: Record<string, unknown>;
-  results: Record<string, unknown>;
-}): string {
+function markdown(report: { generatedAt: string; machine: Machine; results: Record<string, unknown> }): string {
   const lines = [
     '# Propagation of a stage change',
     '',
-    `Generated ${report.generatedAt} by \`npm run bench:propagation\` on ${report.machine['cpus']} CPUs (${report.machine['cpuModel']}), load ${report.machine['loadAverageStart']} -> ${report.machine['loadAverageEnd']}.`,
+    `Generated ${report.generatedAt} by \`npm run bench:propagation\` on ${report.machine.cpus} CPUs (${report.machine.cpuModel}), load ${report.machine.loadAverageStart} -> ${report.machine.loadAverageEnd}.`,
     "Delay: from the change's commit to the first read in each process that returns the new stage (one sample per process and change). Change call: how long making the change took (the CLI: the whole `flagshift flags set` subprocess).",
     '',
     '| processes | through | samples | p50 ms | p99 ms | max ms | over 1 s | change call p50 / max ms | load |',
