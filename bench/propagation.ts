@@ -341,12 +341,12 @@ function markdown(report: { generatedAt: string; machine: Machine; results: Reco
         `| ${r.processes} | ${path} | ${p.propagation.count} | ${p.propagation.p50Ms} | ${p.propagation.p99Ms} | ${p.propagation.maxMs} | ${p.propagation.over1s} | ${p.changeCall.p50Ms} / ${p.changeCall.maxMs} | ${p.loadAverage} |`,
       );
     }
-    for (const [label, o] of [
-      ['LISTEN killed', r.listenKilled],
-      ['server restarted', r.serverRestarted],
+    for (const [label, since, o] of [
+      ['LISTEN killed', 'kill', r.listenKilled],
+      ['server restarted', 'back', r.serverRestarted],
     ] as const) {
       lines.push(
-        `| ${r.processes} | ${label}: from back | ${o.recovery.count} | ${o.recovery.p50Ms} | ${o.recovery.p99Ms} | ${o.recovery.maxMs} | ${o.recovery.over1s} | | ${o.loadAverage} |`,
+        `| ${r.processes} | ${label}: from ${since} | ${o.recovery.count} | ${o.recovery.p50Ms} | ${o.recovery.p99Ms} | ${o.recovery.maxMs} | ${o.recovery.over1s} | | ${o.loadAverage} |`,
         `| ${r.processes} | ${label}: from commit | ${o.propagation.count} | ${o.propagation.p50Ms} | ${o.propagation.p99Ms} | ${o.propagation.maxMs} | ${o.propagation.over1s} | | |`,
       );
     }

@@ -425,7 +425,8 @@ async function openOwnPool(
       { cause },
     );
   }
-  // The LISTEN session has a connection of its own; these serve reloads and writes.
+  // The LISTEN session has a connection of its own, which also serves reloads; these serve
+  // writes, and reloads while the provider is not listening.
   const pool = new pg.Pool({ connectionString, max: 3, keepAlive: true, application_name: applicationName });
   // An idle connection the server terminates must not crash the process.
   pool.on('error', () => undefined);
