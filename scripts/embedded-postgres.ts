@@ -36,6 +36,12 @@ export interface EmbeddedPostgresOptions {
    * @default false
    */
   readonly removeOnExit?: boolean;
+  /**
+   * Keep the data directory when the server process stops, so {@link EmbeddedPostgresServer.restart}
+   * can start it again on the same data (the temporary directory is still removed by `stop`).
+   * @default false
+   */
+  readonly restartable?: boolean;
 }
 
 /** A running embedded server. */
@@ -44,6 +50,11 @@ export interface EmbeddedPostgresServer {
   readonly connectionString: string;
   /** Stops the server and removes its data directory. */
   stop(): Promise<void>;
+  /**
+   * Stops the server (a fast shutdown: sessions are ended) and starts it again on the same
+   * data and port; resolves once it accepts connections. Only with `restartable`.
+   */
+  restart(): Promise<void>;
 }
 
 const user = 'postgres';
@@ -108,7 +119,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
         user,
         password,
         authMethod: 'password',
-        persistent: false,
+        persistent: options.restartable === true,
         createPostgresUser: process.getuid?.() === 0,
         initdbFlags: ['--no-sync', '--encoding=UTF8', '--no-instructions'],
         postgresFlags,
@@ -123,6 +134,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
           stop: async () => {
             await server.stop();
             await removeParent();
+          },
+          restart: async () => {
+            if (options.restartable !== true) throw new Error('the server was not started restartable');
+            await server.stop();
+            await server.start();
           },
         };
       } catch (error) {

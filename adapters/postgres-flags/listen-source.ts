@@ -12,7 +12,7 @@ export interface NotificationLike {
 
 /** A connection checked out of a pool that can `LISTEN`: a `pg.PoolClient`. */
 export interface ListenClientLike {
-  query(text: string, values?: unknown[]): Promise<unknown>;
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
   release(err?: Error | boolean): void;
   on(event: 'notification', listener: (message: NotificationLike) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -99,6 +99,12 @@ export interface ListenPgliteLike {
 
 /** An open `LISTEN` session. */
 export interface ListenSession {
+  /**
+   * Runs a read on the session's own connection: the provider's reloads never wait for a
+   * slot of the application's pool, and after a reconnect they go through the connection
+   * just opened rather than pooled ones that may have died with the server.
+   */
+  query(sql: string): Promise<{ rows: unknown[] }>;
   /** Checks the session still answers; rejects (and reports it lost) when it does not. */
   ping(): Promise<void>;
   /** Stops listening and gives the connection up. */
@@ -140,6 +146,10 @@ export function poolListenSource(pool: ListenPoolLike, channel: string, quoted: 
         throw error;
       }
       return {
+        async query(sql) {
+          if (done) throw new Error('the LISTEN connection is closed');
+          return (await client.query(sql)) as { rows: unknown[] };
+        },
         async ping() {
           if (done) throw new Error('the LISTEN connection is closed');
           try {
@@ -167,9 +177,18 @@ export function pgliteListenSource(pglite: ListenPgliteLike, quoted: string): Li
     async open(onNotification) {
       const unlisten = await pglite.listen(quoted, onNotification);
       return {
+        query: (sql) => pglite.query(sql),
         async ping() {},
         close: () => unlisten(),
       };
     },
   };
 }
+
+/**
+ * A `pg_stat_activity` condition that finds the providers' `LISTEN` connections (for
+ * operators, tests and the benchmark): `query` shows a connection's last statement, which
+ * on a LISTEN connection is the `LISTEN` or a reload of the whole table (no other
+ * connection reads the whole table, save a provider reloading while it has none).
+ */
+export const LISTEN_ACTIVITY = `(query LIKE 'LISTEN %' OR query LIKE 'SELECT key, value, updated_at, updated_by FROM % ORDER BY key')`;

@@ -12,7 +12,7 @@ import {
   TypeMismatchError,
 } from '@openfeature/server-sdk';
 import { z } from 'zod';
-import { ConfigurationError, type Driver } from '../../src/index.js';
+import { ConfigurationError, type Driver, type Queryable, type QueryResult } from '../../src/index.js';
 import { parseOptions } from '../../src/internal.js';
 import { createPgDriver } from '../pg/index.js';
 import { createPgliteDriver, type PGliteLike } from '../pglite/index.js';
@@ -39,8 +39,9 @@ import { type FlagWriteOptions, removeFlag, setFlag } from './migration-flags.js
 /** Options of {@link createPostgresFlagProvider}. Give exactly one of `pool`, `connectionString`, `pglite`. */
 export interface PostgresFlagProviderOptions extends FlagTableOptions {
   /**
-   * A `pg.Pool` to read and write flags with. The provider holds one of its connections for
-   * as long as it is open, to `LISTEN` on; size the pool for it. It never ends the pool.
+   * A `pg.Pool` to write flags with. The provider listens, and reloads the flags, on a
+   * connection of its own opened with the pool's settings (a pool without `Client` and
+   * `options` lends it one of its connections instead). It never ends the pool.
    * @default undefined
    */
   readonly pool?: ListenPoolLike;
@@ -77,8 +78,9 @@ export interface PostgresFlagProviderOptions extends FlagTableOptions {
   readonly reconnectDelayMs?: number;
   /**
    * Longest delay between reconnection attempts, in milliseconds. Short, so processes
-   * follow the flags again within about a second of the server being back.
-   * @default 1000
+   * follow the flags again well within a second of the server being back (an attempt on a
+   * server that is down is refused at once, so trying often costs little).
+   * @default 250
    */
   readonly maxReconnectDelayMs?: number;
   /**
@@ -318,7 +320,13 @@ export class PostgresFlagProvider implements Provider {
 
   async #reload(announce: boolean): Promise<void> {
     if (this.#closed) return;
-    const next = await readFlagTable(this.#driver!, this.table);
+    const session = this.#session;
+    // On the LISTEN connection while there is one: see ListenSession.query.
+    const db: Queryable =
+      session === undefined
+        ? this.#driver!
+        : { query: async <Row>(sql: string) => (await session.query(sql)) as QueryResult<Row> };
+    const next = await readFlagTable(db, this.table);
     const previous = this.#snapshot;
     this.#snapshot = next;
     if (!announce || previous === undefined) return;
@@ -341,7 +349,7 @@ export class PostgresFlagProvider implements Provider {
   #scheduleRecovery(): void {
     if (this.#closed || this.#recoveryTimer !== undefined) return;
     const base = this.#options.reconnectDelayMs ?? 100;
-    const max = this.#options.maxReconnectDelayMs ?? 1_000;
+    const max = this.#options.maxReconnectDelayMs ?? 250;
     const ceiling = Math.min(max, base * 2 ** Math.min(this.#attempt, 20));
     // Jitter spreads the reconnections of many processes after a server restart.
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
@@ -417,7 +425,8 @@ async function openOwnPool(
       { cause },
     );
   }
-  // The LISTEN session has a connection of its own; these serve reloads and writes.
+  // The LISTEN session has a connection of its own, which also serves reloads; these serve
+  // writes, and reloads while the provider is not listening.
   const pool = new pg.Pool({ connectionString, max: 3, keepAlive: true, application_name: applicationName });
   // An idle connection the server terminates must not crash the process.
   pool.on('error', () => undefined);

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgDriver } from '../../../adapters/pg/index.js';
 import { setFlag } from '../../../adapters/postgres-flags/index.js';
+import { LISTEN_ACTIVITY } from '../../../adapters/postgres-flags/listen-source.js';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -95,7 +96,7 @@ describe('postgres flag provider across processes', () => {
     // Starting a process (tsx, the SDK, a connection) takes far longer than the bound: wait until each listens.
     await Promise.all(listeners.map((listener) => listener.waitFor('ready', 25_000)));
     const listening = await pool.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN %'`,
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND ${LISTEN_ACTIVITY}`,
       [`flag-listener-${schema}`],
     );
     expect(listening.rows[0].n).toBe(3);

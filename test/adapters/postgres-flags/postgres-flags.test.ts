@@ -15,6 +15,7 @@ import {
   setFlag,
   setMigrationFlags,
 } from '../../../adapters/postgres-flags/index.js';
+import { LISTEN_ACTIVITY } from '../../../adapters/postgres-flags/listen-source.js';
 import { createStageResolver } from '../../../src/flags/stage-resolver.js';
 import { ConfigurationError, StageTransitionError, ValidationError } from '../../../src/kernel/errors.js';
 import { listEvents } from '../../../src/lifecycle/state/index.js';
@@ -176,7 +177,7 @@ describeDrivers(
       await setFlag(driver, 'stage', 'shadow', { schema });
       const provider = await start({ reconnectDelayMs: 300 });
       const listeners = await sql<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1`,
+        `SELECT pid FROM pg_stat_activity WHERE ${LISTEN_ACTIVITY} AND application_name = $1`,
         [`flagshift-test-${schema}`],
       );
       expect(listeners).toHaveLength(1);
@@ -202,7 +203,7 @@ describeDrivers(
       await again;
       expect(provider.snapshot().get('stage')).toBe('rampdown');
       const relistening = await sql<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1`,
+        `SELECT pid FROM pg_stat_activity WHERE ${LISTEN_ACTIVITY} AND application_name = $1`,
         [`flagshift-test-${schema}`],
       );
       expect(relistening.map((row) => row.pid)).not.toContain(listeners[0]!.pid);
@@ -216,13 +217,60 @@ describeDrivers(
       open.push(provider);
       await provider.initialize();
       const listeners = await sql<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${LISTEN_ACTIVITY} AND application_name = $1`,
         [`flagshift-test-${schema}`],
       );
       expect(listeners[0]?.n).toBe(1);
       const client = await pool.connect();
       expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       client.release();
+    });
+
+    it('reload: a change is served while every slot of the application pool is taken', async () => {
+      const { driver, pgPool, schema } = getCtx();
+      await setFlag(driver, 'stage', 'shadow', { schema });
+      const pool = pgPool({ max: 1, connectionTimeoutMillis: 5000 });
+      const provider = createPostgresFlagProvider({ pool, schema });
+      open.push(provider);
+      await provider.initialize();
+      // The application holds the pool's one connection, as a busy pool would.
+      const held = await pool.connect();
+      try {
+        const changed = nextEvent(provider, ProviderEvents.ConfigurationChanged);
+        await setFlag(driver, 'stage', 'live', { schema });
+        // A reload through the pool would wait for the held slot (and fail after 5 s).
+        await changed;
+        expect(provider.snapshot().get('stage')).toBe('live');
+        await provider.refresh();
+        expect(provider.snapshot().get('stage')).toBe('live');
+      } finally {
+        held.release();
+      }
+    });
+
+    it('reconnect: a change committed while the LISTEN connection is down is served after it, with the pool taken', async () => {
+      const { driver, pgPool, schema, sql } = getCtx();
+      await setFlag(driver, 'stage', 'shadow', { schema });
+      const pool = pgPool({ max: 1, connectionTimeoutMillis: 5000 });
+      const provider = createPostgresFlagProvider({ pool, schema, reconnectDelayMs: 20 });
+      open.push(provider);
+      await provider.initialize();
+      const held = await pool.connect();
+      try {
+        const stale = nextEvent(provider, ProviderEvents.Stale);
+        const ready = nextEvent(provider, ProviderEvents.Ready);
+        await sql(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE ${LISTEN_ACTIVITY} AND application_name = $1`,
+          [`flagshift-test-${schema}`],
+        );
+        await stale;
+        await setFlag(driver, 'stage', 'live', { schema });
+        // Re-read on the new LISTEN connection: no notification of this change ever reached it.
+        await ready;
+        expect(provider.snapshot().get('stage')).toBe('live');
+      } finally {
+        held.release();
+      }
     });
 
     it('closing in either order never waits: the pool ended first, then the provider; and the reverse', async () => {
@@ -240,7 +288,7 @@ describeDrivers(
       // Both LISTEN connections ended (the server notices a closed connection promptly).
       await vi.waitFor(async () => {
         const left = await sql<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = $1`,
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${LISTEN_ACTIVITY} AND application_name = $1`,
           [`flagshift-test-${schema}`],
         );
         expect(left[0]?.n).toBe(0);
