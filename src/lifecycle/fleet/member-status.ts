@@ -31,10 +31,11 @@ export async function readMemberStatus(member: ResolvedMember): Promise<FleetMem
 async function readStatus(member: ResolvedMember): Promise<FleetMemberStatus> {
   const { driver, migration, stateSchema } = member;
   const base = { member: member.name };
-  if ((await contractedAt(driver, migration, stateSchema)) !== undefined) {
+  const schema = await schemaState(driver, migration);
+  // Only a member whose old columns are gone can be contracted: the check reads the catalog again.
+  if (schema.missingOld.length > 0 && (await contractedAt(driver, migration, stateSchema)) !== undefined) {
     return { ...base, completed: [...FLEET_STEPS], next: undefined, state: 'contracted', reason: undefined };
   }
-  const schema = await schemaState(driver, migration);
   if (!schema.tableExists) {
     return {
       ...base,
