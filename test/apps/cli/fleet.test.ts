@@ -2,13 +2,23 @@
  * `flagshift fleet run|status` on the real server: a shard and tenant schemas, a tenant
  * that fails alone, and the status read back by another command.
  */
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
-import { type CliSchema, createCliSchema } from './support/run-cli.js';
+import {
+  type CliSchema,
+  cliEnv,
+  createCliSchema,
+  PROCESS_TEST_TIMEOUT_MS,
+  root,
+  tsxLoader,
+} from './support/run-cli.js';
+
+const CRASH_ROWS = 3000;
 
 describe('flagshift fleet', () => {
   let db: CliSchema;
-  const tenants = ['acme', 'globex', 'initech'];
+  const tenants = ['acme', 'globex', 'initech', 'crashco'];
   const schemaOf = (tenant: string) => `${db.schema}_${tenant}`;
 
   beforeAll(async () => {
@@ -21,7 +31,9 @@ describe('flagshift fleet', () => {
       // globex's table is missing: its expand fails, and only globex stops.
       if (tenant === 'globex') continue;
       await db.sql(`CREATE TABLE ${schemaOf(tenant)}.users (id int PRIMARY KEY, user_name text, email text NOT NULL)`);
-      await db.sql(`INSERT INTO ${schemaOf(tenant)}.users SELECT g, 't' || g, 'e' FROM generate_series(1, 40) g`);
+      await db.sql(`INSERT INTO ${schemaOf(tenant)}.users SELECT g, 't' || g, 'e' FROM generate_series(1, $1::int) g`, [
+        tenant === 'crashco' ? CRASH_ROWS : 40,
+      ]);
     }
   });
 
@@ -36,7 +48,7 @@ describe('flagshift fleet', () => {
   const members = () => [
     '--shard',
     `main=${testDatabaseUrl()}`,
-    ...tenants.flatMap((tenant) => ['--tenant', `${tenant}=${schemaOf(tenant)}`]),
+    ...['acme', 'globex', 'initech'].flatMap((tenant) => ['--tenant', `${tenant}=${schemaOf(tenant)}`]),
   ];
 
   it('run: the canary shard first, every tenant through verify but the broken one; exit 1 naming it', async () => {
@@ -87,4 +99,70 @@ describe('flagshift fleet', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('a shard is name=postgres://');
   });
+
+  it(
+    'a coordinator killed during a backfill: the next run resumes the same pass and finishes it',
+    async () => {
+      const crashco = ['--tenant', `crashco=${schemaOf('crashco')}`];
+      const state = `flagshift_${schemaOf('crashco')}`;
+      const args = [...db.args, 'fleet', 'run', 'users-username', ...crashco, '--coordinator', 'ops-1'];
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          tsxLoader,
+          '--conditions=flagshift-source',
+          `${root}apps/cli/cli.ts`,
+          ...args,
+          '--batch-size',
+          '20',
+          '--pause-ratio',
+          '2',
+        ],
+        { cwd: root, env: cliEnv(db.env), stdio: 'ignore' },
+      );
+      const exited = new Promise((resolve) => child.on('close', resolve));
+      try {
+        // Killed once its backfill has done some batches, but not all.
+        for (;;) {
+          const done = await db
+            .sql<{ n: number }>(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM ${state}.backfill_ranges`)
+            .catch(() => [{ n: 0 }]);
+          if (done[0]!.n >= 100) break;
+          if (child.exitCode !== null)
+            throw new Error(`the coordinator ended before it was killed (${child.exitCode})`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      const before = await db.run('--json', 'fleet', 'status', 'users-username', ...crashco);
+      const member = (
+        JSON.parse(before.stdout) as { members: { state: string; next: string; backfill: { rowsDone: number } }[] }
+      ).members[0]!;
+      expect([member.state, member.next]).toEqual(['running', 'backfill']);
+      expect(member.backfill.rowsDone).toBeLessThan(CRASH_ROWS);
+
+      const after = await db.run(
+        'fleet',
+        'run',
+        'users-username',
+        ...crashco,
+        '--coordinator',
+        'ops-1',
+        '--pause-ratio',
+        '0',
+      );
+      expect(after.code, after.stderr).toBe(0);
+      expect(after.stdout).toMatch(/crashco {2}ready: expand, backfill, verify done; next contract/);
+      const checkpoint = await db.sql<{ pass: number; rows_done: number }>(
+        `SELECT pass, rows_done::int AS rows_done FROM ${state}.backfill_checkpoints`,
+      );
+      const ranges = await db.sql<{ n: number }>(`SELECT sum(rows_done)::int AS n FROM ${state}.backfill_ranges`);
+      expect(checkpoint.map((row) => row.pass)).toEqual([1]);
+      expect(ranges[0]!.n).toBe(CRASH_ROWS);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 });
