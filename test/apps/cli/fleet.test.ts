@@ -2,17 +2,9 @@
  * `flagshift fleet run|status` on the real server: a shard and tenant schemas, a tenant
  * that fails alone, and the status read back by another command.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
-import {
-  type CliSchema,
-  cliEnv,
-  createCliSchema,
-  PROCESS_TEST_TIMEOUT_MS,
-  root,
-  tsxLoader,
-} from './support/run-cli.js';
+import { type CliSchema, createCliSchema, PROCESS_TEST_TIMEOUT_MS, spawnCli } from './support/run-cli.js';
 
 const CRASH_ROWS = 3000;
 
@@ -106,21 +98,10 @@ describe('flagshift fleet', () => {
       const crashco = ['--tenant', `crashco=${schemaOf('crashco')}`];
       const state = `flagshift_${schemaOf('crashco')}`;
       const args = [...db.args, 'fleet', 'run', 'users-username', ...crashco, '--coordinator', 'ops-1'];
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          tsxLoader,
-          '--conditions=flagshift-source',
-          `${root}apps/cli/cli.ts`,
-          ...args,
-          '--batch-size',
-          '20',
-          '--pause-ratio',
-          '2',
-        ],
-        { cwd: root, env: cliEnv(db.env), stdio: 'ignore' },
-      );
+      const child = spawnCli([...args, '--batch-size', '20', '--pause-ratio', '2'], { env: db.env });
+      child.stdin.end();
+      child.stdout.resume();
+      child.stderr.resume();
       const exited = new Promise((resolve) => child.on('close', resolve));
       try {
         // Killed once its backfill has done some batches, but not all.

@@ -4,25 +4,14 @@
  * takes it up from where it failed once it is fixed.
  */
 import { randomBytes } from 'node:crypto';
-import { defineMigration, defineTable, rename } from 'flagshift';
 import { createPgDriver } from 'flagshift/pg';
 import type pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
-import { z } from 'zod';
 import { type FleetMember, fleetStatus, runFleet } from '../../../src/lifecycle/fleet/index.js';
 import { describeDrivers } from '../../support/drivers.js';
+import { usersUsername } from './fixtures.js';
 
-const users = defineTable({
-  name: 'public.users',
-  key: 'id',
-  entity: z.object({ id: z.number().int(), username: z.string().nullable() }),
-});
-const migration = defineMigration({
-  name: 'users-username',
-  table: users,
-  mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-  defaultStage: 'dualwrite',
-});
+const migration = usersUsername;
 
 describeDrivers(
   'fleet of databases',

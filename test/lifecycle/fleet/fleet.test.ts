@@ -4,25 +4,15 @@
  * only itself, a failing canary that stops the rest, a stopped run resumed, and contract
  * held per member by the member's own stage flag.
  */
-import { defineMigration, defineTable, type FlagContext, type FlagSource, rename } from 'flagshift';
+import type { FlagContext, FlagSource } from 'flagshift';
 import { afterEach, expect, it } from 'vitest';
-import { z } from 'zod';
 import type { FleetMember, FleetMemberStatus } from '../../../src/lifecycle/fleet/index.js';
 import { fleetStatus, runFleet } from '../../../src/lifecycle/fleet/index.js';
 import { backfillStatus, lastFleetStep } from '../../../src/lifecycle/state/index.js';
 import { type DriverContext, describeDrivers } from '../../support/drivers.js';
+import { usersUsername } from './fixtures.js';
 
-const users = defineTable({
-  name: 'users',
-  key: 'id',
-  entity: z.object({ id: z.number().int(), username: z.string().nullable() }),
-});
-const migration = defineMigration({
-  name: 'users-username',
-  table: users,
-  mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-  defaultStage: 'dualwrite',
-});
+const migration = usersUsername;
 
 /** A flag source that answers the stage flag by the context's `tenant`, as a targeting rule would. */
 function stageByTenant(stages: Record<string, string>): FlagSource {
