@@ -307,8 +307,9 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // which costs the data path far more than the clock read (and lets entries outlive their TTL).
   const cache = new LRUCache<string, FlagDecision>({ max: valid.cacheSize ?? DEFAULT_CACHE_SIZE, ttlResolution: 0 });
   const inFlight = new Map<string, Promise<FlagDecision>>();
-  // Per flag key rather than per cache key: when the provider dies, an entity never seen
-  // before should still get the stage the migration was last known to be in, not the default.
+  // Per flag key (and segment) rather than per cache key: when the provider dies, an entity
+  // never seen before should still get the stage the migration was last known to be in for
+  // its tenant, not the default; never another tenant's stage.
   const lastStage = new Map<string, Known<Stage>>();
   const lastPercent = new Map<string, Known<number>>();
   // Numbers evaluations in the order they began. A result that lands after a newer
