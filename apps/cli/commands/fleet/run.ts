@@ -4,6 +4,7 @@ import {
   type FleetMember,
   type FleetMemberStatus,
   type FleetStatus,
+  type FleetStatusOptions,
   type FleetStep,
   fleetStatus,
   runFleet,
@@ -33,17 +34,12 @@ interface Members {
  * `flagshift fleet run <migration>`: the canary, then every other member, from where each
  * is through `--through`. Exit 1 when a member failed or was skipped.
  */
-export async function runFleetCommand(ctx: CliContext, name: string, options: FleetCommandOptions): Promise<number> {
-  const migration = await ctx.migration(name);
-  const fleet = await openMembers(ctx, options);
-  try {
+export function runFleetCommand(ctx: CliContext, name: string, options: FleetCommandOptions): Promise<number> {
+  return withFleet(ctx, name, options, async (migration, fleet) => {
     const report = await runFleet(migration, {
-      members: fleet.members,
-      ...(options.canary === undefined ? {} : { canary: options.canary }),
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...fleet,
       ...(options.through === undefined ? {} : { through: options.through }),
       ...(options.coordinator === undefined ? {} : { coordinator: options.coordinator }),
-      flags: memberFlagTables(ctx, migration, fleet.members),
       backfill: {
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
         ...(options.pauseRatio === undefined ? {} : { pauseRatio: options.pauseRatio }),
@@ -53,26 +49,35 @@ export async function runFleetCommand(ctx: CliContext, name: string, options: Fl
     });
     printStatus(ctx, report, { ok: report.ok });
     return report.ok ? ExitCode.Ok : ExitCode.Failure;
-  } finally {
-    await fleet.close();
-  }
+  });
 }
 
 /** `flagshift fleet status <migration>`: every member's steps done, next step and state, with each member's stage. */
-export async function runFleetStatus(ctx: CliContext, name: string, options: FleetCommandOptions): Promise<number> {
+export function runFleetStatus(ctx: CliContext, name: string, options: FleetCommandOptions): Promise<number> {
+  return withFleet(ctx, name, options, async (migration, fleet) => {
+    printStatus(ctx, await fleetStatus(migration, fleet), {});
+    return ExitCode.Ok;
+  });
+}
+
+/** Runs `body` with the migration and the fleet the command line names; closes the shards' pools after. */
+async function withFleet(
+  ctx: CliContext,
+  name: string,
+  options: FleetCommandOptions,
+  body: (migration: Migration, fleet: FleetStatusOptions) => Promise<number>,
+): Promise<number> {
   const migration = await ctx.migration(name);
-  const fleet = await openMembers(ctx, options);
+  const opened = await openMembers(ctx, options);
   try {
-    const status = await fleetStatus(migration, {
-      members: fleet.members,
+    return await body(migration, {
+      members: opened.members,
       ...(options.canary === undefined ? {} : { canary: options.canary }),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      flags: memberFlagTables(ctx, migration, fleet.members),
+      flags: memberFlagTables(ctx, migration, opened.members),
     });
-    printStatus(ctx, status, {});
-    return ExitCode.Ok;
   } finally {
-    await fleet.close();
+    await opened.close();
   }
 }
 
