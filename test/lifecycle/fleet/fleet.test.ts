@@ -4,10 +4,17 @@
  * only itself, a failing canary that stops the rest, a stopped run resumed, and contract
  * held per member by the member's own stage flag.
  */
-import type { FlagContext, FlagSource } from 'flagshift';
+import {
+  createRepository,
+  createStageResolver,
+  type FlagContext,
+  type FlagSource,
+  type MetricsSink,
+  type ReadEvent,
+} from 'flagshift';
 import { afterEach, expect, it } from 'vitest';
 import type { FleetMember, FleetMemberStatus } from '../../../src/lifecycle/fleet/index.js';
-import { fleetStatus, runFleet } from '../../../src/lifecycle/fleet/index.js';
+import { fleetStatus, migrationInSchema, runFleet } from '../../../src/lifecycle/fleet/index.js';
 import { backfillStatus, lastFleetStep } from '../../../src/lifecycle/state/index.js';
 import { type DriverContext, describeDrivers } from '../../support/drivers.js';
 import { usersUsername } from './fixtures.js';
@@ -18,6 +25,7 @@ const migration = usersUsername;
 function stageByTenant(stages: Record<string, string>): FlagSource {
   return {
     resolve(flagKey: string, _type, context: FlagContext) {
+      if (flagKey === migration.percentFlagKey) return 100;
       if (flagKey !== migration.stageFlagKey) throw new Error(`flag "${flagKey}" is not set`);
       return stages[String(context['tenant'])] ?? 'dualwrite';
     },
@@ -169,5 +177,35 @@ describeDrivers('fleet of tenant schemas', (getCtx) => {
       ['contracted', 'complete'],
       ['ready', 'live'],
     ]);
+  });
+
+  it("a canary tenant goes live first: each tenant's repository reads by its own targeted stage", async () => {
+    const ctx = getCtx();
+    const members = await tenants(ctx, { acme: 10, globex: 10 });
+    expect((await runFleet(migration, { members, backfill: { pauseRatio: 0 } })).ok).toBe(true);
+    const stages: Record<string, string> = { acme: 'live', globex: 'dualwrite' };
+    const resolver = createStageResolver({ flags: stageByTenant(stages) });
+    const reads: ReadEvent[] = [];
+    const metrics: MetricsSink = {
+      record: (event) => {
+        if (event.type === 'read') reads.push(event);
+      },
+    };
+    const repositoryOf = (tenant: string) =>
+      createRepository(migrationInSchema(migration, `${ctx.schema}_${tenant}`), {
+        driver: ctx.driver,
+        resolver,
+        metrics,
+        context: { tenant },
+      });
+    const acme = repositoryOf('acme');
+    const globex = repositoryOf('globex');
+    expect(await acme.get(3)).toEqual({ id: 3, username: 'user-3' });
+    expect(await globex.get(3)).toEqual({ id: 3, username: 'user-3' });
+    expect(reads.map((read) => [read.stage, read.served])).toEqual([
+      ['live', 'new'],
+      ['dualwrite', 'old'],
+    ]);
+    resolver.close();
   });
 });
