@@ -14,6 +14,7 @@ import { dashboardCommand } from './commands/dashboard/definition.js';
 import type { DefineCommand, Execute } from './commands/define-command.js';
 import { expandCommand } from './commands/expand/definition.js';
 import { flagsCommand } from './commands/flags/definition.js';
+import { fleetCommand } from './commands/fleet/definition.js';
 import { planCommand } from './commands/plan/definition.js';
 import { preflightCommand } from './commands/preflight/definition.js';
 import { statusCommand } from './commands/status/definition.js';
@@ -35,6 +36,7 @@ const COMMANDS: readonly DefineCommand[] = [
   contractCommand,
   dashboardCommand,
   flagsCommand,
+  fleetCommand,
 ];
 
 /** The global options as a command sees them. */

@@ -78,8 +78,36 @@ export function routeFor(stage: Stage, inRamp: boolean): Route {
   return stage === 'live' && !inRamp ? LIVE_OUTSIDE_RAMP : ROUTES[stage];
 }
 
-/** Flag keys and defaults of a migration, in the shape the resolver takes. */
-export function migrationFlags(migration: Migration): MigrationFlags {
+/** How many segments' flags a router keeps built. */
+const MAX_SEGMENTS = 1024;
+
+/** Whether `context` has attributes besides its targeting key. */
+function hasAttributes(context: FlagContext | undefined): boolean {
+  if (context === undefined) return false;
+  for (const key in context) if (key !== 'targetingKey') return true;
+  return false;
+}
+
+/**
+ * The segment a context names: its attributes other than `targetingKey`, sorted by name,
+ * as JSON; '' when it has none. Contexts with the same attributes share decisions.
+ */
+export function segmentOf(context: FlagContext): string {
+  const names = Object.keys(context)
+    .filter((name) => name !== 'targetingKey' && context[name] !== undefined)
+    .sort();
+  if (names.length === 0) return '';
+  const entries = names.map((name) => [name, context[name]]);
+  try {
+    return JSON.stringify(entries, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value));
+  } catch {
+    // A value JSON can't hold (a cycle) must not fail the data path: its text stands in.
+    return entries.map(([name, value]) => `${name}=${String(value)}`).join('\u0000');
+  }
+}
+
+/** Flag keys and defaults of a migration, in the shape the resolver takes, for contexts of `segment`. */
+export function migrationFlags(migration: Migration, segment = ''): MigrationFlags {
   return {
     migration: migration.name,
     stageFlagKey: migration.stageFlagKey,
@@ -87,6 +115,7 @@ export function migrationFlags(migration: Migration): MigrationFlags {
     defaultStage: migration.defaultStage,
     defaultPercent: migration.defaultPercent,
     evaluation: migration.evaluation,
+    ...(segment === '' ? {} : { segment }),
   };
 }
 
@@ -100,13 +129,16 @@ export type PinnedDecisions = Map<string, FlagDecision>;
  */
 export class MigrationRouter {
   readonly migration: Migration;
+  /** The flags for the base context's segment. */
   private readonly flags: MigrationFlags;
+  /** The flags for segments that call contexts name, built once each. */
+  private readonly segmentFlags = new Map<string, MigrationFlags>();
   private readonly resolver: StageResolver;
   private readonly baseContext: FlagContext;
 
   constructor(migration: Migration, resolver: StageResolver, baseContext: FlagContext) {
     this.migration = migration;
-    this.flags = migrationFlags(migration);
+    this.flags = migrationFlags(migration, segmentOf(baseContext));
     this.resolver = resolver;
     this.baseContext = baseContext;
   }
@@ -143,10 +175,25 @@ export class MigrationRouter {
     if (this.migration.evaluation === 'per-entity') {
       const targetingKey = contextKey ?? entityKey ?? '';
       const context = { ...this.baseContext, ...callContext, targetingKey };
-      return this.resolver.resolve(this.flags, context, targetingKey);
+      return this.resolver.resolve(this.flagsFor(callContext, context), context, targetingKey);
     }
     if (callContext === undefined) return this.resolver.resolve(this.flags, this.baseContext, '');
-    return this.resolver.resolve(this.flags, { ...this.baseContext, ...callContext }, contextKey ?? '');
+    const context = { ...this.baseContext, ...callContext };
+    return this.resolver.resolve(this.flagsFor(callContext, context), context, contextKey ?? '');
+  }
+
+  /** The flags for `context` (the base context merged with `callContext`): per segment when the call names attributes of its own. */
+  private flagsFor(callContext: FlagContext | undefined, context: FlagContext): MigrationFlags {
+    if (!hasAttributes(callContext)) return this.flags;
+    const segment = segmentOf(context);
+    let flags = this.segmentFlags.get(segment);
+    if (flags === undefined) {
+      // Bounded: an attribute that differs per request (a request id) must not grow it for good.
+      if (this.segmentFlags.size >= MAX_SEGMENTS) this.segmentFlags.clear();
+      flags = migrationFlags(this.migration, segment);
+      this.segmentFlags.set(segment, flags);
+    }
+    return flags;
   }
 
   /** The route of one entity under `decision`. */

@@ -29,6 +29,15 @@ export interface MigrationFlags {
    * @default 'per-migration'
    */
   readonly evaluation?: 'per-migration' | 'per-entity';
+  /**
+   * Which group of processes or tenants the evaluation context names (its attributes
+   * other than `targetingKey`, such as `tenant` or `shard`), as one string; the router
+   * derives it. Decisions and last known good values are kept per segment, so a stage a
+   * rule gives one tenant (a canary at `live`) never reaches another, not even as the
+   * fallback of a flag outage.
+   * @default '' (one segment)
+   */
+  readonly segment?: string;
 }
 
 /** What the flags say for one migration and one evaluation context. */
@@ -147,6 +156,7 @@ function isPercent(value: unknown): value is number {
 interface KeyPrefix {
   readonly stageFlagKey: string;
   readonly percentFlagKey: string;
+  readonly segment: string | undefined;
   readonly prefix: string;
 }
 const keyPrefixes = new WeakMap<MigrationFlags, KeyPrefix>();
@@ -156,10 +166,25 @@ const keyPrefixes = new WeakMap<MigrationFlags, KeyPrefix>();
 // Checked against the object's current keys, so a caller that mutates it is still served right.
 function cacheKeyPrefix(flags: MigrationFlags): string {
   const known = keyPrefixes.get(flags);
-  if (known !== undefined && known.stageFlagKey === flags.stageFlagKey && known.percentFlagKey === flags.percentFlagKey)
+  if (
+    known !== undefined &&
+    known.stageFlagKey === flags.stageFlagKey &&
+    known.percentFlagKey === flags.percentFlagKey &&
+    known.segment === flags.segment
+  )
     return known.prefix;
-  const prefix = flags.stageFlagKey + '\u0000' + flags.percentFlagKey + '\u0000';
-  keyPrefixes.set(flags, { stageFlagKey: flags.stageFlagKey, percentFlagKey: flags.percentFlagKey, prefix });
+  // \u0001 marks a segment: no key of the one-segment form (`stage\0percent\0...`) can match.
+  const prefix =
+    flags.stageFlagKey +
+    '\u0000' +
+    flags.percentFlagKey +
+    (flags.segment ? '\u0001' + flags.segment + '\u0000' : '\u0000');
+  keyPrefixes.set(flags, {
+    stageFlagKey: flags.stageFlagKey,
+    percentFlagKey: flags.percentFlagKey,
+    segment: flags.segment,
+    prefix,
+  });
   return prefix;
 }
 
@@ -170,6 +195,11 @@ interface Known<T> {
 }
 
 // Records `value` unless a newer evaluation's result is already recorded for `flagKey`.
+/** Where the last known good value of `flagKey` is kept: per flag key, and per segment when there is one. */
+function knownKey(flags: MigrationFlags, flagKey: string): string {
+  return flags.segment ? flagKey + '\u0001' + flags.segment : flagKey;
+}
+
 function remember<T>(known: Map<string, Known<T>>, flagKey: string, value: T, sequence: number): void {
   const current = known.get(flagKey);
   if (current === undefined || current.sequence < sequence) known.set(flagKey, { value, sequence });
@@ -277,8 +307,9 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // which costs the data path far more than the clock read (and lets entries outlive their TTL).
   const cache = new LRUCache<string, FlagDecision>({ max: valid.cacheSize ?? DEFAULT_CACHE_SIZE, ttlResolution: 0 });
   const inFlight = new Map<string, Promise<FlagDecision>>();
-  // Per flag key rather than per cache key: when the provider dies, an entity never seen
-  // before should still get the stage the migration was last known to be in, not the default.
+  // Per flag key (and segment) rather than per cache key: when the provider dies, an entity
+  // never seen before should still get the stage the migration was last known to be in for
+  // its tenant, not the default; never another tenant's stage.
   const lastStage = new Map<string, Known<Stage>>();
   const lastPercent = new Map<string, Known<number>>();
   // Numbers evaluations in the order they began. A result that lands after a newer
@@ -291,10 +322,11 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   function entityMemory(flags: MigrationFlags): EntityMemory | undefined {
     if (flags.evaluation !== 'per-entity') return undefined;
-    let memory = entityMemories.get(flags.stageFlagKey);
+    const key = knownKey(flags, flags.stageFlagKey);
+    let memory = entityMemories.get(key);
     if (memory === undefined) {
       memory = new EntityMemory(valid.cacheSize ?? DEFAULT_CACHE_SIZE);
-      entityMemories.set(flags.stageFlagKey, memory);
+      entityMemories.set(key, memory);
     }
     return memory;
   }
@@ -309,7 +341,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   }
 
   function rememberStage(evaluation: Evaluation, stage: Stage): void {
-    remember(lastStage, evaluation.flags.stageFlagKey, stage, evaluation.sequence);
+    remember(lastStage, knownKey(evaluation.flags, evaluation.flags.stageFlagKey), stage, evaluation.sequence);
     const memory = entityMemory(evaluation.flags);
     if (memory === undefined) return;
     const good = entityGood(memory, evaluation.key);
@@ -321,7 +353,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   }
 
   function rememberPercent(evaluation: Evaluation, percent: number): void {
-    remember(lastPercent, evaluation.flags.percentFlagKey, percent, evaluation.sequence);
+    remember(lastPercent, knownKey(evaluation.flags, evaluation.flags.percentFlagKey), percent, evaluation.sequence);
     const memory = entityMemory(evaluation.flags);
     if (memory === undefined) return;
     const good = entityGood(memory, evaluation.key);
@@ -333,13 +365,13 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // The last known good stage for an evaluation's key, else undefined (the default applies).
   function knownStage(evaluation: Evaluation): Stage | undefined {
     const memory = entityMemory(evaluation.flags);
-    if (memory === undefined) return lastStage.get(evaluation.flags.stageFlagKey)?.value;
+    if (memory === undefined) return lastStage.get(knownKey(evaluation.flags, evaluation.flags.stageFlagKey))?.value;
     return memory.entities.get(evaluation.key)?.stage ?? memory.unseen();
   }
 
   function knownPercent(evaluation: Evaluation): number | undefined {
     const own = entityMemory(evaluation.flags)?.entities.get(evaluation.key)?.percent;
-    return own ?? lastPercent.get(evaluation.flags.percentFlagKey)?.value;
+    return own ?? lastPercent.get(knownKey(evaluation.flags, evaluation.flags.percentFlagKey))?.value;
   }
 
   // Bumped on every invalidation. Results of evaluations begun before a change may be stale,
@@ -502,8 +534,8 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
     } catch {
       // Unreachable by design; if it is reached, the data path still gets a decision.
       return Object.freeze({
-        stage: lastStage.get(flags.stageFlagKey)?.value ?? flags.defaultStage,
-        percent: lastPercent.get(flags.percentFlagKey)?.value ?? flags.defaultPercent,
+        stage: lastStage.get(knownKey(flags, flags.stageFlagKey))?.value ?? flags.defaultStage,
+        percent: lastPercent.get(knownKey(flags, flags.percentFlagKey))?.value ?? flags.defaultPercent,
       });
     }
   }

@@ -48,6 +48,19 @@ export {
   planContract,
   planExpand,
 } from './ddl/index.js';
+export {
+  type FleetMember,
+  type FleetMemberState,
+  type FleetMemberStatus,
+  type FleetOptions,
+  type FleetReport,
+  type FleetStatus,
+  type FleetStatusOptions,
+  type FleetStep,
+  fleetStatus,
+  migrationInSchema,
+  runFleet,
+} from './fleet/index.js';
 export { formatPlan, type Phase, type PlanOptions, type PlanStep, planMigration } from './plan.js';
 export {
   PreflightCode,

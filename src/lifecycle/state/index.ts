@@ -36,6 +36,13 @@ export {
 } from './events.js';
 export type { FleetMigrationMetrics, MismatchRatePoint, SidePoint, SideSeriesPoint } from './fleet-aggregation.js';
 export {
+  FLEET_STEPS,
+  type FleetStep,
+  type FleetStepRecord,
+  lastFleetStep,
+  recordFleetStep,
+} from './fleet-steps.js';
+export {
   emitEvent,
   type LifecycleEvent,
   type LifecycleOptions,

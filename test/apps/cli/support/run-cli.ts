@@ -4,7 +4,7 @@
  * is what is tested (a reader closing the pipe, Ctrl-C). Creates a schema of its own per
  * test on the run's PostgreSQL server, with a migrations module whose tables live in it.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -79,14 +79,24 @@ export interface RunCliProcessOptions extends RunCliOptions {
   readonly closeOutput?: 'stdout' | 'both';
 }
 
+/** Starts `flagshift <args>` as a child process, through tsx, on the sources; its stdout and stderr piped. */
+export function spawnCli(args: readonly string[], options: RunCliOptions = {}): ChildProcessWithoutNullStreams {
+  return spawn(
+    process.execPath,
+    ['--import', tsxLoader, '--conditions=flagshift-source', `${root}apps/cli/cli.ts`, ...args],
+    {
+      cwd: options.cwd ?? root,
+      env: cliEnv(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+}
+
 /** Runs `flagshift <args>` as a child process (through tsx, on the sources) and collects its output. */
 export function runCliProcess(args: readonly string[], options: RunCliProcessOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', tsxLoader, '--conditions=flagshift-source', `${root}apps/cli/cli.ts`, ...args],
-      { cwd: options.cwd ?? root, env: cliEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnCli(args, options);
+    child.stdin.end();
     let stdout = '';
     let stderr = '';
     if (options.closeOutput !== undefined) child.stdout.destroy();
