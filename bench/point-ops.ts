@@ -17,6 +17,8 @@ import { interleave } from './interleave.js';
 export interface PointOpsOptions {
   readonly connectionString: string;
   readonly rows: number;
+  /** The table {@link preparePointTable} created, and the SDK's statements over it. */
+  readonly table: PointTable;
   readonly iterations: number;
   readonly warmup: number;
   readonly log: (line: string) => void;
@@ -43,8 +45,18 @@ async function sdkSql(migration: UsersMigration, pool: pg.Pool, stage: Stage, op
   return seen[0]!;
 }
 
+/** The table of parts 1-2: its migration, and the statements the SDK sends over it. */
+export interface PointTable {
+  readonly migration: UsersMigration;
+  readonly statements: PointStatements;
+}
+
 /** Creates the table parts 1, 2 and the saturation runs read, and captures the SDK's statements. */
-export async function preparePointTable(connectionString: string, rows: number, log: (line: string) => void) {
+export async function preparePointTable(
+  connectionString: string,
+  rows: number,
+  log: (line: string) => void,
+): Promise<PointTable> {
   const admin = new pg.Pool({ connectionString, max: 2 });
   admin.on('error', () => undefined);
   log(`creating ${SCHEMA}.users with ${rows} rows`);
@@ -89,7 +101,7 @@ export function twoQueryShadowRead(db: PreparingRunner, statements: PointStateme
 /** Runs parts 1 and 2 (one connection). */
 export async function runPointOps(options: PointOpsOptions): Promise<Comparison[]> {
   const { log } = options;
-  const { migration, statements } = await preparePointTable(options.connectionString, options.rows, log);
+  const { migration, statements } = options.table;
   const connections = 'client' as const;
   const db = (await openConnections(options.connectionString, connections)) as pg.Client;
   const runner = db as unknown as PreparingRunner;

@@ -106,19 +106,19 @@ try {
   let saturation: SaturationResult[] | undefined;
   if (knobs.parts.includes(1) || knobs.parts.includes(2)) {
     log('\n1-2. reads and updates by primary key, one connection: the same SQL raw and through the SDK, interleaved');
+    const table = await preparePointTable(server.connectionString, knobs.rows, log);
     pointOps = await runPointOps({
       connectionString: server.connectionString,
       rows: knobs.rows,
+      table,
       iterations: knobs.iterations,
       warmup: knobs.warmup,
       log,
     });
     log('\n1-2. saturated throughput: 16 callers on a pool of 8, alternating blocks');
-    const { migration, statements } = await preparePointTable(server.connectionString, knobs.rows, log);
     saturation = await runSaturation({
       connectionString: server.connectionString,
-      migration,
-      statements,
+      ...table,
       rows: knobs.rows,
       opsPerBlock: knobs.saturationOps,
       blocks: knobs.saturationBlocks,
