@@ -422,7 +422,12 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   function store(evaluation: Evaluation): FlagDecision {
     const decision: FlagDecision = Object.freeze({ stage: evaluation.stage, percent: evaluation.percent });
     evaluation.decision = decision;
-    if (ttlMs > 0 && evaluation.generation === generation) {
+    // A decision shared across entities is cached only while the source still says the
+    // flags don't vary by entity: the evaluation itself may have told it otherwise (a
+    // rule added to the flag), and one entity's value must not then serve them all.
+    const shareable =
+      evaluation.entity || evaluation.flags.evaluation !== 'per-entity' || !variesByEntity(evaluation.flags);
+    if (ttlMs > 0 && evaluation.generation === generation && shareable) {
       const fellBack = evaluation.stageFellBack || evaluation.percentFellBack;
       cache.set(evaluation.key, decision, { ttl: fellBack ? fallbackTtlMs : ttlMs });
     }

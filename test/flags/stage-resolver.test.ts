@@ -479,6 +479,27 @@ describe('when the flag system fails', () => {
       }
     });
 
+    it('a shared evaluation is not cached once the source says the flags now vary by entity', async () => {
+      const state = { varies: false };
+      const seen: unknown[] = [];
+      const resolver = resolverFor({
+        resolve: (flagKey, _type, context) => {
+          if (flagKey === STAGE) {
+            seen.push(context.targetingKey);
+            // The first evaluation finds a rule on the flag, as an OpenFeature reason would say.
+            if (seen.length === 1) state.varies = true;
+          }
+          return flagKey === STAGE ? 'shadow' : 100;
+        },
+        variesByTargetingKey: () => state.varies,
+      });
+      await resolver.resolve(perEntity, at('user-1'), 'user-1');
+      // Static again: had user-1's value been cached for all, user-2 would be served it.
+      state.varies = false;
+      await resolver.resolve(perEntity, at('user-2'), 'user-2');
+      expect(seen).toEqual(['user-1', 'user-2']);
+    });
+
     it('shared evaluations fall back to the flag last known good when the provider goes down', async () => {
       const flags = createMemoryFlags({ [STAGE]: 'dualwrite', [PERCENT]: 0 });
       const metrics = recorder();
