@@ -131,6 +131,17 @@ const CONFIGS: readonly Config[] = [
   },
   ...PER_ENTITY_KEYS.map((keys) => perEntity('memory', keys)),
   ...PER_ENTITY_KEYS.map((keys) => perEntity('per-key', keys)),
+  {
+    name: 'openfeature-per-entity-1m',
+    description:
+      'OpenFeature InMemoryProvider, per-entity evaluation, 1m distinct keys, default cache size, flags without rules (reason STATIC), live at 50%',
+    source: 'openfeature',
+    keys: 1_000_000,
+    stage: 'live',
+    percent: 50,
+    ttlMs: 60_000,
+    evaluation: 'per-entity',
+  },
 ];
 
 /** The decision cache size the resolver uses unless told otherwise. */
