@@ -1,45 +1,48 @@
 /**
- * Part 4: backfilling a rename (`username` from `user_name`) on a large table, three ways,
- * each while a steady load of point reads and dual writes runs through the SDK:
+ * Part 4: backfilling a rename (`username` from `user_name`) as users run it: after
+ * `expand`, so the sync triggers are on, while a steady load of point reads and dual writes
+ * runs through the SDK. Each round runs, each on a freshly created and expanded table:
  *
- * - `flagshift`: `createBackfill(driver, migration).run()` with its defaults (keyset
- *   batches of adaptive size, each committed with its checkpoint and followed by a pause
- *   of 0.3 times its duration).
+ * - `flagshift`: `createBackfill(driver, migration).run()` with its defaults.
+ * - `keyset-loop`: a plain keyset loop, one autocommitted `UPDATE` of the next batch per
+ *   round trip, no sleep, with the batch size flagshift's run of the same round averaged.
  * - `single-statement`: one `UPDATE users SET username = user_name`, the throughput limit,
  *   which holds every row's lock until it commits.
- * - `naive-loop`: what blog posts recommend, batches of 1000 ids with a 50 ms sleep.
  *
- * Every approach starts from a freshly created table, so none inherits another's bloat.
- * Before the first measured run, flagshift's backfill (twice) and the single statement run
- * unmeasured on a small table of their own; the naive loop sends the single statement's
- * kind of `UPDATE`.
+ * flagshift runs first in a round (the loop takes its batch size); the other two swap
+ * places every round. The ratios are per round, so drift in the machine reaches both sides
+ * of each ratio alike; the rounds give their spread. The load's p99 during flagshift's run
+ * is compared with several baseline windows of the load alone, right before it.
  */
-import { createBackfill } from 'flagshift/lifecycle';
+import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
 import { createUsers, usersMigration, usersRepository } from './fixture.js';
 import { type LoadSummary, startLoad } from './load.js';
-import { ratio, round, sleep } from './stats.js';
+import { median, ratio, round, sleep } from './stats.js';
 
-/** One approach's run. */
+/** The approaches of a round. */
+export type BackfillApproach = 'flagshift' | 'keyset-loop' | 'single-statement';
+
+/** One approach's run in one round. */
 export interface BackfillRun {
-  readonly approach: 'flagshift' | 'single-statement' | 'naive-loop';
-  /** Which of the approach's runs this is (1 on). */
-  readonly repeat: number;
+  readonly approach: BackfillApproach;
+  /** The round (1 on). */
+  readonly round: number;
   readonly description: string;
   readonly rows: number;
   readonly seconds: number;
   readonly rowsPerSecond: number;
-  /** Rows whose new column the approach changed, where it reports it. */
-  readonly rowsChanged: number | undefined;
+  /** Rows per batch: flagshift's average, the loop's fixed size; undefined for the single statement. */
+  readonly batchSize: number | undefined;
   /** Rows whose `username` still differs from `user_name` afterwards (0: complete). */
   readonly rowsLeftBehind: number;
   /** The concurrent load while it ran. */
   readonly load: LoadSummary;
-  /** The load with no backfill, measured just before this run on the same fresh table. */
-  readonly baseline: LoadSummary;
-  /** The load's p99 during the run over its p99 in {@link baseline}. */
-  readonly p99Ratio: number;
+  /** flagshift's runs: the load's p99 in each baseline window before the run. */
+  readonly baselineP99Us: readonly number[];
+  /** flagshift's runs: the load's p99 during the run over each baseline window's. */
+  readonly p99Ratios: readonly number[];
 }
 
 /** Part 4's results. */
@@ -47,31 +50,43 @@ export interface BackfillResults {
   readonly rows: number;
   /** Operations per second of the concurrent load. */
   readonly loadRate: number;
-  /** The load with no backfill running, before the first run (each run has its own). */
-  readonly baseline: LoadSummary;
+  readonly baselineWindows: number;
+  readonly windowSeconds: number;
   readonly runs: readonly BackfillRun[];
+  /** Per round: flagshift's rows/s over the keyset loop's. */
+  readonly vsKeysetLoop: readonly number[];
+  /** Per round: flagshift's rows/s over the single statement's. */
+  readonly vsSingleStatement: readonly number[];
+  /** Every flagshift run's p99 ratios against every baseline window. */
+  readonly p99Ratios: readonly number[];
+  /** Median over runs of the p99 ratio against the median baseline window. */
+  readonly p99Ratio: number;
 }
 
 /** Knobs of {@link runBackfills}. */
 export interface BackfillBenchOptions {
   readonly connectionString: string;
   readonly rows: number;
-  /** How long the load alone is measured. */
-  readonly baselineSeconds: number;
+  readonly rounds: number;
+  /** Baseline windows of the load alone before each flagshift run. */
+  readonly baselineWindows: number;
+  readonly windowSeconds: number;
   /** Operations per second of the concurrent load. */
   readonly loadRate: number;
   /** Connections of the load's pool. */
   readonly loadConnections: number;
-  /** Runs of flagshift and of the single statement (the naive loop, at a minute a run, runs once). */
-  readonly repeats: number;
   readonly log: (line: string) => void;
 }
 
 const SCHEMA = 'bench_backfill';
 const WARM_SCHEMA = 'bench_backfill_warmup';
 const WARM_ROWS = 50_000;
-const NAIVE_BATCH = 1000;
-const NAIVE_SLEEP_MS = 50;
+
+function keysetStatement(schema: string): string {
+  return `WITH batch AS (SELECT id FROM ${schema}.users WHERE id > $1 ORDER BY id LIMIT $2),
+     done AS (UPDATE ${schema}.users u SET username = u.user_name FROM batch WHERE u.id = batch.id)
+     SELECT max(id) AS last, count(*) AS n FROM batch`;
+}
 
 /** Runs part 4. */
 export async function runBackfills(options: BackfillBenchOptions): Promise<BackfillResults> {
@@ -84,22 +99,42 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
   loadPool.on('error', () => undefined);
   const repo = usersRepository(migration, loadPool, 'dualwrite');
   // The backfill's own connections, opened before any run and kept open between them
-  // (no idle timeout): like the single statement's and the naive loop's connection, they
-  // are not part of what a run times.
+  // (no idle timeout): like the loop's and the single statement's connection, they are not
+  // part of what a run times.
   const backfillPool = new pg.Pool({ connectionString: options.connectionString, max: 2, idleTimeoutMillis: 0 });
   backfillPool.on('error', () => undefined);
-  const backfillDriver = createPgDriver(backfillPool);
+  const driver = createPgDriver(backfillPool);
   for (const client of await Promise.all([backfillPool.connect(), backfillPool.connect()])) client.release();
 
-  const fresh = async () => {
-    log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty`);
-    await createUsers(admin, SCHEMA, options.rows, false);
-    // The backfill's own state (checkpoints, ranges) from an earlier approach or run.
+  const prepare = async (schema: string, rows: number) => {
+    await createUsers(admin, schema, rows, false);
+    // The backfill's own state (checkpoints, ranges) from an earlier run.
     await admin.query('DROP SCHEMA IF EXISTS flagshift CASCADE');
-    await repo.check();
-    // Writes out what building the table dirtied, so that neither the baseline nor the
-    // run that follows shares the machine with the checkpointer flushing the fixture.
-    await admin.query('CHECKPOINT');
+    // As users run it: expand installs the sync triggers every approach then writes through.
+    await expand(driver, usersMigration(schema));
+  };
+  const approaches: Record<BackfillApproach, (schema: string, batch: number) => Promise<number | undefined>> = {
+    flagshift: async (schema) => {
+      const report = await createBackfill(driver, usersMigration(schema), { restart: true }).run();
+      return report.batches === 0 ? undefined : Math.round(report.rowsDone / report.batches);
+    },
+    'keyset-loop': async (schema, batch) => {
+      const text = keysetStatement(schema);
+      let last = 0;
+      for (;;) {
+        const { rows } = await admin.query<{ last: string | null; n: string }>({
+          name: `bench_keyset_${schema}`,
+          text,
+          values: [last, batch],
+        });
+        if (rows[0]?.last === null || rows[0] === undefined) return batch;
+        last = Number(rows[0].last);
+      }
+    },
+    'single-statement': async (schema) => {
+      await admin.query(`UPDATE ${schema}.users SET username = user_name`);
+      return undefined;
+    },
   };
   const leftBehind = async () => {
     const { rows } = await admin.query<{ n: string }>(
@@ -110,107 +145,88 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
 
   // Warm-up of each approach's code, in this process and in the server, on a small table
   // of its own: the first backfill a process runs compiles its functions while the load's
-  // callbacks wait, which measured several times the p99 of the runs after it.
-  const warmMigration = usersMigration(WARM_SCHEMA);
-  await createUsers(admin, WARM_SCHEMA, WARM_ROWS, false);
-  await createBackfill(backfillDriver, warmMigration, { restart: true }).run();
-  await admin.query(`UPDATE ${WARM_SCHEMA}.users SET username = NULL`);
-  await createBackfill(backfillDriver, warmMigration, { restart: true }).run();
-  await admin.query(`UPDATE ${WARM_SCHEMA}.users SET username = user_name`);
+  // callbacks wait, which would land in the first round's p99.
+  for (const approach of ['flagshift', 'keyset-loop', 'single-statement'] as const) {
+    await prepare(WARM_SCHEMA, WARM_ROWS);
+    await approaches[approach](WARM_SCHEMA, 1000);
+  }
   await admin.query(`DROP SCHEMA ${WARM_SCHEMA} CASCADE`);
 
-  await fresh();
+  log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty, expanded`);
+  await prepare(SCHEMA, options.rows);
+  await repo.check();
   const load = startLoad(repo, { rate: options.loadRate, rows: options.rows });
   try {
-    // Warm-up: connections, JIT, the table in shared buffers.
-    await sleep(1000);
     const runs: BackfillRun[] = [];
-    const approaches: [BackfillRun['approach'], string, () => Promise<number | undefined>][] = [
-      [
-        'flagshift',
-        'createBackfill(driver, migration).run(), default options',
-        async () => (await createBackfill(backfillDriver, migration, { restart: true }).run()).rowsChanged,
-      ],
-      [
-        'single-statement',
-        `UPDATE ${SCHEMA}.users SET username = user_name`,
-        async () => (await admin.query(`UPDATE ${SCHEMA}.users SET username = user_name`)).rowCount ?? undefined,
-      ],
-      [
-        'naive-loop',
-        `UPDATE ... WHERE id >= $1 AND id < $1 + ${NAIVE_BATCH}, then sleep ${NAIVE_SLEEP_MS} ms`,
-        async () => {
-          let changed = 0;
-          for (let low = 1; low <= options.rows; low += NAIVE_BATCH) {
-            const result = await admin.query(
-              `UPDATE ${SCHEMA}.users SET username = user_name WHERE id >= $1 AND id < $2`,
-              [low, low + NAIVE_BATCH],
-            );
-            changed += result.rowCount ?? 0;
-            await sleep(NAIVE_SLEEP_MS);
+    const vsKeysetLoop: number[] = [];
+    const vsSingleStatement: number[] = [];
+    for (let roundNo = 1; roundNo <= options.rounds; roundNo++) {
+      const order: BackfillApproach[] =
+        roundNo % 2 === 1
+          ? ['flagshift', 'keyset-loop', 'single-statement']
+          : ['flagshift', 'single-statement', 'keyset-loop'];
+      let batch = 1000;
+      const rates = new Map<BackfillApproach, number>();
+      for (const approach of order) {
+        if (runs.length > 0) {
+          log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty, expanded`);
+          await prepare(SCHEMA, options.rows);
+          await repo.check();
+        }
+        // Writes out what building the table dirtied, so neither the baseline nor the run
+        // shares the machine with the checkpointer flushing the fixture.
+        await admin.query('CHECKPOINT');
+        await sleep(500);
+        const baselineP99Us: number[] = [];
+        if (approach === 'flagshift') {
+          for (let window = 0; window < options.baselineWindows; window++) {
+            load.measure();
+            await sleep(options.windowSeconds * 1000);
+            const baseline = await load.take();
+            baselineP99Us.push(baseline.all.p99Us);
           }
-          return changed;
-        },
-      ],
-    ];
-    // flagshift and the single statement take turns, so drift in the machine reaches both
-    // alike; the headline numbers are the medians of their runs.
-    const schedule: { approach: (typeof approaches)[number]; repeat: number }[] = [];
-    for (let repeat = 1; repeat <= options.repeats; repeat++) {
-      schedule.push({ approach: approaches[0]!, repeat }, { approach: approaches[1]!, repeat });
-    }
-    schedule.push({ approach: approaches[2]!, repeat: 1 });
-    for (const [index, step] of schedule.entries()) {
-      const [approach, description, run] = step.approach;
-      const { repeat } = step;
-      if (index > 0) {
-        await fresh();
-        await sleep(1000);
-      }
-      // The baseline of each run is measured right before it, on its own fresh table: a
-      // p99 swings with whatever else the machine does, so the two sides of a ratio are
-      // taken as close together as they can be.
-      load.measure();
-      await sleep(options.baselineSeconds * 1000);
-      const baseline = await load.take();
-      log(
-        `baseline load before ${approach}: ${baseline.opsPerSecond} ops/s, p50 ${baseline.all.medianUs}us, p99 ${baseline.all.p99Us}us`,
-      );
-      log(`backfill: ${approach}${approach === 'naive-loop' ? '' : ` (run ${repeat} of ${options.repeats})`}`);
-      load.measure();
-      const started = performance.now();
-      const rowsChanged = await run();
-      const seconds = (performance.now() - started) / 1000;
-      const during = await load.take();
-      const result: BackfillRun = {
-        approach,
-        repeat,
-        description,
-        rows: options.rows,
-        seconds: round(seconds),
-        rowsPerSecond: Math.round(options.rows / seconds),
-        rowsChanged,
-        rowsLeftBehind: await leftBehind(),
-        load: during,
-        baseline,
-        p99Ratio: ratio(during.all.p99Us, baseline.all.p99Us),
-      };
-      log(
-        `  ${result.rowsPerSecond} rows/s in ${result.seconds}s; load p99 ${during.all.p99Us}us (x${result.p99Ratio} of baseline), max ${during.all.maxUs}us, ${result.rowsLeftBehind} rows left behind`,
-      );
-      // A failed operation's latency is not in the p99: a run whose load failed is not comparable.
-      if (during.errors > 0 || baseline.errors > 0) {
+        }
+        load.measure();
+        const started = performance.now();
+        const batchSize = await approaches[approach](SCHEMA, batch);
+        const seconds = (performance.now() - started) / 1000;
+        const during = await load.take();
+        if (approach === 'flagshift' && batchSize !== undefined) batch = batchSize;
+        const rowsPerSecond = Math.round(options.rows / seconds);
+        rates.set(approach, rowsPerSecond);
+        const run: BackfillRun = {
+          approach,
+          round: roundNo,
+          description: describe(approach, batch),
+          rows: options.rows,
+          seconds: round(seconds),
+          rowsPerSecond,
+          batchSize,
+          rowsLeftBehind: await leftBehind(),
+          load: during,
+          baselineP99Us,
+          p99Ratios: baselineP99Us.map((p99) => ratio(during.all.p99Us, p99)),
+        };
         log(
-          `  warning: ${during.errors} load operations failed during the run, ${baseline.errors} during its baseline`,
+          `round ${roundNo} ${approach.padEnd(16)} ${rowsPerSecond} rows/s in ${run.seconds}s${batchSize === undefined ? '' : `, ${batchSize} rows/batch`}; load p99 ${during.all.p99Us}us${baselineP99Us.length === 0 ? '' : ` (baselines ${baselineP99Us.join(', ')}us)`}, ${run.rowsLeftBehind} rows left behind`,
         );
+        if (during.errors > 0) log(`  warning: ${during.errors} load operations failed during the run`);
+        runs.push(run);
       }
-      runs.push(result);
+      vsKeysetLoop.push(ratio(rates.get('flagshift')!, rates.get('keyset-loop')!));
+      vsSingleStatement.push(ratio(rates.get('flagshift')!, rates.get('single-statement')!));
     }
+    const flagshiftRuns = runs.filter((run) => run.approach === 'flagshift');
     return {
       rows: options.rows,
       loadRate: options.loadRate,
-      baseline: runs[0]!.baseline,
+      baselineWindows: options.baselineWindows,
+      windowSeconds: options.windowSeconds,
       runs,
+      vsKeysetLoop,
+      vsSingleStatement,
+      p99Ratios: flagshiftRuns.flatMap((run) => run.p99Ratios),
+      p99Ratio: ratio(median(flagshiftRuns.map((run) => run.load.all.p99Us / median(run.baselineP99Us))), 1),
     };
   } finally {
     await load.stop();
@@ -219,4 +235,11 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     await backfillPool.end();
     await admin.end();
   }
+}
+
+function describe(approach: BackfillApproach, batch: number): string {
+  if (approach === 'flagshift') return 'createBackfill(driver, migration).run(), default options';
+  if (approach === 'keyset-loop')
+    return `WITH batch AS (SELECT id ... WHERE id > $last ORDER BY id LIMIT ${batch}) UPDATE ... FROM batch, autocommitted, back to back`;
+  return `UPDATE ${SCHEMA}.users SET username = user_name`;
 }

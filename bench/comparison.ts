@@ -6,7 +6,10 @@ import type { Repository, Stage } from 'flagshift';
 import pg from 'pg';
 import { type User, type UsersMigration, usersRepository } from './fixture.js';
 import { interleave } from './interleave.js';
-import { type LatencySummary, ratio, round } from './stats.js';
+import { blockRatios, type LatencySummary, ratio, round } from './stats.js';
+
+/** Blocks a comparison's run is cut into for its spread. */
+export const BLOCKS = 10;
 
 /** One comparison: raw against SDK on one connection setup. */
 export interface Comparison {
@@ -26,6 +29,10 @@ export interface Comparison {
   readonly sdk: LatencySummary;
   /** SDK median over raw median. */
   readonly medianRatio: number;
+  /** The same ratio in each of {@link BLOCKS} consecutive blocks of the run: its spread. */
+  readonly blockRatios: readonly number[];
+  /** SDK median minus raw median: microseconds the SDK adds per call. */
+  readonly addedUs: number;
   /** SDK p99 over raw p99. */
   readonly p99Ratio: number;
   /** Operations per second of both sides together, over the measured wall time. */
@@ -94,11 +101,13 @@ export async function compare(
     raw: rawSummary,
     sdk: sdkSummary,
     medianRatio: ratio(sdkSummary.medianUs, rawSummary.medianUs),
+    blockRatios: blockRatios(a, b, BLOCKS),
+    addedUs: round(sdkSummary.medianUs - rawSummary.medianUs),
     p99Ratio: ratio(sdkSummary.p99Us, rawSummary.p99Us),
     opsPerSecond: round((a.count + b.count) / (wallMs / 1000)),
   };
   options.log(
-    `${name.padEnd(22)} ${connections.padEnd(6)} raw ${rawSummary.medianUs}us  sdk ${sdkSummary.medianUs}us  x${comparison.medianRatio}  (p99 ${rawSummary.p99Us} / ${sdkSummary.p99Us}us)`,
+    `${name.padEnd(22)} ${connections.padEnd(6)} raw ${rawSummary.medianUs}us  sdk ${sdkSummary.medianUs}us  x${comparison.medianRatio} [${Math.min(...comparison.blockRatios)}-${Math.max(...comparison.blockRatios)}]  (p99 ${rawSummary.p99Us} / ${sdkSummary.p99Us}us)`,
   );
   return comparison;
 }

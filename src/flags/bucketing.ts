@@ -7,13 +7,29 @@
  * core hashes UTF-16 code units instead, so for non-ASCII keys the two flagd cores
  * disagree; flagshift follows the Go core (and the other byte-oriented SDKs).
  */
-import { murmur3Utf8 } from './murmur3.js';
+import { type Murmur3Prefix, murmur3AsciiPrefix, murmur3Utf8, murmur3Utf8After } from './murmur3.js';
 
 const TWO_POW_32 = 4294967296;
 // Up to here h * T < 2^53, so the float product and the division by a power of two are exact.
 const FLOAT_EXACT_MAX_WEIGHT = 0x200000;
 const MAX_TOTAL_WEIGHT = 0x7fffffff;
 const BASIS_POINTS = 10000;
+
+// Flag keys are few and every entity's bucket starts with one: its hash state is kept, so
+// bucketing an entity hashes the entity key alone. Bounded so a caller that buckets by
+// ever-new flag keys can't grow it without end; `null` marks a non-ASCII flag key.
+const MAX_PREFIXES = 1024;
+const prefixes = new Map<string, Murmur3Prefix | null>();
+
+function hashOf(flagKey: string, targetingKey: string): number {
+  let prefix = prefixes.get(flagKey);
+  if (prefix === undefined) {
+    if (prefixes.size >= MAX_PREFIXES) prefixes.clear();
+    prefix = murmur3AsciiPrefix(flagKey) ?? null;
+    prefixes.set(flagKey, prefix);
+  }
+  return prefix === null ? murmur3Utf8(flagKey, targetingKey) : murmur3Utf8After(prefix, targetingKey);
+}
 
 /**
  * The bucket of an entity: `(murmur3_x86_32(UTF-8(flagKey + targetingKey)) * totalWeight) >> 32`,
@@ -32,7 +48,7 @@ const BASIS_POINTS = 10000;
  * ```
  */
 export function bucketOf(flagKey: string, targetingKey: string, totalWeight: number): number {
-  const h = murmur3Utf8(flagKey, targetingKey);
+  const h = hashOf(flagKey, targetingKey);
   if (totalWeight > 0 && totalWeight <= FLOAT_EXACT_MAX_WEIGHT && Number.isInteger(totalWeight)) {
     return Math.floor((h * totalWeight) / TWO_POW_32);
   }

@@ -29,6 +29,14 @@ export interface FlagSource {
    * dropped at once. Returns an unsubscribe function.
    */
   onConfigurationChanged?(listener: () => void): () => void;
+  /**
+   * Whether `flagKey`'s value may differ between two contexts that differ only in their
+   * `targetingKey`. A source that answers `false` lets a `per-entity` migration share one
+   * evaluation (and one cached decision) across all its entities, which then cost a cache
+   * hit and a bucketing hash each, however many there are; entities still move into the
+   * read percentage by their own key. Omitted, or `true`: every entity is evaluated on its own.
+   */
+  variesByTargetingKey?(flagKey: string): boolean;
   /** Reports an event (a mismatch) to providers that support tracking. Must not throw. */
   track?(eventName: string, context: FlagContext, details: Readonly<Record<string, string | number | boolean>>): void;
 }

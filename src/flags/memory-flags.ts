@@ -99,6 +99,8 @@ export function createMemoryFlags(initial: Readonly<Record<string, string | numb
       }
       return Promise.resolve(failure.value);
     },
+    // Values are stored per flag, never per context: every entity sees the same one.
+    variesByTargetingKey: () => false,
     onConfigurationChanged(listener: () => void): () => void {
       // Wrapped so the same function can subscribe twice and unsubscribe each separately.
       const entry = () => listener();

@@ -176,3 +176,55 @@ export function murmur3Utf8(first: string, second = '', seed = 0): number {
   if ((streamLength & 3) !== 0) streamHash = mixTail(streamHash, streamBlock);
   return finalize(streamHash, streamLength);
 }
+
+/**
+ * The hash state after an ASCII prefix (a flag key): its whole 4-byte blocks mixed, the
+ * bytes of its last partial block pending. Bucketing hashes flag key + entity key for every
+ * entity; starting from this state hashes only the entity key's bytes.
+ */
+export interface Murmur3Prefix {
+  readonly text: string;
+  readonly seed: number;
+  readonly hash: number;
+  readonly block: number;
+  readonly length: number;
+}
+
+/** The state after `prefix`, or undefined when it is not all ASCII (then hash with {@link murmur3Utf8}). */
+export function murmur3AsciiPrefix(prefix: string, seed = 0): Murmur3Prefix | undefined {
+  let h = seed | 0;
+  let block = 0;
+  const length = prefix.length;
+  for (let i = 0; i < length; i++) {
+    const unit = prefix.charCodeAt(i);
+    if (unit >= 0x80) return undefined;
+    const shift = (i & 3) << 3;
+    block |= unit << shift;
+    if (shift === 24) {
+      h = mixBlock(h, block);
+      block = 0;
+    }
+  }
+  return { text: prefix, seed, hash: h, block, length };
+}
+
+/** `murmur3Utf8(prefix.text, second, prefix.seed)`, hashing only `second`'s bytes when it is ASCII. */
+export function murmur3Utf8After(prefix: Murmur3Prefix, second: string): number {
+  let h = prefix.hash;
+  let block = prefix.block;
+  let length = prefix.length;
+  const n = second.length;
+  for (let i = 0; i < n; i++) {
+    const unit = second.charCodeAt(i);
+    if (unit >= 0x80) return murmur3Utf8(prefix.text, second, prefix.seed);
+    const shift = (length & 3) << 3;
+    block |= unit << shift;
+    length++;
+    if (shift === 24) {
+      h = mixBlock(h, block);
+      block = 0;
+    }
+  }
+  if ((length & 3) !== 0) h = mixTail(h, block);
+  return finalize(h, length);
+}

@@ -194,12 +194,12 @@ interface Known<T> {
   readonly sequence: number;
 }
 
-// Records `value` unless a newer evaluation's result is already recorded for `flagKey`.
 /** Where the last known good value of `flagKey` is kept: per flag key, and per segment when there is one. */
 function knownKey(flags: MigrationFlags, flagKey: string): string {
   return flags.segment ? flagKey + '\u0001' + flags.segment : flagKey;
 }
 
+// Records `value` unless a newer evaluation's result is already recorded for `flagKey`.
 function remember<T>(known: Map<string, Known<T>>, flagKey: string, value: T, sequence: number): void {
   const current = known.get(flagKey);
   if (current === undefined || current.sequence < sequence) known.set(flagKey, { value, sequence });
@@ -260,6 +260,8 @@ class EntityMemory {
 interface Evaluation {
   readonly flags: MigrationFlags;
   readonly key: string;
+  /** Whether the decision is one entity's own (per-entity flags that vary by targeting key). */
+  readonly entity: boolean;
   readonly generation: number;
   /** Taken when the evaluation began: orders its results against other evaluations'. */
   readonly sequence: number;
@@ -320,8 +322,9 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   // cache, so one migration's traffic never evicts another's memory.
   const entityMemories = new Map<string, EntityMemory>();
 
-  function entityMemory(flags: MigrationFlags): EntityMemory | undefined {
-    if (flags.evaluation !== 'per-entity') return undefined;
+  function entityMemory(evaluation: Evaluation): EntityMemory | undefined {
+    if (!evaluation.entity) return undefined;
+    const flags = evaluation.flags;
     const key = knownKey(flags, flags.stageFlagKey);
     let memory = entityMemories.get(key);
     if (memory === undefined) {
@@ -342,7 +345,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   function rememberStage(evaluation: Evaluation, stage: Stage): void {
     remember(lastStage, knownKey(evaluation.flags, evaluation.flags.stageFlagKey), stage, evaluation.sequence);
-    const memory = entityMemory(evaluation.flags);
+    const memory = entityMemory(evaluation);
     if (memory === undefined) return;
     const good = entityGood(memory, evaluation.key);
     if (good.stageSequence > evaluation.sequence) return;
@@ -354,7 +357,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   function rememberPercent(evaluation: Evaluation, percent: number): void {
     remember(lastPercent, knownKey(evaluation.flags, evaluation.flags.percentFlagKey), percent, evaluation.sequence);
-    const memory = entityMemory(evaluation.flags);
+    const memory = entityMemory(evaluation);
     if (memory === undefined) return;
     const good = entityGood(memory, evaluation.key);
     if (good.percentSequence > evaluation.sequence) return;
@@ -364,13 +367,13 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
 
   // The last known good stage for an evaluation's key, else undefined (the default applies).
   function knownStage(evaluation: Evaluation): Stage | undefined {
-    const memory = entityMemory(evaluation.flags);
+    const memory = entityMemory(evaluation);
     if (memory === undefined) return lastStage.get(knownKey(evaluation.flags, evaluation.flags.stageFlagKey))?.value;
     return memory.entities.get(evaluation.key)?.stage ?? memory.unseen();
   }
 
   function knownPercent(evaluation: Evaluation): number | undefined {
-    const own = entityMemory(evaluation.flags)?.entities.get(evaluation.key)?.percent;
+    const own = entityMemory(evaluation)?.entities.get(evaluation.key)?.percent;
     return own ?? lastPercent.get(knownKey(evaluation.flags, evaluation.flags.percentFlagKey))?.value;
   }
 
@@ -451,7 +454,12 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   function store(evaluation: Evaluation): FlagDecision {
     const decision: FlagDecision = Object.freeze({ stage: evaluation.stage, percent: evaluation.percent });
     evaluation.decision = decision;
-    if (ttlMs > 0 && evaluation.generation === generation) {
+    // A decision shared across entities is cached only while the source still says the
+    // flags don't vary by entity: the evaluation itself may have told it otherwise (a
+    // rule added to the flag), and one entity's value must not then serve them all.
+    const shareable =
+      evaluation.entity || evaluation.flags.evaluation !== 'per-entity' || !variesByEntity(evaluation.flags);
+    if (ttlMs > 0 && evaluation.generation === generation && shareable) {
       const fellBack = evaluation.stageFellBack || evaluation.percentFellBack;
       cache.set(evaluation.key, decision, { ttl: fellBack ? fallbackTtlMs : ttlMs });
     }
@@ -478,10 +486,16 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
     store(evaluation);
   }
 
-  async function evaluate(flags: MigrationFlags, context: FlagContext, key: string): Promise<FlagDecision> {
+  async function evaluate(
+    flags: MigrationFlags,
+    context: FlagContext,
+    key: string,
+    entity: boolean,
+  ): Promise<FlagDecision> {
     const evaluation: Evaluation = {
       flags,
       key,
+      entity,
       generation,
       sequence: ++sequence,
       stage: flags.defaultStage,
@@ -540,18 +554,36 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
     }
   }
 
+  // Per-entity flags whose values the source says are the same for every targeting key
+  // are evaluated once for all entities: an evaluation per entity would cost a provider
+  // call per key and TTL, and at more active keys than the cache holds, one per decision.
+  // Asked on every call, so a source may change its answer as its rules change.
+  function variesByEntity(flags: MigrationFlags): boolean {
+    if (typeof source.variesByTargetingKey !== 'function') return true;
+    try {
+      return (
+        source.variesByTargetingKey(flags.stageFlagKey) !== false ||
+        source.variesByTargetingKey(flags.percentFlagKey) !== false
+      );
+    } catch {
+      // A source that can't say is taken at its word that values may differ per entity.
+      return true;
+    }
+  }
+
   let closed = false;
 
   return {
     resolve(flags, context, cacheKey) {
       // Both flag keys: two migrations may share a stage flag but not a percent flag.
       const prefix = cacheKeyPrefix(flags);
-      const key = cacheKey === '' ? prefix : prefix + cacheKey;
+      const entity = flags.evaluation === 'per-entity' && variesByEntity(flags);
+      const key = cacheKey === '' || (flags.evaluation === 'per-entity' && !entity) ? prefix : prefix + cacheKey;
       const cached = cache.get(key);
       if (cached !== undefined) return cached;
       const pending = inFlight.get(key);
       if (pending !== undefined) return pending;
-      const promise = evaluate(flags, context, key);
+      const promise = evaluate(flags, context, key, entity);
       inFlight.set(key, promise);
       void promise.then(() => {
         if (inFlight.get(key) === promise) inFlight.delete(key);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bucketOf, isInReadPercentage } from '../../src/flags/bucketing.js';
-import { murmur3, murmur3Utf8 } from '../../src/flags/murmur3.js';
+import { murmur3, murmur3AsciiPrefix, murmur3Utf8, murmur3Utf8After } from '../../src/flags/murmur3.js';
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 
@@ -56,6 +56,24 @@ describe('murmur3_x86_32', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+  it('hashing on from an ASCII prefix state equals hashing the concatenation, whatever follows it', () => {
+    const ascii = fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((code) => String.fromCharCode(code)) });
+    const any = fc.oneof(ascii, fc.string({ unit: 'binary' }));
+    fc.assert(
+      fc.property(ascii, any, fc.integer({ min: 0, max: 0xffffffff }), (first, second, seed) => {
+        const prefix = murmur3AsciiPrefix(first, seed);
+        expect(prefix).toBeDefined();
+        expect(murmur3Utf8After(prefix!, second)).toBe(murmur3(utf8(first + second), seed));
+      }),
+      { numRuns: 300 },
+    );
+    expect(murmur3AsciiPrefix('flag-é')).toBeUndefined();
+  });
+
+  it('buckets by a non-ASCII flag key as by its UTF-8 bytes', () => {
+    const h = murmur3(utf8('drapeau-éjack'));
+    expect(bucketOf('drapeau-é', 'jack', 100)).toBe(Math.floor((h * 100) / 2 ** 32));
   });
 });
 

@@ -446,6 +446,71 @@ describe('when the flag system fails', () => {
       expect(metrics.fallbacks).toMatchObject([{ flagKey: STAGE, source: 'default' }]);
     });
 
+    it('a source whose values do not vary by targeting key is evaluated once for every entity', async () => {
+      const flags = createMemoryFlags({ [STAGE]: 'live', [PERCENT]: 30 });
+      const resolver = resolverFor(flags, { cacheSize: 2 });
+      const decisions = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => resolver.resolve(perEntity, at(`user-${i}`), `user-${i}`)),
+      );
+      expect(new Set(decisions).size).toBe(1);
+      expect(decisions[0]).toEqual({ stage: 'live', percent: 30 });
+      expect(flags.calls.get(STAGE)).toBe(1);
+      expect(flags.calls.get(PERCENT)).toBe(1);
+    });
+
+    it('entities are evaluated one by one when either flag may vary by targeting key, or the source cannot say', async () => {
+      for (const varies of [
+        (flagKey: string) => flagKey === PERCENT,
+        (): boolean => {
+          throw new Error('unknown');
+        },
+      ]) {
+        const seen: unknown[] = [];
+        const resolver = resolverFor({
+          resolve: (flagKey, _type, context) => {
+            if (flagKey === STAGE) seen.push(context.targetingKey);
+            return flagKey === STAGE ? 'shadow' : 100;
+          },
+          variesByTargetingKey: varies,
+        });
+        await resolver.resolve(perEntity, at('user-1'), 'user-1');
+        await resolver.resolve(perEntity, at('user-2'), 'user-2');
+        expect(seen).toEqual(['user-1', 'user-2']);
+      }
+    });
+
+    it('a shared evaluation is not cached once the source says the flags now vary by entity', async () => {
+      const state = { varies: false };
+      const seen: unknown[] = [];
+      const resolver = resolverFor({
+        resolve: (flagKey, _type, context) => {
+          if (flagKey === STAGE) {
+            seen.push(context.targetingKey);
+            // The first evaluation finds a rule on the flag, as an OpenFeature reason would say.
+            if (seen.length === 1) state.varies = true;
+          }
+          return flagKey === STAGE ? 'shadow' : 100;
+        },
+        variesByTargetingKey: () => state.varies,
+      });
+      await resolver.resolve(perEntity, at('user-1'), 'user-1');
+      // Static again: had user-1's value been cached for all, user-2 would be served it.
+      state.varies = false;
+      await resolver.resolve(perEntity, at('user-2'), 'user-2');
+      expect(seen).toEqual(['user-1', 'user-2']);
+    });
+
+    it('shared evaluations fall back to the flag last known good when the provider goes down', async () => {
+      const flags = createMemoryFlags({ [STAGE]: 'dualwrite', [PERCENT]: 0 });
+      const metrics = recorder();
+      const resolver = resolverFor(flags, { metrics, timeoutMs: 10 });
+      await resolver.resolve(perEntity, at('user-1'), 'user-1');
+      flags.fail(STAGE, 'error');
+      resolver.clear();
+      expect(await resolver.resolve(perEntity, at('user-9'), 'user-9')).toEqual({ stage: 'dualwrite', percent: 0 });
+      expect(metrics.fallbacks).toMatchObject([{ flagKey: STAGE, source: 'last-known-good' }]);
+    });
+
     it('an entity that fell out of the bounded memory is treated as never seen, not as the entity evaluated last', async () => {
       const { state, resolver, resolve } = provider({ 'user-1': 'shadow', 'user-2': 'dualwrite' }, { cacheSize: 2 });
       await resolve('user-1');

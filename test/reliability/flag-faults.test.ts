@@ -188,8 +188,11 @@ describeDrivers('faults: a failing flag provider during traffic', (getCtx) => {
     // The default is `off`: falling back to it would stop dual writes, which the rows would show.
     const migration = await usersTable(ctx, 'per-entity', 'off');
     const flags = createMemoryFlags({ [migration.stageFlagKey]: 'dualwrite', [migration.percentFlagKey]: 0 });
+    // Without the memory source's promise that values are the same for every key, as a
+    // provider with per-entity rules: each entity is evaluated, and falls back, on its own.
+    const perEntity: FlagSource = { resolve: (key, type, context) => flags.resolve(key, type, context) };
     const metrics = createMemoryMetrics();
-    const repo = createRepository(migration, { driver: ctx.driver, flags, metrics, flagTimeoutMs: 10 });
+    const repo = createRepository(migration, { driver: ctx.driver, flags: perEntity, metrics, flagTimeoutMs: 10 });
     await repo.insert({ id: 1, username: 'seen', email: 's@x' });
     for (const failure of ['hang', 'error', { value: 7 }] as const) {
       flags.fail(migration.stageFlagKey, failure);

@@ -97,6 +97,35 @@ describe('openfeature flags', () => {
     resolver.close();
   });
 
+  it('per-entity: flags the provider reports STATIC are evaluated once for every entity, targeted ones per entity', async () => {
+    const perEntity: MigrationFlags = { ...migration, evaluation: 'per-entity' };
+    const contextEvaluator = vi.fn((context: EvaluationContext) => (context.targetingKey === 'vip' ? 'on' : 'off'));
+    const provider = new InMemoryProvider({ [STAGE]: staticFlag('shadow'), [PERCENT]: staticFlag(100) });
+    const flags = createOpenFeatureFlags({ domain: await withProvider(provider) });
+    expect(flags.variesByTargetingKey?.(STAGE)).toBe(true);
+    const resolver = createStageResolver({ flags, ttlMs: 60_000 });
+    expect(await resolver.resolve(perEntity, { targetingKey: 'a' }, 'a')).toEqual({ stage: 'shadow', percent: 100 });
+    expect(flags.variesByTargetingKey?.(STAGE)).toBe(false);
+    // The first entity was evaluated on its own, before the reasons were known; from the
+    // next one on, one shared evaluation serves every entity from the cache.
+    expect(await resolver.resolve(perEntity, { targetingKey: 'b' }, 'b')).toEqual({ stage: 'shadow', percent: 100 });
+    const shared = resolver.resolve(perEntity, { targetingKey: 'c' }, 'c');
+    expect(shared).not.toBeInstanceOf(Promise);
+    expect(shared).toEqual({ stage: 'shadow', percent: 100 });
+
+    // A rule added to the stage flag: the reasons are forgotten with the change, and
+    // entities are evaluated one by one again.
+    flags.onConfigurationChanged?.(() => resolver.clear());
+    provider.putConfiguration({
+      [STAGE]: { variants: { on: 'live', off: 'off' }, defaultVariant: 'off', disabled: false, contextEvaluator },
+      [PERCENT]: staticFlag(100),
+    });
+    await vi.waitFor(() => expect(flags.variesByTargetingKey?.(STAGE)).toBe(true));
+    expect(await resolver.resolve(perEntity, { targetingKey: 'vip' }, 'vip')).toMatchObject({ stage: 'live' });
+    expect(await resolver.resolve(perEntity, { targetingKey: 'b' }, 'b')).toMatchObject({ stage: 'off' });
+    resolver.close();
+  });
+
   it('unsubscribing removes only its own handler', async () => {
     const provider = new InMemoryProvider({ [STAGE]: staticFlag('live') });
     const flags = createOpenFeatureFlags({ domain: await withProvider(provider) });
