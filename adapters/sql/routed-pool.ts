@@ -75,16 +75,25 @@ function routedQuery(target: PoolLike | PoolClientLike, session: SqlSession | un
   };
 }
 
-/** A checked-out client: routed, with one decision per migration from BEGIN to COMMIT/ROLLBACK. */
-function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle): C {
+/**
+ * A checked-out client: routed, with one decision per migration from BEGIN to
+ * COMMIT/ROLLBACK. One routed client per connection, made at its first checkout: ORMs key
+ * their own per-connection state by the client object (Kysely's connection wrapper and its
+ * `onCreateConnection` hook), which a fresh wrapper per checkout would rebuild every time.
+ */
+function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle, clients: WeakMap<object, unknown>): C {
+  const known = clients.get(client);
+  if (known !== undefined) return known as C;
   const session: SqlSession = { pinned: undefined };
-  return overlay(client, {
+  const routed = overlay(client, {
     query: routedQuery(client, session, handle),
     release(error?: Error | boolean) {
       session.pinned = undefined;
       return client.release(error);
     },
   });
+  clients.set(client, routed);
+  return routed;
 }
 
 /**
@@ -104,10 +113,11 @@ function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle)
  */
 export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions): P {
   const handle = new RouterHandle(options);
+  const clients = new WeakMap<object, unknown>();
   const routed = overlay(pool, {
     query: routedQuery(pool, undefined, handle),
     connect(callback?: unknown) {
-      const connected = pool.connect().then((client) => routedClient(client, handle));
+      const connected = pool.connect().then((client) => routedClient(client, handle, clients));
       if (typeof callback !== 'function') return connected;
       connected.then(
         (client) => callback(null, client, (error?: Error) => client.release(error)),
