@@ -68,9 +68,11 @@ function overlay<T extends object>(target: T, own: Record<string, unknown>): T {
 
 /** pg's `query`, in all its call forms, routed and run on `target`. */
 function routedQuery(target: PoolLike | PoolClientLike, session: SqlSession | undefined, handle: RouterHandle) {
+  const inTextForm = executor(target, true);
+  const asConfig = executor(target, false);
   return (textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) => {
     const textForm = typeof textOrConfig === 'string';
-    const run = handle.run(statementOf(textOrConfig, values), session, executor(target, textForm));
+    const run = handle.run(statementOf(textOrConfig, values), session, textForm ? inTextForm : asConfig);
     return settle(run, typeof values === 'function' ? values : callback);
   };
 }

@@ -50,7 +50,7 @@ describe('routePool', () => {
     let created = 0;
     const db = new Kysely<Record<string, never>>({
       dialect: new PostgresDialect({
-        pool: routed,
+        pool: routed as never,
         onCreateConnection: async () => {
           created++;
         },
