@@ -68,23 +68,34 @@ function overlay<T extends object>(target: T, own: Record<string, unknown>): T {
 
 /** pg's `query`, in all its call forms, routed and run on `target`. */
 function routedQuery(target: PoolLike | PoolClientLike, session: SqlSession | undefined, handle: RouterHandle) {
+  const inTextForm = executor(target, true);
+  const asConfig = executor(target, false);
   return (textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) => {
     const textForm = typeof textOrConfig === 'string';
-    const run = handle.run(statementOf(textOrConfig, values), session, executor(target, textForm));
+    const run = handle.run(statementOf(textOrConfig, values), session, textForm ? inTextForm : asConfig);
     return settle(run, typeof values === 'function' ? values : callback);
   };
 }
 
-/** A checked-out client: routed, with one decision per migration from BEGIN to COMMIT/ROLLBACK. */
-function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle): C {
+/**
+ * A checked-out client: routed, with one decision per migration from BEGIN to
+ * COMMIT/ROLLBACK. One routed client per connection, made at its first checkout: ORMs key
+ * their own per-connection state by the client object (Kysely's connection wrapper and its
+ * `onCreateConnection` hook), which a fresh wrapper per checkout would rebuild every time.
+ */
+function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle, clients: WeakMap<object, unknown>): C {
+  const known = clients.get(client);
+  if (known !== undefined) return known as C;
   const session: SqlSession = { pinned: undefined };
-  return overlay(client, {
+  const routed = overlay(client, {
     query: routedQuery(client, session, handle),
     release(error?: Error | boolean) {
       session.pinned = undefined;
       return client.release(error);
     },
   });
+  clients.set(client, routed);
+  return routed;
 }
 
 /**
@@ -104,10 +115,11 @@ function routedClient<C extends PoolClientLike>(client: C, handle: RouterHandle)
  */
 export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions): P {
   const handle = new RouterHandle(options);
+  const clients = new WeakMap<object, unknown>();
   const routed = overlay(pool, {
     query: routedQuery(pool, undefined, handle),
     connect(callback?: unknown) {
-      const connected = pool.connect().then((client) => routedClient(client, handle));
+      const connected = pool.connect().then((client) => routedClient(client, handle, clients));
       if (typeof callback !== 'function') return connected;
       connected.then(
         (client) => callback(null, client, (error?: Error) => client.release(error)),

@@ -102,6 +102,7 @@ function runRouted<R extends SqlResult>(
   execute: (config: StatementConfig) => Promise<R>,
 ): Promise<R> {
   if (routed === undefined) return execute(config);
+  if (routed.passive) return execute(withText(config, routed.sql));
   if (routed.fallback !== undefined) return runComparing(routed, config, execute);
   return execute(withText(config, routed.sql)).then(
     (result) => routed.finish(result, false),

@@ -167,10 +167,15 @@ class RepositoryHandle implements Handle {
     return writeEntity(this, validateEntity(this.core, entity, 'upsert'), 'upsert', this.callState(options));
   }
 
-  async update(key: unknown, patch: unknown, options?: CallOptions): Promise<boolean> {
-    const normalized = validateKey(this.core, key);
-    const valid = validatePatch(this.core, patch);
-    return updateEntity(this, normalized, valid, this.callState(options));
+  update(key: unknown, patch: unknown, options?: CallOptions): Promise<boolean> {
+    // Not async, as get(): what throws before the statement is sent still rejects.
+    try {
+      const normalized = validateKey(this.core, key);
+      const valid = validatePatch(this.core, patch);
+      return updateEntity(this, normalized, valid, this.callState(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async delete(key: unknown, options?: CallOptions): Promise<boolean> {

@@ -224,7 +224,21 @@ export function touchedRow(result: QueryResult<unknown> | undefined): boolean {
   return (result?.rowCount ?? result?.rows.length ?? 0) > 0;
 }
 
-export async function updateEntity(handle: Handle, key: Key, patch: Entity, call: CallState): Promise<boolean> {
+/**
+ * Updates one entity by key; resolves whether its row existed. An update of plain and
+ * whole-group fields on warm state (column state loaded, decisions cached) is written
+ * without async functions: the update adds no promise hops of its own to the driver's.
+ */
+export function updateEntity(handle: Handle, key: Key, patch: Entity, call: CallState): Promise<boolean> {
+  const { core } = handle;
+  if (hasPartialGroups(core, patch) || !core.hasAllColumns()) return updateChecked(handle, key, patch, call);
+  const routes = routesFor(handle, key, call);
+  if (routes instanceof Promise) return routes.then((decided) => writeUpdate(handle, key, patch, decided));
+  return writeUpdate(handle, key, patch, routes);
+}
+
+/** {@link updateEntity} with its checks: missing columns, and fields stored together read first. */
+async function updateChecked(handle: Handle, key: Key, patch: Entity, call: CallState): Promise<boolean> {
   const { core } = handle;
   const partialGroups = hasPartialGroups(core, patch);
   if (partialGroups && !handle.inTransaction) {
@@ -244,12 +258,22 @@ export async function updateEntity(handle: Handle, key: Key, patch: Entity, call
     if (whole === undefined) return false;
     full = whole;
   }
+  return writeUpdate(handle, key, full, routes);
+}
+
+/** The statements of an update of `full` (every group it touches whole) routed by `routes`, run. */
+function writeUpdate(handle: Handle, key: Key, full: Entity, routes: readonly Route[]): Promise<boolean> {
+  const { core } = handle;
   const { main, sides } = assignmentsFor(handle, full, routes);
   const statements: Statement[] = [];
   if (main.length > 0) statements.push(updateRow(core.table.table, main, core.keyColumns, key.params));
   else statements.push(lockRow(core.table.table, core.keyColumns, key.params));
   pushSideUpserts(statements, sides, key);
-  const results = await runWrite(handle, statements, 'update', routes, touchedRow, (done) => touchedRow(done[0]));
+  return runWrite(handle, statements, 'update', routes, touchedRow, updatedRow).then(updatedRow);
+}
+
+/** Whether an update's first statement (the main row's) found its row. */
+function updatedRow(results: readonly QueryResult[]): boolean {
   return touchedRow(results[0]);
 }
 
@@ -344,39 +368,66 @@ async function runStatements(
   return results;
 }
 
+const wroteAlways = () => true;
+
 /**
  * Runs a write's statements (one alone, several in one transaction) and reports it:
  * errors against the side written, a write event when `wrote` says rows changed, latency.
+ * Not async: one statement goes to the driver at once and is reported in its own
+ * continuation, so a write adds no promise hops of its own to the driver's.
  */
-export async function runWrite(
+export function runWrite(
   handle: Handle,
   statements: readonly Statement[],
   operation: Operation,
   routes: readonly Route[],
   proceed?: (result: QueryResult) => boolean,
-  wrote: (results: readonly QueryResult[]) => boolean = () => true,
+  wrote: (results: readonly QueryResult[]) => boolean = wroteAlways,
 ): Promise<QueryResult[]> {
   const { core } = handle;
   const ready = core.ready(handle.db);
-  if (ready !== undefined) await ready;
+  if (ready !== undefined) return ready.then(() => runWrite(handle, statements, operation, routes, proceed, wrote));
   // Without a metrics sink, the clock readings and events below would be dropped by emit().
-  const metered = core.metrics !== undefined;
-  const started = metered ? performance.now() : 0;
-  let results: QueryResult[];
-  try {
-    results =
-      statements.length === 1 || handle.inTransaction
-        ? await runStatements(handle.db, statements, proceed)
-        : await core.driver.transaction((tx) => runStatements(tx, statements, proceed));
-  } catch (error) {
+  const started = core.metrics !== undefined ? performance.now() : 0;
+  const failed = (error: unknown): never => {
     const wrapped = error instanceof FlagshiftError ? error : toDriverError(error);
     for (let p = 0; p < core.plans.length; p++) {
       const route = routes[p]!;
       core.emitError(core.plans[p]!, route, route.writesOld ? 'old' : 'new', operation, wrapped);
     }
     throw wrapped;
+  };
+  if (statements.length === 1) {
+    const statement = statements[0]!;
+    let query: Promise<QueryResult>;
+    try {
+      query = handle.db.query(statement.sql, statement.params);
+    } catch (error) {
+      // A driver that throws instead of rejecting is handled like one that rejects.
+      query = Promise.reject(error);
+    }
+    return query.then(
+      (result) => reportWrite(handle, [result], operation, routes, wrote, started),
+      (error: unknown) => failed(toDriverError(error, statement.sql)),
+    );
   }
-  if (!metered) return results;
+  const running = handle.inTransaction
+    ? runStatements(handle.db, statements, proceed)
+    : core.driver.transaction((tx) => runStatements(tx, statements, proceed));
+  return running.then((results) => reportWrite(handle, results, operation, routes, wrote, started), failed);
+}
+
+/** Reports a write that ran (`started`: when, with a metrics sink) and hands back its results. */
+function reportWrite(
+  handle: Handle,
+  results: QueryResult[],
+  operation: Operation,
+  routes: readonly Route[],
+  wrote: (results: readonly QueryResult[]) => boolean,
+  started: number,
+): QueryResult[] {
+  const { core } = handle;
+  if (core.metrics === undefined) return results;
   const elapsed = performance.now() - started;
   for (let p = 0; p < core.plans.length; p++) {
     const route = routes[p]!;

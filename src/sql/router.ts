@@ -24,7 +24,7 @@ import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { Migration, Side } from '../model/index.js';
 import { keyText, reportMismatch } from '../repository/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
-import { type Analysis, analyze, type RoutedStatement } from './analyze.js';
+import { type Analysis, analyze, type KeySource, type RoutedStatement } from './analyze.js';
 import type { SqlParser } from './parser.js';
 import { type Mode, type Rewritten, rewriteStatement } from './rewrite.js';
 import { refuser } from './scope.js';
@@ -85,6 +85,11 @@ export interface RoutedQuery {
   /** Run `sql` under a savepoint (inside a transaction), so that its failure leaves the transaction usable for `fallback`. */
   readonly underSavepoint: boolean;
   /**
+   * Whether {@link finish} returns the result untouched and {@link failed} does nothing (no
+   * comparison, no metrics sink): the adapter can then hand back the driver's own promise.
+   */
+  readonly passive: boolean;
+  /**
    * Compares, strips hidden columns and reports; returns the result the caller gets.
    * `fellBack` when `fallback` ran instead, after `sql` failed with `error`.
    */
@@ -117,6 +122,12 @@ export interface SqlRouter {
 
 interface Plan extends RoutedStatement {
   readonly variants: Map<string, Rewritten>;
+  /**
+   * The same rewrites, by route object, for a statement of one migration, without and with
+   * comparison: routes are shared frozen objects, so a warm statement finds its rewrite
+   * without building the variant's key.
+   */
+  readonly byRoute: readonly [Map<Route, Rewritten>, Map<Route, Rewritten>];
 }
 
 /**
@@ -166,7 +177,8 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       return plan;
     }
     const analysis = analyze(stmts, tables, refuser(sql));
-    plan = analysis.kind === 'routed' ? { ...analysis, variants: new Map() } : analysis;
+    plan =
+      analysis.kind === 'routed' ? { ...analysis, variants: new Map(), byRoute: [new Map(), new Map()] } : analysis;
     plans.set(sql, plan);
     return plan;
   };
@@ -201,6 +213,9 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         .map((route) => `${route.serves}${+route.writesOld}${+route.writesNew}${+(withCompare && route.compares)}`)
         .join(';');
     const rewrite = (withCompare: boolean) => {
+      const single = routes.length === 1 ? plan.byRoute[withCompare ? 1 : 0] : undefined;
+      const known = single?.get(routes[0]!);
+      if (known !== undefined) return known;
       const key = keyOf(withCompare);
       let rewritten = plan.variants.get(key);
       if (rewritten === undefined) {
@@ -218,6 +233,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         );
         plan.variants.set(key, rewritten);
       }
+      single?.set(routes[0]!, rewritten);
       return rewritten;
     };
     const rewritten = rewrite(compare);
@@ -227,6 +243,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     return {
       sql: rewritten.sql,
       fallback,
+      passive: fallback === undefined && metrics === undefined,
       // Inside a transaction a failed statement aborts the caller's transaction: a statement
       // with comparison columns runs under a savepoint there, as a repository's read does.
       underSavepoint: inTransaction && fallback !== undefined,
@@ -419,17 +436,24 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         return undefined;
       }
       const routed = plan as Plan;
-      const entityKeys = routed.migrations.map((migration) => {
+      const { migrations } = routed;
+      const entityKeys: (string | undefined)[] = [];
+      const decisions: (FlagDecision | Promise<FlagDecision>)[] = [];
+      let pending = false;
+      for (const migration of migrations) {
         const sources = routed.keys.get(migration.name);
-        if (sources === undefined) return undefined;
-        return sources
-          .map((source) => ('param' in source ? keyText(values?.[source.param - 1]) : source.constant))
-          .join(':');
-      });
-      const decisions: (FlagDecision | Promise<FlagDecision>)[] = routed.migrations.map((migration, index) =>
-        routers.get(migration.name)!.decide(entityKeys[index], context, session?.pinned),
-      );
-      if (decisions.some((decision) => decision instanceof Promise)) {
+        const entityKey =
+          sources === undefined
+            ? undefined
+            : sources.length === 1
+              ? sourceText(sources[0]!, values)
+              : sources.map((source) => sourceText(source, values)).join(':');
+        const decision = routers.get(migration.name)!.decide(entityKey, context, session?.pinned);
+        if (decision instanceof Promise) pending = true;
+        entityKeys.push(entityKey);
+        decisions.push(decision);
+      }
+      if (pending) {
         return Promise.all(decisions).then((all) => decided(routed, sql, session, context, all, entityKeys));
       }
       return decided(routed, sql, session, context, decisions as FlagDecision[], entityKeys);
@@ -439,6 +463,11 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       if (ownsResolver) resolver?.close();
     },
   };
+}
+
+/** The text of one part of a statement's entity key: its parameter's value, or its constant. */
+function sourceText(source: KeySource, values: readonly unknown[] | undefined): string {
+  return 'param' in source ? keyText(values?.[source.param - 1]) : source.constant;
 }
 
 function otherSide(route: Route): Side {
