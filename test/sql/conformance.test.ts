@@ -1,20 +1,49 @@
 /**
- * The stage contract (docs/STAGES.md) held by the SQL router, through the wrapped pool with
- * raw pg-style SQL, Kysely and Drizzle, on PGlite (`routePglite`) and on the real server
- * (`routePool` over a pg pool): which columns each stage writes (in one statement), which
- * side reads are served from, a corrupted row caught in shadow and live, sticky read
- * percentages, and dual writes kept through a flag outage.
+ * The stage contract (docs/STAGES.md), one suite for every way an application reaches the
+ * table: flagshift's repository, and the SQL router under raw pg-style SQL, Kysely,
+ * Drizzle and Prisma 7, on PGlite (`routePglite`) and on the real server (`routePool` over
+ * a pg pool): which columns each stage writes (in one statement), which side reads are
+ * served from, a corrupted row caught in shadow and live, sticky read percentages, one
+ * decision per transaction, and dual writes kept through a flag outage.
  */
+import type { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
 import { eq } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { isInReadPercentage, STAGES, type Stage } from 'flagshift';
+import {
+  createRepository,
+  defineMigration,
+  defineTable,
+  isInReadPercentage,
+  type MemoryFlags,
+  type MemoryMetrics,
+  type Migration,
+  rename,
+  STAGES,
+  type Stage,
+} from 'flagshift';
+import { createPgliteDriver } from 'flagshift/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
-import { expect, it } from 'vitest';
-import { describeDrivers } from '../support/drivers.js';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { expect, it, onTestFinished } from 'vitest';
+import { type DriverContext, describeDrivers } from '../support/drivers.js';
+import { userEntity } from '../support/fixtures.js';
 import { drizzleUsers, filePglite, type KyselyDatabase, type Routed, routedUsers, usernameRename } from './fixture.js';
+import { generatedPrismaClient, type PrismaClientClass } from './prisma-client.js';
 
 const migration = usernameRename();
+
+/** {@link usernameRename} on the test schema's table, named with its schema. */
+function schemaUsernameRename(schema: string): Migration {
+  const users = defineTable({ name: `${schema}.users`, key: 'id', entity: userEntity });
+  return defineMigration({
+    name: migration.name,
+    table: users,
+    mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
+    defaultStage: 'dualwrite',
+  });
+}
 const STAGE_FLAG = migration.stageFlagKey;
 const PERCENT_FLAG = migration.percentFlagKey;
 
@@ -112,17 +141,93 @@ function drizzleClient(db: Routed, kind: 'pg' | 'pglite'): Client {
   };
 }
 
-const FLAVORS = ['raw', 'kysely', 'drizzle'] as const;
+/**
+ * Prisma 7 over the routed database: `@prisma/adapter-pg` over the routed pool, the
+ * community `pglite-prisma-adapter` over the routed PGlite. Disconnected after the test.
+ */
+function prismaClient(db: Routed, kind: 'pg' | 'pglite', PrismaClient: PrismaClientClass, schema: string): Client {
+  const adapter = kind === 'pg' ? new PrismaPg(db as never, { schema }) : new PrismaPGlite(db as never);
+  const prisma = new PrismaClient({ adapter });
+  onTestFinished(() => prisma.$disconnect());
+  const select = { id: true, username: true };
+  return {
+    async insert(id, username) {
+      await prisma.users.create({ data: { id, username, email: `${username}@x` } });
+    },
+    async update(id, username) {
+      await prisma.users.update({ where: { id }, data: { username } });
+    },
+    async read(id) {
+      return (await prisma.users.findUnique({ where: { id }, select })) ?? undefined;
+    },
+    async readTwiceInTransaction(id, between) {
+      return prisma.$transaction(async (tx) => {
+        const read = async () => (await tx.users.findUnique({ where: { id }, select }))!.username;
+        const first = await read();
+        between();
+        return [first, await read()];
+      });
+    },
+  };
+}
+
+/**
+ * flagshift's own repository over the same table, flags and metrics: the reference the
+ * routed flavours must agree with.
+ */
+function repositoryClient(
+  ctx: DriverContext,
+  pglite: PGlite,
+  routing: { flags: MemoryFlags; metrics: MemoryMetrics },
+): Client {
+  // On PGlite the file's own instance: the one the routed flavours and the inspection use.
+  const driver = ctx.kind === 'pg' ? ctx.driver : createPgliteDriver(pglite);
+  const { flags, metrics } = routing;
+  const repo = createRepository(migration, { driver, flags, metrics, flagCache: { ttlMs: 0 } });
+  return {
+    async insert(id, username) {
+      await repo.insert({ id, username, email: `${username}@x` });
+    },
+    async update(id, username) {
+      await repo.update(id, { username });
+    },
+    async read(id) {
+      const row = await repo.get(id);
+      return row === undefined ? undefined : { id: row.id, username: row.username };
+    },
+    async readTwiceInTransaction(id, between) {
+      return repo.transaction(async (tx) => {
+        const first = (await tx.get(id))!.username;
+        between();
+        return [first, (await tx.get(id))!.username];
+      });
+    },
+  };
+}
+
+const FLAVORS = ['repository', 'raw', 'kysely', 'drizzle', 'prisma'] as const;
 
 const pglite = filePglite();
+const prismaClass = generatedPrismaClient();
 
-describeDrivers('routed SQL: the stage contract', (getCtx) => {
+describeDrivers('the stage contract, through the repository and the routed SQL of each ORM', (getCtx) => {
   async function setup(flavor: (typeof FLAVORS)[number], stage: Stage, options: { percent?: number } = {}) {
     const ctx = getCtx();
-    const routed = await routedUsers(ctx, pglite(), { stage, ...options });
+    // Prisma qualifies every table with its schema: on the server the migration names it too.
+    const qualified = flavor === 'prisma' && ctx.kind === 'pg';
+    const migration = qualified ? schemaUsernameRename(ctx.schema) : undefined;
+    const routed = await routedUsers(ctx, pglite(), { stage, ...options, ...(migration ? { migration } : {}) });
     const { db } = routed;
     const client =
-      flavor === 'raw' ? rawClient(db) : flavor === 'kysely' ? kyselyClient(db) : drizzleClient(db, ctx.kind);
+      flavor === 'repository'
+        ? repositoryClient(ctx, pglite(), routed)
+        : flavor === 'raw'
+          ? rawClient(db)
+          : flavor === 'kysely'
+            ? kyselyClient(db)
+            : flavor === 'drizzle'
+              ? drizzleClient(db, ctx.kind)
+              : prismaClient(db, ctx.kind, prismaClass(), ctx.schema);
     return { ...routed, client };
   }
 
