@@ -22,7 +22,8 @@ import {
   backwardExpression,
   type FormCache,
   forwardExpression,
-  sideExpression as movedColumnExpression,
+  movedColumnExpression,
+  SIDE_ALIAS_NAME,
 } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, SideColumn } from './tables.js';
 
@@ -160,6 +161,8 @@ function sideExpression(ctx: Context, resolved: Resolved, side: Side): SqlNode {
   const qualifier = resolved.qualifier.length > 0 ? resolved.qualifier : [resolved.entry.ref!];
   const { column } = resolved;
   if (side === 'new' && column.side !== undefined) {
+    // Inside the sub-query the side table's alias would hide a relation of the same name.
+    if (qualifier.includes(SIDE_ALIAS_NAME)) ctx.refuse(`a relation named "${SIDE_ALIAS_NAME}"`);
     ctx.changed = true;
     const moved = column as MigratedColumn & { side: SideColumn };
     return movedColumnExpression(ctx.parser, ctx.forms, moved, resolved.entry.table.keyColumns, qualifier);

@@ -80,15 +80,16 @@ export function backwardExpression(
   return expression(parser, forms, `(${text})`);
 }
 
-/** Alias of the side table inside a moved column's sub-query; a statement can't name it (hidden prefix). */
-const SIDE_ALIAS = '"__flagshift_side"';
+/** Alias of the side table inside a moved column's sub-query; the rewriter refuses a relation of the application's named so. */
+export const SIDE_ALIAS_NAME = '__flagshift_side';
+const SIDE_ALIAS = `"${SIDE_ALIAS_NAME}"`;
 
 /**
  * A moved column's new side, read from the main row `qualifier` names: `(SELECT s."bio"
  * FROM "user_profiles" s WHERE s."user_id" = u."id")`; NULL when the side row is missing,
  * as a repository reads it.
  */
-export function sideExpression(
+export function movedColumnExpression(
   parser: SqlParser,
   forms: FormCache,
   column: MigratedColumn & { readonly side: SideColumn },

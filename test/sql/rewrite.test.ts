@@ -179,5 +179,8 @@ describe('routed SQL: options', () => {
         'SELECT (SELECT "__flagshift_side".email FROM app.profiles AS "__flagshift_side" WHERE "__flagshift_side".id = u.id) AS email FROM users u WHERE u.id = $1',
       ),
     );
+    await expect(at('rampdown', 'SELECT __flagshift_side.email FROM users __flagshift_side')).rejects.toThrow(
+      /can't rewrite a relation named "__flagshift_side"/,
+    );
   });
 });
