@@ -2,7 +2,7 @@
  * The stage contract (docs/STAGES.md), one suite for every way an application reaches the
  * table: flagshift's repository, and the SQL router under raw pg-style SQL, Kysely,
  * Drizzle and Prisma 7, on PGlite (`routePglite`) and on the real server (`routePool` over
- * a pg pool): which columns each stage writes (in one statement), which side reads are
+ * a pg pool), and TypeORM on the server: which columns each stage writes (in one statement), which side reads are
  * served from, a corrupted row caught in shadow and live, sticky read percentages, one
  * decision per transaction, and dual writes kept through a flag outage.
  */
@@ -25,8 +25,10 @@ import {
 } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { expect, it, onTestFinished } from 'vitest';
+import { DataSource, EntitySchema } from 'typeorm';
+import { expect, onTestFinished, it as vitestIt } from 'vitest';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { userEntity } from '../support/fixtures.js';
 import { drizzleUsers, filePglite, type KyselyDatabase, type Routed, routedUsers, usernameRename } from './fixture.js';
@@ -171,6 +173,53 @@ function prismaClient(db: Routed, kind: 'pg' | 'pglite', PrismaClient: PrismaCli
   };
 }
 
+/** The users table as a TypeORM application declares it: the new shape only. */
+const typeormUsers = new EntitySchema<{ id: number; username: string | null; email: string | null }>({
+  name: 'User',
+  tableName: 'users',
+  columns: {
+    id: { type: 'int', primary: true },
+    username: { type: 'text', nullable: true },
+    email: { type: 'text', nullable: true },
+  },
+});
+
+/**
+ * TypeORM over the routed pool: its `driver` option is the pg module, whose `Pool` here
+ * hands TypeORM the routed pool instead of making one.
+ */
+async function typeormClient(db: Routed): Promise<Client> {
+  // A constructor that returns an object makes `new` return that object.
+  const Pool = function RoutedPool() {
+    return db;
+  } as unknown as typeof pg.Pool;
+  const driver = { ...pg, Pool };
+  const source = new DataSource({ type: 'postgres', driver, entities: [typeormUsers] });
+  // Not destroyed: the pool is the test's, closed with it.
+  await source.initialize();
+  const users = source.getRepository(typeormUsers);
+  const select = { id: true, username: true } as const;
+  return {
+    async insert(id, username) {
+      await users.insert({ id, username, email: `${username}@x` });
+    },
+    async update(id, username) {
+      await users.update({ id }, { username });
+    },
+    async read(id) {
+      return (await users.findOne({ where: { id }, select })) ?? undefined;
+    },
+    async readTwiceInTransaction(id, between) {
+      return source.transaction(async (manager) => {
+        const read = async () => (await manager.findOne(typeormUsers, { where: { id }, select }))!.username;
+        const first = await read();
+        between();
+        return [first, await read()];
+      });
+    },
+  };
+}
+
 /**
  * flagshift's own repository over the same table, flags and metrics: the reference the
  * routed flavours must agree with.
@@ -205,7 +254,7 @@ function repositoryClient(
   };
 }
 
-const FLAVORS = ['repository', 'raw', 'kysely', 'drizzle', 'prisma'] as const;
+const FLAVORS = ['repository', 'raw', 'kysely', 'drizzle', 'prisma', 'typeorm'] as const;
 
 const pglite = filePglite();
 const prismaClass = generatedPrismaClient();
@@ -227,11 +276,21 @@ describeDrivers('the stage contract, through the repository and the routed SQL o
             ? kyselyClient(db)
             : flavor === 'drizzle'
               ? drizzleClient(db, ctx.kind)
-              : prismaClient(db, ctx.kind, prismaClass(), ctx.schema);
+              : flavor === 'typeorm'
+                ? await typeormClient(db)
+                : prismaClient(db, ctx.kind, prismaClass(), ctx.schema);
     return { ...routed, client };
   }
 
   for (const flavor of FLAVORS) {
+    // TypeORM's postgres driver makes a pg.Pool from its `driver` option and talks to it the
+    // pg way (callback `connect`, `on('error')`, `command` in results): the routed PGlite
+    // answers as a pool only through promise `connect`/`release`, so TypeORM runs on the server.
+    const it = (name: string, body: () => Promise<void>) =>
+      vitestIt(name, async (context) => {
+        if (flavor === 'typeorm' && getCtx().kind === 'pglite') context.skip();
+        await body();
+      });
     it(`${flavor}: each stage writes its sides in one statement and serves its side`, async () => {
       const { flags, client, physical, corrupt, mismatches } = await setup(flavor, 'off');
       for (const [index, stage] of STAGES.entries()) {
