@@ -195,7 +195,7 @@ async function typeormClient(db: Routed): Promise<Client> {
   } as unknown as typeof pg.Pool;
   const driver = { ...pg, Pool };
   const source = new DataSource({ type: 'postgres', driver, entities: [typeormUsers] });
-  // Not destroyed: the pool is the test's, closed with it.
+  // Not destroyed: the pool is the test's, ended with it (routing.test.ts ends one as TypeORM does).
   await source.initialize();
   const users = source.getRepository(typeormUsers);
   const select = { id: true, username: true } as const;

@@ -17,6 +17,7 @@ import {
 } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
 import { routerStats, withFlagContext } from 'flagshift/sql';
+import type pg from 'pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeDrivers } from '../support/drivers.js';
@@ -354,5 +355,16 @@ describeDrivers('routed SQL: routing', (getCtx) => {
     expect((await db.query(sql)).rows).toEqual([{ id: 2 }, { id: 1 }]);
     setStage('rampdown');
     expect((await db.query(sql)).rows).toEqual([{ id: 3 }, { id: 2 }, { id: 1 }]);
+  });
+
+  it("ends a routed pool through pg's callback form of end, as TypeORM's destroy does", async (context) => {
+    if (getCtx().kind !== 'pg') context.skip();
+    const { db } = await routedUsers(getCtx(), undefined, { stage: 'dualwrite' });
+    const pool = db as pg.Pool;
+    await pool.query('SELECT username FROM users WHERE id = $1', [1]);
+    // pg's types say `end(callback: () => void)`; pg-pool calls it with the error, as TypeORM expects.
+    const end = pool.end.bind(pool) as unknown as (callback: (error?: Error) => void) => void;
+    await new Promise<void>((resolve, reject) => end((error) => (error ? reject(error) : resolve())));
+    expect(pool.ending).toBe(true);
   });
 });
