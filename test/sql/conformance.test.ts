@@ -2,7 +2,7 @@
  * The stage contract (docs/STAGES.md), one suite for every way an application reaches the
  * table: flagshift's repository, and the SQL router under raw pg-style SQL, Kysely,
  * Drizzle and Prisma 7, on PGlite (`routePglite`) and on the real server (`routePool` over
- * a pg pool), and TypeORM on the server: which columns each stage writes (in one statement), which side reads are
+ * a pg pool), and TypeORM and Knex on the server: which columns each stage writes (in one statement), which side reads are
  * served from, a corrupted row caught in shadow and live, sticky read percentages, one
  * decision per transaction, and dual writes kept through a flag outage.
  */
@@ -24,6 +24,7 @@ import {
   type Stage,
 } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
+import knex from 'knex';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
@@ -220,6 +221,31 @@ async function typeormClient(db: Routed): Promise<Client> {
   };
 }
 
+/** Knex (3.3+) over the routed pool, handed to it as `connectionPool`: Knex doesn't own it. */
+function knexClient(db: Routed): Client {
+  const k = knex({ client: 'pg', connectionPool: db as pg.Pool });
+  type Row = { id: number; username: string | null };
+  return {
+    async insert(id, username) {
+      await k('users').insert({ id, username, email: `${username}@x` });
+    },
+    async update(id, username) {
+      await k('users').where({ id }).update({ username });
+    },
+    async read(id) {
+      return (await k<Row>('users').select('id', 'username').where({ id }).first()) as Row | undefined;
+    },
+    async readTwiceInTransaction(id, between) {
+      return k.transaction(async (trx) => {
+        const read = async () => ((await trx<Row>('users').select('username').where({ id }).first()) as Row).username;
+        const first = await read();
+        between();
+        return [first, await read()];
+      });
+    },
+  };
+}
+
 /**
  * flagshift's own repository over the same table, flags and metrics: the reference the
  * routed flavours must agree with.
@@ -254,7 +280,7 @@ function repositoryClient(
   };
 }
 
-const FLAVORS = ['repository', 'raw', 'kysely', 'drizzle', 'prisma', 'typeorm'] as const;
+const FLAVORS = ['repository', 'raw', 'kysely', 'drizzle', 'prisma', 'typeorm', 'knex'] as const;
 
 const pglite = filePglite();
 const prismaClass = generatedPrismaClient();
@@ -278,17 +304,19 @@ describeDrivers('the stage contract, through the repository and the routed SQL o
               ? drizzleClient(db, ctx.kind)
               : flavor === 'typeorm'
                 ? await typeormClient(db)
-                : prismaClient(db, ctx.kind, prismaClass(), ctx.schema);
+                : flavor === 'knex'
+                  ? knexClient(db)
+                  : prismaClient(db, ctx.kind, prismaClass(), ctx.schema);
     return { ...routed, client };
   }
 
   for (const flavor of FLAVORS) {
-    // TypeORM's postgres driver makes a pg.Pool from its `driver` option and talks to it the
-    // pg way (callback `connect`, `on('error')`, `command` in results): the routed PGlite
-    // answers as a pool only through promise `connect`/`release`, so TypeORM runs on the server.
+    // TypeORM and Knex talk to a pool the pg way (callback `connect` and `query`,
+    // `on('error')`, `command` in results): the routed PGlite answers as a pool only through
+    // promise `connect`/`query`/`release`, so these two run on the server.
     const it = (name: string, body: () => Promise<void>) =>
       vitestIt(name, async (context) => {
-        if (flavor === 'typeorm' && getCtx().kind === 'pglite') context.skip();
+        if ((flavor === 'typeorm' || flavor === 'knex') && getCtx().kind === 'pglite') context.skip();
         await body();
       });
     it(`${flavor}: each stage writes its sides in one statement and serves its side`, async () => {
