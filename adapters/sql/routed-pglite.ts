@@ -22,6 +22,8 @@ export interface PgliteResultLike {
 /** The part of PGlite (or of one of its transactions) the routed database uses. */
 export interface PgliteQueryLike {
   query(sql: string, params?: unknown[], options?: Record<string, unknown>): Promise<PgliteResultLike>;
+  /** A transaction's: ends it rolled back (what `pglite-prisma-adapter` calls). */
+  rollback?(): Promise<void>;
 }
 
 /** The part of a `PGlite` instance the routed database uses. */
@@ -56,6 +58,12 @@ class RoutedPgliteTransaction implements PgliteQueryLike {
       this.#session,
       execute(this.#tx, options),
     );
+  }
+
+  /** Rolls the transaction back, as PGlite's own transaction does. */
+  rollback(): Promise<void> {
+    if (this.#tx.rollback === undefined) return Promise.reject(new TypeError('this transaction has no rollback()'));
+    return this.#tx.rollback();
   }
 }
 

@@ -127,9 +127,10 @@ export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions
       );
       return undefined;
     },
-    end() {
+    // pg's `end` takes an optional callback (TypeORM's destroy waits on it).
+    end(callback?: unknown) {
       handle.router.close();
-      return pool.end();
+      return settle(pool.end(), callback);
     },
   });
   handles.set(routed, handle);

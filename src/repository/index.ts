@@ -2,6 +2,7 @@
 export { createRepository } from './create-repository.js';
 export { keyText } from './keys.js';
 export { type MismatchReport, reportMismatch } from './report-mismatch.js';
+export { blamedSide } from './retry-blame.js';
 export type {
   CallOptions,
   EqualityOperators,

@@ -12,6 +12,7 @@ import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
 import { decodeRead } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';
+import { blamedSide } from './retry-blame.js';
 import { selectByKeys } from './statements.js';
 import type { CallState, Entity, ReadRoute, SideRows } from './types.js';
 
@@ -298,8 +299,8 @@ async function selectMainFailed<T>(
     compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
   );
   // Retry without the compare-only columns. The retry throws (and reports the served
-  // side) when the served side is what failed; only when it succeeds was the
-  // compare-only side to blame.
+  // side) when the served side is what failed; when it succeeds, `blamedSide` tells
+  // whether the compare-only columns or a transient failure of the served side were to blame.
   const retry: MainSelect = {
     ...select,
     fetchOld: fetchOld.map((fetch, p) => fetch && !(dropped[p] && compareOnly[p] === 'old')),
@@ -308,7 +309,10 @@ async function selectMainFailed<T>(
   };
   const rows = await selectMain(handle, retry, (retried) => retried);
   for (let p = 0; p < core.plans.length; p++) {
-    if (dropped[p]) core.emitError(core.plans[p]!, stages[p]!, compareOnly[p]!, operation, error);
+    if (!dropped[p]) continue;
+    const compared = compareOnly[p]!;
+    const side = blamedSide(error, compared === 'old' ? 'new' : 'old', compared);
+    core.emitError(core.plans[p]!, stages[p]!, side, operation, error);
   }
   return done(rows, dropped);
 }

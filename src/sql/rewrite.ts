@@ -18,8 +18,14 @@ import {
   resolveColumn,
   type Scope,
 } from './scope.js';
-import { backwardExpression, type FormCache, forwardExpression } from './sql-forms.js';
-import type { MigratedColumn, MigratedTable } from './tables.js';
+import {
+  backwardExpression,
+  type FormCache,
+  forwardExpression,
+  movedColumnExpression,
+  SIDE_ALIAS_NAME,
+} from './sql-forms.js';
+import type { MigratedColumn, MigratedTable, SideColumn } from './tables.js';
 
 /** How one migration's columns are routed in a statement. */
 export interface Mode {
@@ -153,6 +159,14 @@ function served(ctx: Context, resolved: Resolved): SqlNode {
 
 function sideExpression(ctx: Context, resolved: Resolved, side: Side): SqlNode {
   const qualifier = resolved.qualifier.length > 0 ? resolved.qualifier : [resolved.entry.ref!];
+  const { column } = resolved;
+  if (side === 'new' && column.side !== undefined) {
+    // Inside the sub-query the side table's alias would hide a relation of the same name.
+    if (qualifier.includes(SIDE_ALIAS_NAME)) ctx.refuse(`a relation named "${SIDE_ALIAS_NAME}"`);
+    ctx.changed = true;
+    const moved = column as MigratedColumn & { side: SideColumn };
+    return movedColumnExpression(ctx.parser, ctx.forms, moved, resolved.entry.table.keyColumns, qualifier);
+  }
   if (side === 'new') return columnRefNode([...qualifier, resolved.column.name]);
   ctx.changed = true;
   return forwardExpression(ctx.parser, ctx.forms, resolved.column, qualifier);
@@ -439,7 +453,15 @@ function updateStmt(ctx: Context, update: SqlNode, outer: Scope | undefined): vo
 }
 
 function deleteStmt(ctx: Context, remove: SqlNode, outer: Scope | undefined): void {
-  const { scope } = targetScope(ctx, remove.relation as SqlNode, outer, remove.withClause);
+  const { scope, entry } = targetScope(ctx, remove.relation as SqlNode, outer, remove.withClause);
+  for (const migrated of entry.table?.newColumns.values() ?? []) {
+    if (migrated.side !== undefined && ctx.modes.get(migrated.migration.name)!.writesNew) {
+      // The side row would outlive its main row: a repository deletes both.
+      ctx.refuse(
+        `a DELETE from ${entry.table!.name} while migration "${migrated.migration.name}" writes ${migrated.side.display} too; delete through a repository`,
+      );
+    }
+  }
   for (const item of (remove.usingClause as SqlNode[] | undefined) ?? []) fromItem(ctx, item, scope);
   if (remove.whereClause !== undefined) remove.whereClause = walk(ctx, remove.whereClause, scope);
   returning(ctx, remove, scope);
@@ -499,6 +521,11 @@ function writeColumns(
   for (const mapping of mappings) {
     const migration = table.newColumns.get(mapping.newColumns[0]!.name)!.migration;
     const mode = ctx.modes.get(migration.name)!;
+    if (mapping.newTable !== undefined && mode.writesNew) {
+      ctx.refuse(
+        `a write of the moved column ${[...setBy.keys()].map((name) => `"${name}"`).join(', ')} while migration "${migration.name}" writes ${mapping.newTable.table.display} too; write it through a repository`,
+      );
+    }
     if (!mode.writesOld) continue;
     if (insert && rows === undefined) ctx.refuse(refusal);
     for (const column of mapping.newColumns) {

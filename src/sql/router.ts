@@ -22,7 +22,7 @@ import {
 import { ConfigurationError, parseOptions } from '../kernel/index.js';
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { Migration, Side } from '../model/index.js';
-import { keyText, reportMismatch } from '../repository/index.js';
+import { blamedSide, keyText, reportMismatch } from '../repository/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Analysis, analyze, type KeySource, type RoutedStatement } from './analyze.js';
 import type { SqlParser } from './parser.js';
@@ -249,10 +249,12 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       underSavepoint: inTransaction && fallback !== undefined,
       finish: (result, fellBack, error) => {
         if (fellBack) {
-          // Only the comparison columns can have failed: the served side ran without them.
+          // The served side ran without the comparison columns: whether they or a transient
+          // failure broke the first attempt, the error's class tells (as for repositories).
           plan.migrations.forEach((migration, index) => {
             const route = routes[index]!;
-            if (route.compares) emitError(migration, route, otherSide(route), operation, error);
+            if (!route.compares) return;
+            emitError(migration, route, blamedSide(error, route.serves, otherSide(route)), operation, error);
           });
         } else if (rewritten.compared.length > 0) {
           compareRows(plan, routes, rewritten, result, operation);

@@ -7,7 +7,7 @@
 import { renderSqlForm } from '../lifecycle/index.js';
 import { type BoundMapping, castType } from '../model/index.js';
 import type { SqlNode, SqlParser } from './parser.js';
-import type { MigratedColumn } from './tables.js';
+import type { MigratedColumn, SideColumn } from './tables.js';
 
 /** Parsed forms by their rendered text: the same few come back for every statement. */
 export type FormCache = Map<string, SqlNode>;
@@ -78,4 +78,31 @@ export function backwardExpression(
     'mapping',
   );
   return expression(parser, forms, `(${text})`);
+}
+
+/** Alias of the side table inside a moved column's sub-query; the rewriter refuses a relation of the application's named so. */
+export const SIDE_ALIAS_NAME = '__flagshift_side';
+const SIDE_ALIAS = `"${SIDE_ALIAS_NAME}"`;
+
+/**
+ * A moved column's new side, read from the main row `qualifier` names: `(SELECT s."bio"
+ * FROM "user_profiles" s WHERE s."user_id" = u."id")`; NULL when the side row is missing,
+ * as a repository reads it.
+ */
+export function movedColumnExpression(
+  parser: SqlParser,
+  forms: FormCache,
+  column: MigratedColumn & { readonly side: SideColumn },
+  mainKeys: readonly string[],
+  qualifier: readonly string[],
+): SqlNode {
+  const prefix = qualifier.map(quoted).join('.');
+  const on = column.side.keyColumns
+    .map((key, index) => `${SIDE_ALIAS}.${quoted(key)} = ${prefix}.${quoted(mainKeys[index]!)}`)
+    .join(' AND ');
+  return expression(
+    parser,
+    forms,
+    `(SELECT ${SIDE_ALIAS}.${quoted(column.name)} FROM ${column.side.table} AS ${SIDE_ALIAS} WHERE ${on})`,
+  );
 }

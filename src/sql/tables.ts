@@ -14,6 +14,20 @@ export interface MigratedColumn {
   readonly index: number;
   readonly name: string;
   readonly field: string;
+  /**
+   * Set for a cross-table mapping (`moveColumn`): the new side is a column of another
+   * table sharing the key, reached by a correlated sub-query from the main row.
+   */
+  readonly side: SideColumn | undefined;
+}
+
+/** Where a moved column's new side lives. */
+export interface SideColumn {
+  /** `"schema"."table"` of the side table. */
+  readonly table: string;
+  readonly display: string;
+  /** Side key column names, in the main key's order. */
+  readonly keyColumns: readonly string[];
 }
 
 /** One table that migrations change. */
@@ -34,18 +48,13 @@ export interface MigratedTable {
 }
 
 /**
- * The migrated tables of `migrations`, by table name. Cross-table mappings (`moveColumn`)
- * are refused: their new columns live in another table, which one statement can't set
- * alongside the old ones.
+ * The migrated tables of `migrations`, by table name. A cross-table mapping's (`moveColumn`)
+ * new column is read from its side table by a correlated sub-query; writes to it are
+ * refused by the rewriter in the stages that write the side table.
  */
 export function migratedTables(migrations: readonly Migration[]): Map<string, MigratedTable> {
   const byTable = new Map<string, { definition: TableDefinition; migrations: Migration[] }>();
   for (const migration of migrations) {
-    if (migration.crossTable) {
-      throw new ConfigurationError(
-        `routed SQL: migration "${migration.name}" moves columns to another table; the SQL router rewrites same-row migrations only, use a repository for it`,
-      );
-    }
     const key = migration.table.table.quoted;
     const entry = byTable.get(key);
     if (entry === undefined)
@@ -71,14 +80,25 @@ export function migratedTables(migrations: readonly Migration[]): Map<string, Mi
             `routed SQL: migration "${migration.name}" maps ${mapping.fields.map((f) => `"${f}"`).join(', ')} without SQL forms; give customMapping({ sql }) so statements can be rewritten`,
           );
         }
+        const sideTable = mapping.newTable;
+        const side: SideColumn | undefined =
+          sideTable === undefined
+            ? undefined
+            : {
+                table: sideTable.table.quoted,
+                display: sideTable.table.display,
+                keyColumns: sideTable.keyColumns.map((column) => column.name),
+              };
         mapping.newColumns.forEach((column, index) => {
-          const migrated = { migration, mapping, index, name: column.name, field: mapping.fields[index]! };
+          const migrated = { migration, mapping, index, name: column.name, field: mapping.fields[index]!, side };
           newColumns.set(column.name, migrated);
           byField.set(migrated.field, migrated);
         });
         for (const column of mapping.oldColumns) oldColumns.add(column.name);
       }
     }
+    // A moved column usually keeps its name in its new table: the name is the application's.
+    for (const name of newColumns.keys()) oldColumns.delete(name);
     const shape = definition.fields.map((field) => {
       const migrated = byField.get(field);
       return { column: migrated?.name ?? definition.columns[field]!.name, migrated };

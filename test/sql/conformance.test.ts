@@ -1,20 +1,52 @@
 /**
- * The stage contract (docs/STAGES.md) held by the SQL router, through the wrapped pool with
- * raw pg-style SQL, Kysely and Drizzle, on PGlite (`routePglite`) and on the real server
- * (`routePool` over a pg pool): which columns each stage writes (in one statement), which
- * side reads are served from, a corrupted row caught in shadow and live, sticky read
- * percentages, and dual writes kept through a flag outage.
+ * The stage contract (docs/STAGES.md), one suite for every way an application reaches the
+ * table: flagshift's repository, and the SQL router under raw pg-style SQL, Kysely,
+ * Drizzle and Prisma 7, on PGlite (`routePglite`) and on the real server (`routePool` over
+ * a pg pool), and TypeORM and Knex on the server: which columns each stage writes (in one statement), which side reads are
+ * served from, a corrupted row caught in shadow and live, sticky read percentages, one
+ * decision per transaction, and dual writes kept through a flag outage.
  */
+import type { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
 import { eq } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { isInReadPercentage, STAGES, type Stage } from 'flagshift';
+import {
+  createRepository,
+  defineMigration,
+  defineTable,
+  isInReadPercentage,
+  type MemoryFlags,
+  type MemoryMetrics,
+  type Migration,
+  rename,
+  STAGES,
+  type Stage,
+} from 'flagshift';
+import { createPgliteDriver } from 'flagshift/pglite';
+import knex from 'knex';
 import { Kysely, PostgresDialect } from 'kysely';
-import { expect, it } from 'vitest';
-import { describeDrivers } from '../support/drivers.js';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { DataSource, EntitySchema } from 'typeorm';
+import { expect, onTestFinished, it as vitestIt } from 'vitest';
+import { type DriverContext, describeDrivers } from '../support/drivers.js';
+import { userEntity } from '../support/fixtures.js';
 import { drizzleUsers, filePglite, type KyselyDatabase, type Routed, routedUsers, usernameRename } from './fixture.js';
+import { generatedPrismaClient, type PrismaClientClass } from './prisma-client.js';
 
 const migration = usernameRename();
+
+/** {@link usernameRename} on the test schema's table, named with its schema. */
+function schemaUsernameRename(schema: string): Migration {
+  const users = defineTable({ name: `${schema}.users`, key: 'id', entity: userEntity });
+  return defineMigration({
+    name: migration.name,
+    table: users,
+    mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
+    defaultStage: 'dualwrite',
+  });
+}
 const STAGE_FLAG = migration.stageFlagKey;
 const PERCENT_FLAG = migration.percentFlagKey;
 
@@ -112,21 +144,181 @@ function drizzleClient(db: Routed, kind: 'pg' | 'pglite'): Client {
   };
 }
 
-const FLAVORS = ['raw', 'kysely', 'drizzle'] as const;
+/**
+ * Prisma 7 over the routed database: `@prisma/adapter-pg` over the routed pool, the
+ * community `pglite-prisma-adapter` over the routed PGlite. Disconnected after the test.
+ */
+function prismaClient(db: Routed, kind: 'pg' | 'pglite', PrismaClient: PrismaClientClass, schema: string): Client {
+  const adapter = kind === 'pg' ? new PrismaPg(db as never, { schema }) : new PrismaPGlite(db as never);
+  const prisma = new PrismaClient({ adapter });
+  onTestFinished(() => prisma.$disconnect());
+  const select = { id: true, username: true };
+  return {
+    async insert(id, username) {
+      await prisma.users.create({ data: { id, username, email: `${username}@x` } });
+    },
+    async update(id, username) {
+      await prisma.users.update({ where: { id }, data: { username } });
+    },
+    async read(id) {
+      return (await prisma.users.findUnique({ where: { id }, select })) ?? undefined;
+    },
+    async readTwiceInTransaction(id, between) {
+      return prisma.$transaction(async (tx) => {
+        const read = async () => (await tx.users.findUnique({ where: { id }, select }))!.username;
+        const first = await read();
+        between();
+        return [first, await read()];
+      });
+    },
+  };
+}
+
+/** The users table as a TypeORM application declares it: the new shape only. */
+const typeormUsers = new EntitySchema<{ id: number; username: string | null; email: string | null }>({
+  name: 'User',
+  tableName: 'users',
+  columns: {
+    id: { type: 'int', primary: true },
+    username: { type: 'text', nullable: true },
+    email: { type: 'text', nullable: true },
+  },
+});
+
+/**
+ * TypeORM over the routed pool: its `driver` option is the pg module, whose `Pool` here
+ * hands TypeORM the routed pool instead of making one.
+ */
+async function typeormClient(db: Routed): Promise<Client> {
+  // A constructor that returns an object makes `new` return that object.
+  const Pool = function RoutedPool() {
+    return db;
+  } as unknown as typeof pg.Pool;
+  const driver = { ...pg, Pool };
+  const source = new DataSource({ type: 'postgres', driver, entities: [typeormUsers] });
+  // Not destroyed: the pool is the test's, ended with it (routing.test.ts ends one as TypeORM does).
+  await source.initialize();
+  const users = source.getRepository(typeormUsers);
+  const select = { id: true, username: true } as const;
+  return {
+    async insert(id, username) {
+      await users.insert({ id, username, email: `${username}@x` });
+    },
+    async update(id, username) {
+      await users.update({ id }, { username });
+    },
+    async read(id) {
+      return (await users.findOne({ where: { id }, select })) ?? undefined;
+    },
+    async readTwiceInTransaction(id, between) {
+      return source.transaction(async (manager) => {
+        const read = async () => (await manager.findOne(typeormUsers, { where: { id }, select }))!.username;
+        const first = await read();
+        between();
+        return [first, await read()];
+      });
+    },
+  };
+}
+
+/** Knex (3.3+) over the routed pool, handed to it as `connectionPool`: Knex doesn't own it. */
+function knexClient(db: Routed): Client {
+  const k = knex({ client: 'pg', connectionPool: db as pg.Pool });
+  type Row = { id: number; username: string | null };
+  return {
+    async insert(id, username) {
+      await k('users').insert({ id, username, email: `${username}@x` });
+    },
+    async update(id, username) {
+      await k('users').where({ id }).update({ username });
+    },
+    async read(id) {
+      return (await k<Row>('users').select('id', 'username').where({ id }).first()) as Row | undefined;
+    },
+    async readTwiceInTransaction(id, between) {
+      return k.transaction(async (trx) => {
+        const read = async () => ((await trx<Row>('users').select('username').where({ id }).first()) as Row).username;
+        const first = await read();
+        between();
+        return [first, await read()];
+      });
+    },
+  };
+}
+
+/**
+ * flagshift's own repository over the same table, flags and metrics: the reference the
+ * routed flavours must agree with.
+ */
+function repositoryClient(
+  ctx: DriverContext,
+  pglite: PGlite,
+  routing: { flags: MemoryFlags; metrics: MemoryMetrics },
+): Client {
+  // On PGlite the file's own instance: the one the routed flavours and the inspection use.
+  const driver = ctx.kind === 'pg' ? ctx.driver : createPgliteDriver(pglite);
+  const { flags, metrics } = routing;
+  const repo = createRepository(migration, { driver, flags, metrics, flagCache: { ttlMs: 0 } });
+  return {
+    async insert(id, username) {
+      await repo.insert({ id, username, email: `${username}@x` });
+    },
+    async update(id, username) {
+      await repo.update(id, { username });
+    },
+    async read(id) {
+      const row = await repo.get(id);
+      return row === undefined ? undefined : { id: row.id, username: row.username };
+    },
+    async readTwiceInTransaction(id, between) {
+      return repo.transaction(async (tx) => {
+        const first = (await tx.get(id))!.username;
+        between();
+        return [first, (await tx.get(id))!.username];
+      });
+    },
+  };
+}
+
+const FLAVORS = ['repository', 'raw', 'kysely', 'drizzle', 'prisma', 'typeorm', 'knex'] as const;
 
 const pglite = filePglite();
+const prismaClass = generatedPrismaClient();
 
-describeDrivers('routed SQL: the stage contract', (getCtx) => {
+describeDrivers('the stage contract, through the repository and the routed SQL of each ORM', (getCtx) => {
   async function setup(flavor: (typeof FLAVORS)[number], stage: Stage, options: { percent?: number } = {}) {
     const ctx = getCtx();
-    const routed = await routedUsers(ctx, pglite(), { stage, ...options });
+    // Prisma qualifies every table with its schema: on the server the migration names it too.
+    const qualified = flavor === 'prisma' && ctx.kind === 'pg';
+    const migration = qualified ? schemaUsernameRename(ctx.schema) : undefined;
+    const routed = await routedUsers(ctx, pglite(), { stage, ...options, ...(migration ? { migration } : {}) });
     const { db } = routed;
     const client =
-      flavor === 'raw' ? rawClient(db) : flavor === 'kysely' ? kyselyClient(db) : drizzleClient(db, ctx.kind);
+      flavor === 'repository'
+        ? repositoryClient(ctx, pglite(), routed)
+        : flavor === 'raw'
+          ? rawClient(db)
+          : flavor === 'kysely'
+            ? kyselyClient(db)
+            : flavor === 'drizzle'
+              ? drizzleClient(db, ctx.kind)
+              : flavor === 'typeorm'
+                ? await typeormClient(db)
+                : flavor === 'knex'
+                  ? knexClient(db)
+                  : prismaClient(db, ctx.kind, prismaClass(), ctx.schema);
     return { ...routed, client };
   }
 
   for (const flavor of FLAVORS) {
+    // TypeORM and Knex talk to a pool the pg way (callback `connect` and `query`,
+    // `on('error')`, `command` in results): the routed PGlite answers as a pool only through
+    // promise `connect`/`query`/`release`, so these two run on the server.
+    const it = (name: string, body: () => Promise<void>) =>
+      vitestIt(name, async (context) => {
+        if ((flavor === 'typeorm' || flavor === 'knex') && getCtx().kind === 'pglite') context.skip();
+        await body();
+      });
     it(`${flavor}: each stage writes its sides in one statement and serves its side`, async () => {
       const { flags, client, physical, corrupt, mismatches } = await setup(flavor, 'off');
       for (const [index, stage] of STAGES.entries()) {

@@ -153,19 +153,34 @@ describe('routed SQL: hostile statements', () => {
 
 describe('routed SQL: options', () => {
   const flags = createMemoryFlags();
-  it('refuses unknown options, a router without flags, and cross-table migrations, when it is created', () => {
+  it('refuses unknown options and a router without flags when it is created', () => {
     expect(() => createSqlRouter(() => parser, { migrations: [migration], flags, typo: 1 } as never)).toThrow(
       ConfigurationError,
     );
     expect(() => createSqlRouter(() => parser, { migrations: [migration] })).toThrow(/options.flags is required/);
+  });
+
+  it('reads a moved column from its side table through a correlated sub-query, and from the main row before', async () => {
     const moved = defineMigration({
-      name: 'users-bio',
+      name: 'users-email',
       table: users,
-      mappings: [moveColumn({ field: 'email', from: 'email', to: { table: 'profiles', column: 'email' } })],
+      mappings: [moveColumn({ field: 'email', from: 'email', to: { table: 'app.profiles', column: 'email' } })],
       defaultStage: 'off',
     });
-    expect(() => createSqlRouter(() => parser, { migrations: [moved], flags })).toThrow(
-      /moves columns to another table/,
+    const at = async (stage: Stage, sql: string) => {
+      const stageFlags = createMemoryFlags({ [moved.stageFlagKey]: stage, [moved.percentFlagKey]: 100 });
+      const router = createSqlRouter(() => parser, { migrations: [moved], flags: stageFlags });
+      return (await router.route(sql, [1], undefined, undefined))?.sql;
+    };
+    const sql = 'SELECT u.email FROM users u WHERE u.id = $1';
+    expect(await at('dualwrite', sql)).toBe(same('SELECT u.email AS email FROM users u WHERE u.id = $1'));
+    expect(await at('rampdown', sql)).toBe(
+      same(
+        'SELECT (SELECT "__flagshift_side".email FROM app.profiles AS "__flagshift_side" WHERE "__flagshift_side".id = u.id) AS email FROM users u WHERE u.id = $1',
+      ),
+    );
+    await expect(at('rampdown', 'SELECT __flagshift_side.email FROM users __flagshift_side')).rejects.toThrow(
+      /can't rewrite a relation named "__flagshift_side"/,
     );
   });
 });

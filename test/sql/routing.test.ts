@@ -11,11 +11,13 @@ import {
   defineMigration,
   defineTable,
   isInReadPercentage,
+  merge,
   STAGES,
   split,
 } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
 import { routerStats, withFlagContext } from 'flagshift/sql';
+import type pg from 'pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeDrivers } from '../support/drivers.js';
@@ -52,6 +54,20 @@ const nameSplit = defineMigration({
   mappings: [split({ from: 'name', into: { firstName: 'first_name', lastName: 'last_name' } })],
   defaultStage: 'off',
 });
+
+const contacts = defineTable({
+  name: 'contacts',
+  key: 'id',
+  entity: z.object({ id: z.number().int(), fullName: z.string().nullable() }),
+});
+const nameMerge = defineMigration({
+  name: 'contacts-merge',
+  table: contacts,
+  mappings: [merge({ from: ['first_name', 'last_name'], into: { field: 'fullName', column: 'full_name' } })],
+  defaultStage: 'off',
+});
+const CONTACTS_DDL =
+  'DROP TABLE IF EXISTS contacts; CREATE TABLE contacts (id int PRIMARY KEY, first_name text, last_name text, full_name text)';
 
 const SEED = 'INSERT INTO users (id, user_name, username, email) VALUES ($1, $2, $3, $4)';
 
@@ -274,5 +290,81 @@ describeDrivers('routed SQL: routing', (getCtx) => {
     expect(await admin('SELECT name, first_name, last_name FROM people WHERE id = 1')).toEqual([
       { name: 'Ada Lovelace', first_name: 'Ada', last_name: 'Lovelace' },
     ]);
+  });
+
+  it('merges columns: every stage writes its shapes in one statement, serves its side, and compares', async () => {
+    const { db, admin, setStage, metrics } = await routedUsers(getCtx(), pglite(), {
+      stage: 'off',
+      migration: nameMerge,
+      ddl: CONTACTS_DDL,
+    });
+    type Stored = { first_name: string | null; last_name: string | null; full_name: string | null };
+    const stored = async (id: number) =>
+      (await admin<Stored>('SELECT first_name, last_name, full_name FROM contacts WHERE id = $1', [id]))[0];
+    const snapshot = () => metrics.snapshot().migrations[nameMerge.name];
+    for (const [index, stage] of STAGES.entries()) {
+      setStage(stage);
+      const id = index + 1;
+      await db.query('INSERT INTO contacts (id, full_name) VALUES ($1, $2)', [id, `Ada Lovelace${id}`]);
+      const inserted = await stored(id);
+      expect(inserted, `insert in ${stage}`).toEqual({
+        first_name: stage === 'complete' ? null : 'Ada',
+        last_name: stage === 'complete' ? null : `Lovelace${id}`,
+        full_name: stage === 'off' ? null : `Ada Lovelace${id}`,
+      });
+      const updated = await db.query('UPDATE contacts SET full_name = $2 WHERE id = $1 RETURNING full_name', [
+        id,
+        `Grace Hopper${id}`,
+      ]);
+      expect(updated.rows, `RETURNING in ${stage}`).toEqual([{ full_name: `Grace Hopper${id}` }]);
+      expect(await stored(id), `update in ${stage}`).toEqual({
+        first_name: stage === 'complete' ? null : 'Grace',
+        last_name: stage === 'complete' ? null : `Hopper${id}`,
+        full_name: stage === 'off' ? null : `Grace Hopper${id}`,
+      });
+      const read = await db.query('SELECT id, full_name FROM contacts WHERE id = $1', [id]);
+      expect(read.rows, `read in ${stage}`).toEqual([{ id, full_name: `Grace Hopper${id}` }]);
+      if (stage === 'off' || stage === 'complete') continue;
+      // The old parts tampered behind the router: the side served shows, the comparison catches it.
+      const before = snapshot()?.mismatches ?? 0;
+      await admin("UPDATE contacts SET last_name = 'Tampered' WHERE id = $1", [id]);
+      const servesOld = stage === 'dualwrite' || stage === 'shadow';
+      const tampered = await db.query('SELECT full_name FROM contacts WHERE id = $1', [id]);
+      expect(tampered.rows, `served side in ${stage}`).toEqual([
+        { full_name: servesOld ? 'Grace Tampered' : `Grace Hopper${id}` },
+      ]);
+      const compares = stage === 'shadow' || stage === 'live';
+      expect((snapshot()?.mismatches ?? 0) - before, `mismatches in ${stage}`).toBe(compares ? 1 : 0);
+    }
+    expect(snapshot()!.comparisons).toBeGreaterThanOrEqual(4);
+  });
+
+  it('merges columns: a read filtering and ordering by the merged column resolves it on the served side', async () => {
+    const { db, admin, setStage } = await routedUsers(getCtx(), pglite(), {
+      stage: 'dualwrite',
+      migration: nameMerge,
+      ddl: CONTACTS_DDL,
+    });
+    await admin(
+      "INSERT INTO contacts VALUES (1, 'Ada', 'Lovelace', 'Ada Lovelace'), (2, 'Alan', 'Turing', 'Alan Turing'), (3, 'Grace', 'Hopper', NULL)",
+    );
+    const sql = "SELECT c.id FROM contacts c WHERE c.full_name LIKE 'A%' ORDER BY c.full_name DESC";
+    expect((await db.query(sql)).rows).toEqual([{ id: 2 }, { id: 1 }]);
+    // Row 3's new side only: served old (its parts), it stays out until reads move to the new side.
+    await admin("UPDATE contacts SET full_name = 'Anne Hopper' WHERE id = 3");
+    expect((await db.query(sql)).rows).toEqual([{ id: 2 }, { id: 1 }]);
+    setStage('rampdown');
+    expect((await db.query(sql)).rows).toEqual([{ id: 3 }, { id: 2 }, { id: 1 }]);
+  });
+
+  it("ends a routed pool through pg's callback form of end, as TypeORM's destroy does", async (context) => {
+    if (getCtx().kind !== 'pg') context.skip();
+    const { db } = await routedUsers(getCtx(), undefined, { stage: 'dualwrite' });
+    const pool = db as pg.Pool;
+    await pool.query('SELECT username FROM users WHERE id = $1', [1]);
+    // pg's types say `end(callback: () => void)`; pg-pool calls it with the error, as TypeORM expects.
+    const end = pool.end.bind(pool) as unknown as (callback: (error?: Error) => void) => void;
+    await new Promise<void>((resolve, reject) => end((error) => (error ? reject(error) : resolve())));
+    expect(pool.ending).toBe(true);
   });
 });
