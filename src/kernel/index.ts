@@ -25,6 +25,7 @@ export {
   optionError,
   parseOptions,
 } from './options.js';
+export { importOptionalPeers } from './optional-peers.js';
 export { underSavepoint } from './savepoints.js';
 export {
   type AsyncContext,
