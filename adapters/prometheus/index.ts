@@ -24,6 +24,7 @@ export { type MetricsHandlerOptions, metricsHandler, type RegistryLike } from '.
 export {
   createPrometheusMetrics,
   PROMETHEUS_METRIC_NAMES,
+  type PrometheusRegistryLike,
   type PrometheusMetrics,
   type PrometheusMetricsOptions,
 } from './prometheus-metrics.js';
