@@ -212,7 +212,8 @@ function validate(options: unknown): z.infer<typeof optionsSchema> {
  */
 export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions = {}): OpenTelemetryMetrics {
   const valid = validate(options);
-  const meter: MeterLike = valid.meter ?? (valid.meterProvider ?? openTelemetryApi.metrics.getMeterProvider()).getMeter('flagshift');
+  const meter: MeterLike =
+    valid.meter ?? (valid.meterProvider ?? openTelemetryApi.metrics.getMeterProvider()).getMeter('flagshift');
   const prefix = valid.prefix ?? 'flagshift.';
   const cleanups: (() => void)[] = [];
   const optionsOf = (series: Series) => ({ unit: series.opentelemetry.unit, description: series.help });

@@ -24,7 +24,7 @@ export { type MetricsHandlerOptions, metricsHandler, type RegistryLike } from '.
 export {
   createPrometheusMetrics,
   PROMETHEUS_METRIC_NAMES,
-  type PrometheusRegistryLike,
   type PrometheusMetrics,
   type PrometheusMetricsOptions,
+  type PrometheusRegistryLike,
 } from './prometheus-metrics.js';

@@ -18,6 +18,7 @@ export {
   ValidationError,
 } from './errors.js';
 export { Mutex } from './mutex.js';
+export { importOptionalPeers } from './optional-peers.js';
 export {
   firstIssue,
   type OptionExpectations,
@@ -25,7 +26,6 @@ export {
   optionError,
   parseOptions,
 } from './options.js';
-export { importOptionalPeers } from './optional-peers.js';
 export { underSavepoint } from './savepoints.js';
 export {
   type AsyncContext,
