@@ -156,7 +156,12 @@ export async function freshProject(name: string, tarball?: string): Promise<Fres
         const { stdout, stderr } = await run(command, [...args], {
           cwd: dir,
           shell: options.shell ?? false,
-          env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
+          env: {
+            ...process.env,
+            npm_config_audit: 'false',
+            npm_config_fund: 'false',
+            npm_config_prefer_offline: 'true',
+          },
           maxBuffer: 16 * 1024 * 1024,
         });
         return { code: 0, stdout, stderr };
