@@ -51,6 +51,7 @@ export type ProviderEventDetailsLike = {
  * OpenFeature's own `EventDetails` fits both ways, as it does in OpenFeature.
  */
 export type ProviderEventHandlerLike = {
+  /** Handles one event. */
   handle(details?: ProviderEventDetailsLike): unknown;
 }['handle'];
 
@@ -243,6 +244,7 @@ export class PostgresFlagProvider {
     await pool?.end().catch(() => undefined);
   }
 
+  /** A boolean flag from the snapshot; throws OpenFeature's `FLAG_NOT_FOUND` or `TYPE_MISMATCH` errors. */
   resolveBooleanEvaluation(
     flagKey: string,
     _defaultValue: boolean,
@@ -252,6 +254,7 @@ export class PostgresFlagProvider {
     return this.#resolve(flagKey, 'boolean');
   }
 
+  /** A string flag from the snapshot, as `resolveBooleanEvaluation`. */
   resolveStringEvaluation(
     flagKey: string,
     _defaultValue: string,
@@ -261,6 +264,7 @@ export class PostgresFlagProvider {
     return this.#resolve(flagKey, 'string');
   }
 
+  /** A number flag from the snapshot, as `resolveBooleanEvaluation`. */
   resolveNumberEvaluation(
     flagKey: string,
     _defaultValue: number,
@@ -270,6 +274,7 @@ export class PostgresFlagProvider {
     return this.#resolve(flagKey, 'number');
   }
 
+  /** An object or array flag from the snapshot, as `resolveBooleanEvaluation`. */
   resolveObjectEvaluation<T extends JsonValueLike>(
     flagKey: string,
     _defaultValue: T,
