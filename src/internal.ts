@@ -8,6 +8,7 @@ export {
   type AsyncContext,
   describeValue,
   type ExecuteStatement,
+  importOptionalPeers,
   Mutex,
   type OptionExpectations,
   optionError,

@@ -21,6 +21,9 @@
  */
 export {
   createOpenFeatureFlags,
+  type EvaluationContextLike,
+  type EvaluationContextValueLike,
+  type EvaluationDetailsLike,
   type OpenFeatureClientLike,
   OpenFeatureEvaluationError,
   type OpenFeatureFlagsOptions,

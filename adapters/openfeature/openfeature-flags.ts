@@ -1,14 +1,3 @@
-import {
-  type Client,
-  ErrorCode,
-  type EvaluationContext,
-  type EvaluationContextValue,
-  type EvaluationDetails,
-  OpenFeature,
-  ProviderEvents,
-  StandardResolutionReasons,
-  type TrackingEventDetails,
-} from '@openfeature/server-sdk';
 import { z } from 'zod';
 import {
   ConfigurationError,
@@ -18,17 +7,62 @@ import {
   type FlagValueType,
 } from '../../src/index.js';
 import { describeValue, parseOptions } from '../../src/internal.js';
+import { openFeatureSdk } from './peer.js';
+
+const { ErrorCode, OpenFeature, ProviderEvents, StandardResolutionReasons } = openFeatureSdk;
+
+/** A value of an OpenFeature evaluation context: JSON, or a `Date`. */
+export type EvaluationContextValueLike =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | EvaluationContextValueLike[]
+  | { [key: string]: EvaluationContextValueLike };
+
+/**
+ * An OpenFeature evaluation context, declared here so that flagshift's types hold in a
+ * project without `@openfeature/server-sdk`; it is OpenFeature's `EvaluationContext`.
+ */
+export type EvaluationContextLike = { targetingKey?: string } & Record<string, EvaluationContextValueLike>;
+
+/** The part of an OpenFeature `EvaluationDetails` the adapter reads. */
+export interface EvaluationDetailsLike<T> {
+  /** The value, or the default when `errorCode` is set. */
+  readonly value: T;
+  /** OpenFeature's error code, e.g. `FLAG_NOT_FOUND`; unset when the evaluation succeeded. */
+  readonly errorCode?: string;
+  /** What went wrong, when `errorCode` is set. */
+  readonly errorMessage?: string;
+  /** Why the provider resolved this value, e.g. `STATIC` or `TARGETING_MATCH`. */
+  readonly reason?: string;
+}
 
 /**
  * The part of an OpenFeature server `Client` the adapter uses. A real `Client` satisfies
  * it; so does a wrapper. `track` is optional because SDKs before 1.16 lack it.
  */
-export type OpenFeatureClientLike = Pick<
-  Client,
-  'getStringDetails' | 'getNumberDetails' | 'addHandler' | 'removeHandler'
-> &
-  Partial<Pick<Client, 'track'>>;
-
+export interface OpenFeatureClientLike {
+  /** Evaluates a string flag. */
+  getStringDetails(
+    flagKey: string,
+    defaultValue: string,
+    context?: EvaluationContextLike,
+  ): Promise<EvaluationDetailsLike<string>>;
+  /** Evaluates a number flag. */
+  getNumberDetails(
+    flagKey: string,
+    defaultValue: number,
+    context?: EvaluationContextLike,
+  ): Promise<EvaluationDetailsLike<number>>;
+  /** Calls `handler` on the provider event `eventType`. */
+  addHandler(eventType: string, handler: () => void): void;
+  /** Stops calling `handler` on `eventType`. */
+  removeHandler(eventType: string, handler: () => void): void;
+  /** Reports a tracking event to the provider. */
+  track?(eventName: string, context?: EvaluationContextLike, details?: Record<string, string | number | boolean>): void;
+}
 /** Options of {@link createOpenFeatureFlags}. Validated when the source is created. */
 export interface OpenFeatureFlagsOptions {
   /**
@@ -93,7 +127,7 @@ function isPlainObject(value: object): boolean {
 
 // OpenFeature context values are JSON plus Date. Anything else (functions, symbols, bigints,
 // NaN, class instances, cycles) is dropped rather than handed to a provider that may choke on it.
-function toContextValue(value: unknown, ancestors: Set<object>): EvaluationContextValue | undefined {
+function toContextValue(value: unknown, ancestors: Set<object>): EvaluationContextValueLike | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -107,7 +141,7 @@ function toContextValue(value: unknown, ancestors: Set<object>): EvaluationConte
       ancestors.add(value);
       try {
         if (Array.isArray(value)) {
-          const items: EvaluationContextValue[] = [];
+          const items: EvaluationContextValueLike[] = [];
           for (const item of value) {
             const converted = toContextValue(item, ancestors);
             if (converted !== undefined) items.push(converted);
@@ -128,8 +162,8 @@ function toContextValue(value: unknown, ancestors: Set<object>): EvaluationConte
 function toContextRecord(
   record: Readonly<Record<string, unknown>>,
   ancestors: Set<object>,
-): Record<string, EvaluationContextValue> {
-  const result: Record<string, EvaluationContextValue> = {};
+): Record<string, EvaluationContextValueLike> {
+  const result: Record<string, EvaluationContextValueLike> = {};
   for (const [key, value] of Object.entries(record)) {
     const converted = toContextValue(value, ancestors);
     if (converted !== undefined) result[key] = converted;
@@ -141,21 +175,23 @@ function toContextRecord(
  * Maps a flagshift context to an OpenFeature evaluation context: `targetingKey` when it is a
  * string, and every attribute that is JSON or a `Date`; other values are dropped.
  */
-export function toEvaluationContext(context: FlagContext): EvaluationContext {
+export function toEvaluationContext(context: FlagContext): EvaluationContextLike {
   const { targetingKey, ...attributes } = context;
-  const result: EvaluationContext = toContextRecord(attributes, new Set());
+  const result: EvaluationContextLike = toContextRecord(attributes, new Set());
   if (typeof targetingKey === 'string') result.targetingKey = targetingKey;
   return result;
 }
 
-function toTrackingDetails(details: Readonly<Record<string, string | number | boolean>>): TrackingEventDetails {
+function toTrackingDetails(
+  details: Readonly<Record<string, string | number | boolean>>,
+): Record<string, string | number | boolean> {
   const result: Record<string, string | number | boolean> = { ...details };
   // OpenFeature reserves `value` for a number; a provider may reject any other type there.
   if (typeof result['value'] !== 'number') delete result['value'];
-  return result as TrackingEventDetails;
+  return result;
 }
 
-function valueOrThrow<T extends string | number>(flagKey: string, details: EvaluationDetails<T>): T {
+function valueOrThrow<T extends string | number>(flagKey: string, details: EvaluationDetailsLike<T>): T {
   if (details.errorCode !== undefined) {
     throw new OpenFeatureEvaluationError(flagKey, details.errorCode, details.errorMessage);
   }
@@ -193,7 +229,7 @@ export function createOpenFeatureFlags(options: OpenFeatureFlagsOptions = {}): F
   // value is the same for every targeting key. Any other reason (`TARGETING_MATCH`,
   // `SPLIT`, even `DEFAULT` or `CACHED`, which may follow a rule) says it may differ.
   const staticFlags = new Set<string>();
-  const note = <T extends string | number>(flagKey: string, details: EvaluationDetails<T>): EvaluationDetails<T> => {
+  const note = <T extends string | number>(flagKey: string, details: EvaluationDetailsLike<T>): EvaluationDetailsLike<T> => {
     if (details.reason === StandardResolutionReasons.STATIC && details.errorCode === undefined)
       staticFlags.add(flagKey);
     else staticFlags.delete(flagKey);

@@ -20,10 +20,16 @@
 
 export type { BackfillProgressValue, GuardrailsLike } from '../../src/internal.js';
 export {
+  type AttributesLike,
+  type CounterLike,
   createOpenTelemetryMetrics,
+  type HistogramLike,
+  type InstrumentOptionsLike,
   type MeterLike,
   type MeterProviderLike,
   type MigrationFlagKeyLike,
+  type ObservableGaugeLike,
+  type ObservableResultLike,
   OPENTELEMETRY_INSTRUMENT_NAMES,
   type OpenTelemetryMetrics,
   type OpenTelemetryMetricsOptions,

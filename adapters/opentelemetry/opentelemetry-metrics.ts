@@ -1,4 +1,3 @@
-import { type Attributes, type Meter, type MeterProvider, metrics, type ObservableResult } from '@opentelemetry/api';
 import { z } from 'zod';
 import { ConfigurationError, type MetricsSink, type Stage } from '../../src/index.js';
 import {
@@ -12,12 +11,65 @@ import {
   seriesNames,
   wholeOption,
 } from '../../src/internal.js';
+import { openTelemetryApi } from './peer.js';
 
-/** The part of an `@opentelemetry/api` `Meter` the sink uses. */
-export type MeterLike = Pick<Meter, 'createCounter' | 'createHistogram' | 'createObservableGauge'>;
+/** The attributes flagshift records with a value: bounded labels, every value a string. */
+export type AttributesLike = Readonly<Record<string, string>>;
+
+/** The options flagshift gives when it creates an instrument. */
+export interface InstrumentOptionsLike {
+  /** The unit, e.g. `s` or `{read}`. */
+  readonly unit?: string;
+  /** What the instrument measures. */
+  readonly description?: string;
+  /** The histogram's bucket boundaries, as advice to the SDK. */
+  readonly advice?: { readonly explicitBucketBoundaries?: number[] };
+}
+
+/** The part of an OpenTelemetry `Counter` the sink uses. */
+export interface CounterLike {
+  /** Adds `value` to the series of `attributes`. */
+  add(value: number, attributes?: AttributesLike): void;
+}
+
+/** The part of an OpenTelemetry `Histogram` the sink uses. */
+export interface HistogramLike {
+  /** Records one sample in the series of `attributes`. */
+  record(value: number, attributes?: AttributesLike): void;
+}
+
+/** The part of an OpenTelemetry `ObservableResult` the sink uses. */
+export interface ObservableResultLike {
+  /** Reports `value` for the series of `attributes`. */
+  observe(value: number, attributes?: AttributesLike): void;
+}
+
+/** The part of an OpenTelemetry `ObservableGauge` the sink uses. */
+export interface ObservableGaugeLike {
+  /** Calls `callback` at every collection. */
+  addCallback(callback: (result: ObservableResultLike) => void): void;
+  /** Stops calling `callback`. */
+  removeCallback(callback: (result: ObservableResultLike) => void): void;
+}
+
+/**
+ * The part of an `@opentelemetry/api` `Meter` the sink uses; a real `Meter` is one.
+ * Declared here so that flagshift's types hold in a project without `@opentelemetry/api`.
+ */
+export interface MeterLike {
+  /** Creates a counter. */
+  createCounter(name: string, options?: InstrumentOptionsLike): CounterLike;
+  /** Creates a histogram. */
+  createHistogram(name: string, options?: InstrumentOptionsLike): HistogramLike;
+  /** Creates an observable gauge. */
+  createObservableGauge(name: string, options?: InstrumentOptionsLike): ObservableGaugeLike;
+}
 
 /** The part of an `@opentelemetry/api` `MeterProvider` the sink uses. */
-export type MeterProviderLike = Pick<MeterProvider, 'getMeter'>;
+export interface MeterProviderLike {
+  /** The meter named `name`. */
+  getMeter(name: string): MeterLike;
+}
 
 /** What the sink needs of a migration to name its stage flag: `defineMigration`'s result fits. */
 export interface MigrationFlagKeyLike {
@@ -160,15 +212,16 @@ function validate(options: unknown): z.infer<typeof optionsSchema> {
  */
 export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions = {}): OpenTelemetryMetrics {
   const valid = validate(options);
-  const meter: MeterLike = valid.meter ?? (valid.meterProvider ?? metrics.getMeterProvider()).getMeter('flagshift');
+  const meter: MeterLike =
+    valid.meter ?? (valid.meterProvider ?? openTelemetryApi.metrics.getMeterProvider()).getMeter('flagshift');
   const prefix = valid.prefix ?? 'flagshift.';
   const cleanups: (() => void)[] = [];
   const optionsOf = (series: Series) => ({ unit: series.opentelemetry.unit, description: series.help });
 
   /** An observable gauge whose callback `observe` fills; what `observe` throws fails only this gauge. */
-  function gauge(series: Series, observe: (result: ObservableResult) => void): void {
+  function gauge(series: Series, observe: (result: ObservableResultLike) => void): void {
     const instrument = meter.createObservableGauge(prefix + series.opentelemetry.name, optionsOf(series));
-    const callback = (result: ObservableResult) => {
+    const callback = (result: ObservableResultLike) => {
       try {
         observe(result);
       } catch {
@@ -198,7 +251,7 @@ export function createOpenTelemetryMetrics(options: OpenTelemetryMetricsOptions 
         }
         case 'gauge': {
           // Observed at collection: the last value set for each set of attributes.
-          const values = new Map<string, readonly [Attributes, number]>();
+          const values = new Map<string, readonly [AttributesLike, number]>();
           gauge(series, (result) => {
             for (const [attributes, value] of values.values()) result.observe(value, attributes);
           });

@@ -19,6 +19,7 @@ export interface PgQueryResultLike {
 
 /** Anything with `pg`'s `query(text, values)`: a `pg.Client`, a `pg.Pool` or a pool client. */
 export interface PgClientLike {
+  /** Runs one statement. */
   query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
 }
 
@@ -31,11 +32,13 @@ export interface PgPoolClientLike extends PgClientLike {
    * driver holds it would crash the process as an unhandled `error` event.
    */
   on?(event: 'error', listener: (error: Error) => void): unknown;
+  /** Removes an `error` listener added with `on`. */
   removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** The part of `pg.Pool` the driver needs: one-off statements and checked-out connections. */
 export interface PgPoolLike extends PgClientLike {
+  /** Checks a client out of the pool. */
   connect(): Promise<PgPoolClientLike>;
   /**
    * `pg.Pool` announces each new connection (`connect`) and each checkout (`acquire`,
@@ -108,6 +111,7 @@ const optionsSchema = z
 
 /** `pg`'s query config form, for a named prepared statement. */
 interface PreparedQueryable {
+  /** Runs one named (prepared) statement. */
   query(config: { name: string; text: string; values: unknown[] }): Promise<PgQueryResultLike>;
 }
 

@@ -13,7 +13,7 @@
  *
  * @module
  */
-export { type OpenedPglite, type OpenPgliteOptions, openPglite } from './open-pglite.js';
+export { type OpenedPglite, type OpenedPgliteDb, type OpenPgliteOptions, openPglite } from './open-pglite.js';
 export {
   createPgliteDriver,
   type PGliteLike,

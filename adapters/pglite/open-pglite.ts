@@ -1,8 +1,7 @@
-import type { PGlite } from '@electric-sql/pglite';
 import { z } from 'zod';
-import { ConfigurationError } from '../../src/index.js';
 import { parseOptions } from '../../src/internal.js';
-import { PgliteDriver } from './pglite-driver.js';
+import { pglite } from './peer.js';
+import { type PGliteLike, PgliteDriver } from './pglite-driver.js';
 
 /** Options of {@link openPglite}. */
 export interface OpenPgliteOptions {
@@ -13,10 +12,22 @@ export interface OpenPgliteOptions {
   readonly dataDir?: string;
 }
 
+/**
+ * The PGlite database {@link openPglite} opened: a real `PGlite`, typed by the part
+ * flagshift's adapters use so that flagshift's types hold without `@electric-sql/pglite`.
+ * Cast it to `PGlite` for the rest of its API.
+ */
+export interface OpenedPgliteDb extends PGliteLike {
+  /** Closes the database. */
+  close(): Promise<void>;
+  /** Whether it is closed. */
+  readonly closed: boolean;
+}
+
 /** A PGlite database opened by {@link openPglite}, with its driver. */
 export interface OpenedPglite {
   /** The PGlite instance, for anything beyond the driver. */
-  readonly db: PGlite;
+  readonly db: OpenedPgliteDb;
   /** A driver over `db`; its `close()` closes `db`. */
   readonly driver: PgliteDriver;
   /** Closes `db`. */
@@ -27,7 +38,7 @@ const optionsSchema = z.object({ dataDir: z.string().min(1).optional() }).strict
 
 /**
  * Opens a PGlite database (in memory unless `dataDir` is given) and a driver over it.
- * `@electric-sql/pglite` is loaded on demand, so it stays an optional dependency.
+ * `@electric-sql/pglite` is an optional peer dependency, loaded when `flagshift/pglite` is imported.
  *
  * @example
  * ```ts
@@ -40,16 +51,7 @@ const optionsSchema = z.object({ dataDir: z.string().min(1).optional() }).strict
  */
 export async function openPglite(options?: OpenPgliteOptions): Promise<OpenedPglite> {
   const valid = parseOptions('pglite', optionsSchema, options ?? {}, { dataDir: 'a non-empty string' });
-  let module: typeof import('@electric-sql/pglite');
-  try {
-    module = await import('@electric-sql/pglite');
-  } catch (cause) {
-    throw new ConfigurationError(
-      'package "@electric-sql/pglite" could not be loaded; install it to use openPglite(): npm install @electric-sql/pglite',
-      { cause },
-    );
-  }
-  const db = new module.PGlite(valid.dataDir);
+  const db = new pglite.PGlite(valid.dataDir);
   await db.waitReady;
   const close = () => db.close();
   return { db, driver: new PgliteDriver(db, close), close };

@@ -19,11 +19,13 @@ export interface PgliteResultLike {
 
 /** Something that runs one parameterized statement, like a PGlite instance or transaction. */
 export interface PgliteQueryableLike {
+  /** Runs one statement. */
   query(sql: string, params?: unknown[]): Promise<PgliteResultLike>;
 }
 
 /** The part of a `PGlite` instance the driver needs. */
 export interface PGliteLike extends PgliteQueryableLike {
+  /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: PgliteQueryableLike) => Promise<T>): Promise<T>;
 }
 

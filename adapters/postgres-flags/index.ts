@@ -52,6 +52,11 @@ export {
 } from './migration-flags.js';
 export {
   createPostgresFlagProvider,
+  type JsonValueLike,
   PostgresFlagProvider,
   type PostgresFlagProviderOptions,
+  type ProviderEventDetailsLike,
+  type ProviderEventEmitterLike,
+  type ProviderEventHandlerLike,
+  type ResolutionDetailsLike,
 } from './postgres-flag-provider.js';

@@ -12,10 +12,15 @@ export interface NotificationLike {
 
 /** A connection checked out of a pool that can `LISTEN`: a `pg.PoolClient`. */
 export interface ListenClientLike {
+  /** Runs one statement. */
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  /** Returns the client to its pool; with an error, discards it. */
   release(err?: Error | boolean): void;
+  /** Hears a `NOTIFY` on a channel this client listens to. */
   on(event: 'notification', listener: (message: NotificationLike) => void): unknown;
+  /** Hears the connection fail. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Hears the connection end. */
   on(event: 'end', listener: () => void): unknown;
 }
 
@@ -31,7 +36,9 @@ export interface ListenOwnClientLike extends Omit<ListenClientLike, 'release'> {
  * opens a connection of its own for `LISTEN` instead of holding one of the pool's.
  */
 export interface ListenPoolLike {
+  /** Runs one statement on any pooled client. */
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  /** Checks a client out of the pool, to hold `LISTEN`. */
   connect(): Promise<ListenClientLike>;
   readonly Client?: new (options: unknown) => ListenOwnClientLike;
   readonly options?: unknown;
@@ -88,12 +95,15 @@ async function listenConnection(pool: ListenPoolLike): Promise<ListenConnection>
 
 /** The part of a PGlite instance the provider needs. */
 export interface ListenPgliteLike {
+  /** Runs one statement. */
   query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number; rowCount?: number }>;
+  /** Runs `fn` in a transaction. */
   transaction<T>(
     fn: (tx: {
       query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number; rowCount?: number }>;
     }) => Promise<T>,
   ): Promise<T>;
+  /** Listens on `channel`; resolves to the function that stops listening. */
   listen(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>;
 }
 

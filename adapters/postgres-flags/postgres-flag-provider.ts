@@ -1,21 +1,9 @@
-import {
-  type EvaluationContext,
-  FlagNotFoundError,
-  type JsonValue,
-  type Logger,
-  OpenFeatureEventEmitter,
-  type Provider,
-  ProviderEvents,
-  ProviderNotReadyError,
-  type ResolutionDetails,
-  StandardResolutionReasons,
-  TypeMismatchError,
-} from '@openfeature/server-sdk';
 import { z } from 'zod';
 import { ConfigurationError, type Driver, type Queryable, type QueryResult } from '../../src/index.js';
 import { parseOptions } from '../../src/internal.js';
+import type { EvaluationContextLike } from '../openfeature/openfeature-flags.js';
 import { createPgDriver } from '../pg/index.js';
-import { createPgliteDriver, type PGliteLike } from '../pglite/index.js';
+import { createPgliteDriver, type PGliteLike } from '../pglite/pglite-driver.js';
 import {
   ensureFlagTable,
   type FlagRecord,
@@ -35,6 +23,69 @@ import {
   poolListenSource,
 } from './listen-source.js';
 import { type FlagWriteOptions, removeFlag, setFlag } from './migration-flags.js';
+import { openFeatureSdk } from './peer.js';
+
+const {
+  FlagNotFoundError,
+  OpenFeatureEventEmitter,
+  ProviderEvents,
+  ProviderNotReadyError,
+  StandardResolutionReasons,
+  TypeMismatchError,
+} = openFeatureSdk;
+
+/** What a handler is told of a provider event: OpenFeature's `EventDetails`. */
+export type ProviderEventDetailsLike = {
+  /** The provider that emitted it. */
+  readonly providerName: string;
+  /** The OpenFeature domain it is bound to, if any. */
+  readonly domain?: string;
+  /** Why the event was emitted. */
+  readonly message?: string;
+  /** The keys of the flags that changed, on `ConfigurationChanged`. */
+  readonly flagsChanged?: string[];
+} & Record<string, unknown>;
+
+/**
+ * A handler of OpenFeature's event emitter. Declared as a method so that a handler of
+ * OpenFeature's own `EventDetails` fits both ways, as it does in OpenFeature.
+ */
+export type ProviderEventHandlerLike = {
+  /** Handles one event. */
+  handle(details?: ProviderEventDetailsLike): unknown;
+}['handle'];
+
+/**
+ * The provider's event emitter, an OpenFeature `OpenFeatureEventEmitter`, typed by what an
+ * OpenFeature SDK calls on it so that flagshift's types hold without `@openfeature/server-sdk`.
+ */
+export interface ProviderEventEmitterLike {
+  /** Emits the provider event `eventType`. */
+  emit(eventType: string, context?: Record<string, unknown>): void;
+  /** Calls `handler` on `eventType`. */
+  addHandler(eventType: string, handler: ProviderEventHandlerLike): void;
+  /** Stops calling `handler` on `eventType`. */
+  removeHandler(eventType: string, handler: ProviderEventHandlerLike): void;
+  /** Removes every handler, of `eventType` or of all events. */
+  removeAllHandlers(eventType?: string): void;
+  /** The handlers of `eventType`. */
+  getHandlers(eventType: string): ProviderEventHandlerLike[];
+  /** Sets the logger the emitter reports handler failures to. */
+  setLogger(logger: unknown): ProviderEventEmitterLike;
+}
+
+/** What a provider's evaluation returns: OpenFeature's `ResolutionDetails`. */
+export interface ResolutionDetailsLike<T> {
+  /** The flag's value. */
+  readonly value: T;
+  /** Why this value: `STATIC`, or `CACHED` while the table can't be heard. */
+  readonly reason?: string;
+  /** When the flag was last written, as `updatedAt` (ISO 8601). */
+  readonly flagMetadata?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** A JSON value an object flag may hold: OpenFeature's `JsonValue`. */
+export type JsonValueLike = null | string | number | boolean | JsonValueLike[] | { [key: string]: JsonValueLike };
 
 /** Options of {@link createPostgresFlagProvider}. Give exactly one of `pool`, `connectionString`, `pglite`. */
 export interface PostgresFlagProviderOptions extends FlagTableOptions {
@@ -134,10 +185,11 @@ type FlagType = 'boolean' | 'string' | 'number' | 'object';
  * snapshot (reason `CACHED`), reconnects with exponential backoff and jitter, reloads the
  * table (emitting `ConfigurationChanged` for whatever changed meanwhile) and emits `Ready`.
  */
-export class PostgresFlagProvider implements Provider {
+export class PostgresFlagProvider {
   readonly metadata = { name: 'flagshift-postgres-flags' } as const;
   readonly runsOn = 'server' as const;
-  readonly events = new OpenFeatureEventEmitter();
+  /** Where OpenFeature hears `ConfigurationChanged`, `Stale` and `Ready`. */
+  readonly events: ProviderEventEmitterLike = new OpenFeatureEventEmitter();
   /** Where the flags live. */
   readonly table: FlagTable;
 
@@ -162,7 +214,7 @@ export class PostgresFlagProvider implements Provider {
   }
 
   /** Creates the table if needed, starts listening and loads the snapshot. */
-  async initialize(_context?: EvaluationContext): Promise<void> {
+  async initialize(_context?: EvaluationContextLike): Promise<void> {
     // Initialized twice (by hand, then by the SDK): one session and one timer are enough.
     if (this.#session !== undefined && !this.#closed) return this.#reloadSoon();
     this.#closed = false;
@@ -194,39 +246,43 @@ export class PostgresFlagProvider implements Provider {
     await pool?.end().catch(() => undefined);
   }
 
+  /** A boolean flag from the snapshot; throws OpenFeature's `FLAG_NOT_FOUND` or `TYPE_MISMATCH` errors. */
   resolveBooleanEvaluation(
     flagKey: string,
     _defaultValue: boolean,
-    _context?: EvaluationContext,
-    _logger?: Logger,
-  ): Promise<ResolutionDetails<boolean>> {
+    _context?: EvaluationContextLike,
+    _logger?: unknown,
+  ): Promise<ResolutionDetailsLike<boolean>> {
     return this.#resolve(flagKey, 'boolean');
   }
 
+  /** A string flag from the snapshot, as `resolveBooleanEvaluation`. */
   resolveStringEvaluation(
     flagKey: string,
     _defaultValue: string,
-    _context?: EvaluationContext,
-    _logger?: Logger,
-  ): Promise<ResolutionDetails<string>> {
+    _context?: EvaluationContextLike,
+    _logger?: unknown,
+  ): Promise<ResolutionDetailsLike<string>> {
     return this.#resolve(flagKey, 'string');
   }
 
+  /** A number flag from the snapshot, as `resolveBooleanEvaluation`. */
   resolveNumberEvaluation(
     flagKey: string,
     _defaultValue: number,
-    _context?: EvaluationContext,
-    _logger?: Logger,
-  ): Promise<ResolutionDetails<number>> {
+    _context?: EvaluationContextLike,
+    _logger?: unknown,
+  ): Promise<ResolutionDetailsLike<number>> {
     return this.#resolve(flagKey, 'number');
   }
 
-  resolveObjectEvaluation<T extends JsonValue>(
+  /** An object or array flag from the snapshot, as `resolveBooleanEvaluation`. */
+  resolveObjectEvaluation<T extends JsonValueLike>(
     flagKey: string,
     _defaultValue: T,
-    _context?: EvaluationContext,
-    _logger?: Logger,
-  ): Promise<ResolutionDetails<T>> {
+    _context?: EvaluationContextLike,
+    _logger?: unknown,
+  ): Promise<ResolutionDetailsLike<T>> {
     return this.#resolve(flagKey, 'object');
   }
 
@@ -258,7 +314,7 @@ export class PostgresFlagProvider implements Provider {
     return { schema: this.table.schema, table: this.table.table, channel: this.table.channel };
   }
 
-  async #resolve<T>(flagKey: string, type: FlagType): Promise<ResolutionDetails<T>> {
+  async #resolve<T>(flagKey: string, type: FlagType): Promise<ResolutionDetailsLike<T>> {
     const snapshot = this.#snapshot;
     if (snapshot === undefined) throw new ProviderNotReadyError('postgres flag provider is not initialized');
     const record = snapshot.get(flagKey);

@@ -26,4 +26,5 @@ export {
   PROMETHEUS_METRIC_NAMES,
   type PrometheusMetrics,
   type PrometheusMetricsOptions,
+  type PrometheusRegistryLike,
 } from './prometheus-metrics.js';

@@ -5,6 +5,7 @@ import { describeValue, parseOptions } from '../../src/internal.js';
 
 /** The part of a prom-client `Registry` the handler uses. */
 export interface RegistryLike {
+  /** The exposition text of every registered metric. */
   metrics(): Promise<string>;
   readonly contentType: string;
 }

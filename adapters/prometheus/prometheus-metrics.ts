@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Metric, Registry } from 'prom-client';
+import type { Metric } from 'prom-client';
 import { z } from 'zod';
 import { ConfigurationError, type MetricsSink, type Stage } from '../../src/index.js';
 import {
@@ -13,6 +13,22 @@ import {
   seriesNames,
   wholeOption,
 } from '../../src/internal.js';
+import type { RegistryLike } from './metrics-handler.js';
+import { promClient } from './peer.js';
+
+const { Counter, Gauge, Histogram, Registry } = promClient;
+type Registry = InstanceType<typeof Registry>;
+
+/**
+ * The part of a prom-client `Registry` flagshift uses; a real `Registry` is one. Declared
+ * here so that flagshift's types hold in a project without prom-client.
+ */
+export interface PrometheusRegistryLike extends RegistryLike {
+  /** Registers a metric; called by prom-client's metric constructors. */
+  registerMetric(metric: never): void;
+  /** The metric registered under `name`, if any. */
+  getSingleMetric(name: string): unknown;
+}
 
 /** Options of {@link createPrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -21,7 +37,7 @@ export interface PrometheusMetricsOptions {
    * names (by another sink on this registry) are reused.
    * @default a new `Registry`
    */
-  readonly registry?: Registry;
+  readonly registry?: PrometheusRegistryLike;
   /**
    * Prefix of every metric name.
    * @default 'flagshift_'
@@ -43,7 +59,7 @@ export interface PrometheusMetricsOptions {
 /** A metrics sink that records into prom-client metrics, and setters for gauges the events don't carry. */
 export interface PrometheusMetrics extends MetricsSink {
   /** The registry the metrics are on, for {@link metricsHandler} or your own endpoint. */
-  readonly registry: Registry;
+  readonly registry: PrometheusRegistryLike;
   /** Sets `read_percent{migration}`: the read-percentage flag's value, 0 to 100. */
   setReadPercent(migration: string, percent: number): void;
   /** Sets `backfill_progress_ratio{migration}`, 0 to 1 (`done / total`; `1` when `total` is 0). */
@@ -64,8 +80,8 @@ const optionsSchema = z.strictObject({
   registry: z
     .custom<Registry>(
       (value) =>
-        typeof (value as Partial<Registry> | null)?.registerMetric === 'function' &&
-        typeof (value as Partial<Registry>).getSingleMetric === 'function',
+        typeof (value as Partial<PrometheusRegistryLike> | null)?.registerMetric === 'function' &&
+        typeof (value as Partial<PrometheusRegistryLike>).getSingleMetric === 'function',
     )
     .optional(),
   prefix: z
@@ -188,7 +204,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
         () =>
           new Gauge({
             ...config,
-            collect(this: Gauge) {
+            collect(this: InstanceType<typeof Gauge>) {
               pull?.((value, labels) => this.set(labels, value));
             },
           }),

@@ -21,6 +21,7 @@ export interface PgliteResultLike {
 
 /** The part of PGlite (or of one of its transactions) the routed database uses. */
 export interface PgliteQueryLike {
+  /** Runs one statement. */
   query(sql: string, params?: unknown[], options?: Record<string, unknown>): Promise<PgliteResultLike>;
   /** A transaction's: ends it rolled back (what `pglite-prisma-adapter` calls). */
   rollback?(): Promise<void>;
@@ -28,6 +29,7 @@ export interface PgliteQueryLike {
 
 /** The part of a `PGlite` instance the routed database uses. */
 export interface PgliteLike extends PgliteQueryLike {
+  /** Runs `fn` in a transaction. */
   transaction<T>(fn: (tx: PgliteQueryLike) => Promise<T>): Promise<T>;
 }
 
@@ -78,6 +80,7 @@ export class RoutedPglite implements PgliteLike {
     this.#handle = new RouterHandle(options);
   }
 
+  /** Runs one statement, rewritten for the stage of every migrated table it touches. */
   query(sql: string, params?: unknown[], options?: Record<string, unknown>): Promise<PgliteResultLike> {
     return this.#connection.run(() =>
       this.#handle.run(
@@ -88,13 +91,16 @@ export class RoutedPglite implements PgliteLike {
     );
   }
 
+  /** Runs `fn` in a transaction whose statements are routed like {@link RoutedPglite.query}'s. */
   transaction<T>(fn: (tx: PgliteQueryLike) => Promise<T>): Promise<T> {
     return this.#connection.run(() => this.db.transaction((tx) => fn(new RoutedPgliteTransaction(tx, this.#handle))));
   }
 
   /** A pg-pool-style client holding PGlite's connection until `release()`. */
   async connect(): Promise<{
+    /** Runs one statement, routed. */
     query(text: string | StatementConfig, values?: unknown[]): Promise<SqlResult>;
+    /** Gives the connection back. */
     release(): void;
   }> {
     let release!: () => void;
@@ -119,6 +125,7 @@ export class RoutedPglite implements PgliteLike {
     };
   }
 
+  /** Stops the router; the PGlite database stays open (close it yourself). */
   async end(): Promise<void> {
     this.#handle.router.close();
   }

@@ -10,16 +10,23 @@ import { RouterHandle, type StatementConfig } from './session.js';
 
 /** The part of a pg client the routed pool uses. */
 export interface PoolClientLike {
+  /** Runs one statement given as a config object. */
   query(config: StatementConfig): Promise<SqlResult>;
+  /** Runs one statement given as text and values. */
   query(text: string, values?: readonly unknown[]): Promise<SqlResult>;
+  /** Returns the client to its pool; with an error, discards it. */
   release(error?: Error | boolean): void;
 }
 
 /** The part of a `pg.Pool` the routed pool uses. */
 export interface PoolLike {
+  /** Runs one statement given as a config object. */
   query(config: StatementConfig): Promise<SqlResult>;
+  /** Runs one statement given as text and values. */
   query(text: string, values?: readonly unknown[]): Promise<SqlResult>;
+  /** Checks a client out of the pool. */
   connect(): Promise<PoolClientLike>;
+  /** Closes the pool. */
   end(): Promise<void>;
 }
 

@@ -24,6 +24,7 @@ export interface Queryable {
  * in that one: under a savepoint, rolled back to it when `fn` throws.
  */
 export interface NestingQueryable extends Queryable {
+  /** Runs `fn` under a savepoint: released when it resolves, rolled back to when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
 }
 

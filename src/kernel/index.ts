@@ -18,6 +18,7 @@ export {
   ValidationError,
 } from './errors.js';
 export { Mutex } from './mutex.js';
+export { importOptionalPeers } from './optional-peers.js';
 export {
   firstIssue,
   type OptionExpectations,

@@ -168,5 +168,6 @@ export function isMetricEventType(type: unknown): type is MetricEvent['type'] {
 
 /** Receives events. Must be fast and must not throw; flagshift drops what a sink throws. */
 export interface MetricsSink {
+  /** Takes one event. */
   record(event: MetricEvent): void;
 }

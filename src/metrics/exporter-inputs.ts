@@ -15,7 +15,9 @@ import { migrationLabel, OTHER } from './labels.js';
  * happen, and which migrations are tripped at each collection.
  */
 export interface GuardrailsLike {
+  /** Calls `listener` on every trip and reset; returns the function that stops it. */
   subscribe(listener: (event: GuardrailEvent) => void): () => void;
+  /** Which migrations are tripped now. */
   status(): readonly { readonly migration: string; readonly tripped: boolean }[];
 }
 

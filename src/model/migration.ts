@@ -74,7 +74,9 @@ export interface BoundMapping {
   readonly newColumns: readonly BoundColumn[];
   /** Set when the new columns live in another table. */
   readonly newTable: SideTable | undefined;
+  /** The mapping's `forward(old)`: new values from old ones. */
   readonly forward: ((old: readonly unknown[]) => unknown[]) | undefined;
+  /** The mapping's `backward(new)`: old values from new ones. */
   readonly backward: ((values: readonly unknown[]) => unknown[]) | undefined;
   readonly sql: MappingSpec['sql'];
   readonly spec: MappingSpec;

@@ -139,6 +139,7 @@ export interface Repository<E, K extends keyof E = keyof E> {
     query: FindQuery<E> & { readonly select: readonly S[] },
     options?: CallOptions,
   ): Promise<Pick<E, S>[]>;
+  /** Entities that match `query.where`, ordered and limited. */
   find(query?: FindQuery<E>, options?: CallOptions): Promise<E[]>;
   /**
    * One page of the entities that match `query.where`, in `query.orderBy` and then key
@@ -149,6 +150,7 @@ export interface Repository<E, K extends keyof E = keyof E> {
     query: PageQuery<E> & { readonly select: readonly S[] },
     options?: CallOptions,
   ): Promise<Page<Pick<E, S>>>;
+  /** One page of the entities that match `query.where`, keyset-paged. */
   findPage(query: PageQuery<E>, options?: CallOptions): Promise<Page<E>>;
   /** How many entities match `where`, routed and compared as `find` is. */
   count(where?: Where<E>, options?: CallOptions): Promise<number>;

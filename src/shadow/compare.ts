@@ -18,12 +18,12 @@ export interface FieldDiff {
 
 /**
  * How a migration compares old and new values. Every field is optional; without options
- * values are compared by {@link deepEqual}, and `null` and `undefined` count as equal.
+ * values are compared by `deepEqual`, and `null` and `undefined` count as equal.
  */
 export interface CompareOptions {
   /**
    * Decides whether the (normalized) old and new values of `field` are equal, in place of
-   * {@link deepEqual}. Return `undefined` to fall back to the default for this field, so
+   * `deepEqual`. Return `undefined` to fall back to the default for this field, so
    * one comparator can special-case a few fields. Called for every compared field of an
    * entity present on both sides, including when a value is `null` or `undefined`.
    * @default deep structural equality, with `null` equal to `undefined`

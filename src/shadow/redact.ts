@@ -31,7 +31,7 @@ export function canonicalize(value: unknown): string {
 
 /**
  * A stable, short, one-way digest of `value`: `sha256:` and the first 16 hex digits
- * (64 bits) of the SHA-256 of its {@link canonicalize | canonical form}.
+ * (64 bits) of the SHA-256 of its canonical form (`canonicalize`).
  *
  * The same logical value gives the same digest in every process, so repeated mismatches
  * of one value can be recognised across hosts and restarts. No salt is used, for that

@@ -216,6 +216,7 @@ export interface Backfill {
   run(): Promise<BackfillReport>;
   /** Stops between batches until {@link resume}. The claimed range's lease may lapse meanwhile. */
   pause(): void;
+  /** Goes on after {@link Backfill.pause}. */
   resume(): void;
   /** Stops after the current batch; `run()` resolves with status `cancelled`. Progress is kept. */
   cancel(): void;

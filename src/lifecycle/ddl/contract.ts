@@ -393,7 +393,7 @@ export class ContractRefusedError extends StageTransitionError {
 
 /**
  * Contracts `migration`: checks the gate (see {@link contractGate}), plans (see
- * {@link planContract}) and runs the steps (see {@link runDdl}), and records a `contract`
+ * {@link planContract}) and runs the steps (see `runDdl`), and records a `contract`
  * event. Throws a {@link ContractRefusedError} when the gate is closed, unless `force`
  * is set, in which case a `force` event records the override first. A dry run checks the
  * gate (reported, not enforced), returns the SQL and changes nothing.

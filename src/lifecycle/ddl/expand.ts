@@ -124,7 +124,7 @@ export async function planExpand(db: Queryable, migration: Migration, options: E
 }
 
 /**
- * Plans and runs the expand of `migration` (see {@link planExpand} and {@link runDdl}),
+ * Plans and runs the expand of `migration` (see {@link planExpand} and `runDdl`),
  * then records an `expand` event in the state tables when it changed anything. With
  * `dryRun`, returns the SQL and changes nothing.
  *

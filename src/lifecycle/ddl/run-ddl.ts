@@ -34,7 +34,7 @@ export interface DdlStep {
   readonly rollback?: string;
 }
 
-/** Options of {@link runDdl}. */
+/** Options of `runDdl`. */
 export interface DdlOptions extends LifecycleOptions {
   /** `lock_timeout` of every statement, in milliseconds. @default 500 */
   readonly lockTimeoutMs?: number;
@@ -67,7 +67,7 @@ export interface DdlStepReport {
   readonly durationMs: number;
 }
 
-/** The result of {@link runDdl}. */
+/** The result of `runDdl`. */
 export interface DdlReport {
   readonly dryRun: boolean;
   readonly steps: readonly DdlStepReport[];

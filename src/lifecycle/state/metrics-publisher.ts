@@ -63,6 +63,7 @@ export interface MetricsPublisher {
   readonly processId: string;
   /** Publishes now (waiting for a publish in flight first). Resolves `false` on failure; never rejects. */
   publish(): Promise<boolean>;
+  /** How many publishes succeeded and failed, and the last error. */
   stats(): MetricsPublisherStats;
   /** Stops the timer and publishes one last time, so the final counts are seen. Never rejects. */
   stop(): Promise<void>;
