@@ -52,7 +52,8 @@ describe('documentation links', () => {
   });
 
   it('finds links and anchors as GitHub renders them', () => {
-    const text = '## The `six` stages\n\n```md\n[not a link](nowhere.md)\n```\n\nSee [x](a.md#b) and `[y](c.md)`.\n## Kill\n## Kill\n';
+    const text =
+      '## The `six` stages\n\n```md\n[not a link](nowhere.md)\n```\n\nSee [x](a.md#b) and `[y](c.md)`.\n## Kill\n## Kill\n';
     expect(linkTargets(text)).toEqual(['a.md#b']);
     expect([...headingAnchors(text)]).toEqual(['the-six-stages', 'kill', 'kill-1']);
     expect(brokenLink(join(root, 'README.md'), 'docs/STAGES.md#kill')).toBeUndefined();

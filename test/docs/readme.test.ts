@@ -1,6 +1,6 @@
 /**
  * Runs the README's guide in this clone, as a reader would: every block marked
- * `<!-- run: clone -->`. A `js`/`ts` block is written to a module in the clone and
+ * `<!-- run: clone -->` (and the marked code of the guides in docs/guides). A `js`/`ts` block is written to a module in the clone and
  * imported (PGlite, in this process), and whatever it prints with `console.log` must be
  * what the comment on that line says. A shell block runs line by line against a database
  * of its own on the test server: the CLI (`npm run flagshift -- ...`) in this process
@@ -8,60 +8,31 @@
  * run fails it, so the README can't grow a command nobody runs.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { testDatabaseUrl } from '../support/pg-connections.js';
 import { runCli } from '../apps/cli/support/run-cli.js';
+import { testDatabaseUrl } from '../support/pg-connections.js';
 import { type FencedBlock, markedBlocks } from './support/markdown.js';
+import { shellWords } from './support/shell.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const cloneBlocks = markedBlocks(readme, 'run: clone');
 const moduleBlocks = cloneBlocks.filter((block) => ['js', 'ts', 'mjs', 'mts'].includes(block.lang));
 const shellBlocks = cloneBlocks.filter((block) => ['sh', 'bash', 'shell'].includes(block.lang));
+const guides = readdirSync(join(root, 'docs/guides')).filter((name) => name.endsWith('.md'));
+const guideBlocks = guides.flatMap((name) =>
+  markedBlocks(readFileSync(join(root, 'docs/guides', name), 'utf8'), 'run: clone').map(
+    (block) => [`docs/guides/${name}:${block.line}`, block] as const,
+  ),
+);
 
 /** A PGlite start and a whole lifecycle: seconds, more on a loaded machine. */
 const GUIDE_TIMEOUT_MS = 60_000;
-
-/**
- * Splits a shell command line into words as sh does for the forms the README uses:
- * blanks separate words, '...' is literal, "..." expands `$NAME` and `${NAME}` from `env`.
- */
-export function shellWords(line: string, env: Readonly<Record<string, string>>): string[] {
-  const words: string[] = [];
-  let word: string | undefined;
-  const expand = (text: string) =>
-    text.replace(/\$(?:\{(\w+)\}|(\w+))/g, (_all, braced: string | undefined, bare: string | undefined) => {
-      const name = braced ?? bare ?? '';
-      const value = env[name];
-      if (value === undefined) throw new Error(`the README uses $${name}, which the test doesn't set`);
-      return value;
-    });
-  for (let i = 0; i < line.length; i++) {
-    const char = line[i] ?? '';
-    if (/\s/.test(char)) {
-      if (word !== undefined) words.push(word);
-      word = undefined;
-    } else if (char === "'" || char === '"') {
-      const end = line.indexOf(char, i + 1);
-      if (end < 0) throw new Error(`unterminated ${char} in: ${line}`);
-      const quoted = line.slice(i + 1, end);
-      word = (word ?? '') + (char === '"' ? expand(quoted) : quoted);
-      i = end;
-    } else if (char === '#' && word === undefined) {
-      break;
-    } else {
-      word = (word ?? '') + (char === '$' ? expand(line.slice(i).match(/^\$(\{\w+\}|\w+)/)?.[0] ?? '$') : char);
-      if (char === '$') i += (line.slice(i).match(/^\$(\{\w+\}|\w+)/)?.[0].length ?? 1) - 1;
-    }
-  }
-  if (word !== undefined) words.push(word);
-  return words;
-}
 
 /** The comments of `console.log(...); // comment` lines: what each one must print. */
 function expectedPrints(code: string): string[] {
@@ -98,30 +69,49 @@ describe('README guide, in a clone', () => {
       '-c',
       "SELECT 'a b'",
     ]);
-    expect(shellWords("echo '$DATABASE_URL' ${DATABASE_URL}x", env)).toEqual(['echo', '$DATABASE_URL', 'postgres://h/dbx']);
+    expect(shellWords(`echo '$DATABASE_URL' \${DATABASE_URL}x`, env)).toEqual([
+      'echo',
+      '$DATABASE_URL',
+      'postgres://h/dbx',
+    ]);
     expect(() => shellWords('echo "$UNSET"', env)).toThrow(/UNSET/);
   });
 
+  /** Imports `block` as a module of the clone and returns what it printed. */
+  async function runModule(name: string, block: FencedBlock): Promise<string[]> {
+    const file = join(tmp, `${name.replace(/\W+/g, '-')}.mjs`);
+    writeFileSync(file, block.code);
+    const printed: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+      printed.push(
+        args.map((arg) => (typeof arg === 'string' ? arg : inspect(arg, { breakLength: Infinity }))).join(' '),
+      );
+    });
+    try {
+      await import(pathToFileURL(file).href);
+    } finally {
+      log.mockRestore();
+    }
+    return printed;
+  }
+
   it.each(moduleBlocks.map((block) => [label(block), block] as const))(
     '%s runs and prints what its comments say',
-    async (_label, block) => {
-      const file = join(tmp, `line-${block.line}.mjs`);
-      writeFileSync(file, block.code);
-      const printed: string[] = [];
-      const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
-        printed.push(args.map((arg) => (typeof arg === 'string' ? arg : inspect(arg, { breakLength: Infinity }))).join(' '));
-      });
-      try {
-        await import(pathToFileURL(file).href);
-      } finally {
-        log.mockRestore();
-      }
+    async (name, block) => {
       const expected = expectedPrints(block.code);
       expect(expected.length).toBeGreaterThan(0);
-      expect(printed).toEqual(expected);
+      expect(await runModule(name, block)).toEqual(expected);
     },
     GUIDE_TIMEOUT_MS,
   );
+
+  it('marks the migration of every guide in docs/guides to run', () => {
+    expect(guideBlocks.map(([name]) => name.split(':')[0])).toEqual(guides.map((name) => `docs/guides/${name}`));
+  });
+
+  it.each(guideBlocks)('%s defines its migrations without an error', async (name, block) => {
+    expect(await runModule(name, block)).toEqual(expectedPrints(block.code));
+  });
 
   describe('shell blocks, against a database of their own', () => {
     const database = `readme_${randomBytes(6).toString('hex')}`;
@@ -173,6 +163,15 @@ describe('README guide, in a clone', () => {
       },
       GUIDE_TIMEOUT_MS,
     );
+
+    it("examples/demo.ts's closing CLI commands run against the guide's table", async () => {
+      const demo = readFileSync(join(root, 'examples/demo.ts'), 'utf8');
+      const commands = [...demo.matchAll(/note\('\s+(npm run flagshift -- [^']*)'\)/g)].map((match) => match[1] ?? '');
+      expect(commands.some((command) => command.endsWith(' dashboard'))).toBe(true);
+      const once = commands.filter((command) => !command.endsWith(' dashboard')); // a server: it never returns
+      expect(once.length).toBeGreaterThan(0);
+      for (const command of once) await runLine(command);
+    });
 
     it('left the database as the guide says: username filled, the stage at dualwrite', async () => {
       const client = new pg.Client({ connectionString: env['DATABASE_URL'] });
