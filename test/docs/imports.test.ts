@@ -3,21 +3,13 @@
  * block imports from `flagshift` or one of its entry points is an export of that entry
  * point, so a renamed or removed function can't linger in the documentation.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fencedBlocks } from './support/markdown.js';
+import { documentationPages, fencedBlocks } from './support/markdown.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-function markdownFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return markdownFiles(path);
-    return name.endsWith('.md') ? [path] : [];
-  });
-}
 
 /** The value names each `import { ... } from 'flagshift...'` of `code` takes, by entry point. */
 function flagshiftImports(code: string): Array<{ entry: string; name: string }> {
@@ -30,7 +22,7 @@ function flagshiftImports(code: string): Array<{ entry: string; name: string }> 
   );
 }
 
-const pages = [join(root, 'README.md'), ...markdownFiles(join(root, 'docs'))];
+const pages = documentationPages(root);
 const imports = pages.flatMap((page) =>
   fencedBlocks(readFileSync(page, 'utf8'))
     .filter((block) => ['ts', 'js', 'typescript', 'javascript'].includes(block.lang))

@@ -3,11 +3,11 @@
  * docs/**\/*.md resolves to a file (and its #anchor to a heading of a Markdown target),
  * and the README stays short enough to read in five minutes.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fencedBlocks, headingAnchors, linkTargets } from './support/markdown.js';
+import { documentationPages, fencedBlocks, headingAnchors, linkTargets } from './support/markdown.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -18,15 +18,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  */
 const WRITTEN_ELSEWHERE = new Set(['docs/scaling.md', 'docs/fleet.md', 'docs/orm/README.md']);
 
-function markdownFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return markdownFiles(path);
-    return name.endsWith('.md') ? [path] : [];
-  });
-}
-
-const pages = [join(root, 'README.md'), ...markdownFiles(join(root, 'docs'))];
+const pages = documentationPages(root);
 
 /** What is wrong with `target` as written in `page`, or undefined when it resolves. */
 function brokenLink(page: string, target: string): string | undefined {

@@ -8,6 +8,8 @@
  * - `<!-- run: fresh -->`: a shell block run in a fresh npm project;
  * - `<!-- file: fresh NAME -->`: a block the fresh project writes to the file NAME first.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** One fenced code block of a Markdown text. */
 export interface FencedBlock {
@@ -91,4 +93,15 @@ export function headingAnchors(markdown: string): Set<string> {
     anchors.add(count === 0 ? slug : `${slug}-${count}`);
   }
   return anchors;
+}
+
+/** README.md and every Markdown file under docs/ of the repository at `root`. */
+export function documentationPages(root: string): string[] {
+  const under = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return under(path);
+      return name.endsWith('.md') ? [path] : [];
+    });
+  return [join(root, 'README.md'), ...under(join(root, 'docs'))];
 }
