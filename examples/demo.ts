@@ -399,3 +399,13 @@ if (failures.length > 0) {
   process.exit(1);
 }
 note('every check passed');
+
+// What to try next, with commands that run as printed in a clone of the repository.
+heading('try next');
+note('the CLI against your own database, with a table users (id integer PRIMARY KEY, user_name text, email text):');
+note('  export DATABASE_URL=postgres://user:password@host:5432/database');
+note('  npm run flagshift -- -m examples/flagshift.config.ts plan users-username');
+note('  npm run flagshift -- -m examples/flagshift.config.ts expand users-username --dry-run');
+note('the dashboard over that database (it shows what applications publish with createMetricsPublisher):');
+note('  npm run flagshift -- -m examples/flagshift.config.ts dashboard');
+note('the whole guide: README.md ("Guide: a rename in a clone"); the runbook: docs/operations.md');

@@ -48,7 +48,9 @@ describe('examples', () => {
     'examples/demo.ts runs to completion and points at the CLI and lifecycle API for the steps it does in plain SQL',
     async () => {
       const stdout = await runExample('demo');
-      expect(stdout).toMatch(/every check passed$/);
+      expect(stdout).toMatch(/every check passed\n/);
+      expect(stdout).toContain('npm run flagshift -- -m examples/flagshift.config.ts plan users-username');
+      expect(stdout).toContain('npm run flagshift -- -m examples/flagshift.config.ts dashboard');
       expect(stdout).not.toMatch(/comes later|by hand/);
       expect(stdout).toContain('flagshift expand users-username, or expand() from flagshift/lifecycle');
       expect(stdout).toContain('flagshift backfill users-username');
