@@ -229,7 +229,10 @@ export function createOpenFeatureFlags(options: OpenFeatureFlagsOptions = {}): F
   // value is the same for every targeting key. Any other reason (`TARGETING_MATCH`,
   // `SPLIT`, even `DEFAULT` or `CACHED`, which may follow a rule) says it may differ.
   const staticFlags = new Set<string>();
-  const note = <T extends string | number>(flagKey: string, details: EvaluationDetailsLike<T>): EvaluationDetailsLike<T> => {
+  const note = <T extends string | number>(
+    flagKey: string,
+    details: EvaluationDetailsLike<T>,
+  ): EvaluationDetailsLike<T> => {
     if (details.reason === StandardResolutionReasons.STATIC && details.errorCode === undefined)
       staticFlags.add(flagKey);
     else staticFlags.delete(flagKey);

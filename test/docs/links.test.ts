@@ -11,13 +11,6 @@ import { documentationPages, fencedBlocks, headingAnchors, linkTargets } from '.
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/**
- * Pages other branches of the same change write (the scaling limits, the fleet, the
- * per-ORM pages). A link to one counts as resolved while the page is absent; once it
- * exists, its links and anchors are checked like any other.
- */
-const WRITTEN_ELSEWHERE = new Set(['docs/scaling.md', 'docs/fleet.md', 'docs/orm/README.md']);
-
 const pages = documentationPages(root);
 
 /** What is wrong with `target` as written in `page`, or undefined when it resolves. */
@@ -26,7 +19,7 @@ function brokenLink(page: string, target: string): string | undefined {
   const [path = '', anchor] = target.split('#');
   const file = path === '' ? page : resolve(dirname(page), decodeURIComponent(path));
   if (!existsSync(file)) {
-    return WRITTEN_ELSEWHERE.has(relative(root, file)) ? undefined : `no file ${relative(root, file)}`;
+    return `no file ${relative(root, file)}`;
   }
   if (anchor === undefined || anchor === '' || !file.endsWith('.md')) return undefined;
   return headingAnchors(readFileSync(file, 'utf8')).has(anchor)

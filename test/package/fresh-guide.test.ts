@@ -2,8 +2,7 @@
  * The README's fresh-project guide, run verbatim against the built package: blocks marked
  * `<!-- file: fresh NAME -->` are written into a new project outside the repository, blocks
  * marked `<!-- run: fresh -->` run there in order (`npm install flagshift` installs the
- * built tarball). Until the README carries the markers, the fixture guide beside this test
- * is run instead, so the mechanism stays proven.
+ * built tarball).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,9 +17,7 @@ import {
 } from '../support/package.js';
 
 const readme = readFileSync(join(repositoryRoot, 'README.md'), 'utf8');
-const fixture = join(repositoryRoot, 'test', 'package', 'fixtures', 'README.md');
-const source = guideSteps(readme, 'fresh').length > 0 ? 'README.md' : 'test/package/fixtures/README.md';
-const steps = guideSteps(source === 'README.md' ? readme : readFileSync(fixture, 'utf8'), 'fresh');
+const steps = guideSteps(readme, 'fresh');
 
 let project: FreshProject | undefined;
 
@@ -55,7 +52,7 @@ describe('guide markers', () => {
   });
 });
 
-describe(`the fresh-project guide of ${source}`, () => {
+describe("the README's fresh-project guide", () => {
   it('runs verbatim in a new project', async () => {
     expect(steps.some((step) => step.kind === 'run')).toBe(true);
     const tarball = await buildPackage();

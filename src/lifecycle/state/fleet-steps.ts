@@ -12,7 +12,7 @@ import { createInStateSchema } from './state-tables.js';
 /** The steps a fleet run takes on each member, in order. */
 export const FLEET_STEPS = ['expand', 'backfill', 'verify', 'contract'] as const;
 
-/** One of {@link FLEET_STEPS}. */
+/** A step the fleet runs on each member, in this order: expand, backfill, verify, contract. */
 export type FleetStep = (typeof FLEET_STEPS)[number];
 
 /** The last step a fleet run started on a member, and how it ended. */
