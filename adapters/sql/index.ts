@@ -19,6 +19,7 @@
  */
 export type { SqlRouterOptions, SqlRouterStats } from '../../src/internal.js';
 export { loadSqlParser } from './parser.js';
+export { type PgModuleLike, pgModuleOf } from './pg-module.js';
 export {
   type PgliteLike,
   type PgliteQueryLike,
@@ -26,6 +27,7 @@ export {
   RoutedPglite,
   routePglite,
 } from './routed-pglite.js';
+export { type PgStyleResult, RoutedPgliteClient } from './routed-pglite-client.js';
 export { type PoolClientLike, type PoolLike, routePool } from './routed-pool.js';
 export { type StatementConfig, withFlagContext } from './session.js';
 export { routerStats } from './stats.js';

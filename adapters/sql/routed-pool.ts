@@ -6,6 +6,7 @@
  * dependency.
  */
 import type { SqlResult, SqlRouterOptions, SqlSession } from '../../src/internal.js';
+import { callbackOf, settle, statementOf } from './pg-call-forms.js';
 import { RouterHandle, type StatementConfig } from './session.js';
 
 /** The part of a pg client the routed pool uses. */
@@ -30,17 +31,8 @@ export interface PoolLike {
   end(): Promise<void>;
 }
 
-type QueryCallback = (error: Error | null, result?: SqlResult) => void;
-
 /** The router of each routed pool, for {@link routedPoolStats}. */
 const handles = new WeakMap<object, RouterHandle>();
-
-/** pg's call forms: `(text, values?)`, `(config)`, `(config, values)`, each with an optional callback. */
-function statementOf(textOrConfig: string | StatementConfig, values: unknown): StatementConfig {
-  const config: StatementConfig = typeof textOrConfig === 'string' ? { text: textOrConfig } : { ...textOrConfig };
-  if (Array.isArray(values)) config.values = values;
-  return config;
-}
 
 /**
  * Runs a statement on `target` in the form the caller used: `(text, values)` stays
@@ -51,15 +43,6 @@ function executor(
   textForm: boolean,
 ): (config: StatementConfig) => Promise<SqlResult> {
   return textForm ? (config) => target.query(config.text, config.values) : (config) => target.query(config);
-}
-
-function settle<R>(promise: Promise<R>, callback: unknown): Promise<R> | undefined {
-  if (typeof callback !== 'function') return promise;
-  promise.then(
-    (result) => (callback as QueryCallback)(null, result as SqlResult),
-    (error: Error) => (callback as QueryCallback)(error),
-  );
-  return undefined;
 }
 
 /** `target` seen through a proxy that replaces the members of `own` and binds the others to it. */
@@ -80,7 +63,7 @@ function routedQuery(target: PoolLike | PoolClientLike, session: SqlSession | un
   return (textOrConfig: string | StatementConfig, values?: unknown, callback?: unknown) => {
     const textForm = typeof textOrConfig === 'string';
     const run = handle.run(statementOf(textOrConfig, values), session, textForm ? inTextForm : asConfig);
-    return settle(run, typeof values === 'function' ? values : callback);
+    return settle(run, callbackOf(values, callback));
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * The stage contract (docs/STAGES.md), one suite for every way an application reaches the
  * table: flagshift's repository, and the SQL router under raw pg-style SQL, Kysely,
- * Drizzle and Prisma 7, on PGlite (`routePglite`) and on the real server (`routePool` over
- * a pg pool), and TypeORM and Knex on the server: which columns each stage writes (in one statement), which side reads are
+ * Drizzle, Prisma 7, TypeORM and Knex, on PGlite (`routePglite`) and on the real server
+ * (`routePool` over a pg pool): which columns each stage writes (in one statement), which side reads are
  * served from, a corrupted row caught in shadow and live, sticky read percentages, one
  * decision per transaction, and dual writes kept through a flag outage.
  */
@@ -24,12 +24,12 @@ import {
   type Stage,
 } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
+import { pgModuleOf } from 'flagshift/sql';
 import knex from 'knex';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { DataSource, EntitySchema } from 'typeorm';
-import { expect, onTestFinished, it as vitestIt } from 'vitest';
+import { expect, it, onTestFinished } from 'vitest';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { userEntity } from '../support/fixtures.js';
 import { drizzleUsers, filePglite, type KyselyDatabase, type Routed, routedUsers, usernameRename } from './fixture.js';
@@ -186,16 +186,11 @@ const typeormUsers = new EntitySchema<{ id: number; username: string | null; ema
 });
 
 /**
- * TypeORM over the routed pool: its `driver` option is the pg module, whose `Pool` here
- * hands TypeORM the routed pool instead of making one.
+ * TypeORM over the routed database: its `driver` option is a pg module whose `Pool` is the
+ * routed pool or the routed PGlite.
  */
 async function typeormClient(db: Routed): Promise<Client> {
-  // A constructor that returns an object makes `new` return that object.
-  const Pool = function RoutedPool() {
-    return db;
-  } as unknown as typeof pg.Pool;
-  const driver = { ...pg, Pool };
-  const source = new DataSource({ type: 'postgres', driver, entities: [typeormUsers] });
+  const source = new DataSource({ type: 'postgres', driver: pgModuleOf(db), entities: [typeormUsers] });
   // Not destroyed: the pool is the test's, ended with it (routing.test.ts ends one as TypeORM does).
   await source.initialize();
   const users = source.getRepository(typeormUsers);
@@ -221,9 +216,9 @@ async function typeormClient(db: Routed): Promise<Client> {
   };
 }
 
-/** Knex (3.3+) over the routed pool, handed to it as `connectionPool`: Knex doesn't own it. */
+/** Knex (3.3+) over the routed database, handed to it as `connectionPool`: Knex doesn't own it. */
 function knexClient(db: Routed): Client {
-  const k = knex({ client: 'pg', connectionPool: db as pg.Pool });
+  const k = knex({ client: 'pg', connectionPool: db });
   type Row = { id: number; username: string | null };
   return {
     async insert(id, username) {
@@ -311,14 +306,6 @@ describeDrivers('the stage contract, through the repository and the routed SQL o
   }
 
   for (const flavor of FLAVORS) {
-    // TypeORM and Knex talk to a pool the pg way (callback `connect` and `query`,
-    // `on('error')`, `command` in results): the routed PGlite answers as a pool only through
-    // promise `connect`/`query`/`release`, so these two run on the server.
-    const it = (name: string, body: () => Promise<void>) =>
-      vitestIt(name, async (context) => {
-        if ((flavor === 'typeorm' || flavor === 'knex') && getCtx().kind === 'pglite') context.skip();
-        await body();
-      });
     it(`${flavor}: each stage writes its sides in one statement and serves its side`, async () => {
       const { flags, client, physical, corrupt, mismatches } = await setup(flavor, 'off');
       for (const [index, stage] of STAGES.entries()) {

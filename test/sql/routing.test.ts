@@ -16,7 +16,7 @@ import {
   split,
 } from 'flagshift';
 import { createPgliteDriver } from 'flagshift/pglite';
-import { routerStats, withFlagContext } from 'flagshift/sql';
+import { RoutedPglite, routerStats, withFlagContext } from 'flagshift/sql';
 import type pg from 'pg';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
@@ -152,9 +152,9 @@ describeDrivers('routed SQL: routing', (getCtx) => {
     expect(objects.rows).toEqual([{ email: 'a@x', username: 'ada', id: 1 }]);
     expect(Object.keys(objects.rows[0] as object)).toEqual(['email', 'username', 'id']);
     const arrays =
-      'totalCount' in db
-        ? await db.query({ text: 'SELECT username, id FROM users', rowMode: 'array' })
-        : await db.query('SELECT username, id FROM users', [], { rowMode: 'array' });
+      db instanceof RoutedPglite
+        ? await db.query('SELECT username, id FROM users', [], { rowMode: 'array' })
+        : await db.query({ text: 'SELECT username, id FROM users', rowMode: 'array' });
     expect(arrays.rows).toEqual([['ada', 1]]);
     expect((arrays.fields as { name: string }[]).map((field) => field.name)).toEqual(['username', 'id']);
   });

@@ -1,0 +1,37 @@
+/**
+ * node-postgres's call forms, shared by the routed pool and the routed PGlite's pg-style
+ * client: `query(text, values?)`, `query(config)`, `query(config, values)`, each with an
+ * optional trailing callback that replaces the promise.
+ */
+import type { StatementConfig } from './session.js';
+
+/** pg's node-style callback of `query`. */
+export type QueryCallback<R> = (error: Error | null, result?: R) => void;
+
+/**
+ * The statement of a pg-style call. A submittable (pg-query-stream, pg-cursor) is refused:
+ * the router needs the whole result to compare and strip its hidden columns.
+ */
+export function statementOf(textOrConfig: string | StatementConfig, values: unknown): StatementConfig {
+  if (typeof textOrConfig !== 'string' && typeof textOrConfig?.submit === 'function') {
+    throw new TypeError('routed SQL: query streams and cursors (pg-query-stream, pg-cursor) are not routed');
+  }
+  const config: StatementConfig = typeof textOrConfig === 'string' ? { text: textOrConfig } : { ...textOrConfig };
+  if (Array.isArray(values)) config.values = values;
+  return config;
+}
+
+/** The callback of a pg-style call: its last function argument, after the values or in their place. */
+export function callbackOf(values: unknown, callback: unknown): unknown {
+  return typeof values === 'function' ? values : callback;
+}
+
+/** `promise` handed back as pg does: to `callback` when there is one (and `undefined` returned), else as it is. */
+export function settle<R>(promise: Promise<R>, callback: unknown): Promise<R> | undefined {
+  if (typeof callback !== 'function') return promise;
+  promise.then(
+    (result) => (callback as QueryCallback<R>)(null, result),
+    (error: Error) => (callback as QueryCallback<R>)(error),
+  );
+  return undefined;
+}
