@@ -102,6 +102,7 @@ export function movedWriteOf(
   statement: SqlNode,
   tables: ReadonlyMap<string, MigratedTable>,
   modes: ReadonlyMap<string, Mode>,
+  refuse: Refuse,
 ): MovedWrite | undefined {
   const kind = Object.keys(statement)[0]!;
   const commands: Record<string, MovedResult['command']> = {
@@ -127,12 +128,54 @@ export function movedWriteOf(
       conflict?.targetList as SqlNode[] | undefined,
     ];
     if (!lists.some((list) => list?.some((item) => written.has(targetName(item))))) return undefined;
+    const relation = body.relation as SqlNode;
+    const ref = ((relation.alias as { aliasname?: string } | undefined)?.aliasname ?? relation.relname) as string;
+    for (const list of lists) refuseSelfComputed(table, ref, modes, list, refuse);
   }
   const clause = body.returningClause as SqlNode | undefined;
   const returning = (clause?.exprs ?? body.returningList) as SqlNode[] | undefined;
   delete body.returningClause;
   delete body.returningList;
   return new MovedWrite(body, command, table, returning);
+}
+
+/**
+ * Refuses a moved column computed from a moved column (`SET bio = bio || $1`) while the
+ * side table serves it: the value would be read from the side table as the statement
+ * started, so two such updates of one row at once would lose one (PostgreSQL re-reads a
+ * row an UPDATE waited for, but not a sub-query's). Served from the main table, the main
+ * row's lock orders them and the side row gets the written value.
+ */
+function refuseSelfComputed(
+  table: MigratedTable,
+  ref: string,
+  modes: ReadonlyMap<string, Mode>,
+  list: readonly SqlNode[] | undefined,
+  refuse: Refuse,
+): void {
+  for (const item of list ?? []) {
+    const column = table.newColumns.get(targetName(item));
+    if (column?.side === undefined || modes.get(column.migration.name)!.serves !== 'new') continue;
+    const visit = (node: unknown): void => {
+      if (Array.isArray(node)) {
+        for (const each of node) visit(each);
+        return;
+      }
+      if (node === null || typeof node !== 'object') return;
+      const object = node as SqlNode;
+      const names = object.ColumnRef !== undefined ? refNames(object.ColumnRef as SqlNode) : undefined;
+      // Unqualified, or qualified by the written table: a column of another relation (UPDATE ... FROM) is read as it is.
+      const own = names !== undefined && (names.length === 1 || names[names.length - 2] === ref);
+      const read = own ? table.newColumns.get(names[names.length - 1]!) : undefined;
+      if (read?.side !== undefined) {
+        refuse(
+          `a value of the moved column "${column.name}" computed from the moved column "${read.name}" while the side table serves it (two such writes of one row at once could lose one); read the row FOR UPDATE in a transaction and write the value`,
+        );
+      }
+      for (const key in object) visit(object[key]);
+    };
+    visit((item.ResTarget as SqlNode | undefined)?.val ?? item);
+  }
 }
 
 /** What {@link movedStatement} needs of the rewrite. */
@@ -433,6 +476,11 @@ function finalTargets(ctx: MovedContext, write: MovedWrite, ref: string): { targ
       const qualifier = fields.slice(0, -1).map((field) => (field.String as { sval: string }).sval);
       if (qualifier.length > 0 && entryByQualifier(qualifier, scope)?.table !== table) {
         ctx.refuse(`${qualifier.join('.')}.* of another relation in the RETURNING list of a write of a moved column`);
+      }
+      const joined = (write.body.fromClause ?? write.body.usingClause) as SqlNode[] | undefined;
+      if (qualifier.length === 0 && joined !== undefined && joined.length > 0) {
+        // The original * would return the other relations' columns too.
+        ctx.refuse('RETURNING * over a write joined to other relations (FROM, USING) with a moved column');
       }
       for (const { column } of table.shape) {
         need(column);

@@ -84,7 +84,7 @@ export function rewriteStatement(
   refuse: Refuse,
   compare: boolean,
 ): Rewritten {
-  const moved = movedWriteOf(statement, tables, modes);
+  const moved = movedWriteOf(statement, tables, modes, refuse);
   const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved, writing: undefined };
   let compared: ComparedColumn[] = [];
   let hidden: string[] = [];
