@@ -6,6 +6,7 @@
  * result needs out.
  */
 import type { Side } from '../model/index.js';
+import { type MovedResult, type MovedWrite, movedStatement, movedWriteOf, PROPOSED } from './moved-writes.js';
 import type { SqlNode, SqlParser } from './parser.js';
 import {
   type Entry,
@@ -18,14 +19,8 @@ import {
   resolveColumn,
   type Scope,
 } from './scope.js';
-import {
-  backwardExpression,
-  type FormCache,
-  forwardExpression,
-  movedColumnExpression,
-  SIDE_ALIAS_NAME,
-} from './sql-forms.js';
-import type { MigratedColumn, MigratedTable, SideColumn } from './tables.js';
+import { backwardExpression, type FormCache, forwardExpression, SIDE_ALIAS_NAME, sideForm } from './sql-forms.js';
+import type { MigratedColumn, MigratedTable } from './tables.js';
 
 /** How one migration's columns are routed in a statement. */
 export interface Mode {
@@ -58,6 +53,8 @@ export interface Rewritten {
   readonly compared: readonly ComparedColumn[];
   /** A read that should have compared but compared nothing in one statement (grouped rows, expressions only...). */
   readonly skipped: boolean;
+  /** Set for a write of a moved column on both tables: the command whose result the caller gets. */
+  readonly moved?: MovedResult;
 }
 
 /** Prefix of hidden columns; a statement naming one of its own is refused. */
@@ -70,6 +67,10 @@ interface Context {
   readonly forms: FormCache;
   readonly refuse: Refuse;
   changed: boolean;
+  /** The top-level write of moved columns on their side table, when the statement is one. */
+  readonly moved: MovedWrite | undefined;
+  /** The write statement whose columns are being set. */
+  writing: SqlNode | undefined;
 }
 
 /** Rewrites `statement` (a clone: it is changed in place) for `modes`, keyed by migration name. */
@@ -83,7 +84,8 @@ export function rewriteStatement(
   refuse: Refuse,
   compare: boolean,
 ): Rewritten {
-  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false };
+  const moved = movedWriteOf(statement, tables, modes, refuse);
+  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved, writing: undefined };
   let compared: ComparedColumn[] = [];
   let hidden: string[] = [];
   let outputs = 0;
@@ -96,6 +98,10 @@ export function rewriteStatement(
     }
   } else {
     walk(ctx, statement, newScope(undefined));
+    if (moved !== undefined) {
+      const sql = parser.deparse(movedStatement(ctx, moved));
+      return { sql, outputs: 0, hidden, compared, skipped: false, moved: moved.result };
+    }
   }
   const skipped =
     compare && select !== undefined && compared.length === 0 && [...modes.values()].some((m) => m.compare);
@@ -154,22 +160,34 @@ function columnRef(ctx: Context, node: SqlNode, scope: Scope): SqlNode {
 /** The expression of `resolved` on the side its migration serves. */
 function served(ctx: Context, resolved: Resolved): SqlNode {
   const mode = ctx.modes.get(resolved.column.migration.name)!;
+  if (resolved.entry.proposed && resolved.column.side !== undefined) return proposedMoved(ctx, resolved, mode);
   return sideExpression(ctx, resolved, mode.serves);
+}
+
+/**
+ * `excluded.<moved column>`: the value the INSERT proposed, which is on the main row's old
+ * column while the old side is written, and on no main-table column in `complete`.
+ */
+function proposedMoved(ctx: Context, resolved: Resolved, mode: Mode): SqlNode {
+  ctx.changed = true;
+  if (mode.writesOld) return forwardExpression(ctx.parser, ctx.forms, resolved.column, ['excluded']);
+  if (ctx.moved === undefined) {
+    ctx.refuse(`EXCLUDED."${resolved.column.name}" of a moved column the INSERT doesn't write`);
+  }
+  const node = columnRefNode(['excluded', resolved.column.name]);
+  (node.ColumnRef as SqlNode)[PROPOSED] = true;
+  return node;
 }
 
 function sideExpression(ctx: Context, resolved: Resolved, side: Side): SqlNode {
   const qualifier = resolved.qualifier.length > 0 ? resolved.qualifier : [resolved.entry.ref!];
   const { column } = resolved;
-  if (side === 'new' && column.side !== undefined) {
-    // Inside the sub-query the side table's alias would hide a relation of the same name.
-    if (qualifier.includes(SIDE_ALIAS_NAME)) ctx.refuse(`a relation named "${SIDE_ALIAS_NAME}"`);
-    ctx.changed = true;
-    const moved = column as MigratedColumn & { side: SideColumn };
-    return movedColumnExpression(ctx.parser, ctx.forms, moved, resolved.entry.table.keyColumns, qualifier);
+  // Inside the sub-query the side table's alias would hide a relation of the same name.
+  if (side === 'new' && column.side !== undefined && qualifier.includes(SIDE_ALIAS_NAME)) {
+    ctx.refuse(`a relation named "${SIDE_ALIAS_NAME}"`);
   }
-  if (side === 'new') return columnRefNode([...qualifier, resolved.column.name]);
-  ctx.changed = true;
-  return forwardExpression(ctx.parser, ctx.forms, resolved.column, qualifier);
+  if (side === 'old' || column.side !== undefined) ctx.changed = true;
+  return sideForm(ctx.parser, ctx.forms, column, side, resolved.entry.table.keyColumns, qualifier);
 }
 
 export function columnRefNode(names: readonly string[]): SqlNode {
@@ -427,6 +445,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
       (list) => (list.List as { items: SqlNode[] }).items,
     );
     const plain = source !== undefined && source.valuesLists !== undefined;
+    ctx.writing = insert;
     writeColumns(ctx, table, cols ?? [], plain ? rows : undefined, 'INSERT ... SELECT into a migrated column');
   }
   const conflict = insert.onConflictClause as SqlNode | undefined;
@@ -436,8 +455,9 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
       if (name !== undefined && table?.newColumns.has(name)) ctx.refuse(`ON CONFLICT (${name}) on a migrated column`);
     }
     const conflictScope = newScope(scope.parent, scope.ctes);
-    conflictScope.entries.push(entry, { ...entry, ref: 'excluded', aliased: true });
+    conflictScope.entries.push(entry, { ...entry, ref: 'excluded', aliased: true, proposed: true });
     const sets = conflict.targetList as SqlNode[] | undefined;
+    ctx.writing = insert;
     if (sets !== undefined) updateSets(ctx, table, sets, conflictScope);
     if (conflict.whereClause !== undefined) conflict.whereClause = walk(ctx, conflict.whereClause, conflictScope);
   }
@@ -447,6 +467,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
 function updateStmt(ctx: Context, update: SqlNode, outer: Scope | undefined): void {
   const { scope, entry } = targetScope(ctx, update.relation as SqlNode, outer, update.withClause);
   for (const item of (update.fromClause as SqlNode[] | undefined) ?? []) fromItem(ctx, item, scope);
+  ctx.writing = update;
   updateSets(ctx, entry.table, update.targetList as SqlNode[], scope);
   if (update.whereClause !== undefined) update.whereClause = walk(ctx, update.whereClause, scope);
   returning(ctx, update, scope);
@@ -455,10 +476,14 @@ function updateStmt(ctx: Context, update: SqlNode, outer: Scope | undefined): vo
 function deleteStmt(ctx: Context, remove: SqlNode, outer: Scope | undefined): void {
   const { scope, entry } = targetScope(ctx, remove.relation as SqlNode, outer, remove.withClause);
   for (const migrated of entry.table?.newColumns.values() ?? []) {
-    if (migrated.side !== undefined && ctx.modes.get(migrated.migration.name)!.writesNew) {
-      // The side row would outlive its main row: a repository deletes both.
+    if (
+      migrated.side !== undefined &&
+      ctx.modes.get(migrated.migration.name)!.writesNew &&
+      ctx.moved?.body !== remove
+    ) {
+      // The side row would outlive its main row: only the top-level DELETE deletes both.
       ctx.refuse(
-        `a DELETE from ${entry.table!.name} while migration "${migrated.migration.name}" writes ${migrated.side.display} too; delete through a repository`,
+        `a DELETE from ${entry.table!.name} inside another statement while migration "${migrated.migration.name}" writes ${migrated.side.display} too`,
       );
     }
   }
@@ -521,12 +546,13 @@ function writeColumns(
   for (const mapping of mappings) {
     const migration = table.newColumns.get(mapping.newColumns[0]!.name)!.migration;
     const mode = ctx.modes.get(migration.name)!;
-    if (mapping.newTable !== undefined && mode.writesNew) {
+    const moved = mapping.newTable !== undefined && mode.writesNew;
+    if (moved && (ctx.moved === undefined || ctx.moved.body !== ctx.writing)) {
       ctx.refuse(
-        `a write of the moved column ${[...setBy.keys()].map((name) => `"${name}"`).join(', ')} while migration "${migration.name}" writes ${mapping.newTable.table.display} too; write it through a repository`,
+        `a write of the moved column ${[...setBy.keys()].map((name) => `"${name}"`).join(', ')} inside another statement while migration "${migration.name}" writes ${mapping.newTable!.table.display} too`,
       );
     }
-    if (!mode.writesOld) continue;
+    if (!mode.writesOld && !moved) continue;
     if (insert && rows === undefined) ctx.refuse(refusal);
     for (const column of mapping.newColumns) {
       if (!setBy.has(column.name)) {
@@ -537,6 +563,14 @@ function writeColumns(
     }
     ctx.changed = true;
     const valueLists = rows ?? [cols.map((item) => (item.ResTarget as SqlNode).val as SqlNode)];
+    if (moved) {
+      const columns = mapping.newColumns.map((column) => table.newColumns.get(column.name)!);
+      const values = valueLists.map((list) => mapping.newColumns.map((column) => list[setBy.get(column.name)!]!));
+      ctx.moved!.assign(columns, insert, values);
+      // The moved column isn't the main table's (a same-named one there is its old side).
+      for (const column of mapping.newColumns) drop.add(setBy.get(column.name)!);
+      if (!mode.writesOld) continue;
+    }
     for (const values of valueLists) {
       const valueAt = (name: string) => values[setBy.get(name)!]!;
       const added = mapping.oldColumns.map((_, j) => backwardExpression(ctx.parser, ctx.forms, mapping, j, valueAt));

@@ -25,6 +25,7 @@ import type { Migration, Side } from '../model/index.js';
 import { blamedSide, keyText, reportMismatch } from '../repository/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Analysis, analyze, type KeySource, type RoutedStatement } from './analyze.js';
+import { movedResult } from './moved-writes.js';
 import type { SqlParser } from './parser.js';
 import { type Mode, type Rewritten, rewriteStatement } from './rewrite.js';
 import { refuser } from './scope.js';
@@ -243,11 +244,12 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     return {
       sql: rewritten.sql,
       fallback,
-      passive: fallback === undefined && metrics === undefined,
+      passive: fallback === undefined && metrics === undefined && rewritten.moved === undefined,
       // Inside a transaction a failed statement aborts the caller's transaction: a statement
       // with comparison columns runs under a savepoint there, as a repository's read does.
       underSavepoint: inTransaction && fallback !== undefined,
       finish: (result, fellBack, error) => {
+        if (rewritten.moved !== undefined) movedResult(result, rewritten.moved);
         if (fellBack) {
           // The served side ran without the comparison columns: whether they or a transient
           // failure broke the first attempt, the error's class tells (as for repositories).

@@ -16,6 +16,8 @@ export interface Entry {
   readonly aliased: boolean;
   /** Set when the relation is a migrated table. */
   readonly table: MigratedTable | undefined;
+  /** ON CONFLICT's `excluded`: the row the INSERT proposed, not a stored one. */
+  readonly proposed?: boolean;
 }
 
 /** The relations one query level sees, and the level around it. */

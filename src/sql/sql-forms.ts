@@ -106,3 +106,23 @@ export function movedColumnExpression(
     `(SELECT ${SIDE_ALIAS}.${quoted(column.name)} FROM ${column.side.table} AS ${SIDE_ALIAS} WHERE ${on})`,
   );
 }
+
+/**
+ * `column`'s value on `side`, read from the row `qualifier` names (whose key columns are
+ * `mainKeys`): the new column itself, the moved column's side-table sub-query, or the
+ * forward form over the old columns.
+ */
+export function sideForm(
+  parser: SqlParser,
+  forms: FormCache,
+  column: MigratedColumn,
+  side: 'old' | 'new',
+  mainKeys: readonly string[],
+  qualifier: readonly string[],
+): SqlNode {
+  if (side === 'old') return forwardExpression(parser, forms, column, qualifier);
+  if (column.side !== undefined) {
+    return movedColumnExpression(parser, forms, column as MigratedColumn & { side: SideColumn }, mainKeys, qualifier);
+  }
+  return { ColumnRef: { fields: [...qualifier, column.name].map((sval) => ({ String: { sval } })) } };
+}
