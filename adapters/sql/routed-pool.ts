@@ -35,11 +35,15 @@ type QueryCallback = (error: Error | null, result?: SqlResult) => void;
 /** The router of each routed pool, for {@link routedPoolStats}. */
 const handles = new WeakMap<object, RouterHandle>();
 
-/** pg's call forms: `(text, values?)`, `(config)`, `(config, values)`, each with an optional callback. */
+/**
+ * pg's call forms: `(text, values?)`, `(config)`, `(config, values)`, each with an optional
+ * callback. A config is passed on as the caller made it unless values come beside it: the
+ * router never changes a config (a rewritten text runs in a copy).
+ */
 function statementOf(textOrConfig: string | StatementConfig, values: unknown): StatementConfig {
-  const config: StatementConfig = typeof textOrConfig === 'string' ? { text: textOrConfig } : { ...textOrConfig };
-  if (Array.isArray(values)) config.values = values;
-  return config;
+  const given = Array.isArray(values) ? (values as unknown[]) : undefined;
+  if (typeof textOrConfig === 'string') return { text: textOrConfig, values: given };
+  return given === undefined ? textOrConfig : { ...textOrConfig, values: given };
 }
 
 /**
@@ -64,9 +68,12 @@ function settle<R>(promise: Promise<R>, callback: unknown): Promise<R> | undefin
 
 /** `target` seen through a proxy that replaces the members of `own` and binds the others to it. */
 function overlay<T extends object>(target: T, own: Record<string, unknown>): T {
+  // A map: the members looked up on every statement (`connect`, `query`, `release`) are found with one lookup.
+  const members = new Map<string | symbol, unknown>(Object.entries(own));
   return new Proxy(target, {
     get(object, property) {
-      if (typeof property === 'string' && Object.hasOwn(own, property)) return own[property];
+      const member = members.get(property);
+      if (member !== undefined) return member;
       const value = Reflect.get(object, property, object);
       return typeof value === 'function' && property !== 'constructor' ? value.bind(object) : value;
     },
