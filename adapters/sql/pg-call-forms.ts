@@ -16,9 +16,12 @@ export function statementOf(textOrConfig: string | StatementConfig, values: unkn
   if (typeof textOrConfig !== 'string' && typeof textOrConfig?.submit === 'function') {
     throw new TypeError('routed SQL: query streams and cursors (pg-query-stream, pg-cursor) are not routed');
   }
-  const config: StatementConfig = typeof textOrConfig === 'string' ? { text: textOrConfig } : { ...textOrConfig };
-  if (Array.isArray(values)) config.values = values;
-  return config;
+  // A config goes on as the caller made it unless values come beside it: the router never
+  // changes a config (a rewritten text runs in a copy).
+  const given = Array.isArray(values) ? (values as unknown[]) : undefined;
+  if (typeof textOrConfig === 'string')
+    return given === undefined ? { text: textOrConfig } : { text: textOrConfig, values: given };
+  return given === undefined ? textOrConfig : { ...textOrConfig, values: given };
 }
 
 /** The callback of a pg-style call: its last function argument, after the values or in their place. */

@@ -122,6 +122,8 @@ export interface SqlRouter {
 }
 
 interface Plan extends RoutedStatement {
+  /** The router of each migration, in the order of `migrations`. */
+  readonly routers: readonly MigrationRouter[];
   readonly variants: Map<string, Rewritten>;
   /**
    * The same rewrites, by route object, for a statement of one migration, without and with
@@ -129,6 +131,11 @@ interface Plan extends RoutedStatement {
    * without building the variant's key.
    */
   readonly byRoute: readonly [Map<Route, Rewritten>, Map<Route, Rewritten>];
+  /**
+   * The passive query of each rewrite: one that neither compares nor reports carries
+   * nothing of its call, so every call of the variant shares it.
+   */
+  readonly passive: Map<Rewritten, RoutedQuery>;
 }
 
 /**
@@ -179,7 +186,15 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     }
     const analysis = analyze(stmts, tables, refuser(sql));
     plan =
-      analysis.kind === 'routed' ? { ...analysis, variants: new Map(), byRoute: [new Map(), new Map()] } : analysis;
+      analysis.kind === 'routed'
+        ? {
+            ...analysis,
+            routers: analysis.migrations.map((migration) => routers.get(migration.name)!),
+            variants: new Map(),
+            byRoute: [new Map(), new Map()],
+            passive: new Map(),
+          }
+        : analysis;
     plans.set(sql, plan);
     return plan;
   };
@@ -192,6 +207,32 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     return next === 0;
   };
 
+  /** The rewrite of `plan` for `routes`, with or without comparison; made once per variant. */
+  const variant = (plan: Plan, sql: string, routes: readonly Route[], withCompare: boolean): Rewritten => {
+    const single = routes.length === 1 ? plan.byRoute[withCompare ? 1 : 0] : undefined;
+    const known = single?.get(routes[0]!);
+    if (known !== undefined) return known;
+    // The variant's key: what each migration serves, writes and compares.
+    const key = routes
+      .map((route) => `${route.serves}${+route.writesOld}${+route.writesNew}${+(withCompare && route.compares)}`)
+      .join(';');
+    let rewritten = plan.variants.get(key);
+    if (rewritten === undefined) {
+      const modes = new Map<string, Mode>(
+        plan.migrations.map((migration, index) => {
+          const route = routes[index]!;
+          const mode = { serves: route.serves, writesOld: route.writesOld, writesNew: route.writesNew };
+          return [migration.name, { ...mode, compare: withCompare && route.compares }];
+        }),
+      );
+      const statement = structuredClone(plan.statement);
+      rewritten = rewriteStatement(statement, sql, modes, tables, loadedParser(), forms, refuser(sql), withCompare);
+      plan.variants.set(key, rewritten);
+    }
+    single?.set(routes[0]!, rewritten);
+    return rewritten;
+  };
+
   const routedQuery = (
     plan: Plan,
     sql: string,
@@ -200,51 +241,30 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     operation: Operation,
     inTransaction: boolean,
   ): RoutedQuery => {
-    const modes = (withCompare: boolean) =>
-      new Map<string, Mode>(
-        plan.migrations.map((migration, index) => {
-          const route = routes[index]!;
-          const mode = { serves: route.serves, writesOld: route.writesOld, writesNew: route.writesNew };
-          return [migration.name, { ...mode, compare: withCompare && route.compares }];
-        }),
-      );
-    // The variant's key: what each migration serves, writes and compares.
-    const keyOf = (withCompare: boolean) =>
-      routes
-        .map((route) => `${route.serves}${+route.writesOld}${+route.writesNew}${+(withCompare && route.compares)}`)
-        .join(';');
-    const rewrite = (withCompare: boolean) => {
-      const single = routes.length === 1 ? plan.byRoute[withCompare ? 1 : 0] : undefined;
-      const known = single?.get(routes[0]!);
-      if (known !== undefined) return known;
-      const key = keyOf(withCompare);
-      let rewritten = plan.variants.get(key);
-      if (rewritten === undefined) {
-        const statement = structuredClone(plan.statement);
-        const parser = loadedParser();
-        rewritten = rewriteStatement(
-          statement,
-          sql,
-          modes(withCompare),
-          tables,
-          parser,
-          forms,
-          refuser(sql),
-          withCompare,
-        );
-        plan.variants.set(key, rewritten);
-      }
-      single?.set(routes[0]!, rewritten);
-      return rewritten;
-    };
-    const rewritten = rewrite(compare);
+    const rewritten = variant(plan, sql, routes, compare);
     if (rewritten.skipped) stats.comparisonsSkipped++;
-    const fallback = rewritten.compared.length > 0 ? rewrite(false).sql : undefined;
+    const fallback = rewritten.compared.length > 0 ? variant(plan, sql, routes, false).sql : undefined;
+    const passive = fallback === undefined && metrics === undefined && rewritten.moved === undefined;
+    if (passive) {
+      let shared = plan.passive.get(rewritten);
+      if (shared === undefined) {
+        shared = Object.freeze({
+          sql: rewritten.sql,
+          fallback,
+          passive,
+          underSavepoint: false,
+          finish: (result) => result,
+          failed: () => undefined,
+        } satisfies RoutedQuery);
+        plan.passive.set(rewritten, shared);
+      }
+      return shared;
+    }
     const started = metrics !== undefined ? performance.now() : 0;
     return {
       sql: rewritten.sql,
       fallback,
-      passive: fallback === undefined && metrics === undefined && rewritten.moved === undefined,
+      passive,
       // Inside a transaction a failed statement aborts the caller's transaction: a statement
       // with comparison columns runs under a savepoint there, as a repository's read does.
       underSavepoint: inTransaction && fallback !== undefined,
@@ -421,7 +441,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
   ): RoutedQuery => {
     let compare = plan.read;
     const routes = plan.migrations.map((migration, index) => {
-      let route = routers.get(migration.name)!.route(decisions[index]!, entityKeys[index], context);
+      let route = plan.routers[index]!.route(decisions[index]!, entityKeys[index], context);
       route = guardedRoute(route, options.readGuard, migration.name);
       if (route.compares && !sample(migration)) compare = false;
       return route;
@@ -444,15 +464,15 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
       const entityKeys: (string | undefined)[] = [];
       const decisions: (FlagDecision | Promise<FlagDecision>)[] = [];
       let pending = false;
-      for (const migration of migrations) {
-        const sources = routed.keys.get(migration.name);
+      for (let index = 0; index < migrations.length; index++) {
+        const sources = routed.keys.get(migrations[index]!.name);
         const entityKey =
           sources === undefined
             ? undefined
             : sources.length === 1
               ? sourceText(sources[0]!, values)
               : sources.map((source) => sourceText(source, values)).join(':');
-        const decision = routers.get(migration.name)!.decide(entityKey, context, session?.pinned);
+        const decision = routed.routers[index]!.decide(entityKey, context, session?.pinned);
         if (decision instanceof Promise) pending = true;
         entityKeys.push(entityKey);
         decisions.push(decision);
