@@ -16,10 +16,9 @@
  *   whose worker died is taken over when its lease expires.
  */
 
-import { type Driver, FlagshiftError, parseJson, toDriverError } from '../../kernel/index.js';
+import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
 import {
-  advanceRange,
   claimRange,
   DEFAULT_STATE_SCHEMA,
   emitEvent,
@@ -29,8 +28,10 @@ import {
   type NewRange,
   openRangeCount,
   passRowsDone,
+  rangeAdvanceSql,
   readCheckpoint,
   recordEvent,
+  recordRangeDone,
   releaseRange,
   renewLease,
   startPass,
@@ -45,11 +46,11 @@ import {
   backfillSettings,
 } from './backfill-options.js';
 import { isConnectionLost, RETRYABLE_SQLSTATES, sqlStateOf } from './batch-errors.js';
-import { batchSql } from './batch-sql.js';
+import { advancingBatchSql } from './batch-sql.js';
 import { cutRanges } from './cut-ranges.js';
 import { loadDataPlan } from './data-plan.js';
 import { type HealthBreach, HealthGate } from './health.js';
-import { nextBatchSize, pacingSummary, pauseAfterBatch, sleep } from './pacing.js';
+import { nextBatchSize, type Pause, pacingSummary, pauseAfterBatch, RecentFloor, sleep } from './pacing.js';
 import type { DataPlan } from './types.js';
 
 /**
@@ -77,7 +78,10 @@ interface Claim {
   readonly rangeId: number;
 }
 
-/** A run's batch statement, rendered once: for a range's first batch, and after a cursor. */
+/**
+ * A run's batch statement, rendered once: for a range's first batch (`$1` upper key, `$2`
+ * size, `$3` migration, `$4` range) and after a cursor (`$3` the cursor, then the others).
+ */
 interface BatchStatements {
   readonly first: string;
   readonly afterCursor: string;
@@ -112,6 +116,7 @@ class BackfillRunner implements Backfill {
   #startedAt = 0;
   #throttledBy: string | undefined;
   #health: HealthGate | undefined;
+  readonly #floor = new RecentFloor();
 
   constructor(driver: Driver, migration: Migration, options: BackfillOptions, settings: BackfillSettings) {
     this.#driver = driver;
@@ -212,7 +217,7 @@ class BackfillRunner implements Backfill {
       this.#health = new HealthGate({ ...sources, standbys: this.#settings.standbys }, this.#settings);
       await ensureStateTables(this.#driver, this.#schema);
       const start = await this.#startOrJoin(plan);
-      const statements: BatchStatements = { first: batchSql(plan, false), afterCursor: batchSql(plan, true) };
+      const statements = this.#batchStatements(plan);
       if (start === 'skip') {
         this.#setState('done', 'the last pass is finished; nothing to do');
         return this.#report('done', true);
@@ -434,6 +439,10 @@ class BackfillRunner implements Backfill {
       this.#rowsDone = Math.max(this.#rowsDone, outcome.totalDone);
       this.#batchSize = nextBatchSize(size, batchMs, this.#settings);
       if (outcome.done) this.#workerRangesDone++;
+      // A range's last batch, smaller than asked for, is no measure of the server's pace.
+      const floorMsPerRow = outcome.done ? this.#floor.floor : this.#floor.add(batchMs / outcome.scanned);
+      // After a range's last batch the worker claims the next range at once.
+      const pause = outcome.done ? undefined : this.#pause(outcome.scanned, batchMs, floorMsPerRow);
       const progress = this.progress;
       this.#notify(progress);
       emitEvent(this.#options, {
@@ -446,19 +455,33 @@ class BackfillRunner implements Backfill {
         changed: outcome.changed,
         batchMs,
         nextBatchSize: this.#batchSize,
+        pauseMs: pause?.ms,
+        pauseCause: pause?.cause,
         rowsDone: progress.rowsDone,
         totalEstimate: progress.totalEstimate,
         rowsPerSecond: progress.rowsPerSecond,
         etaMs: progress.etaMs,
       });
       if (outcome.done) return;
-      await this.#throttle(outcome.scanned, batchMs);
+      await this.#throttle(outcome.scanned, batchMs, pause);
     }
   }
 
+  /** The batch statements of `plan`, each recording its range's progress itself. */
+  #batchStatements(plan: DataPlan): BatchStatements {
+    const render = (hasCursor: boolean) => {
+      const first = hasCursor ? 4 : 3;
+      return advancingBatchSql(plan, hasCursor, (batch) =>
+        rangeAdvanceSql(this.#schema, { migration: `$${first}`, rangeId: `$${first + 1}`, batch }),
+      );
+    };
+    return { first: render(false), afterCursor: render(true) };
+  }
+
   /**
-   * One batch, in one transaction: renew the lease (which also proves the range is still
-   * ours and locks its row), fill the next keys, advance the range's last key.
+   * One batch, in one transaction of two statements: renew the lease (which also proves
+   * the range is still ours, locks its row and sets the batch's timeouts), then fill the
+   * next keys and advance the range's last key in one statement.
    */
   async #batch(
     statements: BatchStatements,
@@ -480,24 +503,20 @@ class BackfillRunner implements Backfill {
       if (range === undefined) throw new LostRangeError();
       const params: unknown[] = [JSON.stringify(range.upper), size];
       if (range.cursor !== null) params.push(JSON.stringify(range.cursor));
-      const result = await tx.query<{ scanned: number; changed: number; last_key: unknown }>(
-        range.cursor === null ? statements.first : statements.afterCursor,
-        params,
-      );
+      params.push(name, claim.rangeId);
+      const result = await tx.query<{
+        scanned: unknown;
+        changed: unknown;
+        rows_before: unknown;
+      }>(range.cursor === null ? statements.first : statements.afterCursor, params);
       const row = result.rows[0]!;
       const scanned = Number(row.scanned);
       const changed = Number(row.changed);
-      const lastKey = parseJson(row.last_key) as unknown[] | null;
+      // As the statement decided it (fewer rows than asked for).
       const done = scanned < size;
-      const totalDone = await advanceRange(tx, schema, {
-        migration: name,
-        rangeId: claim.rangeId,
-        lastKey,
-        scanned,
-        changed,
-        done,
-      });
-      return { scanned, changed, done, totalDone };
+      if (done) await recordRangeDone(tx, schema, name);
+      // The sum was read before this statement's own change.
+      return { scanned, changed, done, totalDone: Number(row.rows_before ?? 0) + scanned };
     });
   }
 
@@ -527,7 +546,14 @@ class BackfillRunner implements Backfill {
     }
   }
 
-  async #throttle(batchRows: number, batchMs: number): Promise<void> {
+  /** The pause after a full batch (none when a `throttle` hook decides instead). */
+  #pause(rows: number, batchMs: number, floorMsPerRow: number | undefined): Pause | undefined {
+    if (this.#options.throttle !== undefined) return undefined;
+    return pauseAfterBatch({ batchMs, rows, floorMsPerRow, latencyMs: this.#health?.latencyMs }, this.#settings);
+  }
+
+  /** Waits after a batch: for the throttle hook when there is one, else for `pause`. */
+  async #throttle(batchRows: number, batchMs: number, pause: Pause | undefined): Promise<void> {
     const hook = this.#options.throttle;
     if (hook !== undefined) {
       await hook({
@@ -541,7 +567,7 @@ class BackfillRunner implements Backfill {
       });
       return;
     }
-    await sleep(pauseAfterBatch(batchMs, this.#settings), this.#stop.signal);
+    if (pause !== undefined) await sleep(pause.ms, this.#stop.signal);
   }
 
   async #whilePaused(): Promise<void> {

@@ -18,6 +18,34 @@ import type { DataPlan, SameRowTarget, TargetColumn } from './types.js';
  * carries a value the writer has just replaced.
  */
 export function batchSql(plan: DataPlan, hasCursor: boolean): string {
+  const { ctes, result } = batchParts(plan, hasCursor);
+  return `WITH ${ctes}\n${result}`;
+}
+
+/**
+ * {@link batchSql} that also records its progress in the same statement, so a batch costs
+ * one round trip, not two: `advance(batch)` renders a data-modifying statement over the
+ * row source `batch` (`last_key`, `scanned`, `changed`, `done`: fewer rows than `$2`)
+ * returning `rows_before`. Returns the batch's `scanned`, `changed`, `last_key` and
+ * `rows_before`. A statement's data-modifying CTEs see one snapshot and run together,
+ * so the batch's rows and its progress commit, or roll back, as one.
+ */
+export function advancingBatchSql(plan: DataPlan, hasCursor: boolean, advance: (batch: string) => string): string {
+  const { ctes, result } = batchParts(plan, hasCursor);
+  return `WITH ${ctes},
+    outcome AS (SELECT o.scanned, o.changed, o.last_key, o.scanned < $2 AS done FROM (${result}) AS o),
+    advance AS (${advance('outcome')})
+SELECT o.scanned, o.changed, o.last_key, (SELECT a.rows_before FROM advance AS a) AS rows_before
+  FROM outcome AS o`;
+}
+
+/** A batch statement's CTEs, and the `SELECT` of its outcome over them. */
+interface BatchParts {
+  readonly ctes: string;
+  readonly result: string;
+}
+
+function batchParts(plan: DataPlan, hasCursor: boolean): BatchParts {
   // Every mapping has new columns: a plan without side tables has same-row targets.
   return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor) : joinedBatchSql(plan, hasCursor);
 }
@@ -87,13 +115,13 @@ export function heldOf(target: TargetColumn): ((alias: string) => string) | unde
  * takes the range by the primary key. Against joining the selected keys back to the table,
  * this is about a fifth less work per row.
  */
-function rangeBatchSql(plan: DataPlan, hasCursor: boolean): string {
+function rangeBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
   const table = plan.table.quoted;
   const lower = afterCursor(plan, hasCursor);
   const { sets, stale } = sameRowUpdate(plan);
   // One scalar subquery per key column: the row comparison with them stays an index condition.
   const last = plan.key.map((column) => `(SELECT b.${column.quoted} FROM batch AS b)`).join(', ');
-  return `WITH batch AS MATERIALIZED (
+  const ctes = `batch AS MATERIALIZED (
       SELECT ${keyList(plan, 's')}, count(*) OVER () AS batch_rows FROM (
         SELECT ${keyList(plan, 't')} FROM ${table} AS t
          WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
@@ -103,17 +131,18 @@ function rangeBatchSql(plan: DataPlan, hasCursor: boolean): string {
       UPDATE ${table} AS t SET ${sets}
        WHERE ${lower}${keyRow(plan, 't')} <= (${last})
          AND ${stale}
-      RETURNING 1)
-SELECT coalesce((SELECT b.batch_rows FROM batch AS b), 0)::int AS scanned,
+      RETURNING 1)`;
+  const result = `SELECT coalesce((SELECT b.batch_rows FROM batch AS b), 0)::int AS scanned,
        (SELECT count(*) FROM upd)::int AS changed,
        (SELECT ${keyToJson(plan, 'b')} FROM batch AS b) AS last_key`;
+  return { ctes, result };
 }
 
 /**
  * {@link batchSql} for a plan with side tables: the batch's keys are selected (and its main
  * rows locked `FOR SHARE`) once, and both the main-table update and the upserts join them.
  */
-function joinedBatchSql(plan: DataPlan, hasCursor: boolean): string {
+function joinedBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
   const table = plan.table.quoted;
   const lower = afterCursor(plan, hasCursor);
   const carried = plan.sideOldColumns.map((column) => `, t.${column.quoted}`).join('');
@@ -152,8 +181,8 @@ function joinedBatchSql(plan: DataPlan, hasCursor: boolean): string {
       RETURNING ${side.keyColumns.map((column, k) => `s.${column.quoted} AS ${plan.key[k]!.quoted}`).join(', ')})`);
     changed.push(`SELECT ${keyList(plan, name)} FROM ${name}`);
   }
-  return `WITH ${ctes.join(',\n')}
-SELECT (SELECT count(*) FROM batch)::int AS scanned,
+  const result = `SELECT (SELECT count(*) FROM batch)::int AS scanned,
        (SELECT count(*) FROM (${changed.join(' UNION ')}) AS c)::int AS changed,
        (SELECT ${keyToJson(plan, 'b')} FROM batch AS b ORDER BY ${keyOrder(plan, 'b', 'DESC')} LIMIT 1) AS last_key`;
+  return { ctes: ctes.join(',\n'), result };
 }

@@ -9,8 +9,13 @@ import type { DataPlan } from './types.js';
 
 /** About one range per this many rows: a range is at least a few batches of work. */
 const ROWS_PER_RANGE = 1000;
-/** Keys sampled to cut a large table into ranges. */
-const RANGE_SAMPLE_ROWS = 100_000;
+/**
+ * Keys sampled to cut a large table into ranges: over 1,500 per range at the default 32
+ * ranges. The cut runs before the first batch, so its time is the pass's: on 300,000 rows
+ * a sample of 100,000 keys took 51 ms (145 ms sorted a second time by tile), one of
+ * 30,000 took 15 ms.
+ */
+const RANGE_SAMPLE_ROWS = 50_000;
 
 /**
  * Takes the key bound of a new backfill pass (its largest key now), estimates its rows,
@@ -36,17 +41,19 @@ export async function cutRanges(
   const count = Math.min(maxRanges, Math.max(1, Math.ceil(estimate / ROWS_PER_RANGE)));
   if (count === 1) return { upper, estimate, bounds: [] };
   // Cut where the keys are, not where the key space is: ntile over the keys (a block
-  // sample of them on large tables) balances skewed, composite and text keys alike.
+  // sample of them on large tables) balances skewed, composite and text keys alike. A
+  // tile's last key is the one whose next key starts another tile: both windows share one
+  // sort, and only the bounds are turned into JSON.
   const percent = Math.min(100, (100 * RANGE_SAMPLE_ROWS) / Math.max(estimate, 1));
   const sample = percent >= 100 ? '' : ` TABLESAMPLE SYSTEM (${percent.toFixed(6)})`;
   const cut = await tx.query<{ bound: unknown }>(
-    `SELECT bound FROM (
-       SELECT DISTINCT ON (tile) tile, bound FROM (
-         SELECT ${keyToJson(plan, 's')} AS bound, ntile(${count}) OVER (ORDER BY ${keyOrder(plan, 's')}) AS tile, ${keyList(plan, 's')}
+    `SELECT ${keyToJson(plan, 'y')} AS bound FROM (
+       SELECT ${keyList(plan, 'x')}, x.tile, lead(x.tile) OVER (ORDER BY ${keyOrder(plan, 'x')}) AS next_tile FROM (
+         SELECT ${keyList(plan, 's')}, ntile(${count}) OVER (ORDER BY ${keyOrder(plan, 's')}) AS tile
            FROM (SELECT ${keyList(plan, 't')} FROM ${table} AS t${sample}
                   WHERE ${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}) AS s
-       ) AS x ORDER BY tile, ${keyOrder(plan, 'x', 'DESC')}
-     ) AS y ORDER BY tile`,
+       ) AS x
+     ) AS y WHERE y.next_tile IS DISTINCT FROM y.tile ORDER BY ${keyOrder(plan, 'y')}`,
     [JSON.stringify(upper)],
   );
   const bounds = cut.rows.map((row) => parseJson(row.bound));

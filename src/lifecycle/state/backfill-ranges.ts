@@ -292,52 +292,58 @@ export async function renewLease(
   return { cursor: parseJson(range.cursor) as unknown[] | null, upper: parseJson(range.upper_key) };
 }
 
-/** What one batch did in its range. */
-export interface RangeAdvance {
+/** Where {@link rangeAdvanceSql} finds its range and what the batch did, as SQL. */
+export interface RangeAdvanceSql {
+  /** The parameter holding the migration's name (`$4`). */
   readonly migration: string;
-  readonly rangeId: number;
-  /** The last key the batch scanned, `null` when it scanned none. */
-  readonly lastKey: unknown[] | null;
-  readonly scanned: number;
-  readonly changed: number;
-  /** Whether the batch reached the end of the range. */
-  readonly done: boolean;
+  /** The parameter holding the range's id (`$5`). */
+  readonly rangeId: string;
+  /**
+   * A row source (a CTE's name) of one row: `last_key` (jsonb, the last key the batch
+   * scanned, `NULL` when none), `scanned`, `changed` and `done` (whether the batch reached
+   * the end of the range).
+   */
+  readonly batch: string;
 }
 
 /**
- * Records a batch in its range, in the batch's transaction: the last key, the counts, and
- * `done` when it reached the end of the range (then the checkpoint too, once per range:
- * workers never queue on the checkpoint row). Returns the rows done by the whole pass,
- * this batch included.
+ * The `UPDATE` that records a batch in its range, for a data-modifying CTE of the batch's
+ * own statement, so the batch and its progress are one statement and commit together: the
+ * last key, the counts, and `done` when the batch reached the end of the range. It returns
+ * `rows_before`, the rows done by the whole pass before this batch (the statement's
+ * snapshot does not see its own change). When it says `done`, call {@link recordRangeDone}
+ * in the same transaction.
  */
-export async function advanceRange(tx: Queryable, schema: string, advance: RangeAdvance): Promise<number> {
+export function rangeAdvanceSql(schema: string, at: RangeAdvanceSql): string {
   const s = quoteStateSchema(schema);
-  const { migration, rangeId, lastKey, scanned, changed, done } = advance;
-  const advanced = await tx.query<{ before: unknown }>(
-    `UPDATE ${s}.backfill_ranges
-        SET last_key = coalesce($3::jsonb, last_key), rows_done = rows_done + $4, rows_changed = rows_changed + $5,
-            batches = batches + 1, updated_at = clock_timestamp(),
-            status = CASE WHEN $6::boolean THEN 'done' ELSE 'running' END,
-            lease_until = CASE WHEN $6::boolean THEN NULL ELSE lease_until END
-      WHERE migration = $1 AND range_id = $2
-      RETURNING (SELECT coalesce(sum(rows_done), 0) FROM ${s}.backfill_ranges WHERE migration = $1) AS before`,
-    [migration, rangeId, lastKey === null ? null : JSON.stringify(lastKey), scanned, changed, done],
+  return `UPDATE ${s}.backfill_ranges AS r
+        SET last_key = coalesce(b.last_key, r.last_key), rows_done = r.rows_done + b.scanned,
+            rows_changed = r.rows_changed + b.changed, batches = r.batches + 1, updated_at = clock_timestamp(),
+            status = CASE WHEN b.done THEN 'done' ELSE 'running' END,
+            lease_until = CASE WHEN b.done THEN NULL ELSE r.lease_until END
+       FROM ${at.batch} AS b
+      WHERE r.migration = ${at.migration} AND r.range_id = ${at.rangeId}
+      RETURNING (SELECT coalesce(sum(q.rows_done), 0) FROM ${s}.backfill_ranges AS q WHERE q.migration = ${at.migration}) AS rows_before`;
+}
+
+/**
+ * Brings `migration`'s checkpoint up to date after a batch finished a range, in that
+ * batch's transaction (once per range: workers never queue on the checkpoint row): the
+ * rows done, and the upper key of the last range before which every range is done.
+ */
+export async function recordRangeDone(tx: Queryable, schema: string, migration: string): Promise<void> {
+  const s = quoteStateSchema(schema);
+  await tx.query(
+    `UPDATE ${s}.backfill_checkpoints SET updated_at = clock_timestamp(),
+        rows_done = (SELECT coalesce(sum(rows_done), 0) FROM ${s}.backfill_ranges WHERE migration = $1),
+        last_key = (SELECT r.upper_key FROM ${s}.backfill_ranges r
+                     WHERE r.migration = $1 AND r.status = 'done' AND NOT EXISTS (
+                       SELECT 1 FROM ${s}.backfill_ranges q
+                        WHERE q.migration = $1 AND q.range_id < r.range_id AND q.status <> 'done')
+                     ORDER BY r.range_id DESC LIMIT 1)
+      WHERE migration = $1`,
+    [migration],
   );
-  if (done) {
-    await tx.query(
-      `UPDATE ${s}.backfill_checkpoints SET updated_at = clock_timestamp(),
-          rows_done = (SELECT coalesce(sum(rows_done), 0) FROM ${s}.backfill_ranges WHERE migration = $1),
-          last_key = (SELECT r.upper_key FROM ${s}.backfill_ranges r
-                       WHERE r.migration = $1 AND r.status = 'done' AND NOT EXISTS (
-                         SELECT 1 FROM ${s}.backfill_ranges q
-                          WHERE q.migration = $1 AND q.range_id < r.range_id AND q.status <> 'done')
-                       ORDER BY r.range_id DESC LIMIT 1)
-        WHERE migration = $1`,
-      [migration],
-    );
-  }
-  // The sum was read before this statement's own change.
-  return Number(advanced.rows[0]?.before ?? 0) + scanned;
 }
 
 /** Gives a claimed range back (keeping its last key) so another worker can go on at once. */

@@ -4,7 +4,6 @@
  * over these tables lives in this folder, behind the functions exported here.
  */
 export {
-  advanceRange,
   type BackfillCheckpoint,
   type BackfillStatus,
   backfillStatus,
@@ -19,8 +18,10 @@ export {
   type NewRange,
   openRangeCount,
   passRowsDone,
-  type RangeAdvance,
+  type RangeAdvanceSql,
+  rangeAdvanceSql,
   readCheckpoint,
+  recordRangeDone,
   releaseRange,
   renewLease,
   startPass,
