@@ -9,7 +9,7 @@
  * - BENCH_ROWS (100000): rows of the table parts 1-2 read and update.
  * - BENCH_ITERATIONS (10000): measured operations per side of each comparison of parts 1-2.
  * - BENCH_WARMUP (1000): unmeasured operations per side before each comparison.
- * - BENCH_SATURATION_OPS (3000): operations per side per block of the saturated runs (part 2).
+ * - BENCH_SATURATION_OPS (10000): operations per side per block of the saturated runs (part 2).
  * - BENCH_SATURATION_BLOCKS (10): blocks per side of each saturated comparison.
  * - BENCH_DECISIONS (1000000): decisions per batch of part 3 on warm caches.
  * - BENCH_COLD_DECISIONS (20000): decisions per batch of part 3 on cold caches.
@@ -61,7 +61,7 @@ const knobs: Knobs = {
   iterations: knob('BENCH_ITERATIONS', 10_000),
   pageIterations: knob('BENCH_PAGE_ITERATIONS', 2000),
   warmup: knob('BENCH_WARMUP', 1000),
-  saturationOps: knob('BENCH_SATURATION_OPS', 3000),
+  saturationOps: knob('BENCH_SATURATION_OPS', 10_000),
   saturationBlocks: knob('BENCH_SATURATION_BLOCKS', 10),
   decisions: knob('BENCH_DECISIONS', 1_000_000),
   coldDecisions: knob('BENCH_COLD_DECISIONS', 20_000),
