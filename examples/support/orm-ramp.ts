@@ -19,7 +19,10 @@ export interface OrmClient {
 }
 
 /** Runs the ramp with the ORM client `connect` builds over the routed database. */
-export async function rampRename(orm: string, connect: (db: RoutedPglite) => OrmClient): Promise<void> {
+export async function rampRename(
+  orm: string,
+  connect: (db: RoutedPglite) => OrmClient | Promise<OrmClient>,
+): Promise<void> {
   const { db: pglite, driver, close } = await openPglite();
   await driver.query('CREATE TABLE users (id integer PRIMARY KEY, user_name text, email text)');
   await driver.query(`INSERT INTO users VALUES (1, 'ada', 'ada@example.com'), (2, 'grace', 'grace@example.com')`);
@@ -28,7 +31,7 @@ export async function rampRename(orm: string, connect: (db: RoutedPglite) => Orm
   const flags = createMemoryFlags({ [usernameRename.stageFlagKey]: 'off', [usernameRename.percentFlagKey]: 100 });
   const metrics = createMemoryMetrics();
   const routed = routePglite(pglite, { migrations: [usernameRename], flags, metrics });
-  const client = connect(routed);
+  const client = await connect(routed);
   console.log(`${orm} over a routed PGlite: its schema names users.username, the table still has user_name`);
 
   let nextId = 3;

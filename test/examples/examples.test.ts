@@ -26,7 +26,17 @@ describe('examples', () => {
     vi.restoreAllMocks();
   });
 
-  it.each(['rename', 'split', 'cross-table', 'change-type', 'orm-sql', 'orm-kysely', 'orm-drizzle'])(
+  it.each([
+    'rename',
+    'split',
+    'cross-table',
+    'change-type',
+    'orm-sql',
+    'orm-kysely',
+    'orm-drizzle',
+    'orm-typeorm',
+    'orm-knex',
+  ])(
     'examples/%s.ts runs to completion on the embedded database',
     async (name) => {
       const stdout = await runExample(name);
