@@ -10,7 +10,7 @@ import { parseOptions, type Queryable } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from '../state/index.js';
 import type { HealthLimits } from './health.js';
-import { DEFAULT_PAUSE_RATIO, DEFAULT_TARGET_BATCH_MS } from './pacing.js';
+import { DEFAULT_MAX_PAUSE_RATIO, DEFAULT_TARGET_BATCH_MS } from './pacing.js';
 
 /** What a throttle hook learns about the batch that just finished. */
 export interface BackfillThrottleInfo {
@@ -44,21 +44,33 @@ export interface BackfillOptions extends LifecycleOptions {
    */
   readonly targetBatchMs?: number;
   /**
-   * Pause after each batch, as a multiple of that batch's duration (rounded to a whole
-   * millisecond): at 0.3 a worker waits 3 ms after a 10 ms batch (after a range's last
-   * batch it claims the next range at once). A batch keeps one server core busy while it
-   * runs; the pause gives that core back to the application, whose slowest requests feel
-   * a busy core first. Added to `delayMs`; ignored when `throttle` is given; 0 runs
-   * batches back to back. @default 0.3
+   * A fixed pause after each batch, as a multiple of that batch's duration (rounded to a
+   * whole millisecond), instead of the adaptive one: at 0.3 a worker waits 3 ms after a
+   * 10 ms batch, whatever the server is doing; 0 runs batches back to back. Added to
+   * `delayMs`; ignored when `throttle` is given.
+   * @default none: the pause adapts (see `maxPauseRatio`)
    */
   readonly pauseRatio?: number;
-  /** Fixed pause after each batch, in milliseconds, added to `pauseRatio`'s (ignored when `throttle` is given). @default 0 */
+  /**
+   * The most the adaptive pause waits after a batch, as a multiple of the batch's
+   * duration. The pause follows evidence that the backfill is in the application's way,
+   * and is 0 without any, so on an idle server batches run back to back: a batch that ran
+   * `s` times slower per row than the fastest of the last 100 (over 1.25 times: the server
+   * is busy, with the application or anything else) is followed by `s - 1` times its
+   * duration, the time the contention cost it; with `latencyMs`, a reading over half of
+   * `maxLatencyMs` lengthens the pause towards this maximum at the limit. (After a
+   * range's last batch a worker claims the next range at once.) Not with `pauseRatio`;
+   * ignored when `throttle` is given.
+   * @default 1
+   */
+  readonly maxPauseRatio?: number;
+  /** Fixed pause after each batch, in milliseconds, added to the pause (ignored when `throttle` is given). @default 0 */
   readonly delayMs?: number;
   /**
    * Called after every batch; the next batch waits for it. Use it for what the built-in
    * health checks (`replicas`, `maxTransactionAgeMs`, `maxLockWaitMs`, `latencyMs`, which
    * still apply) don't see: business hours, a queue's depth, another service's load.
-   * @default none: `pauseRatio` and `delayMs` apply
+   * @default none: the pause (adaptive, or `pauseRatio`) and `delayMs` apply
    */
   readonly throttle?: (info: BackfillThrottleInfo) => Promise<void> | void;
   /**
@@ -102,7 +114,11 @@ export interface BackfillOptions extends LifecycleOptions {
    * @default none
    */
   readonly latencyMs?: () => number | undefined | Promise<number | undefined>;
-  /** Pause while `latencyMs()` reads higher than this; required with `latencyMs`. @default none */
+  /**
+   * Pause while `latencyMs()` reads higher than this; required with `latencyMs`. From half
+   * of it up, the adaptive pause after each batch grows towards `maxPauseRatio`.
+   * @default none
+   */
   readonly maxLatencyMs?: number;
   /** How often the health is read between batches, and while paused for it, in milliseconds. @default 500 */
   readonly healthCheckMs?: number;
@@ -231,6 +247,7 @@ const optionsSchema = z.strictObject({
   maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
   targetBatchMs: z.number().positive().optional(),
   pauseRatio: z.number().min(0).max(100).optional(),
+  maxPauseRatio: z.number().min(0).max(100).optional(),
   delayMs: z.number().min(0).optional(),
   throttle: z.function().optional(),
   replicas: z
@@ -262,6 +279,7 @@ const EXPECTED = {
   maxBatchSize: 'an integer from 1 to 1000000',
   targetBatchMs: 'a positive number',
   pauseRatio: 'a number from 0 to 100',
+  maxPauseRatio: 'a number from 0 to 100',
   delayMs: 'a number of at least 0',
   throttle: 'a function',
   replicas: 'an array of drivers (objects with a query method)',
@@ -292,7 +310,9 @@ export type BackfillSettings = HealthLimits & {
   readonly minBatchSize: number;
   readonly maxBatchSize: number;
   readonly targetBatchMs: number;
-  readonly pauseRatio: number;
+  /** A fixed pause ratio; `undefined`: the pause adapts, up to `maxPauseRatio`. */
+  readonly pauseRatio: number | undefined;
+  readonly maxPauseRatio: number;
   readonly delayMs: number;
   readonly lockTimeoutMs: number;
   readonly statementTimeoutMs: number;
@@ -317,7 +337,8 @@ export function backfillSettings(migration: Migration, options: BackfillOptions)
     minBatchSize: parsed.minBatchSize ?? Math.min(10, parsed.batchSize ?? 10),
     maxBatchSize: parsed.maxBatchSize ?? Math.max(10_000, parsed.batchSize ?? 10_000),
     targetBatchMs: parsed.targetBatchMs ?? DEFAULT_TARGET_BATCH_MS,
-    pauseRatio: parsed.pauseRatio ?? DEFAULT_PAUSE_RATIO,
+    pauseRatio: parsed.pauseRatio,
+    maxPauseRatio: parsed.maxPauseRatio ?? DEFAULT_MAX_PAUSE_RATIO,
     delayMs: parsed.delayMs ?? 0,
     lockTimeoutMs: parsed.lockTimeoutMs ?? 1000,
     statementTimeoutMs: parsed.statementTimeoutMs ?? 30_000,
@@ -337,6 +358,11 @@ export function backfillSettings(migration: Migration, options: BackfillOptions)
   if (parsed.latencyMs !== undefined && parsed.maxLatencyMs === undefined) {
     parseOptions(subject, z.object({ maxLatencyMs: z.number() }), options, {
       maxLatencyMs: 'a positive number when latencyMs is given',
+    });
+  }
+  if (parsed.pauseRatio !== undefined && parsed.maxPauseRatio !== undefined) {
+    parseOptions(subject, z.object({ maxPauseRatio: z.undefined() }), options, {
+      maxPauseRatio: 'left out with pauseRatio (a fixed pause does not adapt)',
     });
   }
   if (settings.minBatchSize > settings.maxBatchSize) {

@@ -50,7 +50,7 @@ import { advancingBatchSql } from './batch-sql.js';
 import { cutRanges } from './cut-ranges.js';
 import { loadDataPlan } from './data-plan.js';
 import { type HealthBreach, HealthGate } from './health.js';
-import { nextBatchSize, pacingSummary, pauseAfterBatch, sleep } from './pacing.js';
+import { nextBatchSize, type Pause, pacingSummary, pauseAfterBatch, RecentFloor, sleep } from './pacing.js';
 import type { DataPlan } from './types.js';
 
 /**
@@ -116,6 +116,7 @@ class BackfillRunner implements Backfill {
   #startedAt = 0;
   #throttledBy: string | undefined;
   #health: HealthGate | undefined;
+  readonly #floor = new RecentFloor();
 
   constructor(driver: Driver, migration: Migration, options: BackfillOptions, settings: BackfillSettings) {
     this.#driver = driver;
@@ -438,6 +439,10 @@ class BackfillRunner implements Backfill {
       this.#rowsDone = Math.max(this.#rowsDone, outcome.totalDone);
       this.#batchSize = nextBatchSize(size, batchMs, this.#settings);
       if (outcome.done) this.#workerRangesDone++;
+      // A range's last batch, smaller than asked for, is no measure of the server's pace.
+      const floorMsPerRow = outcome.done ? this.#floor.floor : this.#floor.add(batchMs / outcome.scanned);
+      // After a range's last batch the worker claims the next range at once.
+      const pause = outcome.done ? undefined : this.#pause(outcome.scanned, batchMs, floorMsPerRow);
       const progress = this.progress;
       this.#notify(progress);
       emitEvent(this.#options, {
@@ -450,13 +455,15 @@ class BackfillRunner implements Backfill {
         changed: outcome.changed,
         batchMs,
         nextBatchSize: this.#batchSize,
+        pauseMs: pause?.ms,
+        pauseCause: pause?.cause,
         rowsDone: progress.rowsDone,
         totalEstimate: progress.totalEstimate,
         rowsPerSecond: progress.rowsPerSecond,
         etaMs: progress.etaMs,
       });
       if (outcome.done) return;
-      await this.#throttle(outcome.scanned, batchMs);
+      await this.#throttle(outcome.scanned, batchMs, pause);
     }
   }
 
@@ -539,7 +546,14 @@ class BackfillRunner implements Backfill {
     }
   }
 
-  async #throttle(batchRows: number, batchMs: number): Promise<void> {
+  /** The pause after a full batch (none when a `throttle` hook decides instead). */
+  #pause(rows: number, batchMs: number, floorMsPerRow: number | undefined): Pause | undefined {
+    if (this.#options.throttle !== undefined) return undefined;
+    return pauseAfterBatch({ batchMs, rows, floorMsPerRow, latencyMs: this.#health?.latencyMs }, this.#settings);
+  }
+
+  /** Waits after a batch: for the throttle hook when there is one, else for `pause`. */
+  async #throttle(batchRows: number, batchMs: number, pause: Pause | undefined): Promise<void> {
     const hook = this.#options.throttle;
     if (hook !== undefined) {
       await hook({
@@ -553,7 +567,7 @@ class BackfillRunner implements Backfill {
       });
       return;
     }
-    await sleep(pauseAfterBatch(batchMs, this.#settings), this.#stop.signal);
+    if (pause !== undefined) await sleep(pause.ms, this.#stop.signal);
   }
 
   async #whilePaused(): Promise<void> {

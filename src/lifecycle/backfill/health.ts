@@ -162,11 +162,17 @@ export class HealthGate {
   readonly #limits: HealthLimits;
   readonly #intervalMs: number;
   #checkedAt = Number.NEGATIVE_INFINITY;
+  #latencyMs: number | undefined;
 
   constructor(sources: HealthSources, limits: HealthLimits & { readonly healthCheckMs: number }) {
     this.#sources = sources;
     this.#limits = limits;
     this.#intervalMs = limits.healthCheckMs;
+  }
+
+  /** The application's latency as the last check read it (`undefined` before one, or without `latencyMs`). */
+  get latencyMs(): number | undefined {
+    return this.#latencyMs;
   }
 
   /** Whether any signal is on: without one, {@link pass} never reads anything. */
@@ -192,8 +198,10 @@ export class HealthGate {
     let since: number | undefined;
     while (!signal.aborted) {
       if (since === undefined && performance.now() - this.#checkedAt < this.#intervalMs) return;
-      const breach = firstBreach(await readHealth(this.#sources, this.#limits), this.#limits);
+      const readings = await readHealth(this.#sources, this.#limits);
+      const breach = firstBreach(readings, this.#limits);
       this.#checkedAt = performance.now();
+      this.#latencyMs = readings.latencyMs;
       if (breach === undefined) {
         if (since !== undefined) onClear(this.#checkedAt - since);
         return;

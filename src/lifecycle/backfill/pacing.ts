@@ -1,12 +1,13 @@
 /**
- * How fast a backfill goes: the batch size adapts towards a target duration, and a pause
- * after each batch gives the server core back to the application.
+ * How fast a backfill goes: the batch size adapts towards a target duration, and the
+ * pause after each batch follows evidence that the backfill is in the application's way
+ * (batches slowing down on a busy server, the application's latency), so on an idle
+ * server batches run back to back.
  */
 
 /**
  * Short enough that an application write stuck behind a batch's row locks waits a few
- * milliseconds, rarely; long enough that per-batch costs (five round trips, the checkpoint)
- * stay small. Measured with bench/ part 4's load (1,000,000 rows, 500 ops/s): at 200 ms the
+ * milliseconds, rarely; long enough that per-batch costs (four round trips) stay small. Measured with bench/ part 4's load (1,000,000 rows, 500 ops/s): at 200 ms the
  * load's slowest operation took 40 to 60 ms, and waits on the batch's transaction were most
  * of its waits; at 25 ms lock waits were about a tenth as frequent and the slowest operation
  * took 5 to 20 ms in most runs, for about 6% less throughput.
@@ -14,26 +15,126 @@
 export const DEFAULT_TARGET_BATCH_MS = 25;
 
 /**
- * The pause after a batch, as a multiple of its duration. Back to back, batches keep a
- * server core busy, and on a small server that alone moves the application's slowest
- * requests: with bench/ part 4's load on two cores, in paired runs (not counting each
- * process's first backfill), batches with no pause raised the load's p99 1.2 to 4.4 times
- * its baseline (median 1.9, over 2 in three runs of eight), a pause of 0.3 times each batch
- * 1.1 to 2.0 times (median 1.5, eleven runs), at 0.42 to 0.69 of a single statement's
- * throughput.
+ * The most the adaptive pause waits after a batch, as a multiple of the batch's duration:
+ * at 1, a contended server gets at least half of the backfill's time back.
  */
-export const DEFAULT_PAUSE_RATIO = 0.3;
+export const DEFAULT_MAX_PAUSE_RATIO = 1;
 
 /**
- * The pause, in milliseconds, after a batch that took `batchMs`, rounded to a whole
- * millisecond: timers count whole ones (a fractional delay is cut short), so 7.5 waits 8
- * and anything under half a millisecond not at all.
+ * A batch slower per row than this multiple of the recent floor counts as contended.
+ * Below it, batches of one backfill on an idle server vary by themselves (a cold page, a
+ * checkpoint, the application's own load).
  */
-export function pauseAfterBatch(
-  batchMs: number,
-  settings: { readonly pauseRatio: number; readonly delayMs: number },
-): number {
-  return Math.round(settings.delayMs + settings.pauseRatio * batchMs);
+export const CONTENTION_TOLERANCE = 1.25;
+
+/** Full batches whose fastest per-row time is the floor a batch is compared with. */
+export const FLOOR_BATCHES = 100;
+
+/**
+ * Where the application's latency (`latencyMs()`) starts to lengthen the pause, as a
+ * fraction of `maxLatencyMs`: from there the pause grows to `maxPauseRatio` at the limit,
+ * where the health gate stops the batches.
+ */
+export const LATENCY_EASE_FROM = 0.5;
+
+/** What a worker knows after a batch, for {@link pauseAfterBatch}. */
+export interface PaceSignals {
+  /** The batch's duration, in milliseconds. */
+  readonly batchMs: number;
+  /** Rows it scanned. */
+  readonly rows: number;
+  /** The fastest milliseconds per row of the recent full batches, this one included ({@link RecentFloor}). */
+  readonly floorMsPerRow: number | undefined;
+  /** The application's latency as the health gate read it last, in milliseconds. */
+  readonly latencyMs: number | undefined;
+}
+
+/** The pacing options {@link pauseAfterBatch} follows. */
+export interface PaceSettings {
+  /** A fixed pause, as a multiple of the batch's duration, instead of the adaptive one. */
+  readonly pauseRatio: number | undefined;
+  /** The most the adaptive pause waits, as a multiple of the batch's duration. */
+  readonly maxPauseRatio: number;
+  /** Milliseconds added to every pause. */
+  readonly delayMs: number;
+  /** The latency at which the health gate stops the batches (`Infinity`: no latency signal). */
+  readonly maxLatencyMs: number;
+}
+
+/** The pause after a batch, and what chose it. */
+export interface Pause {
+  /** Milliseconds, whole. */
+  readonly ms: number;
+  /** As a multiple of the batch's duration, `delayMs` apart. */
+  readonly ratio: number;
+  /**
+   * `fixed`: `pauseRatio`; `contention`: the batch ran slower per row than its recent
+   * floor; `latency`: the application's latency is over half its limit; `none`: no sign
+   * of harm, the next batch runs at once (after `delayMs`).
+   */
+  readonly cause: 'fixed' | 'contention' | 'latency' | 'none';
+}
+
+/**
+ * The pause after a batch. With `pauseRatio`, that multiple of the batch's duration.
+ * Otherwise it follows evidence that the backfill is in the application's way, and is 0
+ * without any:
+ *
+ * - Contention: a batch that took `s` times its recent floor per row (over
+ *   {@link CONTENTION_TOLERANCE}) found the server busy, with the application or anything
+ *   else; the pause is `s - 1` times the batch, the time the contention cost it.
+ * - Latency: from {@link LATENCY_EASE_FROM} of `maxLatencyMs` up, the pause grows in
+ *   proportion to `maxPauseRatio` at the limit.
+ *
+ * The larger of the two counts, at most `maxPauseRatio`; `delayMs` is added. Rounded to a
+ * whole millisecond: timers count whole ones (a fractional delay is cut short).
+ */
+export function pauseAfterBatch(signals: PaceSignals, settings: PaceSettings): Pause {
+  const { batchMs, rows, floorMsPerRow, latencyMs } = signals;
+  const at = (ratio: number, cause: Pause['cause']): Pause => ({
+    ms: Math.round(settings.delayMs + ratio * batchMs),
+    ratio,
+    cause: ratio > 0 ? cause : 'none',
+  });
+  if (settings.pauseRatio !== undefined) return at(settings.pauseRatio, 'fixed');
+  const slowdown =
+    rows > 0 && floorMsPerRow !== undefined && floorMsPerRow > 0 ? batchMs / rows / floorMsPerRow : Number.NaN;
+  const contention = slowdown > CONTENTION_TOLERANCE ? slowdown - 1 : 0;
+  const strain =
+    latencyMs !== undefined && Number.isFinite(settings.maxLatencyMs)
+      ? (latencyMs / settings.maxLatencyMs - LATENCY_EASE_FROM) / (1 - LATENCY_EASE_FROM)
+      : 0;
+  const latency = Math.max(0, Math.min(1, strain)) * settings.maxPauseRatio;
+  const ratio = Math.min(settings.maxPauseRatio, Math.max(contention, latency));
+  return at(ratio, latency > contention ? 'latency' : 'contention');
+}
+
+/**
+ * The fastest milliseconds per row of the last {@link FLOOR_BATCHES} full batches: what a
+ * batch costs when nothing else wants the server. A range's last batch, smaller than
+ * asked for, carries the per-batch costs over fewer rows and is left out.
+ */
+export class RecentFloor {
+  readonly #window: number[] = [];
+  readonly #size: number;
+
+  constructor(size = FLOOR_BATCHES) {
+    this.#size = size;
+  }
+
+  /** Adds a full batch's milliseconds per row; returns the floor, that batch included. */
+  add(msPerRow: number): number {
+    if (Number.isFinite(msPerRow) && msPerRow > 0) {
+      this.#window.push(msPerRow);
+      if (this.#window.length > this.#size) this.#window.shift();
+    }
+    return this.floor ?? msPerRow;
+  }
+
+  /** The floor, `undefined` before the first full batch. */
+  get floor(): number | undefined {
+    return this.#window.length === 0 ? undefined : Math.min(...this.#window);
+  }
 }
 
 /** Chooses the next batch size from the last one's duration, at most halving or doubling. */
@@ -50,12 +151,21 @@ export function nextBatchSize(
 
 /** How a worker paces its batches, for its pass event. */
 export function pacingSummary(
-  settings: { readonly targetBatchMs: number; readonly pauseRatio: number; readonly delayMs: number },
+  settings: {
+    readonly targetBatchMs: number;
+    readonly pauseRatio: number | undefined;
+    readonly maxPauseRatio: number;
+    readonly delayMs: number;
+  },
   hook: boolean,
 ): string {
-  const { targetBatchMs, pauseRatio, delayMs } = settings;
+  const { targetBatchMs, pauseRatio, maxPauseRatio, delayMs } = settings;
   const batches = `batches of about ${targetBatchMs} ms`;
   if (hook) return `${batches}, each followed by the throttle hook`;
+  const delay = delayMs > 0 ? ` + ${delayMs} ms` : '';
+  if (pauseRatio === undefined) {
+    return `${batches}, each followed by a pause of up to ${maxPauseRatio}x its time while the server is contended${delay}`;
+  }
   const pauses = [...(pauseRatio > 0 ? [`${pauseRatio}x its time`] : []), ...(delayMs > 0 ? [`${delayMs} ms`] : [])];
   return pauses.length === 0
     ? `${batches}, back to back`

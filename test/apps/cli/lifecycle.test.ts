@@ -59,7 +59,7 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     const pre = await db.run('preflight', 'users-username');
     expect(pre.code, pre.stderr).toBe(0);
     expect(pre.stdout).toMatch(
-      /\n {2}backfill: {2}about \d+s at the default --pause-ratio 0\.3, \d+s back to back; one worker\n/,
+      /\n {2}backfill: {2}about \d+s back to back on an idle server, up to \d+s while it is contended; one worker\n/,
     );
 
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'dualwrite')).code).toBe(0);
@@ -331,7 +331,9 @@ describe('flagshift CLI: backfill at stage complete', () => {
     );
     const forced = await db.run('backfill', 'users-username', '--no-preflight', '--force', '--verbose');
     expect(forced.code, forced.stderr).toBe(0);
-    expect(forced.stderr).toMatch(/\[backfill-pass\] started pass \d+: .* a pause of 0\.3x its time\n/);
+    expect(forced.stderr).toMatch(
+      /\[backfill-pass\] started pass \d+: .* a pause of up to 1x its time while the server is contended\n/,
+    );
     expect(forced.stderr).toMatch(/^warning: backfill of migration "users-username" at stage complete: /);
     const force = await db.sql<{ details: Record<string, unknown> }>(
       `SELECT details FROM ${db.schema}.events WHERE kind = 'force'`,

@@ -545,6 +545,42 @@ describeDrivers('backfill', (getCtx) => {
     }
   });
 
+  it('adaptive pause: the application latency near its limit lengthens the pause after each batch', async () => {
+    const ctx = getCtx();
+    const table = await createItems(ctx.admin, ctx.schema, 60);
+    const batches: { endedAt: number; batchMs: number; pauseMs: number; cause: unknown }[] = [];
+    await createBackfill(ctx.driver, itemsMigration(table), {
+      stateSchema: ctx.schema,
+      batchSize: 20,
+      minBatchSize: 20,
+      maxBatchSize: 20,
+      // Under the limit, so the health gate lets every batch run; 90% of it is 0.8 of the
+      // way from half the limit to the limit.
+      latencyMs: () => 90,
+      maxLatencyMs: 100,
+      maxPauseRatio: 40,
+      onEvent: (event) => {
+        if (event.type === 'backfill-batch')
+          batches.push({
+            endedAt: performance.now(),
+            batchMs: Number(event['batchMs']),
+            pauseMs: Number(event['pauseMs']),
+            cause: event['pauseCause'],
+          });
+      },
+    }).run();
+    expect(batches.length).toBe(4);
+    // The last batch ends the range (fewer rows than asked for): no pause after it.
+    for (const [i, batch] of batches.slice(0, -1).entries()) {
+      // Contention may ask for more, never less.
+      expect(batch.pauseMs).toBeGreaterThanOrEqual(Math.round(32 * batch.batchMs));
+      expect(['latency', 'contention']).toContain(batch.cause);
+      const next = batches[i + 1]!;
+      expect(next.endedAt - next.batchMs - batch.endedAt).toBeGreaterThanOrEqual(batch.pauseMs - 2);
+    }
+    expect(batches.at(-1)!.pauseMs).toBeNaN();
+  });
+
   it('refuses to start when the new columns are missing, naming them', async () => {
     const ctx = getCtx();
     await ctx.sql(`CREATE TABLE ${ctx.schema}.items (id bigint PRIMARY KEY, old_name text)`);
@@ -581,6 +617,12 @@ describeDrivers('backfill', (getCtx) => {
       /option "pauseRatio" .*, got -0\.1$/,
     );
     expect(() => createBackfill(ctx.driver, migration, { pauseRatio: Number.NaN })).toThrow(/option "pauseRatio"/);
+    expect(() => createBackfill(ctx.driver, migration, { maxPauseRatio: -1 })).toThrow(
+      /option "maxPauseRatio" must be a number from 0 to 100, got -1$/,
+    );
+    expect(() => createBackfill(ctx.driver, migration, { pauseRatio: 0.3, maxPauseRatio: 2 })).toThrow(
+      /option "maxPauseRatio" must be left out with pauseRatio \(a fixed pause does not adapt\), got 2$/,
+    );
     expect(() => createBackfill(ctx.driver, migration, { bogus: 1 } as never)).toThrow(
       /backfill of migration "[^"]+" option "bogus" is not a known option$/,
     );

@@ -25,12 +25,12 @@ export function backfillCommand(program: Command, execute: Execute): Command {
     )
     .option(
       '--pause-ratio <r>',
-      "pause after each batch for this multiple of its duration, leaving the server's core to the application (0: back to back; default: 0.3)",
+      'a fixed pause after each batch, this multiple of its duration, instead of the adaptive one (0: back to back; default: none, the pause adapts: up to 1x a batch while the server is contended, none while it is idle)',
       pauseRatioArg,
     )
     .option(
       '--delay-ms <ms>',
-      'a fixed pause after each batch, added to --pause-ratio, to go easy on a busy primary (default: 0)',
+      'a fixed pause after each batch, added to the pause, to go easy on a busy primary (default: 0)',
       integer('--delay-ms', 0, 600_000),
     )
     .option(
@@ -78,7 +78,7 @@ export function backfillCommand(program: Command, execute: Execute): Command {
     )
     .addHelpText(
       'after',
-      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nThe backfill yields to the health of the database, and says so: "paused: replica lag 1.8 s > 1 s".\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20\n  flagshift backfill users-username --pause-ratio 0   # batches back to back, fastest\n  flagshift backfill users-username --replica postgres://replica-1/app --max-replica-lag-ms 500',
+      '\nA progress bar (rows, rate, ETA) is shown when stderr is a terminal, plain lines otherwise.\nThe backfill yields to the health of the database, and says so: "paused: replica lag 1.8 s > 1 s".\nCtrl-C stops after the current batch; running the command again resumes.\n\nExamples:\n  flagshift backfill users-username\n  flagshift backfill users-username --workers 4 --target-ms 100 --delay-ms 20\n  flagshift backfill users-username --pause-ratio 0   # batches back to back even on a busy server\n  flagshift backfill users-username --replica postgres://replica-1/app --max-replica-lag-ms 500',
     )
     .action((name: string, options: BackfillCommandOptions, command: Command) =>
       execute(command, async (ctx) => (await import('./run.js')).runBackfill(ctx, name, options)),

@@ -88,7 +88,7 @@ export function fleetCommand(program: Command, execute: Execute): Command {
     )
     .option(
       '--pause-ratio <r>',
-      'pause after each backfill batch, as a multiple of its duration (default: 0.3)',
+      'a fixed pause after each backfill batch, as a multiple of its duration (default: none, the pause adapts to contention)',
       pauseRatioArg,
     )
     .addHelpText('after', HELP)

@@ -1,6 +1,6 @@
 import type { PgDriver } from '../../../../adapters/pg/index.js';
 import type { Migration } from '../../../../src/index.js';
-import { DEFAULT_PAUSE_RATIO } from '../../../../src/internal.js';
+import { DEFAULT_MAX_PAUSE_RATIO } from '../../../../src/internal.js';
 import { PreflightCode, type PreflightReport, preflight } from '../../../../src/lifecycle/index.js';
 import { formatDuration, shortCount } from '../../backfill-progress.js';
 import type { CliContext } from '../../cli-context.js';
@@ -42,10 +42,11 @@ export async function runPreflight(ctx: CliContext, name: string, options: Prefl
     );
   }
   if (report.estimatedBackfillMs !== undefined) {
-    // The estimate is for batches back to back; the backfill pauses after each by default.
-    const paused = report.estimatedBackfillMs * (1 + DEFAULT_PAUSE_RATIO);
+    // The estimate is for batches back to back, as the default pacing runs them on an idle
+    // server; on a contended one it pauses up to its maximum after each.
+    const contended = report.estimatedBackfillMs * (1 + DEFAULT_MAX_PAUSE_RATIO);
     ctx.print(
-      `  backfill:  about ${formatDuration(paused)} at the default --pause-ratio ${DEFAULT_PAUSE_RATIO}, ${formatDuration(report.estimatedBackfillMs)} back to back; one worker`,
+      `  backfill:  about ${formatDuration(report.estimatedBackfillMs)} back to back on an idle server, up to ${formatDuration(contended)} while it is contended; one worker`,
     );
   }
   printFindings(ctx, report, '  ');
