@@ -12,14 +12,17 @@
  * flagshift runs first in a round (the loop takes its batch size); the other two swap
  * places every round. The ratios are per round, so drift in the machine reaches both sides
  * of each ratio alike; the rounds give their spread. The load's p99 during flagshift's run
- * is compared with several baseline windows of the load alone, right before it.
+ * is compared with the load alone right before it: a baseline period cut into windows of
+ * as many operations as the run had (but into no fewer than the knob's windows), so a
+ * baseline window's p99 is read from as many samples as the run's (a p99 of fewer samples
+ * sits on fewer of the slowest ones), and the baseline is the median of their p99s.
  */
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
 import { createUsers, usersMigration, usersRepository } from './fixture.js';
 import { type LoadSummary, startLoad } from './load.js';
-import { median, ratio, round, sleep } from './stats.js';
+import { median, quantile, ratio, round, sleep } from './stats.js';
 
 /** The approaches of a round. */
 export type BackfillApproach = 'flagshift' | 'keyset-loop' | 'single-statement';
@@ -38,8 +41,8 @@ export interface BackfillRun {
   /** Rows whose `username` still differs from `user_name` afterwards (0: complete). */
   readonly rowsLeftBehind: number;
   /** The concurrent load while it ran. */
-  readonly load: LoadSummary;
-  /** flagshift's runs: the load's p99 in each baseline window before the run. */
+  readonly load: Omit<LoadSummary, 'latenciesUs'>;
+  /** flagshift's runs: the load's p99 in each baseline window (as many operations as the run) before the run. */
   readonly baselineP99Us: readonly number[];
   /** flagshift's runs: the load's p99 during the run over each baseline window's. */
   readonly p99Ratios: readonly number[];
@@ -68,7 +71,7 @@ export interface BackfillBenchOptions {
   readonly connectionString: string;
   readonly rows: number;
   readonly rounds: number;
-  /** Baseline windows of the load alone before each flagshift run. */
+  /** Baseline windows of the load alone before each flagshift run (the period is windows x seconds). */
   readonly baselineWindows: number;
   readonly windowSeconds: number;
   /** Operations per second of the concurrent load. */
@@ -181,20 +184,19 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         // shares the machine with the checkpointer flushing the fixture.
         await admin.query('CHECKPOINT');
         await sleep(500);
-        const baselineP99Us: number[] = [];
+        let baseline: Float64Array | undefined;
         if (approach === 'flagshift') {
-          for (let window = 0; window < options.baselineWindows; window++) {
-            load.measure();
-            await sleep(options.windowSeconds * 1000);
-            const baseline = await load.take();
-            baselineP99Us.push(baseline.all.p99Us);
-          }
+          load.measure();
+          await sleep(options.baselineWindows * options.windowSeconds * 1000);
+          baseline = (await load.take()).latenciesUs;
         }
         load.measure();
         const started = performance.now();
         const batchSize = await approaches[approach](SCHEMA, batch);
         const seconds = (performance.now() - started) / 1000;
-        const during = await load.take();
+        const { latenciesUs: _latencies, ...during } = await load.take();
+        const baselineP99Us =
+          baseline === undefined ? [] : windowP99s(baseline, during.all.count, options.baselineWindows);
         if (approach === 'flagshift' && batchSize !== undefined) batch = batchSize;
         const rowsPerSecond = Math.round(options.rows / seconds);
         rates.set(approach, rowsPerSecond);
@@ -239,6 +241,21 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     await backfillPool.end();
     await admin.end();
   }
+}
+
+/**
+ * The p99 of each window of `size` consecutive latencies of `samples` (a shorter remainder
+ * is left out); when that makes fewer than `atLeast` windows (a run longer than the
+ * baseline period allows), of `atLeast` equal windows instead.
+ */
+export function windowP99s(samples: Float64Array, size: number, atLeast: number): number[] {
+  const count = Math.max(atLeast, Math.floor(samples.length / Math.max(1, size)));
+  const width = Math.floor(samples.length / count);
+  const out: number[] = [];
+  for (let index = 0; index < count && width > 0; index++) {
+    out.push(round(quantile(samples.slice(index * width, (index + 1) * width).sort(), 0.99)));
+  }
+  return out;
 }
 
 function describe(approach: BackfillApproach, batch: number): string {

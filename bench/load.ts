@@ -17,6 +17,8 @@ export interface LoadSummary {
   readonly opsPerSecond: number;
   /** Operations that failed (their latency is not counted). */
   readonly errors: number;
+  /** Every latency of the window, in microseconds, in the order the operations ended. */
+  readonly latenciesUs: Float64Array;
 }
 
 /** A running load. */
@@ -108,6 +110,7 @@ export function startLoad(repo: Repository<User, 'id'>, options: LoadOptions): L
         updates: closed.updates.summary(),
         opsPerSecond: Math.round(closed.all.count / seconds),
         errors: closed.errors,
+        latenciesUs: closed.all.range(0, closed.all.count),
       };
     },
     async stop() {

@@ -259,7 +259,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     const b = results.backfill;
     out.push(`### 4. Backfill of a rename on ${fmt(b.rows)} rows, after expand, under load`, '');
     out.push(
-      `Load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\`, on a pool of 8. flagshift's p99 is compared with ${b.baselineWindows} baseline windows of ${b.windowSeconds} s each, right before its run.`,
+      `Load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\`, on a pool of 8. flagshift's p99 is compared with the load alone for ${b.baselineWindows * b.windowSeconds} s right before its run, cut into windows of as many operations as the run had (the median window's p99 is the baseline).`,
       '',
       table(
         [

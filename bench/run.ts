@@ -17,8 +17,9 @@
  * - BENCH_BACKFILL_ROWS (300000): rows backfilled in part 4, per run.
  * - BENCH_BACKFILL_ROUNDS (3): rounds of part 4, each flagshift, the keyset loop and the single statement.
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
- * - BENCH_BASELINE_WINDOWS (3): windows of the load alone before each flagshift run.
- * - BENCH_BASELINE_SECONDS (3): how long each baseline window lasts.
+ * - BENCH_BASELINE_WINDOWS (3) and BENCH_BASELINE_SECONDS (3): the load runs alone for
+ *   windows x seconds before each flagshift run of part 4; that period is cut into windows
+ *   of as many operations as the run had, at least BENCH_BASELINE_WINDOWS of them.
  * - BENCH_PAGE_ITERATIONS (2000): measured pages per side of each comparison of part 6.
  * - BENCH_PARTS (1,2,3,4,5,6): which parts run (1 and 2 always run together; 5 is the SQL
  *   router, 6 the paged find).

@@ -7,7 +7,8 @@
 
 /**
  * Short enough that an application write stuck behind a batch's row locks waits a few
- * milliseconds, rarely; long enough that per-batch costs (four round trips) stay small. Measured with bench/ part 4's load (1,000,000 rows, 500 ops/s): at 200 ms the
+ * milliseconds, rarely; long enough that per-batch costs (four round trips) stay small.
+ * Measured with bench/ part 4's load (1,000,000 rows, 500 ops/s): at 200 ms the
  * load's slowest operation took 40 to 60 ms, and waits on the batch's transaction were most
  * of its waits; at 25 ms lock waits were about a tenth as frequent and the slowest operation
  * took 5 to 20 ms in most runs, for about 6% less throughput.
