@@ -12,24 +12,14 @@
  * the main rows: the same lock order as a repository's delete and as the sync triggers'.
  */
 
+import { type MovedResult, ROWS } from './moved-result.js';
 import type { SqlNode, SqlParser } from './parser.js';
 import type { Mode } from './rewrite.js';
 import { entryByQualifier, newScope, type Refuse, rangeEntry, refNames } from './scope.js';
 import { type FormCache, forwardExpression, sideForm } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, SideColumn } from './tables.js';
 
-/** The command a moved write stands for, and whether its caller asked for rows. */
-export interface MovedResult {
-  readonly command: 'INSERT' | 'UPDATE' | 'DELETE';
-  readonly returning: boolean;
-}
-
-/** A result as the router's caller sees it (pg's, or PGlite's with `affectedRows`). */
-interface ResultLike {
-  rows: unknown[];
-  fields?: unknown[];
-  rowCount?: number | null;
-}
+export { type MovedResult, movedResult } from './moved-result.js';
 
 const PREFIX = '__flagshift_';
 
@@ -40,7 +30,6 @@ const PREFIX = '__flagshift_';
  */
 export const PROPOSED = `${PREFIX}proposed`;
 const MAIN = `${PREFIX}main`;
-const ROWS = `${PREFIX}rows`;
 
 function quoted(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -424,7 +413,15 @@ function updatedValue(ctx: MovedContext, write: MovedWrite, column: MigratedColu
     for (const key in object) visit(object[key]);
   };
   visit(value);
-  return value;
+  // Typed as the side column: a parameter alone in a RETURNING list would be text.
+  const side = column.side!;
+  const alias = quoted(`${PREFIX}side`);
+  const typed = ctx.parser.parse(
+    `SELECT CASE WHEN false THEN (SELECT ${alias}.${quoted(column.name)} FROM ${side.table} AS ${alias}) END`,
+  ).stmts![0]!.stmt.SelectStmt as SqlNode;
+  const node = ((typed.targetList as SqlNode[])[0]!.ResTarget as SqlNode).val as SqlNode;
+  (node.CaseExpr as SqlNode).defresult = value;
+  return node;
 }
 
 /**
@@ -579,20 +576,4 @@ function valuesRows(write: MovedWrite, sides: readonly SideWrite[], ctes: SqlNod
       },
     }));
   });
-}
-
-/** Turns the result of a moved write's final SELECT into the original command's. */
-export function movedResult(result: ResultLike, moved: MovedResult): void {
-  const counted = result as ResultLike & { command?: string; affectedRows?: number; oid?: number | null };
-  let count = result.rows.length;
-  if (!moved.returning) {
-    const row = result.rows[0] as Record<string, unknown> | unknown[] | undefined;
-    count = Number(Array.isArray(row) ? row[0] : (row?.[ROWS] ?? 0));
-    result.rows.length = 0;
-    if (Array.isArray(result.fields)) result.fields.length = 0;
-  }
-  result.rowCount = count;
-  if ('affectedRows' in counted) counted.affectedRows = count;
-  if ('command' in counted) counted.command = moved.command;
-  if ('oid' in counted && moved.command === 'INSERT') counted.oid = 0;
 }

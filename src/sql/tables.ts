@@ -49,8 +49,8 @@ export interface MigratedTable {
 
 /**
  * The migrated tables of `migrations`, by table name. A cross-table mapping's (`moveColumn`)
- * new column is read from its side table by a correlated sub-query; writes to it are
- * refused by the rewriter in the stages that write the side table.
+ * new column is read from its side table by a correlated sub-query, and written there by
+ * the moved write (`moved-writes.ts`) in the stages that write the side table.
  */
 export function migratedTables(migrations: readonly Migration[]): Map<string, MigratedTable> {
   const byTable = new Map<string, { definition: TableDefinition; migrations: Migration[] }>();

@@ -32,6 +32,20 @@ const DDL = `DROP TABLE IF EXISTS profiles; DROP TABLE IF EXISTS people;
   CREATE TABLE people (id int PRIMARY KEY, email text, bio text);
   CREATE TABLE profiles (person_id int PRIMARY KEY, bio text)`;
 
+const players = defineTable({
+  name: 'players',
+  key: 'id',
+  entity: z.object({ id: z.number().int(), score: z.number().int().nullable() }),
+});
+const scoreMove = defineMigration({
+  name: 'players-score',
+  table: players,
+  mappings: [
+    moveColumn({ field: 'score', from: 'score', to: { table: 'player_stats', column: 'score', key: ['player_id'] } }),
+  ],
+  defaultStage: 'off',
+});
+
 /** The stages that write the side table, and whether each writes the main table's old column too. */
 const SIDE_WRITING = STAGES.filter((stage) => stage !== 'off');
 const writesOld = (stage: Stage) => stage !== 'complete';
@@ -262,6 +276,23 @@ describeDrivers('routed SQL: a column moved to another table', (getCtx) => {
         { person_id: 2, bio: 'f2' },
         { person_id: 3, bio: 'c3' },
       ]);
+    }
+  });
+
+  it('writes a moved column of another type than text with the values typed as the column', async () => {
+    for (const stage of ['dualwrite', 'complete'] as const) {
+      const ctx = getCtx();
+      const { db, admin } = await routedUsers(ctx, ctx.kind === 'pglite' ? pglite() : undefined, {
+        stage,
+        migration: scoreMove,
+        ddl: `DROP TABLE IF EXISTS player_stats; DROP TABLE IF EXISTS players;
+          CREATE TABLE players (id int PRIMARY KEY, score int); CREATE TABLE player_stats (player_id int PRIMARY KEY, score int)`,
+      });
+      const inserted = await db.query('INSERT INTO players (id, score) VALUES ($1, $2) RETURNING score', [1, 5]);
+      expect(inserted.rows, stage).toEqual([{ score: 5 }]);
+      const updated = await db.query('UPDATE players SET score = $2 WHERE id = $1 RETURNING id, score', [1, 7]);
+      expect(updated.rows, stage).toEqual([{ id: 1, score: 7 }]);
+      expect(await admin('SELECT player_id, score FROM player_stats'), stage).toEqual([{ player_id: 1, score: 7 }]);
     }
   });
 
