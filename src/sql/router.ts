@@ -34,7 +34,7 @@ import { migratedTables } from './tables.js';
 
 /** Options of the SQL router (`routePool`, `routePGlite`). Validated when the router is created. */
 export interface SqlRouterOptions {
-  /** The migrations whose tables the application's statements are routed for. Same-row mappings only. */
+  /** The migrations whose tables the application's statements are routed for. Same-row mappings and `moveColumn` (see docs/sql.md for what is refused). */
   readonly migrations: readonly Migration[];
   /** Where stage and read-percentage flags come from. Required unless `resolver` is given. */
   readonly flags?: FlagSource;
