@@ -5,7 +5,6 @@
  * and, once the database answered, the comparison of both sides of each row, the hidden
  * columns stripped, and the metric events. No I/O: the adapter runs the statements.
  */
-import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import {
   createStageResolver,
@@ -27,6 +26,7 @@ import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Analysis, analyze, type KeySource, type RoutedStatement } from './analyze.js';
 import { movedResult } from './moved-writes.js';
 import type { SqlParser } from './parser.js';
+import { PlanCache } from './plan-cache.js';
 import { type Mode, type Rewritten, rewriteStatement } from './rewrite.js';
 import { refuser } from './scope.js';
 import type { FormCache } from './sql-forms.js';
@@ -156,7 +156,7 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
   const baseContext = Object.freeze({ ...(options.context ?? {}) });
   const routers = new Map(options.migrations.map((m) => [m.name, new MigrationRouter(m, resolver!, baseContext)]));
   const counters = new Map(options.migrations.map((m) => [m.name, 0]));
-  const plans = new LRUCache<string, Plan | Analysis>({ max: options.planCacheSize ?? 1000 });
+  const plans = new PlanCache<Plan | Analysis>(options.planCacheSize ?? 1000);
   const forms: FormCache = new Map();
   const stats = { planHits: 0, planMisses: 0, passedThrough: 0, comparisonsSkipped: 0 };
   const metrics = options.metrics;
