@@ -14,10 +14,9 @@
 
 import { type MovedResult, ROWS } from './moved-result.js';
 import type { SqlNode, SqlParser } from './parser.js';
-import type { Mode } from './rewrite.js';
 import { entryByQualifier, newScope, type Refuse, rangeEntry, refNames } from './scope.js';
 import { type FormCache, forwardExpression, sideForm } from './sql-forms.js';
-import type { MigratedColumn, MigratedTable, SideColumn } from './tables.js';
+import type { MigratedColumn, MigratedTable, Mode, SideColumn } from './tables.js';
 
 export { type MovedResult, movedResult } from './moved-result.js';
 

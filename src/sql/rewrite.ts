@@ -20,16 +20,7 @@ import {
   type Scope,
 } from './scope.js';
 import { backwardExpression, type FormCache, forwardExpression, SIDE_ALIAS_NAME, sideForm } from './sql-forms.js';
-import type { MigratedColumn, MigratedTable } from './tables.js';
-
-/** How one migration's columns are routed in a statement. */
-export interface Mode {
-  readonly serves: Side;
-  readonly writesOld: boolean;
-  readonly writesNew: boolean;
-  /** Fetch the other side too, to compare (reads only). */
-  readonly compare: boolean;
-}
+import type { MigratedColumn, MigratedTable, Mode } from './tables.js';
 
 /** A compared output column: where the served value is, where the other side's is. */
 export interface ComparedColumn {

@@ -27,10 +27,10 @@ import { type Analysis, analyze, type KeySource, type RoutedStatement } from './
 import { movedResult } from './moved-writes.js';
 import type { SqlParser } from './parser.js';
 import { PlanCache } from './plan-cache.js';
-import { type Mode, type Rewritten, rewriteStatement } from './rewrite.js';
+import { type Rewritten, rewriteStatement } from './rewrite.js';
 import { refuser } from './scope.js';
 import type { FormCache } from './sql-forms.js';
-import { migratedTables } from './tables.js';
+import { type Mode, migratedTables } from './tables.js';
 
 /** Options of the SQL router (`routePool`, `routePGlite`). Validated when the router is created. */
 export interface SqlRouterOptions {

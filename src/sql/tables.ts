@@ -4,7 +4,7 @@
  * SQL forms that turn one side into the other.
  */
 import { ConfigurationError } from '../kernel/index.js';
-import type { BoundMapping, Migration, TableDefinition } from '../model/index.js';
+import type { BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 
 /** A new column the application names, and where its values live on the old side. */
 export interface MigratedColumn {
@@ -116,4 +116,13 @@ export function migratedTables(migrations: readonly Migration[]): Map<string, Mi
     });
   }
   return tables;
+}
+
+/** How one migration's columns are routed in a statement. */
+export interface Mode {
+  readonly serves: Side;
+  readonly writesOld: boolean;
+  readonly writesNew: boolean;
+  /** Fetch the other side too, to compare (reads only). */
+  readonly compare: boolean;
 }

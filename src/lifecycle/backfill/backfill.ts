@@ -28,7 +28,6 @@ import {
   type NewRange,
   openRangeCount,
   passRowsDone,
-  rangeAdvanceSql,
   readCheckpoint,
   recordEvent,
   recordRangeDone,
@@ -46,7 +45,7 @@ import {
   backfillSettings,
 } from './backfill-options.js';
 import { isConnectionLost, RETRYABLE_SQLSTATES, sqlStateOf } from './batch-errors.js';
-import { advancingBatchSql } from './batch-sql.js';
+import { type BatchStatements, batchStatements } from './batch-sql.js';
 import { cutRanges } from './cut-ranges.js';
 import { loadDataPlan } from './data-plan.js';
 import { type HealthBreach, HealthGate } from './health.js';
@@ -76,15 +75,6 @@ export function createBackfill(driver: Driver, migration: Migration, options: Ba
 /** A claimed range. */
 interface Claim {
   readonly rangeId: number;
-}
-
-/**
- * A run's batch statement, rendered once: for a range's first batch (`$1` upper key, `$2`
- * size, `$3` migration, `$4` range) and after a cursor (`$3` the cursor, then the others).
- */
-interface BatchStatements {
-  readonly first: string;
-  readonly afterCursor: string;
 }
 
 /** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
@@ -217,7 +207,7 @@ class BackfillRunner implements Backfill {
       this.#health = new HealthGate({ ...sources, standbys: this.#settings.standbys }, this.#settings);
       await ensureStateTables(this.#driver, this.#schema);
       const start = await this.#startOrJoin(plan);
-      const statements = this.#batchStatements(plan);
+      const statements = batchStatements(plan, this.#schema);
       if (start === 'skip') {
         this.#setState('done', 'the last pass is finished; nothing to do');
         return this.#report('done', true);
@@ -468,16 +458,6 @@ class BackfillRunner implements Backfill {
   }
 
   /** The batch statements of `plan`, each recording its range's progress itself. */
-  #batchStatements(plan: DataPlan): BatchStatements {
-    const render = (hasCursor: boolean) => {
-      const first = hasCursor ? 4 : 3;
-      return advancingBatchSql(plan, hasCursor, (batch) =>
-        rangeAdvanceSql(this.#schema, { migration: `$${first}`, rangeId: `$${first + 1}`, batch }),
-      );
-    };
-    return { first: render(false), afterCursor: render(true) };
-  }
-
   /**
    * One batch, in one transaction of two statements: renew the lease (which also proves
    * the range is still ours, locks its row and sets the batch's timeouts), then fill the

@@ -2,6 +2,7 @@
  * The statement of one backfill batch: fills the next keys of a range with forward(old),
  * leaving alone every row that is already right or whose new side stands as written.
  */
+import { rangeAdvanceSql } from '../state/index.js';
 import { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
 import type { DataPlan, SameRowTarget, TargetColumn } from './types.js';
 
@@ -185,4 +186,24 @@ function joinedBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
        (SELECT count(*) FROM (${changed.join(' UNION ')}) AS c)::int AS changed,
        (SELECT ${keyToJson(plan, 'b')} FROM batch AS b ORDER BY ${keyOrder(plan, 'b', 'DESC')} LIMIT 1) AS last_key`;
   return { ctes: ctes.join(',\n'), result };
+}
+
+/**
+ * A run's batch statement, rendered once: for a range's first batch (`$1` upper key, `$2`
+ * size, `$3` migration, `$4` range) and after a cursor (`$3` the cursor, then the others).
+ */
+export interface BatchStatements {
+  readonly first: string;
+  readonly afterCursor: string;
+}
+
+/** The batch statements of a run over `plan`, each advancing its range's last key in the state tables of `schema`. */
+export function batchStatements(plan: DataPlan, schema: string): BatchStatements {
+  const render = (hasCursor: boolean) => {
+    const first = hasCursor ? 4 : 3;
+    return advancingBatchSql(plan, hasCursor, (batch) =>
+      rangeAdvanceSql(schema, { migration: `$${first}`, rangeId: `$${first + 1}`, batch }),
+    );
+  };
+  return { first: render(false), afterCursor: render(true) };
 }
