@@ -75,13 +75,15 @@ export function firstBreach(readings: HealthReadings, limits: HealthLimits): Hea
  * A standby's `replay_lag` is measured by the primary from the standby's replies, and it
  * keeps growing while replay is stuck; but it keeps its last value for a while after the
  * standby caught up, so a standby that has replayed everything the primary wrote counts 0.
- * Other sessions' rows read as NULL (so 0) without `pg_read_all_stats`.
+ * Other sessions' rows read as NULL (so 0) without `pg_read_all_stats`. The transaction age counts to
+ * `clock_timestamp()`: `now()` is when this statement's own transaction began, and a
+ * transaction that began after it would read a negative age.
  */
 const PRIMARY_HEALTH_SQL = `SELECT
   (SELECT coalesce(max(CASE WHEN r.replay_lsn >= pg_current_wal_lsn() THEN 0
                             ELSE extract(epoch FROM r.replay_lag) * 1000 END), 0)
      FROM pg_stat_replication AS r WHERE $2::boolean)::float8 AS standby_lag_ms,
-  (SELECT coalesce(extract(epoch FROM now() - min(a.xact_start)) * 1000, 0)
+  (SELECT greatest(coalesce(extract(epoch FROM clock_timestamp() - min(a.xact_start)) * 1000, 0), 0)
      FROM pg_stat_activity AS a
     WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
       AND (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL))::float8 AS transaction_age_ms,
