@@ -5,7 +5,7 @@
  */
 import type { Operation } from '../metrics/index.js';
 import type { Migration } from '../model/index.js';
-import type { SqlNode } from './parser.js';
+import { forEachNode, type SqlNode } from './parser.js';
 import type { Refuse } from './scope.js';
 import type { MigratedTable } from './tables.js';
 
@@ -86,22 +86,14 @@ function operationOf(statement: SqlNode, kind: string, refuse: Refuse): Operatio
 /** The migrated tables any relation of `node` names. */
 function touchedTables(node: SqlNode, tables: ReadonlyMap<string, MigratedTable>): Set<MigratedTable> {
   const found = new Set<MigratedTable>();
-  const visit = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item);
-      return;
-    }
-    if (value === null || typeof value !== 'object') return;
-    const object = value as SqlNode;
+  forEachNode(node, (object) => {
     // A FROM item is wrapped (`{ RangeVar }`); the target of INSERT, UPDATE, DELETE and MERGE is not.
     const range = (object.RangeVar ?? object.relation) as SqlNode | undefined;
     if (range !== undefined && typeof range.relname === 'string') {
       const table = tables.get(range.relname as string);
       if (table !== undefined) found.add(table);
     }
-    for (const key in object) visit(object[key]);
-  };
-  visit(node);
+  });
   return found;
 }
 

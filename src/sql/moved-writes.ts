@@ -13,7 +13,7 @@
  */
 
 import { type MovedResult, ROWS } from './moved-result.js';
-import type { SqlNode, SqlParser } from './parser.js';
+import { forEachNode, type SqlNode, type SqlParser } from './parser.js';
 import { entryByQualifier, newScope, type Refuse, rangeEntry, refNames } from './scope.js';
 import { type FormCache, forwardExpression, sideForm } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, Mode, SideColumn } from './tables.js';
@@ -144,13 +144,7 @@ function refuseSelfComputed(
   for (const item of list ?? []) {
     const column = table.newColumns.get(targetName(item));
     if (column?.side === undefined || modes.get(column.migration.name)!.serves !== 'new') continue;
-    const visit = (node: unknown): void => {
-      if (Array.isArray(node)) {
-        for (const each of node) visit(each);
-        return;
-      }
-      if (node === null || typeof node !== 'object') return;
-      const object = node as SqlNode;
+    forEachNode((item.ResTarget as SqlNode | undefined)?.val ?? item, (object) => {
       const names = object.ColumnRef !== undefined ? refNames(object.ColumnRef as SqlNode) : undefined;
       // Unqualified, or qualified by the written table: a column of another relation (UPDATE ... FROM) is read as it is.
       const own = names !== undefined && (names.length === 1 || names[names.length - 2] === ref);
@@ -160,9 +154,7 @@ function refuseSelfComputed(
           `a value of the moved column "${column.name}" computed from the moved column "${read.name}" while the side table serves it (two such writes of one row at once could lose one); read the row FOR UPDATE in a transaction and write the value`,
         );
       }
-      for (const key in object) visit(object[key]);
-    };
-    visit((item.ResTarget as SqlNode | undefined)?.val ?? item);
+    });
   }
 }
 
@@ -395,13 +387,7 @@ function valuesOf(body: SqlNode): SqlNode[][] {
 function updatedValue(ctx: MovedContext, write: MovedWrite, column: MigratedColumn): SqlNode {
   const value = structuredClone(write.assigned.get(column)![0]!);
   const set = new Set(((write.body.targetList as SqlNode[] | undefined) ?? []).map(targetName));
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      for (const item of node) visit(item);
-      return;
-    }
-    if (node === null || typeof node !== 'object') return;
-    const object = node as SqlNode;
+  forEachNode(value, (object) => {
     if (object.SetToDefault !== undefined) ctx.refuse(`DEFAULT for the moved column "${column.name}"`);
     const names = object.ColumnRef !== undefined ? refNames(object.ColumnRef as SqlNode) : undefined;
     if (names !== undefined && set.has(names[names.length - 1]!)) {
@@ -409,9 +395,7 @@ function updatedValue(ctx: MovedContext, write: MovedWrite, column: MigratedColu
         `a value of the moved column "${column.name}" computed from "${names.join('.')}", which the same UPDATE sets`,
       );
     }
-    for (const key in object) visit(object[key]);
-  };
-  visit(value);
+  });
   // Typed as the side column: a parameter alone in a RETURNING list would be text.
   const side = column.side!;
   const alias = quoted(`${PREFIX}side`);

@@ -7,6 +7,18 @@
 /** A parse-tree node as libpg-query emits it: `{ Kind: { ...fields } }`, or a field object. */
 export type SqlNode = Record<string, unknown>;
 
+/** Calls `fn` on every object node of `value` (a parse tree or part of one), parents before children. */
+export function forEachNode(value: unknown, fn: (node: SqlNode) => void): void {
+  if (Array.isArray(value)) {
+    for (const item of value) forEachNode(item, fn);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const node = value as SqlNode;
+  fn(node);
+  for (const key in node) forEachNode(node[key], fn);
+}
+
 /** One statement of a parse result. */
 export interface RawStatement {
   readonly stmt: SqlNode;
