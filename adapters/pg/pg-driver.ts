@@ -113,6 +113,11 @@ const optionsSchema = z
 interface PreparedQueryable {
   /** Runs one named (prepared) statement. */
   query(config: { name: string; text: string; values: unknown[] }): Promise<PgQueryResultLike>;
+  /** The same with node-postgres's callback: no promise of `pg`'s own (nor `pg-pool`'s) is made. */
+  query(
+    config: { name: string; text: string; values: unknown[] },
+    callback: (error: Error | null | undefined, result: PgQueryResultLike) => void,
+  ): void;
 }
 
 /** The name a statement text is prepared under: the same on every connection. */
@@ -137,9 +142,16 @@ interface Statement {
 class PreparedStatements {
   readonly #statements = new Map<string, Statement>();
   #enabled: boolean;
+  /**
+   * Whether named statements go through node-postgres's callback form (`sendNamed`), two
+   * promises and their microtasks fewer on every read and write. Only node-postgres itself
+   * is known to take the callback; a look-alike gets the promise form.
+   */
+  readonly callbacks: boolean;
 
-  constructor(enabled: boolean) {
+  constructor(enabled: boolean, callbacks: boolean) {
     this.#enabled = enabled;
+    this.callbacks = callbacks;
   }
 
   /** The name to prepare `sql` under, or `undefined` to send it unnamed. */
@@ -200,7 +212,7 @@ export class PgDriver implements Driver {
 
   constructor(db: PgPoolLike | PgClientLike, kind: 'pool' | 'client', prepare: boolean) {
     this.supportsConcurrentQueries = kind === 'pool';
-    this.#prepared = new PreparedStatements(prepare);
+    this.#prepared = new PreparedStatements(prepare, isNodePostgres(db));
     if (kind === 'pool') {
       this.#pool = db as PgPoolLike;
       this.#pool.on?.('connect', guardConnection);
@@ -213,6 +225,23 @@ export class PgDriver implements Driver {
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     const scope = this.#scopes.current();
     return (scope === undefined ? this.#run(sql, params) : scope.execute(sql, params)) as Promise<QueryResult<Row>>;
+  }
+
+  queryThen<Row, T>(
+    sql: string,
+    params: readonly unknown[] | undefined,
+    then: (result: QueryResult<Row>) => T,
+    fail: (error: unknown) => T | Promise<T>,
+  ): Promise<T> {
+    // Outside a transaction, where a statement needn't wait in the queue: `then` or `fail`
+    // runs in node-postgres's own callback (see `sendNamed`).
+    if (this.#prepared.callbacks && (this.#client === undefined || this.#queued === 0)) {
+      if (this.#scopes.current() === undefined) {
+        const client = this.#client ?? this.#pool!;
+        return executeThen(client, sql, params, this.#prepared, this.#client === undefined, then, fail);
+      }
+    }
+    return this.query<Row>(sql, params).then(then, fail);
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -344,6 +373,7 @@ function execute(
       const values = params as unknown[];
       const name = prepared.nameOf(sql);
       if (name === undefined) return client.query(sql, values);
+      if (prepared.callbacks) return sendNamed(client, name, sql, values, prepared, retry, asIs, rethrow);
       return (client as unknown as PreparedQueryable).query({ name, text: sql, values }).then(undefined, (error) => {
         if (!prepared.failed(sql, name, error) || !retry) throw error;
         return client.query(sql, values);
@@ -354,6 +384,60 @@ function execute(
     // A client that throws instead of rejecting still fails the statement, not its caller.
     return Promise.reject(error);
   }
+}
+
+/** {@link execute}, then `then` (or `fail`): in node-postgres's callback for a named statement there. */
+function executeThen<Row, T>(
+  client: PgClientLike,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  prepared: PreparedStatements,
+  retry: boolean,
+  then: (result: QueryResult<Row>) => T,
+  fail: (error: unknown) => T | Promise<T>,
+): Promise<T> {
+  const name = params !== undefined && params.length > 0 ? prepared.nameOf(sql) : undefined;
+  if (name === undefined || !prepared.callbacks) {
+    return execute(client, sql, params, prepared, retry).then(then as (result: QueryResult<unknown>) => T, fail);
+  }
+  return sendNamed(client, name, sql, params as unknown[], prepared, retry, then, fail);
+}
+
+/**
+ * A named statement through node-postgres's callback form: one promise where its promise
+ * form makes three (pg-pool's or pg's own, its `catch` that only rewrites an error's
+ * stack, and the driver's on top). An error keeps the stack `pg` gave it.
+ */
+function sendNamed<Row, T>(
+  client: PgClientLike,
+  name: string,
+  sql: string,
+  values: unknown[],
+  prepared: PreparedStatements,
+  retry: boolean,
+  then: (result: QueryResult<Row>) => T,
+  fail: (error: unknown) => T | Promise<T>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
+      try {
+        if (error === null || error === undefined) resolve(then(result as QueryResult<Row>));
+        else if (prepared.failed(sql, name, error) && retry)
+          resolve(client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail));
+        else resolve(fail(error));
+      } catch (thrown) {
+        reject(thrown);
+      }
+    });
+  });
+}
+
+function asIs<T>(value: T): T {
+  return value;
+}
+
+function rethrow(error: unknown): never {
+  throw error;
 }
 
 /**

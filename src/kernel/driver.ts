@@ -17,6 +17,37 @@ export interface Queryable {
    * Errors are thrown as they come from the database, with their SQLSTATE in `code`.
    */
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  /**
+   * Optional: what `query(sql, params).then(then, fail)` does, with `then` or `fail` run
+   * in the statement's own continuation instead of a second promise's. The SDK's reads
+   * use it where a driver has it (`flagshift/pg` does); {@link queryThen} falls back to
+   * `query` elsewhere.
+   */
+  queryThen?<Row, T>(
+    sql: string,
+    params: readonly unknown[] | undefined,
+    then: (result: QueryResult<Row>) => T,
+    fail: (error: unknown) => T | Promise<T>,
+  ): Promise<T>;
+}
+
+/** `db.query(sql, params).then(then, fail)`, through the driver's own {@link Queryable.queryThen} where it has one. */
+export function queryThen<Row, T>(
+  db: Queryable,
+  sql: string,
+  params: readonly unknown[] | undefined,
+  then: (result: QueryResult<Row>) => T,
+  fail: (error: unknown) => T | Promise<T>,
+): Promise<T> {
+  if (db.queryThen !== undefined) return db.queryThen(sql, params, then, fail);
+  let query: Promise<QueryResult<Row>>;
+  try {
+    query = db.query<Row>(sql, params);
+  } catch (error) {
+    // A driver that throws instead of rejecting is handled like one that rejects.
+    query = Promise.reject(error);
+  }
+  return query.then(then, fail);
 }
 
 /**

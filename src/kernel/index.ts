@@ -4,7 +4,7 @@
  */
 
 export { describeValue, previewValue, safeString } from './describe-value.js';
-export { canNest, type Driver, type NestingQueryable, type Queryable, type QueryResult } from './driver.js';
+export { canNest, type Driver, type NestingQueryable, type Queryable, type QueryResult, queryThen } from './driver.js';
 export { isoOf, parseIntArray, parseJson, parseTextArray, sqlLiteral, toDate } from './driver-values.js';
 export {
   ConfigurationError,

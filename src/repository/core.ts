@@ -321,6 +321,11 @@ export class RepositoryCore {
     return this.generators[index];
   }
 
+  /** The cached text of a main-table select by keys, if there is one. */
+  cachedSelectSql(signature: string | number): string | undefined {
+    return this.selectCache.get(signature);
+  }
+
   /** Cached text of a main-table select by keys. */
   selectSql(signature: string | number, build: () => string): string {
     let sql = this.selectCache.get(signature);

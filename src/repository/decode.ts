@@ -46,14 +46,14 @@ export function decodeRead(
     byId = new Map<string, Entity>();
     for (const row of rows) byId.set(rowKeyId(row, core.keyColumns), row);
   }
-  const out: (Entity | undefined)[] = [];
+  const out: (Entity | undefined)[] = new Array(keys.length);
   // Per plan, per route: how many entities were served by it.
   const served: Map<Route, number>[] | undefined = metered ? plans.map(() => new Map()) : undefined;
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k]!;
     const row = byId === undefined ? onlyRow : byId.get(key.id);
     if (row === undefined) {
-      out.push(undefined);
+      out[k] = undefined;
       continue;
     }
     const entity = decodePlain(handle, row);
@@ -65,7 +65,7 @@ export function decodeRead(
       decodeMigration(handle, plan, read, row, sideRows, key, entity, operation);
       if (served !== undefined) tallyServed(served[p]!, read.route);
     }
-    out.push(entity);
+    out[k] = entity;
   }
   if (served !== undefined) for (let p = 0; p < plans.length; p++) core.emitReads(plans[p]!, served[p]!, operation);
   return out;

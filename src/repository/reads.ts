@@ -6,7 +6,7 @@
  */
 import { missingColumnsError } from '../catalog/index.js';
 import { type FlagDecision, type Route, routeFor } from '../flags/index.js';
-import { ErrorCode, type QueryResult, toDriverError } from '../kernel/index.js';
+import { ErrorCode, type QueryResult, queryThen, toDriverError } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
@@ -84,19 +84,20 @@ export function readByKeys<T = (Entity | undefined)[]>(
 function routeRead<T>(request: ReadRequest<T>): Promise<T> {
   const { handle, keys, call } = request;
   const plans = handle.core.plans;
-  // routes[p][k]: plan p, key k.
-  const routes: ReadRoute[][] = [];
+  // routes[p][k]: plan p, key k. Sized up front: an array grown by push allocates room
+  // for 17 elements at its first push, garbage on every read.
+  const routes: ReadRoute[][] = new Array(plans.length);
   for (let p = 0; p < plans.length; p++) {
     const plan = plans[p]!;
-    const perKey: ReadRoute[] = [];
+    const perKey: ReadRoute[] = new Array(keys.length);
+    routes[p] = perKey;
     for (let k = 0; k < keys.length; k++) {
       const key = keys[k]!;
       const pending = plan.router.decide(key.targeting, call.context, call.pinned);
       // Cached decisions come back synchronously: only wait once one doesn't.
-      if (pending instanceof Promise) return routeReadFrom(request, p, k, pending, routes, perKey);
-      perKey.push(readRoute(handle, plan, plan.router.route(pending, key.targeting, call.context)));
+      if (pending instanceof Promise) return routeReadFrom(request, p, k, pending, routes);
+      perKey[k] = readRoute(handle, plan, plan.router.route(pending, key.targeting, call.context));
     }
-    routes.push(perKey);
   }
   return readRouted(request, routes);
 }
@@ -108,22 +109,21 @@ async function routeReadFrom<T>(
   k: number,
   pending: Promise<FlagDecision>,
   routes: ReadRoute[][],
-  perKey: ReadRoute[],
 ): Promise<T> {
   const { handle, keys, call } = request;
   const plans = handle.core.plans;
   let next: Promise<FlagDecision> | undefined = pending;
   for (; p < plans.length; p++) {
     const plan = plans[p]!;
+    routes[p] ??= new Array(keys.length);
+    const perKey = routes[p]!;
     for (; k < keys.length; k++) {
       const key = keys[k]!;
       const decided = next ?? plan.router.decide(key.targeting, call.context, call.pinned);
       next = undefined;
       const decision = decided instanceof Promise ? await decided : decided;
-      perKey.push(readRoute(handle, plan, plan.router.route(decision, key.targeting, call.context)));
+      perKey[k] = readRoute(handle, plan, plan.router.route(decision, key.targeting, call.context));
     }
-    routes.push(perKey);
-    perKey = [];
     k = 0;
   }
   return readRouted(request, routes);
@@ -157,37 +157,43 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
   const { handle, keys, operation, lock, shape } = request;
   const { core } = handle;
   const plans = core.plans;
-  const fetchOld: boolean[] = [];
-  const fetchNew: boolean[] = [];
+  const fetchOld: boolean[] = new Array(plans.length);
+  const fetchNew: boolean[] = new Array(plans.length);
   // Per plan, the side fetched only to compare, when every key is served from the other.
-  const compareOnly: (Side | undefined)[] = [];
-  const stages: Route[] = [];
+  const compareOnly: (Side | undefined)[] = new Array(plans.length);
+  const stages: Route[] = new Array(plans.length);
   for (let p = 0; p < plans.length; p++) {
     let old = false;
     let fresh = false;
     let servesOld = false;
     let servesNew = false;
-    for (const read of routes[p]!) {
+    const reads = routes[p]!;
+    for (let k = 0; k < reads.length; k++) {
+      const read = reads[k]!;
       if (read.route.serves === 'old') servesOld = true;
       else servesNew = true;
       if (read.route.serves === 'old' || read.compare) old = true;
       if (read.route.serves === 'new' || read.compare) fresh = true;
     }
-    fetchOld.push(old);
-    fetchNew.push(fresh && plans[p]!.newColumns.length > 0);
-    compareOnly.push(servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined);
-    stages.push(routes[p]![0]?.route ?? routeFor('off', false));
+    fetchOld[p] = old;
+    fetchNew[p] = fresh && plans[p]!.newColumns.length > 0;
+    compareOnly[p] = servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined;
+    stages[p] = routes[p]![0]?.route ?? routeFor('off', false);
   }
   // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
   const started = core.metrics !== undefined ? performance.now() : 0;
-  const decode = (rows: Entity[], dropped: readonly boolean[] | undefined, sides: SideRows) =>
-    shape(decodeRead(handle, keys, routes, fetchOld, fetchNew, rows, dropped, sides, operation, started));
   const select: MainSelect = { keys, fetchOld, fetchNew, lock, compareOnly, operation, stages };
-  if (!core.hasSideTables) return selectMain(handle, select, (rows, dropped) => decode(rows, dropped, NO_SIDE_ROWS));
+  if (!core.hasSideTables) {
+    return selectMain(handle, select, (rows, dropped) =>
+      shape(decodeRead(handle, keys, routes, fetchOld, fetchNew, rows, dropped, NO_SIDE_ROWS, operation, started)),
+    );
+  }
   return Promise.all([
     selectMain(handle, select, (rows, dropped) => ({ rows, dropped })),
     selectSides(handle, keys, routes, operation),
-  ]).then(([main, sides]) => decode(main.rows, main.dropped, sides));
+  ]).then(([main, sides]) =>
+    shape(decodeRead(handle, keys, routes, fetchOld, fetchNew, main.rows, main.dropped, sides, operation, started)),
+  );
 }
 
 /** Drops compare-only reads of a side whose columns don't exist; fails a read served from one. */
@@ -247,37 +253,37 @@ export function selectMain<T>(
     for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
     signature += `|${keys.length}|${lock ? 1 : 0}`;
   }
-  const sql = core.selectSql(
-    signature,
-    () =>
-      selectByKeys(
-        core.table.table,
-        mainColumns(handle, fetchOld, fetchNew, select.plain),
-        core.keyColumns,
-        keys.map((key) => key.params),
-        lock,
-      ).sql,
-  );
+  // Looked up before a closure to build it is made: almost every read hits.
+  const sql =
+    core.cachedSelectSql(signature) ??
+    core.selectSql(
+      signature,
+      () =>
+        selectByKeys(
+          core.table.table,
+          mainColumns(handle, fetchOld, fetchNew, select.plain),
+          core.keyColumns,
+          keys.map((key) => key.params),
+          lock,
+        ).sql,
+    );
   let dropping = false;
   for (let p = 0; p < compareOnly.length; p++) {
     if (compareOnly[p] === 'new' ? fetchNew[p] : compareOnly[p] === 'old' ? fetchOld[p] : false) dropping = true;
   }
   // Inside a transaction a failed statement would abort the caller's transaction: a
   // read that fetches columns only to compare runs under a savepoint there.
+  const then = (result: QueryResult<Entity>) => done(result.rows, undefined);
+  const fail = (error: unknown) => selectMainFailed(handle, error, sql, select, dropping, done);
+  if (!(handle.inTransaction && dropping)) return queryThen(handle.db, sql, params, then, fail);
   let query: Promise<QueryResult<Entity>>;
   try {
-    query =
-      handle.inTransaction && dropping
-        ? core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params))
-        : handle.db.query<Entity>(sql, params);
+    query = core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params));
   } catch (error) {
     // A driver that throws instead of rejecting is handled like one that rejects.
     query = Promise.reject(error);
   }
-  return query.then(
-    (result) => done(result.rows, undefined),
-    (error: unknown) => selectMainFailed(handle, error, sql, select, dropping, done),
-  );
+  return query.then(then, fail);
 }
 
 /** {@link selectMain} after its statement failed: rethrows, or retries without the compare-only columns. */

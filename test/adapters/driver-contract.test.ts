@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { queryThen } from '../../src/kernel/index.js';
 import { describeDrivers } from '../support/drivers.js';
 
 describeDrivers('driver contract', (getCtx) => {
@@ -135,6 +136,77 @@ describeDrivers('driver contract', (getCtx) => {
         // Would wait forever for the connection the transaction holds, or run outside it.
         const seen = await driver.query('SELECT count(*)::int AS n FROM items');
         expect(seen.rows).toEqual([{ n: 1 }]);
+        throw new Error('undo');
+      }),
+    ).rejects.toThrow('undo');
+    expect(await sql('SELECT id FROM items')).toEqual([]);
+  });
+
+  it('queryThen: maps the result; a failed statement goes to fail; a throwing map rejects', async () => {
+    const { driver, sql } = getCtx();
+    await sql('CREATE TABLE items (id int PRIMARY KEY, name text)');
+    await sql("INSERT INTO items VALUES (1, 'a'), (2, 'b')");
+    const fail = (error: unknown) => `failed ${(error as { code?: string }).code}`;
+    const names = await queryThen<{ name: string }, string>(
+      driver,
+      'SELECT name FROM items WHERE id <= $1 ORDER BY id',
+      [2],
+      (result) => `${result.rowCount}: ${result.rows.map((row) => row.name).join(',')}`,
+      fail,
+    );
+    expect(names).toBe('2: a,b');
+    // The same text again: on pg now a prepared statement.
+    expect(
+      await queryThen<{ name: string }, string>(
+        driver,
+        'SELECT name FROM items WHERE id <= $1 ORDER BY id',
+        [1],
+        (result) => result.rows[0]!.name,
+        fail,
+      ),
+    ).toBe('a');
+    expect(await queryThen(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], () => 'ran', fail)).toBe(
+      'failed 42703',
+    );
+    await expect(
+      queryThen(
+        driver,
+        'SELECT name FROM items WHERE id = $1',
+        [1],
+        () => {
+          throw new Error('map failed');
+        },
+        fail,
+      ),
+    ).rejects.toThrow('map failed');
+    const failing = queryThen(
+      driver,
+      'SELECT no_such_column FROM items WHERE id = $1',
+      [1],
+      () => 'ran',
+      (error) => {
+        throw new Error('fail rethrew', { cause: error });
+      },
+    );
+    await expect(failing).rejects.toThrow('fail rethrew');
+  });
+
+  it('queryThen: inside a transaction the statement joins it', async () => {
+    const { driver, sql } = getCtx();
+    await sql('CREATE TABLE items (id int PRIMARY KEY)');
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.query('INSERT INTO items VALUES ($1)', [1]);
+        const seen = await queryThen<{ n: number }, number>(
+          driver,
+          'SELECT count(*)::int AS n FROM items WHERE id >= $1',
+          [0],
+          (result) => result.rows[0]!.n,
+          (error) => {
+            throw error;
+          },
+        );
+        expect(seen).toBe(1);
         throw new Error('undo');
       }),
     ).rejects.toThrow('undo');

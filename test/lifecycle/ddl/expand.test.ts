@@ -133,7 +133,7 @@ describeDrivers('expand', (getCtx) => {
       `CREATE INDEX CONCURRENTLY "users_username_idx" ON "${ctx.schema}"."users" ("username")`,
     );
     // The SQL runs as printed: executing the dry run's statements gives what expand gives.
-    const runner = ctx.kind === 'pg' ? await ctx.pgClient() : ctx.admin;
+    const runner: { query(sql: string): Promise<unknown> } = ctx.kind === 'pg' ? await ctx.pgClient() : ctx.admin;
     for (const sql of report.ddl.sql) await runner.query(sql);
     expect(await planExpand(ctx.driver, migration, { indexes: [{ columns: ['username'] }] })).toEqual([]);
   });
