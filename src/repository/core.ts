@@ -26,7 +26,7 @@ import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 import type { FieldDiff } from '../shadow/index.js';
 import { reportMismatch } from './report-mismatch.js';
-import type { CallOptions, CallState, RepositoryOptions } from './types.js';
+import type { CallOptions, CallState, Entity, RepositoryOptions } from './types.js';
 
 /** One migration, laid out for the data path. */
 export interface Plan {
@@ -37,6 +37,8 @@ export interface Plan {
   /** New columns of the same-row mappings. */
   readonly newColumns: readonly BoundColumn[];
   readonly crossTable: readonly BoundMapping[];
+  /** The migration's fields, in mapping order, all `undefined`: the other side of a comparison fills a copy. */
+  readonly fieldsTemplate: Readonly<Entity>;
   compareCounter: number;
   shadowCounter: number;
 }
@@ -76,6 +78,12 @@ export class RepositoryCore {
   readonly keySchema: z.ZodType | undefined;
   /** Key and plain columns with their fields, in decode order. */
   readonly plainColumns: readonly (BoundColumn & { readonly field: string })[];
+  /**
+   * Every field of a whole entity, in the order a read sets them (key and plain fields,
+   * then each migration's), all `undefined`: a read copies it and fills it in, so every
+   * entity shares one shape instead of growing one property at a time.
+   */
+  readonly entityTemplate: Readonly<Entity>;
   readonly fieldToPlan: ReadonlyMap<string, { plan: Plan; mapping: BoundMapping }>;
   /** Whether any plan keeps new columns in another table (reads then also select side tables). */
   readonly hasSideTables: boolean;
@@ -118,6 +126,9 @@ export class RepositoryCore {
         oldColumns: migration.mappings.flatMap((mapping) => mapping.oldColumns),
         newColumns: migration.mappings.filter((mapping) => !mapping.newTable).flatMap((mapping) => mapping.newColumns),
         crossTable: migration.mappings.filter((mapping) => mapping.newTable),
+        fieldsTemplate: Object.fromEntries(
+          migration.mappings.flatMap((mapping) => mapping.fields.map((field) => [field, undefined])),
+        ),
         compareCounter: 0,
         shadowCounter: 0,
       };
@@ -146,6 +157,10 @@ export class RepositoryCore {
       ...table.columns[field]!,
       field,
     }));
+    this.entityTemplate = Object.assign(
+      Object.fromEntries(this.plainColumns.map((column) => [column.field, undefined])),
+      ...this.plans.map((plan) => plan.fieldsTemplate),
+    );
     const names = new Map<string, string>();
     const claim = (column: BoundColumn, owner: string) => {
       const other = names.get(column.name);

@@ -71,14 +71,20 @@ export function decodeRead(
   return out;
 }
 
-/** The key and plain fields of `row`: all of them, or the `columns` a projection fetched. */
+/**
+ * The key and plain fields of `row`: all of them (in a copy of the whole entity's
+ * template, whose migration fields the caller then sets), or the `columns` a projection fetched.
+ */
 export function decodePlain(
   handle: Handle,
   row: Entity,
   columns: readonly (BoundColumn & { readonly field: string })[] = handle.core.plainColumns,
 ): Entity {
-  const entity: Entity = {};
-  for (const column of columns) entity[column.field] = column.codec.decode(row[column.name]);
+  const entity: Entity = columns === handle.core.plainColumns ? { ...handle.core.entityTemplate } : {};
+  for (let c = 0; c < columns.length; c++) {
+    const column = columns[c]!;
+    entity[column.field] = column.codec.decode(row[column.name]);
+  }
   return entity;
 }
 
@@ -102,19 +108,18 @@ export function decodeMigration(
     const failed = oldValuesInto(plan, row, entity);
     if (failed !== undefined) throw failed;
   } else {
-    const served = valuesFromNew(plan, row, sideRows, key);
+    const served = newValuesInto(plan, row, sideRows, key, entity);
     if (served instanceof Error) throw served;
     // Served new from a side table whose row doesn't exist yet.
     if (served === undefined) for (const field of plan.migration.fields) entity[field] = null;
-    else Object.assign(entity, served);
   }
   const sideMissing = plan.crossTable.length > 0 && (sideRows === undefined || !read.side);
   if (!read.compare || (sideMissing && route.serves === 'old')) return;
   let other: Entity | Error | undefined;
   if (route.serves === 'old') {
-    other = valuesFromNew(plan, row, sideRows, key);
+    other = newValuesInto(plan, row, sideRows, key, { ...plan.fieldsTemplate });
   } else {
-    const fromOld: Entity = {};
+    const fromOld: Entity = { ...plan.fieldsTemplate };
     other = oldValuesInto(plan, row, fromOld) ?? fromOld;
   }
   if (other instanceof Error) {
@@ -146,8 +151,9 @@ export function decodeMigration(
 
 /** Puts the logical values of `plan`'s fields from the old columns into `out`; returns the error a transform threw. */
 function oldValuesInto(plan: Plan, row: Entity, out: Entity): Error | undefined {
+  const { mappings } = plan.migration;
   try {
-    for (const mapping of plan.migration.mappings) mappingOldValuesInto(mapping, row, out);
+    for (let m = 0; m < mappings.length; m++) mappingOldValuesInto(mappings[m]!, row, out);
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
@@ -171,16 +177,21 @@ export function mappingOldValuesInto(mapping: BoundMapping, row: Entity, out: En
   for (let index = 0; index < fields.length; index++) out[fields[index]!] = values[index] ?? null;
 }
 
-/** Logical values from the new columns; `undefined` when a side-table row is absent. */
-function valuesFromNew(
+/**
+ * Puts the logical values from the new columns into `out` and returns it; `undefined` when
+ * a side-table row is absent, the error a decode threw (`out` then holds part of them).
+ */
+function newValuesInto(
   plan: Plan,
   row: Entity,
   sideRows: Map<string, Map<string, Entity>> | undefined,
   key: Key,
+  out: Entity,
 ): Entity | Error | undefined {
-  const out: Entity = {};
+  const { mappings } = plan.migration;
   try {
-    for (const mapping of plan.migration.mappings) {
+    for (let m = 0; m < mappings.length; m++) {
+      const mapping = mappings[m]!;
       let source: Entity | undefined = row;
       if (mapping.newTable) {
         source = sideRows?.get(mapping.newTable.table.quoted)?.get(key.id);
