@@ -5,7 +5,14 @@
  */
 import { missingColumnsError } from '../catalog/index.js';
 import type { FlagDecision, Route } from '../flags/index.js';
-import { FlagshiftError, type Queryable, type QueryResult, toDriverError, ValidationError } from '../kernel/index.js';
+import {
+  FlagshiftError,
+  type Queryable,
+  type QueryResult,
+  queryThen,
+  toDriverError,
+  ValidationError,
+} from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { BoundMapping, Side, SideTable } from '../model/index.js';
 import type { Handle } from './core.js';
@@ -399,14 +406,10 @@ export function runWrite(
   };
   if (statements.length === 1) {
     const statement = statements[0]!;
-    let query: Promise<QueryResult>;
-    try {
-      query = handle.db.query(statement.sql, statement.params);
-    } catch (error) {
-      // A driver that throws instead of rejecting is handled like one that rejects.
-      query = Promise.reject(error);
-    }
-    return query.then(
+    return queryThen<Record<string, unknown>, QueryResult[]>(
+      handle.db,
+      statement.sql,
+      statement.params,
       (result) => reportWrite(handle, [result], operation, routes, wrote, started),
       (error: unknown) => failed(toDriverError(error, statement.sql)),
     );
