@@ -130,7 +130,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       results.sqlRouter?.comparisons.find((c) => c.name === 'point-write')?.medianRatio ?? null,
     sql_router_plan_misses: results.sqlRouter?.planMisses ?? null,
     notes:
-      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the min and max of the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is against each of several baseline windows. A verdict is met when the whole spread meets the target, missed when none of it does, inconclusive otherwise.',
+      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the min and max of the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is against each of several baseline windows. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,
@@ -168,7 +168,7 @@ function comparisonTable(comparisons: readonly Comparison[]): string {
       'baseline median (us)',
       'SDK median (us)',
       'ratio',
-      'spread (10 blocks)',
+      'range (10 blocks)',
       'us added',
       'baseline p99',
       'SDK p99',
@@ -200,10 +200,11 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     '### Targets',
     '',
     table(
-      ['measure', 'value', 'spread', 'target', 'verdict'],
+      ['measure', 'value', 'middle half (IQR)', 'range', 'target', 'verdict'],
       (json['targets'] as TargetRow[]).map((t) => [
         `\`${t.metric}\``,
         fmt(t.value),
+        `${fmt(t.spread.q1)} to ${fmt(t.spread.q3)}`,
         `${fmt(t.spread.min)} to ${fmt(t.spread.max)} (n=${t.spread.n})`,
         t.target,
         t.verdict,
@@ -226,7 +227,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     out.push('### Saturated throughput: 16 callers, pool of 8', '');
     out.push(
       table(
-        ['read', 'baseline ops/s', 'SDK ops/s', 'ratio', 'spread (blocks)'],
+        ['read', 'baseline ops/s', 'SDK ops/s', 'ratio', 'range (blocks)'],
         results.saturation.map((s) => [
           s.name === 'shadow/two-queries' ? 'shadow (baseline: two-query read)' : s.name,
           fmt(s.rawOpsPerSecond),
@@ -242,7 +243,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     out.push('### 3. Routing alone (resolve + route per entity, no database)', '');
     out.push(
       table(
-        ['config', 'keys', 'decisions/s', 'spread (batches)', 'ns/decision', 'description'],
+        ['config', 'keys', 'decisions/s', 'range (batches)', 'ns/decision', 'description'],
         results.routing.map((r) => [
           r.name,
           fmt(r.keys),
@@ -324,11 +325,11 @@ export function resultsTable(json: Record<string, unknown>): string {
   const width = Math.max(...targets.map((t) => t.metric.length));
   const lines = [
     '',
-    `${'measure'.padEnd(width)}  ${'value'.padStart(12)}  ${'spread'.padEnd(26)}  ${'target'.padEnd(14)}  verdict`,
+    `${'measure'.padEnd(width)}  ${'value'.padStart(12)}  ${'IQR'.padEnd(26)}  ${'range'.padEnd(26)}  ${'target'.padEnd(14)}  verdict`,
   ];
   for (const t of targets) {
     lines.push(
-      `${t.metric.padEnd(width)}  ${fmt(t.value).padStart(12)}  ${`${fmt(t.spread.min)} to ${fmt(t.spread.max)}`.padEnd(26)}  ${t.target.padEnd(14)}  ${t.verdict}`,
+      `${t.metric.padEnd(width)}  ${fmt(t.value).padStart(12)}  ${`${fmt(t.spread.q1)} to ${fmt(t.spread.q3)}`.padEnd(26)}  ${`${fmt(t.spread.min)} to ${fmt(t.spread.max)}`.padEnd(26)}  ${t.target.padEnd(14)}  ${t.verdict}`,
     );
   }
   return lines.join('\n');

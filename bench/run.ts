@@ -10,7 +10,7 @@
  * - BENCH_ITERATIONS (10000): measured operations per side of each comparison of parts 1-2.
  * - BENCH_WARMUP (1000): unmeasured operations per side before each comparison.
  * - BENCH_SATURATION_OPS (10000): operations per side per block of the saturated runs (part 2).
- * - BENCH_SATURATION_BLOCKS (10): blocks per side of each saturated comparison.
+ * - BENCH_SATURATION_BLOCKS (16): blocks per side of each saturated comparison.
  * - BENCH_DECISIONS (1000000): decisions per batch of part 3 on warm caches.
  * - BENCH_COLD_DECISIONS (20000): decisions per batch of part 3 on cold caches.
  * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
@@ -63,7 +63,7 @@ const knobs: Knobs = {
   pageIterations: knob('BENCH_PAGE_ITERATIONS', 2000),
   warmup: knob('BENCH_WARMUP', 1000),
   saturationOps: knob('BENCH_SATURATION_OPS', 10_000),
-  saturationBlocks: knob('BENCH_SATURATION_BLOCKS', 10),
+  saturationBlocks: knob('BENCH_SATURATION_BLOCKS', 16),
   decisions: knob('BENCH_DECISIONS', 1_000_000),
   coldDecisions: knob('BENCH_COLD_DECISIONS', 20_000),
   batches: knob('BENCH_BATCHES', 5),
