@@ -271,10 +271,10 @@ export function selectMain<T>(
   for (let p = 0; p < compareOnly.length; p++) {
     if (compareOnly[p] === 'new' ? fetchNew[p] : compareOnly[p] === 'old' ? fetchOld[p] : false) dropping = true;
   }
-  // Inside a transaction a failed statement would abort the caller's transaction: a
-  // read that fetches columns only to compare runs under a savepoint there.
   const then = (result: QueryResult<Entity>) => done(result.rows, undefined);
   const fail = (error: unknown) => selectMainFailed(handle, error, sql, select, dropping, done);
+  // Inside a transaction a failed statement would abort the caller's transaction: a
+  // read that fetches columns only to compare runs under a savepoint there.
   if (!(handle.inTransaction && dropping)) return queryThen(handle.db, sql, params, then, fail);
   let query: Promise<QueryResult<Entity>>;
   try {
