@@ -130,7 +130,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       results.sqlRouter?.comparisons.find((c) => c.name === 'point-write')?.medianRatio ?? null,
     sql_router_plan_misses: results.sqlRouter?.planMisses ?? null,
     notes:
-      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the min and max of the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is against each of several baseline windows. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
+      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is against each of several baseline windows. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,

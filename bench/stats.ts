@@ -113,7 +113,7 @@ export interface Spread {
   readonly n: number;
 }
 
-/** `met`: the whole spread is on the target's side; `missed`: none of it; else `inconclusive`. */
+/** `met`: the spread's middle half is on the target's side; `missed`: none of it; else `inconclusive`. */
 export type Verdict = 'met' | 'missed' | 'inconclusive';
 
 /** A target: a bound and which side of it is good. */
