@@ -34,10 +34,16 @@ describe('backfill yielding to a streaming replica', () => {
     await pair?.stop();
   });
 
-  /** Runs a backfill of a fresh table with replay paused, and resumes replay once it yielded. */
+  /**
+   * Runs a backfill of a fresh table with replay paused, and resumes replay once it
+   * yielded. The lag it yields to grows from the pause on, so the table is large enough
+   * that the backfill can't finish first: 100 batches of 50 rows, each followed by 10 ms,
+   * take over a second, the lag passes 300 ms after about a third of one.
+   */
   async function yieldsAndResumes(schema: string, options: BackfillOptions) {
+    const rows = 5000;
     await primary.query(`CREATE SCHEMA ${schema}`);
-    const table = await createItems(primary, schema, 2000);
+    const table = await createItems(primary, schema, rows);
     await expect
       .poll(async () => (await replica.query(`SELECT to_regclass('${table}') IS NOT NULL AS ok`)).rows[0]!.ok)
       .toBe(true);
@@ -49,7 +55,7 @@ describe('backfill yielding to a streaming replica', () => {
       minBatchSize: 50,
       maxBatchSize: 50,
       pauseRatio: 0,
-      delayMs: 5,
+      delayMs: 10,
       maxReplicaLagMs: 300,
       healthCheckMs: 50,
       onProgress: (p) => progress.push(p),
@@ -59,7 +65,7 @@ describe('backfill yielding to a streaming replica', () => {
     try {
       await expect.poll(() => backfill.progress.state, { timeout: 10_000, interval: 20 }).toBe('throttled');
       const held = backfill.progress.rowsDone;
-      expect(held).toBeLessThan(2000);
+      expect(held).toBeLessThan(rows);
       // It stays put while replay is paused: no batch runs, and the lag it shows grows.
       await new Promise((resolve) => setTimeout(resolve, 400));
       expect(backfill.progress.rowsDone).toBe(held);
@@ -70,9 +76,9 @@ describe('backfill yielding to a streaming replica', () => {
     }
     const report = await running;
     expect(report.status).toBe('done');
-    expect(report.totalRowsDone).toBe(2000);
+    expect(report.totalRowsDone).toBe(rows);
     // Every row was filled exactly once.
-    expect(await updateCounts(primary, table)).toEqual({ 1: 2000 });
+    expect(await updateCounts(primary, table)).toEqual({ 1: rows });
     const states = progress.map((p) => p.state);
     expect(states.indexOf('running', states.indexOf('throttled'))).toBeGreaterThan(0);
   }
