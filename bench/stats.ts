@@ -150,8 +150,8 @@ export function measureOf(value: number, perBlock: readonly number[], target: Ta
   const spread: Spread = {
     q1: ratio(quantile(sorted, 0.25), 1),
     q3: ratio(quantile(sorted, 0.75), 1),
-    min: ratio(Math.min(...perBlock), 1),
-    max: ratio(Math.max(...perBlock), 1),
+    min: ratio(sorted[0]!, 1),
+    max: ratio(sorted[sorted.length - 1]!, 1),
     n: perBlock.length,
   };
   return {

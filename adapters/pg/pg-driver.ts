@@ -233,15 +233,16 @@ export class PgDriver implements Driver {
     then: (result: QueryResult<Row>) => T,
     fail: (error: unknown) => T | Promise<T>,
   ): Promise<T> {
-    // Outside a transaction, where a statement needn't wait in the queue: `then` or `fail`
-    // runs in node-postgres's own callback (see `sendNamed`).
-    if (this.#prepared.callbacks && (this.#client === undefined || this.#queued === 0)) {
-      if (this.#scopes.current() === undefined) {
-        const client = this.#client ?? this.#pool!;
-        return executeThen(client, sql, params, this.#prepared, this.#client === undefined, then, fail);
-      }
-    }
-    return this.query<Row>(sql, params).then(then, fail);
+    // Outside a transaction, where a statement needn't wait in the queue, a named statement
+    // runs `then` or `fail` in node-postgres's own callback (see `sendNamed`).
+    const direct =
+      this.#prepared.callbacks &&
+      (this.#client === undefined || this.#queued === 0) &&
+      this.#scopes.current() === undefined;
+    const name = direct && params !== undefined && params.length > 0 ? this.#prepared.nameOf(sql) : undefined;
+    if (name === undefined) return this.query<Row>(sql, params).then(then, fail);
+    const retry = this.#client === undefined;
+    return sendNamed(this.#client ?? this.#pool!, name, sql, params as unknown[], this.#prepared, retry, then, fail);
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -384,23 +385,6 @@ function execute(
     // A client that throws instead of rejecting still fails the statement, not its caller.
     return Promise.reject(error);
   }
-}
-
-/** {@link execute}, then `then` (or `fail`): in node-postgres's callback for a named statement there. */
-function executeThen<Row, T>(
-  client: PgClientLike,
-  sql: string,
-  params: readonly unknown[] | undefined,
-  prepared: PreparedStatements,
-  retry: boolean,
-  then: (result: QueryResult<Row>) => T,
-  fail: (error: unknown) => T | Promise<T>,
-): Promise<T> {
-  const name = params !== undefined && params.length > 0 ? prepared.nameOf(sql) : undefined;
-  if (name === undefined || !prepared.callbacks) {
-    return execute(client, sql, params, prepared, retry).then(then as (result: QueryResult<unknown>) => T, fail);
-  }
-  return sendNamed(client, name, sql, params as unknown[], prepared, retry, then, fail);
 }
 
 /**

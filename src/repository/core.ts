@@ -336,18 +336,17 @@ export class RepositoryCore {
     return this.generators[index];
   }
 
-  /** The cached text of a main-table select by keys, if there is one. */
+  /**
+   * The cached text of a select by keys, if there is one. A read looks it up first and
+   * builds the text only on a miss ({@link cacheSelectSql}): no builder closure per read.
+   */
   cachedSelectSql(signature: string | number): string | undefined {
     return this.selectCache.get(signature);
   }
 
-  /** Cached text of a main-table select by keys. */
-  selectSql(signature: string | number, build: () => string): string {
-    let sql = this.selectCache.get(signature);
-    if (sql === undefined) {
-      sql = build();
-      if (this.selectCache.size < 512) this.selectCache.set(signature, sql);
-    }
+  /** Caches (up to 512 texts) and returns `sql`, the select by keys of `signature`. */
+  cacheSelectSql(signature: string | number, sql: string): string {
+    if (this.selectCache.size < 512) this.selectCache.set(signature, sql);
     return sql;
   }
 

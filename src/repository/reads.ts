@@ -253,19 +253,17 @@ export function selectMain<T>(
     for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
     signature += `|${keys.length}|${lock ? 1 : 0}`;
   }
-  // Looked up before a closure to build it is made: almost every read hits.
   const sql =
     core.cachedSelectSql(signature) ??
-    core.selectSql(
+    core.cacheSelectSql(
       signature,
-      () =>
-        selectByKeys(
-          core.table.table,
-          mainColumns(handle, fetchOld, fetchNew, select.plain),
-          core.keyColumns,
-          keys.map((key) => key.params),
-          lock,
-        ).sql,
+      selectByKeys(
+        core.table.table,
+        mainColumns(handle, fetchOld, fetchNew, select.plain),
+        core.keyColumns,
+        keys.map((key) => key.params),
+        lock,
+      ).sql,
     );
   let dropping = false;
   for (let p = 0; p < compareOnly.length; p++) {
@@ -383,9 +381,11 @@ export async function selectSides(
     for (const side of plan.migration.sideTables) {
       // Cached like the main select's text, by table and number of keys (a main-select
       // signature never starts with a letter).
-      const sql = core.selectSql(
-        `side ${side.table.quoted} ${wanted.length}`,
-        () =>
+      const signature = `side ${side.table.quoted} ${wanted.length}`;
+      const sql =
+        core.cachedSelectSql(signature) ??
+        core.cacheSelectSql(
+          signature,
           selectByKeys(
             side.table,
             [...side.keyColumns, ...side.mappings.flatMap((mapping) => mapping.newColumns)],
@@ -393,7 +393,7 @@ export async function selectSides(
             wanted.map((key) => key.params),
             false,
           ).sql,
-      );
+        );
       reads.push(
         handle.db.query<Entity>(sql, params).then(
           (result) => {

@@ -13,34 +13,20 @@
  */
 
 import { type MovedResult, ROWS } from './moved-result.js';
-import { forEachNode, type SqlNode, type SqlParser } from './parser.js';
+import { columnRefNode, forEachNode, resTarget, type SqlNode, type SqlParser } from './parser.js';
 import { entryByQualifier, newScope, type Refuse, rangeEntry, refNames } from './scope.js';
-import { type FormCache, forwardExpression, sideForm } from './sql-forms.js';
+import { type FormCache, forwardExpression, HIDDEN_PREFIX, quoted, SIDE_ALIAS, sideForm } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, Mode, SideColumn } from './tables.js';
 
-export { type MovedResult, movedResult } from './moved-result.js';
-
-const PREFIX = '__flagshift_';
+export type { MovedResult } from './moved-result.js';
 
 /**
  * Marks an `excluded.<moved column>` reference in `complete`, where the proposed value is
  * on no main-table column: {@link movedStatement} takes it as the side row's value in
  * `SET <column> = EXCLUDED.<column>` and refuses it anywhere else.
  */
-export const PROPOSED = `${PREFIX}proposed`;
-const MAIN = `${PREFIX}main`;
-
-function quoted(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function columnRef(names: readonly string[]): SqlNode {
-  return { ColumnRef: { fields: names.map((sval) => ({ String: { sval } })) } };
-}
-
-function resTarget(name: string | undefined, val: SqlNode): SqlNode {
-  return { ResTarget: name === undefined ? { val } : { name, val } };
-}
+export const PROPOSED = `${HIDDEN_PREFIX}proposed`;
+const MAIN = `${HIDDEN_PREFIX}main`;
 
 function targetName(item: SqlNode): string {
   return (item.ResTarget as SqlNode).name as string;
@@ -66,7 +52,12 @@ export class MovedWrite {
     this.returning = returning;
   }
 
-  /** The command the caller sent, for {@link movedResult}. */
+  /** Every moved column the statement writes (assigned, then set on conflict), once each. */
+  get written(): MigratedColumn[] {
+    return [...new Set([...this.assigned.keys(), ...this.conflict.keys()])];
+  }
+
+  /** The command the caller sent, for the router to reshape the result to. */
   get result(): MovedResult {
     return { command: this.command, returning: this.returning !== undefined };
   }
@@ -185,9 +176,9 @@ export function movedStatement(ctx: MovedContext, write: MovedWrite): SqlNode {
   delete body.withClause;
   for (const cte of (appWith?.ctes as SqlNode[] | undefined) ?? []) {
     const name = (cte.CommonTableExpr as SqlNode).ctename as string;
-    if (name.startsWith(PREFIX)) ctx.refuse(`a WITH query named "${name}"`);
+    if (name.startsWith(HIDDEN_PREFIX)) ctx.refuse(`a WITH query named "${name}"`);
   }
-  if (ref.startsWith(PREFIX)) ctx.refuse(`a relation named "${ref}"`);
+  if (ref.startsWith(HIDDEN_PREFIX)) ctx.refuse(`a relation named "${ref}"`);
 
   const sides = sideWrites(write, mode);
   // Complete: the old side isn't written, so an INSERT's side rows take their values from its VALUES.
@@ -209,12 +200,12 @@ export function movedStatement(ctx: MovedContext, write: MovedWrite): SqlNode {
     if (write.command === 'UPDATE') return updatedValue(ctx, write, column);
     return undefined;
   };
-  for (const key of table.keyColumns) add(key, columnRef([ref, key]));
+  for (const key of table.keyColumns) add(key, columnRefNode([ref, key]));
   const fromSide = new Set<string>();
   for (const name of [...needed, ...sides.flatMap((s) => s.columns.map((c) => c.name))]) {
     const column = table.newColumns.get(name);
     if (column === undefined) {
-      add(name, columnRef([ref, name]));
+      add(name, columnRefNode([ref, name]));
       continue;
     }
     const value = write.command === 'DELETE' ? undefined : movedValue(column);
@@ -224,12 +215,12 @@ export function movedStatement(ctx: MovedContext, write: MovedWrite): SqlNode {
   }
   if (write.command === 'UPDATE' && ((body.targetList as SqlNode[] | undefined) ?? []).length === 0) {
     // Only moved columns were set: the main row is still updated (its lock, its triggers, its count).
-    body.targetList = [resTarget(table.keyColumns[0]!, columnRef([ref, table.keyColumns[0]!]))];
+    body.targetList = [resTarget(table.keyColumns[0]!, columnRefNode([ref, table.keyColumns[0]!]))];
   }
   body.returningClause = { exprs: mainList };
 
   const sideTexts = sides.map(
-    (s, index) => `${quoted(`${PREFIX}side${index}`)} AS (${sideText(write, s, index, fromValues, ref)})`,
+    (s, index) => `${quoted(`${HIDDEN_PREFIX}side${index}`)} AS (${sideText(write, s, index, fromValues, ref)})`,
   );
   // A DELETE's side rows go first (its main CTE waits for them); the others' follow the main rows.
   const mainText = `${quoted(MAIN)} AS (SELECT 1)`;
@@ -265,7 +256,7 @@ function sideWrites(write: MovedWrite, mode: (column: MigratedColumn) => Mode): 
   const columns =
     write.command === 'DELETE'
       ? [...write.table.newColumns.values()].filter((c) => c.side !== undefined && mode(c).writesNew)
-      : [...new Set([...write.assigned.keys(), ...write.conflict.keys()])];
+      : write.written;
   for (const column of columns) {
     const side = column.side!;
     let entry = byTable.get(side.table);
@@ -286,7 +277,7 @@ function sideWrites(write: MovedWrite, mode: (column: MigratedColumn) => Mode): 
 function checkConflict(ctx: MovedContext, write: MovedWrite): void {
   const conflict = write.body.onConflictClause as SqlNode | undefined;
   if (conflict?.action !== 'ONCONFLICT_UPDATE') return;
-  for (const column of new Set([...write.assigned.keys(), ...write.conflict.keys()])) {
+  for (const column of write.written) {
     if (write.assigned.has(column) !== write.conflict.has(column)) {
       ctx.refuse(
         `an INSERT ... ON CONFLICT DO UPDATE that sets the moved column "${column.name}" ${write.assigned.has(column) ? 'when it inserts but not when it updates' : 'when it updates but not when it inserts'}; set it in both`,
@@ -303,7 +294,7 @@ function checkValuesInsert(
   mode: (column: MigratedColumn) => Mode,
 ): void {
   const { body, table } = write;
-  const migration = [...write.assigned.keys(), ...write.conflict.keys()][0]!.migration.name;
+  const migration = write.written[0]!.migration.name;
   if (sides.some((s) => s.columns.some((c) => mode(c).writesOld))) {
     ctx.refuse(`an INSERT of columns moved to one table by migrations in different stages`);
   }
@@ -345,7 +336,7 @@ function checkValuesInsert(
       }
     }
   }
-  if (countProposed(body) > 0) {
+  if (hasProposed(body)) {
     ctx.refuse(
       `EXCLUDED's moved column outside "SET <column> = EXCLUDED.<column>" while migration "${migration}" writes it on its own`,
     );
@@ -365,15 +356,13 @@ function plainValue(node: SqlNode): boolean {
   return cast !== undefined && plainValue(cast.arg as SqlNode);
 }
 
-/** `excluded.<moved column>` references still in the statement (marked by the rewrite). */
-function countProposed(node: unknown): number {
-  if (Array.isArray(node)) return node.reduce((sum: number, item) => sum + countProposed(item), 0);
-  if (node === null || typeof node !== 'object') return 0;
-  const object = node as SqlNode;
-  if ((object.ColumnRef as SqlNode | undefined)?.[PROPOSED] === true) return 1;
-  let sum = 0;
-  for (const key in object) sum += countProposed(object[key]);
-  return sum;
+/** Whether an `excluded.<moved column>` reference (marked by the rewrite) is still in the statement. */
+function hasProposed(node: unknown): boolean {
+  let found = false;
+  forEachNode(node, (object) => {
+    if ((object.ColumnRef as SqlNode | undefined)?.[PROPOSED] === true) found = true;
+  });
+  return found;
 }
 
 function valuesOf(body: SqlNode): SqlNode[][] {
@@ -398,7 +387,7 @@ function updatedValue(ctx: MovedContext, write: MovedWrite, column: MigratedColu
   });
   // Typed as the side column: a parameter alone in a RETURNING list would be text.
   const side = column.side!;
-  const alias = quoted(`${PREFIX}side`);
+  const alias = SIDE_ALIAS;
   const typed = ctx.parser.parse(
     `SELECT CASE WHEN false THEN (SELECT ${alias}.${quoted(column.name)} FROM ${side.table} AS ${alias}) END`,
   ).stmts![0]!.stmt.SelectStmt as SqlNode;
@@ -441,7 +430,7 @@ function finalTargets(ctx: MovedContext, write: MovedWrite, ref: string): { targ
         ctx.refuse(`the whole-row reference "${column}" in the RETURNING list of a write of a moved column`);
       }
       need(column);
-      return columnRef([ref, column]);
+      return columnRefNode([ref, column]);
     }
     const copy: SqlNode = {};
     for (const key in object) copy[key] = visit(object[key]);
@@ -464,7 +453,7 @@ function finalTargets(ctx: MovedContext, write: MovedWrite, ref: string): { targ
       }
       for (const { column } of table.shape) {
         need(column);
-        targets.push(resTarget(column, columnRef([ref, column])));
+        targets.push(resTarget(column, columnRefNode([ref, column])));
       }
       continue;
     }
@@ -479,7 +468,7 @@ function finalTargets(ctx: MovedContext, write: MovedWrite, ref: string): { targ
 function sideText(write: MovedWrite, side: SideWrite, index: number, fromValues: boolean, ref: string): string {
   const table = side.side.table;
   const keys = side.side.keyColumns.map(quoted);
-  const alias = quoted(`${PREFIX}side`);
+  const alias = SIDE_ALIAS;
   if (write.command === 'DELETE') {
     const mainKeys = write.table.keyColumns.map((key) => `${quoted(ref)}.${quoted(key)}`);
     const tuple = keys.length === 1 ? keys[0]! : `(${keys.join(', ')})`;
@@ -494,7 +483,7 @@ function sideText(write: MovedWrite, side: SideWrite, index: number, fromValues:
     return `${into} SELECT ${source} FROM ${quoted(MAIN)} ${conflict}`;
   }
   const placeholders = [...keys, ...columns].map(() => 'NULL').join(', ');
-  const returned = keys.map((key, k) => `${alias}.${key} AS ${quoted(`${PREFIX}k${index}_${k}`)}`);
+  const returned = keys.map((key, k) => `${alias}.${key} AS ${quoted(`${HIDDEN_PREFIX}k${index}_${k}`)}`);
   const values = columns.map((column) => `${alias}.${column}`);
   return `${into} VALUES (${placeholders}) ${conflict} RETURNING ${[...returned, ...values].join(', ')}`;
 }
@@ -506,13 +495,15 @@ function joinedMain(
   fromSide: Set<string>,
   ref: string,
 ): string {
-  const main = quoted(`${PREFIX}m`);
+  const main = quoted(`${HIDDEN_PREFIX}m`);
   let from = `${quoted(MAIN)} AS ${main}`;
   const columns: string[] = [`${main}.*`];
   sides.forEach((side, index) => {
-    const alias = quoted(`${PREFIX}s${index}`);
-    const on = mainKeys.map((key, k) => `${alias}.${quoted(`${PREFIX}k${index}_${k}`)} = ${main}.${quoted(key)}`);
-    from += ` LEFT JOIN ${quoted(`${PREFIX}side${index}`)} AS ${alias} ON ${on.join(' AND ')}`;
+    const alias = quoted(`${HIDDEN_PREFIX}s${index}`);
+    const on = mainKeys.map(
+      (key, k) => `${alias}.${quoted(`${HIDDEN_PREFIX}k${index}_${k}`)} = ${main}.${quoted(key)}`,
+    );
+    from += ` LEFT JOIN ${quoted(`${HIDDEN_PREFIX}side${index}`)} AS ${alias} ON ${on.join(' AND ')}`;
     for (const column of side.columns) if (fromSide.has(column.name)) columns.push(`${alias}.${quoted(column.name)}`);
   });
   return `(SELECT ${columns.join(', ')} FROM ${from}) AS ${quoted(ref)}`;
@@ -537,7 +528,8 @@ function lockedDeletes(ctx: MovedContext, write: MovedWrite, ctes: SqlNode[], co
   // Joined to the count of every side CTE's rows: no main row is deleted before the side rows are.
   const after = Array.from(
     { length: count },
-    (_, index) => `(SELECT count(*) FROM ${quoted(`${PREFIX}side${index}`)}) AS ${quoted(`${PREFIX}after${index}`)}`,
+    (_, index) =>
+      `(SELECT count(*) FROM ${quoted(`${HIDDEN_PREFIX}side${index}`)}) AS ${quoted(`${HIDDEN_PREFIX}after${index}`)}`,
   );
   const from = ctx.parser.parse(`SELECT FROM ${after.join(', ')}`).stmts![0]!.stmt.SelectStmt as SqlNode;
   body.usingClause = [...((body.usingClause as SqlNode[] | undefined) ?? []), ...(from.fromClause as SqlNode[])];

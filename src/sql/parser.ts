@@ -19,6 +19,16 @@ export function forEachNode(value: unknown, fn: (node: SqlNode) => void): void {
   for (const key in node) forEachNode(node[key], fn);
 }
 
+/** A column reference node: `a.b` as `["a", "b"]`. */
+export function columnRefNode(names: readonly string[]): SqlNode {
+  return { ColumnRef: { fields: names.map((sval) => ({ String: { sval } })) } };
+}
+
+/** A select-list (or SET) item: `val`, named `name` when given. */
+export function resTarget(name: string | undefined, val: SqlNode): SqlNode {
+  return { ResTarget: name === undefined ? { val } : { name, val } };
+}
+
 /** One statement of a parse result. */
 export interface RawStatement {
   readonly stmt: SqlNode;

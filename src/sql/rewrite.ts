@@ -7,7 +7,7 @@
  */
 import type { Side } from '../model/index.js';
 import { type MovedResult, type MovedWrite, movedStatement, movedWriteOf, PROPOSED } from './moved-writes.js';
-import type { SqlNode, SqlParser } from './parser.js';
+import { columnRefNode, resTarget, type SqlNode, type SqlParser } from './parser.js';
 import {
   type Entry,
   entryByQualifier,
@@ -19,7 +19,14 @@ import {
   resolveColumn,
   type Scope,
 } from './scope.js';
-import { backwardExpression, type FormCache, forwardExpression, SIDE_ALIAS_NAME, sideForm } from './sql-forms.js';
+import {
+  backwardExpression,
+  type FormCache,
+  forwardExpression,
+  HIDDEN_PREFIX,
+  SIDE_ALIAS_NAME,
+  sideForm,
+} from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, Mode } from './tables.js';
 
 /** A compared output column: where the served value is, where the other side's is. */
@@ -47,9 +54,6 @@ export interface Rewritten {
   /** Set for a write of a moved column on both tables: the command whose result the caller gets. */
   readonly moved?: MovedResult;
 }
-
-/** Prefix of hidden columns; a statement naming one of its own is refused. */
-export const HIDDEN_PREFIX = '__flagshift_';
 
 interface Context {
   readonly tables: ReadonlyMap<string, MigratedTable>;
@@ -179,10 +183,6 @@ function sideExpression(ctx: Context, resolved: Resolved, side: Side): SqlNode {
   }
   if (side === 'old' || column.side !== undefined) ctx.changed = true;
   return sideForm(ctx.parser, ctx.forms, column, side, resolved.entry.table.keyColumns, qualifier);
-}
-
-export function columnRefNode(names: readonly string[]): SqlNode {
-  return { ColumnRef: { fields: names.map((sval) => ({ String: { sval } })) } };
 }
 
 /** The result of the top-level select: its compared columns. */
@@ -358,10 +358,6 @@ function expandStar(
     }
   }
   return out;
-}
-
-function resTarget(name: string | undefined, val: SqlNode): SqlNode {
-  return { ResTarget: name === undefined ? { val } : { name, val } };
 }
 
 /**

@@ -24,7 +24,7 @@ import type { Migration, Side } from '../model/index.js';
 import { blamedSide, keyText, reportMismatch } from '../repository/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Analysis, analyze, type KeySource, type RoutedStatement } from './analyze.js';
-import { movedResult } from './moved-writes.js';
+import { movedResult } from './moved-result.js';
 import type { SqlParser } from './parser.js';
 import { PlanCache } from './plan-cache.js';
 import { type Rewritten, rewriteStatement } from './rewrite.js';

@@ -12,9 +12,13 @@ import type { MigratedColumn, SideColumn } from './tables.js';
 /** Parsed forms by their rendered text: the same few come back for every statement. */
 export type FormCache = Map<string, SqlNode>;
 
-function quoted(name: string): string {
+/** `name` as a quoted identifier. */
+export function quoted(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
+
+/** Prefix of the names the rewrite adds (hidden columns, aliases, CTEs); a statement naming one of its own is refused. */
+export const HIDDEN_PREFIX = '__flagshift_';
 
 /** The expression node of `text`, parsed once per text. */
 function expression(parser: SqlParser, forms: FormCache, text: string): SqlNode {
@@ -81,15 +85,16 @@ export function backwardExpression(
 }
 
 /** Alias of the side table inside a moved column's sub-query; the rewriter refuses a relation of the application's named so. */
-export const SIDE_ALIAS_NAME = '__flagshift_side';
-const SIDE_ALIAS = `"${SIDE_ALIAS_NAME}"`;
+export const SIDE_ALIAS_NAME = `${HIDDEN_PREFIX}side`;
+/** {@link SIDE_ALIAS_NAME}, quoted. */
+export const SIDE_ALIAS = quoted(SIDE_ALIAS_NAME);
 
 /**
  * A moved column's new side, read from the main row `qualifier` names: `(SELECT s."bio"
  * FROM "user_profiles" s WHERE s."user_id" = u."id")`; NULL when the side row is missing,
  * as a repository reads it.
  */
-export function movedColumnExpression(
+function movedColumnExpression(
   parser: SqlParser,
   forms: FormCache,
   column: MigratedColumn & { readonly side: SideColumn },

@@ -457,7 +457,6 @@ class BackfillRunner implements Backfill {
     }
   }
 
-  /** The batch statements of `plan`, each recording its range's progress itself. */
   /**
    * One batch, in one transaction of two statements: renew the lease (which also proves
    * the range is still ours, locks its row and sets the batch's timeouts), then fill the

@@ -75,9 +75,9 @@ export function firstBreach(readings: HealthReadings, limits: HealthLimits): Hea
  * A standby's `replay_lag` is measured by the primary from the standby's replies, and it
  * keeps growing while replay is stuck; but it keeps its last value for a while after the
  * standby caught up, so a standby that has replayed everything the primary wrote counts 0.
- * Other sessions' rows read as NULL (so 0) without `pg_read_all_stats`. The transaction age counts to
- * `clock_timestamp()`: `now()` is when this statement's own transaction began, and a
- * transaction that began after it would read a negative age.
+ * Other sessions' rows read as NULL (so 0) without `pg_read_all_stats`. The transaction
+ * age counts to `clock_timestamp()`: `now()` is when this statement's own transaction
+ * began, and a transaction that began after it would read a negative age.
  */
 const PRIMARY_HEALTH_SQL = `SELECT
   (SELECT coalesce(max(CASE WHEN r.replay_lsn >= pg_current_wal_lsn() THEN 0
