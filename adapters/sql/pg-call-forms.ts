@@ -6,7 +6,7 @@
 import type { StatementConfig } from './session.js';
 
 /** pg's node-style callback of `query`. */
-export type QueryCallback<R> = (error: Error | null, result?: R) => void;
+type QueryCallback<R> = (error: Error | null, result?: R) => void;
 
 /**
  * The statement of a pg-style call. A submittable (pg-query-stream, pg-cursor) is refused:
@@ -27,6 +27,22 @@ export function statementOf(textOrConfig: string | StatementConfig, values: unkn
 /** The callback of a pg-style call: its last function argument, after the values or in their place. */
 export function callbackOf(values: unknown, callback: unknown): unknown {
   return typeof values === 'function' ? values : callback;
+}
+
+/** pg's callback of `connect`: the client, and the function that releases it. */
+export type ConnectCallback<C> = (error: Error | null, client?: C, release?: (error?: Error | boolean) => void) => void;
+
+/** A checkout handed back as pg's `connect` does: to `callback` with the client and its release when there is one, else as it is. */
+export function settleConnect<C extends { release(error?: Error | boolean): void }>(
+  connected: Promise<C>,
+  callback: unknown,
+): Promise<C> | undefined {
+  if (typeof callback !== 'function') return connected;
+  connected.then(
+    (client) => (callback as ConnectCallback<C>)(null, client, (error) => client.release(error)),
+    (error: Error) => (callback as ConnectCallback<C>)(error),
+  );
+  return undefined;
 }
 
 /** `promise` handed back as pg does: to `callback` when there is one (and `undefined` returned), else as it is. */

@@ -12,7 +12,7 @@ import {
   type SqlRouterStats,
   type SqlSession,
 } from '../../src/internal.js';
-import { settle } from './pg-call-forms.js';
+import { type ConnectCallback, settle, settleConnect } from './pg-call-forms.js';
 import { type PgliteLease, type PgStyleResult, RoutedPgliteClient } from './routed-pglite-client.js';
 import { RouterHandle, type StatementConfig } from './session.js';
 
@@ -174,19 +174,9 @@ export class RoutedPglite extends EventEmitter implements PgliteLike {
   /** Checks out the pg-style client, which holds PGlite's connection until its `release()`. */
   connect(): Promise<RoutedPgliteClient>;
   /** pg's callback form: `callback(null, client, release)` once the connection is free. */
-  connect(
-    callback: (error: Error | null, client?: RoutedPgliteClient, release?: (error?: Error | boolean) => void) => void,
-  ): undefined;
-  connect(
-    callback?: (error: Error | null, client?: RoutedPgliteClient, release?: (error?: Error | boolean) => void) => void,
-  ): Promise<RoutedPgliteClient> | undefined {
-    const connected = this.#checkOut();
-    if (callback === undefined) return connected;
-    connected.then(
-      (client) => callback(null, client, (error) => client.release(error)),
-      (error: Error) => callback(error),
-    );
-    return undefined;
+  connect(callback: ConnectCallback<RoutedPgliteClient>): undefined;
+  connect(callback?: ConnectCallback<RoutedPgliteClient>): Promise<RoutedPgliteClient> | undefined {
+    return settleConnect(this.#checkOut(), callback);
   }
 
   async #checkOut(): Promise<RoutedPgliteClient> {

@@ -6,7 +6,7 @@
  * dependency.
  */
 import type { SqlResult, SqlRouterOptions, SqlSession } from '../../src/internal.js';
-import { callbackOf, settle, statementOf } from './pg-call-forms.js';
+import { callbackOf, settle, settleConnect, statementOf } from './pg-call-forms.js';
 import { RouterHandle, type StatementConfig } from './session.js';
 
 /** The part of a pg client the routed pool uses. */
@@ -112,13 +112,10 @@ export function routePool<P extends PoolLike>(pool: P, options: SqlRouterOptions
   const routed = overlay(pool, {
     query: routedQuery(pool, undefined, handle),
     connect(callback?: unknown) {
-      const connected = pool.connect().then((client) => routedClient(client, handle, clients));
-      if (typeof callback !== 'function') return connected;
-      connected.then(
-        (client) => callback(null, client, (error?: Error) => client.release(error)),
-        (error: Error) => callback(error),
+      return settleConnect(
+        pool.connect().then((client) => routedClient(client, handle, clients)),
+        callback,
       );
-      return undefined;
     },
     // pg's `end` takes an optional callback (TypeORM's destroy waits on it).
     end(callback?: unknown) {

@@ -155,7 +155,7 @@ describeDrivers('driver contract', (getCtx) => {
       fail,
     );
     expect(names).toBe('2: a,b');
-    // The same text again: on pg now a prepared statement.
+    // The same text again, with other values: on pg the statement prepared by the first call.
     expect(
       await queryThen<{ name: string }, string>(
         driver,
