@@ -13,7 +13,15 @@
  */
 
 import { type MovedResult, ROWS } from './moved-result.js';
-import { columnRefNode, forEachNode, resTarget, type SqlNode, type SqlParser } from './parser.js';
+import {
+  columnRefNode,
+  forEachNode,
+  resTarget,
+  type SqlNode,
+  type SqlParser,
+  targetName,
+  valuesRows,
+} from './parser.js';
 import { entryByQualifier, newScope, type Refuse, rangeEntry, refNames } from './scope.js';
 import { type FormCache, forwardExpression, HIDDEN_PREFIX, quoted, SIDE_ALIAS, sideForm } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, Mode, SideColumn } from './tables.js';
@@ -27,10 +35,6 @@ export type { MovedResult } from './moved-result.js';
  */
 export const PROPOSED = `${HIDDEN_PREFIX}proposed`;
 const MAIN = `${HIDDEN_PREFIX}main`;
-
-function targetName(item: SqlNode): string {
-  return (item.ResTarget as SqlNode).name as string;
-}
 
 /** One top-level write whose moved columns are written on their side table in this routing. */
 export class MovedWrite {
@@ -241,7 +245,7 @@ export function movedStatement(ctx: MovedContext, write: MovedWrite): SqlNode {
   const mainAt = write.command === 'DELETE' ? sides.length : 0;
   (ctes[mainAt]!.CommonTableExpr as SqlNode).ctequery = { [kind]: body };
   if (write.command === 'DELETE') lockedDeletes(ctx, write, ctes, sides.length);
-  if (fromValues) valuesRows(write, sides, ctes.slice(1));
+  if (fromValues) sideValues(write, sides, ctes.slice(1));
   if (write.returning !== undefined) select.targetList = targets;
   if (appWith !== undefined) {
     withClause.ctes = [...(appWith.ctes as SqlNode[]), ...ctes];
@@ -306,7 +310,7 @@ function checkValuesInsert(
       );
     }
   }
-  const rows = valuesOf(body);
+  const rows = valuesRows((body.selectStmt as SqlNode | undefined)?.SelectStmt as SqlNode | undefined);
   for (const row of rows) {
     for (const key of table.keyColumns) if (!plainValue(row[names.indexOf(key)]!)) refuseKey(ctx, key);
   }
@@ -363,13 +367,6 @@ function hasProposed(node: unknown): boolean {
     if ((object.ColumnRef as SqlNode | undefined)?.[PROPOSED] === true) found = true;
   });
   return found;
-}
-
-function valuesOf(body: SqlNode): SqlNode[][] {
-  const select = (body.selectStmt as SqlNode | undefined)?.SelectStmt as SqlNode | undefined;
-  return ((select?.valuesLists as SqlNode[] | undefined) ?? []).map(
-    (list) => (list.List as { items: SqlNode[] }).items,
-  );
 }
 
 /** The value an UPDATE gives a moved column in `complete`: evaluated over the updated row, so it can't read a column the UPDATE sets. */
@@ -536,9 +533,9 @@ function lockedDeletes(ctx: MovedContext, write: MovedWrite, ctes: SqlNode[], co
 }
 
 /** `complete`'s INSERT: each side CTE's VALUES rows, the statement's keys and moved values. */
-function valuesRows(write: MovedWrite, sides: readonly SideWrite[], ctes: SqlNode[]): void {
+function sideValues(write: MovedWrite, sides: readonly SideWrite[], ctes: SqlNode[]): void {
   const names = ((write.body.cols as SqlNode[] | undefined) ?? []).map(targetName);
-  const rows = valuesOf(write.body);
+  const rows = valuesRows((write.body.selectStmt as SqlNode | undefined)?.SelectStmt as SqlNode | undefined);
   sides.forEach((side, index) => {
     const insert = ((ctes[index]!.CommonTableExpr as SqlNode).ctequery as SqlNode).InsertStmt as SqlNode;
     const select = (insert.selectStmt as SqlNode).SelectStmt as SqlNode;

@@ -29,6 +29,18 @@ export function resTarget(name: string | undefined, val: SqlNode): SqlNode {
   return { ResTarget: name === undefined ? { val } : { name, val } };
 }
 
+/** The column a `ResTarget` item names: an INSERT's column, an UPDATE's SET target. */
+export function targetName(item: SqlNode): string {
+  return (item.ResTarget as SqlNode).name as string;
+}
+
+/** The rows of a `VALUES` list (a `SelectStmt` node), each its items; none for any other select. */
+export function valuesRows(select: SqlNode | undefined): SqlNode[][] {
+  return ((select?.valuesLists as SqlNode[] | undefined) ?? []).map(
+    (list) => (list.List as { items: SqlNode[] }).items,
+  );
+}
+
 /** One statement of a parse result. */
 export interface RawStatement {
   readonly stmt: SqlNode;

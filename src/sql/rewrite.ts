@@ -7,7 +7,7 @@
  */
 import type { Side } from '../model/index.js';
 import { type MovedResult, type MovedWrite, movedStatement, movedWriteOf, PROPOSED } from './moved-writes.js';
-import { columnRefNode, resTarget, type SqlNode, type SqlParser } from './parser.js';
+import { columnRefNode, resTarget, type SqlNode, type SqlParser, valuesRows } from './parser.js';
 import {
   type Entry,
   entryByQualifier,
@@ -428,9 +428,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
   if (source !== undefined) selectStmt(ctx, source, outer, false);
   if (table !== undefined) {
     if (cols === undefined && source !== undefined) ctx.refuse(`INSERT into ${table.name} without a column list`);
-    const rows = ((source?.valuesLists as SqlNode[] | undefined) ?? []).map(
-      (list) => (list.List as { items: SqlNode[] }).items,
-    );
+    const rows = valuesRows(source);
     const plain = source !== undefined && source.valuesLists !== undefined;
     ctx.writing = insert;
     writeColumns(ctx, table, cols ?? [], plain ? rows : undefined, 'INSERT ... SELECT into a migrated column');
