@@ -64,8 +64,6 @@ interface Context {
   changed: boolean;
   /** The top-level write of moved columns on their side table, when the statement is one. */
   readonly moved: MovedWrite | undefined;
-  /** The write statement whose columns are being set. */
-  writing: SqlNode | undefined;
 }
 
 /** Rewrites `statement` (a clone: it is changed in place) for `modes`, keyed by migration name. */
@@ -80,7 +78,7 @@ export function rewriteStatement(
   compare: boolean,
 ): Rewritten {
   const moved = movedWriteOf(statement, tables, modes, refuse);
-  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved, writing: undefined };
+  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved };
   let compared: ComparedColumn[] = [];
   let hidden: string[] = [];
   let outputs = 0;
@@ -430,8 +428,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
     if (cols === undefined && source !== undefined) ctx.refuse(`INSERT into ${table.name} without a column list`);
     const rows = valuesRows(source);
     const plain = source !== undefined && source.valuesLists !== undefined;
-    ctx.writing = insert;
-    writeColumns(ctx, table, cols ?? [], plain ? rows : undefined, 'INSERT ... SELECT into a migrated column');
+    writeColumns(ctx, insert, table, cols ?? [], plain ? rows : undefined, 'INSERT ... SELECT into a migrated column');
   }
   const conflict = insert.onConflictClause as SqlNode | undefined;
   if (conflict !== undefined) {
@@ -442,8 +439,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
     const conflictScope = newScope(scope.parent, scope.ctes);
     conflictScope.entries.push(entry, { ...entry, ref: 'excluded', aliased: true, proposed: true });
     const sets = conflict.targetList as SqlNode[] | undefined;
-    ctx.writing = insert;
-    if (sets !== undefined) updateSets(ctx, table, sets, conflictScope);
+    if (sets !== undefined) updateSets(ctx, insert, table, sets, conflictScope);
     if (conflict.whereClause !== undefined) conflict.whereClause = walk(ctx, conflict.whereClause, conflictScope);
   }
   returning(ctx, insert, scope);
@@ -452,8 +448,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
 function updateStmt(ctx: Context, update: SqlNode, outer: Scope | undefined): void {
   const { scope, entry } = targetScope(ctx, update.relation as SqlNode, outer, update.withClause);
   for (const item of (update.fromClause as SqlNode[] | undefined) ?? []) fromItem(ctx, item, scope);
-  ctx.writing = update;
-  updateSets(ctx, entry.table, update.targetList as SqlNode[], scope);
+  updateSets(ctx, update, entry.table, update.targetList as SqlNode[], scope);
   if (update.whereClause !== undefined) update.whereClause = walk(ctx, update.whereClause, scope);
   returning(ctx, update, scope);
 }
@@ -483,8 +478,14 @@ function returning(ctx: Context, statement: SqlNode, scope: Scope): void {
   if (list !== undefined) targetList(ctx, list, scope, new Set());
 }
 
-/** UPDATE's SET list (and ON CONFLICT DO UPDATE's): values resolved, then each side its stage writes set. */
-function updateSets(ctx: Context, table: MigratedTable | undefined, sets: SqlNode[], scope: Scope): void {
+/** UPDATE's SET list (and ON CONFLICT DO UPDATE's) of `statement`: values resolved, then each side its stage writes set. */
+function updateSets(
+  ctx: Context,
+  statement: SqlNode,
+  table: MigratedTable | undefined,
+  sets: SqlNode[],
+  scope: Scope,
+): void {
   for (const item of sets) {
     const target = item.ResTarget as SqlNode;
     const name = target.name as string;
@@ -496,16 +497,18 @@ function updateSets(ctx: Context, table: MigratedTable | undefined, sets: SqlNod
     }
     target.val = walk(ctx, target.val, scope);
   }
-  if (table !== undefined) writeColumns(ctx, table, sets, undefined, '');
+  if (table !== undefined) writeColumns(ctx, statement, table, sets, undefined, '');
 }
 
 /**
- * Makes a column list set every side its stage writes. `rows` are an INSERT's VALUES
- * lists (in the order of `cols`); without them, `cols` are SET assignments with their
- * values. `refusal` names the construct when values can't be rewritten (INSERT ... SELECT).
+ * Makes a column list of `statement` set every side its stage writes. `rows` are an
+ * INSERT's VALUES lists (in the order of `cols`); without them, `cols` are SET assignments
+ * with their values. `refusal` names the construct when values can't be rewritten
+ * (INSERT ... SELECT).
  */
 function writeColumns(
   ctx: Context,
+  statement: SqlNode,
   table: MigratedTable,
   cols: SqlNode[],
   rows: SqlNode[][] | undefined,
@@ -532,7 +535,7 @@ function writeColumns(
     const migration = table.newColumns.get(mapping.newColumns[0]!.name)!.migration;
     const mode = ctx.modes.get(migration.name)!;
     const moved = mapping.newTable !== undefined && mode.writesNew;
-    if (moved && (ctx.moved === undefined || ctx.moved.body !== ctx.writing)) {
+    if (moved && (ctx.moved === undefined || ctx.moved.body !== statement)) {
       ctx.refuse(
         `a write of the moved column ${[...setBy.keys()].map((name) => `"${name}"`).join(', ')} inside another statement while migration "${migration.name}" writes ${mapping.newTable!.table.display} too`,
       );
