@@ -58,6 +58,9 @@ const written = (stage: Stage, id: number, value: string | null, before: string 
   bio: writesOld(stage) ? value : before,
 });
 
+/** Rows in the order of their `id`. */
+const byId = (a: unknown, b: unknown) => (a as { id: number }).id - (b as { id: number }).id;
+
 interface Counted {
   rows: unknown[];
   rowCount?: number | null;
@@ -170,10 +173,7 @@ describeDrivers('routed SQL: a column moved to another table', (getCtx) => {
       }
       // The value is computed from the side the stage serves (the main row, locked by the UPDATE), and both sides get it.
       const computed = await query(selfComputed);
-      expect(
-        computed.rows.sort((a, b) => (a as { id: number }).id - (b as { id: number }).id),
-        stage,
-      ).toEqual([
+      expect(computed.rows.sort(byId), stage).toEqual([
         { id: 1, email: 'a@x', bio: 'same!' },
         { id: 2, email: 'b2@x', bio: 'u2!' },
       ]);
@@ -264,10 +264,7 @@ describeDrivers('routed SQL: a column moved to another table', (getCtx) => {
       const joined = await query(
         `UPDATE people AS p SET bio = o.bio FROM (VALUES (2, 'f2'), (3, 'f3')) AS o(id, bio) WHERE p.id = o.id RETURNING p.id, p.bio AS written, upper(p.bio)`,
       );
-      expect(
-        joined.rows.sort((a, b) => (a as { id: number }).id - (b as { id: number }).id),
-        stage,
-      ).toEqual([
+      expect(joined.rows.sort(byId), stage).toEqual([
         { id: 2, written: 'f2', upper: 'F2' },
         { id: 3, written: 'f3', upper: 'F3' },
       ]);
