@@ -218,17 +218,21 @@ export class RepositoryCore {
   /** Reports the reads of `plan`'s migration counted in `tally`, one event per route. */
   emitReads(plan: Plan, tally: ReadonlyMap<Route, number>, operation: Operation): void {
     if (this.metrics === undefined) return;
-    for (const [route, count] of tally) {
-      this.emit({
-        type: 'read',
-        migration: plan.migration.name,
-        stage: route.stage,
-        route: route.effective,
-        served: route.serves,
-        operation,
-        count,
-      });
-    }
+    for (const [route, count] of tally) this.emitRead(plan, route, operation, count);
+  }
+
+  /** Reports `count` entities of `plan`'s migration served by `route`. */
+  emitRead(plan: Plan, route: Route, operation: Operation, count: number): void {
+    if (this.metrics === undefined) return;
+    this.emit({
+      type: 'read',
+      migration: plan.migration.name,
+      stage: route.stage,
+      route: route.effective,
+      served: route.serves,
+      operation,
+      count,
+    });
   }
 
   /** Reports a comparison of `plan`'s migration, routed by `route`. */

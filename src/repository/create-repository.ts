@@ -25,7 +25,7 @@ import { countRows } from './count.js';
 import { findRows } from './find.js';
 import { type Key, validateKey } from './keys.js';
 import { cursorOf } from './keyset.js';
-import { firstEntity, readByKeys } from './reads.js';
+import { readByKeys, readOne } from './reads.js';
 import type { CallOptions, CallState, Entity, Page, Repository, RepositoryOptions } from './types.js';
 import { validateEntity, validatePatch, validateQuery } from './validation.js';
 import { deleteEntity, updateEntity, writeEntity } from './writes.js';
@@ -129,7 +129,7 @@ class RepositoryHandle implements Handle {
     // Not async (an async function's own promise would add a hop to every read); whatever
     // throws before the statement is sent still reaches the caller as a rejection.
     try {
-      return readByKeys(this, [validateKey(this.core, key)], 'get', this.callState(options), false, firstEntity);
+      return readOne(this, validateKey(this.core, key), 'get', this.callState(options));
     } catch (error) {
       return Promise.reject(error);
     }

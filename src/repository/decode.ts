@@ -30,9 +30,7 @@ export function decodeRead(
   if (metered) {
     const elapsed = performance.now() - started;
     for (let p = 0; p < plans.length; p++) {
-      const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
-      const side: Side | 'both' = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
-      core.emit({ type: 'latency', migration: plans[p]!.migration.name, side, operation, milliseconds: elapsed });
+      emitReadLatency(handle, plans[p]!, fetchOld[p]!, fetchNew[p]! || sides.has(p), operation, elapsed);
     }
   }
 
@@ -69,6 +67,19 @@ export function decodeRead(
   }
   if (served !== undefined) for (let p = 0; p < plans.length; p++) core.emitReads(plans[p]!, served[p]!, operation);
   return out;
+}
+
+/** Reports the latency of a read of `plan`'s migration, against the sides it fetched. */
+export function emitReadLatency(
+  handle: Handle,
+  plan: Plan,
+  fetchedOld: boolean,
+  fetchedNew: boolean,
+  operation: Operation,
+  milliseconds: number,
+): void {
+  const side: Side | 'both' = fetchedOld && fetchedNew ? 'both' : fetchedOld ? 'old' : 'new';
+  handle.core.emit({ type: 'latency', migration: plan.migration.name, side, operation, milliseconds });
 }
 
 /**

@@ -10,7 +10,7 @@ import { ErrorCode, type QueryResult, queryThen, toDriverError } from '../kernel
 import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
-import { decodeRead } from './decode.js';
+import { decodeMigration, decodePlain, decodeRead, emitReadLatency } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';
 import { blamedSide } from './retry-blame.js';
 import { selectByKeys } from './statements.js';
@@ -78,6 +78,77 @@ export function readByKeys<T = (Entity | undefined)[]>(
   const ready = handle.core.ready(handle.db);
   if (ready !== undefined) return ready.then(() => routeRead(request));
   return routeRead(request);
+}
+
+/**
+ * {@link readByKeys} of one key (`get`), taking a shorter way when the repository has one
+ * migration and no side tables, the call runs outside a transaction, the column state is
+ * loaded with every column present and the decision is cached: the same statement, decoded,
+ * compared and reported as readByKeys does, without its per-plan and per-key arrays and
+ * request records. Under load that bookkeeping cost about as much as the rest of a read
+ * (it is memory touched on every call). Anything else goes the general way.
+ */
+export function readOne(handle: Handle, key: Key, operation: Operation, call: CallState): Promise<Entity | undefined> {
+  const { core } = handle;
+  if (
+    core.plans.length !== 1 ||
+    core.hasSideTables ||
+    handle.inTransaction ||
+    core.ready(handle.db) !== undefined ||
+    !core.hasAllColumns()
+  ) {
+    return readByKeys(handle, [key], operation, call, false, firstEntity);
+  }
+  const plan = core.plans[0]!;
+  const decided = plan.router.decide(key.targeting, call.context, call.pinned);
+  if (decided instanceof Promise) {
+    const request: ReadRequest<Entity | undefined> = {
+      handle,
+      keys: [key],
+      operation,
+      call,
+      lock: false,
+      shape: firstEntity,
+    };
+    return routeReadFrom(request, 0, 0, decided, new Array(1));
+  }
+  const read = readRoute(handle, plan, plan.router.route(decided, key.targeting, call.context));
+  const { route } = read;
+  const fetchOld = route.serves === 'old' || read.compare;
+  const fetchNew = (route.serves === 'new' || read.compare) && plan.newColumns.length > 0;
+  const signature = packedSignature(fetchCode(fetchOld, fetchNew), false, 1);
+  const sql =
+    core.cachedSelectSql(signature) ??
+    mainSelectSql(handle, signature, [fetchOld], [fetchNew], [key], false, undefined);
+  const started = core.metrics !== undefined ? performance.now() : 0;
+  const done = (rows: Entity[], dropped: readonly boolean[] | undefined): Entity | undefined => {
+    if (core.metrics !== undefined) {
+      emitReadLatency(handle, plan, fetchOld, fetchNew, operation, performance.now() - started);
+    }
+    // The statement selected by this one key: any row it returned is this key's.
+    const row = rows[rows.length - 1];
+    if (row === undefined) return undefined;
+    if (dropped?.[0]) read.compare = false;
+    const entity = decodePlain(handle, row);
+    decodeMigration(handle, plan, read, row, undefined, key, entity, operation);
+    core.emitRead(plan, route, operation, 1);
+    return entity;
+  };
+  const fail = (error: unknown): Promise<Entity | undefined> => {
+    // With one key, the side fetched only to compare is the one not served.
+    const compareOnly: Side = route.serves === 'old' ? 'new' : 'old';
+    const select: MainSelect = {
+      keys: [key],
+      fetchOld: [fetchOld],
+      fetchNew: [fetchNew],
+      lock: false,
+      compareOnly: [compareOnly],
+      operation,
+      stages: [route],
+    };
+    return selectMainFailed(handle, error, sql, select, compareOnly === 'new' ? fetchNew : fetchOld, done);
+  };
+  return queryThen(handle.db, sql, key.params, (result: QueryResult<Entity>) => done(result.rows, undefined), fail);
 }
 
 /** {@link readByKeys} once the column state is loaded: decides each key's route. */
@@ -246,25 +317,15 @@ export function selectMain<T>(
     signature = `${fetchOld.map((old, p) => (old ? 1 : 0) + (fetchNew[p] ? 2 : 0)).join('')}|${keys.length}|${lock ? 1 : 0}|${select.plain.map((column) => column.name).join('\u0000')}`;
   } else if (fetchOld.length <= 16 && keys.length < 1024) {
     let code = 0;
-    for (let p = 0; p < fetchOld.length; p++) code = code * 4 + (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
-    signature = (code * 2 + (lock ? 1 : 0)) * 1024 + keys.length;
+    for (let p = 0; p < fetchOld.length; p++) code = code * 4 + fetchCode(fetchOld[p]!, fetchNew[p]!);
+    signature = packedSignature(code, lock, keys.length);
   } else {
     signature = '';
-    for (let p = 0; p < fetchOld.length; p++) signature += (fetchOld[p] ? 1 : 0) + (fetchNew[p] ? 2 : 0);
+    for (let p = 0; p < fetchOld.length; p++) signature += fetchCode(fetchOld[p]!, fetchNew[p]!);
     signature += `|${keys.length}|${lock ? 1 : 0}`;
   }
   const sql =
-    core.cachedSelectSql(signature) ??
-    core.cacheSelectSql(
-      signature,
-      selectByKeys(
-        core.table.table,
-        mainColumns(handle, fetchOld, fetchNew, select.plain),
-        core.keyColumns,
-        keys.map((key) => key.params),
-        lock,
-      ).sql,
-    );
+    core.cachedSelectSql(signature) ?? mainSelectSql(handle, signature, fetchOld, fetchNew, keys, lock, select.plain);
   let dropping = false;
   for (let p = 0; p < compareOnly.length; p++) {
     if (compareOnly[p] === 'new' ? fetchNew[p] : compareOnly[p] === 'old' ? fetchOld[p] : false) dropping = true;
@@ -338,6 +399,32 @@ function reportReadFailure(
     if (fetchNew[p] && compareOnly[p] !== 'new') sides.push('new');
     for (const side of sides) core.emitError(core.plans[p]!, stages[p]!, side, operation, error);
   }
+}
+
+/** One plan's part of a select signature: which of its sides a read fetches. */
+function fetchCode(fetchOld: boolean, fetchNew: boolean): number {
+  return (fetchOld ? 1 : 0) + (fetchNew ? 2 : 0);
+}
+
+/** A select signature packed into a number: `code` holds each plan's {@link fetchCode}, two bits each (up to 16 plans); fewer than 1024 keys. */
+function packedSignature(code: number, lock: boolean, keyCount: number): number {
+  return (code * 2 + (lock ? 1 : 0)) * 1024 + keyCount;
+}
+
+/** Builds and caches the text of the main-table select of `signature`. */
+function mainSelectSql(
+  handle: Handle,
+  signature: string | number,
+  fetchOld: readonly boolean[],
+  fetchNew: readonly boolean[],
+  keys: readonly Key[],
+  lock: boolean,
+  plain: readonly BoundColumn[] | undefined,
+): string {
+  const { core } = handle;
+  const columns = mainColumns(handle, fetchOld, fetchNew, plain);
+  const params = keys.map((key) => key.params);
+  return core.cacheSelectSql(signature, selectByKeys(core.table.table, columns, core.keyColumns, params, lock).sql);
 }
 
 function mainColumns(
