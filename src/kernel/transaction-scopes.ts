@@ -37,6 +37,8 @@ export interface TransactionScope {
 /** Opens, tracks and closes the transaction scopes of one driver. */
 export class TransactionScopes {
   readonly #context: AsyncContext<TransactionScope> | undefined;
+  /** Transactions of this driver whose body is running. */
+  #open = 0;
 
   constructor(context: AsyncContext<TransactionScope> | undefined) {
     this.#context = context;
@@ -44,6 +46,9 @@ export class TransactionScopes {
 
   /** The transaction the caller runs inside, if it is still open. */
   current(): TransactionScope | undefined {
+    // With none open, no caller can be inside one: the async context isn't asked (a lookup
+    // on every statement outside transactions, the common case).
+    if (this.#open === 0) return undefined;
     const scope = this.#context?.getStore();
     return scope?.state.active ? scope : undefined;
   }
@@ -68,9 +73,11 @@ export class TransactionScopes {
       children: new Mutex(),
       level: { open: true },
     };
+    this.#open++;
     try {
       return await this.#enter(scope, fn);
     } finally {
+      this.#open--;
       state.active = false;
       scope.level.open = false;
     }
