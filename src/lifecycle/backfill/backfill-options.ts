@@ -40,7 +40,7 @@ export interface BackfillOptions extends LifecycleOptions {
    * Batch duration, in milliseconds, the batch size adapts towards. A batch holds the row
    * locks of its rows until it commits, so an application write to one of them waits up to
    * this long; both the chance of that and the wait grow with the batch.
-   * @default 25
+   * @default 10
    */
   readonly targetBatchMs?: number;
   /**

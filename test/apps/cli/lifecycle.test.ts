@@ -320,7 +320,7 @@ describe('flagshift CLI: backfill at stage complete', () => {
     expect(atRampdown.code, atRampdown.stderr).toBe(0);
     // The worker's pass event says how it paces its batches.
     expect(atRampdown.stderr).toMatch(
-      /\[backfill-pass\] started pass \d+: .* rows; batches of about 25 ms, each followed by a pause of 2\.5x its time \+ 1 ms\n/,
+      /\[backfill-pass\] started pass \d+: .* rows; batches of about 10 ms, each followed by a pause of 2\.5x its time \+ 1 ms\n/,
     );
 
     expect((await db.run('flags', 'set', 'users-username', '--stage', 'complete', '--force')).code).toBe(0);

@@ -20,7 +20,7 @@ export function backfillCommand(program: Command, execute: Execute): Command {
     )
     .option(
       '--target-ms <ms>',
-      "batch duration the batch size adapts towards; a batch holds its rows' locks until it commits (default: 25)",
+      "batch duration the batch size adapts towards; a batch holds its rows' locks until it commits (default: 10)",
       integer('--target-ms', 1, 600_000),
     )
     .option(
