@@ -14,8 +14,8 @@
  * to 60 ms, and waits on the batch's transaction were most of its waits; at 25 ms they
  * were about a tenth as frequent, but still most of the load's p99 (its dual writes'
  * p99 1 to 4 ms, its reads' near the load alone); at 10 ms the load's p99 during the
- * backfill was lower than at 25 ms in each of six pairs of runs (median ratio to the
- * load alone 2.2 against 3.4), for about 4% less throughput.
+ * backfill was lower than at 25 ms in each of six pairs of runs of part 4 alone (median
+ * ratio to the load alone 2.2 against 4.2), for about 4% less throughput.
  */
 export const DEFAULT_TARGET_BATCH_MS = 10;
 
