@@ -90,13 +90,9 @@ export function readByKeys<T = (Entity | undefined)[]>(
  */
 export function readOne(handle: Handle, key: Key, operation: Operation, call: CallState): Promise<Entity | undefined> {
   const { core } = handle;
-  if (
-    core.plans.length !== 1 ||
-    core.hasSideTables ||
-    handle.inTransaction ||
-    core.ready(handle.db) !== undefined ||
-    !core.hasAllColumns()
-  ) {
+  // Every column present implies the column state is loaded (ready() is not asked here:
+  // its promise, unawaited, would reject unhandled when the first load fails).
+  if (core.plans.length !== 1 || core.hasSideTables || handle.inTransaction || !core.hasAllColumns()) {
     return readByKeys(handle, [key], operation, call, false, firstEntity);
   }
   const plan = core.plans[0]!;
@@ -116,11 +112,11 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
   const { route } = read;
   const fetchOld = route.serves === 'old' || read.compare;
   const fetchNew = (route.serves === 'new' || read.compare) && plan.newColumns.length > 0;
+  const started = core.metrics !== undefined ? performance.now() : 0;
   const signature = packedSignature(fetchCode(fetchOld, fetchNew), false, 1);
   const sql =
     core.cachedSelectSql(signature) ??
     mainSelectSql(handle, signature, [fetchOld], [fetchNew], [key], false, undefined);
-  const started = core.metrics !== undefined ? performance.now() : 0;
   const done = (rows: Entity[], dropped: readonly boolean[] | undefined): Entity | undefined => {
     if (core.metrics !== undefined) {
       emitReadLatency(handle, plan, fetchOld, fetchNew, operation, performance.now() - started);

@@ -8,8 +8,11 @@ import {
   createMemoryFlags,
   createRepository,
   type Driver,
+  defineMigration,
   type MetricEvent,
   type MetricsSink,
+  type Migration,
+  rename,
   STAGES,
   type Stage,
 } from 'flagshift';
@@ -41,6 +44,25 @@ function comparable(event: MetricEvent): Record<string, unknown> {
       key === 'operation' || key === 'milliseconds' || key === 'at' ? undefined : value,
     ),
   );
+}
+
+/** A repository over `migration` whose statements and metric events are recorded. */
+function observed(driver: Driver, migration: Migration, stage: Stage, percent = 100) {
+  const events: MetricEvent[] = [];
+  const statements: string[] = [];
+  const repo = createRepository(migration, {
+    driver: recording(driver, statements),
+    flags: createMemoryFlags({ [migration.stageFlagKey]: stage, [migration.percentFlagKey]: percent }),
+    metrics: { record: (event) => events.push(event) },
+  });
+  /** What the repository sent and reported since the last call. */
+  const taken = () => {
+    const out = { statements: [...statements], events: events.map(comparable) };
+    statements.length = 0;
+    events.length = 0;
+    return out;
+  };
+  return { repo, taken };
 }
 
 describeDrivers('one-key reads', (getCtx) => {
@@ -122,5 +144,83 @@ describeDrivers('one-key reads', (getCtx) => {
     expect(oneEvents).toEqual(events.map(comparable));
     expect(oneEvents).toContainEqual(expect.objectContaining({ type: 'error', side: 'new', code: '42501' }));
     expect(oneEvents.some((event) => event.type === 'comparison')).toBe(false);
+  });
+  it('a get whose decision is not cached yet (a first read) sends, returns and reports what getMany does', async () => {
+    const ctx = getCtx();
+    const { migration } = await usersMigration(ctx);
+    await ctx.sql(
+      `INSERT INTO ${ctx.schema}.users (id, user_name, username, email) VALUES (2, 'bob', 'intruder', 'b@x')`,
+    );
+    for (const stage of ['shadow', 'live'] as const) {
+      const one = observed(ctx.driver, migration, stage);
+      const many = observed(ctx.driver, migration, stage);
+      await one.repo.check();
+      await many.repo.check();
+      one.taken();
+      many.taken();
+      expect(await one.repo.get(2), stage).toEqual((await many.repo.getMany([2]))[0]);
+      const [sent, reported] = [one.taken(), many.taken()];
+      expect(sent, stage).toEqual(reported);
+      expect(
+        sent.events.some((event) => event['type'] === 'mismatch'),
+        stage,
+      ).toBe(true);
+    }
+  });
+
+  it('with one read in N compared, get samples the same reads as getMany', async () => {
+    const ctx = getCtx();
+    const { users } = await usersMigration(ctx);
+    const sampled = defineMigration({
+      name: 'users-username',
+      table: users,
+      mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
+      defaultStage: 'off',
+      compare: { sampleOneIn: 3 },
+    });
+    await ctx.sql(`INSERT INTO ${ctx.schema}.users (id, user_name, username, email) VALUES (1, 'ada', 'Ada', 'a@x')`);
+    const one = observed(ctx.driver, sampled, 'shadow');
+    const many = observed(ctx.driver, sampled, 'shadow');
+    for (const side of [one, many]) {
+      await side.repo.check();
+      await side.repo.getMany([404]);
+      side.taken();
+    }
+    for (let read = 0; read < 7; read++) {
+      await one.repo.get(1);
+      await many.repo.getMany([1]);
+    }
+    const [sent, reported] = [one.taken(), many.taken()];
+    expect(sent).toEqual(reported);
+    expect(sent.events.filter((event) => event['type'] === 'comparison')).toHaveLength(2);
+  });
+
+  it('a get whose first look at the columns fails rejects, and leaves no rejection unhandled', async () => {
+    const ctx = getCtx();
+    const { migration } = await usersMigration(ctx);
+    const down: Driver = new Proxy(ctx.driver, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (property === 'query') return () => Promise.reject(new Error('connection refused'));
+        if (property === 'queryThen') return undefined;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const unhandled: unknown[] = [];
+    const listen = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listen);
+    try {
+      const repo = createRepository(migration, {
+        driver: down,
+        flags: createMemoryFlags({ [migration.stageFlagKey]: 'shadow' }),
+      });
+      await expect(repo.get(1)).rejects.toThrow(/connection refused/);
+      await expect(repo.get(1)).rejects.toThrow(/connection refused/);
+      // Unhandled rejections are reported after the microtask queue drains.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', listen);
+    }
+    expect(unhandled).toEqual([]);
   });
 });
