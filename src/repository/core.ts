@@ -221,6 +221,19 @@ export class RepositoryCore {
     for (const [route, count] of tally) this.emitRead(plan, route, operation, count);
   }
 
+  /** Reports the latency of a read of `plan`'s migration, against the sides it fetched. */
+  emitReadLatency(
+    plan: Plan,
+    fetchedOld: boolean,
+    fetchedNew: boolean,
+    operation: Operation,
+    milliseconds: number,
+  ): void {
+    if (this.metrics === undefined) return;
+    const side: Side | 'both' = fetchedOld && fetchedNew ? 'both' : fetchedOld ? 'old' : 'new';
+    this.emit({ type: 'latency', migration: plan.migration.name, side, operation, milliseconds });
+  }
+
   /** Reports `count` entities of `plan`'s migration served by `route`. */
   emitRead(plan: Plan, route: Route, operation: Operation, count: number): void {
     if (this.metrics === undefined) return;

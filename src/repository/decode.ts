@@ -5,7 +5,7 @@
 
 import type { Route } from '../flags/index.js';
 import type { Operation } from '../metrics/index.js';
-import type { BoundColumn, BoundMapping, Side } from '../model/index.js';
+import type { BoundColumn, BoundMapping } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Handle, type Plan, tallyServed } from './core.js';
 import { type Key, rowKeyId } from './keys.js';
@@ -30,7 +30,7 @@ export function decodeRead(
   if (metered) {
     const elapsed = performance.now() - started;
     for (let p = 0; p < plans.length; p++) {
-      emitReadLatency(handle, plans[p]!, fetchOld[p]!, fetchNew[p]! || sides.has(p), operation, elapsed);
+      core.emitReadLatency(plans[p]!, fetchOld[p]!, fetchNew[p]! || sides.has(p), operation, elapsed);
     }
   }
 
@@ -67,19 +67,6 @@ export function decodeRead(
   }
   if (served !== undefined) for (let p = 0; p < plans.length; p++) core.emitReads(plans[p]!, served[p]!, operation);
   return out;
-}
-
-/** Reports the latency of a read of `plan`'s migration, against the sides it fetched. */
-export function emitReadLatency(
-  handle: Handle,
-  plan: Plan,
-  fetchedOld: boolean,
-  fetchedNew: boolean,
-  operation: Operation,
-  milliseconds: number,
-): void {
-  const side: Side | 'both' = fetchedOld && fetchedNew ? 'both' : fetchedOld ? 'old' : 'new';
-  handle.core.emit({ type: 'latency', migration: plan.migration.name, side, operation, milliseconds });
 }
 
 /**

@@ -10,7 +10,7 @@ import { ErrorCode, type QueryResult, queryThen, toDriverError } from '../kernel
 import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
-import { decodeMigration, decodePlain, decodeRead, emitReadLatency } from './decode.js';
+import { decodeMigration, decodePlain, decodeRead } from './decode.js';
 import { type Key, rowKeyId } from './keys.js';
 import { blamedSide } from './retry-blame.js';
 import { selectByKeys } from './statements.js';
@@ -110,8 +110,8 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
   }
   const read = readRoute(handle, plan, plan.router.route(decided, key.targeting, call.context));
   const { route } = read;
-  const fetchOld = route.serves === 'old' || read.compare;
-  const fetchNew = (route.serves === 'new' || read.compare) && plan.newColumns.length > 0;
+  const fetchOld = readsOld(read);
+  const fetchNew = readsNew(read) && plan.newColumns.length > 0;
   const started = core.metrics !== undefined ? performance.now() : 0;
   const signature = packedSignature(fetchCode(fetchOld, fetchNew), false, 1);
   const sql =
@@ -119,7 +119,7 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
     mainSelectSql(handle, signature, [fetchOld], [fetchNew], [key], false, undefined);
   const done = (rows: Entity[], dropped: readonly boolean[] | undefined): Entity | undefined => {
     if (core.metrics !== undefined) {
-      emitReadLatency(handle, plan, fetchOld, fetchNew, operation, performance.now() - started);
+      core.emitReadLatency(plan, fetchOld, fetchNew, operation, performance.now() - started);
     }
     // The statement selected by this one key: any row it returned is this key's.
     const row = rows[rows.length - 1];
@@ -131,8 +131,7 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
     return entity;
   };
   const fail = (error: unknown): Promise<Entity | undefined> => {
-    // With one key, the side fetched only to compare is the one not served.
-    const compareOnly: Side = route.serves === 'old' ? 'new' : 'old';
+    const compareOnly = compareOnlySide(route.serves === 'old', route.serves === 'new');
     const select: MainSelect = {
       keys: [key],
       fetchOld: [fetchOld],
@@ -142,7 +141,8 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
       operation,
       stages: [route],
     };
-    return selectMainFailed(handle, error, sql, select, compareOnly === 'new' ? fetchNew : fetchOld, done);
+    const dropping = fetchesCompareOnly(compareOnly, fetchOld, fetchNew);
+    return selectMainFailed(handle, error, sql, select, dropping, done);
   };
   return queryThen(handle.db, sql, key.params, (result: QueryResult<Entity>) => done(result.rows, undefined), fail);
 }
@@ -239,12 +239,12 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
       const read = reads[k]!;
       if (read.route.serves === 'old') servesOld = true;
       else servesNew = true;
-      if (read.route.serves === 'old' || read.compare) old = true;
-      if (read.route.serves === 'new' || read.compare) fresh = true;
+      if (readsOld(read)) old = true;
+      if (readsNew(read)) fresh = true;
     }
     fetchOld[p] = old;
     fetchNew[p] = fresh && plans[p]!.newColumns.length > 0;
-    compareOnly[p] = servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined;
+    compareOnly[p] = compareOnlySide(servesOld, servesNew);
     stages[p] = routes[p]![0]?.route ?? routeFor('off', false);
   }
   // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
@@ -271,8 +271,8 @@ async function dropUnavailableSides(handle: Handle, routes: ReadRoute[][], opera
     let needsOld = false;
     let needsNew = false;
     for (const read of routes[p]!) {
-      if (read.route.serves === 'old' || read.compare) needsOld = true;
-      if (read.route.serves === 'new' || read.compare) needsNew = true;
+      if (readsOld(read)) needsOld = true;
+      if (readsNew(read)) needsNew = true;
     }
     for (const side of ['old', 'new'] as const) {
       if (!(side === 'old' ? needsOld : needsNew)) continue;
@@ -324,7 +324,7 @@ export function selectMain<T>(
     core.cachedSelectSql(signature) ?? mainSelectSql(handle, signature, fetchOld, fetchNew, keys, lock, select.plain);
   let dropping = false;
   for (let p = 0; p < compareOnly.length; p++) {
-    if (compareOnly[p] === 'new' ? fetchNew[p] : compareOnly[p] === 'old' ? fetchOld[p] : false) dropping = true;
+    if (fetchesCompareOnly(compareOnly[p], fetchOld[p]!, fetchNew[p]!)) dropping = true;
   }
   const then = (result: QueryResult<Entity>) => done(result.rows, undefined);
   const fail = (error: unknown) => selectMainFailed(handle, error, sql, select, dropping, done);
@@ -356,9 +356,7 @@ async function selectMainFailed<T>(
     reportReadFailure(handle, fetchOld, fetchNew, compareOnly, operation, stages, error);
     throw toDriverError(error, sql);
   }
-  const dropped = core.plans.map((_, p) =>
-    compareOnly[p] === 'new' ? fetchNew[p]! : compareOnly[p] === 'old' ? fetchOld[p]! : false,
-  );
+  const dropped = core.plans.map((_, p) => fetchesCompareOnly(compareOnly[p], fetchOld[p]!, fetchNew[p]!));
   // Retry without the compare-only columns. The retry throws (and reports the served
   // side) when the served side is what failed; when it succeeds, `blamedSide` tells
   // whether the compare-only columns or a transient failure of the served side were to blame.
@@ -395,6 +393,29 @@ function reportReadFailure(
     if (fetchNew[p] && compareOnly[p] !== 'new') sides.push('new');
     for (const side of sides) core.emitError(core.plans[p]!, stages[p]!, side, operation, error);
   }
+}
+
+/** Whether a read of one entity fetches the old side: it serves it, or compares with it. */
+function readsOld(read: ReadRoute): boolean {
+  return read.route.serves === 'old' || read.compare;
+}
+
+/** Whether a read of one entity fetches the new side: it serves it, or compares with it. */
+function readsNew(read: ReadRoute): boolean {
+  return read.route.serves === 'new' || read.compare;
+}
+
+/**
+ * The side of one migration a read fetches only to compare: the other one when every
+ * entity is served from one side, none when some are served from each.
+ */
+function compareOnlySide(servesOld: boolean, servesNew: boolean): Side | undefined {
+  return servesOld && !servesNew ? 'new' : servesNew && !servesOld ? 'old' : undefined;
+}
+
+/** Whether the compare-only side (see {@link compareOnlySide}) is among what a read fetches. */
+function fetchesCompareOnly(compareOnly: Side | undefined, fetchOld: boolean, fetchNew: boolean): boolean {
+  return compareOnly === 'new' ? fetchNew : compareOnly === 'old' ? fetchOld : false;
 }
 
 /** One plan's part of a select signature: which of its sides a read fetches. */

@@ -20,20 +20,40 @@ import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
 import { usersMigration } from '../support/fixtures.js';
 
-/** `driver`, recording the text of every statement it is given. */
-function recording(driver: Driver, seen: string[]): Driver {
+/** A driver's statement method, `query` or `queryThen`: the text, then the rest of its arguments. */
+type Send = (sql: string, ...rest: unknown[]) => unknown;
+
+/**
+ * `driver` with every statement (`query`, and `queryThen` where the driver has one) handed
+ * to `send` with the driver's own method; everything else is the driver's.
+ */
+function intercepted(
+  driver: Driver,
+  send: (sql: string, rest: unknown[], own: Send, method: 'query' | 'queryThen') => unknown,
+): Driver {
   return new Proxy(driver, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
-      if (property === 'query' || property === 'queryThen') {
-        return (sql: string, ...rest: unknown[]) => {
-          seen.push(sql);
-          return (value as (...args: unknown[]) => unknown).call(target, sql, ...rest);
-        };
-      }
-      return (value as (...args: unknown[]) => unknown).bind(target);
+      const own = (value as Send).bind(target);
+      if (property !== 'query' && property !== 'queryThen') return own;
+      return (sql: string, ...rest: unknown[]) => send(sql, rest, own, property);
     },
+  });
+}
+
+/** What a statement that failed with `error` gives: `query` rejects, `queryThen` hands it to its `fail`. */
+function failed(method: 'query' | 'queryThen', rest: unknown[], error: Error): Promise<unknown> {
+  if (method === 'query') return Promise.reject(error);
+  const fail = rest[2] as (error: unknown) => unknown;
+  return Promise.resolve().then(() => fail(error));
+}
+
+/** `driver`, recording the text of every statement it is given. */
+function recording(driver: Driver, seen: string[]): Driver {
+  return intercepted(driver, (sql, rest, own) => {
+    seen.push(sql);
+    return own(sql, ...rest);
   });
 }
 
@@ -110,24 +130,10 @@ describeDrivers('one-key reads', (getCtx) => {
     const { migration } = await usersMigration(ctx);
     await ctx.sql(`INSERT INTO ${ctx.schema}.users (id, user_name, username, email) VALUES (1, 'ada', 'ada', 'a@x')`);
     const events: MetricEvent[] = [];
-    const failing: Driver = new Proxy(ctx.driver, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        if (property === 'query' || property === 'queryThen') {
-          return (sql: string, ...rest: unknown[]) => {
-            // The new column fails to read, as a missing privilege or a broken cast would.
-            if (sql.includes('"username"') && sql.includes('"user_name"')) {
-              const error = Object.assign(new Error('permission denied for column username'), { code: '42501' });
-              if (property === 'query') return Promise.reject(error);
-              const fail = rest[2] as (error: unknown) => unknown;
-              return Promise.resolve().then(() => fail(error));
-            }
-            return (value as (...args: unknown[]) => unknown).call(target, sql, ...rest);
-          };
-        }
-        return (value as (...args: unknown[]) => unknown).bind(target);
-      },
+    const failing = intercepted(ctx.driver, (sql, rest, own, method) => {
+      // The new column fails to read, as a missing privilege or a broken cast would.
+      if (!(sql.includes('"username"') && sql.includes('"user_name"'))) return own(sql, ...rest);
+      return failed(method, rest, Object.assign(new Error('permission denied for column username'), { code: '42501' }));
     });
     const repo = createRepository(migration, {
       driver: failing,
@@ -198,14 +204,9 @@ describeDrivers('one-key reads', (getCtx) => {
   it('a get whose first look at the columns fails rejects, and leaves no rejection unhandled', async () => {
     const ctx = getCtx();
     const { migration } = await usersMigration(ctx);
-    const down: Driver = new Proxy(ctx.driver, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (property === 'query') return () => Promise.reject(new Error('connection refused'));
-        if (property === 'queryThen') return undefined;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const down = intercepted(ctx.driver, (_sql, rest, _own, method) =>
+      failed(method, rest, new Error('connection refused')),
+    );
     const unhandled: unknown[] = [];
     const listen = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', listen);
