@@ -1,22 +1,11 @@
-import {
-  createMemoryFlags,
-  createMemoryMetrics,
-  createRepository,
-  defineMigration,
-  rename,
-  type Stage,
-} from 'flagshift';
+import { createMemoryFlags, createMemoryMetrics, createRepository, type Stage } from 'flagshift';
 import { expect, it } from 'vitest';
 import { type DriverContext, describeDrivers } from '../support/drivers.js';
 import { usersMigration } from '../support/fixtures.js';
 
 /** A users repository whose compare.normalize assumes strings: it throws on a NULL not yet backfilled. */
 async function trimmingFixture(ctx: DriverContext, stage: Stage) {
-  const { users } = await usersMigration(ctx);
-  const migration = defineMigration({
-    name: 'users-username',
-    table: users,
-    mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
+  const { migration } = await usersMigration(ctx, {
     defaultStage: 'dualwrite',
     compare: { normalize: (_field, value) => (value as string).trim() },
   });

@@ -8,11 +8,9 @@ import {
   createMemoryFlags,
   createRepository,
   type Driver,
-  defineMigration,
   type MetricEvent,
   type MetricsSink,
   type Migration,
-  rename,
   STAGES,
   type Stage,
 } from 'flagshift';
@@ -176,14 +174,7 @@ describeDrivers('one-key reads', (getCtx) => {
 
   it('with one read in N compared, get samples the same reads as getMany', async () => {
     const ctx = getCtx();
-    const { users } = await usersMigration(ctx);
-    const sampled = defineMigration({
-      name: 'users-username',
-      table: users,
-      mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
-      defaultStage: 'off',
-      compare: { sampleOneIn: 3 },
-    });
+    const { migration: sampled } = await usersMigration(ctx, { compare: { sampleOneIn: 3 } });
     await ctx.sql(`INSERT INTO ${ctx.schema}.users (id, user_name, username, email) VALUES (1, 'ada', 'Ada', 'a@x')`);
     const one = observed(ctx.driver, sampled, 'shadow');
     const many = observed(ctx.driver, sampled, 'shadow');

@@ -10,6 +10,7 @@ import {
   createRepository,
   defineMigration,
   defineTable,
+  type MigrationOptions,
   rename,
   type Stage,
 } from 'flagshift';
@@ -25,7 +26,14 @@ export const userEntity = z.object({ id: z.number().int(), username: z.string(),
  * Creates `users(id bigint, user_name, username, email)` (without `username` before
  * expand) and defines the `users-username` rename over it.
  */
-export async function usersMigration(ctx: DriverContext, options: { expanded?: boolean; defaultStage?: Stage } = {}) {
+export async function usersMigration(
+  ctx: DriverContext,
+  options: {
+    expanded?: boolean;
+    defaultStage?: Stage;
+    compare?: MigrationOptions<typeof userEntity, 'id'>['compare'];
+  } = {},
+) {
   const username = options.expanded === false ? '' : ' username text,';
   await ctx.sql(
     `CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text,${username} email text NOT NULL)`,
@@ -36,6 +44,7 @@ export async function usersMigration(ctx: DriverContext, options: { expanded?: b
     table: users,
     mappings: [rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' })],
     defaultStage: options.defaultStage ?? 'off',
+    ...(options.compare === undefined ? {} : { compare: options.compare }),
   });
   return { users, migration };
 }
