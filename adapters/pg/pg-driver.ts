@@ -403,16 +403,26 @@ function sendNamed<Row, T>(
   fail: (error: unknown) => T | Promise<T>,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
+    try {
+      (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
+        try {
+          if (error === null || error === undefined) resolve(then(result as QueryResult<Row>));
+          else if (prepared.failed(sql, name, error) && retry)
+            resolve(client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail));
+          else resolve(fail(error));
+        } catch (thrown) {
+          reject(thrown);
+        }
+      });
+    } catch (error) {
+      // A query node-postgres throws instead of queuing fails the statement like one it
+      // reports: through `fail`, as the promise form's rejection would.
       try {
-        if (error === null || error === undefined) resolve(then(result as QueryResult<Row>));
-        else if (prepared.failed(sql, name, error) && retry)
-          resolve(client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail));
-        else resolve(fail(error));
+        resolve(fail(error));
       } catch (thrown) {
         reject(thrown);
       }
-    });
+    }
   });
 }
 

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigurationError } from '../../../src/kernel/errors.js';
+import { queryThen } from '../../../src/kernel/index.js';
 import { describeDrivers, driverKinds } from '../../support/drivers.js';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
 
@@ -239,6 +240,62 @@ describe('pg driver: a client that throws instead of rejecting', () => {
     // The failure came from the read itself, past the catalog lookup.
     expect(sent.at(-1)).toMatch(/^SELECT .* FROM "users" WHERE "id" = \$1$/);
     repo.close();
+  });
+});
+
+describe('pg driver: node-postgres itself throwing instead of calling back', () => {
+  it('a named statement goes to fail, and a repository read fails with a DriverError', async () => {
+    // node-postgres throws synchronously only for a query it can't queue at all (a null
+    // config); the named form (`queryThen` outside a transaction) must treat that like a
+    // failure it reports, so the caller's error handling runs.
+    const schema = `sync_throw_${process.pid}`;
+    const client = new pg.Client({ connectionString: testDatabaseUrl() });
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.query(`CREATE TABLE ${schema}.users (id int PRIMARY KEY, name text NOT NULL)`);
+      await client.query(`INSERT INTO ${schema}.users VALUES (1, 'ada')`);
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      const named: unknown[] = [];
+      // The same pg.Client, its named-statement form throwing as node-postgres does.
+      Object.assign(client, {
+        query: (config: unknown, ...rest: unknown[]) => {
+          if (typeof config === 'object' && config !== null && 'name' in config) {
+            named.push(config);
+            throw new TypeError('Client was passed a null or undefined query');
+          }
+          return query(config, ...rest);
+        },
+      });
+      const driver = createPgDriver(client);
+      const failed = await queryThen(
+        driver,
+        'SELECT $1::int AS one',
+        [1],
+        () => 'ran',
+        (error) => `failed: ${(error as Error).message}`,
+      );
+      expect(failed).toBe('failed: Client was passed a null or undefined query');
+      expect(named).toHaveLength(1);
+
+      const users = defineTable({
+        name: `${schema}.users`,
+        key: 'id',
+        entity: z.object({ id: z.number().int(), name: z.string() }),
+      });
+      const repo = createRepository(users, { driver });
+      try {
+        const read = repo.get(1);
+        await expect(read).rejects.toBeInstanceOf(DriverError);
+        await expect(read).rejects.toThrow(/null or undefined query/);
+        expect(named).toHaveLength(2);
+      } finally {
+        repo.close();
+      }
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+      await client.end();
+    }
   });
 });
 
