@@ -15,7 +15,9 @@
  * is compared with the load alone right before it: a baseline period cut into windows of
  * as many operations as the run had (but into no fewer than the knob's windows), so a
  * baseline window's p99 is read from as many samples as the run's (a p99 of fewer samples
- * sits on fewer of the slowest ones), and the baseline is the median of their p99s.
+ * sits on fewer of the slowest ones), and the baseline is the median of their p99s. The
+ * keyset loop's p99 is compared with the same baseline period (cut to its own run's
+ * operations), a reference for what a backfill of the same batches costs the load at all.
  */
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
@@ -42,9 +44,12 @@ export interface BackfillRun {
   readonly rowsLeftBehind: number;
   /** The concurrent load while it ran. */
   readonly load: Omit<LoadSummary, 'latenciesUs'>;
-  /** flagshift's runs: the load's p99 in each baseline window (as many operations as the run) before the run. */
+  /**
+   * flagshift's and the keyset loop's runs: the load's p99 in each window (of as many
+   * operations as the run) of the baseline period before the round's flagshift run.
+   */
   readonly baselineP99Us: readonly number[];
-  /** flagshift's runs: the load's p99 during the run over each baseline window's. */
+  /** flagshift's and the keyset loop's runs: the load's p99 during the run over each baseline window's. */
   readonly p99Ratios: readonly number[];
 }
 
@@ -64,6 +69,9 @@ export interface BackfillResults {
   readonly p99Ratios: readonly number[];
   /** Median over runs of the p99 ratio against the median baseline window. */
   readonly p99Ratio: number;
+  /** The same two for the keyset loop's runs, against the baseline of their round: a reference. */
+  readonly keysetLoopP99Ratios: readonly number[];
+  readonly keysetLoopP99Ratio: number;
 }
 
 /** Knobs of {@link runBackfills}. */
@@ -173,6 +181,8 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
           ? ['flagshift', 'keyset-loop', 'single-statement']
           : ['flagshift', 'single-statement', 'keyset-loop'];
       let batch = 1000;
+      // The load alone before the round's flagshift run, the baseline of its p99 and the loop's.
+      let baseline: Float64Array | undefined;
       const rates = new Map<BackfillApproach, number>();
       for (const approach of order) {
         if (runs.length > 0) {
@@ -184,7 +194,6 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         // shares the machine with the checkpointer flushing the fixture.
         await admin.query('CHECKPOINT');
         await sleep(500);
-        let baseline: Float64Array | undefined;
         if (approach === 'flagshift') {
           load.measure();
           await sleep(options.baselineWindows * options.windowSeconds * 1000);
@@ -196,7 +205,9 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         const seconds = (performance.now() - started) / 1000;
         const { latenciesUs: _latencies, ...during } = await load.take();
         const baselineP99Us =
-          baseline === undefined ? [] : windowP99s(baseline, during.all.count, options.baselineWindows);
+          baseline === undefined || approach === 'single-statement'
+            ? []
+            : windowP99s(baseline, during.all.count, options.baselineWindows);
         if (approach === 'flagshift' && batchSize !== undefined) batch = batchSize;
         const rowsPerSecond = Math.round(options.rows / seconds);
         rates.set(approach, rowsPerSecond);
@@ -223,6 +234,9 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
       vsSingleStatement.push(ratio(rates.get('flagshift')!, rates.get('single-statement')!));
     }
     const flagshiftRuns = runs.filter((run) => run.approach === 'flagshift');
+    const loopRuns = runs.filter((run) => run.approach === 'keyset-loop');
+    const p99Ratio = (of: readonly BackfillRun[]) =>
+      ratio(median(of.map((run) => run.load.all.p99Us / median(run.baselineP99Us))), 1);
     return {
       rows: options.rows,
       loadRate: options.loadRate,
@@ -232,7 +246,9 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
       vsKeysetLoop,
       vsSingleStatement,
       p99Ratios: flagshiftRuns.flatMap((run) => run.p99Ratios),
-      p99Ratio: ratio(median(flagshiftRuns.map((run) => run.load.all.p99Us / median(run.baselineP99Us))), 1),
+      p99Ratio: p99Ratio(flagshiftRuns),
+      keysetLoopP99Ratios: loopRuns.flatMap((run) => run.p99Ratios),
+      keysetLoopP99Ratio: p99Ratio(loopRuns),
     };
   } finally {
     await load.stop();
