@@ -5,19 +5,22 @@
  *
  * - `flagshift`: `createBackfill(driver, migration).run()` with its defaults.
  * - `keyset-loop`: a plain keyset loop, one autocommitted `UPDATE` of the next batch per
- *   round trip, no sleep, with the batch size flagshift's run of the same round averaged.
+ *   round trip, no sleep, with the batch size flagshift's latest run averaged.
  * - `single-statement`: one `UPDATE users SET username = user_name`, the throughput limit,
  *   which holds every row's lock until it commits.
  *
- * flagshift runs first in a round (the loop takes its batch size); the other two swap
- * places every round. The ratios are per round, so drift in the machine reaches both sides
- * of each ratio alike; the rounds give their spread. The load's p99 during flagshift's run
- * is compared with the load alone right before it: a baseline period cut into windows of
- * as many operations as the run had (but into no fewer than the knob's windows), so a
- * baseline window's p99 is read from as many samples as the run's (a p99 of fewer samples
- * sits on fewer of the slowest ones), and the baseline is the median of their p99s. The
- * keyset loop's p99 is compared with the same baseline period (cut to its own run's
- * operations), a reference for what a backfill of the same batches costs the load at all.
+ * The order rotates from round to round (flagshift, loop, statement; loop, statement,
+ * flagshift; statement, flagshift, loop), so each approach runs first, right after the
+ * round's baseline period, as often as the others: the run in that place measured a higher
+ * load p99 than the same approach later in a round, whichever approach it was. The ratios
+ * are per round, so drift in the machine reaches both sides of each ratio alike; the
+ * rounds give their spread. The load's p99 during flagshift's runs is compared with the
+ * load alone in the rounds' baseline periods (before each round's first run), cut into
+ * windows of as many operations as the runs had (but into no fewer than the knob's
+ * windows), so a baseline window's p99 is read from as many samples as the runs' (a p99
+ * of fewer samples sits on fewer of the slowest ones); the baseline is the median of
+ * their p99s ({@link PooledP99}). The keyset loop's p99 is compared with the same baseline
+ * periods, a reference for what a backfill of the same batches costs the load at all.
  */
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
@@ -26,8 +29,9 @@ import { createUsers, usersMigration, usersRepository } from './fixture.js';
 import { type LoadSummary, startLoad } from './load.js';
 import { median, quantile, ratio, round, sleep } from './stats.js';
 
-/** The approaches of a round. */
-export type BackfillApproach = 'flagshift' | 'keyset-loop' | 'single-statement';
+/** The approaches of a round, in the order of the first round. */
+const APPROACHES = ['flagshift', 'keyset-loop', 'single-statement'] as const;
+export type BackfillApproach = (typeof APPROACHES)[number];
 
 /** One approach's run in one round. */
 export interface BackfillRun {
@@ -46,7 +50,7 @@ export interface BackfillRun {
   readonly load: Omit<LoadSummary, 'latenciesUs'>;
   /**
    * flagshift's and the keyset loop's runs: the load's p99 in each window (of as many
-   * operations as the run) of the baseline period before the round's flagshift run.
+   * operations as the run) of the baseline period before the round's first run.
    */
   readonly baselineP99Us: readonly number[];
   /** flagshift's and the keyset loop's runs: the load's p99 during the run over each baseline window's. */
@@ -58,6 +62,7 @@ export interface BackfillResults {
   readonly rows: number;
   /** Operations per second of the concurrent load. */
   readonly loadRate: number;
+  readonly loadSettleSeconds: number;
   readonly baselineWindows: number;
   readonly windowSeconds: number;
   readonly runs: readonly BackfillRun[];
@@ -65,13 +70,29 @@ export interface BackfillResults {
   readonly vsKeysetLoop: readonly number[];
   /** Per round: flagshift's rows/s over the single statement's. */
   readonly vsSingleStatement: readonly number[];
-  /** Every flagshift run's p99 ratios against every baseline window. */
+  /** Every flagshift run's p99 ratios against every baseline window of its round (the spread). */
   readonly p99Ratios: readonly number[];
-  /** Median over runs of the p99 ratio against the median baseline window. */
-  readonly p99Ratio: number;
-  /** The same two for the keyset loop's runs, against the baseline of their round: a reference. */
+  /** The load's p99 over flagshift's runs, their operations pooled, against the baseline ({@link PooledP99}). */
+  readonly p99: PooledP99;
+  /** The same two for the keyset loop's runs, against the same baseline periods: a reference. */
   readonly keysetLoopP99Ratios: readonly number[];
-  readonly keysetLoopP99Ratio: number;
+  readonly keysetLoopP99: PooledP99;
+}
+
+/**
+ * The load's p99 over every operation of an approach's runs (all rounds), against the
+ * baseline periods of all rounds cut into windows of as many operations: the median
+ * window's p99 is the baseline. One run of about 800 operations puts its p99 on its eighth
+ * slowest, so a single stall of a few milliseconds decides it; pooled, the p99 rests on
+ * the rounds' slowest operations together, and a bad round counts instead of being
+ * outvoted by the median of rounds.
+ */
+export interface PooledP99 {
+  readonly operations: number;
+  readonly p99Us: number;
+  readonly baselineP99Us: readonly number[];
+  /** `p99Us` over the median of `baselineP99Us`. */
+  readonly ratio: number;
 }
 
 /** Knobs of {@link runBackfills}. */
@@ -84,6 +105,12 @@ export interface BackfillBenchOptions {
   readonly windowSeconds: number;
   /** Operations per second of the concurrent load. */
   readonly loadRate: number;
+  /**
+   * Seconds the load runs alone, unmeasured, before the first round. In its first seconds
+   * a new load's own p99 was 2 to 4 times its later one, and the first round's runs
+   * measured higher p99s than the same approach's in later rounds.
+   */
+  readonly loadSettleSeconds: number;
   /** Connections of the load's pool. */
   readonly loadConnections: number;
   readonly log: (line: string) => void;
@@ -171,20 +198,23 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
   await prepare(SCHEMA, options.rows);
   await repo.check();
   const load = startLoad(repo, { rate: options.loadRate, rows: options.rows });
+  log(`the load alone for ${options.loadSettleSeconds} s before the first round`);
+  await sleep(options.loadSettleSeconds * 1000);
   try {
     const runs: BackfillRun[] = [];
     const vsKeysetLoop: number[] = [];
     const vsSingleStatement: number[] = [];
+    // Every latency of the load alone (the rounds' baseline periods) and during each approach's runs.
+    const baselines: Float64Array[] = [];
+    const during: Record<'flagshift' | 'keyset-loop', Float64Array[]> = { flagshift: [], 'keyset-loop': [] };
+    // The batch size of flagshift's latest run, which the loop runs (round 1 starts with flagshift).
+    let batch = 1000;
     for (let roundNo = 1; roundNo <= options.rounds; roundNo++) {
-      const order: BackfillApproach[] =
-        roundNo % 2 === 1
-          ? ['flagshift', 'keyset-loop', 'single-statement']
-          : ['flagshift', 'single-statement', 'keyset-loop'];
-      let batch = 1000;
-      // The load alone before the round's flagshift run, the baseline of its p99 and the loop's.
+      const order = APPROACHES.map((_, index) => APPROACHES[(index + roundNo - 1) % APPROACHES.length]!);
+      // The load alone before the round's first run, the baseline of the runs' p99s.
       let baseline: Float64Array | undefined;
       const rates = new Map<BackfillApproach, number>();
-      for (const approach of order) {
+      for (const [position, approach] of order.entries()) {
         if (runs.length > 0) {
           log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty, expanded`);
           await prepare(SCHEMA, options.rows);
@@ -194,20 +224,22 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         // shares the machine with the checkpointer flushing the fixture.
         await admin.query('CHECKPOINT');
         await sleep(500);
-        if (approach === 'flagshift') {
+        if (position === 0) {
           load.measure();
           await sleep(options.baselineWindows * options.windowSeconds * 1000);
           baseline = (await load.take()).latenciesUs;
+          baselines.push(baseline);
         }
         load.measure();
         const started = performance.now();
         const batchSize = await approaches[approach](SCHEMA, batch);
         const seconds = (performance.now() - started) / 1000;
-        const { latenciesUs: _latencies, ...during } = await load.take();
+        const { latenciesUs, ...summary } = await load.take();
         const baselineP99Us =
           baseline === undefined || approach === 'single-statement'
             ? []
-            : windowP99s(baseline, during.all.count, options.baselineWindows);
+            : windowP99s(baseline, summary.all.count, options.baselineWindows);
+        if (approach !== 'single-statement') during[approach].push(latenciesUs);
         if (approach === 'flagshift' && batchSize !== undefined) batch = batchSize;
         const rowsPerSecond = Math.round(options.rows / seconds);
         rates.set(approach, rowsPerSecond);
@@ -220,35 +252,39 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
           rowsPerSecond,
           batchSize,
           rowsLeftBehind: await leftBehind(),
-          load: during,
+          load: summary,
           baselineP99Us,
-          p99Ratios: baselineP99Us.map((p99) => ratio(during.all.p99Us, p99)),
+          p99Ratios: baselineP99Us.map((p99) => ratio(summary.all.p99Us, p99)),
         };
         log(
-          `round ${roundNo} ${approach.padEnd(16)} ${rowsPerSecond} rows/s in ${run.seconds}s${batchSize === undefined ? '' : `, ${batchSize} rows/batch`}; load p99 ${during.all.p99Us}us${baselineP99Us.length === 0 ? '' : ` (baselines ${baselineP99Us.join(', ')}us)`}, ${run.rowsLeftBehind} rows left behind`,
+          `round ${roundNo} ${approach.padEnd(16)} ${rowsPerSecond} rows/s in ${run.seconds}s${batchSize === undefined ? '' : `, ${batchSize} rows/batch`}; load p99 ${summary.all.p99Us}us${baselineP99Us.length === 0 ? '' : ` (baselines ${baselineP99Us.join(', ')}us)`}, ${run.rowsLeftBehind} rows left behind`,
         );
-        if (during.errors > 0) log(`  warning: ${during.errors} load operations failed during the run`);
+        if (summary.errors > 0) log(`  warning: ${summary.errors} load operations failed during the run`);
         runs.push(run);
       }
       vsKeysetLoop.push(ratio(rates.get('flagshift')!, rates.get('keyset-loop')!));
       vsSingleStatement.push(ratio(rates.get('flagshift')!, rates.get('single-statement')!));
     }
-    const flagshiftRuns = runs.filter((run) => run.approach === 'flagshift');
-    const loopRuns = runs.filter((run) => run.approach === 'keyset-loop');
-    const p99Ratio = (of: readonly BackfillRun[]) =>
-      ratio(median(of.map((run) => run.load.all.p99Us / median(run.baselineP99Us))), 1);
+    const ratiosOf = (approach: BackfillApproach) =>
+      runs.filter((run) => run.approach === approach).flatMap((run) => run.p99Ratios);
+    const p99 = pooledP99(during.flagshift, baselines, options.baselineWindows);
+    const keysetLoopP99 = pooledP99(during['keyset-loop'], baselines, options.baselineWindows);
+    log(
+      `load p99 over the runs pooled, against the baseline: flagshift ${p99.p99Us}us (x${p99.ratio}), keyset loop ${keysetLoopP99.p99Us}us (x${keysetLoopP99.ratio}); baseline windows ${p99.baselineP99Us.join(', ')}us`,
+    );
     return {
       rows: options.rows,
       loadRate: options.loadRate,
+      loadSettleSeconds: options.loadSettleSeconds,
       baselineWindows: options.baselineWindows,
       windowSeconds: options.windowSeconds,
       runs,
       vsKeysetLoop,
       vsSingleStatement,
-      p99Ratios: flagshiftRuns.flatMap((run) => run.p99Ratios),
-      p99Ratio: p99Ratio(flagshiftRuns),
-      keysetLoopP99Ratios: loopRuns.flatMap((run) => run.p99Ratios),
-      keysetLoopP99Ratio: p99Ratio(loopRuns),
+      p99Ratios: ratiosOf('flagshift'),
+      p99,
+      keysetLoopP99Ratios: ratiosOf('keyset-loop'),
+      keysetLoopP99,
     };
   } finally {
     await load.stop();
@@ -257,6 +293,28 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     await backfillPool.end();
     await admin.end();
   }
+}
+
+/** {@link PooledP99} of `runs` against `baselines`, cut into at least `windows` windows. */
+export function pooledP99(
+  runs: readonly Float64Array[],
+  baselines: readonly Float64Array[],
+  windows: number,
+): PooledP99 {
+  const all = concat(runs).sort();
+  const baselineP99Us = windowP99s(concat(baselines), all.length, windows);
+  const p99Us = round(quantile(all, 0.99));
+  return { operations: all.length, p99Us, baselineP99Us, ratio: ratio(p99Us, median(baselineP99Us)) };
+}
+
+function concat(parts: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

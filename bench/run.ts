@@ -15,11 +15,14 @@
  * - BENCH_COLD_DECISIONS (20000): decisions per batch of part 3 on cold caches.
  * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
  * - BENCH_BACKFILL_ROWS (300000): rows backfilled in part 4, per run.
- * - BENCH_BACKFILL_ROUNDS (3): rounds of part 4, each flagshift, the keyset loop and the single statement.
+ * - BENCH_BACKFILL_ROUNDS (3): rounds of part 4, each flagshift, the keyset loop and the
+ *   single statement, in an order that rotates.
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
+ * - BENCH_LOAD_SETTLE_SECONDS (20): part 4's load runs alone this long, unmeasured, before
+ *   the first round.
  * - BENCH_BASELINE_WINDOWS (3) and BENCH_BASELINE_SECONDS (3): the load runs alone for
- *   windows x seconds before each flagshift run of part 4; that period is cut into windows
- *   of as many operations as the run had, at least BENCH_BASELINE_WINDOWS of them.
+ *   windows x seconds before each round of part 4; those periods are cut into windows of
+ *   as many operations as the runs had, at least BENCH_BASELINE_WINDOWS of them.
  * - BENCH_PAGE_ITERATIONS (2000): measured pages per side of each comparison of part 6.
  * - BENCH_PARTS (1,2,3,4,5,6): which parts run (1 and 2 always run together; 5 is the SQL
  *   router, 6 the paged find).
@@ -70,6 +73,7 @@ const knobs: Knobs = {
   backfillRows: knob('BENCH_BACKFILL_ROWS', 300_000),
   backfillRounds: knob('BENCH_BACKFILL_ROUNDS', 3),
   loadRate: knob('BENCH_LOAD_RATE', 500),
+  loadSettleSeconds: knob('BENCH_LOAD_SETTLE_SECONDS', 20),
   baselineWindows: knob('BENCH_BASELINE_WINDOWS', 3),
   baselineSeconds: knob('BENCH_BASELINE_SECONDS', 3),
   parts: parts(),
@@ -172,6 +176,7 @@ try {
       baselineWindows: knobs.baselineWindows,
       windowSeconds: knobs.baselineSeconds,
       loadRate: knobs.loadRate,
+      loadSettleSeconds: knobs.loadSettleSeconds,
       loadConnections: 8,
       log,
     });

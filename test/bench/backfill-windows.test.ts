@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { windowP99s } from '../../bench/backfill.js';
+import { pooledP99, windowP99s } from '../../bench/backfill.js';
 
 describe('bench backfill baseline windows', () => {
   it('cuts the baseline into windows of as many samples as the run had, one p99 each', () => {
@@ -19,5 +19,22 @@ describe('bench backfill baseline windows', () => {
   it('keeps at least the asked-for windows when the run had more operations than the baseline', () => {
     expect(windowP99s(new Float64Array(90).fill(7), 500, 3)).toHaveLength(3);
     expect(windowP99s(new Float64Array(0), 500, 3)).toEqual([]);
+  });
+
+  it('pools every run before reading the p99, so one bad run counts instead of being outvoted', () => {
+    // Three runs of 100: the first has 4 slow operations (its own p99 slow), the others none.
+    // Pooled, 4 of 300 are slow, more than the slowest 1%: the p99 is slow; a median of the
+    // runs' p99s would not be.
+    const slowFirst = Float64Array.from({ length: 100 }, (_, index) => (index < 4 ? 900 : 100));
+    const quiet = () => new Float64Array(100).fill(100);
+    // The baseline: 600 operations, so two windows of 300, p99s 50 and 70.
+    const baseline = Float64Array.from({ length: 600 }, (_, index) => (index < 300 ? 50 : 70));
+    const pooled = pooledP99([slowFirst, quiet(), quiet()], [baseline.slice(0, 200), baseline.slice(200)], 2);
+    expect(pooled.operations).toBe(300);
+    expect(pooled.p99Us).toBe(900);
+    expect(pooled.baselineP99Us).toEqual([50, 70]);
+    expect(pooled.ratio).toBe(15);
+    // Without the slow run, the same baseline: 100 over 60.
+    expect(pooledP99([quiet(), quiet(), quiet()], [baseline], 2).ratio).toBe(1.667);
   });
 });
