@@ -403,8 +403,11 @@ function sendNamed<Row, T>(
   fail: (error: unknown) => T | Promise<T>,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    let threw = false;
     try {
       (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
+        // A query that threw is failed already: a late callback must not report it twice.
+        if (threw) return;
         try {
           if (error === null || error === undefined) resolve(then(result as QueryResult<Row>));
           else if (prepared.failed(sql, name, error) && retry)
@@ -416,12 +419,10 @@ function sendNamed<Row, T>(
       });
     } catch (error) {
       // A query node-postgres throws instead of queuing fails the statement like one it
-      // reports: through `fail`, as the promise form's rejection would.
-      try {
-        resolve(fail(error));
-      } catch (thrown) {
-        reject(thrown);
-      }
+      // reports: through `fail`, once the caller holds its promise, as the promise form's
+      // rejection would.
+      threw = true;
+      resolve(Promise.reject(error).then(undefined, fail));
     }
   });
 }

@@ -244,7 +244,7 @@ describe('pg driver: a client that throws instead of rejecting', () => {
 });
 
 describe('pg driver: node-postgres itself throwing instead of calling back', () => {
-  it('a named statement goes to fail, and a repository read fails with a DriverError', async () => {
+  it('a named statement goes to fail, once, after the caller has its promise; a read fails with a DriverError', async () => {
     // node-postgres throws synchronously only for a query it can't queue at all (a null
     // config); the named form (`queryThen` outside a transaction) must treat that like a
     // failure it reports, so the caller's error handling runs.
@@ -255,40 +255,71 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
       await client.query(`CREATE SCHEMA ${schema}`);
       await client.query(`CREATE TABLE ${schema}.users (id int PRIMARY KEY, name text NOT NULL)`);
       await client.query(`INSERT INTO ${schema}.users VALUES (1, 'ada')`);
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      const named: unknown[] = [];
-      // The same pg.Client, its named-statement form throwing as node-postgres does.
-      Object.assign(client, {
-        query: (config: unknown, ...rest: unknown[]) => {
-          if (typeof config === 'object' && config !== null && 'name' in config) {
-            named.push(config);
-            throw new TypeError('Client was passed a null or undefined query');
-          }
-          return query(config, ...rest);
-        },
-      });
       const driver = createPgDriver(client);
-      const failed = await queryThen(
-        driver,
-        'SELECT $1::int AS one',
-        [1],
-        () => 'ran',
-        (error) => `failed: ${(error as Error).message}`,
-      );
-      expect(failed).toBe('failed: Client was passed a null or undefined query');
-      expect(named).toHaveLength(1);
-
       const users = defineTable({
         name: `${schema}.users`,
         key: 'id',
         entity: z.object({ id: z.number().int(), name: z.string() }),
       });
       const repo = createRepository(users, { driver });
+      // The catalog lookup before the override: what throws below is the statement itself.
+      await repo.check();
+      expect(await repo.get(1)).toEqual({ id: 1, name: 'ada' });
+
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      const thrown: string[] = [];
+      let lateCallback = false;
+      // The same pg.Client, its named-statement form throwing as node-postgres does (and,
+      // when asked, calling back afterwards too).
+      Object.assign(client, {
+        query: (config: unknown, ...rest: unknown[]) => {
+          if (typeof config === 'object' && config !== null && 'name' in config) {
+            thrown.push((config as unknown as { text: string }).text);
+            const callback = rest[0] as (error: Error) => void;
+            if (lateCallback) setImmediate(() => callback(new Error('called back after throwing')));
+            throw new TypeError('Client was passed a null or undefined query');
+          }
+          return query(config, ...rest);
+        },
+      });
       try {
+        const failures: string[] = [];
+        const failed = queryThen(
+          driver,
+          'SELECT $1::int AS one',
+          [1],
+          () => 'ran',
+          (error) => {
+            failures.push((error as Error).message);
+            return `failed: ${(error as Error).message}`;
+          },
+        );
+        // Not before the caller holds the promise.
+        expect(failures).toEqual([]);
+        expect(await failed).toBe('failed: Client was passed a null or undefined query');
+        expect(failures).toHaveLength(1);
+
+        lateCallback = true;
+        const once: string[] = [];
+        await queryThen(
+          driver,
+          'SELECT $1::int AS two',
+          [2],
+          () => 'ran',
+          (error) => {
+            once.push((error as Error).message);
+            return 'failed';
+          },
+        );
+        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(once).toEqual(['Client was passed a null or undefined query']);
+        lateCallback = false;
+
         const read = repo.get(1);
         await expect(read).rejects.toBeInstanceOf(DriverError);
         await expect(read).rejects.toThrow(/null or undefined query/);
-        expect(named).toHaveLength(2);
+        expect(thrown.at(-1)).toMatch(/^SELECT .* FROM "sync_throw_\d+"\."users" .*WHERE "id" = \$1$/s);
       } finally {
         repo.close();
       }
