@@ -10,9 +10,10 @@
  *   which holds every row's lock until it commits.
  *
  * The order rotates from round to round (flagshift, loop, statement; loop, statement,
- * flagshift; statement, flagshift, loop), so each approach runs first, right after the
- * round's baseline period, as often as the others: the run in that place measured a higher
- * load p99 than the same approach later in a round, whichever approach it was. The ratios
+ * flagshift; statement, flagshift, loop), so over a multiple of three rounds each approach
+ * runs first, right after the round's baseline period, as often as the others (flagshift
+ * always ran there, and before the load settled first that place measured a higher load
+ * p99 for the loop too). The ratios
  * are per round, so drift in the machine reaches both sides of each ratio alike; the
  * rounds give their spread. The load's p99 during flagshift's runs is compared with the
  * load alone in the rounds' baseline periods (before each round's first run), cut into
@@ -70,12 +71,9 @@ export interface BackfillResults {
   readonly vsKeysetLoop: readonly number[];
   /** Per round: flagshift's rows/s over the single statement's. */
   readonly vsSingleStatement: readonly number[];
-  /** Every flagshift run's p99 ratios against every baseline window of its round (the spread). */
-  readonly p99Ratios: readonly number[];
   /** The load's p99 over flagshift's runs, their operations pooled, against the baseline ({@link PooledP99}). */
   readonly p99: PooledP99;
-  /** The same two for the keyset loop's runs, against the same baseline periods: a reference. */
-  readonly keysetLoopP99Ratios: readonly number[];
+  /** The same for the keyset loop's runs, against the same baseline periods: a reference. */
   readonly keysetLoopP99: PooledP99;
 }
 
@@ -93,6 +91,11 @@ export interface PooledP99 {
   readonly baselineP99Us: readonly number[];
   /** `p99Us` over the median of `baselineP99Us`. */
   readonly ratio: number;
+  /**
+   * How far the ratio moves: the p99 with each round left out in turn (all of them when
+   * there is one round), against each baseline window of as many operations.
+   */
+  readonly spread: readonly number[];
 }
 
 /** Knobs of {@link runBackfills}. */
@@ -265,8 +268,6 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
       vsKeysetLoop.push(ratio(rates.get('flagshift')!, rates.get('keyset-loop')!));
       vsSingleStatement.push(ratio(rates.get('flagshift')!, rates.get('single-statement')!));
     }
-    const ratiosOf = (approach: BackfillApproach) =>
-      runs.filter((run) => run.approach === approach).flatMap((run) => run.p99Ratios);
     const p99 = pooledP99(during.flagshift, baselines, options.baselineWindows);
     const keysetLoopP99 = pooledP99(during['keyset-loop'], baselines, options.baselineWindows);
     log(
@@ -281,9 +282,7 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
       runs,
       vsKeysetLoop,
       vsSingleStatement,
-      p99Ratios: ratiosOf('flagshift'),
       p99,
-      keysetLoopP99Ratios: ratiosOf('keyset-loop'),
       keysetLoopP99,
     };
   } finally {
@@ -295,16 +294,23 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
   }
 }
 
-/** {@link PooledP99} of `runs` against `baselines`, cut into at least `windows` windows. */
+/** {@link PooledP99} of `runs` (one per round) against `baselines`, cut into at least `windows` windows. */
 export function pooledP99(
   runs: readonly Float64Array[],
   baselines: readonly Float64Array[],
   windows: number,
 ): PooledP99 {
+  const baseline = concat(baselines);
   const all = concat(runs).sort();
-  const baselineP99Us = windowP99s(concat(baselines), all.length, windows);
+  const baselineP99Us = windowP99s(baseline, all.length, windows);
   const p99Us = round(quantile(all, 0.99));
-  return { operations: all.length, p99Us, baselineP99Us, ratio: ratio(p99Us, median(baselineP99Us)) };
+  const subsets = runs.length < 2 ? [runs] : runs.map((_, left) => runs.filter((__, index) => index !== left));
+  const spread = subsets.flatMap((subset) => {
+    const some = concat(subset).sort();
+    const p99 = quantile(some, 0.99);
+    return windowP99s(baseline, some.length, windows).map((window) => ratio(p99, window));
+  });
+  return { operations: all.length, p99Us, baselineP99Us, ratio: ratio(p99Us, median(baselineP99Us)), spread };
 }
 
 function concat(parts: readonly Float64Array[]): Float64Array {

@@ -93,13 +93,13 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
     backfill_vs_keyset_loop: b === undefined ? null : measureOf(median(b.vsKeysetLoop), b.vsKeysetLoop, AT_LEAST(0.8)),
     backfill_vs_single_statement:
       b === undefined ? null : measureOf(median(b.vsSingleStatement), b.vsSingleStatement, AT_LEAST(0.5)),
-    backfill_p99_ratio: b === undefined ? null : measureOf(b.p99.ratio, b.p99Ratios, AT_MOST(2)),
+    backfill_p99_ratio: b === undefined ? null : measureOf(b.p99.ratio, b.p99.spread, AT_MOST(2)),
     // A reference: the same measure for the plain keyset loop of the same batches, against
     // the same target, for what any backfill this fast costs the load's tail on this machine.
     backfill_p99_ratio_keyset_loop:
-      b === undefined || b.keysetLoopP99Ratios.length === 0
+      b === undefined || b.keysetLoopP99.operations === 0
         ? null
-        : measureOf(b.keysetLoopP99.ratio, b.keysetLoopP99Ratios, AT_MOST(2)),
+        : measureOf(b.keysetLoopP99.ratio, b.keysetLoopP99.spread, AT_MOST(2)),
     // The reference row: flagshift's one-statement shadow read against the LaunchDarkly-style
     // two-query read. Above 1, flagshift's lead; the target says the lead must not be lost.
     shadow_read_lead_over_two_queries: {
@@ -137,7 +137,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       results.sqlRouter?.comparisons.find((c) => c.name === 'point-write')?.medianRatio ?? null,
     sql_router_plan_misses: results.sqlRouter?.planMisses ?? null,
     notes:
-      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is the p99 of every operation during the runs against the baseline periods cut into windows of as many operations, its spread each run against each baseline window of its round. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
+      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is the p99 of every operation during the runs against the baseline periods cut into windows of as many operations, its spread the same ratio with each round left out in turn, against each window. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,
@@ -294,7 +294,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
         ]),
       ),
       '',
-      `Per round, flagshift over the keyset loop: ${b.vsKeysetLoop.join(', ')}; over the single statement: ${b.vsSingleStatement.join(', ')}. The load's p99 over every operation of an approach's runs, against the rounds' baseline periods cut into windows of as many operations (p99s ${b.p99.baselineP99Us.map(fmt).join(', ')} us, the median one the baseline): flagshift ${fmt(b.p99.p99Us)} us over ${fmt(b.p99.operations)} operations (x${b.p99.ratio}), the keyset loop ${fmt(b.keysetLoopP99.p99Us)} us over ${fmt(b.keysetLoopP99.operations)} (x${b.keysetLoopP99.ratio}). The spread of either is its runs' p99 against each baseline window of their round.`,
+      `Per round, flagshift over the keyset loop: ${b.vsKeysetLoop.join(', ')}; over the single statement: ${b.vsSingleStatement.join(', ')}. The load's p99 over every operation of an approach's runs, against the rounds' baseline periods cut into windows of as many operations (p99s ${b.p99.baselineP99Us.map(fmt).join(', ')} us, the median one the baseline): flagshift ${fmt(b.p99.p99Us)} us over ${fmt(b.p99.operations)} operations (x${b.p99.ratio}), the keyset loop ${fmt(b.keysetLoopP99.p99Us)} us over ${fmt(b.keysetLoopP99.operations)} (x${b.keysetLoopP99.ratio}). The spread of either is the same ratio with each round left out in turn, against each baseline window.`,
       '',
     );
     const described = new Map(b.runs.map((run) => [run.approach, run.description]));

@@ -16,7 +16,8 @@
  * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
  * - BENCH_BACKFILL_ROWS (300000): rows backfilled in part 4, per run.
  * - BENCH_BACKFILL_ROUNDS (3): rounds of part 4, each flagshift, the keyset loop and the
- *   single statement, in an order that rotates.
+ *   single statement, in an order that rotates (each runs first equally often over a
+ *   multiple of three rounds).
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
  * - BENCH_LOAD_SETTLE_SECONDS (20): part 4's load runs alone this long, unmeasured, before
  *   the first round.

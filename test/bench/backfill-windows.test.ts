@@ -37,4 +37,16 @@ describe('bench backfill baseline windows', () => {
     // Without the slow run, the same baseline: 100 over 60.
     expect(pooledP99([quiet(), quiet(), quiet()], [baseline], 2).ratio).toBe(1.667);
   });
+
+  it('spreads the ratio over the rounds left out in turn and the baseline windows', () => {
+    const slowFirst = Float64Array.from({ length: 100 }, (_, index) => (index < 4 ? 900 : 100));
+    const quiet = () => new Float64Array(100).fill(100);
+    const baseline = Float64Array.from({ length: 600 }, (_, index) => (index < 300 ? 50 : 70));
+    // Each subset of two rounds has 200 operations: three baseline windows of 200 (p99s 50,
+    // 70, 70). Without the slow round the p99 is 100; with it, 900.
+    const { spread } = pooledP99([slowFirst, quiet(), quiet()], [baseline], 2);
+    expect(spread).toEqual([2, 1.429, 1.429, 18, 12.857, 12.857, 18, 12.857, 12.857]);
+    // One round: that round against each window.
+    expect(pooledP99([quiet()], [baseline], 2).spread).toEqual([2, 2, 2, 1.429, 1.429, 1.429]);
+  });
 });
