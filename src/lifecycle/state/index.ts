@@ -20,10 +20,12 @@ export {
   passRowsDone,
   type RangeAdvanceSql,
   rangeAdvanceSql,
+  rangeOwnedSql,
   readCheckpoint,
   recordRangeDone,
   releaseRange,
   renewLease,
+  restoreTimeouts,
   startPass,
 } from './backfill-ranges.js';
 export {
