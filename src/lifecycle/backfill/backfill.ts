@@ -9,7 +9,7 @@
  *   there. Rows inserted later are written by dual writes and sync triggers, so a pass
  *   terminates however fast rows arrive.
  * - Durable: the key space is cut into ranges (each a row of the state tables); a batch
- *   and the advance of its range's last key commit in one statement, so a process
+ *   and the advance of its range's last key commit in one transaction, so a process
  *   killed at any moment resumes where it stopped, skipping nothing.
  * - Shared: workers (threads of one process or many processes) claim ranges with
  *   `FOR UPDATE SKIP LOCKED` and hold them by a lease renewed with every batch; a range
@@ -33,7 +33,6 @@ import {
   recordRangeDone,
   releaseRange,
   renewLease,
-  restoreTimeouts,
   startPass,
 } from '../state/index.js';
 import {
@@ -78,7 +77,7 @@ interface Claim {
   readonly rangeId: number;
 }
 
-/** Thrown by a batch when the range is no longer ours. */
+/** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
 class LostRangeError extends Error {}
 
 class BackfillRunner implements Backfill {
@@ -459,13 +458,9 @@ class BackfillRunner implements Backfill {
   }
 
   /**
-   * One batch, on one connection and outside any transaction: renew the lease (which also
-   * proves the range is still ours) and set the batch's timeouts on the connection; fill
-   * the next keys and advance the range's last key in one statement that commits by
-   * itself, so the rows it locks are free the moment it ends instead of a round trip later
-   * at a `COMMIT` (the application's writes to them wait that much less); give the
-   * connection its timeouts back. The statement finds and locks the range's row first and
-   * takes no rows when the range is no longer ours.
+   * One batch, in one transaction of two statements: renew the lease (which also proves
+   * the range is still ours, locks its row and sets the batch's timeouts), then fill the
+   * next keys and advance the range's last key in one statement.
    */
   async #batch(
     statements: BatchStatements,
@@ -474,8 +469,9 @@ class BackfillRunner implements Backfill {
   ): Promise<{ scanned: number; changed: number; done: boolean; totalDone: number }> {
     const schema = this.#schema;
     const name = this.#migration.name;
-    return this.#driver.session(async (connection) => {
-      const { range, saved } = await renewLease(connection, schema, {
+    return this.#driver.transaction(async (tx) => {
+      // The lease's renewal sets the batch's timeouts for the rest of this transaction.
+      const range = await renewLease(tx, schema, {
         migration: name,
         rangeId: claim.rangeId,
         workerId: this.workerId,
@@ -483,30 +479,23 @@ class BackfillRunner implements Backfill {
         lockTimeoutMs: this.#settings.lockTimeoutMs,
         statementTimeoutMs: this.#settings.statementTimeoutMs,
       });
-      try {
-        if (range === undefined) throw new LostRangeError();
-        const params: unknown[] = [JSON.stringify(range.upper), size];
-        if (range.cursor !== null) params.push(JSON.stringify(range.cursor));
-        params.push(name, claim.rangeId, this.workerId);
-        const result = await connection.query<{
-          scanned: unknown;
-          changed: unknown;
-          rows_before: unknown;
-          owned: unknown;
-        }>(range.cursor === null ? statements.first : statements.afterCursor, params);
-        const row = result.rows[0]!;
-        if (row.owned !== true) throw new LostRangeError();
-        const scanned = Number(row.scanned);
-        const changed = Number(row.changed);
-        // As the statement decided it (fewer rows than asked for).
-        const done = scanned < size;
-        if (done) await recordRangeDone(connection, schema, name);
-        // The sum was read before this statement's own change.
-        return { scanned, changed, done, totalDone: Number(row.rows_before ?? 0) + scanned };
-      } finally {
-        // Fails only with a lost connection, which the pool then drops.
-        await restoreTimeouts(connection, saved).catch(() => undefined);
-      }
+      if (range === undefined) throw new LostRangeError();
+      const params: unknown[] = [JSON.stringify(range.upper), size];
+      if (range.cursor !== null) params.push(JSON.stringify(range.cursor));
+      params.push(name, claim.rangeId);
+      const result = await tx.query<{
+        scanned: unknown;
+        changed: unknown;
+        rows_before: unknown;
+      }>(range.cursor === null ? statements.first : statements.afterCursor, params);
+      const row = result.rows[0]!;
+      const scanned = Number(row.scanned);
+      const changed = Number(row.changed);
+      // As the statement decided it (fewer rows than asked for).
+      const done = scanned < size;
+      if (done) await recordRangeDone(tx, schema, name);
+      // The sum was read before this statement's own change.
+      return { scanned, changed, done, totalDone: Number(row.rows_before ?? 0) + scanned };
     });
   }
 

@@ -2,7 +2,7 @@
  * The statement of one backfill batch: fills the next keys of a range with forward(old),
  * leaving alone every row that is already right or whose new side stands as written.
  */
-import { rangeAdvanceSql, rangeOwnedSql } from '../state/index.js';
+import { rangeAdvanceSql } from '../state/index.js';
 import { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
 import type { DataPlan, SameRowTarget, TargetColumn } from './types.js';
 
@@ -27,26 +27,16 @@ export function batchSql(plan: DataPlan, hasCursor: boolean): string {
  * {@link batchSql} that also records its progress in the same statement, so a batch costs
  * one round trip, not two: `advance(batch)` renders a data-modifying statement over the
  * row source `batch` (`last_key`, `scanned`, `changed`, `done`: fewer rows than `$2`)
- * returning `rows_before`. `owned` is a `SELECT` that finds (and locks) the batch's range
- * while it is still the worker's: it runs first, and without its row the batch takes no
- * rows. Returns the batch's `scanned`, `changed`, `last_key`, `rows_before` and `owned`
- * (whether the range was still the worker's). A statement's data-modifying CTEs see one
- * snapshot and run together, so the batch's rows and its progress commit, or roll back,
- * as one.
+ * returning `rows_before`. Returns the batch's `scanned`, `changed`, `last_key` and
+ * `rows_before`. A statement's data-modifying CTEs see one snapshot and run together,
+ * so the batch's rows and its progress commit, or roll back, as one.
  */
-export function advancingBatchSql(
-  plan: DataPlan,
-  hasCursor: boolean,
-  owned: string,
-  advance: (batch: string) => string,
-): string {
-  const { ctes, result } = batchParts(plan, hasCursor, 'EXISTS (SELECT 1 FROM owned) AND ');
-  return `WITH owned AS MATERIALIZED (${owned}),
-    ${ctes},
+export function advancingBatchSql(plan: DataPlan, hasCursor: boolean, advance: (batch: string) => string): string {
+  const { ctes, result } = batchParts(plan, hasCursor);
+  return `WITH ${ctes},
     outcome AS (SELECT o.scanned, o.changed, o.last_key, o.scanned < $2 AS done FROM (${result}) AS o),
     advance AS (${advance('outcome')})
-SELECT o.scanned, o.changed, o.last_key, (SELECT a.rows_before FROM advance AS a) AS rows_before,
-       EXISTS (SELECT 1 FROM owned) AS owned
+SELECT o.scanned, o.changed, o.last_key, (SELECT a.rows_before FROM advance AS a) AS rows_before
   FROM outcome AS o`;
 }
 
@@ -56,10 +46,9 @@ interface BatchParts {
   readonly result: string;
 }
 
-/** `guard`: a condition (ending in `AND `) the batch's keys are selected under. */
-function batchParts(plan: DataPlan, hasCursor: boolean, guard = ''): BatchParts {
+function batchParts(plan: DataPlan, hasCursor: boolean): BatchParts {
   // Every mapping has new columns: a plan without side tables has same-row targets.
-  return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor, guard) : joinedBatchSql(plan, hasCursor, guard);
+  return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor) : joinedBatchSql(plan, hasCursor);
 }
 
 /** `(t.key) > cursor AND ` when the batch starts after a cursor (`$3`), else nothing. */
@@ -127,7 +116,7 @@ export function heldOf(target: TargetColumn): ((alias: string) => string) | unde
  * takes the range by the primary key. Against joining the selected keys back to the table,
  * this is about a fifth less work per row.
  */
-function rangeBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): BatchParts {
+function rangeBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
   const table = plan.table.quoted;
   const lower = afterCursor(plan, hasCursor);
   const { sets, stale } = sameRowUpdate(plan);
@@ -136,7 +125,7 @@ function rangeBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): Batch
   const ctes = `batch AS MATERIALIZED (
       SELECT ${keyList(plan, 's')}, count(*) OVER () AS batch_rows FROM (
         SELECT ${keyList(plan, 't')} FROM ${table} AS t
-         WHERE ${guard}${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
+         WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
          ORDER BY ${keyOrder(plan, 't')} LIMIT $2) AS s
        ORDER BY ${keyOrder(plan, 's', 'DESC')} LIMIT 1),
     upd AS (
@@ -154,14 +143,14 @@ function rangeBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): Batch
  * {@link batchSql} for a plan with side tables: the batch's keys are selected (and its main
  * rows locked `FOR SHARE`) once, and both the main-table update and the upserts join them.
  */
-function joinedBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): BatchParts {
+function joinedBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
   const table = plan.table.quoted;
   const lower = afterCursor(plan, hasCursor);
   const carried = plan.sideOldColumns.map((column) => `, t.${column.quoted}`).join('');
   const ctes = [
     `batch AS MATERIALIZED (
       SELECT ${keyList(plan, 't')}${carried} FROM ${table} AS t
-       WHERE ${guard}${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
+       WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
        ORDER BY ${keyOrder(plan, 't')} LIMIT $2 FOR SHARE OF t)`,
   ];
   const changed: string[] = [];
@@ -201,8 +190,7 @@ function joinedBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): Batc
 
 /**
  * A run's batch statement, rendered once: for a range's first batch (`$1` upper key, `$2`
- * size, `$3` migration, `$4` range, `$5` worker) and after a cursor (`$3` the cursor, then
- * the others).
+ * size, `$3` migration, `$4` range) and after a cursor (`$3` the cursor, then the others).
  */
 export interface BatchStatements {
   readonly first: string;
@@ -213,9 +201,8 @@ export interface BatchStatements {
 export function batchStatements(plan: DataPlan, schema: string): BatchStatements {
   const render = (hasCursor: boolean) => {
     const first = hasCursor ? 4 : 3;
-    const at = { migration: `$${first}`, rangeId: `$${first + 1}`, workerId: `$${first + 2}` };
-    return advancingBatchSql(plan, hasCursor, rangeOwnedSql(schema, at), (batch) =>
-      rangeAdvanceSql(schema, { ...at, batch }),
+    return advancingBatchSql(plan, hasCursor, (batch) =>
+      rangeAdvanceSql(schema, { migration: `$${first}`, rangeId: `$${first + 1}`, batch }),
     );
   };
   return { first: render(false), afterCursor: render(true) };

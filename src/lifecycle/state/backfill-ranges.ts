@@ -254,58 +254,30 @@ export interface LeaseRenewal {
   readonly rangeId: number;
   readonly workerId: string;
   readonly leaseMs: number;
-  /** `lock_timeout` and `statement_timeout` of the batch's connection until they are restored, in milliseconds. */
+  /** `lock_timeout` and `statement_timeout` for the rest of the batch's transaction, in milliseconds. */
   readonly lockTimeoutMs: number;
   readonly statementTimeoutMs: number;
 }
 
-/** A connection's `lock_timeout` and `statement_timeout` as they were before a batch. */
-export interface SavedTimeouts {
-  readonly lockTimeout: string;
-  readonly statementTimeout: string;
-}
-
-/** {@link renewLease}'s answer. */
-export interface RenewedLease {
-  /** The range, `undefined` when it is no longer the worker's. */
-  readonly range: LeasedRange | undefined;
-  /** What to give {@link restoreTimeouts} once the batch is over, whatever became of it. */
-  readonly saved: SavedTimeouts;
-}
-
 /**
- * The first statement of a batch, on the connection the batch runs on (a session, outside
- * any transaction): renews the lease of the range (which also proves it is still the
- * worker's) and sets the batch's timeouts on the connection, returning the values they
- * replace. The batch's own statement commits by itself, so the rows it locks are free
- * the moment it ends, not a round trip later at a `COMMIT`; a timeout set for a
- * transaction would end with this statement, so the batch's are the connection's until
- * {@link restoreTimeouts}. A statement that fails sets nothing (a `SET` in a failed
- * transaction is undone). On a database with one connection for everyone (PGlite) the
- * timeouts are every statement's until then.
+ * The first statement of a batch's transaction: renews the lease of the range (which also
+ * proves it is still the worker's, and locks its row) and sets the batch's timeouts.
+ * `undefined` when the range is no longer the worker's.
  */
-export async function renewLease(connection: Queryable, schema: string, renewal: LeaseRenewal): Promise<RenewedLease> {
-  // The values are read before they are set; the row comes back whether or not the range
-  // is still the worker's, so the caller can always restore them.
-  const result = await connection.query<{
-    lock_timeout: string;
-    statement_timeout: string;
-    owned: boolean | null;
-    cursor: unknown;
-    upper_key: unknown;
-  }>(
-    `WITH saved AS MATERIALIZED (
-       SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('statement_timeout') AS statement_timeout),
-     timeouts AS MATERIALIZED (
-       SELECT set_config('lock_timeout', $5, false) AS lock_timeout, set_config('statement_timeout', $6, false) AS statement_timeout
-         FROM saved),
-     lease AS (
-       UPDATE ${quoteStateSchema(schema)}.backfill_ranges SET lease_until = clock_timestamp() + $4::int * interval '1 millisecond'
-         FROM timeouts
-        WHERE migration = $1 AND range_id = $2 AND owner = $3 AND status = 'running'
-        RETURNING true AS owned, coalesce(last_key, lower_key) AS cursor, upper_key)
-     SELECT s.lock_timeout, s.statement_timeout, l.owned, l.cursor, l.upper_key
-       FROM saved AS s LEFT JOIN lease AS l ON true`,
+export async function renewLease(
+  tx: Queryable,
+  schema: string,
+  renewal: LeaseRenewal,
+): Promise<LeasedRange | undefined> {
+  // Joined to the lease's renewal, the timeouts are in force before the range row is
+  // locked, and the batch costs one round trip less.
+  const owned = await tx.query<{ cursor: unknown; upper_key: unknown }>(
+    `WITH timeouts AS MATERIALIZED (
+       SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout)
+     UPDATE ${quoteStateSchema(schema)}.backfill_ranges SET lease_until = clock_timestamp() + $4::int * interval '1 millisecond'
+       FROM timeouts
+      WHERE migration = $1 AND range_id = $2 AND owner = $3 AND status = 'running'
+      RETURNING coalesce(last_key, lower_key) AS cursor, upper_key`,
     [
       renewal.migration,
       renewal.rangeId,
@@ -315,18 +287,9 @@ export async function renewLease(connection: Queryable, schema: string, renewal:
       `${renewal.statementTimeoutMs}ms`,
     ],
   );
-  const row = result.rows[0]!;
-  const saved = { lockTimeout: row.lock_timeout, statementTimeout: row.statement_timeout };
-  if (row.owned !== true) return { range: undefined, saved };
-  return { range: { cursor: parseJson(row.cursor) as unknown[] | null, upper: parseJson(row.upper_key) }, saved };
-}
-
-/** Gives a batch's connection back the timeouts {@link renewLease} replaced. */
-export async function restoreTimeouts(connection: Queryable, saved: SavedTimeouts): Promise<void> {
-  await connection.query("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)", [
-    saved.lockTimeout,
-    saved.statementTimeout,
-  ]);
+  const range = owned.rows[0];
+  if (range === undefined) return undefined;
+  return { cursor: parseJson(range.cursor) as unknown[] | null, upper: parseJson(range.upper_key) };
 }
 
 /** Where {@link rangeAdvanceSql} finds its range and what the batch did, as SQL. */
@@ -335,8 +298,6 @@ export interface RangeAdvanceSql {
   readonly migration: string;
   /** The parameter holding the range's id (`$5`). */
   readonly rangeId: string;
-  /** The parameter holding the worker's id: the range must still be its own. */
-  readonly workerId: string;
   /**
    * A row source (a CTE's name) of one row: `last_key` (jsonb, the last key the batch
    * scanned, `NULL` when none), `scanned`, `changed` and `done` (whether the batch reached
@@ -346,24 +307,12 @@ export interface RangeAdvanceSql {
 }
 
 /**
- * The `SELECT` that locks a batch's range while it is still the worker's (none when it is
- * not), for a CTE that comes first in the batch's own statement: the batch takes its rows
- * only when this finds the range, and no other worker can take the range over until the
- * statement ends.
- */
-export function rangeOwnedSql(schema: string, at: Omit<RangeAdvanceSql, 'batch'>): string {
-  return `SELECT r.range_id FROM ${quoteStateSchema(schema)}.backfill_ranges AS r
-      WHERE r.migration = ${at.migration} AND r.range_id = ${at.rangeId} AND r.owner = ${at.workerId} AND r.status = 'running'
-      FOR UPDATE`;
-}
-
-/**
  * The `UPDATE` that records a batch in its range, for a data-modifying CTE of the batch's
  * own statement, so the batch and its progress are one statement and commit together: the
- * last key, the counts, and `done` when the batch reached the end of the range. It changes
- * nothing when the range is no longer the worker's. It returns `rows_before`, the rows
- * done by the whole pass before this batch (the statement's snapshot does not see its own
- * change). When it says `done`, call {@link recordRangeDone} next.
+ * last key, the counts, and `done` when the batch reached the end of the range. It returns
+ * `rows_before`, the rows done by the whole pass before this batch (the statement's
+ * snapshot does not see its own change). When it says `done`, call {@link recordRangeDone}
+ * in the same transaction.
  */
 export function rangeAdvanceSql(schema: string, at: RangeAdvanceSql): string {
   const s = quoteStateSchema(schema);
@@ -373,16 +322,14 @@ export function rangeAdvanceSql(schema: string, at: RangeAdvanceSql): string {
             status = CASE WHEN b.done THEN 'done' ELSE 'running' END,
             lease_until = CASE WHEN b.done THEN NULL ELSE r.lease_until END
        FROM ${at.batch} AS b
-      WHERE r.migration = ${at.migration} AND r.range_id = ${at.rangeId} AND r.owner = ${at.workerId} AND r.status = 'running'
+      WHERE r.migration = ${at.migration} AND r.range_id = ${at.rangeId}
       RETURNING (SELECT coalesce(sum(q.rows_done), 0) FROM ${s}.backfill_ranges AS q WHERE q.migration = ${at.migration}) AS rows_before`;
 }
 
 /**
- * Brings `migration`'s checkpoint up to date after a batch finished a range, right after
- * that batch (once per range: workers never queue on the checkpoint row): the rows done,
- * and the upper key of the last range before which every range is done. Computed from
- * the ranges, so a process that dies before it runs leaves it for the next range's call
- * or {@link finishPass} to bring up to date.
+ * Brings `migration`'s checkpoint up to date after a batch finished a range, in that
+ * batch's transaction (once per range: workers never queue on the checkpoint row): the
+ * rows done, and the upper key of the last range before which every range is done.
  */
 export async function recordRangeDone(tx: Queryable, schema: string, migration: string): Promise<void> {
   const s = quoteStateSchema(schema);

@@ -20,12 +20,10 @@ export {
   passRowsDone,
   type RangeAdvanceSql,
   rangeAdvanceSql,
-  rangeOwnedSql,
   readCheckpoint,
   recordRangeDone,
   releaseRange,
   renewLease,
-  restoreTimeouts,
   startPass,
 } from './backfill-ranges.js';
 export {
