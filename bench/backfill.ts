@@ -13,9 +13,8 @@
  * flagshift; statement, flagshift, loop), so over a multiple of three rounds each approach
  * runs first, right after the round's baseline period, as often as the others (flagshift
  * always ran there, and before the load settled first that place measured a higher load
- * p99 for the loop too). The ratios
- * are per round, so drift in the machine reaches both sides of each ratio alike; the
- * rounds give their spread. The load's p99 during flagshift's runs is compared with the
+ * p99 for the loop too). The ratios are per round, so drift in the machine reaches both
+ * sides of each ratio alike; the rounds give their spread. The load's p99 during flagshift's runs is compared with the
  * load alone in the rounds' baseline periods (before each round's first run), cut into
  * windows of as many operations as the runs had (but into no fewer than the knob's
  * windows), so a baseline window's p99 is read from as many samples as the runs' (a p99

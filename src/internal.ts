@@ -17,7 +17,7 @@ export {
   type TransactionScope,
   TransactionScopes,
 } from './kernel/index.js';
-export { DEFAULT_MAX_PAUSE_RATIO } from './lifecycle/backfill/index.js';
+export { DEFAULT_MAX_PAUSE_RATIO, DEFAULT_TARGET_BATCH_MS } from './lifecycle/backfill/index.js';
 export { contractedAt, type SchemaState, schemaState } from './lifecycle/ddl/index.js';
 export { resolveGate } from './lifecycle/promotion/index.js';
 export {

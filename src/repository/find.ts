@@ -337,10 +337,7 @@ async function readRouted(
   });
   core.plans.forEach((plan, p) => {
     if (pinned[p] !== undefined || !wanted[p]) return;
-    const migration = plan.migration.name;
-    const both = fetchOld[p]! && (fetchNew[p]! || sides.has(p));
-    const side = both ? 'both' : fetchOld[p]! ? 'old' : 'new';
-    core.emit({ type: 'latency', migration, side, operation: 'find', milliseconds: elapsed });
+    core.emitReadLatency(plan, fetchOld[p]!, fetchNew[p]! || sides.has(p), 'find', elapsed);
     core.emitReads(plan, served[p]!, 'find');
   });
   return entities;

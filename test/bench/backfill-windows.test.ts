@@ -21,14 +21,15 @@ describe('bench backfill baseline windows', () => {
     expect(windowP99s(new Float64Array(0), 500, 3)).toEqual([]);
   });
 
+  // Runs of 100 operations: one with 4 slow operations (its own p99 slow), and quiet ones.
+  const slowFirst = Float64Array.from({ length: 100 }, (_, index) => (index < 4 ? 900 : 100));
+  const quiet = () => new Float64Array(100).fill(100);
+  // A baseline of 600 operations: 300 at 50 us, then 300 at 70.
+  const baseline = Float64Array.from({ length: 600 }, (_, index) => (index < 300 ? 50 : 70));
+
   it('pools every run before reading the p99, so one bad run counts instead of being outvoted', () => {
-    // Three runs of 100: the first has 4 slow operations (its own p99 slow), the others none.
     // Pooled, 4 of 300 are slow, more than the slowest 1%: the p99 is slow; a median of the
-    // runs' p99s would not be.
-    const slowFirst = Float64Array.from({ length: 100 }, (_, index) => (index < 4 ? 900 : 100));
-    const quiet = () => new Float64Array(100).fill(100);
-    // The baseline: 600 operations, so two windows of 300, p99s 50 and 70.
-    const baseline = Float64Array.from({ length: 600 }, (_, index) => (index < 300 ? 50 : 70));
+    // runs' p99s would not be. Two baseline windows of 300: p99s 50 and 70.
     const pooled = pooledP99([slowFirst, quiet(), quiet()], [baseline.slice(0, 200), baseline.slice(200)], 2);
     expect(pooled.operations).toBe(300);
     expect(pooled.p99Us).toBe(900);
@@ -39,9 +40,6 @@ describe('bench backfill baseline windows', () => {
   });
 
   it('spreads the ratio over the rounds left out in turn and the baseline windows', () => {
-    const slowFirst = Float64Array.from({ length: 100 }, (_, index) => (index < 4 ? 900 : 100));
-    const quiet = () => new Float64Array(100).fill(100);
-    const baseline = Float64Array.from({ length: 600 }, (_, index) => (index < 300 ? 50 : 70));
     // Each subset of two rounds has 200 operations: three baseline windows of 200 (p99s 50,
     // 70, 70). Without the slow round the p99 is 100; with it, 900.
     const { spread } = pooledP99([slowFirst, quiet(), quiet()], [baseline], 2);

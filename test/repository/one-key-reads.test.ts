@@ -149,6 +149,7 @@ describeDrivers('one-key reads', (getCtx) => {
     expect(oneEvents).toContainEqual(expect.objectContaining({ type: 'error', side: 'new', code: '42501' }));
     expect(oneEvents.some((event) => event.type === 'comparison')).toBe(false);
   });
+
   it('a get whose decision is not cached yet (a first read) sends, returns and reports what getMany does', async () => {
     const ctx = getCtx();
     const { migration } = await usersMigration(ctx);

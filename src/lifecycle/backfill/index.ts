@@ -12,7 +12,7 @@ export type {
 export { batchSql, heldOf, staleSql } from './batch-sql.js';
 export { allTargets, inspectMigration, loadDataPlan } from './data-plan.js';
 export { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
-export { DEFAULT_MAX_PAUSE_RATIO, sleep } from './pacing.js';
+export { DEFAULT_MAX_PAUSE_RATIO, DEFAULT_TARGET_BATCH_MS, sleep } from './pacing.js';
 export type {
   DataPlan,
   KeyColumn,

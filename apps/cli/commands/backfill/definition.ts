@@ -1,5 +1,6 @@
 /** `flagshift backfill`: its arguments, options and help. The runner loads when the command runs. */
 import type { Command } from 'commander';
+import { DEFAULT_TARGET_BATCH_MS } from '../../../../src/internal.js';
 import { integer, pauseRatioArg, stageOption } from '../arguments.js';
 import type { Execute } from '../define-command.js';
 import type { BackfillCommandOptions } from './run.js';
@@ -20,7 +21,7 @@ export function backfillCommand(program: Command, execute: Execute): Command {
     )
     .option(
       '--target-ms <ms>',
-      "batch duration the batch size adapts towards; a batch holds its rows' locks until it commits (default: 10)",
+      `batch duration the batch size adapts towards; a batch holds its rows' locks until it commits (default: ${DEFAULT_TARGET_BATCH_MS})`,
       integer('--target-ms', 1, 600_000),
     )
     .option(
