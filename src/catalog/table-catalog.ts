@@ -14,6 +14,7 @@ interface CatalogRow {
   schema: string;
   columns: unknown;
   triggers: unknown;
+  conditional_triggers: unknown;
   indexes: unknown;
   constraints: unknown;
 }
@@ -28,6 +29,9 @@ const TABLE_CATALOG_SQL = `SELECT c.oid::int8 AS oid, n.nspname::text AS schema,
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
   (SELECT coalesce(json_agg(t.tgname), '[]'::json)
      FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers,
+  (SELECT coalesce(json_agg(t.tgname), '[]'::json)
+     FROM pg_catalog.pg_trigger t
+    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgqual IS NOT NULL) AS conditional_triggers,
   (SELECT coalesce(json_agg(json_build_object('name', ic.relname, 'primary', i.indisprimary, 'unique', i.indisunique,
             'valid', i.indisvalid, 'partial', (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL),
             'keys', i.indkey::int2[], 'keyCount', i.indnkeyatts) ORDER BY ic.relname), '[]'::json)
@@ -51,6 +55,7 @@ export async function loadTableCatalog(db: Queryable, table: QualifiedName): Pro
       schema: undefined,
       columns: new Map(),
       triggers: new Set(),
+      conditionalTriggers: new Set(),
       indexes: new Map(),
       constraints: new Map(),
     };
@@ -113,6 +118,7 @@ export async function loadTableCatalog(db: Queryable, table: QualifiedName): Pro
     schema: row.schema,
     columns,
     triggers: new Set(jsonList<string>(row.triggers)),
+    conditionalTriggers: new Set(jsonList<string>(row.conditional_triggers)),
     indexes,
     constraints,
   };

@@ -53,6 +53,8 @@ export interface TableCatalog {
   readonly columns: ReadonlyMap<string, CatalogColumn>;
   /** Names of the table's triggers (not the internal ones of constraints). */
   readonly triggers: ReadonlySet<string>;
+  /** Names of those of {@link triggers} that have a `WHEN` condition. */
+  readonly conditionalTriggers: ReadonlySet<string>;
   /** By name, in name order. */
   readonly indexes: ReadonlyMap<string, CatalogIndex>;
   readonly constraints: ReadonlyMap<string, CatalogConstraint>;

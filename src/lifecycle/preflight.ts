@@ -17,6 +17,7 @@ import {
 import { type Driver, FlagshiftError, parseJson, parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration } from '../model/index.js';
 import { batchSql, inspectMigration, keyOrder, keyToJson, type MigrationInspection } from './backfill/index.js';
+import { BACKFILL_SETTING } from './ddl/index.js';
 import { nullableSources } from './required-columns.js';
 import { forwardSql } from './sql-forms.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from './state/index.js';
@@ -407,10 +408,11 @@ async function timeSampleBatch(
   if (!keyNames.every((name) => main.columns.has(name))) return undefined;
   try {
     await driver.transaction(async (tx) => {
-      await tx.query(`SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`, [
-        `${settings.lockTimeoutMs}ms`,
-        `${settings.statementTimeoutMs}ms`,
-      ]);
+      // Marked as the backfill's batches are, so the sync triggers skip its rows as they skip theirs.
+      await tx.query(
+        `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true), set_config($3, $4, true)`,
+        [`${settings.lockTimeoutMs}ms`, `${settings.statementTimeoutMs}ms`, BACKFILL_SETTING, migration.name],
+      );
       const started = performance.now();
       let result: PreflightSampleBatch;
       if (plan !== undefined) {

@@ -129,5 +129,20 @@ describeDrivers('table catalog', (getCtx) => {
     const bios = await loadTableCatalog(ctx.driver, parseQualifiedName(`${s}.bios`));
     expect([...users.triggers]).toEqual(['users_noop']);
     expect([...bios.triggers]).toEqual([]);
+    expect([...users.conditionalTriggers]).toEqual([]);
+  });
+
+  it('conditional triggers: those with a WHEN condition', async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY)`);
+    await ctx.sql(`CREATE FUNCTION ${s}.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`);
+    await ctx.sql(`CREATE TRIGGER plain BEFORE INSERT ON ${s}.users FOR EACH ROW EXECUTE FUNCTION ${s}.noop()`);
+    await ctx.sql(
+      `CREATE TRIGGER conditional BEFORE INSERT ON ${s}.users FOR EACH ROW WHEN (pg_trigger_depth() > 0) EXECUTE FUNCTION ${s}.noop()`,
+    );
+    const users = await loadTableCatalog(ctx.driver, parseQualifiedName(`${s}.users`));
+    expect([...users.triggers].sort()).toEqual(['conditional', 'plain']);
+    expect([...users.conditionalTriggers]).toEqual(['conditional']);
   });
 });

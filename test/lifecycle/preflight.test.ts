@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { PreflightCode, preflight } from '../../src/lifecycle/preflight.js';
 import { describeDrivers } from '../support/drivers.js';
-import { createItems, itemsMigration } from './fixtures/data.js';
+import { countMarkedWrites, createItems, itemsMigration } from './fixtures/data.js';
 
 /**
  * The server is shared with other test files: a transaction of theirs must not show up as
@@ -23,6 +23,17 @@ describeDrivers('preflight', (getCtx) => {
     // The sample batch was rolled back.
     const filled = await ctx.sql<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE new_name IS NOT NULL`);
     expect(filled[0]!.n).toBe(0);
+  });
+
+  it("the sample batch is marked as the migration's backfill, as the backfill's batches are", async () => {
+    const ctx = getCtx();
+    const table = await createItems(ctx.admin, ctx.schema, 300);
+    const migration = itemsMigration(table);
+    const marked = await countMarkedWrites(ctx.admin, table, migration.name);
+    const report = await preflight(ctx.driver, migration, { ...quiet, sampleBatchSize: 100 });
+    expect(report.sampleBatch).toMatchObject({ rows: 100, changedRows: 100 });
+    // Rolled back, but the count is a sequence's.
+    expect(await marked()).toBe(100);
   });
 
   it('a required field over a nullable old column: NULLs there are a warning naming the fix, none an info', async () => {

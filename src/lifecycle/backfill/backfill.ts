@@ -18,6 +18,7 @@
 
 import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
+import { BACKFILL_SETTING } from '../ddl/index.js';
 import {
   claimRange,
   DEFAULT_STATE_SCHEMA,
@@ -459,8 +460,9 @@ class BackfillRunner implements Backfill {
 
   /**
    * One batch, in one transaction of two statements: renew the lease (which also proves
-   * the range is still ours, locks its row and sets the batch's timeouts), then fill the
-   * next keys and advance the range's last key in one statement.
+   * the range is still ours, locks its row, sets the batch's timeouts and marks the
+   * transaction so the sync triggers skip its writes), then fill the next keys and advance
+   * the range's last key in one statement.
    */
   async #batch(
     statements: BatchStatements,
@@ -478,6 +480,7 @@ class BackfillRunner implements Backfill {
         leaseMs: this.#settings.leaseMs,
         lockTimeoutMs: this.#settings.lockTimeoutMs,
         statementTimeoutMs: this.#settings.statementTimeoutMs,
+        markSetting: BACKFILL_SETTING,
       });
       if (range === undefined) throw new LostRangeError();
       const params: unknown[] = [JSON.stringify(range.upper), size];

@@ -402,7 +402,21 @@ class ExpandPlanner {
       });
     }
     for (const trigger of objects.triggers) {
-      if (catalogs.get(trigger.table.quoted)?.triggers.has(trigger.name)) continue;
+      const catalog = catalogs.get(trigger.table.quoted);
+      if (catalog?.triggers.has(trigger.name)) {
+        // Created by a flagshift without the backfill's skip condition: the trigger still
+        // keeps the sides in sync, but runs for every row a backfill batch writes.
+        if (trigger.skipsBackfill && !catalog.conditionalTriggers.has(trigger.name)) {
+          steps.push({
+            phase: 'expand',
+            description: `replace sync trigger "${trigger.name}" on ${trigger.table.display} (skip the backfill's own writes)`,
+            sql: trigger.replace,
+            transactional: true,
+            rollback: trigger.unconditioned,
+          });
+        }
+        continue;
+      }
       steps.push({
         phase: 'expand',
         description: `create sync trigger "${trigger.name}" on ${trigger.table.display}`,

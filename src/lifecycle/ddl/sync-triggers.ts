@@ -18,6 +18,14 @@
  * differs from forward(old)). A transaction-local setting, `flagshift.sync`, holds the
  * migration's name while one trigger writes the other table, so the write doesn't bounce
  * back.
+ *
+ * A backfill's batch writes new := forward(old), which each trigger would check and leave
+ * alone (same row) or queue an event for that changes nothing (across tables). So every
+ * trigger but the delete one carries `WHEN (pg_trigger_depth() > 0 OR
+ * current_setting('flagshift.backfill', true) IS DISTINCT FROM '<migration>')`: the
+ * backfill sets that setting for its batch's transaction, and the trigger isn't called for
+ * the batch's own rows. A write a trigger makes (depth above 0), even in that transaction,
+ * still syncs.
  */
 
 import { ConfigurationError, sqlLiteral } from '../../kernel/index.js';
@@ -67,8 +75,20 @@ export interface SyncTrigger {
   readonly table: QualifiedName;
   /** The function it executes (a {@link SyncFunction} name). */
   readonly function: string;
+  /**
+   * Whether it has the `WHEN` condition that skips a backfill's batches
+   * ({@link BACKFILL_SETTING}); all but the delete trigger have it.
+   */
+  readonly skipsBackfill: boolean;
   /** `CREATE TRIGGER ...`. */
   readonly sql: string;
+  /**
+   * `CREATE OR REPLACE TRIGGER ...` (PostgreSQL 14+): puts the condition on a trigger an
+   * earlier flagshift created without it.
+   */
+  readonly replace: string;
+  /** `CREATE OR REPLACE TRIGGER ...` without the condition, as earlier versions created it: the undo of {@link replace}. */
+  readonly unconditioned: string;
   /** `DROP TRIGGER IF EXISTS ... ON ...`. */
   readonly drop: string;
 }
@@ -81,6 +101,12 @@ export interface SyncObjects {
 
 /** The transaction-local setting that marks a write made by a cross-table sync trigger. */
 export const SYNC_SETTING = 'flagshift.sync';
+
+/**
+ * The transaction-local setting a backfill's batch sets to its migration's name, so that
+ * migration's sync triggers skip the batch's own writes (they would change nothing).
+ */
+export const BACKFILL_SETTING = 'flagshift.backfill';
 
 /** Quote tag of the function bodies. */
 const TAG = '$flagshift$';
@@ -114,17 +140,17 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
   if (sameRow.length > 0) {
     const fn = builder.fn(main, 'sync', builder.sameRowBody(sameRow));
     functions.push(fn);
-    triggers.push(builder.trigger('sync', main, 'BEFORE INSERT OR UPDATE', fn));
+    triggers.push(builder.trigger('sync', main, 'BEFORE INSERT OR UPDATE', fn, true));
   }
   if (crossTable.length > 0) {
     const fn = builder.fn(main, 'fwd', builder.mainBody(crossTable));
     functions.push(fn);
-    triggers.push(builder.trigger('fwd', main, 'AFTER INSERT OR UPDATE', fn));
-    triggers.push(builder.trigger('del', main, 'BEFORE DELETE', fn));
+    triggers.push(builder.trigger('fwd', main, 'AFTER INSERT OR UPDATE', fn, true));
+    triggers.push(builder.trigger('del', main, 'BEFORE DELETE', fn, false));
     for (const [index, side] of migration.sideTables.entries()) {
       const back = builder.fn(side.table, `back${index}`, builder.sideBody(side.mappings));
       functions.push(back);
-      triggers.push(builder.trigger(`back${index}`, side.table, 'AFTER INSERT OR UPDATE', back));
+      triggers.push(builder.trigger(`back${index}`, side.table, 'AFTER INSERT OR UPDATE', back, true));
     }
   }
   return { functions, triggers };
@@ -164,13 +190,22 @@ class Builder {
     };
   }
 
-  trigger(suffix: string, table: QualifiedName, timing: string, fn: SyncFunction): SyncTrigger {
+  /** A trigger running `fn`; `skipsBackfill` adds the condition that skips the backfill's batches. */
+  trigger(suffix: string, table: QualifiedName, timing: string, fn: SyncFunction, skipsBackfill: boolean): SyncTrigger {
     const name = this.name(suffix);
+    const when = skipsBackfill
+      ? ` WHEN (pg_trigger_depth() > 0 OR current_setting('${BACKFILL_SETTING}', true) IS DISTINCT FROM ${sqlLiteral(this.#migration.name)})`
+      : '';
+    const definition = (condition: string) =>
+      `"${name}" ${timing} ON ${table.quoted} FOR EACH ROW${condition} EXECUTE FUNCTION ${fn.name}()`;
     return {
       name,
       table,
       function: fn.name,
-      sql: `CREATE TRIGGER "${name}" ${timing} ON ${table.quoted} FOR EACH ROW EXECUTE FUNCTION ${fn.name}()`,
+      skipsBackfill,
+      sql: `CREATE TRIGGER ${definition(when)}`,
+      replace: `CREATE OR REPLACE TRIGGER ${definition(when)}`,
+      unconditioned: `CREATE OR REPLACE TRIGGER ${definition('')}`,
       drop: `DROP TRIGGER IF EXISTS "${name}" ON ${table.quoted}`,
     };
   }

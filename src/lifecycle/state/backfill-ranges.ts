@@ -257,23 +257,29 @@ export interface LeaseRenewal {
   /** `lock_timeout` and `statement_timeout` for the rest of the batch's transaction, in milliseconds. */
   readonly lockTimeoutMs: number;
   readonly statementTimeoutMs: number;
+  /**
+   * A transaction-local setting set to the migration's name for the rest of the batch's
+   * transaction: the sync triggers' condition for skipping the batch's own writes.
+   */
+  readonly markSetting: string;
 }
 
 /**
  * The first statement of a batch's transaction: renews the lease of the range (which also
- * proves it is still the worker's, and locks its row) and sets the batch's timeouts.
- * `undefined` when the range is no longer the worker's.
+ * proves it is still the worker's, and locks its row) and sets the batch's timeouts and
+ * its mark. `undefined` when the range is no longer the worker's.
  */
 export async function renewLease(
   tx: Queryable,
   schema: string,
   renewal: LeaseRenewal,
 ): Promise<LeasedRange | undefined> {
-  // Joined to the lease's renewal, the timeouts are in force before the range row is
-  // locked, and the batch costs one round trip less.
+  // Joined to the lease's renewal, the settings are in force before the range row is
+  // locked, and the batch costs no round trip more.
   const owned = await tx.query<{ cursor: unknown; upper_key: unknown }>(
     `WITH timeouts AS MATERIALIZED (
-       SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout)
+       SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout,
+              set_config($7, $1, true) AS mark)
      UPDATE ${quoteStateSchema(schema)}.backfill_ranges SET lease_until = clock_timestamp() + $4::int * interval '1 millisecond'
        FROM timeouts
       WHERE migration = $1 AND range_id = $2 AND owner = $3 AND status = 'running'
@@ -285,6 +291,7 @@ export async function renewLease(
       renewal.leaseMs,
       `${renewal.lockTimeoutMs}ms`,
       `${renewal.statementTimeoutMs}ms`,
+      renewal.markSetting,
     ],
   );
   const range = owned.rows[0];

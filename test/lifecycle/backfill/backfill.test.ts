@@ -16,7 +16,14 @@ import { expand } from '../../../src/lifecycle/ddl/expand.js';
 import { backfillStatus, listEvents } from '../../../src/lifecycle/state/index.js';
 import { verify } from '../../../src/lifecycle/verify.js';
 import { describeDrivers } from '../../support/drivers.js';
-import { bioMoveMigration, createItems, itemsMigration, peopleSplitMigration, updateCounts } from '../fixtures/data.js';
+import {
+  bioMoveMigration,
+  countMarkedWrites,
+  createItems,
+  itemsMigration,
+  peopleSplitMigration,
+  updateCounts,
+} from '../fixtures/data.js';
 
 describeDrivers('backfill', (getCtx) => {
   it('rename: fills every row from the old column in keyset batches and records the pass', async () => {
@@ -272,6 +279,46 @@ describeDrivers('backfill', (getCtx) => {
         WHERE u.username IS DISTINCT FROM u.user_name OR p.bio IS DISTINCT FROM u.bio`,
     );
     expect(wrong).toEqual([]);
+  });
+
+  it("after expand: each batch is marked as the migration's backfill, so the sync triggers skip its rows, and every row ends right", async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY, user_name text, bio text)`);
+    await ctx.sql(`CREATE TABLE ${s}.profiles (user_id int PRIMARY KEY, bio text)`);
+    await ctx.sql(
+      `INSERT INTO ${s}.users (id, user_name, bio) SELECT g, 'u' || g, 'b' || g FROM generate_series(1, 30) g`,
+    );
+    const users = defineTable({
+      name: `${s}.users`,
+      key: 'id',
+      entity: z.object({ id: z.number().int(), username: z.string().nullable(), bio: z.string().nullable() }),
+    });
+    const migration = defineMigration({
+      name: 'users-marked',
+      table: users,
+      mappings: [
+        rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' }),
+        moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
+      ],
+      defaultStage: 'off',
+    });
+    await expand(ctx.driver, migration);
+    const markedUsers = await countMarkedWrites(ctx.admin, `${s}.users`, migration.name);
+    const markedProfiles = await countMarkedWrites(ctx.admin, `${s}.profiles`, migration.name);
+    const report = await createBackfill(ctx.driver, migration, { stateSchema: s, batchSize: 7 }).run();
+    expect(report).toMatchObject({ rowsDone: 30, rowsChanged: 30 });
+    expect([await markedUsers(), await markedProfiles()]).toEqual([30, 30]);
+    const wrong = await ctx.sql(
+      `SELECT u.id FROM ${s}.users u LEFT JOIN ${s}.profiles p ON p.user_id = u.id
+        WHERE u.username IS DISTINCT FROM u.user_name OR p.bio IS DISTINCT FROM u.bio`,
+    );
+    expect(wrong).toEqual([]);
+    // The mark was the batches' own: a plain writer afterwards is synced both ways.
+    await ctx.sql(`UPDATE ${s}.users SET user_name = 'renamed', bio = 'moved' WHERE id = 1`);
+    expect(await ctx.sql(`SELECT username FROM ${s}.users WHERE id = 1`)).toEqual([{ username: 'renamed' }]);
+    expect(await ctx.sql(`SELECT bio FROM ${s}.profiles WHERE user_id = 1`)).toEqual([{ bio: 'moved' }]);
+    expect([await markedUsers(), await markedProfiles()]).toEqual([30, 30]);
   });
 
   it('composite key: batches by row comparison over (org_id, user_id)', async () => {

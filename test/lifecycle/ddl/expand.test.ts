@@ -6,9 +6,11 @@
  */
 import { expect, it } from 'vitest';
 import { z } from 'zod';
+import { loadTableCatalog } from '../../../src/catalog/table-catalog.js';
 import { ConfigurationError, DriverError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
 import { expand, planExpand } from '../../../src/lifecycle/ddl/expand.js';
+import { syncTriggerObjects } from '../../../src/lifecycle/ddl/sync-triggers.js';
 import { backfillStatus, type LifecycleEvent, listEvents } from '../../../src/lifecycle/state/index.js';
 import { changeType, customMapping, moveColumn, rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
@@ -155,6 +157,40 @@ describeDrivers('expand', (getCtx) => {
     await expand(ctx.driver, usersMigration(ctx, [custom(3)]), { stateSchema: ctx.schema });
     await ctx.sql(`INSERT INTO ${ctx.schema}.users (id, user_name, visits) VALUES (1, 'a', 5)`);
     expect(await ctx.sql(`SELECT visits_x::int FROM ${ctx.schema}.users`)).toEqual([{ visits_x: 15 }]);
+  });
+
+  it("a sync trigger created without the backfill's skip condition is replaced with it, and the undo restores it", async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
+    const migration = usersMigration(ctx);
+    await expand(ctx.driver, migration, { stateSchema: s });
+    const [trigger] = syncTriggerObjects(migration).triggers;
+    const conditional = async () =>
+      (await loadTableCatalog(ctx.driver, migration.table.table)).conditionalTriggers.has(trigger!.name);
+    expect(await conditional()).toBe(true);
+    // As a flagshift without the condition left it.
+    await ctx.sql(trigger!.unconditioned);
+    expect(await conditional()).toBe(false);
+    const steps = await planExpand(ctx.driver, migration);
+    expect(steps.map((step) => [step.description, step.sql, step.rollback])).toEqual([
+      [
+        `replace sync trigger "${trigger!.name}" on ${migration.table.table.display} (skip the backfill's own writes)`,
+        trigger!.replace,
+        trigger!.unconditioned,
+      ],
+    ]);
+    await expand(ctx.driver, migration, { stateSchema: s });
+    expect(await conditional()).toBe(true);
+    expect(await planExpand(ctx.driver, migration)).toEqual([]);
+    // Still the one trigger, still syncing.
+    await ctx.sql(`INSERT INTO ${s}.users (id, user_name) VALUES (1, 'ada')`);
+    expect(await ctx.sql(`SELECT username FROM ${s}.users`)).toEqual([{ username: 'ada' }]);
+    expect(
+      await ctx.sql(
+        `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = '${s}.users'::regclass AND NOT tgisinternal`,
+      ),
+    ).toEqual([{ n: 1 }]);
   });
 
   it('a new column without a type that cannot be inferred is a ConfigurationError naming it', async () => {

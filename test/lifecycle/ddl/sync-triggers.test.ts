@@ -12,7 +12,7 @@ import { createMemoryFlags } from '../../../src/flags/memory-flags.js';
 import type { Driver, Queryable } from '../../../src/kernel/driver.js';
 import { planExpand } from '../../../src/lifecycle/ddl/expand.js';
 import { runDdl } from '../../../src/lifecycle/ddl/run-ddl.js';
-import { syncTriggerObjects, syncTriggerSql } from '../../../src/lifecycle/ddl/sync-triggers.js';
+import { BACKFILL_SETTING, syncTriggerObjects, syncTriggerSql } from '../../../src/lifecycle/ddl/sync-triggers.js';
 import { changeType, customMapping, merge, moveColumn, rename, split } from '../../../src/model/mappings.js';
 import { type BoundMapping, defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -326,8 +326,50 @@ describeDrivers('sync triggers: plain SQL writers keep old and new consistent', 
           new: forwardOf(mapping, testCase.old[0]!),
         });
       });
+
+      it("a transaction marked as this migration's backfill is not synced; one marked for another migration is", async () => {
+        const ctx = getCtx();
+        const migration = await expanded(ctx, testCase);
+        const mapping = migration.mappings[0]!;
+        const [first, second] = testCase.old;
+        const marked = (name: string, write: (w: ReturnType<typeof writers>) => Promise<void>) =>
+          ctx.driver.transaction(async (tx) => {
+            await tx.query('SELECT set_config($1, $2, true)', [BACKFILL_SETTING, name]);
+            await write(writers(tx, migration));
+          });
+        const unset = mapping.newColumns.map(() => null);
+        await marked(migration.name, (w) => w.insertOld(1, first!));
+        expect(await sides(ctx.driver, migration, 1)).toEqual({ old: [...first!], new: unset });
+        await marked('another-migration', (w) => w.insertOld(2, first!));
+        expect(await sides(ctx.driver, migration, 2)).toEqual({ old: [...first!], new: forwardOf(mapping, first!) });
+        // Old to new and new to old: neither direction runs for the marked transaction's writes.
+        await marked(migration.name, (w) => w.updateOld(2, second!));
+        expect(await sides(ctx.driver, migration, 2)).toEqual({ old: [...second!], new: forwardOf(mapping, first!) });
+        await marked(migration.name, (w) => w.updateNew(2, testCase.new[0]!));
+        expect(await sides(ctx.driver, migration, 2)).toEqual({ old: [...second!], new: [...testCase.new[0]!] });
+        // The mark is the transaction's own: the next writer is synced.
+        await writers(ctx.driver, migration).updateOld(2, first!);
+        expect(await sides(ctx.driver, migration, 2)).toEqual({ old: [...first!], new: forwardOf(mapping, first!) });
+      });
     });
   }
+
+  it("a marked transaction's write made by another trigger is still synced", async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    const migration = await expanded(ctx, cases[0]!);
+    await ctx.sql(`CREATE TABLE ${s}.relay (id bigint, name text)`);
+    await ctx.sql(
+      `CREATE FUNCTION ${s}.relay_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE ${s}.users SET user_name = NEW.name WHERE id = NEW.id; RETURN NULL; END $$`,
+    );
+    await ctx.sql(`CREATE TRIGGER relay AFTER INSERT ON ${s}.relay FOR EACH ROW EXECUTE FUNCTION ${s}.relay_write()`);
+    await writers(ctx.driver, migration).insertOld(1, ['ada']);
+    await ctx.driver.transaction(async (tx) => {
+      await tx.query('SELECT set_config($1, $2, true)', [BACKFILL_SETTING, migration.name]);
+      await tx.query(`INSERT INTO ${s}.relay (id, name) VALUES (1, 'grace')`);
+    });
+    expect(await sides(ctx.driver, migration, 1)).toEqual({ old: ['grace'], new: ['grace'] });
+  });
 
   it('same row: a statement that changes both sides (an SDK dual write) is left as written', async () => {
     const ctx = getCtx();
@@ -497,7 +539,27 @@ describe('syncTriggerSql', () => {
   it('functions come first, in the table schema, and the trigger runs before insert or update', () => {
     const [fn, trigger] = syncTriggerSql(long);
     expect(fn).toMatch(/^CREATE OR REPLACE FUNCTION "app"\."flagshift_users_x+_[0-9a-f]{8}_sync"\(\) RETURNS trigger/);
-    expect(trigger).toMatch(/BEFORE INSERT OR UPDATE ON "app"\."users" FOR EACH ROW EXECUTE FUNCTION "app"\./);
+    expect(trigger).toMatch(
+      /BEFORE INSERT OR UPDATE ON "app"\."users" FOR EACH ROW WHEN \(pg_trigger_depth\(\) > 0 OR current_setting\('flagshift\.backfill', true\) IS DISTINCT FROM 'users-x+'\) EXECUTE FUNCTION "app"\./,
+    );
+  });
+
+  it("every trigger but the delete one skips the backfill's batches; replace and its undo differ only by that", () => {
+    const s = 'app';
+    const moved = migrationOf(s, 'users', { bio: nullableText }, [
+      moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
+    ]);
+    const triggers = syncTriggerObjects(moved).triggers;
+    expect(triggers.map((trigger) => [trigger.name.replace(/^.*_/, ''), trigger.skipsBackfill])).toEqual([
+      ['fwd', true],
+      ['del', false],
+      ['back0', true],
+    ]);
+    for (const trigger of triggers) {
+      expect(trigger.sql.includes('WHEN (')).toBe(trigger.skipsBackfill);
+      expect(trigger.replace).toBe(trigger.sql.replace(/^CREATE TRIGGER/, 'CREATE OR REPLACE TRIGGER'));
+      expect(trigger.unconditioned).toBe(trigger.replace.replace(/ WHEN \(.*\) EXECUTE/, ' EXECUTE'));
+    }
   });
 
   it('a custom mapping without SQL forms is refused with a message naming the fields', () => {
