@@ -277,11 +277,11 @@ export async function renewLease(
   // Joined to the lease's renewal, the settings are in force before the range row is
   // locked, and the batch costs no round trip more.
   const owned = await tx.query<{ cursor: unknown; upper_key: unknown }>(
-    `WITH timeouts AS MATERIALIZED (
+    `WITH settings AS MATERIALIZED (
        SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout,
               set_config($7, $1, true) AS mark)
      UPDATE ${quoteStateSchema(schema)}.backfill_ranges SET lease_until = clock_timestamp() + $4::int * interval '1 millisecond'
-       FROM timeouts
+       FROM settings
       WHERE migration = $1 AND range_id = $2 AND owner = $3 AND status = 'running'
       RETURNING coalesce(last_key, lower_key) AS cursor, upper_key`,
     [
