@@ -17,7 +17,7 @@ import {
 import { type Driver, FlagshiftError, parseJson, parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration } from '../model/index.js';
 import { batchSql, inspectMigration, keyOrder, keyToJson, type MigrationInspection } from './backfill/index.js';
-import { BACKFILL_SETTING } from './ddl/index.js';
+import { BACKFILL_SETTING, lacksBackfillSkip, syncTriggerObjects } from './ddl/index.js';
 import { nullableSources } from './required-columns.js';
 import { forwardSql } from './sql-forms.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from './state/index.js';
@@ -60,6 +60,12 @@ export const PreflightCode = {
    * no NULL there yet, but one written before contract would make it fail.
    */
   NullableSource: 'nullable-source',
+  /**
+   * A sync trigger was created by an earlier flagshift without the condition that skips
+   * the backfill's own rows: the backfill is correct, but slower (each row it writes calls
+   * the trigger's function). `expand` replaces it.
+   */
+  SyncTriggerWithoutSkip: 'sync-trigger-without-skip',
 } as const;
 
 /** One of {@link PreflightCode}. */
@@ -205,6 +211,7 @@ export async function preflight(
     return report(migration, warnings, 0, 'unknown', 0, undefined, undefined);
   }
   checkKeys(migration, inspection, warnings);
+  if (!warnings.some((w) => w.code === PreflightCode.NoSqlForm)) checkSyncTriggers(migration, inspection, warnings);
   await checkRequiredColumns(driver, migration, warnings);
   for (const problem of inspection.problems) {
     if (problem.code === 'columns-missing') {
@@ -276,6 +283,21 @@ export async function preflight(
         ? 0
         : (rowEstimate / sampleBatch.rows) * sampleBatch.ms;
   return report(migration, warnings, rowEstimate, source, size.bytes, sampleBatch, estimatedBackfillMs);
+}
+
+/** Sync triggers an earlier flagshift created without the condition that skips the backfill's rows. */
+function checkSyncTriggers(migration: Migration, inspection: MigrationInspection, warnings: PreflightWarning[]): void {
+  const catalogs = new Map([inspection.main, ...inspection.sides].map((catalog) => [catalog.table.quoted, catalog]));
+  for (const trigger of syncTriggerObjects(migration).triggers) {
+    if (!lacksBackfillSkip(trigger, catalogs.get(trigger.table.quoted))) continue;
+    warnings.push({
+      code: PreflightCode.SyncTriggerWithoutSkip,
+      severity: 'info',
+      message: `sync trigger "${trigger.name}" on ${trigger.table.display} was created without the condition that skips the backfill's own rows, so each row the backfill writes calls it; run expand to replace it`,
+      table: trigger.table.display,
+      details: { trigger: trigger.name },
+    });
+  }
 }
 
 function report(

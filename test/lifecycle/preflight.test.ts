@@ -1,6 +1,8 @@
 import { customMapping, defineMigration, defineTable, rename } from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
+import { expand } from '../../src/lifecycle/ddl/expand.js';
+import { syncTriggerObjects } from '../../src/lifecycle/ddl/sync-triggers.js';
 import { PreflightCode, preflight } from '../../src/lifecycle/preflight.js';
 import { describeDrivers } from '../support/drivers.js';
 import { countMarkedWrites, createItems, itemsMigration } from './fixtures/data.js';
@@ -34,6 +36,30 @@ describeDrivers('preflight', (getCtx) => {
     expect(report.sampleBatch).toMatchObject({ rows: 100, changedRows: 100 });
     // Rolled back, but the count is a sequence's.
     expect(await marked()).toBe(100);
+  });
+
+  it('a sync trigger without the backfill skip condition is noted until expand replaces it', async () => {
+    const ctx = getCtx();
+    const table = await createItems(ctx.admin, ctx.schema, 20);
+    const migration = itemsMigration(table);
+    await expand(ctx.driver, migration, { stateSchema: ctx.schema });
+    const [trigger] = syncTriggerObjects(migration).triggers;
+    const options = { ...quiet, sampleBatch: false };
+    expect((await preflight(ctx.driver, migration, options)).warnings).toEqual([]);
+    await ctx.sql(trigger!.unconditioned);
+    const { ok, warnings } = await preflight(ctx.driver, migration, options);
+    expect(ok).toBe(true);
+    expect(warnings).toEqual([
+      {
+        code: PreflightCode.SyncTriggerWithoutSkip,
+        severity: 'info',
+        message: expect.stringMatching(/^sync trigger ".+" on .+ was created without .+; run expand to replace it$/),
+        table: migration.table.table.display,
+        details: { trigger: trigger!.name },
+      },
+    ]);
+    await expand(ctx.driver, migration, { stateSchema: ctx.schema });
+    expect((await preflight(ctx.driver, migration, options)).warnings).toEqual([]);
   });
 
   it('a required field over a nullable old column: NULLs there are a warning naming the fix, none an info', async () => {

@@ -33,7 +33,7 @@ import {
   ddlOptionsShape,
   runDdl,
 } from './run-ddl.js';
-import { syncTriggerObjects } from './sync-triggers.js';
+import { lacksBackfillSkip, syncTriggerObjects } from './sync-triggers.js';
 
 /** An index on new columns, built by expand. */
 export interface ExpandIndex {
@@ -404,9 +404,7 @@ class ExpandPlanner {
     for (const trigger of objects.triggers) {
       const catalog = catalogs.get(trigger.table.quoted);
       if (catalog?.triggers.has(trigger.name)) {
-        // Created by a flagshift without the backfill's skip condition: the trigger still
-        // keeps the sides in sync, but runs for every row a backfill batch writes.
-        if (trigger.skipsBackfill && !catalog.conditionalTriggers.has(trigger.name)) {
+        if (lacksBackfillSkip(trigger, catalog)) {
           steps.push({
             phase: 'expand',
             description: `replace sync trigger "${trigger.name}" on ${trigger.table.display} (skip the backfill's own writes)`,

@@ -22,4 +22,10 @@ export {
   runDdl,
 } from './run-ddl.js';
 export { contractedAt, type SchemaState, schemaState } from './schema-state.js';
-export { BACKFILL_SETTING, SYNC_SETTING, syncTriggerObjects, syncTriggerSql } from './sync-triggers.js';
+export {
+  BACKFILL_SETTING,
+  lacksBackfillSkip,
+  SYNC_SETTING,
+  syncTriggerObjects,
+  syncTriggerSql,
+} from './sync-triggers.js';

@@ -28,6 +28,7 @@
  * still syncs.
  */
 
+import type { TableCatalog } from '../../catalog/index.js';
 import { ConfigurationError, sqlLiteral } from '../../kernel/index.js';
 import {
   type BoundColumn,
@@ -154,6 +155,19 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
     }
   }
   return { functions, triggers };
+}
+
+/**
+ * Whether `trigger` exists on its table without the condition that skips a backfill's
+ * batches: an earlier flagshift created it so. It still keeps the sides in sync, but is
+ * called for every row a batch writes; `expand` replaces it ({@link SyncTrigger.replace}).
+ */
+export function lacksBackfillSkip(trigger: SyncTrigger, catalog: TableCatalog | undefined): boolean {
+  return (
+    trigger.skipsBackfill &&
+    catalog?.triggers.has(trigger.name) === true &&
+    !catalog.conditionalTriggers.has(trigger.name)
+  );
 }
 
 /** `record.column`, the column of a trigger's row (`NEW`, `OLD`) or of an aliased table. */
