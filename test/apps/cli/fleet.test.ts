@@ -98,7 +98,9 @@ describe('flagshift fleet', () => {
       const crashco = ['--tenant', `crashco=${schemaOf('crashco')}`];
       const state = `flagshift_${schemaOf('crashco')}`;
       const args = [...db.args, 'fleet', 'run', 'users-username', ...crashco, '--coordinator', 'ops-1'];
-      const child = spawnCli([...args, '--batch-size', '20', '--pause-ratio', '2'], { env: db.env });
+      // Long pauses between batches, so the run is still in its backfill when the rows
+      // below are seen, however fast the batches are and however busy the machine.
+      const child = spawnCli([...args, '--batch-size', '20', '--pause-ratio', '20'], { env: db.env });
       child.stdin.end();
       child.stdout.resume();
       child.stderr.resume();
