@@ -15,7 +15,7 @@ import type { BackfillProgress } from '../../../src/lifecycle/backfill/backfill-
 import { expand } from '../../../src/lifecycle/ddl/expand.js';
 import { backfillStatus, listEvents } from '../../../src/lifecycle/state/index.js';
 import { verify } from '../../../src/lifecycle/verify.js';
-import { describeDrivers } from '../../support/drivers.js';
+import { type DriverContext, describeDrivers } from '../../support/drivers.js';
 import {
   bioMoveMigration,
   countMarkedWrites,
@@ -24,6 +24,40 @@ import {
   peopleSplitMigration,
   updateCounts,
 } from '../fixtures/data.js';
+
+/**
+ * `users(id, user_name, bio)` with 30 rows and an empty `profiles(user_id, bio)`, and a
+ * migration (`name`) renaming `user_name` to `username` and moving `bio` to `profiles`;
+ * `wrong()` lists the ids whose new side differs from the old.
+ */
+async function mixedUsers(ctx: DriverContext, name: string) {
+  const s = ctx.schema;
+  await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY, user_name text, bio text)`);
+  await ctx.sql(`CREATE TABLE ${s}.profiles (user_id int PRIMARY KEY, bio text)`);
+  await ctx.sql(
+    `INSERT INTO ${s}.users (id, user_name, bio) SELECT g, 'u' || g, 'b' || g FROM generate_series(1, 30) g`,
+  );
+  const users = defineTable({
+    name: `${s}.users`,
+    key: 'id',
+    entity: z.object({ id: z.number().int(), username: z.string().nullable(), bio: z.string().nullable() }),
+  });
+  const migration = defineMigration({
+    name,
+    table: users,
+    mappings: [
+      rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' }),
+      moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
+    ],
+    defaultStage: 'off',
+  });
+  const wrong = () =>
+    ctx.sql(
+      `SELECT u.id FROM ${s}.users u LEFT JOIN ${s}.profiles p ON p.user_id = u.id
+        WHERE u.username IS DISTINCT FROM u.user_name OR p.bio IS DISTINCT FROM u.bio`,
+    );
+  return { migration, wrong };
+}
 
 describeDrivers('backfill', (getCtx) => {
   it('rename: fills every row from the old column in keyset batches and records the pass', async () => {
@@ -253,67 +287,24 @@ describeDrivers('backfill', (getCtx) => {
   it('mixed: a same-row rename and a cross-table move of one migration are filled by one batch statement', async () => {
     const ctx = getCtx();
     const s = ctx.schema;
-    await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY, user_name text, username text, bio text)`);
-    await ctx.sql(`CREATE TABLE ${s}.profiles (user_id int PRIMARY KEY, bio text)`);
-    await ctx.sql(
-      `INSERT INTO ${s}.users (id, user_name, bio) SELECT g, 'u' || g, 'b' || g FROM generate_series(1, 30) g`,
-    );
-    const users = defineTable({
-      name: `${s}.users`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), username: z.string().nullable(), bio: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'users-mixed',
-      table: users,
-      mappings: [
-        rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' }),
-        moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
-      ],
-      defaultStage: 'off',
-    });
+    const { migration, wrong } = await mixedUsers(ctx, 'users-mixed');
+    await ctx.sql(`ALTER TABLE ${s}.users ADD COLUMN username text`);
     const report = await createBackfill(ctx.driver, migration, { stateSchema: s, batchSize: 7 }).run();
     expect(report).toMatchObject({ rowsDone: 30, rowsChanged: 30 });
-    const wrong = await ctx.sql(
-      `SELECT u.id FROM ${s}.users u LEFT JOIN ${s}.profiles p ON p.user_id = u.id
-        WHERE u.username IS DISTINCT FROM u.user_name OR p.bio IS DISTINCT FROM u.bio`,
-    );
-    expect(wrong).toEqual([]);
+    expect(await wrong()).toEqual([]);
   });
 
   it("after expand: each batch is marked as the migration's backfill, so the sync triggers skip its rows, and every row ends right", async () => {
     const ctx = getCtx();
     const s = ctx.schema;
-    await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY, user_name text, bio text)`);
-    await ctx.sql(`CREATE TABLE ${s}.profiles (user_id int PRIMARY KEY, bio text)`);
-    await ctx.sql(
-      `INSERT INTO ${s}.users (id, user_name, bio) SELECT g, 'u' || g, 'b' || g FROM generate_series(1, 30) g`,
-    );
-    const users = defineTable({
-      name: `${s}.users`,
-      key: 'id',
-      entity: z.object({ id: z.number().int(), username: z.string().nullable(), bio: z.string().nullable() }),
-    });
-    const migration = defineMigration({
-      name: 'users-marked',
-      table: users,
-      mappings: [
-        rename({ field: 'username', from: 'user_name', to: 'username', type: 'text' }),
-        moveColumn({ field: 'bio', from: 'bio', to: { table: `${s}.profiles`, column: 'bio', key: ['user_id'] } }),
-      ],
-      defaultStage: 'off',
-    });
+    const { migration, wrong } = await mixedUsers(ctx, 'users-marked');
     await expand(ctx.driver, migration);
     const markedUsers = await countMarkedWrites(ctx.admin, `${s}.users`, migration.name);
     const markedProfiles = await countMarkedWrites(ctx.admin, `${s}.profiles`, migration.name);
     const report = await createBackfill(ctx.driver, migration, { stateSchema: s, batchSize: 7 }).run();
     expect(report).toMatchObject({ rowsDone: 30, rowsChanged: 30 });
     expect([await markedUsers(), await markedProfiles()]).toEqual([30, 30]);
-    const wrong = await ctx.sql(
-      `SELECT u.id FROM ${s}.users u LEFT JOIN ${s}.profiles p ON p.user_id = u.id
-        WHERE u.username IS DISTINCT FROM u.user_name OR p.bio IS DISTINCT FROM u.bio`,
-    );
-    expect(wrong).toEqual([]);
+    expect(await wrong()).toEqual([]);
     // The mark was the batches' own: a plain writer afterwards is synced both ways.
     await ctx.sql(`UPDATE ${s}.users SET user_name = 'renamed', bio = 'moved' WHERE id = 1`);
     expect(await ctx.sql(`SELECT username FROM ${s}.users WHERE id = 1`)).toEqual([{ username: 'renamed' }]);
