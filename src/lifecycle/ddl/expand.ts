@@ -410,6 +410,7 @@ class ExpandPlanner {
             description: `replace sync trigger "${trigger.name}" on ${trigger.table.display} (skip the backfill's own writes)`,
             sql: trigger.replace,
             transactional: true,
+            refresh: true,
             rollback: trigger.unconditioned,
           });
         }

@@ -30,6 +30,11 @@ export interface DdlStep {
   readonly transactional: boolean;
   /** Whether it adds new columns (empty until the backfill fills them). */
   readonly addsColumns?: boolean;
+  /**
+   * Whether it only brings up to date an object an earlier flagshift created (a sync
+   * trigger without the backfill's skip condition): the migration works without it.
+   */
+  readonly refresh?: boolean;
   /** SQL (or, when no SQL can undo it, an instruction) that reverses the step. */
   readonly rollback?: string;
 }

@@ -57,6 +57,41 @@ describe('flagshift CLI: verify and status', () => {
     );
     expect(stdout).toMatch(/migration orders-note\n {2}error: +table .*orders.* does not exist/);
   });
+
+  it('status: a sync trigger an earlier flagshift created is a refresh, not a missing expand', async () => {
+    const old = await backfilledUsers();
+    try {
+      expect((await old.run('expand', 'users-username')).code).toBe(0);
+      const [trigger] = await old.sql<{ tgname: string }>(
+        `SELECT tgname FROM pg_trigger WHERE tgrelid = '${old.schema}.users'::regclass AND NOT tgisinternal`,
+      );
+      const fn = `${old.schema}.${trigger!.tgname}`;
+      // As an earlier flagshift created it: no condition.
+      await old.sql(
+        `CREATE OR REPLACE TRIGGER "${trigger!.tgname}" BEFORE INSERT OR UPDATE ON ${old.schema}.users FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+      );
+      const text = await old.run('status', 'users-username');
+      expect(text.stdout).toMatch(
+        /schema: +expanded; 1 sync trigger\(s\) from an earlier flagshift to replace, so the backfill skips them \(flagshift expand users-username\)\n/,
+      );
+      const json = await old.run('status', 'users-username', '--json');
+      expect(JSON.parse(json.stdout)[0]).toMatchObject({
+        expanded: true,
+        expandStepsPending: 0,
+        syncTriggersToReplace: 1,
+      });
+      expect((await old.run('expand', 'users-username')).code).toBe(0);
+      const after = await old.run('status', 'users-username', '--json');
+      expect(JSON.parse(after.stdout)[0]).toMatchObject({
+        expanded: true,
+        expandStepsPending: 0,
+        syncTriggersToReplace: 0,
+      });
+      expect((await old.run('status', 'users-username')).stdout).toMatch(/schema: +expanded\n/);
+    } finally {
+      await old.drop();
+    }
+  });
 });
 
 describe('flagshift CLI: verify hints follow the stage', () => {

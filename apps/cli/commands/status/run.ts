@@ -24,6 +24,8 @@ interface MigrationStatus {
   readonly flags: MigrationFlagState;
   /** Expand steps still to run (0 once expanded); `undefined` once contracted. */
   readonly expandPending: number | undefined;
+  /** Expand steps that only bring objects of an earlier flagshift up to date (`refresh` steps). */
+  readonly refreshPending: number;
   /** When the contract ran, if it did. */
   readonly contractedAt: Date | undefined;
   readonly backfill: BackfillStatus | undefined;
@@ -53,12 +55,13 @@ async function statusOf(
   const schema = ctx.options.stateSchema;
   const contractedAt = hasState ? await lastContract(db, migration, schema) : undefined;
   const flags = await getMigrationFlags(db, migration, ctx.flagTable);
+  // Once contracted the old columns are gone, and there is nothing left to expand.
+  const steps = contractedAt === undefined ? await planExpand(db, migration, { stateSchema: schema }) : undefined;
   return {
     migration,
     flags,
-    // Once contracted the old columns are gone, and there is nothing left to expand.
-    expandPending:
-      contractedAt === undefined ? (await planExpand(db, migration, { stateSchema: schema })).length : undefined,
+    expandPending: steps?.filter((step) => step.refresh !== true).length,
+    refreshPending: steps?.filter((step) => step.refresh === true).length ?? 0,
     contractedAt,
     backfill: hasState ? await backfillStatus(db, migration.name, schema) : undefined,
     verification: hasState ? await lastVerification(db, migration.name, schema) : undefined,
@@ -86,6 +89,9 @@ function stageLine(status: MigrationStatus, where: string): string {
 function schemaLine(status: MigrationStatus): string {
   if (status.contractedAt !== undefined)
     return `contracted at ${status.contractedAt.toISOString()}: old columns dropped`;
+  if (status.expandPending === 0 && status.refreshPending > 0) {
+    return `expanded; ${status.refreshPending} sync trigger(s) from an earlier flagshift to replace, so the backfill skips them (flagshift expand ${status.migration.name})`;
+  }
   if (status.expandPending === 0) return 'expanded';
   return `not expanded: ${status.expandPending} step(s) to run (flagshift expand ${status.migration.name})`;
 }
@@ -147,6 +153,7 @@ function statusJson(status: MigrationStatus, where: string): Record<string, unkn
     defaultStage: migration.defaultStage,
     expanded: status.expandPending === 0 || status.contractedAt !== undefined,
     expandStepsPending: status.expandPending ?? 0,
+    syncTriggersToReplace: status.refreshPending,
     contractedAt: status.contractedAt?.toISOString() ?? null,
     backfill: backfill ?? null,
     verification: verification ?? null,
