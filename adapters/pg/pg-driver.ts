@@ -245,6 +245,10 @@ export class PgDriver implements Driver {
     return sendNamed(this.#client ?? this.#pool!, name, sql, params as unknown[], this.#prepared, retry, then, fail);
   }
 
+  inTransaction(): boolean {
+    return this.#scopes.current() !== undefined;
+  }
+
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const scope = this.#scopes.current();
     if (scope !== undefined) return this.#scopes.nested(scope, fn);

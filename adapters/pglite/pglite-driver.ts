@@ -62,6 +62,10 @@ export class PgliteDriver implements Driver {
     return fn({ query: (sql, params) => this.query(sql, params) });
   }
 
+  inTransaction(): boolean {
+    return this.#scopes.current() !== undefined;
+  }
+
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const scope = this.#scopes.current();
     if (scope !== undefined) return this.#scopes.nested(scope, fn);

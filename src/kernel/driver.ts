@@ -79,6 +79,11 @@ export interface Driver extends Queryable {
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
+   * Whether the caller runs inside a {@link transaction} of this driver, so that what it
+   * sends joins that transaction. A driver that can't tell leaves it out.
+   */
+  inTransaction?(): boolean;
+  /**
    * Runs `fn` on one connection, outside a transaction, for statements that must share
    * session settings but can't run in a transaction (`SET lock_timeout` before `CREATE
    * INDEX CONCURRENTLY`). The connection goes back as `fn` left it: restore any setting

@@ -230,6 +230,19 @@ describeDrivers('driver contract', (getCtx) => {
     expect(await sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }, { id: 4 }]);
   });
 
+  it('inTransaction: true in a transaction body and in a nested one, false outside and after', async () => {
+    const { driver } = getCtx();
+    const seen: (boolean | undefined)[] = [driver.inTransaction?.()];
+    await driver.transaction(async () => {
+      seen.push(driver.inTransaction?.());
+      await driver.transaction(async () => {
+        seen.push(driver.inTransaction?.());
+      });
+    });
+    seen.push(driver.inTransaction?.());
+    expect(seen).toEqual([false, true, true, false]);
+  });
+
   it('transaction: its tx refuses statements once the transaction has finished', async () => {
     const { driver, sql } = getCtx();
     await sql('CREATE TABLE items (id int PRIMARY KEY)');

@@ -16,7 +16,7 @@
  *   whose worker died is taken over when its lease expires.
  */
 
-import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
+import { ConfigurationError, type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
 import { BACKFILL_SETTING } from '../ddl/index.js';
 import {
@@ -80,6 +80,20 @@ interface Claim {
 
 /** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
 class LostRangeError extends Error {}
+
+/**
+ * A backfill commits each batch by itself. Inside a caller's transaction its batches would
+ * be savepoints of that one transaction, holding every row they write until it ends, and
+ * the mark that lets the sync triggers skip a batch's rows (a released savepoint keeps it)
+ * would also skip the caller's later writes.
+ */
+function refuseInsideTransaction(driver: Driver, migration: string): void {
+  if (driver.inTransaction?.() === true) {
+    throw new ConfigurationError(
+      `backfill of migration "${migration}" refused inside a transaction: it commits each batch on its own; run it outside one`,
+    );
+  }
+}
 
 class BackfillRunner implements Backfill {
   readonly workerId: string;
@@ -201,6 +215,7 @@ class BackfillRunner implements Backfill {
     }
     try {
       this.#setState('starting', 'starting');
+      refuseInsideTransaction(this.#driver, this.#migration.name);
       // The migration's columns first: a backfill refused before expand writes nothing, not even the state tables.
       const plan = await loadDataPlan(this.#driver, this.#migration);
       const { replicas = [], latencyMs: latency } = this.#options;

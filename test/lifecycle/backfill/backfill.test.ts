@@ -312,6 +312,25 @@ describeDrivers('backfill', (getCtx) => {
     expect([await markedUsers(), await markedProfiles()]).toEqual([30, 30]);
   });
 
+  it("inside a caller's transaction: refused before anything is written", async () => {
+    const ctx = getCtx();
+    const table = await createItems(ctx.admin, ctx.schema, 30);
+    const migration = itemsMigration(table);
+    const options = { stateSchema: ctx.schema };
+    await expect(ctx.driver.transaction(() => createBackfill(ctx.driver, migration, options).run())).rejects.toThrow(
+      new ConfigurationError(
+        `backfill of migration "${migration.name}" refused inside a transaction: it commits each batch on its own; run it outside one`,
+      ),
+    );
+    expect(await ctx.sql(`SELECT count(*)::int AS n FROM ${table} WHERE new_name IS NOT NULL`)).toEqual([{ n: 0 }]);
+    expect(await ctx.sql(`SELECT to_regclass('${ctx.schema}.backfill_checkpoints') IS NULL AS none`)).toEqual([
+      { none: true },
+    ]);
+    // On its own it runs.
+    const report = await createBackfill(ctx.driver, migration, options).run();
+    expect(report).toMatchObject({ status: 'done', rowsDone: 30 });
+  });
+
   it('composite key: batches by row comparison over (org_id, user_id)', async () => {
     const ctx = getCtx();
     const s = ctx.schema;
