@@ -17,7 +17,7 @@ import {
 import { type Driver, FlagshiftError, parseJson, parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration } from '../model/index.js';
 import { batchSql, inspectMigration, keyOrder, keyToJson, type MigrationInspection } from './backfill/index.js';
-import { BACKFILL_SETTING, lacksBackfillSkip, syncTriggerObjects } from './ddl/index.js';
+import { BACKFILL_SETTING, syncTriggerObjects, triggersToReplace } from './ddl/index.js';
 import { nullableSources } from './required-columns.js';
 import { forwardSql } from './sql-forms.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from './state/index.js';
@@ -211,7 +211,9 @@ export async function preflight(
     return report(migration, warnings, 0, 'unknown', 0, undefined, undefined);
   }
   checkKeys(migration, inspection, warnings);
-  if (!warnings.some((w) => w.code === PreflightCode.NoSqlForm)) checkSyncTriggers(migration, inspection, warnings);
+  if (!warnings.some((w) => w.code === PreflightCode.NoSqlForm)) {
+    await checkSyncTriggers(driver, migration, inspection, warnings);
+  }
   await checkRequiredColumns(driver, migration, warnings);
   for (const problem of inspection.problems) {
     if (problem.code === 'columns-missing') {
@@ -285,11 +287,18 @@ export async function preflight(
   return report(migration, warnings, rowEstimate, source, size.bytes, sampleBatch, estimatedBackfillMs);
 }
 
-/** Sync triggers an earlier flagshift created without the condition that skips the backfill's rows. */
-function checkSyncTriggers(migration: Migration, inspection: MigrationInspection, warnings: PreflightWarning[]): void {
+/**
+ * Sync triggers an earlier flagshift created without the condition that skips the
+ * backfill's rows, where expand can replace them (PostgreSQL 14+).
+ */
+async function checkSyncTriggers(
+  db: Queryable,
+  migration: Migration,
+  inspection: MigrationInspection,
+  warnings: PreflightWarning[],
+): Promise<void> {
   const catalogs = new Map([inspection.main, ...inspection.sides].map((catalog) => [catalog.table.quoted, catalog]));
-  for (const trigger of syncTriggerObjects(migration).triggers) {
-    if (!lacksBackfillSkip(trigger, catalogs.get(trigger.table.quoted))) continue;
+  for (const trigger of await triggersToReplace(db, syncTriggerObjects(migration).triggers, catalogs)) {
     warnings.push({
       code: PreflightCode.SyncTriggerWithoutSkip,
       severity: 'info',

@@ -33,7 +33,7 @@ import {
   ddlOptionsShape,
   runDdl,
 } from './run-ddl.js';
-import { lacksBackfillSkip, syncTriggerObjects } from './sync-triggers.js';
+import { syncTriggerObjects, triggersToReplace } from './sync-triggers.js';
 
 /** An index on new columns, built by expand. */
 export interface ExpandIndex {
@@ -401,10 +401,10 @@ class ExpandPlanner {
         rollback: fn.drop,
       });
     }
+    const stale = await triggersToReplace(db, objects.triggers, catalogs);
     for (const trigger of objects.triggers) {
-      const catalog = catalogs.get(trigger.table.quoted);
-      if (catalog?.triggers.has(trigger.name)) {
-        if (lacksBackfillSkip(trigger, catalog)) {
+      if (catalogs.get(trigger.table.quoted)?.triggers.has(trigger.name)) {
+        if (stale.includes(trigger)) {
           steps.push({
             phase: 'expand',
             description: `replace sync trigger "${trigger.name}" on ${trigger.table.display} (skip the backfill's own writes)`,

@@ -24,8 +24,8 @@ export {
 export { contractedAt, type SchemaState, schemaState } from './schema-state.js';
 export {
   BACKFILL_SETTING,
-  lacksBackfillSkip,
   SYNC_SETTING,
   syncTriggerObjects,
   syncTriggerSql,
+  triggersToReplace,
 } from './sync-triggers.js';

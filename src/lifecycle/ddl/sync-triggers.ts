@@ -29,7 +29,7 @@
  */
 
 import type { TableCatalog } from '../../catalog/index.js';
-import { ConfigurationError, sqlLiteral } from '../../kernel/index.js';
+import { ConfigurationError, type Queryable, sqlLiteral } from '../../kernel/index.js';
 import {
   type BoundColumn,
   type BoundMapping,
@@ -160,14 +160,31 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
 /**
  * Whether `trigger` exists on its table without the condition that skips a backfill's
  * batches: an earlier flagshift created it so. It still keeps the sides in sync, but is
- * called for every row a batch writes; `expand` replaces it ({@link SyncTrigger.replace}).
+ * called for every row a batch writes.
  */
-export function lacksBackfillSkip(trigger: SyncTrigger, catalog: TableCatalog | undefined): boolean {
+function lacksBackfillSkip(trigger: SyncTrigger, catalog: TableCatalog | undefined): boolean {
   return (
     trigger.skipsBackfill &&
     catalog?.triggers.has(trigger.name) === true &&
     !catalog.conditionalTriggers.has(trigger.name)
   );
+}
+
+/**
+ * The `triggers` an earlier flagshift created without the condition that skips a
+ * backfill's batches, which `expand` replaces in place ({@link SyncTrigger.replace}).
+ * `CREATE OR REPLACE TRIGGER` needs PostgreSQL 14+: before it, none (the triggers stay as
+ * they are, syncing the sides; only the backfill's rows still call them).
+ */
+export async function triggersToReplace(
+  db: Queryable,
+  triggers: readonly SyncTrigger[],
+  catalogs: ReadonlyMap<string, TableCatalog>,
+): Promise<SyncTrigger[]> {
+  const stale = triggers.filter((trigger) => lacksBackfillSkip(trigger, catalogs.get(trigger.table.quoted)));
+  if (stale.length === 0) return [];
+  const { rows } = await db.query<{ version: unknown }>(`SELECT current_setting('server_version_num')::int AS version`);
+  return Number(rows[0]?.version) >= 140000 ? stale : [];
 }
 
 /** `record.column`, the column of a trigger's row (`NEW`, `OLD`) or of an aliased table. */

@@ -8,11 +8,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import type { TableCatalog } from '../../../src/catalog/types.js';
 import { createMemoryFlags } from '../../../src/flags/memory-flags.js';
 import type { Driver, Queryable } from '../../../src/kernel/driver.js';
 import { planExpand } from '../../../src/lifecycle/ddl/expand.js';
 import { runDdl } from '../../../src/lifecycle/ddl/run-ddl.js';
-import { BACKFILL_SETTING, syncTriggerObjects, syncTriggerSql } from '../../../src/lifecycle/ddl/sync-triggers.js';
+import {
+  BACKFILL_SETTING,
+  syncTriggerObjects,
+  syncTriggerSql,
+  triggersToReplace,
+} from '../../../src/lifecycle/ddl/sync-triggers.js';
 import { changeType, customMapping, merge, moveColumn, rename, split } from '../../../src/model/mappings.js';
 import { type BoundMapping, defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -560,6 +566,35 @@ describe('syncTriggerSql', () => {
       expect(trigger.replace).toBe(trigger.sql.replace(/^CREATE TRIGGER/, 'CREATE OR REPLACE TRIGGER'));
       expect(trigger.unconditioned).toBe(trigger.replace.replace(/ WHEN \(.*\) EXECUTE/, ' EXECUTE'));
     }
+  });
+
+  it('triggersToReplace: those without the condition, on PostgreSQL 14+ only (CREATE OR REPLACE TRIGGER)', async () => {
+    const [trigger] = syncTriggerObjects(long).triggers;
+    const catalog = (conditional: boolean) =>
+      new Map([
+        [
+          trigger!.table.quoted,
+          {
+            triggers: new Set([trigger!.name]),
+            conditionalTriggers: new Set(conditional ? [trigger!.name] : []),
+          } as unknown as TableCatalog,
+        ],
+      ]);
+    const asked: string[] = [];
+    const server = (version: number) =>
+      ({
+        query: async (sql: string) => {
+          asked.push(sql);
+          return { rows: [{ version: String(version) }], rowCount: 1 };
+        },
+      }) as unknown as Queryable;
+    expect(await triggersToReplace(server(140000), [trigger!], catalog(false))).toEqual([trigger]);
+    expect(await triggersToReplace(server(130016), [trigger!], catalog(false))).toEqual([]);
+    expect(asked).toHaveLength(2);
+    // Nothing to replace: the server is not asked.
+    expect(await triggersToReplace(server(180000), [trigger!], catalog(true))).toEqual([]);
+    expect(await triggersToReplace(server(180000), [trigger!], new Map())).toEqual([]);
+    expect(asked).toHaveLength(2);
   });
 
   it('a custom mapping without SQL forms is refused with a message naming the fields', () => {
