@@ -154,6 +154,9 @@ export async function expand(driver: Driver, migration: Migration, options: Expa
       {
         steps: ddl.steps.map((step) => ({ description: step.step.description, attempts: step.attempts })),
         ...(backfillReset ? { backfillReset: true } : {}),
+        // Replacing triggers an earlier flagshift created leaves how the application's
+        // writes land as it was: a verification from before still stands.
+        ...(steps.every((step) => step.refresh === true) ? { writePathChanged: false } : {}),
       },
       options.stateSchema,
     );

@@ -108,13 +108,14 @@ export function lastWritePathChange(
   migration: string,
   schema: string = DEFAULT_STATE_SCHEMA,
 ): Promise<Date | undefined> {
-  // A stage event that says it left the write path alone (a percentage change, or
-  // shadow to live: both write old and new) doesn't invalidate a verification.
+  // An event that says it left the write path alone (a stage event for a percentage
+  // change, or shadow to live: both write old and new; an expand that only replaced sync
+  // triggers of an earlier flagshift) doesn't invalidate a verification.
   return latestEventAt(
     db,
     migration,
     schema,
-    `kind = ANY($2::text[]) AND (kind <> 'stage' OR details->>'writePathChanged' IS DISTINCT FROM 'false')`,
+    `kind = ANY($2::text[]) AND details->>'writePathChanged' IS DISTINCT FROM 'false'`,
     [[...WRITE_PATH_KINDS]],
   );
 }

@@ -11,7 +11,12 @@ import { ConfigurationError, DriverError } from '../../../src/kernel/errors.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
 import { expand, planExpand } from '../../../src/lifecycle/ddl/expand.js';
 import { syncTriggerObjects } from '../../../src/lifecycle/ddl/sync-triggers.js';
-import { backfillStatus, type LifecycleEvent, listEvents } from '../../../src/lifecycle/state/index.js';
+import {
+  backfillStatus,
+  type LifecycleEvent,
+  lastWritePathChange,
+  listEvents,
+} from '../../../src/lifecycle/state/index.js';
 import { changeType, customMapping, moveColumn, rename } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
@@ -180,9 +185,15 @@ describeDrivers('expand', (getCtx) => {
         trigger!.unconditioned,
       ],
     ]);
+    const changedBefore = await lastWritePathChange(ctx.driver, migration.name, s);
+    expect(changedBefore).toBeInstanceOf(Date);
     await expand(ctx.driver, migration, { stateSchema: s });
     expect(await conditional()).toBe(true);
     expect(await planExpand(ctx.driver, migration)).toEqual([]);
+    // Recorded, as leaving the write path as it was: a verification from before stands.
+    const events = await listEvents(ctx.driver, migration.name, s);
+    expect(events.at(-1)).toMatchObject({ kind: 'expand', details: { writePathChanged: false } });
+    expect(await lastWritePathChange(ctx.driver, migration.name, s)).toEqual(changedBefore);
     // Still the one trigger, still syncing.
     await ctx.sql(`INSERT INTO ${s}.users (id, user_name) VALUES (1, 'ada')`);
     expect(await ctx.sql(`SELECT username FROM ${s}.users`)).toEqual([{ username: 'ada' }]);
