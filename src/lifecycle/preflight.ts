@@ -17,7 +17,7 @@ import {
 import { type Driver, FlagshiftError, parseJson, parseOptions, type Queryable } from '../kernel/index.js';
 import type { Migration } from '../model/index.js';
 import { batchSql, inspectMigration, keyOrder, keyToJson, type MigrationInspection } from './backfill/index.js';
-import { BACKFILL_SETTING, syncTriggerObjects, triggersToReplace } from './ddl/index.js';
+import { backfillMark, syncTriggerObjects, triggersToReplace } from './ddl/index.js';
 import { nullableSources } from './required-columns.js';
 import { forwardSql } from './sql-forms.js';
 import { type LifecycleOptions, lifecycleOptionExpectations, lifecycleOptionsShape } from './state/index.js';
@@ -440,9 +440,10 @@ async function timeSampleBatch(
   try {
     await driver.transaction(async (tx) => {
       // Marked as the backfill's batches are, so the sync triggers skip its rows as they skip theirs.
+      const mark = backfillMark(migration.name);
       await tx.query(
         `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true), set_config($3, $4, true)`,
-        [`${settings.lockTimeoutMs}ms`, `${settings.statementTimeoutMs}ms`, BACKFILL_SETTING, migration.name],
+        [`${settings.lockTimeoutMs}ms`, `${settings.statementTimeoutMs}ms`, mark.setting, mark.value],
       );
       const started = performance.now();
       let result: PreflightSampleBatch;

@@ -18,7 +18,7 @@
 
 import { ConfigurationError, type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
-import { BACKFILL_SETTING } from '../ddl/index.js';
+import { backfillMark } from '../ddl/index.js';
 import {
   claimRange,
   DEFAULT_STATE_SCHEMA,
@@ -495,7 +495,7 @@ class BackfillRunner implements Backfill {
         leaseMs: this.#settings.leaseMs,
         lockTimeoutMs: this.#settings.lockTimeoutMs,
         statementTimeoutMs: this.#settings.statementTimeoutMs,
-        markSetting: BACKFILL_SETTING,
+        mark: backfillMark(name),
       });
       if (range === undefined) throw new LostRangeError();
       const params: unknown[] = [JSON.stringify(range.upper), size];

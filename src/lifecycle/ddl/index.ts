@@ -24,8 +24,10 @@ export {
 export { contractedAt, type SchemaState, schemaState } from './schema-state.js';
 export {
   BACKFILL_SETTING,
+  backfillMark,
   SYNC_SETTING,
   syncTriggerObjects,
   syncTriggerSql,
+  type TransactionMark,
   triggersToReplace,
 } from './sync-triggers.js';

@@ -109,6 +109,20 @@ export const SYNC_SETTING = 'flagshift.sync';
  */
 export const BACKFILL_SETTING = 'flagshift.backfill';
 
+/** A transaction-local setting and the value to give it. */
+export interface TransactionMark {
+  readonly setting: string;
+  readonly value: string;
+}
+
+/**
+ * The mark a backfill batch of `migration` sets for its transaction
+ * (`set_config(setting, value, true)`), and its sync triggers' condition tests.
+ */
+export function backfillMark(migration: string): TransactionMark {
+  return { setting: BACKFILL_SETTING, value: migration };
+}
+
 /** Quote tag of the function bodies. */
 const TAG = '$flagshift$';
 
@@ -224,8 +238,9 @@ class Builder {
   /** A trigger running `fn`; `skipsBackfill` adds the condition that skips the backfill's batches. */
   trigger(suffix: string, table: QualifiedName, timing: string, fn: SyncFunction, skipsBackfill: boolean): SyncTrigger {
     const name = this.name(suffix);
+    const mark = backfillMark(this.#migration.name);
     const when = skipsBackfill
-      ? ` WHEN (pg_trigger_depth() > 0 OR current_setting('${BACKFILL_SETTING}', true) IS DISTINCT FROM ${sqlLiteral(this.#migration.name)})`
+      ? ` WHEN (pg_trigger_depth() > 0 OR current_setting(${sqlLiteral(mark.setting)}, true) IS DISTINCT FROM ${sqlLiteral(mark.value)})`
       : '';
     const definition = (condition: string) =>
       `"${name}" ${timing} ON ${table.quoted} FOR EACH ROW${condition} EXECUTE FUNCTION ${fn.name}()`;

@@ -258,10 +258,10 @@ export interface LeaseRenewal {
   readonly lockTimeoutMs: number;
   readonly statementTimeoutMs: number;
   /**
-   * A transaction-local setting set to the migration's name for the rest of the batch's
-   * transaction: the sync triggers' condition for skipping the batch's own writes.
+   * A transaction-local setting and its value, set for the rest of the batch's
+   * transaction: what the sync triggers' condition reads to skip the batch's own writes.
    */
-  readonly markSetting: string;
+  readonly mark: { readonly setting: string; readonly value: string };
 }
 
 /**
@@ -279,7 +279,7 @@ export async function renewLease(
   const owned = await tx.query<{ cursor: unknown; upper_key: unknown }>(
     `WITH settings AS MATERIALIZED (
        SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout,
-              set_config($7, $1, true) AS mark)
+              set_config($7, $8, true) AS mark)
      UPDATE ${quoteStateSchema(schema)}.backfill_ranges SET lease_until = clock_timestamp() + $4::int * interval '1 millisecond'
        FROM settings
       WHERE migration = $1 AND range_id = $2 AND owner = $3 AND status = 'running'
@@ -291,7 +291,8 @@ export async function renewLease(
       renewal.leaseMs,
       `${renewal.lockTimeoutMs}ms`,
       `${renewal.statementTimeoutMs}ms`,
-      renewal.markSetting,
+      renewal.mark.setting,
+      renewal.mark.value,
     ],
   );
   const range = owned.rows[0];

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
 import type { BackfillProgress } from '../../../src/lifecycle/backfill/backfill-options.js';
 import { expand } from '../../../src/lifecycle/ddl/expand.js';
+import { syncTriggerObjects } from '../../../src/lifecycle/ddl/sync-triggers.js';
 import { backfillStatus, listEvents } from '../../../src/lifecycle/state/index.js';
 import { verify } from '../../../src/lifecycle/verify.js';
 import { type DriverContext, describeDrivers } from '../../support/drivers.js';
@@ -294,7 +295,38 @@ describeDrivers('backfill', (getCtx) => {
     expect(await wrong()).toEqual([]);
   });
 
-  it("after expand: each batch is marked as the migration's backfill, so the sync triggers skip its rows, and every row ends right", async () => {
+  it("after expand: no sync trigger function is called for the batches' rows; a plain write still calls them", async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    const { migration } = await mixedUsers(ctx, 'users-skipped');
+    await expand(ctx.driver, migration);
+    // Each sync function counts its calls instead; the triggers stay as expand made them.
+    await ctx.sql(`CREATE SEQUENCE ${s}.sync_calls`);
+    const functions = syncTriggerObjects(migration).functions;
+    expect(functions).toHaveLength(3);
+    for (const fn of functions) {
+      await ctx.sql(
+        `CREATE OR REPLACE FUNCTION ${fn.name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('${s}.sync_calls'); RETURN NEW; END $$`,
+      );
+    }
+    const calls = async () =>
+      (
+        await ctx.sql<{ n: number }>(
+          `SELECT (CASE WHEN is_called THEN last_value ELSE 0 END)::int AS n FROM ${s}.sync_calls`,
+        )
+      )[0]!.n;
+    const report = await createBackfill(ctx.driver, migration, { stateSchema: s, batchSize: 7 }).run();
+    expect(report).toMatchObject({ rowsDone: 30, rowsChanged: 30 });
+    expect(await calls()).toBe(0);
+    // The same kind of writes, unmarked: both triggers of users (same row, and the one
+    // that follows it to the side table), then the side table's own.
+    await ctx.sql(`UPDATE ${s}.users SET username = 'by hand' WHERE id = 1`);
+    expect(await calls()).toBe(2);
+    await ctx.sql(`UPDATE ${s}.profiles SET bio = 'by hand' WHERE user_id = 1`);
+    expect(await calls()).toBe(3);
+  });
+
+  it("after expand: each batch is marked as the migration's backfill, and every row ends right", async () => {
     const ctx = getCtx();
     const s = ctx.schema;
     const { migration, wrong } = await mixedUsers(ctx, 'users-marked');

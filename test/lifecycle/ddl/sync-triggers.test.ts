@@ -14,7 +14,7 @@ import type { Driver, Queryable } from '../../../src/kernel/driver.js';
 import { planExpand } from '../../../src/lifecycle/ddl/expand.js';
 import { runDdl } from '../../../src/lifecycle/ddl/run-ddl.js';
 import {
-  BACKFILL_SETTING,
+  backfillMark,
   syncTriggerObjects,
   syncTriggerSql,
   triggersToReplace,
@@ -340,7 +340,8 @@ describeDrivers('sync triggers: plain SQL writers keep old and new consistent', 
         const [first, second] = testCase.old;
         const marked = (name: string, write: (w: ReturnType<typeof writers>) => Promise<void>) =>
           ctx.driver.transaction(async (tx) => {
-            await tx.query('SELECT set_config($1, $2, true)', [BACKFILL_SETTING, name]);
+            const mark = backfillMark(name);
+            await tx.query('SELECT set_config($1, $2, true)', [mark.setting, mark.value]);
             await write(writers(tx, migration));
           });
         const unset = mapping.newColumns.map(() => null);
@@ -371,7 +372,8 @@ describeDrivers('sync triggers: plain SQL writers keep old and new consistent', 
     await ctx.sql(`CREATE TRIGGER relay AFTER INSERT ON ${s}.relay FOR EACH ROW EXECUTE FUNCTION ${s}.relay_write()`);
     await writers(ctx.driver, migration).insertOld(1, ['ada']);
     await ctx.driver.transaction(async (tx) => {
-      await tx.query('SELECT set_config($1, $2, true)', [BACKFILL_SETTING, migration.name]);
+      const mark = backfillMark(migration.name);
+      await tx.query('SELECT set_config($1, $2, true)', [mark.setting, mark.value]);
       await tx.query(`INSERT INTO ${s}.relay (id, name) VALUES (1, 'grace')`);
     });
     expect(await sides(ctx.driver, migration, 1)).toEqual({ old: ['grace'], new: ['grace'] });
