@@ -245,8 +245,8 @@ export class PgDriver implements Driver {
     return sendNamed(this.#client ?? this.#pool!, name, sql, params as unknown[], this.#prepared, retry, then, fail);
   }
 
-  inTransaction(): boolean {
-    return this.#scopes.current() !== undefined;
+  inTransaction(): boolean | undefined {
+    return this.#scopes.inside();
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -62,8 +62,8 @@ export class PgliteDriver implements Driver {
     return fn({ query: (sql, params) => this.query(sql, params) });
   }
 
-  inTransaction(): boolean {
-    return this.#scopes.current() !== undefined;
+  inTransaction(): boolean | undefined {
+    return this.#scopes.inside();
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

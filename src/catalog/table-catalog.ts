@@ -15,6 +15,7 @@ interface CatalogRow {
   columns: unknown;
   triggers: unknown;
   conditional_triggers: unknown;
+  refired_triggers: unknown;
   indexes: unknown;
   constraints: unknown;
 }
@@ -32,6 +33,9 @@ const TABLE_CATALOG_SQL = `SELECT c.oid::int8 AS oid, n.nspname::text AS schema,
   (SELECT coalesce(json_agg(t.tgname), '[]'::json)
      FROM pg_catalog.pg_trigger t
     WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgqual IS NOT NULL) AS conditional_triggers,
+  (SELECT coalesce(json_agg(t.tgname), '[]'::json)
+     FROM pg_catalog.pg_trigger t
+    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'O') AS refired_triggers,
   (SELECT coalesce(json_agg(json_build_object('name', ic.relname, 'primary', i.indisprimary, 'unique', i.indisunique,
             'valid', i.indisvalid, 'partial', (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL),
             'keys', i.indkey::int2[], 'keyCount', i.indnkeyatts) ORDER BY ic.relname), '[]'::json)
@@ -56,6 +60,7 @@ export async function loadTableCatalog(db: Queryable, table: QualifiedName): Pro
       columns: new Map(),
       triggers: new Set(),
       conditionalTriggers: new Set(),
+      refiredTriggers: new Set(),
       indexes: new Map(),
       constraints: new Map(),
     };
@@ -119,6 +124,7 @@ export async function loadTableCatalog(db: Queryable, table: QualifiedName): Pro
     columns,
     triggers: new Set(jsonList<string>(row.triggers)),
     conditionalTriggers: new Set(jsonList<string>(row.conditional_triggers)),
+    refiredTriggers: new Set(jsonList<string>(row.refired_triggers)),
     indexes,
     constraints,
   };

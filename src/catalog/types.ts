@@ -55,6 +55,11 @@ export interface TableCatalog {
   readonly triggers: ReadonlySet<string>;
   /** Names of those of {@link triggers} that have a `WHEN` condition. */
   readonly conditionalTriggers: ReadonlySet<string>;
+  /**
+   * Names of those of {@link triggers} whose firing was changed after they were created
+   * (`ALTER TABLE ... DISABLE TRIGGER`, or `ENABLE REPLICA` / `ENABLE ALWAYS`).
+   */
+  readonly refiredTriggers: ReadonlySet<string>;
   /** By name, in name order. */
   readonly indexes: ReadonlyMap<string, CatalogIndex>;
   readonly constraints: ReadonlyMap<string, CatalogConstraint>;

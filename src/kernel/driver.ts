@@ -80,9 +80,10 @@ export interface Driver extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
    * Whether the caller runs inside a {@link transaction} of this driver, so that what it
-   * sends joins that transaction. A driver that can't tell leaves it out.
+   * sends joins that transaction; `undefined` (or no method) when the driver can't tell.
+   * A transaction opened with plain SQL (`BEGIN`) on the driver's connection is not seen.
    */
-  inTransaction?(): boolean;
+  inTransaction?(): boolean | undefined;
   /**
    * Runs `fn` on one connection, outside a transaction, for statements that must share
    * session settings but can't run in a transaction (`SET lock_timeout` before `CREATE

@@ -44,6 +44,15 @@ export class TransactionScopes {
     this.#context = context;
   }
 
+  /**
+   * Whether the caller runs inside an open transaction of this driver; `undefined` where
+   * the runtime has no async context to tell by.
+   */
+  inside(): boolean | undefined {
+    if (this.#context === undefined) return undefined;
+    return this.current() !== undefined;
+  }
+
   /** The transaction the caller runs inside, if it is still open. */
   current(): TransactionScope | undefined {
     // With none open, no caller can be inside one: the async context isn't asked (a lookup

@@ -241,6 +241,23 @@ describeDrivers('driver contract', (getCtx) => {
     });
     seen.push(driver.inTransaction?.());
     expect(seen).toEqual([false, true, true, false]);
+    // Another call chain, while a transaction is open, is not inside it.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let opened = () => {};
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const transaction = driver.transaction(async () => {
+      opened();
+      await held;
+    });
+    await open;
+    expect(driver.inTransaction?.()).toBe(false);
+    release();
+    await transaction;
   });
 
   it('transaction: its tx refuses statements once the transaction has finished', async () => {

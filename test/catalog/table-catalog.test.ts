@@ -132,7 +132,7 @@ describeDrivers('table catalog', (getCtx) => {
     expect([...users.conditionalTriggers]).toEqual([]);
   });
 
-  it('conditional triggers: those with a WHEN condition', async () => {
+  it('conditional triggers: those with a WHEN condition; refired: those disabled since', async () => {
     const ctx = getCtx();
     const s = ctx.schema;
     await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY)`);
@@ -141,8 +141,10 @@ describeDrivers('table catalog', (getCtx) => {
     await ctx.sql(
       `CREATE TRIGGER conditional BEFORE INSERT ON ${s}.users FOR EACH ROW WHEN (pg_trigger_depth() > 0) EXECUTE FUNCTION ${s}.noop()`,
     );
+    await ctx.sql(`ALTER TABLE ${s}.users DISABLE TRIGGER plain`);
     const users = await loadTableCatalog(ctx.driver, parseQualifiedName(`${s}.users`));
     expect([...users.triggers].sort()).toEqual(['conditional', 'plain']);
     expect([...users.conditionalTriggers]).toEqual(['conditional']);
+    expect([...users.refiredTriggers]).toEqual(['plain']);
   });
 });

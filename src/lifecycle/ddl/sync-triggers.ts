@@ -174,13 +174,15 @@ export function syncTriggerObjects(migration: Migration, options: SyncTriggerOpt
 /**
  * Whether `trigger` exists on its table without the condition that skips a backfill's
  * batches: an earlier flagshift created it so. It still keeps the sides in sync, but is
- * called for every row a batch writes.
+ * called for every row a batch writes. One whose firing someone changed (disabled, say)
+ * is left alone: replacing a trigger fires it as created again.
  */
 function lacksBackfillSkip(trigger: SyncTrigger, catalog: TableCatalog | undefined): boolean {
   return (
     trigger.skipsBackfill &&
     catalog?.triggers.has(trigger.name) === true &&
-    !catalog.conditionalTriggers.has(trigger.name)
+    !catalog.conditionalTriggers.has(trigger.name) &&
+    !catalog.refiredTriggers.has(trigger.name)
   );
 }
 

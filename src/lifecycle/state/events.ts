@@ -99,9 +99,9 @@ async function latestEventAt(
 }
 
 /**
- * When `migration`'s write path last changed (its latest expand, contract or stage
- * event), or `undefined` when it never did. A verification older than this proves
- * nothing about the data written since.
+ * When `migration`'s write path last changed (its latest expand, contract or stage event,
+ * leaving out those whose details say `writePathChanged: false`), or `undefined` when it
+ * never did. A verification older than this proves nothing about the data written since.
  */
 export function lastWritePathChange(
   db: Queryable,

@@ -204,6 +204,44 @@ describeDrivers('expand', (getCtx) => {
     ).toEqual([{ n: 1 }]);
   });
 
+  it('a condition-less sync trigger someone disabled is left as it is', async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
+    const migration = usersMigration(ctx);
+    await expand(ctx.driver, migration, { stateSchema: s });
+    const [trigger] = syncTriggerObjects(migration).triggers;
+    await ctx.sql(trigger!.unconditioned);
+    await ctx.sql(`ALTER TABLE ${s}.users DISABLE TRIGGER "${trigger!.name}"`);
+    expect(await planExpand(ctx.driver, migration)).toEqual([]);
+  });
+
+  it('an expand that replaces a trigger and changes a sync function changes the write path', async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
+    const custom = (factor: number) =>
+      customMapping({
+        fields: { visits: { column: 'visits_x', type: 'bigint' } },
+        old: [{ column: 'visits', type: 'integer', kind: 'number' }],
+        forward: ([v]) => [v == null ? null : (v as number) * factor],
+        backward: ([v]) => [v == null ? null : (v as number) / factor],
+        sql: { forward: { visits_x: `{visits} * ${factor}` }, backward: { visits: `{visits_x} / ${factor}` } },
+      });
+    await expand(ctx.driver, usersMigration(ctx, [custom(2)]), { stateSchema: s });
+    const [trigger] = syncTriggerObjects(usersMigration(ctx, [custom(2)])).triggers;
+    await ctx.sql(trigger!.unconditioned);
+    const changedBefore = await lastWritePathChange(ctx.driver, 'users-expand', s);
+    const steps = await planExpand(ctx.driver, usersMigration(ctx, [custom(3)]));
+    expect(steps.map((step) => step.refresh === true)).toEqual([false, true]);
+    await expand(ctx.driver, usersMigration(ctx, [custom(3)]), { stateSchema: s });
+    const events = await listEvents(ctx.driver, 'users-expand', s);
+    expect(events.at(-1)!.details).not.toHaveProperty('writePathChanged');
+    expect((await lastWritePathChange(ctx.driver, 'users-expand', s))!.getTime()).toBeGreaterThan(
+      changedBefore!.getTime(),
+    );
+  });
+
   it('a new column without a type that cannot be inferred is a ConfigurationError naming it', async () => {
     const ctx = getCtx();
     await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, visits int)`);

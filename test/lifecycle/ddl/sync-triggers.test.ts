@@ -579,6 +579,7 @@ describe('syncTriggerSql', () => {
           {
             triggers: new Set([trigger!.name]),
             conditionalTriggers: new Set(conditional ? [trigger!.name] : []),
+            refiredTriggers: new Set(),
           } as unknown as TableCatalog,
         ],
       ]);
