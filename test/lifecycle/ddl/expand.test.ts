@@ -36,6 +36,30 @@ function usersMigration(ctx: DriverContext, mappings?: Parameters<typeof defineM
   });
 }
 
+/** A custom mapping of `visits` to `visits_x` = visits x `factor`, with its SQL forms. */
+function visitsTimes(factor: number) {
+  return customMapping({
+    fields: { visits: { column: 'visits_x', type: 'bigint' } },
+    old: [{ column: 'visits', type: 'integer', kind: 'number' }],
+    forward: ([v]) => [v == null ? null : (v as number) * factor],
+    backward: ([v]) => [v == null ? null : (v as number) / factor],
+    sql: { forward: { visits_x: `{visits} * ${factor}` }, backward: { visits: `{visits_x} / ${factor}` } },
+  });
+}
+
+/**
+ * `users` expanded for `mappings`, then its first sync trigger put back as an earlier
+ * flagshift created it: without the backfill's skip condition.
+ */
+async function expandedWithOldTrigger(ctx: DriverContext, mappings?: Parameters<typeof usersMigration>[1]) {
+  await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
+  const migration = usersMigration(ctx, mappings);
+  await expand(ctx.driver, migration, { stateSchema: ctx.schema });
+  const trigger = syncTriggerObjects(migration).triggers[0]!;
+  await ctx.sql(trigger.unconditioned);
+  return { migration, trigger };
+}
+
 /** Columns, triggers, functions, indexes and constraints of the test schema, as comparable text. */
 async function catalogOf(ctx: DriverContext): Promise<string[]> {
   const rows = await ctx.sql<{ item: string }>(
@@ -148,18 +172,10 @@ describeDrivers('expand', (getCtx) => {
   it('a changed sync function (a corrected SQL form) is replaced; the triggers stay', async () => {
     const ctx = getCtx();
     await ctx.sql(`CREATE TABLE ${ctx.schema}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
-    const custom = (factor: number) =>
-      customMapping({
-        fields: { visits: { column: 'visits_x', type: 'bigint' } },
-        old: [{ column: 'visits', type: 'integer', kind: 'number' }],
-        forward: ([v]) => [v == null ? null : (v as number) * factor],
-        backward: ([v]) => [v == null ? null : (v as number) / factor],
-        sql: { forward: { visits_x: `{visits} * ${factor}` }, backward: { visits: `{visits_x} / ${factor}` } },
-      });
-    await expand(ctx.driver, usersMigration(ctx, [custom(2)]), { stateSchema: ctx.schema });
-    const steps = await planExpand(ctx.driver, usersMigration(ctx, [custom(3)]));
+    await expand(ctx.driver, usersMigration(ctx, [visitsTimes(2)]), { stateSchema: ctx.schema });
+    const steps = await planExpand(ctx.driver, usersMigration(ctx, [visitsTimes(3)]));
     expect(steps.map((step) => step.description)).toEqual([expect.stringMatching(/^replace sync function /)]);
-    await expand(ctx.driver, usersMigration(ctx, [custom(3)]), { stateSchema: ctx.schema });
+    await expand(ctx.driver, usersMigration(ctx, [visitsTimes(3)]), { stateSchema: ctx.schema });
     await ctx.sql(`INSERT INTO ${ctx.schema}.users (id, user_name, visits) VALUES (1, 'a', 5)`);
     expect(await ctx.sql(`SELECT visits_x::int FROM ${ctx.schema}.users`)).toEqual([{ visits_x: 15 }]);
   });
@@ -167,22 +183,16 @@ describeDrivers('expand', (getCtx) => {
   it("a sync trigger created without the backfill's skip condition is replaced with it, and the undo restores it", async () => {
     const ctx = getCtx();
     const s = ctx.schema;
-    await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
-    const migration = usersMigration(ctx);
-    await expand(ctx.driver, migration, { stateSchema: s });
-    const [trigger] = syncTriggerObjects(migration).triggers;
+    const { migration, trigger } = await expandedWithOldTrigger(ctx);
     const conditional = async () =>
-      (await loadTableCatalog(ctx.driver, migration.table.table)).conditionalTriggers.has(trigger!.name);
-    expect(await conditional()).toBe(true);
-    // As a flagshift without the condition left it.
-    await ctx.sql(trigger!.unconditioned);
+      (await loadTableCatalog(ctx.driver, migration.table.table)).conditionalTriggers.has(trigger.name);
     expect(await conditional()).toBe(false);
     const steps = await planExpand(ctx.driver, migration);
     expect(steps.map((step) => [step.description, step.sql, step.rollback])).toEqual([
       [
-        `replace sync trigger "${trigger!.name}" on ${migration.table.table.display} (skip the backfill's own writes)`,
-        trigger!.replace,
-        trigger!.unconditioned,
+        `replace sync trigger "${trigger.name}" on ${migration.table.table.display} (skip the backfill's own writes)`,
+        trigger.replace,
+        trigger.unconditioned,
       ],
     ]);
     const changedBefore = await lastWritePathChange(ctx.driver, migration.name, s);
@@ -206,35 +216,19 @@ describeDrivers('expand', (getCtx) => {
 
   it('a condition-less sync trigger someone disabled is left as it is', async () => {
     const ctx = getCtx();
-    const s = ctx.schema;
-    await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
-    const migration = usersMigration(ctx);
-    await expand(ctx.driver, migration, { stateSchema: s });
-    const [trigger] = syncTriggerObjects(migration).triggers;
-    await ctx.sql(trigger!.unconditioned);
-    await ctx.sql(`ALTER TABLE ${s}.users DISABLE TRIGGER "${trigger!.name}"`);
+    const { migration, trigger } = await expandedWithOldTrigger(ctx);
+    await ctx.sql(`ALTER TABLE ${ctx.schema}.users DISABLE TRIGGER "${trigger.name}"`);
     expect(await planExpand(ctx.driver, migration)).toEqual([]);
   });
 
   it('an expand that replaces a trigger and changes a sync function changes the write path', async () => {
     const ctx = getCtx();
     const s = ctx.schema;
-    await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, visits int)`);
-    const custom = (factor: number) =>
-      customMapping({
-        fields: { visits: { column: 'visits_x', type: 'bigint' } },
-        old: [{ column: 'visits', type: 'integer', kind: 'number' }],
-        forward: ([v]) => [v == null ? null : (v as number) * factor],
-        backward: ([v]) => [v == null ? null : (v as number) / factor],
-        sql: { forward: { visits_x: `{visits} * ${factor}` }, backward: { visits: `{visits_x} / ${factor}` } },
-      });
-    await expand(ctx.driver, usersMigration(ctx, [custom(2)]), { stateSchema: s });
-    const [trigger] = syncTriggerObjects(usersMigration(ctx, [custom(2)])).triggers;
-    await ctx.sql(trigger!.unconditioned);
+    await expandedWithOldTrigger(ctx, [visitsTimes(2)]);
     const changedBefore = await lastWritePathChange(ctx.driver, 'users-expand', s);
-    const steps = await planExpand(ctx.driver, usersMigration(ctx, [custom(3)]));
+    const steps = await planExpand(ctx.driver, usersMigration(ctx, [visitsTimes(3)]));
     expect(steps.map((step) => step.refresh === true)).toEqual([false, true]);
-    await expand(ctx.driver, usersMigration(ctx, [custom(3)]), { stateSchema: s });
+    await expand(ctx.driver, usersMigration(ctx, [visitsTimes(3)]), { stateSchema: s });
     const events = await listEvents(ctx.driver, 'users-expand', s);
     expect(events.at(-1)!.details).not.toHaveProperty('writePathChanged');
     expect((await lastWritePathChange(ctx.driver, 'users-expand', s))!.getTime()).toBeGreaterThan(
