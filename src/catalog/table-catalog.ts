@@ -14,8 +14,6 @@ interface CatalogRow {
   schema: string;
   columns: unknown;
   triggers: unknown;
-  conditional_triggers: unknown;
-  refired_triggers: unknown;
   indexes: unknown;
   constraints: unknown;
 }
@@ -28,14 +26,9 @@ const TABLE_CATALOG_SQL = `SELECT c.oid::int8 AS oid, n.nspname::text AS schema,
      FROM pg_catalog.pg_attribute a
      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = ''
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-  (SELECT coalesce(json_agg(t.tgname), '[]'::json)
+  (SELECT coalesce(json_agg(json_build_object('name', t.tgname, 'conditional', t.tgqual IS NOT NULL,
+            'refired', t.tgenabled <> 'O')), '[]'::json)
      FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) AS triggers,
-  (SELECT coalesce(json_agg(t.tgname), '[]'::json)
-     FROM pg_catalog.pg_trigger t
-    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgqual IS NOT NULL) AS conditional_triggers,
-  (SELECT coalesce(json_agg(t.tgname), '[]'::json)
-     FROM pg_catalog.pg_trigger t
-    WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'O') AS refired_triggers,
   (SELECT coalesce(json_agg(json_build_object('name', ic.relname, 'primary', i.indisprimary, 'unique', i.indisunique,
             'valid', i.indisvalid, 'partial', (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL),
             'keys', i.indkey::int2[], 'keyCount', i.indnkeyatts) ORDER BY ic.relname), '[]'::json)
@@ -116,15 +109,16 @@ export async function loadTableCatalog(db: Queryable, table: QualifiedName): Pro
       references: constraint.references ?? undefined,
     });
   }
+  const triggers = jsonList<{ name: string; conditional: boolean; refired: boolean }>(row.triggers);
   return {
     table,
     exists: true,
     oid: Number(row.oid),
     schema: row.schema,
     columns,
-    triggers: new Set(jsonList<string>(row.triggers)),
-    conditionalTriggers: new Set(jsonList<string>(row.conditional_triggers)),
-    refiredTriggers: new Set(jsonList<string>(row.refired_triggers)),
+    triggers: new Set(triggers.map((trigger) => trigger.name)),
+    conditionalTriggers: new Set(triggers.filter((trigger) => trigger.conditional).map((trigger) => trigger.name)),
+    refiredTriggers: new Set(triggers.filter((trigger) => trigger.refired).map((trigger) => trigger.name)),
     indexes,
     constraints,
   };

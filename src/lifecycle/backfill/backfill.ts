@@ -16,7 +16,7 @@
  *   whose worker died is taken over when its lease expires.
  */
 
-import { ConfigurationError, type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
+import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
 import { backfillMark } from '../ddl/index.js';
 import {
@@ -45,7 +45,13 @@ import {
   type BackfillState,
   backfillSettings,
 } from './backfill-options.js';
-import { isConnectionLost, RETRYABLE_SQLSTATES, sqlStateOf } from './batch-errors.js';
+import {
+  isConnectionLost,
+  LostRangeError,
+  RETRYABLE_SQLSTATES,
+  refuseInsideTransaction,
+  sqlStateOf,
+} from './batch-errors.js';
 import { type BatchStatements, batchStatements } from './batch-sql.js';
 import { cutRanges } from './cut-ranges.js';
 import { loadDataPlan } from './data-plan.js';
@@ -76,23 +82,6 @@ export function createBackfill(driver: Driver, migration: Migration, options: Ba
 /** A claimed range. */
 interface Claim {
   readonly rangeId: number;
-}
-
-/** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
-class LostRangeError extends Error {}
-
-/**
- * A backfill commits each batch by itself. Inside a caller's transaction its batches would
- * be savepoints of that one transaction, holding every row they write until it ends, and
- * the mark that lets the sync triggers skip a batch's rows (a released savepoint keeps it)
- * would also skip the caller's later writes.
- */
-function refuseInsideTransaction(driver: Driver, migration: string): void {
-  if (driver.inTransaction?.() === true) {
-    throw new ConfigurationError(
-      `backfill of migration "${migration}" refused inside a transaction: it commits each batch on its own; run it outside one`,
-    );
-  }
 }
 
 class BackfillRunner implements Backfill {

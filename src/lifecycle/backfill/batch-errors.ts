@@ -1,8 +1,27 @@
 /**
  * How a failed batch is told apart: a timeout or deadlock (retried smaller), a lost
- * connection (retried as it was: a batch commits atomically with its range), or anything
- * else (the backfill fails).
+ * connection (retried as it was: a batch commits atomically with its range), a range lost
+ * to another worker, or anything else (the backfill fails). And where a batch can't run at
+ * all: inside a caller's transaction.
  */
+import { ConfigurationError, type Driver } from '../../kernel/index.js';
+
+/** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
+export class LostRangeError extends Error {}
+
+/**
+ * A backfill commits each batch by itself. Inside a caller's transaction its batches would
+ * be savepoints of that one transaction, holding every row they write until it ends, and
+ * the mark that lets the sync triggers skip a batch's rows (a released savepoint keeps it)
+ * would also skip the caller's later writes.
+ */
+export function refuseInsideTransaction(driver: Driver, migration: string): void {
+  if (driver.inTransaction?.() === true) {
+    throw new ConfigurationError(
+      `backfill of migration "${migration}" refused inside a transaction: it commits each batch on its own; run it outside one`,
+    );
+  }
+}
 
 /** The SQLSTATEs after which a batch is retried smaller: lock and statement timeouts, deadlocks. */
 export const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set(['55P03', '57014', '40P01', '40001']);

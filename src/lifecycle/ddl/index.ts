@@ -28,6 +28,5 @@ export {
   SYNC_SETTING,
   syncTriggerObjects,
   syncTriggerSql,
-  type TransactionMark,
   triggersToReplace,
 } from './sync-triggers.js';

@@ -38,6 +38,7 @@ import {
   type QualifiedName,
 } from '../../model/index.js';
 import { backwardSql, forwardSql } from '../sql-forms.js';
+import type { TransactionMark } from '../state/index.js';
 import { derivedIdentifier, qualifiedName } from './names.js';
 
 /** Options of {@link syncTriggerSql}. */
@@ -108,12 +109,6 @@ export const SYNC_SETTING = 'flagshift.sync';
  * migration's sync triggers skip the batch's own writes (they would change nothing).
  */
 export const BACKFILL_SETTING = 'flagshift.backfill';
-
-/** A transaction-local setting and the value to give it. */
-export interface TransactionMark {
-  readonly setting: string;
-  readonly value: string;
-}
 
 /**
  * The mark a backfill batch of `migration` sets for its transaction

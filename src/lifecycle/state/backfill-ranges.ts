@@ -248,6 +248,12 @@ export interface LeasedRange {
   readonly upper: unknown;
 }
 
+/** A transaction-local setting and the value to give it (`set_config(setting, value, true)`). */
+export interface TransactionMark {
+  readonly setting: string;
+  readonly value: string;
+}
+
 /** What {@link renewLease} needs to know about the batch. */
 export interface LeaseRenewal {
   readonly migration: string;
@@ -261,7 +267,7 @@ export interface LeaseRenewal {
    * A transaction-local setting and its value, set for the rest of the batch's
    * transaction: what the sync triggers' condition reads to skip the batch's own writes.
    */
-  readonly mark: { readonly setting: string; readonly value: string };
+  readonly mark: TransactionMark;
 }
 
 /**

@@ -25,6 +25,7 @@ export {
   releaseRange,
   renewLease,
   startPass,
+  type TransactionMark,
 } from './backfill-ranges.js';
 export {
   lastSchemaChange,
