@@ -50,6 +50,10 @@ export interface PgPoolLike extends PgClientLike {
 // Errors seen on pool connections outside a checkout's own listener, by connection.
 const lostConnections = new WeakMap<PgPoolClientLike, Error>();
 const guardedConnections = new WeakSet<PgPoolClientLike>();
+// Pools whose connections are guarded already: any number of drivers may share one pool
+// (a repository each, one per request), and each would otherwise add its own listeners,
+// which the pool keeps for its life and calls on every checkout.
+const guardedPools = new WeakSet<PgPoolLike>();
 
 /**
  * Gives a pool connection an `error` listener for its whole life. pg-pool drops its idle
@@ -215,8 +219,11 @@ export class PgDriver implements Driver {
     this.#prepared = new PreparedStatements(prepare, isNodePostgres(db));
     if (kind === 'pool') {
       this.#pool = db as PgPoolLike;
-      this.#pool.on?.('connect', guardConnection);
-      this.#pool.on?.('acquire', guardConnection);
+      if (!guardedPools.has(this.#pool)) {
+        guardedPools.add(this.#pool);
+        this.#pool.on?.('connect', guardConnection);
+        this.#pool.on?.('acquire', guardConnection);
+      }
     } else {
       this.#client = db;
     }

@@ -355,4 +355,30 @@ describe('pg driver: pool connections are guarded from checkout on', () => {
     expect(released).toHaveLength(1);
     expect((released[0] as Error).message).toContain('terminating connection');
   });
+
+  it('drivers sharing a pool guard it once: no listeners pile up on the pool, and every connection is still guarded', async () => {
+    const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      // A repository each, or one per request: more drivers than the pool's listener limit.
+      const drivers = Array.from({ length: 25 }, () => createPgDriver(pool));
+      expect(pool.listenerCount('acquire')).toBe(1);
+      expect(pool.listenerCount('connect')).toBe(1);
+      await Promise.all(drivers.map((driver) => driver.query('SELECT 1')));
+      // A checked-out connection keeps exactly the guard's listener (pg-pool drops its own idle one).
+      const client = await pool.connect();
+      try {
+        expect(client.listenerCount('error')).toBe(1);
+      } finally {
+        client.release();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await pool.end();
+    }
+  });
 });
