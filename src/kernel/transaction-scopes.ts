@@ -69,18 +69,14 @@ export class TransactionScopes {
    */
   async runBody<T>(execute: ExecuteStatement, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const state: TransactionState = { active: true, savepoints: 0 };
-    const query = async <Row>(sql: string, params?: readonly unknown[]) => {
-      if (!state.active) {
-        throw new DriverError(`transaction already finished; statement not run: ${preview(sql)}`);
-      }
-      return (await execute(sql, params)) as QueryResult<Row>;
-    };
+    const level = { open: true };
+    const own = guarded(execute, state, level);
     const scope: TransactionScope = {
-      execute,
-      tx: this.#nestingTx(query, () => scope),
+      execute: own,
+      tx: this.#nestingTx(asQuery(own), () => scope),
       state,
       children: new Mutex(),
-      level: { open: true },
+      level,
     };
     this.#open++;
     try {
@@ -88,31 +84,41 @@ export class TransactionScopes {
     } finally {
       this.#open--;
       state.active = false;
-      scope.level.open = false;
+      level.open = false;
     }
   }
 
-  /** Runs `fn` inside `parent` under a savepoint: rolled back to it when `fn` throws. */
+  /**
+   * Runs `fn` inside `parent` under a savepoint: rolled back to it when `fn` throws. The
+   * level's statements, and the savepoint's own commands, go through the levels they
+   * belong to: once a level has closed (or the transaction has ended under a body that is
+   * still running), nothing more is sent for it, so a late statement can neither outlive
+   * the savepoint it was meant for nor reach a connection that was given back.
+   */
   nested<T>(parent: TransactionScope, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return parent.children.run(async () => {
       const name = `flagshift_savepoint_${++parent.state.savepoints}`;
       await parent.execute(`SAVEPOINT ${name}`, undefined);
+      const level = { open: true };
+      const own = guarded(parent.execute, parent.state, level);
       const scope: TransactionScope = {
-        ...parent,
-        tx: this.#nestingTx(parent.tx.query, () => scope),
+        execute: own,
+        tx: this.#nestingTx(asQuery(own), () => scope),
+        state: parent.state,
         children: new Mutex(),
-        level: { open: true },
+        level,
       };
       let value: T;
       try {
         value = await this.#enter(scope, fn);
       } catch (error) {
+        // Closed first: a statement of the body still running must not run after the rollback.
+        level.open = false;
         // A failed rollback leaves the outer transaction aborted; it fails loudly there.
         await parent.execute(`ROLLBACK TO SAVEPOINT ${name}`, undefined).catch(() => undefined);
         throw error;
-      } finally {
-        scope.level.open = false;
       }
+      level.open = false;
       await parent.execute(`RELEASE SAVEPOINT ${name}`, undefined);
       return value;
     });
@@ -142,6 +148,21 @@ export class TransactionScopes {
   #enter<T>(scope: TransactionScope, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.#context === undefined ? fn(scope.tx) : this.#context.run(scope, () => fn(scope.tx));
   }
+}
+
+/** A level's `execute`: refuses once the level or its transaction has closed. */
+function guarded(execute: ExecuteStatement, state: TransactionState, level: { open: boolean }): ExecuteStatement {
+  return (sql, params) => {
+    if (!state.active || !level.open) {
+      return Promise.reject(new DriverError(`transaction already finished; statement not run: ${preview(sql)}`));
+    }
+    return execute(sql, params);
+  };
+}
+
+/** A level's `query`: its `execute`, typed. */
+function asQuery(execute: ExecuteStatement): Queryable['query'] {
+  return <Row>(sql: string, params?: readonly unknown[]) => execute(sql, params) as Promise<QueryResult<Row>>;
 }
 
 function preview(sql: string): string {

@@ -1,3 +1,4 @@
+import { createPgDriver } from 'flagshift/pg';
 import { expect, it } from 'vitest';
 import { queryThen } from '../../src/kernel/index.js';
 import { describeDrivers } from '../support/drivers.js';
@@ -230,6 +231,68 @@ describeDrivers('driver contract', (getCtx) => {
     expect(await sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }, { id: 4 }]);
   });
 
+  it('transaction: a nested transaction still running when its transaction ended sends nothing more on the connection', async () => {
+    const ctx = getCtx();
+    await ctx.sql('CREATE TABLE items (id int PRIMARY KEY)');
+    // One connection, so the next transaction gets the one the ended transaction gave back.
+    const driver = ctx.kind === 'pg' ? createPgDriver(ctx.pgPool({ max: 1 })) : ctx.driver;
+    const reached = deferred();
+    const resume = deferred();
+    let straggler: Promise<unknown> = Promise.resolve();
+    await expect(
+      driver.transaction(async () => {
+        straggler = driver.transaction(async (inner) => {
+          await inner.query('INSERT INTO items VALUES ($1)', [1]);
+          reached.resolve();
+          await resume.promise;
+          await inner.query('INSERT INTO items VALUES ($1)', [2]);
+        });
+        straggler.catch(() => undefined);
+        await reached.promise;
+        throw new Error('outer');
+      }),
+    ).rejects.toThrow('outer');
+    // The next transaction opens a savepoint of the same name, then lets the straggler go on:
+    // neither its statement nor its rollback to "its" savepoint may reach this transaction.
+    await driver.transaction(async () => {
+      await driver.transaction(async (inner) => {
+        await inner.query('INSERT INTO items VALUES ($1)', [20]);
+        resume.resolve();
+        await expect(straggler).rejects.toThrow('transaction already finished');
+      });
+    });
+    expect(await ctx.sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 20 }]);
+  });
+
+  it('transaction: a statement from a nested body after its savepoint was rolled back is refused, through its handle or the driver', async () => {
+    const { driver, sql } = getCtx();
+    await sql('CREATE TABLE items (id int PRIMARY KEY)');
+    const settled = deferred();
+    let late: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
+    await driver.transaction(async (tx) => {
+      await tx.query('INSERT INTO items VALUES ($1)', [1]);
+      const nested = driver.transaction(async (inner) => {
+        // Statements of the nested body that run once it has been rolled back.
+        late = settled.promise.then(() =>
+          Promise.allSettled([
+            inner.query('INSERT INTO items VALUES ($1)', [2]),
+            driver.query('INSERT INTO items VALUES ($1)', [3]),
+          ]),
+        );
+        await inner.query('INSERT INTO items VALUES ($1)', [1]);
+      });
+      await expect(nested).rejects.toMatchObject({ code: '23505' });
+      settled.resolve();
+      const results = await late;
+      expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+      for (const result of results) {
+        expect((result as PromiseRejectedResult).reason.message).toContain('transaction already finished');
+      }
+      await tx.query('INSERT INTO items VALUES ($1)', [4]);
+    });
+    expect(await sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }, { id: 4 }]);
+  });
+
   it('inTransaction: true in a transaction body and in a nested one, false outside and after', async () => {
     const { driver } = getCtx();
     const seen: (boolean | undefined)[] = [driver.inTransaction?.()];
@@ -311,3 +374,12 @@ describeDrivers('driver contract', (getCtx) => {
     expect(await sql(`SELECT count(*)::int AS n FROM ${table('placed')}`)).toEqual([{ n: 0 }]);
   });
 });
+
+/** A promise and its resolve, for sequencing concurrent call chains. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
