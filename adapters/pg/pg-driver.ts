@@ -399,9 +399,14 @@ function execute(
 }
 
 /**
- * A named statement through node-postgres's callback form: one promise where its promise
- * form makes three (pg-pool's or pg's own, its `catch` that only rewrites an error's
- * stack, and the driver's on top). An error keeps the stack `pg` gave it.
+ * A named statement through node-postgres's callback form: two promises where its promise
+ * form makes four (pg-pool's or pg's own, its `catch` that only rewrites an error's stack,
+ * and the driver's on top). An error keeps the stack `pg` gave it.
+ *
+ * `then` and `fail` run in a reaction of the promise made here, never in `pg`'s callback:
+ * that callback runs in the async context the connection's socket was opened in, which can
+ * be another call chain's transaction (a connection the pool opened inside one), and a
+ * statement issued from it would join that transaction. A reaction runs in the caller's.
  */
 function sendNamed<Row, T>(
   client: PgClientLike,
@@ -413,29 +418,27 @@ function sendNamed<Row, T>(
   then: (result: QueryResult<Row>) => T,
   fail: (error: unknown) => T | Promise<T>,
 ): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let threw = false;
+  let threw = false;
+  const sent = new Promise<QueryResult<Row>>((resolve, reject) => {
     try {
       (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
         // A query that threw is failed already: a late callback must not report it twice.
         if (threw) return;
-        try {
-          if (error === null || error === undefined) resolve(then(result as QueryResult<Row>));
-          else if (prepared.failed(sql, name, error) && retry)
-            resolve(client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail));
-          else resolve(fail(error));
-        } catch (thrown) {
-          reject(thrown);
-        }
+        if (error === null || error === undefined) resolve(result as QueryResult<Row>);
+        else reject(error);
       });
     } catch (error) {
       // A query node-postgres throws instead of queuing fails the statement like one it
-      // reports: through `fail`, once the caller holds its promise, as the promise form's
-      // rejection would.
+      // reports: through `fail`, once the caller holds its promise.
       threw = true;
-      resolve(Promise.reject(error).then(undefined, fail));
+      reject(error);
     }
   });
+  return sent.then(then, (error: unknown) =>
+    !threw && prepared.failed(sql, name, error) && retry
+      ? client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail)
+      : fail(error),
+  );
 }
 
 function asIs<T>(value: T): T {

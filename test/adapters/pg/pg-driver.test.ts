@@ -330,6 +330,58 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
   });
 });
 
+describe("pg driver: the async context of a statement's continuation", () => {
+  it("queryThen's then runs in the caller's context, not in the one its connection was opened in (another chain's transaction)", async () => {
+    const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
+    const driver = createPgDriver(pool);
+    const table = `als_probe_${Math.random().toString(16).slice(2, 10)}`;
+    await pool.query(`CREATE TABLE ${table} (id int)`);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let opened = () => {};
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    try {
+      const transaction = driver
+        .transaction(async (tx) => {
+          await tx.query(`INSERT INTO ${table} VALUES ($1)`, [1]);
+          // The pool's second connection, opened from inside this transaction's body.
+          await driver.session((connection) => connection.query('SELECT 1'));
+          opened();
+          await held;
+          throw new Error('roll back');
+        })
+        .catch((error: Error) => error.message);
+      await open;
+      // Another call chain reads on that second connection and follows up from `then`.
+      const seen = await queryThen(
+        driver,
+        'SELECT $1::int AS x',
+        [1],
+        () => ({
+          inside: driver.inTransaction(),
+          followUp: driver.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`),
+        }),
+        (error) => {
+          throw error;
+        },
+      );
+      expect(seen.inside).toBe(false);
+      // The transaction's uncommitted row is not the follow-up's to see.
+      expect((await seen.followUp).rows).toEqual([{ n: 0 }]);
+      release();
+      expect(await transaction).toBe('roll back');
+    } finally {
+      release();
+      await pool.query(`DROP TABLE ${table}`);
+      await pool.end();
+    }
+  });
+});
+
 describe('pg driver: pool connections are guarded from checkout on', () => {
   it('an error emitted between the pool handing a connection out and the checkout resuming neither crashes nor leaks', async () => {
     const { EventEmitter } = await import('node:events');
