@@ -93,17 +93,38 @@ function rowCountOf(result: PgliteResultLike): number | null {
   return Math.max(result.rows.length, result.affectedRows ?? 0);
 }
 
+/** What the driver needs of `node:async_hooks`. */
+export interface AsyncHooksLike {
+  readonly AsyncLocalStorage?: new () => AsyncContext<TransactionScope>;
+}
+
+/** What the driver asks of the runtime's `process`, if it has one. */
+export interface ProcessLike {
+  readonly getBuiltinModule?: (id: string) => unknown;
+  readonly versions?: { readonly node?: string };
+}
+
 /**
- * `AsyncLocalStorage` where the runtime has it (Node, Deno, Bun), looked up without a
- * static `node:` import so the adapter still loads in a browser, where nested calls through
- * the driver inside a transaction are not detected and callers must use `tx`.
+ * `node:async_hooks` where the runtime has it (Node, Deno, Bun), looked up without a static
+ * `node:` import so the adapter still loads in a browser, where nested calls through the
+ * driver inside a transaction are not detected and callers must use `tx`. Node before
+ * 20.16 has no `process.getBuiltinModule`: there it is imported, by a specifier bundlers
+ * leave alone. Without it, a statement through the driver inside a transaction's body
+ * would wait for the transaction that holds PGlite, for ever.
  */
-function createAsyncContext(): AsyncContext<TransactionScope> | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const hooks = proc?.getBuiltinModule?.('node:async_hooks') as
-    | { AsyncLocalStorage?: new () => AsyncContext<TransactionScope> }
+export async function asyncHooksOf(proc: ProcessLike | undefined): Promise<AsyncHooksLike | undefined> {
+  const builtin = proc?.getBuiltinModule?.('node:async_hooks') as AsyncHooksLike | undefined;
+  if (builtin !== undefined || proc?.versions?.node === undefined) return builtin;
+  const specifier = 'node:async_hooks';
+  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier).catch(() => undefined)) as
+    | AsyncHooksLike
     | undefined;
-  return hooks?.AsyncLocalStorage === undefined ? undefined : new hooks.AsyncLocalStorage();
+}
+
+const asyncHooks = await asyncHooksOf((globalThis as { process?: ProcessLike }).process);
+
+function createAsyncContext(): AsyncContext<TransactionScope> | undefined {
+  return asyncHooks?.AsyncLocalStorage === undefined ? undefined : new asyncHooks.AsyncLocalStorage();
 }
 
 /**
