@@ -1,6 +1,7 @@
 import { createPgDriver } from 'flagshift/pg';
 import { expect, it } from 'vitest';
 import { queryThen } from '../../src/kernel/index.js';
+import { deferred } from '../support/deferred.js';
 import { describeDrivers } from '../support/drivers.js';
 
 describeDrivers('driver contract', (getCtx) => {
@@ -305,21 +306,15 @@ describeDrivers('driver contract', (getCtx) => {
     seen.push(driver.inTransaction?.());
     expect(seen).toEqual([false, true, true, false]);
     // Another call chain, while a transaction is open, is not inside it.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let opened = () => {};
-    const open = new Promise<void>((resolve) => {
-      opened = resolve;
-    });
+    const held = deferred();
+    const open = deferred();
     const transaction = driver.transaction(async () => {
-      opened();
-      await held;
+      open.resolve();
+      await held.promise;
     });
-    await open;
+    await open.promise;
     expect(driver.inTransaction?.()).toBe(false);
-    release();
+    held.resolve();
     await transaction;
   });
 
@@ -374,12 +369,3 @@ describeDrivers('driver contract', (getCtx) => {
     expect(await sql(`SELECT count(*)::int AS n FROM ${table('placed')}`)).toEqual([{ n: 0 }]);
   });
 });
-
-/** A promise and its resolve, for sequencing concurrent call chains. */
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = () => {};
-  const promise = new Promise<void>((done) => {
-    resolve = done;
-  });
-  return { promise, resolve };
-}

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigurationError } from '../../../src/kernel/errors.js';
 import { queryThen } from '../../../src/kernel/index.js';
+import { deferred } from '../../support/deferred.js';
 import { describeDrivers, driverKinds } from '../../support/drivers.js';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
 
@@ -336,26 +337,20 @@ describe("pg driver: the async context of a statement's continuation", () => {
     const driver = createPgDriver(pool);
     const table = `als_probe_${Math.random().toString(16).slice(2, 10)}`;
     await pool.query(`CREATE TABLE ${table} (id int)`);
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let opened = () => {};
-    const open = new Promise<void>((resolve) => {
-      opened = resolve;
-    });
+    const held = deferred();
+    const open = deferred();
     try {
       const transaction = driver
         .transaction(async (tx) => {
           await tx.query(`INSERT INTO ${table} VALUES ($1)`, [1]);
           // The pool's second connection, opened from inside this transaction's body.
           await driver.session((connection) => connection.query('SELECT 1'));
-          opened();
-          await held;
+          open.resolve();
+          await held.promise;
           throw new Error('roll back');
         })
         .catch((error: Error) => error.message);
-      await open;
+      await open.promise;
       // Another call chain reads on that second connection and follows up from `then`.
       const seen = await queryThen(
         driver,
@@ -372,10 +367,10 @@ describe("pg driver: the async context of a statement's continuation", () => {
       expect(seen.inside).toBe(false);
       // The transaction's uncommitted row is not the follow-up's to see.
       expect((await seen.followUp).rows).toEqual([{ n: 0 }]);
-      release();
+      held.resolve();
       expect(await transaction).toBe('roll back');
     } finally {
-      release();
+      held.resolve();
       await pool.query(`DROP TABLE ${table}`);
       await pool.end();
     }
