@@ -127,7 +127,7 @@ function walk(ctx: Context, node: unknown, scope: Scope): unknown {
     return node;
   }
   if (wrapper.MergeStmt !== undefined) {
-    const target = rangeEntry((wrapper.MergeStmt as SqlNode).relation as SqlNode, scope, ctx.tables);
+    const target = rangeEntry((wrapper.MergeStmt as SqlNode).relation as SqlNode, scope, ctx.tables, true);
     if (target.table !== undefined) ctx.refuse('MERGE into a migrated table');
   }
   for (const key of Object.keys(wrapper)) wrapper[key] = walk(ctx, wrapper[key], scope);
@@ -412,7 +412,7 @@ function targetScope(
   withNode: unknown,
 ): { scope: Scope; entry: Entry } {
   const scope = withClause(ctx, withNode as SqlNode | undefined, outer);
-  const entry = rangeEntry(relation, scope, ctx.tables);
+  const entry = rangeEntry(relation, scope, ctx.tables, true);
   scope.entries.push(entry);
   return { scope, entry };
 }

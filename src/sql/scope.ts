@@ -45,13 +45,22 @@ export function newScope(parent: Scope | undefined, ctes?: ReadonlySet<string>):
   return { entries: [], parent, ctes: ctes ?? parent?.ctes ?? new Set(), merged: false };
 }
 
-/** The entry of a relation `RangeVar`, matched against the migrated tables unless a CTE shadows it. */
-export function rangeEntry(rangeVar: SqlNode, scope: Scope, tables: ReadonlyMap<string, MigratedTable>): Entry {
+/**
+ * The entry of a relation `RangeVar`, matched against the migrated tables unless a CTE
+ * shadows it. The target of an INSERT, UPDATE, DELETE or MERGE (`target`) is always a
+ * table: PostgreSQL never resolves it to a CTE of the same name.
+ */
+export function rangeEntry(
+  rangeVar: SqlNode,
+  scope: Scope,
+  tables: ReadonlyMap<string, MigratedTable>,
+  target = false,
+): Entry {
   const relname = rangeVar.relname as string;
   const schema = rangeVar.schemaname as string | undefined;
   const alias = (rangeVar.alias as { aliasname?: string } | undefined)?.aliasname;
   let table: MigratedTable | undefined;
-  if (rangeVar.catalogname === undefined && !(schema === undefined && scope.ctes.has(relname))) {
+  if (rangeVar.catalogname === undefined && (target || schema !== undefined || !scope.ctes.has(relname))) {
     const candidate = tables.get(relname);
     if (candidate !== undefined && (schema === undefined || schema === (candidate.schema ?? 'public'))) {
       table = candidate;
