@@ -65,11 +65,17 @@ export interface BackfillView {
 /** The latest verification; `null` when the migration was never verified. */
 export interface VerificationView {
   readonly passed: boolean;
+  /** When it finished. */
   readonly at: string;
+  /** When it started reading rows: what it proves holds from here. */
+  readonly startedAt: string;
   readonly checkedRows: number;
   readonly mismatchedRows: number;
   readonly missingRows: number;
-  /** When the write path changed after this verification (it then proves nothing about newer writes). */
+  /**
+   * When the write path changed after this verification started (it then proves nothing
+   * about writes since, including to rows it had already passed).
+   */
   readonly writePathChangedAt: string | null;
 }
 
@@ -218,10 +224,11 @@ async function readVerification(
   return {
     passed: last.passed,
     at: iso(last.at) ?? '',
+    startedAt: iso(last.startedAt) ?? '',
     checkedRows: last.checkedRows,
     mismatchedRows: last.mismatchedRows,
     missingRows: last.missingRows,
-    writePathChangedAt: changed !== undefined && changed > last.at ? iso(changed) : null,
+    writePathChangedAt: changed !== undefined && changed >= last.startedAt ? iso(changed) : null,
   };
 }
 

@@ -5,7 +5,7 @@
  * in key-ordered chunks so it never holds a long snapshot or a long lock.
  */
 import { z } from 'zod';
-import { type Driver, parseJson, parseOptions } from '../kernel/index.js';
+import { type Driver, parseJson, parseOptions, toDate } from '../kernel/index.js';
 import type { BoundColumn, Migration } from '../model/index.js';
 import { redactValue } from '../shadow/index.js';
 import {
@@ -125,6 +125,12 @@ export interface VerificationReport {
   /** The first failing rows, in key order. */
   readonly examples: readonly VerificationExample[];
   readonly redacted: boolean;
+  /**
+   * When it started reading, by the database's clock: the contract gate takes it as
+   * evidence only when this is after the last write-path change.
+   */
+  readonly startedAt: Date;
+  /** When it finished and was recorded. */
   readonly at: Date;
   readonly durationMs: number;
 }
@@ -189,6 +195,9 @@ export async function verify(
   let missingRows = 0;
   const examples: VerificationExample[] = [];
   const redact = (value: unknown) => (rawValues ? value : redactValue(value));
+  // By the database's clock, which stamps the events it is compared with: a write-path
+  // change after this may have touched rows the scan had already passed.
+  const startedAt = toDate((await driver.query<{ now: unknown }>('SELECT clock_timestamp() AS now')).rows[0]?.now);
   while (true) {
     if (options.signal?.aborted) {
       throw options.signal.reason instanceof Error
@@ -272,7 +281,7 @@ export async function verify(
   const at = await recordVerification(
     driver,
     migration.name,
-    { passed, checkedRows, mismatchedRows, missingRows, sample, details },
+    { passed, startedAt, checkedRows, mismatchedRows, missingRows, sample, details },
     schema,
   );
   await recordEvent(
@@ -303,6 +312,7 @@ export async function verify(
     nullColumns,
     examples,
     redacted: !rawValues,
+    startedAt,
     at,
     durationMs,
   };

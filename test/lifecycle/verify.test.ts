@@ -1,6 +1,7 @@
 import { ConfigurationError, redactValue } from 'flagshift';
 import { expect, it } from 'vitest';
 import { createBackfill } from '../../src/lifecycle/backfill/backfill.js';
+import { contractGate } from '../../src/lifecycle/ddl/contract.js';
 import { lastVerification, lastWritePathChange, listEvents, recordEvent } from '../../src/lifecycle/state/index.js';
 import { verify } from '../../src/lifecycle/verify.js';
 import { isRedacted } from '../../src/shadow/redact.js';
@@ -158,6 +159,76 @@ describeDrivers('verify', (getCtx) => {
     await recordEvent(ctx.admin, migration.name, 'stage', { stage: 'live' }, ctx.schema);
     const later = await lastWritePathChange(ctx.admin, migration.name, ctx.schema);
     expect(later!.getTime()).toBeGreaterThan(report.at.getTime());
+  });
+
+  it('the gate: a write-path change while it runs makes it stale, though it finished after', async () => {
+    const { ctx, migration } = await backfilled(20);
+    let changing: Promise<unknown> | undefined;
+    const change = () =>
+      recordEvent(ctx.admin, migration.name, 'stage', { stage: 'complete', writePathChanged: true }, ctx.schema);
+    let report: Awaited<ReturnType<typeof verify>>;
+    if (ctx.kind === 'pg') {
+      // It scans every row, then waits to record its result; the write path changes meanwhile.
+      const verifications = `${ctx.schema}.verifications`;
+      await ctx.sql(`SELECT 1 FROM ${verifications} LIMIT 0`);
+      const holder = await ctx.pgClient();
+      await holder.query('BEGIN');
+      await holder.query(`LOCK TABLE ${verifications} IN ACCESS EXCLUSIVE MODE`);
+      const running = verify(ctx.driver, migration, { stateSchema: ctx.schema, chunkSize: 5 });
+      const waiting = async () =>
+        (await ctx.sql('SELECT 1 FROM pg_locks WHERE NOT granted AND relation = $1::regclass', [verifications])).length;
+      await expect.poll(waiting, { timeout: 20_000 }).toBe(1);
+      // Straight into the log: recordEvent would look the state tables up, and wait too.
+      await ctx.sql(
+        `INSERT INTO ${ctx.schema}.events (migration, kind, details) VALUES ($1, 'stage', '{"writePathChanged": true}')`,
+        [migration.name],
+      );
+      await holder.query('COMMIT');
+      report = await running;
+    } else {
+      // One connection runs statements in order: the change lands between two chunks.
+      report = await verify(ctx.driver, migration, {
+        stateSchema: ctx.schema,
+        chunkSize: 5,
+        onProgress: () => {
+          changing ??= change();
+        },
+      });
+      await changing;
+    }
+    expect(report.passed).toBe(true);
+    const changed = await lastWritePathChange(ctx.admin, migration.name, ctx.schema);
+    expect(changed!.getTime()).toBeGreaterThan(report.startedAt.getTime());
+    expect(changed!.getTime()).toBeLessThan(report.at.getTime());
+    const recorded = await lastVerification(ctx.admin, migration.name, ctx.schema);
+    expect(recorded!.startedAt.getTime()).toBe(report.startedAt.getTime());
+    const gate = await contractGate(ctx.admin, migration, { stateSchema: ctx.schema, stage: 'complete' });
+    expect(gate).toMatchObject({ ok: false, closedBy: 'verification' });
+    expect(gate.reason).toMatch(
+      /the last verification \(started .*, finished .*\) started before the last write-path change/,
+    );
+    // A verification started after the change opens it.
+    await verify(ctx.driver, migration, { stateSchema: ctx.schema });
+    expect(await contractGate(ctx.admin, migration, { stateSchema: ctx.schema, stage: 'complete' })).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it('the gate: a verification recorded before starts were kept counts from its end less its duration', async () => {
+    const { ctx, migration } = await backfilled(5);
+    await recordEvent(ctx.admin, migration.name, 'stage', { stage: 'complete', writePathChanged: true }, ctx.schema);
+    // As an older flagshift recorded it: no start, a duration that reaches back before the change.
+    await ctx.sql(
+      `INSERT INTO ${ctx.schema}.verifications (migration, passed, checked_rows, mismatched_rows, missing_rows, details, at)
+       VALUES ($1, true, 5, 0, 0, '{"durationMs": 60000}', clock_timestamp() + interval '1 second')`,
+      [migration.name],
+    );
+    const recorded = await lastVerification(ctx.admin, migration.name, ctx.schema);
+    expect(recorded!.at.getTime() - recorded!.startedAt.getTime()).toBe(60_000);
+    expect(await contractGate(ctx.admin, migration, { stateSchema: ctx.schema, stage: 'complete' })).toMatchObject({
+      ok: false,
+      closedBy: 'verification',
+    });
   });
 
   it('options: invalid values are configuration errors', async () => {

@@ -204,7 +204,7 @@ function renderVerification(target: HTMLElement, m: MigrationView): void {
         `${int(v.missingRows)} missing`,
     );
     if (!v.writePathChangedAt) return [summary];
-    const changed = `The write path changed since (${dateTime(v.writePathChangedAt)}): verify again.`;
+    const changed = `The write path changed after it started (${dateTime(v.writePathChangedAt)}): verify again.`;
     return [summary, h('p', { className: 'warn', text: changed })];
   });
 }

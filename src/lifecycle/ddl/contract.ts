@@ -78,7 +78,7 @@ export interface ContractGate {
   readonly reason: string;
   /**
    * What closes the gate: the `stage` (not `complete`, or not given) or the `verification`
-   * (none, failed, sampled, or older than the last write-path change). The stage is checked
+   * (none, failed, sampled, or started before the last write-path change). The stage is checked
    * first, since moving it (as a `stage` event) makes a verification stale; when both close
    * the gate, `reason` names both.
    */
@@ -309,8 +309,10 @@ function foreignKeySteps(
 
 /**
  * Whether `migration` may be contracted: every process is at stage `complete` (the
- * caller says so in `stage`), and the latest verification passed, over every row, and is
- * newer than the latest write-path change (expand, contract or stage event). Reads the
+ * caller says so in `stage`), and the latest verification passed, over every row, and
+ * started after the latest write-path change (expand, contract or stage event): one that
+ * was already scanning when the write path changed proves nothing about the rows it had
+ * passed. Reads the
  * state tables without creating them.
  */
 export async function contractGate(
@@ -346,7 +348,7 @@ export async function contractGate(
   if (problem !== undefined) return gate('verification', `${subject}: ${problem}`);
   return gate(
     undefined,
-    `stage complete, and verification passed at ${verification!.at.toISOString()} (${verification!.checkedRows} rows) after the last write-path change`,
+    `stage complete, and verification passed (started ${verification!.startedAt.toISOString()}, finished ${verification!.at.toISOString()}, ${verification!.checkedRows} rows) after the last write-path change`,
   );
 }
 
@@ -368,8 +370,10 @@ function verificationProblem(
     );
     return `the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked${nulls.join('')}; fix them and verify again`;
   }
-  if (changed !== undefined && verification.at.getTime() <= changed.getTime()) {
-    return `the last verification (${at}) is older than the last write-path change (${changed.toISOString()}); verify again`;
+  if (changed !== undefined && verification.startedAt.getTime() <= changed.getTime()) {
+    // Its end may be later: a verification already scanning when the write path changed
+    // passed some rows before the change, and those may have been written differently since.
+    return `the last verification (started ${verification.startedAt.toISOString()}, finished ${at}) started before the last write-path change (${changed.toISOString()}); verify again`;
   }
   return undefined;
 }

@@ -9,7 +9,15 @@ import { ensureStateTables } from './state-tables.js';
 /** The result of the latest verification of a migration. */
 export interface VerificationRecord {
   readonly passed: boolean;
+  /** When it finished (when its result was recorded). */
   readonly at: Date;
+  /**
+   * When it started, by the database's clock, before it read its first row. What it proves
+   * holds from here: a write-path change after its start may have touched rows it had
+   * already passed. Verifications recorded before flagshift kept the start count from
+   * their end less their duration.
+   */
+  readonly startedAt: Date;
   readonly checkedRows: number;
   readonly mismatchedRows: number;
   readonly missingRows: number;
@@ -19,14 +27,33 @@ export interface VerificationRecord {
   readonly nullColumns?: readonly { readonly column: string; readonly rows: number }[];
 }
 
-/** Stores a verification result (used by `verify`). */
+/**
+ * A verification's start: as recorded, or, for a row from before starts were recorded, its
+ * end less its duration (measured from before its first chunk, so never later than the
+ * real start), or its end when neither is known.
+ */
+const START_SQL = `COALESCE((details->>'startedAt')::timestamptz,
+            at - COALESCE((details->>'durationMs')::double precision, 0) * interval '1 millisecond')`;
+
+/** Stores a verification result (used by `verify`), and resolves when it was recorded. */
 export async function recordVerification(
   db: Queryable,
   migration: string,
-  result: Omit<VerificationRecord, 'at'> & { readonly sample?: number | undefined; readonly details?: object },
+  result: Omit<VerificationRecord, 'at' | 'startedAt'> & {
+    /** When it started reading rows; without it, the start counts as the moment it is recorded. */
+    readonly startedAt?: Date;
+    readonly sample?: number | undefined;
+    readonly details?: object;
+  },
   schema: string = DEFAULT_STATE_SCHEMA,
 ): Promise<Date> {
   await ensureStateTables(db, schema);
+  // The start goes in `details` rather than a column of its own: existing installs need no
+  // ALTER TABLE (nor its owner), and readers of older rows fall back as `startOf` says.
+  const details = {
+    ...(result.details ?? {}),
+    ...(result.startedAt === undefined ? {} : { startedAt: result.startedAt.toISOString() }),
+  };
   const inserted = await db.query<{ at: unknown }>(
     `INSERT INTO ${quoteStateSchema(schema)}.verifications
        (migration, passed, checked_rows, mismatched_rows, missing_rows, sample, details)
@@ -38,7 +65,7 @@ export async function recordVerification(
       result.mismatchedRows,
       result.missingRows,
       result.sample ?? null,
-      JSON.stringify(result.details ?? {}),
+      JSON.stringify(details),
     ],
   );
   return toDate(inserted.rows[0]?.at);
@@ -62,8 +89,10 @@ export async function lastVerification(
     missing_rows: unknown;
     sample: unknown;
     null_columns: unknown;
+    started_at: unknown;
   }>(
-    `SELECT passed, at, checked_rows, mismatched_rows, missing_rows, sample, details->'nullColumns' AS null_columns
+    `SELECT passed, at, ${START_SQL} AS started_at, checked_rows, mismatched_rows, missing_rows, sample,
+            details->'nullColumns' AS null_columns
        FROM ${quoteStateSchema(schema)}.verifications
       WHERE migration = $1 ORDER BY at DESC, id DESC LIMIT 1`,
     [migration],
@@ -73,6 +102,7 @@ export async function lastVerification(
   return {
     passed: row.passed,
     at: toDate(row.at),
+    startedAt: toDate(row.started_at),
     checkedRows: Number(row.checked_rows),
     mismatchedRows: Number(row.mismatched_rows),
     missingRows: Number(row.missing_rows),

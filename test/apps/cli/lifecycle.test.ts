@@ -102,9 +102,11 @@ describe('flagshift CLI: the lifecycle on a real server', () => {
     expect(status.stdout).toMatch(/stage: +complete \(set /);
     expect(status.stdout).toMatch(/schema: +expanded/);
     expect(status.stdout).toMatch(/backfill: +done, pass 1: 600\/600 rows \(100%\)/);
-    expect(status.stdout).toMatch(/verification: +passed at .*: 600 rows checked, 0 mismatched, 0 missing/);
+    expect(status.stdout).toMatch(
+      /verification: +passed \(started .*, finished .*\): 600 rows checked, 0 mismatched, 0 missing/,
+    );
     // The stage changed after the verification: the gate wants a fresh one.
-    expect(status.stdout).toMatch(/contract gate: +closed: .* older than the last write-path change/);
+    expect(status.stdout).toMatch(/contract gate: +closed: .* started before the last write-path change/);
 
     const stale = await db.run('contract', 'users-username');
     expect(stale.code).toBe(1);
@@ -232,7 +234,9 @@ describe('flagshift CLI: contract at a stage other than complete', () => {
     expect((await db.run('verify', 'users-username', '--sample', '50%')).code).toBe(0);
     const status = await db.run('status', 'users-username');
     expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(/verification: +passed at .*: \d+ rows checked \(a 50% sample\), 0 mismatched/);
+    expect(status.stdout).toMatch(
+      /verification: +passed \(started .*, finished .*\): \d+ rows checked \(a 50% sample\), 0 mismatched/,
+    );
     expect(status.stdout).toMatch(
       new RegExp(
         `contract gate: +closed: .* refused: the stage flag is not set in ${db.schema}\\.flags; .*; and the last verification .* checked a 50% sample; contract needs one over every row`,

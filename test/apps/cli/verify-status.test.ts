@@ -49,7 +49,9 @@ describe('flagshift CLI: verify and status', () => {
     expect(stdout).toMatch(
       /migration users-username: users\.user_name becomes users\.username\n {2}stage: +not set in t_\w+\.flags \(processes use the default, off\)/,
     );
-    expect(stdout).toMatch(/verification: +FAILED at .*: 50 rows checked, 1 mismatched, 1 missing/);
+    expect(stdout).toMatch(
+      /verification: +FAILED \(started .*, finished .*\): 50 rows checked, 1 mismatched, 1 missing/,
+    );
     expect(stdout).toMatch(/backfill: +not started/);
     // The gate contract would find: with no stage flag in the table, the stage closes it first.
     expect(stdout).toMatch(

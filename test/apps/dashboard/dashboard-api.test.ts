@@ -460,6 +460,18 @@ describeDrivers('dashboard state from the database', (getCtx) => {
     );
     const later = (await call(url, '/api/state')).json.migrations[0];
     expect(later.verification.value.writePathChangedAt).toEqual(expect.any(String));
+    // One that finished after the change but started before it proves no more.
+    const startedAt = new Date(Date.parse(later.verification.value.writePathChangedAt) - 60_000);
+    await recordVerification(
+      ctx.driver,
+      migration.name,
+      { passed: true, checkedRows: 5, mismatchedRows: 0, missingRows: 0, startedAt },
+      ctx.schema,
+    );
+    const overlapping = (await call(url, '/api/state')).json.migrations[0].verification.value;
+    expect(overlapping.startedAt).toBe(startedAt.toISOString());
+    expect(Date.parse(overlapping.at)).toBeGreaterThan(Date.parse(later.verification.value.writePathChangedAt));
+    expect(overlapping.writePathChangedAt).toBe(later.verification.value.writePathChangedAt);
   });
 
   it('controls over the PostgreSQL flag table: ramp and kill write the flags and the event log; leaving complete is 409', async () => {

@@ -117,7 +117,8 @@ function verificationLine(verification: VerificationRecord | undefined): string 
       : '';
   const nulls = (verification.nullColumns ?? []).map(({ column, rows }) => `, ${rows} NULL in ${column}`).join('');
   const counts = `${verification.checkedRows} rows checked${sample}, ${verification.mismatchedRows} mismatched, ${verification.missingRows} missing${nulls}`;
-  return `${verification.passed ? 'passed' : 'FAILED'} at ${verification.at.toISOString()}: ${counts}`;
+  const when = `started ${verification.startedAt.toISOString()}, finished ${verification.at.toISOString()}`;
+  return `${verification.passed ? 'passed' : 'FAILED'} (${when}): ${counts}`;
 }
 
 function readsLine(fleet: MigrationStatus['fleet']): string {
