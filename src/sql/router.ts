@@ -18,7 +18,7 @@ import {
   type Route,
   type StageResolver,
 } from '../flags/index.js';
-import { ConfigurationError, parseOptions } from '../kernel/index.js';
+import { ConfigurationError, parseOptions, ValidationError } from '../kernel/index.js';
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { Migration, Side } from '../model/index.js';
 import { blamedSide, keyText, reportMismatch } from '../repository/index.js';
@@ -28,6 +28,7 @@ import { movedResult } from './moved-result.js';
 import type { SqlParser } from './parser.js';
 import { PlanCache } from './plan-cache.js';
 import { type Rewritten, rewriteStatement } from './rewrite.js';
+import { lostInPrinting } from './round-trip.js';
 import { refuser } from './scope.js';
 import type { FormCache } from './sql-forms.js';
 import { type Mode, migratedTables } from './tables.js';
@@ -136,6 +137,11 @@ interface Plan extends RoutedStatement {
    * nothing of its call, so every call of the variant shares it.
    */
   readonly passive: Map<Rewritten, RoutedQuery>;
+  /**
+   * Whether the statement prints back as written (checked once, when a rewrite first
+   * changes its text): `null` when it does, else the construct the printer loses.
+   */
+  lost?: string | null;
 }
 
 /**
@@ -199,6 +205,12 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
     return plan;
   };
 
+  /** Refuses a statement whose tree doesn't survive printing; checked once per plan. */
+  const printable = (plan: Plan, sql: string): void => {
+    if (plan.lost === undefined) plan.lost = lostInPrinting(loadedParser(), plan.statement) ?? null;
+    if (plan.lost !== null) refuser(sql)(plan.lost);
+  };
+
   const sample = (migration: Migration): boolean => {
     const n = migration.sampleOneIn;
     if (n === 1) return true;
@@ -225,8 +237,18 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
           return [migration.name, { ...mode, compare: withCompare && route.compares }];
         }),
       );
+      const refuse = refuser(sql);
+      if (typeof plan.lost === 'string') refuse(plan.lost);
       const statement = structuredClone(plan.statement);
-      rewritten = rewriteStatement(statement, sql, modes, tables, loadedParser(), forms, refuser(sql), withCompare);
+      try {
+        rewritten = rewriteStatement(statement, sql, modes, tables, loadedParser(), forms, refuse, withCompare);
+      } catch (error) {
+        // A construct the printer can't print fails the rewrite's own printing: name it.
+        if (!(error instanceof ValidationError)) printable(plan, sql);
+        throw error;
+      }
+      // The rewritten text is printed from the tree: run it only if the original survives printing.
+      if (rewritten.sql !== sql) printable(plan, sql);
       plan.variants.set(key, rewritten);
     }
     single?.set(routes[0]!, rewritten);

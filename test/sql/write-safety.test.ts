@@ -4,6 +4,7 @@
  * written, and a statement the router can't rewrite safely refused before anything runs.
  * Each test checks the stored rows of both sides after the statement.
  */
+import { ValidationError } from 'flagshift';
 import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
 import { filePglite, routedUsers } from './fixture.js';
@@ -22,5 +23,35 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
       { id: 1, user_name: 'bob', username: 'bob', email: null },
       { id: 2, user_name: 'carol', username: 'carol', email: null },
     ]);
+  });
+
+  it('dualwrite: refuses a statement the SQL printer would change, naming the construct; nothing is written', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), {
+      stage: 'dualwrite',
+      ddl: 'CREATE TABLE users (id int PRIMARY KEY, user_name text, username text, email text, score int)',
+    });
+    await admin("INSERT INTO users VALUES (1, 'a', 'a', '', 10), (2, 'b', 'b', '', 10), (3, 'c', 'c', '', 5)");
+    const before = await rows(admin);
+    const ties =
+      "UPDATE users SET username = 'top' WHERE id IN (SELECT id FROM users ORDER BY score DESC FETCH FIRST 1 ROWS WITH TIES)";
+    await expect(db.query(ties)).rejects.toThrow(ValidationError);
+    await expect(db.query(ties)).rejects.toThrow(/FETCH FIRST \.\.\. WITH TIES/);
+    await expect(db.query('SELECT username FROM users GROUP BY DISTINCT username')).rejects.toThrow(
+      /GROUP BY DISTINCT/,
+    );
+    await expect(db.query('UPDATE users SET email = xmlforest(username AS n)::text WHERE id = 1')).rejects.toThrow(
+      /XML expression/,
+    );
+    expect(await rows(admin)).toEqual(before);
+    // A statement whose text the router leaves as it is runs as written.
+    const { db: complete } = await routedUsers(getCtx(), pglite(), {
+      stage: 'complete',
+      ddl: 'DROP TABLE IF EXISTS users; CREATE TABLE users (id int PRIMARY KEY, user_name text, username text, email text, score int)',
+    });
+    await admin("INSERT INTO users VALUES (1, 'a', 'a', '', 10), (2, 'b', 'b', '', 10), (3, 'c', 'c', '', 5)");
+    await complete.query(ties);
+    expect(
+      (await admin<{ username: string }>('SELECT username FROM users ORDER BY id')).map((r) => r.username),
+    ).toEqual(['top', 'top', 'c']);
   });
 });
