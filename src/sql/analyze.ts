@@ -69,6 +69,12 @@ export function analyze(
 function operationOf(statement: SqlNode, kind: string, refuse: Refuse): Operation {
   switch (kind) {
     case 'SelectStmt':
+      // The new table would take the rewritten statement's columns and persistence, hidden ones included.
+      if ((statement.SelectStmt as SqlNode).intoClause !== undefined) {
+        refuse(
+          'SELECT ... INTO over a migrated table; create the table with CREATE TABLE, then fill it with INSERT INTO ... SELECT, which is routed',
+        );
+      }
       return 'find';
     case 'InsertStmt': {
       const conflict = (statement.InsertStmt as SqlNode).onConflictClause as { action?: string } | undefined;

@@ -54,4 +54,18 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
       (await admin<{ username: string }>('SELECT username FROM users ORDER BY id')).map((r) => r.username),
     ).toEqual(['top', 'top', 'c']);
   });
+
+  it('shadow: refuses SELECT ... INTO over a migrated table; no table is created', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'shadow' });
+    await admin("INSERT INTO users VALUES (1, 'a', 'a', '')");
+    await expect(db.query('SELECT id, username INTO TEMP snap FROM users')).rejects.toThrow(
+      /SELECT \.\.\. INTO over a migrated table/,
+    );
+    await expect(db.query('SELECT id, username INTO snap FROM users')).rejects.toThrow(ValidationError);
+    expect(await admin("SELECT relname FROM pg_class WHERE relname = 'snap'")).toEqual([]);
+    // The way the error suggests is routed: the served side, no hidden column.
+    await admin('CREATE TABLE snap (id int, username text)');
+    await db.query('INSERT INTO snap (id, username) SELECT id, username FROM users');
+    expect(await admin('SELECT * FROM snap')).toEqual([{ id: 1, username: 'a' }]);
+  });
 });
