@@ -153,7 +153,12 @@ function columnRef(ctx: Context, node: SqlNode, scope: Scope): SqlNode {
 /** The expression of `resolved` on the side its migration serves. */
 function served(ctx: Context, resolved: Resolved): SqlNode {
   const mode = ctx.modes.get(resolved.column.migration.name)!;
-  if (resolved.entry.proposed && resolved.column.side !== undefined) return proposedMoved(ctx, resolved, mode);
+  if (resolved.entry.proposed) {
+    if (resolved.column.side !== undefined) return proposedMoved(ctx, resolved, mode);
+    // The INSERT wrote the new column too: EXCLUDED holds the value proposed, which the
+    // old side's form would only approximate through a lossy mapping (a split's parts).
+    if (mode.writesNew) return sideExpression(ctx, resolved, 'new');
+  }
   return sideExpression(ctx, resolved, mode.serves);
 }
 

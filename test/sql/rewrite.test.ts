@@ -88,7 +88,7 @@ describe('routed SQL: rewrites', () => {
       'INSERT INTO users (id, username, email) VALUES ($1, $2, $3), ($4, $5, $6) ON CONFLICT (id) DO UPDATE SET username = excluded.username';
     expect(await routed('dualwrite', insert)).toBe(
       same(
-        'INSERT INTO users (id, username, email, user_name) VALUES ($1, $2, $3, $2), ($4, $5, $6, $5) ON CONFLICT (id) DO UPDATE SET username = excluded.user_name, user_name = excluded.user_name',
+        'INSERT INTO users (id, username, email, user_name) VALUES ($1, $2, $3, $2), ($4, $5, $6, $5) ON CONFLICT (id) DO UPDATE SET username = excluded.username, user_name = excluded.username',
       ),
     );
     expect(await routed('off', 'UPDATE users SET username = $2 WHERE id = $1')).toBe(

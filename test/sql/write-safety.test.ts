@@ -4,10 +4,23 @@
  * written, and a statement the router can't rewrite safely refused before anything runs.
  * Each test checks the stored rows of both sides after the statement.
  */
-import { ValidationError } from 'flagshift';
+import { defineMigration, defineTable, split, ValidationError } from 'flagshift';
 import { expect, it } from 'vitest';
+import { z } from 'zod';
 import { describeDrivers } from '../support/drivers.js';
 import { filePglite, routedUsers } from './fixture.js';
+
+const people = defineTable({
+  name: 'people',
+  key: 'id',
+  entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
+});
+const nameSplit = defineMigration({
+  name: 'people-name',
+  table: people,
+  mappings: [split({ from: 'full_name', into: { firstName: 'first_name', lastName: 'last_name' } })],
+  defaultStage: 'off',
+});
 
 const pglite = filePglite();
 
@@ -68,4 +81,30 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
     await db.query('INSERT INTO snap (id, username) SELECT id, username FROM users');
     expect(await admin('SELECT * FROM snap')).toEqual([{ id: 1, username: 'a' }]);
   });
+
+  for (const stage of ['dualwrite', 'shadow'] as const) {
+    it(`${stage}: ON CONFLICT DO UPDATE writes EXCLUDED's proposed values on both sides, as the INSERT does`, async () => {
+      const { db, admin } = await routedUsers(getCtx(), pglite(), {
+        stage,
+        migration: nameSplit,
+        ddl: 'DROP TABLE IF EXISTS people; CREATE TABLE people (id int PRIMARY KEY, full_name text, first_name text, last_name text)',
+      });
+      const upsert = `INSERT INTO people (id, first_name, last_name) VALUES ($1, $2, $3)
+        ON CONFLICT (id) DO UPDATE SET first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name`;
+      const stored = () => admin('SELECT * FROM people ORDER BY id');
+      const written = { id: 1, full_name: 'Mary Ann Smith', first_name: 'Mary Ann', last_name: 'Smith' };
+      await db.query(upsert, [1, 'Mary Ann', 'Smith']);
+      expect(await stored()).toEqual([written]);
+      await admin("UPDATE people SET full_name = 'x', first_name = 'x', last_name = NULL");
+      await db.query(upsert, [1, 'Mary Ann', 'Smith']);
+      expect(await stored()).toEqual([written]);
+      // An expression over EXCLUDED: both sides get the one value.
+      await db.query(
+        `INSERT INTO people (id, first_name, last_name) VALUES ($1, $2, $3)
+          ON CONFLICT (id) DO UPDATE SET first_name = upper(EXCLUDED.first_name), last_name = EXCLUDED.last_name`,
+        [1, 'Ada Mae', 'King'],
+      );
+      expect(await stored()).toEqual([{ id: 1, full_name: 'ADA MAE King', first_name: 'ADA MAE', last_name: 'King' }]);
+    });
+  }
 });
