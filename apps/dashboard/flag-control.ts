@@ -101,6 +101,8 @@ export function createPostgresFlagControl(
     // The same check and thresholds `set` applies, so the page's progress is what a click will meet.
     checkMove: (migration, from, to) =>
       checkPromotion(db, migration, from, to, {
+        // Shown, not written: it must not wait on a contract that holds the migration's lock.
+        lock: false,
         ...(options.stateSchema === undefined ? {} : { stateSchema: options.stateSchema }),
         ...(options.gate === undefined ? {} : { gate: options.gate }),
       }),

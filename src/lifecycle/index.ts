@@ -26,12 +26,14 @@ export {
   createBackfill,
 } from './backfill/index.js';
 export {
+  type BeforeStep,
   type ContractGate,
   type ContractGateOptions,
   type ContractOptions,
   type ContractPlanOptions,
   ContractRefusedError,
   type ContractReport,
+  ContractStoppedError,
   compatViewSql,
   contract,
   contractGate,

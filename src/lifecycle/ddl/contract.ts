@@ -17,12 +17,14 @@ import {
   lastWritePathChange,
   lifecycleOptionExpectations,
   lifecycleOptionsShape,
+  lockMigration,
   recordEvent,
   stateTablesExist,
   type VerificationRecord,
 } from '../state/index.js';
 import { derivedIdentifier } from './names.js';
 import {
+  type BeforeStep,
   type DdlOptions,
   type DdlReport,
   type DdlStep,
@@ -61,6 +63,14 @@ export interface ContractOptions extends DdlOptions {
   readonly stage?: Stage;
   /** Who runs it, recorded with a `force` event (the CLI passes the operator). */
   readonly actor?: string;
+  /**
+   * Reads the stage every process is at now, from your flag system, in the transaction
+   * of each step, under the migration's lock. Contract stops before a step when it is no
+   * longer `complete` (unless `force`). Without it, contract still stops when a write-path
+   * change was logged after its gate (as `flagshift flags set` logs every stage move).
+   * @default undefined
+   */
+  readonly currentStage?: (db: Queryable) => Promise<Stage | undefined>;
 }
 
 /** Options of {@link contractGate}. */
@@ -103,6 +113,7 @@ const contractOptionsSchema = z.strictObject({
   force: z.boolean().optional(),
   stage: z.enum(STAGES).optional(),
   actor: z.string().optional(),
+  currentStage: z.custom<(db: Queryable) => Promise<Stage | undefined>>((v) => typeof v === 'function').optional(),
 });
 const gateOptionsSchema = z.strictObject({
   stateSchema: lifecycleOptionsShape.stateSchema,
@@ -115,6 +126,7 @@ const EXPECTED = {
   force: 'a boolean',
   stage: `one of ${STAGES.join(', ')}`,
   actor: 'a string',
+  currentStage: 'a function',
 };
 
 /** What each of {@link ContractGateOptions} must be. */
@@ -379,19 +391,92 @@ function verificationProblem(
 }
 
 /**
+ * What runs before each contract step, in its transaction: takes the migration's lock
+ * (which a flag change takes too, before its checks), then stops the run when the write
+ * path changed since the gate was checked or the stage is no longer `complete`. Between
+ * the gate and the last step a step may wait and retry on its table's lock for a while,
+ * and a flag change made meanwhile must not meet dropped columns.
+ */
+function stepGuard(
+  migration: Migration,
+  gate: ContractGate,
+  steps: readonly DdlStep[],
+  forced: boolean,
+  options: ContractOptions,
+): BeforeStep {
+  const stateSchema = options.stateSchema ?? DEFAULT_STATE_SCHEMA;
+  return async (tx, step) => {
+    await lockMigration(tx, migration.name, stateSchema);
+    const index = steps.indexOf(step);
+    const done =
+      index <= 0
+        ? 'nothing was changed'
+        : `the ${index} step${index > 1 ? 's' : ''} before it ran (${steps
+            .slice(0, index)
+            .map((s) => s.description)
+            .join('; ')})`;
+    const stop = (closedBy: ContractGate['closedBy'], why: string, changed: Date | undefined) => {
+      throw new ContractStoppedError(
+        {
+          ...gate,
+          ok: false,
+          closedBy,
+          lastWritePathChange: changed ?? gate.lastWritePathChange,
+          reason: `contract of migration "${migration.name}" stopped before "${step.description}": ${why}; ${done}`,
+        },
+        step,
+      );
+    };
+    const changed = await lastWritePathChange(tx, migration.name, stateSchema);
+    if (changed !== undefined && (gate.lastWritePathChange === undefined || changed > gate.lastWritePathChange)) {
+      stop(
+        'verification',
+        `its write path changed at ${changed.toISOString()} (a stage move or schema change), after contract checked its gate`,
+        changed,
+      );
+    }
+    if (options.currentStage !== undefined && !forced) {
+      const stage = await options.currentStage(tx);
+      if (stage !== 'complete') {
+        stop('stage', `its stage is now ${stage === undefined ? 'unknown' : `"${stage}"`}, not complete`, changed);
+      }
+    }
+  };
+}
+
+/**
  * {@link contract} refused: the gate was closed and `force` not set. Nothing was changed.
  */
 export class ContractRefusedError extends StageTransitionError {
   /** The closed gate: why, and what closed it. */
   readonly gate: ContractGate;
 
-  constructor(gate: ContractGate) {
-    const hint =
-      gate.closedBy === 'stage'
-        ? " (pass stage: 'complete' once every process is there, or force: true, which is logged)"
-        : ' (or pass force: true, which is logged)';
-    super(`${gate.reason}${hint}`);
+  constructor(gate: ContractGate, hint?: string) {
+    super(
+      `${gate.reason}${
+        hint ??
+        (gate.closedBy === 'stage'
+          ? " (pass stage: 'complete' once every process is there, or force: true, which is logged)"
+          : ' (or pass force: true, which is logged)')
+      }`,
+    );
     this.gate = gate;
+  }
+}
+
+/**
+ * {@link contract} stopped part-way: before `step`, under the migration's lock, it found
+ * the write path changed or the stage moved since it checked its gate. The steps before
+ * `step` ran (none of them drops anything a stage before `complete` needs, unless the
+ * stage moved after they ran); `step` and those after it did not.
+ */
+export class ContractStoppedError extends ContractRefusedError {
+  /** The step that did not run. */
+  readonly step: DdlStep;
+
+  constructor(gate: ContractGate, step: DdlStep) {
+    super(gate, '; once every process is back at complete, verify again and run contract again to finish');
+    this.step = step;
   }
 }
 
@@ -442,7 +527,12 @@ export async function contract(
       options.stateSchema,
     );
   }
-  const ddl = await runDdl(driver, steps, { ...ddlOptionsOf(options), migration: migration.name });
+  const ddl = await runDdl(
+    driver,
+    steps,
+    { ...ddlOptionsOf(options), migration: migration.name },
+    stepGuard(migration, gate, steps, forced, options),
+  );
   if (!dryRun && steps.length > 0) {
     await recordEvent(
       driver,

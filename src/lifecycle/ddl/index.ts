@@ -7,12 +7,14 @@ export {
   type ContractPlanOptions,
   ContractRefusedError,
   type ContractReport,
+  ContractStoppedError,
   contract,
   contractGate,
   planContract,
 } from './contract.js';
 export { type ExpandIndex, type ExpandOptions, type ExpandReport, expand, planExpand } from './expand.js';
 export {
+  type BeforeStep,
   type DdlOptions,
   type DdlReport,
   type DdlStep,

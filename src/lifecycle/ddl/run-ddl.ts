@@ -10,7 +10,14 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { loadIndexValidity } from '../../catalog/index.js';
-import { type Driver, DriverError, parseOptions, type Queryable, toDriverError } from '../../kernel/index.js';
+import {
+  type Driver,
+  DriverError,
+  FlagshiftError,
+  parseOptions,
+  type Queryable,
+  toDriverError,
+} from '../../kernel/index.js';
 import {
   emitEvent,
   type LifecycleOptions,
@@ -170,6 +177,11 @@ export function formatSql(statements: readonly string[]): string {
  * `min(maxDelayMs, baseDelayMs * 2^(attempt - 1))`; other errors, and the last failed
  * attempt, stop the run with a {@link DriverError} carrying the SQLSTATE.
  *
+ * `beforeStep`, when given, runs in each transactional step's transaction, under its
+ * `lock_timeout`, before the step's statement: what it locks is held until the step
+ * commits, and a flagshift error it throws stops the run as it is (a lock time-out in it is
+ * retried like the step's own).
+ *
  * @example
  * ```ts
  * import { runDdl } from 'flagshift/lifecycle';
@@ -180,18 +192,31 @@ export function formatSql(statements: readonly string[]): string {
  * console.log(report.steps[0]?.attempts);
  * ```
  */
-export async function runDdl(driver: Driver, steps: readonly DdlStep[], options: DdlOptions = {}): Promise<DdlReport> {
+export async function runDdl(
+  driver: Driver,
+  steps: readonly DdlStep[],
+  options: DdlOptions = {},
+  beforeStep?: BeforeStep,
+): Promise<DdlReport> {
   parseOptions('runDdl', ddlOptionsSchema, options ?? {}, ddlOptionExpectations);
   const sql = steps.flatMap((step) => ddlStatements(step, options));
   if (options.dryRun === true) {
     return { dryRun: true, steps: steps.map((step) => ({ step, attempts: 0, executed: [], durationMs: 0 })), sql };
   }
   const reports: DdlStepReport[] = [];
-  for (const step of steps) reports.push(await runStep(driver, step, options));
+  for (const step of steps) reports.push(await runStep(driver, step, options, beforeStep));
   return { dryRun: false, steps: reports, sql };
 }
 
-async function runStep(driver: Driver, step: DdlStep, options: DdlOptions): Promise<DdlStepReport> {
+/** A check run in a transactional step's transaction before its statement (see {@link runDdl}). */
+export type BeforeStep = (tx: Queryable, step: DdlStep) => Promise<void>;
+
+async function runStep(
+  driver: Driver,
+  step: DdlStep,
+  options: DdlOptions,
+  beforeStep: BeforeStep | undefined,
+): Promise<DdlStepReport> {
   const settings = settingsOf(options);
   const migration = options.migration ?? '';
   const executed: string[] = [];
@@ -199,7 +224,7 @@ async function runStep(driver: Driver, step: DdlStep, options: DdlOptions): Prom
   const index = concurrentIndexOf(step.sql);
   for (let attempt = 1; ; attempt++) {
     try {
-      await runAttempt(driver, step, options, index, executed, migration);
+      await runAttempt(driver, step, options, index, executed, migration, beforeStep);
       const durationMs = performance.now() - started;
       emitEvent(options, {
         type: 'ddl-step',
@@ -211,6 +236,8 @@ async function runStep(driver: Driver, step: DdlStep, options: DdlOptions): Prom
       });
       return { step, attempts: attempt, executed, durationMs };
     } catch (error) {
+      // A refusal of `beforeStep` is not a database error: it stops the run as it is.
+      if (error instanceof FlagshiftError && !(error instanceof DriverError)) throw error;
       const failure = toDriverError(error, step.sql);
       const retryable = failure.sqlState !== undefined && RETRYABLE.has(failure.sqlState);
       if (!retryable) throw failure;
@@ -244,6 +271,7 @@ async function runAttempt(
   index: string | undefined,
   executed: string[],
   migration: string,
+  beforeStep: BeforeStep | undefined,
 ): Promise<void> {
   const statements = ddlStatements(step, options);
   const send = async (db: Queryable, statement: string) => {
@@ -255,7 +283,11 @@ async function runAttempt(
     executed.push('BEGIN');
     try {
       await driver.transaction(async (tx) => {
-        for (const statement of statements.slice(1, -1)) await send(tx, statement);
+        const [setLock, setStatement, ...rest] = statements.slice(1, -1);
+        await send(tx, setLock!);
+        await send(tx, setStatement!);
+        await beforeStep?.(tx, step);
+        for (const statement of rest) await send(tx, statement);
       });
     } catch (error) {
       executed.push('ROLLBACK');

@@ -14,6 +14,7 @@ import {
   DEFAULT_STATE_SCHEMA,
   type FleetMigrationMetrics,
   lastStageChange,
+  lockMigration,
   readFleetTotals,
 } from '../state/index.js';
 import { describePosition, type FlagPosition, servesMoreNew } from './flag-position.js';
@@ -31,6 +32,15 @@ export interface PromotionCheckOptions {
    * @default {} (every default of {@link PromotionGateOptions})
    */
   readonly gate?: PromotionGateOptions;
+  /**
+   * Take the migration's lock (see `lockMigration`) before reading anything, for the
+   * rest of the caller's transaction: contract holds it while it drops the old columns, so
+   * a check made in the transaction that writes the flags sees them gone, or the flag
+   * change is seen by contract. Turn it off for a check that only shows what a move would
+   * meet and writes nothing.
+   * @default true
+   */
+  readonly lock?: boolean;
 }
 
 /** What the fleet showed for a move that serves more new data. */
@@ -199,7 +209,8 @@ function formatShare(share: number): string {
  * Checks a change of `migration`'s flags from `from` to `to` (what processes use now and
  * would use after), reading the schema, the backfill's state, the event log and the
  * fleet's published metrics. Run it in the transaction that writes the flags, so what it
- * read still holds when they change. Moving back is never gated by evidence; it is
+ * read still holds when they change: it takes the migration's lock there (unless `lock`
+ * is false), which contract takes too before each of its steps. Moving back is never gated by evidence; it is
  * refused only where it would break the application (a contracted column) or serve stale
  * values (leaving `complete`).
  *
@@ -222,6 +233,7 @@ export async function checkPromotion(
 ): Promise<PromotionCheck> {
   const gate = resolveGate(options.gate);
   const stateSchema = options.stateSchema ?? DEFAULT_STATE_SCHEMA;
+  if (options.lock !== false) await lockMigration(db, migration.name, stateSchema);
   const { problems, safeLeavingComplete } = await schemaProblems(db, migration, from, to, stateSchema);
   const gated = servesMoreNew(from, to);
   let evidence: PromotionEvidence | undefined;

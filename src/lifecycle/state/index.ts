@@ -58,6 +58,7 @@ export {
   type MetricsPublisherStats,
 } from './metrics-publisher.js';
 export { comparisonsSince, ensureMetricsTables, type PublishedComparisons } from './metrics-tables.js';
+export { lockMigration } from './migration-lock.js';
 export {
   type FleetMetrics,
   type PublishingProcess,

@@ -4,6 +4,7 @@ import {
   type ContractGate,
   ContractRefusedError,
   type ContractReport,
+  ContractStoppedError,
   contract,
 } from '../../../../src/lifecycle/index.js';
 import type { CliContext } from '../../cli-context.js';
@@ -24,7 +25,8 @@ export interface ContractCommandOptions extends DdlCommandOptions {
  * required new columns NOT NULL. Refused until every application is at stage `complete`
  * (the stage flag in flagshift's flags table, or `--stage` when the flag lives elsewhere)
  * and verification passed after the last write-path change; `--force` overrides the gate
- * and is logged.
+ * and is logged. Each step runs under the migration's lock, which `flags set` takes too,
+ * and stops the run when the stage moved since the gate was checked.
  */
 export async function runContract(ctx: CliContext, name: string, options: ContractCommandOptions): Promise<number> {
   const migration = await ctx.migration(name);
@@ -54,8 +56,15 @@ export async function runContract(ctx: CliContext, name: string, options: Contra
       ...ddlOptions,
       ...(stage === undefined ? {} : { stage }),
       ...(force ? { force: true, actor: ctx.actor } : {}),
+      // Read again before each step, under the lock a flag change takes too.
+      ...(source === 'table'
+        ? { currentStage: async (tx) => (await getMigrationFlags(tx, migration, ctx.flagTable)).stage }
+        : {}),
     });
   } catch (error) {
+    if (error instanceof ContractStoppedError) {
+      throw new CliError(error.message, { code: ErrorCode.StageTransition, exitCode: ExitCode.Failure });
+    }
     if (!(error instanceof ContractRefusedError)) throw error;
     const next = flags.stage === undefined ? undefined : nextMove(migration, flags.stage, flags.percent);
     const hint = refusalHint(error.gate.closedBy, source, migration.name, where, flags.raw.stage, next);
