@@ -25,6 +25,7 @@ import {
 import { entryByQualifier, newScope, type Refuse, rangeEntry, refNames } from './scope.js';
 import { type FormCache, forwardExpression, HIDDEN_PREFIX, quoted, SIDE_ALIAS, sideForm } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, Mode, SideColumn } from './tables.js';
+import { unstableCall } from './volatility.js';
 
 export type { MovedResult } from './moved-result.js';
 
@@ -511,6 +512,13 @@ function lockedDeletes(ctx: MovedContext, write: MovedWrite, ctes: SqlNode[], co
   const { body } = write;
   if ((body.whereClause as SqlNode | undefined)?.CurrentOfExpr !== undefined) {
     ctx.refuse('DELETE ... WHERE CURRENT OF on a table with a moved column');
+  }
+  // The side rows are deleted by the same condition, evaluated again: it must give the same rows.
+  const call = unstableCall([body.whereClause, body.usingClause]);
+  if (call !== undefined) {
+    ctx.refuse(
+      `${call} in a DELETE from ${write.table.name}, whose condition is evaluated again to delete the side rows of the same rows; select the keys first and delete by them`,
+    );
   }
   for (const cte of ctes.slice(0, count)) {
     const remove = (cte.CommonTableExpr as SqlNode).ctequery as SqlNode;

@@ -28,6 +28,7 @@ import {
   sideForm,
 } from './sql-forms.js';
 import type { MigratedColumn, MigratedTable, Mode } from './tables.js';
+import { unstableCall } from './volatility.js';
 
 /** A compared output column: where the served value is, where the other side's is. */
 export interface ComparedColumn {
@@ -564,6 +565,7 @@ function writeColumns(
       for (const column of mapping.newColumns) drop.add(setBy.get(column.name)!);
       if (!mode.writesOld) continue;
     }
+    refuseUnstableCopies(ctx, table, mapping, mode.writesNew && !moved, valueLists, (name) => setBy.get(name)!);
     for (const values of valueLists) {
       const valueAt = (name: string) => values[setBy.get(name)!]!;
       const added = mapping.oldColumns.map((_, j) => backwardExpression(ctx.parser, ctx.forms, mapping, j, valueAt));
@@ -583,4 +585,31 @@ function writeColumns(
   const kept = cols.filter(keep);
   cols.splice(0, cols.length, ...kept);
   for (const values of rows ?? []) values.splice(0, values.length, ...values.filter(keep));
+}
+
+/**
+ * Refuses a value that the write evaluates more than once (kept on the new column, and
+ * copied into each old column's form that names it) when it calls a function that may
+ * give another value each time: each side would store its own.
+ */
+function refuseUnstableCopies(
+  ctx: Context,
+  table: MigratedTable,
+  mapping: MigratedColumn['mapping'],
+  keptOnNew: boolean,
+  valueLists: readonly SqlNode[][],
+  indexOf: (name: string) => number,
+): void {
+  for (const column of mapping.newColumns) {
+    const reference = `{${column.name}}`;
+    const copies = mapping.sql!.backward.reduce((n, form) => n + form.split(reference).length - 1, keptOnNew ? 1 : 0);
+    if (copies < 2) continue;
+    for (const values of valueLists) {
+      const call = unstableCall(values[indexOf(column.name)]);
+      if (call === undefined) continue;
+      ctx.refuse(
+        `${call} in the value written to the migrated column "${column.name}" of ${table.name}, which the old side's columns get too: each would get a value of its own; compute the value in the application and pass it as a parameter`,
+      );
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * written, and a statement the router can't rewrite safely refused before anything runs.
  * Each test checks the stored rows of both sides after the statement.
  */
-import { defineMigration, defineTable, split, ValidationError } from 'flagshift';
+import { defineMigration, defineTable, moveColumn, split, ValidationError } from 'flagshift';
 import { expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeDrivers } from '../support/drivers.js';
@@ -14,6 +14,19 @@ const people = defineTable({
   name: 'people',
   key: 'id',
   entity: z.object({ id: z.number().int(), firstName: z.string().nullable(), lastName: z.string().nullable() }),
+});
+const members = defineTable({
+  name: 'members',
+  key: 'id',
+  entity: z.object({ id: z.number().int(), bio: z.string().nullable() }),
+});
+const bioMove = defineMigration({
+  name: 'members-bio',
+  table: members,
+  mappings: [
+    moveColumn({ field: 'bio', from: 'bio', to: { table: 'member_profiles', column: 'bio', key: ['member_id'] } }),
+  ],
+  defaultStage: 'off',
 });
 const nameSplit = defineMigration({
   name: 'people-name',
@@ -107,4 +120,48 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
       expect(await stored()).toEqual([{ id: 1, full_name: 'ADA MAE King', first_name: 'ADA MAE', last_name: 'King' }]);
     });
   }
+
+  it('dualwrite: refuses a value of a migrated column that could differ per side; nothing is written', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'dualwrite' });
+    await admin("INSERT INTO users VALUES (1, 'a', 'a', '')");
+    const before = await rows(admin);
+    for (const sql of [
+      'INSERT INTO users (id, username) VALUES (2, md5(random()::text))',
+      'INSERT INTO users (id, username) VALUES (2, $1), (3, gen_random_uuid()::text)',
+      'UPDATE users SET username = gen_random_uuid()::text WHERE id = 1',
+      "UPDATE users SET username = public.my_name('x') WHERE id = 1",
+      "INSERT INTO users (id, username) VALUES (1, 'b') ON CONFLICT (id) DO UPDATE SET username = random()::text",
+    ]) {
+      await expect(db.query(sql, sql.includes('$1') ? ['b'] : [])).rejects.toThrow(
+        /can't rewrite .*\(\) in the value written to the migrated column "username"/,
+      );
+    }
+    expect(await rows(admin)).toEqual(before);
+    // Stable functions give one value per statement: both sides agree.
+    await db.query("INSERT INTO users (id, username) VALUES (2, lower($1) || to_char(now(), 'YYYY'))", ['B']);
+    await db.query('UPDATE users SET username = upper(username) WHERE id = 1');
+    const stored = await admin<{ user_name: string; username: string }>('SELECT user_name, username FROM users');
+    expect(stored).toHaveLength(2);
+    for (const row of stored) expect(row.user_name).toBe(row.username);
+  });
+
+  it("dualwrite: refuses a DELETE of a moved column's table whose condition could differ when evaluated again", async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), {
+      stage: 'dualwrite',
+      migration: bioMove,
+      ddl: `DROP TABLE IF EXISTS member_profiles; DROP TABLE IF EXISTS members;
+        CREATE TABLE members (id int PRIMARY KEY, bio text);
+        CREATE TABLE member_profiles (member_id int PRIMARY KEY, bio text)`,
+    });
+    await admin("INSERT INTO members SELECT i, 'b' || i FROM generate_series(1, 20) i");
+    await admin("INSERT INTO member_profiles SELECT i, 'b' || i FROM generate_series(1, 20) i");
+    await expect(db.query('DELETE FROM members WHERE random() < 0.5')).rejects.toThrow(
+      /random\(\) in a DELETE from members/,
+    );
+    const count = async (table: string) =>
+      (await admin<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n;
+    expect([await count('members'), await count('member_profiles')]).toEqual([20, 20]);
+    await db.query('DELETE FROM members WHERE id <= $1', [5]);
+    expect([await count('members'), await count('member_profiles')]).toEqual([15, 15]);
+  });
 });
