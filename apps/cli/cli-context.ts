@@ -29,15 +29,31 @@ export interface CliStreams {
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 }
 
-/** Hides the password of a connection string, for messages. */
+/**
+ * Query parameters of a connection string that carry secrets: libpq's `password` and
+ * `sslpassword`, and anything named like a password, secret or token.
+ */
+const SECRET_PARAMETER = /pass|secret|token/i;
+
+/**
+ * Hides the secrets of a connection string, for messages: the password before `@` and
+ * the values of secret query parameters (`?password=...`, `sslpassword=...`). A string
+ * that is not a URL is masked the same way, as text.
+ */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
+  if (!URL.canParse(url)) {
+    return url
+      .replace(/:[^:@/]*@/, ':***@')
+      .replace(/(^|[?&;\s])([^=&#;\s]*)=([^&#;\s]*)/g, (all, lead: string, name: string) =>
+        SECRET_PARAMETER.test(name) ? `${lead}${name}=***` : all,
+      );
   }
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  for (const name of new Set(parsed.searchParams.keys())) {
+    if (SECRET_PARAMETER.test(name)) parsed.searchParams.set(name, '***');
+  }
+  return parsed.toString();
 }
 
 /** Lazily opened resources of one CLI run. */
@@ -132,9 +148,8 @@ export class CliContext {
       throw new CliError('no database: pass --database-url <url> or set DATABASE_URL');
     }
     if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
-      const shown = URL.canParse(url) ? redactUrl(url) : url.replace(/:[^:@/]*@/, ':***@');
       throw new CliError(
-        `database URL ${JSON.stringify(shown)} is not a PostgreSQL URL; expected postgres://user:password@host:5432/database`,
+        `database URL ${JSON.stringify(redactUrl(url))} is not a PostgreSQL URL; expected postgres://user:password@host:5432/database`,
       );
     }
     let pg: typeof import('pg')['default'];

@@ -90,6 +90,16 @@ describe('flagshift fleet', () => {
     const bad = await db.run('fleet', 'run', 'users-username', '--shard', 'eu');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('a shard is name=postgres://');
+    const unparseable = await db.run(
+      'fleet',
+      'run',
+      'users-username',
+      '--shard',
+      'eu=postgres://ops:s3cret@[db/app?password=s3cret',
+    );
+    expect(unparseable.code).not.toBe(0);
+    expect(unparseable.stderr).toContain('shard "eu": "postgres://ops:***@[db/app?password=***" is not a URL');
+    expect(unparseable.stderr).not.toContain('s3cret');
   });
 
   it(

@@ -134,6 +134,29 @@ describe.concurrent('flagshift CLI: help and wrong input', () => {
     expectOneErrorLine(notPostgres.stderr, /is not a PostgreSQL URL/);
     expect(notPostgres.stderr).not.toContain('s3cret');
 
+    // libpq takes secrets from the query string too: `password`, `sslpassword`.
+    const inQuery = await runCli([
+      '--migrations',
+      fixtureModule,
+      'status',
+      '--database-url',
+      'postgres://ops@127.0.0.1:1/app?sslmode=disable&password=s3cret&sslpassword=k3y',
+    ]);
+    expect(inQuery.code).toBe(1);
+    expectOneErrorLine(
+      inQuery.stderr,
+      /cannot connect to postgres:\/\/ops@127\.0\.0\.1:1\/app\?sslmode=disable&password=\*\*\*&sslpassword=\*\*\*: connect ECONNREFUSED/,
+    );
+    for (const url of [
+      'mysql://db/app?password=s3cret&sslpassword=k3y',
+      'postgres://ops:s3cret@[db/app?sslpassword=k3y',
+    ]) {
+      const refusedUrl = await runCli(['--migrations', fixtureModule, 'status', '--database-url', url]);
+      expect(refusedUrl.code).toBe(2);
+      expectOneErrorLine(refusedUrl.stderr, /is not a PostgreSQL URL/);
+      expect(refusedUrl.stderr).not.toMatch(/s3cret|k3y/);
+    }
+
     const wrongDatabase = await runCli(['--migrations', fixtureModule, 'status'], {
       env: { DATABASE_URL: testDatabaseUrl().replace(/\/[^/]*$/, '/no_such_db') },
     });

@@ -100,7 +100,8 @@ async function openMembers(ctx: CliContext, options: FleetCommandOptions): Promi
       for (const spec of shards) {
         const at = spec.indexOf('=');
         const url = spec.slice(at + 1);
-        if (!URL.canParse(url)) throw new CliError(`shard "${spec.slice(0, at)}": ${redactUrl(url)} is not a URL`);
+        if (!URL.canParse(url))
+          throw new CliError(`shard "${spec.slice(0, at)}": ${JSON.stringify(redactUrl(url))} is not a URL`);
         const pool = new pg.Pool({ connectionString: url, max: 4, application_name: 'flagshift-fleet' });
         pool.on('error', () => undefined);
         pools.push(pool);

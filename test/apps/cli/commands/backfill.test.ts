@@ -65,5 +65,17 @@ describe('flagshift backfill: yielding to the database', () => {
     const badUrl = await db.run('backfill', 'users-username', '--no-preflight', '--replica', 'mysql://replica/app');
     expect(badUrl.code).toBe(2);
     expect(badUrl.stderr).toMatch(/--replica "mysql:\/\/replica\/app" is not a PostgreSQL URL/);
+    const secret = await db.run(
+      'backfill',
+      'users-username',
+      '--no-preflight',
+      '--replica',
+      'mysql://replica/app?password=s3cret&sslpassword=k3y',
+    );
+    expect(secret.code).toBe(2);
+    expect(secret.stderr).toMatch(
+      /--replica "mysql:\/\/replica\/app\?password=\*\*\*&sslpassword=\*\*\*" is not a PostgreSQL URL/,
+    );
+    expect(secret.stderr).not.toMatch(/s3cret|k3y/);
   });
 });
