@@ -333,6 +333,20 @@ describe('flagshift CLI: backfill at stage complete', () => {
     expect(refused.stderr).toMatch(
       /^flagshift: error: backfill of migration "users-username" at stage complete: the new columns are authoritative .* could overwrite them; refused: pass --force to run it anyway\n$/,
     );
+    // A forced command refused for a bad option runs nothing and logs no override.
+    const badReplica = await db.run(
+      'backfill',
+      'users-username',
+      '--no-preflight',
+      '--force',
+      '--replica',
+      'mysql://replica/app',
+    );
+    expect(badReplica.code).toBe(2);
+    expect(badReplica.stderr).toMatch(
+      /^flagshift: error: --replica "mysql:\/\/replica\/app" is not a PostgreSQL URL\n$/,
+    );
+    expect(await db.sql(`SELECT 1 FROM ${db.schema}.events WHERE kind = 'force'`)).toEqual([]);
     const forced = await db.run('backfill', 'users-username', '--no-preflight', '--force', '--verbose');
     expect(forced.code, forced.stderr).toBe(0);
     expect(forced.stderr).toMatch(

@@ -44,9 +44,15 @@ export interface BackfillCommandOptions {
  * columns only and the sync triggers derive old from them, so new := forward(old) runs
  * the wrong way and could overwrite the authoritative values. At `live` and `rampdown`
  * both sides are written, so the backfill is safe there. The stage is read as `contract`
- * reads it: the flags table, else `--stage`.
+ * reads it: the flags table, else `--stage`. Resolves what `--force` overrides, if
+ * anything, for {@link recordForce} to log once the backfill starts: a command refused
+ * later (a bad option) must leave no override in the log.
  */
-async function checkStage(ctx: CliContext, migration: Migration, options: BackfillCommandOptions): Promise<void> {
+async function checkStage(
+  ctx: CliContext,
+  migration: Migration,
+  options: BackfillCommandOptions,
+): Promise<string | undefined> {
   const flags = await getMigrationFlags(await ctx.driver(), migration, ctx.flagTable);
   const where = `${ctx.options.flagsSchema}.${ctx.options.flagsTable}`;
   const source = stageSource(flags, options.stage);
@@ -57,7 +63,7 @@ async function checkStage(ctx: CliContext, migration: Migration, options: Backfi
     );
   }
   const stage = flags.stage ?? (source === 'option' ? options.stage : undefined);
-  if (stage !== 'complete') return;
+  if (stage !== 'complete') return undefined;
   const why = `backfill of migration "${migration.name}" at stage complete: the new columns are authoritative (applications write only them, and the sync triggers derive old from them), so a backfill from the old ones could overwrite them`;
   if (options.force !== true) {
     throw new CliError(`${why}; refused: pass --force to run it anyway`, {
@@ -65,6 +71,11 @@ async function checkStage(ctx: CliContext, migration: Migration, options: Backfi
       exitCode: ExitCode.Failure,
     });
   }
+  return why;
+}
+
+/** Logs the override `checkStage` allowed, as the backfill starts. */
+async function recordForce(ctx: CliContext, migration: Migration, why: string): Promise<void> {
   ctx.note(`warning: ${why}; running it because of --force (logged)`);
   await recordEvent(
     await ctx.driver(),
@@ -75,9 +86,8 @@ async function checkStage(ctx: CliContext, migration: Migration, options: Backfi
   );
 }
 
-/** Pools to `--replica` URLs, each behind a driver, and how to end them. */
-async function replicaDrivers(urls: readonly string[]): Promise<{ drivers: Driver[]; close(): Promise<void> }> {
-  if (urls.length === 0) return { drivers: [], close: async () => undefined };
+/** Refuses a `--replica` that is not a PostgreSQL URL, before anything runs or is logged. */
+function checkReplicaUrls(urls: readonly string[]): void {
   for (const url of urls) {
     if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
       throw new CliError(`--replica ${JSON.stringify(redactUrl(url))} is not a PostgreSQL URL`, {
@@ -85,6 +95,12 @@ async function replicaDrivers(urls: readonly string[]): Promise<{ drivers: Drive
       });
     }
   }
+}
+
+/** Pools to `--replica` URLs, each behind a driver, and how to end them. */
+async function replicaDrivers(urls: readonly string[]): Promise<{ drivers: Driver[]; close(): Promise<void> }> {
+  if (urls.length === 0) return { drivers: [], close: async () => undefined };
+  checkReplicaUrls(urls);
   const pg = (await import('pg')).default;
   const { createPgDriver } = await import('../../../../adapters/pg/index.js');
   const pools = urls.map((connectionString) => {
@@ -149,7 +165,8 @@ function started(worker: Backfill): Promise<void> {
 export async function runBackfill(ctx: CliContext, name: string, options: BackfillCommandOptions): Promise<number> {
   const migration = await ctx.migration(name);
   const driver = await ctx.driver();
-  await checkStage(ctx, migration, options);
+  checkReplicaUrls(options.replica ?? []);
+  const forced = await checkStage(ctx, migration, options);
   if (options.preflight !== false) await preflightNotes(ctx, driver, migration);
   const workerCount = options.workers ?? 1;
   const display = ctx.options.json ? undefined : createProgressDisplay(ctx.streams, `backfill ${migration.name}`);
@@ -197,6 +214,8 @@ export async function runBackfill(ctx: CliContext, name: string, options: Backfi
       ...(options.restart === true ? { restart: true } : {}),
     });
     workers.push(first);
+    // Its options are valid (createBackfill checked them): the override is what runs now.
+    if (forced !== undefined) await recordForce(ctx, migration, forced);
     const runs = [first.run()];
     if (workerCount > 1) {
       // Joiners come after the first worker decided the pass, and skip rather than start
