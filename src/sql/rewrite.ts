@@ -314,12 +314,30 @@ function targetList(ctx: Context, targets: SqlNode[], scope: Scope, outputs: Set
       target.name ??= resolved.column.name;
       direct.push({ index: i, name: target.name as string, resolved });
     } else if (value !== undefined) {
+      const before = target.name === undefined ? columnName(value) : undefined;
       target.val = walk(ctx, value, scope);
+      // `username::text` keeps the name PostgreSQL gives it, not its served column's.
+      if (before !== undefined && columnName(target.val as SqlNode) !== before) target.name = before;
     }
     const name = (target.name as string | undefined) ?? names?.[names.length - 1];
     if (name !== undefined) outputs.add(name);
   }
   return direct;
+}
+
+/**
+ * The output name PostgreSQL gives an unnamed select-list item when it comes from a
+ * column reference (FigureColname's strongest case): the column, through casts, COLLATE
+ * and a CASE's ELSE; `undefined` when the name comes from anything else, which the
+ * rewrite doesn't change.
+ */
+function columnName(node: SqlNode | undefined): string | undefined {
+  if (node === undefined) return undefined;
+  if (node.ColumnRef !== undefined) return refNames(node.ColumnRef as SqlNode)?.at(-1);
+  const inner = (node.TypeCast ?? node.CollateClause) as SqlNode | undefined;
+  if (inner !== undefined) return columnName(inner.arg as SqlNode | undefined);
+  if (node.CaseExpr !== undefined) return columnName((node.CaseExpr as SqlNode).defresult as SqlNode | undefined);
+  return undefined;
 }
 
 /** `*` or `alias.*` over migrated tables, as the list of the application's columns; `undefined` to keep it. */

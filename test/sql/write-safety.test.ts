@@ -164,4 +164,17 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
     await db.query('DELETE FROM members WHERE id <= $1', [5]);
     expect([await count('members'), await count('member_profiles')]).toEqual([15, 15]);
   });
+
+  it('dualwrite: a migrated column under a cast, COLLATE or CASE keeps the output name PostgreSQL gives it', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'dualwrite' });
+    await admin("INSERT INTO users VALUES (1, 'old', 'new', '')");
+    const names = async (sql: string) => Object.keys((await db.query(sql)).rows[0] as object);
+    expect(await names('SELECT username::text FROM users')).toEqual(['username']);
+    expect(await names('SELECT u.username COLLATE "C" FROM users u')).toEqual(['username']);
+    expect(await names('SELECT CASE WHEN id = 0 THEN NULL ELSE username END FROM users')).toEqual(['username']);
+    expect(await names('SELECT CAST(username AS varchar), lower(username) FROM users')).toEqual(['username', 'lower']);
+    const returned = await db.query("UPDATE users SET email = 'e' WHERE id = 1 RETURNING username::text");
+    expect(returned.rows).toEqual([{ username: 'old' }]);
+    expect(await rows(admin)).toEqual([{ id: 1, user_name: 'old', username: 'new', email: 'e' }]);
+  });
 });
