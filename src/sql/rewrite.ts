@@ -65,6 +65,10 @@ interface Context {
   changed: boolean;
   /** The top-level write of moved columns on their side table, when the statement is one. */
   readonly moved: MovedWrite | undefined;
+  /** The statement's own body (`SelectStmt`'s, `InsertStmt`'s, ...): its rows go to the caller. */
+  readonly root: SqlNode;
+  /** Bodies of `EXISTS (...)` sub-queries, whose columns nothing reads. */
+  readonly exists: WeakSet<SqlNode>;
 }
 
 /** Rewrites `statement` (a clone: it is changed in place) for `modes`, keyed by migration name. */
@@ -79,7 +83,8 @@ export function rewriteStatement(
   compare: boolean,
 ): Rewritten {
   const moved = movedWriteOf(statement, tables, modes, refuse);
-  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved };
+  const root = statement[Object.keys(statement)[0]!] as SqlNode;
+  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved, root, exists: new WeakSet() };
   let compared: ComparedColumn[] = [];
   let hidden: string[] = [];
   let outputs = 0;
@@ -111,6 +116,11 @@ function walk(ctx: Context, node: unknown, scope: Scope): unknown {
   if (node === null || typeof node !== 'object') return node;
   const wrapper = node as SqlNode;
   if (wrapper.ColumnRef !== undefined) return columnRef(ctx, wrapper, scope);
+  const link = wrapper.SubLink as SqlNode | undefined;
+  if (link?.subLinkType === 'EXISTS_SUBLINK') {
+    const body = (link.subselect as SqlNode | undefined)?.SelectStmt as SqlNode | undefined;
+    if (body !== undefined) ctx.exists.add(body);
+  }
   if (wrapper.SelectStmt !== undefined) {
     selectStmt(ctx, wrapper.SelectStmt as SqlNode, scope, false);
     return node;
@@ -208,7 +218,7 @@ function selectStmt(ctx: Context, select: SqlNode, outer: Scope | undefined, top
   for (const item of (select.fromClause as SqlNode[] | undefined) ?? []) fromItem(ctx, item, scope);
   const targets = select.targetList as SqlNode[] | undefined;
   const outputs = new Set<string>();
-  const direct = targets === undefined ? [] : targetList(ctx, targets, scope, outputs);
+  const direct = targets === undefined ? [] : targetList(ctx, targets, scope, outputs, select);
   for (const key of ['whereClause', 'havingClause', 'windowClause', 'distinctClause', 'limitCount', 'limitOffset']) {
     if (select[key] !== undefined) select[key] = walk(ctx, select[key], scope);
   }
@@ -287,7 +297,13 @@ interface DirectColumn {
  * Rewrites a select or RETURNING list: `*` expanded to the application's shape of each
  * migrated table, references resolved, and each rewritten column keeping its output name.
  */
-function targetList(ctx: Context, targets: SqlNode[], scope: Scope, outputs: Set<string>): DirectColumn[] {
+function targetList(
+  ctx: Context,
+  targets: SqlNode[],
+  scope: Scope,
+  outputs: Set<string>,
+  owner: SqlNode,
+): DirectColumn[] {
   const direct: DirectColumn[] = [];
   for (let i = 0; i < targets.length; i++) {
     const target = targets[i]!.ResTarget as SqlNode;
@@ -296,6 +312,12 @@ function targetList(ctx: Context, targets: SqlNode[], scope: Scope, outputs: Set
     if (ref !== undefined && refNames(ref) === undefined) {
       const expanded = expandStar(ctx, ref, scope);
       if (expanded !== undefined) {
+        if (owner !== ctx.root && !ctx.exists.has(owner)) {
+          // Its rows would hold the application's fields only, and feed another query or a write.
+          ctx.refuse(
+            "a * over a migrated table inside another statement (it stands for the application's fields only, not every column of the table); list the columns",
+          );
+        }
         targets.splice(i, 1, ...expanded.map((entry) => entry.target));
         for (const [offset, entry] of expanded.entries()) {
           const name = (entry.target.ResTarget as SqlNode).name as string | undefined;
@@ -499,7 +521,7 @@ function deleteStmt(ctx: Context, remove: SqlNode, outer: Scope | undefined): vo
 function returning(ctx: Context, statement: SqlNode, scope: Scope): void {
   const clause = statement.returningClause as SqlNode | undefined;
   const list = (clause?.exprs ?? statement.returningList) as SqlNode[] | undefined;
-  if (list !== undefined) targetList(ctx, list, scope, new Set());
+  if (list !== undefined) targetList(ctx, list, scope, new Set(), statement);
 }
 
 /** UPDATE's SET list (and ON CONFLICT DO UPDATE's) of `statement`: values resolved, then each side its stage writes set. */

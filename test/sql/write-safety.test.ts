@@ -177,4 +177,28 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
     expect(returned.rows).toEqual([{ username: 'old' }]);
     expect(await rows(admin)).toEqual([{ id: 1, user_name: 'old', username: 'new', email: 'e' }]);
   });
+
+  for (const stage of ['dualwrite', 'complete'] as const) {
+    it(`${stage}: refuses a * over a migrated table whose rows feed another query or a write; nothing is written`, async () => {
+      const { db, admin } = await routedUsers(getCtx(), pglite(), {
+        stage,
+        ddl: `DROP TABLE IF EXISTS users_archive;
+          CREATE TABLE users (id int PRIMARY KEY, user_name text, username text, email text, created_at date);
+          CREATE TABLE users_archive (id int, user_name text, username text, email text, created_at date)`,
+      });
+      await admin("INSERT INTO users VALUES (1, 'al', 'al', 'a@x', '2020-01-01')");
+      for (const sql of [
+        'WITH gone AS (DELETE FROM users WHERE id = 1 RETURNING *) INSERT INTO users_archive SELECT * FROM gone',
+        'INSERT INTO users_archive SELECT * FROM users',
+        'SELECT s.* FROM (SELECT * FROM users) s',
+      ]) {
+        await expect(db.query(sql)).rejects.toThrow(/a \* over a migrated table inside another statement/);
+      }
+      expect(await admin('SELECT id, created_at::text FROM users')).toEqual([{ id: 1, created_at: '2020-01-01' }]);
+      expect(await admin('SELECT * FROM users_archive')).toEqual([]);
+      // Nothing reads the columns of an EXISTS sub-query.
+      const found = await db.query('SELECT EXISTS (SELECT * FROM users WHERE users.id = 1) AS found');
+      expect(found.rows).toEqual([{ found: true }]);
+    });
+  }
 });
