@@ -372,7 +372,7 @@ function expandStar(
   const qualifier = fields.slice(0, -1).map((field) => (field.String as { sval: string }).sval);
   let entries: readonly Entry[];
   if (qualifier.length === 0) {
-    entries = scope.entries;
+    entries = scope.entries.filter((entry) => !entry.qualifiedOnly);
     if (!entries.some((entry) => entry.table !== undefined)) return undefined;
     if (scope.merged) ctx.refuse('a * over a JOIN ... USING with a migrated table');
   } else {
@@ -488,7 +488,7 @@ function insertStmt(ctx: Context, insert: SqlNode, outer: Scope | undefined): vo
     if (sets !== undefined) updateSets(ctx, insert, table, sets, conflictScope);
     if (conflict.whereClause !== undefined) conflict.whereClause = walk(ctx, conflict.whereClause, conflictScope);
   }
-  returning(ctx, insert, scope);
+  returning(ctx, insert, scope, entry);
 }
 
 function updateStmt(ctx: Context, update: SqlNode, outer: Scope | undefined): void {
@@ -496,7 +496,7 @@ function updateStmt(ctx: Context, update: SqlNode, outer: Scope | undefined): vo
   for (const item of (update.fromClause as SqlNode[] | undefined) ?? []) fromItem(ctx, item, scope);
   updateSets(ctx, update, entry.table, update.targetList as SqlNode[], scope);
   if (update.whereClause !== undefined) update.whereClause = walk(ctx, update.whereClause, scope);
-  returning(ctx, update, scope);
+  returning(ctx, update, scope, entry);
 }
 
 function deleteStmt(ctx: Context, remove: SqlNode, outer: Scope | undefined): void {
@@ -515,13 +515,31 @@ function deleteStmt(ctx: Context, remove: SqlNode, outer: Scope | undefined): vo
   }
   for (const item of (remove.usingClause as SqlNode[] | undefined) ?? []) fromItem(ctx, item, scope);
   if (remove.whereClause !== undefined) remove.whereClause = walk(ctx, remove.whereClause, scope);
-  returning(ctx, remove, scope);
+  returning(ctx, remove, scope, entry);
 }
 
-function returning(ctx: Context, statement: SqlNode, scope: Scope): void {
+function returning(ctx: Context, statement: SqlNode, scope: Scope, target: Entry): void {
   const clause = statement.returningClause as SqlNode | undefined;
   const list = (clause?.exprs ?? statement.returningList) as SqlNode[] | undefined;
-  if (list !== undefined) targetList(ctx, list, scope, new Set(), statement);
+  if (list === undefined) return;
+  let rows = scope;
+  if (target.table !== undefined) {
+    // PostgreSQL 18's `old` and `new` rows of the target, unless a relation takes the name.
+    const names: Record<string, string> = { RETURNING_OPTION_OLD: 'old', RETURNING_OPTION_NEW: 'new' };
+    for (const item of (clause?.options as SqlNode[] | undefined) ?? []) {
+      const option = item.ReturningOption as { option: string; value: string };
+      names[option.option] = option.value;
+    }
+    rows = newScope(scope.parent, scope.ctes);
+    rows.entries.push(...scope.entries);
+    rows.merged = scope.merged;
+    for (const ref of Object.values(names)) {
+      if (!scope.entries.some((entry) => entry.ref === ref)) {
+        rows.entries.push({ ...target, ref, aliased: true, qualifiedOnly: true });
+      }
+    }
+  }
+  targetList(ctx, list, rows, new Set(), statement);
 }
 
 /** UPDATE's SET list (and ON CONFLICT DO UPDATE's) of `statement`: values resolved, then each side its stage writes set. */

@@ -18,6 +18,8 @@ export interface Entry {
   readonly table: MigratedTable | undefined;
   /** ON CONFLICT's `excluded`: the row the INSERT proposed, not a stored one. */
   readonly proposed?: boolean;
+  /** RETURNING's `old` and `new`: the target's row before and after, named only when qualified. */
+  readonly qualifiedOnly?: boolean;
 }
 
 /** The relations one query level sees, and the level around it. */
@@ -121,10 +123,11 @@ export function resolveColumn(names: readonly string[], scope: Scope, refuse: Re
     return migratedColumn(entry, column, qualifier, refuse);
   }
   for (let level: Scope | undefined = scope; level !== undefined; level = level.parent) {
-    const owners = level.entries.filter(
+    const entries = level.entries.filter((entry) => !entry.qualifiedOnly);
+    const owners = entries.filter(
       (entry) => entry.table?.newColumns.has(column) || entry.table?.oldColumns.has(column),
     );
-    const unknown = level.entries.some((entry) => entry.table === undefined);
+    const unknown = entries.some((entry) => entry.table === undefined);
     if (owners.length > 1) refuse(`the unqualified column "${column}", which ${owners.length} migrated tables have`);
     if (owners.length === 1) {
       if (unknown) {
@@ -134,7 +137,7 @@ export function resolveColumn(names: readonly string[], scope: Scope, refuse: Re
       }
       return migratedColumn(owners[0] as Entry & { table: MigratedTable }, column, [], refuse);
     }
-    if (level.entries.some((entry) => entry.table?.known.has(column))) return undefined;
+    if (entries.some((entry) => entry.table?.known.has(column))) return undefined;
     if (unknown) {
       for (let outer = level.parent; outer !== undefined; outer = outer.parent) {
         if (outer.entries.some((entry) => entry.table?.newColumns.has(column))) {

@@ -201,4 +201,25 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
       expect(found.rows).toEqual([{ found: true }]);
     });
   }
+
+  it("dualwrite: RETURNING old.<column> and new.<column> (PostgreSQL 18) are served from the stage's side", async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'dualwrite' });
+    // The new side isn't backfilled yet: the served (old) side says alice.
+    await admin("INSERT INTO users VALUES (1, 'alice', NULL, ''), (2, 'carol', NULL, '')");
+    const updated = await db.query(
+      "UPDATE users SET username = 'bob' WHERE id = 1 RETURNING old.username AS before, new.username AS after, old.username",
+    );
+    expect(updated.rows).toEqual([{ before: 'alice', after: 'bob', username: 'alice' }]);
+    const renamed = await db.query(
+      "UPDATE users SET username = 'dora' WHERE id = 2 RETURNING WITH (OLD AS o, NEW AS n) o.username AS before, n.username AS after",
+    );
+    expect(renamed.rows).toEqual([{ before: 'carol', after: 'dora' }]);
+    expect(await rows(admin)).toEqual([
+      { id: 1, user_name: 'bob', username: 'bob', email: '' },
+      { id: 2, user_name: 'dora', username: 'dora', email: '' },
+    ]);
+    await admin('UPDATE users SET username = NULL WHERE id = 2');
+    const deleted = await db.query('DELETE FROM users WHERE id = 2 RETURNING old.username');
+    expect(deleted.rows).toEqual([{ username: 'dora' }]);
+  });
 });
