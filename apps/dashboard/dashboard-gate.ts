@@ -1,7 +1,7 @@
 /**
  * The promotion gate's progress on the dashboard: for a migration's next step forward,
- * what the gate says now (the evidence the fleet has published since the last stage
- * change, and anything else that would refuse it), so the on-call sees how far a ramp
+ * what the gate says now (the comparisons recorded since the last stage change, or from
+ * rampdown those of the last live step, and anything else that would refuse it), so the on-call sees how far a ramp
  * is from allowed before clicking, in the same words a refusal would use.
  */
 import type { Migration, Stage } from '../../src/index.js';

@@ -1,8 +1,10 @@
 /**
  * What a change of a migration's flags needs before it is written: the schema the target
  * stage reads and writes, a finished backfill before reads are served new, and, for every
- * move that serves more new data, evidence from the fleet's published metrics since the
- * last stage change. One check for the API, the CLI and the dashboard.
+ * move that serves more new data, evidence from the fleet's published metrics: comparisons
+ * recorded since the last stage change, or, out of rampdown (which compares nothing),
+ * those of the last position that compared. One check for the API, the CLI and the
+ * dashboard.
  */
 import type { Queryable } from '../../kernel/index.js';
 import { sideOperations } from '../../metrics/index.js';
@@ -13,9 +15,9 @@ import {
   comparisonsSince,
   DEFAULT_STATE_SCHEMA,
   type FleetMigrationMetrics,
-  lastStageChange,
   lockMigration,
   readFleetTotals,
+  stageMoves,
 } from '../state/index.js';
 import { describePosition, type FlagPosition, servesMoreNew } from './flag-position.js';
 import { type PromotionGateOptions, type ResolvedGate, resolveGate } from './gate-options.js';
@@ -45,9 +47,13 @@ export interface PromotionCheckOptions {
 
 /** What the fleet showed for a move that serves more new data. */
 export interface PromotionEvidence {
-  /** The migration's last stage change; the comparisons count from here. `undefined`: no change was logged. */
+  /**
+   * When the position whose comparisons count began: the last stage change, or, moving
+   * out of a stage that compares nothing past live (rampdown), the last position that
+   * compared. `undefined`: no change was logged.
+   */
   readonly since: Date | undefined;
-  /** Comparisons published since then, and how many mismatched. */
+  /** Comparisons recorded since then (by when they were recorded, not published), and how many mismatched. */
   readonly comparisons: number;
   readonly mismatches: number;
   /** The comparisons the gate asks for. */
@@ -151,25 +157,89 @@ function latencyRatio(fleet: FleetMigrationMetrics | undefined, gate: ResolvedGa
   return next.p99 / old.p99;
 }
 
+/**
+ * Where the comparisons that may promote a move out of `from` are counted from. In a
+ * stage that compares (shadow, live): those recorded since the position began (its last
+ * stage event). Past the comparing stages (rampdown), where nothing compares: those of
+ * the last position that did, which the move into rampdown already rested on. Before them
+ * (off, dualwrite): since the last change, which is nothing until shadow. A publish
+ * window that began before the counted position is left out when a position that compared
+ * came between (it may hold that position's comparisons); when none did since the window
+ * began, it can only hold comparisons made since.
+ */
+interface EvidenceWindow {
+  /** When the counted position began; `undefined` without a logged change. */
+  readonly since: Date | undefined;
+  /** Count comparisons recorded at or after this; `undefined`: all retained; `null`: none count. */
+  readonly countFrom: Date | undefined | null;
+  /** The counted position, for a source stage that doesn't compare; `undefined` otherwise. */
+  readonly position: string | undefined;
+}
+
+async function evidenceWindow(
+  db: Queryable,
+  migration: Migration,
+  from: FlagPosition,
+  stateSchema: string,
+): Promise<EvidenceWindow> {
+  const moves = await stageMoves(db, migration.name, stateSchema);
+  // A logged stage that is unset is the migration's default; one that is not a stage counts as comparing.
+  const compares = (stage: string | null) => {
+    const resolved = stage ?? migration.defaultStage;
+    return (STAGES as readonly string[]).includes(resolved) ? STAGE_BEHAVIOUR[resolved as Stage].compares : true;
+  };
+  const pastComparing = !STAGE_BEHAVIOUR[from.stage].compares && STAGES.indexOf(from.stage) > STAGES.indexOf('live');
+  const index = pastComparing ? moves.findIndex((move) => compares(move.to)) : 0;
+  const entered = moves[index];
+  if (entered === undefined) {
+    // No change logged: everything published counts; past the comparing stages, none compared.
+    return pastComparing && moves.length > 0
+      ? { since: undefined, countFrom: null, position: undefined }
+      : { since: undefined, countFrom: undefined, position: undefined };
+  }
+  // From when something last stopped comparing before it: windows that began after that
+  // hold no comparison of an earlier position.
+  const countFrom = moves.slice(index).find((move) => compares(move.from))?.at;
+  const position =
+    entered.to === 'live' && entered.percent !== null
+      ? `live ${entered.percent}%`
+      : (entered.to ?? migration.defaultStage);
+  return { since: entered.at, countFrom, position: pastComparing ? position : undefined };
+}
+
 async function readEvidence(
   db: Queryable,
   migration: Migration,
+  from: FlagPosition,
   gate: ResolvedGate,
   stateSchema: string,
 ): Promise<{ evidence: PromotionEvidence; problems: string[] }> {
-  const since = await lastStageChange(db, migration.name, stateSchema);
-  const { comparisons, mismatches } = await comparisonsSince(db, stateSchema, migration.name, since);
+  const window = await evidenceWindow(db, migration, from, stateSchema);
+  const { since } = window;
+  const { comparisons, mismatches } =
+    window.countFrom === null
+      ? { comparisons: 0, mismatches: 0 }
+      : await comparisonsSince(db, stateSchema, migration.name, window.countFrom);
   const fleet = (await readFleetTotals(db, stateSchema))[migration.name];
   const errorRate = newErrorRate(fleet, gate);
   const ratio = latencyRatio(fleet, gate);
-  const summary = `${comparisons} of ${gate.minComparisons} ${plural(gate.minComparisons, 'comparison', 'comparisons')} ${
-    since === undefined ? 'published' : `since ${clock(since)}`
-  }; ${mismatches} ${plural(mismatches, 'mismatch', 'mismatches')}`;
+  const counted =
+    window.countFrom === null
+      ? 'in a stage that compares (none was logged)'
+      : window.position !== undefined
+        ? `in ${window.position}${since === undefined ? '' : ` from ${clock(since)}`}, the last position that compared`
+        : since === undefined
+          ? 'published'
+          : `since ${clock(since)}`;
+  const summary = `${comparisons} of ${gate.minComparisons} ${plural(gate.minComparisons, 'comparison', 'comparisons')} ${counted}; ${mismatches} ${plural(mismatches, 'mismatch', 'mismatches')}`;
   const problems: string[] = [];
   if (comparisons < gate.minComparisons) {
-    problems.push(
-      `not enough evidence yet: ${summary} (processes publish them with createMetricsPublisher; keep the migration in a comparing stage until they do)`,
-    );
+    const hint = STAGE_BEHAVIOUR[from.stage].compares
+      ? "processes publish them with createMetricsPublisher, and a publish counts from that process's previous one, so the first after a change counts only if nothing compared before it; keep the migration in a comparing stage until they do"
+      : STAGES.indexOf(from.stage) < STAGES.indexOf('shadow')
+        ? `stage ${from.stage} compares nothing: move to shadow first, where processes compare and publish`
+        : `stage ${from.stage} compares nothing: step back to live to gather them`;
+    problems.push(`not enough evidence yet: ${summary} (${hint})`);
   }
   const rate = comparisons === 0 ? 0 : mismatches / comparisons;
   if (mismatches > 0 && rate > gate.maxMismatchRate) {
@@ -238,7 +308,7 @@ export async function checkPromotion(
   const gated = servesMoreNew(from, to);
   let evidence: PromotionEvidence | undefined;
   if (gated) {
-    const read = await readEvidence(db, migration, gate, stateSchema);
+    const read = await readEvidence(db, migration, from, gate, stateSchema);
     evidence = read.evidence;
     problems.push(...read.problems);
   }

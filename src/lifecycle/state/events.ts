@@ -133,6 +133,49 @@ export function lastStageChange(
   return latestEventAt(db, migration, schema, `kind = 'stage'`);
 }
 
+/** A change of a migration's flags, as its `stage` event logged it. */
+export interface StageMove {
+  /** The stored stage before and after (`null`: unset); not necessarily a valid stage. */
+  readonly from: string | null;
+  readonly to: string | null;
+  /** The read percentage after (`null`: unset or not a number). */
+  readonly percent: number | null;
+  readonly at: Date;
+}
+
+/**
+ * `migration`'s latest `stage` events, newest first (at most `limit`); empty when there
+ * is no event log. The promotion gate walks them back to the position whose comparisons
+ * count.
+ */
+export async function stageMoves(
+  db: Queryable,
+  migration: string,
+  schema: string = DEFAULT_STATE_SCHEMA,
+  limit = 1000,
+): Promise<StageMove[]> {
+  if (!(await eventsExist(db, schema))) return [];
+  const { rows } = await db.query<{
+    from_stage: string | null;
+    to_stage: string | null;
+    percent: unknown;
+    at: unknown;
+  }>(
+    `SELECT details->'from'->>'stage' AS from_stage, details->'to'->>'stage' AS to_stage,
+            CASE WHEN jsonb_typeof(details->'to'->'percent') = 'number' THEN (details->'to'->>'percent')::double precision END AS percent,
+            at
+       FROM ${quoteStateSchema(schema)}.events
+      WHERE migration = $1 AND kind = 'stage' ORDER BY id DESC LIMIT $2`,
+    [migration, limit],
+  );
+  return rows.map((row) => ({
+    from: row.from_stage ?? null,
+    to: row.to_stage ?? null,
+    percent: row.percent === null || row.percent === undefined ? null : Number(row.percent),
+    at: toDate(row.at),
+  }));
+}
+
 /** The latest schema change of a migration: its last expand or contract. */
 export interface SchemaChange {
   readonly kind: 'expand' | 'contract';

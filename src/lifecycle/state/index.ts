@@ -35,6 +35,8 @@ export {
   type RecordedEvent,
   recordEvent,
   type SchemaChange,
+  type StageMove,
+  stageMoves,
 } from './events.js';
 export type { FleetMigrationMetrics, MismatchRatePoint, SidePoint, SideSeriesPoint } from './fleet-aggregation.js';
 export {

@@ -126,7 +126,9 @@ const PUBLISHER_EXPECTED = {
 /**
  * Starts publishing a process's metrics: every `intervalMs` its snapshot is upserted into
  * `<stateSchema>.metrics_snapshots` (one row per process), the comparisons and
- * mismatches since the previous publish are appended to `metrics_history`, and each side's
+ * mismatches since the previous publish are appended to `metrics_history` (stamped with
+ * when that window began, the previous publish or the publisher's start, so the promotion
+ * gate never takes comparisons made before a stage change for evidence after it), and each side's
  * operations, errors and p99 latency to `metrics_sides`, in one statement that also prunes
  * rows older than `retentionMs`. The timer is `unref`'d, so it
  * never keeps a process alive.
@@ -172,6 +174,10 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
   let inFlight: Promise<boolean> | undefined;
   // Cumulative counts last published per migration: history rows carry the difference.
   let lastCounts = new Map<string, PublishedCounts>();
+  // When the counts of the next history rows began to accrue: the last successful publish
+  // by the database's clock, or, before the first, this publisher's start by the process's.
+  const createdAt = performance.now();
+  let windowStart: Date | undefined;
 
   async function publishOnce(): Promise<boolean> {
     try {
@@ -213,15 +219,18 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
           );
         }
       }
-      await publishSnapshot(driver, schema, {
+      const publishedAt = await publishSnapshot(driver, schema, {
         processId,
         intervalMs,
         snapshot: JSON.stringify(snapshot),
         deltas: JSON.stringify(deltas),
+        windowStart,
+        windowMs: performance.now() - createdAt,
         ...(sidesReady ? { sides: JSON.stringify(sides) } : {}),
         retentionMs,
       });
       lastCounts = counts;
+      windowStart = publishedAt;
       published++;
       if (failing) {
         failing = false;

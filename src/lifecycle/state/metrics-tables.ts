@@ -4,7 +4,7 @@
  * mismatches per migration over time) and `metrics_sides` (operations, errors and p99
  * latency per side, per migration over time). Every statement over them is here.
  */
-import type { Queryable } from '../../kernel/index.js';
+import { type Queryable, toDate } from '../../kernel/index.js';
 import { DEFAULT_STATE_SCHEMA, existingStateTables, quoteStateSchema, stateTablesExist } from './state-schema.js';
 import { createInStateSchema } from './state-tables.js';
 
@@ -89,6 +89,18 @@ export interface SnapshotPublish {
   /** Comparisons and mismatches per migration since the previous publish, as JSON text (`{"m": [3, 1]}`). */
   readonly deltas: string;
   /**
+   * When the window of `deltas` began: the previous successful publish, by the database's
+   * clock (what this function resolved then). History rows are stamped with it, so the
+   * promotion gate attributes comparisons by when they were recorded, not when they were
+   * published.
+   */
+  readonly windowStart: Date | undefined;
+  /**
+   * Without `windowStart` (a publisher's first publish): how long ago, measured by the
+   * process, its window began; the rows are stamped with the database's clock less this.
+   */
+  readonly windowMs: number;
+  /**
    * Per migration since the previous publish, as JSON text: old-side operations, errors and
    * p99 latency (ms, `null` without new measurements), then the same of the new side
    * (`{"m": [40, 0, 1.5, 40, 2, null]}`). Absent when `metrics_sides` can't be written.
@@ -101,10 +113,11 @@ export interface SnapshotPublish {
 /**
  * Upserts the process's snapshot row, appends its history rows and prunes what is older
  * than the retention, in one statement (so one round trip, and one transaction on a pool).
+ * Resolves the database's time of the publish: the start of the process's next window.
  */
-export async function publishSnapshot(db: Queryable, schema: string, publish: SnapshotPublish): Promise<void> {
+export async function publishSnapshot(db: Queryable, schema: string, publish: SnapshotPublish): Promise<Date> {
   const s = quoteStateSchema(schema);
-  await db.query(
+  const { rows } = await db.query<{ at: unknown }>(
     `WITH snap AS (
   INSERT INTO ${s}.metrics_snapshots AS m (process_id, updated_at, interval_ms, snapshot)
   VALUES ($1, clock_timestamp(), $2, $3::jsonb)
@@ -113,7 +126,8 @@ export async function publishSnapshot(db: Queryable, schema: string, publish: Sn
   RETURNING 1
 ), history AS (
   INSERT INTO ${s}.metrics_history (migration, process_id, at, comparisons, mismatches)
-  SELECT d.key, $1, clock_timestamp(), (d.value->>0)::bigint, (d.value->>1)::bigint
+  SELECT d.key, $1, coalesce($6::timestamptz, statement_timestamp() - $7::double precision * interval '1 millisecond'),
+         (d.value->>0)::bigint, (d.value->>1)::bigint
     FROM jsonb_each($4::jsonb) AS d
   RETURNING 1
 ), pruned_history AS (
@@ -124,26 +138,29 @@ export async function publishSnapshot(db: Queryable, schema: string, publish: Sn
    WHERE updated_at < clock_timestamp() - $5::double precision * interval '1 millisecond' AND process_id <> $1
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM history)::int AS history`,
+SELECT (SELECT count(*) FROM history)::int AS history, statement_timestamp() AS at`,
     [
       publish.processId,
       publish.intervalMs,
       publish.snapshot,
       publish.deltas,
       publish.retentionMs,
+      publish.windowStart?.toISOString() ?? null,
+      publish.windowMs,
       ...(publish.sides === undefined ? [] : [publish.sides]),
     ],
   );
+  return toDate(rows[0]?.at);
 }
 
-/** The part of {@link publishSnapshot} over `metrics_sides`, whose rows are `$6`. */
+/** The part of {@link publishSnapshot} over `metrics_sides`, whose rows are `$8`. */
 function sidesStatements(s: string): string {
   return `, sides AS (
   INSERT INTO ${s}.metrics_sides
     (migration, process_id, at, old_operations, old_errors, old_p99_ms, new_operations, new_errors, new_p99_ms)
   SELECT d.key, $1, clock_timestamp(), (d.value->>0)::bigint, (d.value->>1)::bigint, (d.value->>2)::double precision,
          (d.value->>3)::bigint, (d.value->>4)::bigint, (d.value->>5)::double precision
-    FROM jsonb_each($6::jsonb) AS d
+    FROM jsonb_each($8::jsonb) AS d
   RETURNING 1
 ), pruned_sides AS (
   DELETE FROM ${s}.metrics_sides WHERE at < clock_timestamp() - $5::double precision * interval '1 millisecond'
@@ -283,8 +300,10 @@ export interface PublishedComparisons {
 }
 
 /**
- * The comparisons and mismatches of `migration` that processes published at or after
- * `since` (all retained history without it). Zero when no process ever published.
+ * The comparisons and mismatches of `migration` recorded at or after `since` (all
+ * retained history without it): history rows are stamped with the start of the window
+ * they cover, so a publish after `since` of comparisons made before it doesn't count.
+ * Zero when no process ever published.
  */
 export async function comparisonsSince(
   db: Queryable,

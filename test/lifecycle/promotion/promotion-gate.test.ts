@@ -103,8 +103,50 @@ describeDrivers('promotion gate', (getCtx) => {
     await expect(setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).rejects.toThrow(
       /from live 10% to live 50% refused: not enough evidence yet: 0 of 20 comparisons since/,
     );
+    // This publish's window began before the change (at the previous publish): its comparisons
+    // may have been made at the previous position, so they don't count.
+    await readAndPublish(20);
+    await expect(setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).rejects.toThrow(
+      /not enough evidence yet: 0 of 20 comparisons since/,
+    );
+    // This one's began after it: recorded at live 10%.
     await readAndPublish(20);
     expect(await setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).toMatchObject({ percent: 50 });
+  });
+
+  it('rampdown -> complete: rests on the comparisons of the last position that compared, since rampdown compares none', async () => {
+    const { ctx, migration, opts, readAndPublish, repo, setStage } = await shadowWithEvidence(25);
+    await setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 100 }, opts);
+    setStage('live', 100);
+    await readAndPublish(5); // began at shadow's last publish: not live's
+    await readAndPublish(20);
+    // Made at live 100% but published only after the move to rampdown: live's, by when they were recorded.
+    for (let id = 1; id <= 7; id++) await repo.get(id);
+    await setMigrationFlags(ctx.driver, migration, { stage: 'rampdown' }, opts);
+    setStage('rampdown');
+    await readAndPublish(30);
+    const check = await checkPromotion(
+      ctx.driver,
+      migration,
+      { stage: 'rampdown', percent: 100 },
+      { stage: 'complete', percent: 100 },
+      { stateSchema: ctx.schema, gate: GATE },
+    );
+    expect(check.problems).toEqual([]);
+    expect(check.evidence!.summary).toMatch(
+      /^27 of 20 comparisons in live 100% from \d\d:\d\d:\d\d UTC, the last position that compared; 0 mismatches$/,
+    );
+    expect(await setMigrationFlags(ctx.driver, migration, { stage: 'complete' }, opts)).toMatchObject({
+      stage: 'complete',
+    });
+  });
+
+  it('out of a stage that compares nothing before shadow, the gate says to go through shadow', async () => {
+    const { ctx, migration, opts } = await shadowWithEvidence(25);
+    await setMigrationFlags(ctx.driver, migration, { stage: 'dualwrite' }, opts);
+    await expect(setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 10 }, opts)).rejects.toThrow(
+      /not enough evidence yet: 0 of 20 comparisons since .* UTC; 0 mismatches \(stage dualwrite compares nothing: move to shadow first, where processes compare and publish\)/,
+    );
   });
 
   it('a mismatch since the last change holds the move; moving back is never held', async () => {
