@@ -8,6 +8,7 @@
  * they are stored as `jsonb` and come back decoded.
  */
 import { parseJson, type Queryable, toDate } from '../../kernel/index.js';
+import { xactLock } from './migration-lock.js';
 import { DEFAULT_STATE_SCHEMA, existingStateTables, quoteStateSchema } from './state-schema.js';
 
 /** Where a migration's backfill stands, summed over its key ranges. */
@@ -103,7 +104,7 @@ export interface BackfillCheckpoint {
  * join `migration`'s pass or start a new one.
  */
 export async function lockPassStart(tx: Queryable, migration: string): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', ['flagshift.backfill', migration]);
+  await xactLock(tx, 'flagshift.backfill', migration);
 }
 
 /** `migration`'s checkpoint, or `undefined` when it never started a pass. */

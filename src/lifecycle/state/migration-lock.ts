@@ -1,7 +1,8 @@
 /**
- * The per-migration lock that serialises a change of a migration's flags with contract's
- * destructive steps: a transaction-level advisory lock keyed by the state schema and the
- * migration, so it needs no table and ends with the transaction that took it.
+ * flagshift's transaction-level advisory locks, keyed by what they guard and by migration:
+ * they need no table and end with the transaction that took them. The per-migration lock
+ * serialises a change of a migration's flags with contract's destructive steps; the
+ * backfill's pass start has one of its own.
  */
 import type { Queryable } from '../../kernel/index.js';
 import { DEFAULT_STATE_SCHEMA } from './state-schema.js';
@@ -18,8 +19,13 @@ export async function lockMigration(
   migration: string,
   schema: string = DEFAULT_STATE_SCHEMA,
 ): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [
-    `flagshift.migration ${schema}`,
-    migration,
-  ]);
+  await xactLock(tx, `flagshift.migration ${schema}`, migration);
+}
+
+/**
+ * Takes the transaction-level advisory lock of `key` in `namespace` for the rest of the
+ * transaction `tx` runs in, waiting (under its `lock_timeout`) while another holds it.
+ */
+export async function xactLock(tx: Queryable, namespace: string, key: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [namespace, key]);
 }
