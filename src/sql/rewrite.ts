@@ -7,7 +7,7 @@
  */
 import type { Side } from '../model/index.js';
 import { type MovedResult, type MovedWrite, movedStatement, movedWriteOf, PROPOSED } from './moved-writes.js';
-import { columnRefNode, resTarget, type SqlNode, type SqlParser, valuesRows } from './parser.js';
+import { columnRefNode, forEachNode, resTarget, type SqlNode, type SqlParser, valuesRows } from './parser.js';
 import {
   type Entry,
   entryByQualifier,
@@ -69,6 +69,8 @@ interface Context {
   readonly root: SqlNode;
   /** Bodies of `EXISTS (...)` sub-queries, whose columns nothing reads. */
   readonly exists: WeakSet<SqlNode>;
+  /** Whether the statement writes anywhere (its body or a `WITH` query): rows of a sub-query may be written. */
+  readonly writes: boolean;
 }
 
 /** Rewrites `statement` (a clone: it is changed in place) for `modes`, keyed by migration name. */
@@ -84,7 +86,19 @@ export function rewriteStatement(
 ): Rewritten {
   const moved = movedWriteOf(statement, tables, modes, refuse);
   const root = statement[Object.keys(statement)[0]!] as SqlNode;
-  const ctx: Context = { tables, modes, parser, forms, refuse, changed: false, moved, root, exists: new WeakSet() };
+  const writes = containsWrite(statement);
+  const ctx: Context = {
+    tables,
+    modes,
+    parser,
+    forms,
+    refuse,
+    changed: false,
+    moved,
+    root,
+    exists: new WeakSet(),
+    writes,
+  };
   let compared: ComparedColumn[] = [];
   let hidden: string[] = [];
   let outputs = 0;
@@ -312,10 +326,10 @@ function targetList(
     if (ref !== undefined && refNames(ref) === undefined) {
       const expanded = expandStar(ctx, ref, scope);
       if (expanded !== undefined) {
-        if (owner !== ctx.root && !ctx.exists.has(owner)) {
-          // Its rows would hold the application's fields only, and feed another query or a write.
+        if (ctx.writes && owner !== ctx.root && !ctx.exists.has(owner)) {
+          // Its rows would hold the application's fields only, and may be written somewhere.
           ctx.refuse(
-            "a * over a migrated table inside another statement (it stands for the application's fields only, not every column of the table); list the columns",
+            "a * over a migrated table inside a statement that writes (it stands for the application's fields only, not every column of the table, and the rows may be written on); list the columns",
           );
         }
         targets.splice(i, 1, ...expanded.map((entry) => entry.target));
@@ -670,4 +684,20 @@ function refuseUnstableCopies(
       );
     }
   }
+}
+
+/** Whether `statement` writes: an INSERT, UPDATE, DELETE or MERGE anywhere in it. */
+function containsWrite(statement: SqlNode): boolean {
+  let found = false;
+  forEachNode(statement, (node) => {
+    if (
+      node.InsertStmt !== undefined ||
+      node.UpdateStmt !== undefined ||
+      node.DeleteStmt !== undefined ||
+      node.MergeStmt !== undefined
+    ) {
+      found = true;
+    }
+  });
+  return found;
 }
