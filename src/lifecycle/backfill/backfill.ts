@@ -432,9 +432,9 @@ class BackfillRunner implements Backfill {
       this.#workerRowsDone += outcome.scanned;
       this.#workerRowsChanged += outcome.changed;
       this.#rowsDone = Math.max(this.#rowsDone, outcome.totalDone);
-      this.#batchSize = nextBatchSize(size, batchMs, this.#settings);
       if (outcome.done) this.#workerRangesDone++;
       // A range's last batch, smaller than asked for, is no measure of the server's pace.
+      else this.#batchSize = nextBatchSize(size, batchMs, this.#settings);
       const floorMsPerRow = outcome.done ? this.#floor.floor : this.#floor.add(batchMs / outcome.scanned);
       // After a range's last batch the worker claims the next range at once.
       const pause = outcome.done ? undefined : this.#pause(outcome.scanned, batchMs, floorMsPerRow);

@@ -142,7 +142,12 @@ export class RecentFloor {
   }
 }
 
-/** Chooses the next batch size from the last one's duration, at most halving or doubling. */
+/**
+ * Chooses the next batch size from the last one's duration, at most halving or doubling.
+ * Only after a full batch: a range's last batch takes fewer rows than `size`, and sized by
+ * its time the next range's first batch would take up to twice as long as asked, holding
+ * its rows' locks (and the application's writes to them) that much longer.
+ */
 export function nextBatchSize(
   size: number,
   durationMs: number,

@@ -518,6 +518,37 @@ describeDrivers('backfill', (getCtx) => {
     expect(sizes.slice(0, 5)).toEqual([8, 16, 32, 64, 64]);
   });
 
+  it("adaptive: a range's last batch, smaller than asked for, leaves the size as it was for the next range", async () => {
+    const ctx = getCtx();
+    // Four ranges of 1,000 rows; with a huge target every full batch doubles the next.
+    const table = await createItems(ctx.admin, ctx.schema, 4000);
+    const batches: { rows: number; next: number }[] = [];
+    await createBackfill(ctx.driver, itemsMigration(table), {
+      stateSchema: ctx.schema,
+      ranges: 4,
+      batchSize: 4,
+      minBatchSize: 4,
+      maxBatchSize: 100_000,
+      targetBatchMs: 10_000_000,
+      onEvent: (event) => {
+        if (event.type === 'backfill-batch') batches.push({ rows: event.rows, next: event.nextBatchSize });
+      },
+    }).run();
+    let asked = 4;
+    const partial: number[] = [];
+    for (const batch of batches) {
+      if (batch.rows < asked) {
+        partial.push(asked);
+        // Sized by its own short time, the next range's first batch would be twice as large.
+        expect(batch.next).toBe(asked);
+      } else {
+        expect(batch.next).toBe(Math.min(100_000, asked * 2));
+      }
+      asked = batch.next;
+    }
+    expect(partial.length).toBe(4);
+  });
+
   it('pause and resume: no batch runs while paused; the run then completes', async () => {
     const ctx = getCtx();
     const table = await createItems(ctx.admin, ctx.schema, 100);
