@@ -531,7 +531,8 @@ describeDrivers('backfill', (getCtx) => {
       maxBatchSize: 100_000,
       targetBatchMs: 10_000_000,
       onEvent: (event) => {
-        if (event.type === 'backfill-batch') batches.push({ rows: event.rows, next: event.nextBatchSize });
+        if (event.type === 'backfill-batch')
+          batches.push({ rows: Number(event.rows), next: Number(event.nextBatchSize) });
       },
     }).run();
     let asked = 4;

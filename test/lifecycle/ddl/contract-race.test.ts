@@ -4,38 +4,23 @@
  * so whichever comes second sees what the other committed and is refused.
  */
 import { expect, it } from 'vitest';
-import { z } from 'zod';
 import { changeMigrationFlags, getMigrationFlags, setMigrationFlags } from '../../../adapters/postgres-flags/index.js';
 import { ContractStoppedError, contract } from '../../../src/lifecycle/ddl/contract.js';
-import { expand } from '../../../src/lifecycle/ddl/expand.js';
 import { PromotionRefusedError } from '../../../src/lifecycle/promotion/index.js';
 import type { LifecycleEvent } from '../../../src/lifecycle/state/index.js';
 import { verify } from '../../../src/lifecycle/verify.js';
-import { rename } from '../../../src/model/mappings.js';
-import { defineMigration, type Migration } from '../../../src/model/migration.js';
-import { defineTable } from '../../../src/model/table.js';
+import type { Migration } from '../../../src/model/migration.js';
 import { type DriverContext, describeDrivers } from '../../support/drivers.js';
+import { expandedUsersRename } from '../fixtures/data.js';
 
 /** users.user_name renamed to username (nullable: contract has no NOT NULL steps), expanded, filled, at complete, verified. */
 async function atComplete(ctx: DriverContext): Promise<Migration> {
-  const s = ctx.schema;
-  await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text, email text)`);
-  await ctx.sql(`INSERT INTO ${s}.users SELECT g, 'user' || g, 'u' || g || '@x' FROM generate_series(1, 20) g`);
-  const users = defineTable({
-    name: `${s}.users`,
-    key: 'id',
-    entity: z.object({ id: z.number().int(), username: z.string().nullable(), email: z.string().nullable() }),
+  const migration = await expandedUsersRename(ctx, 'users-race', {
+    required: false,
+    rows: "SELECT g, 'user' || g, 'u' || g || '@x' FROM generate_series(1, 20) g",
   });
-  const migration = defineMigration({
-    name: 'users-race',
-    table: users,
-    mappings: [rename({ field: 'username', from: 'user_name', to: 'username' })],
-    defaultStage: 'off',
-  });
-  await expand(ctx.driver, migration, { stateSchema: s });
-  await ctx.sql(`UPDATE ${s}.users SET username = user_name`);
   await setMigrationFlags(ctx.driver, migration, { stage: 'complete' }, { ...flagOptions(ctx), force: true });
-  expect((await verify(ctx.driver, migration, { stateSchema: s })).passed).toBe(true);
+  expect((await verify(ctx.driver, migration, { stateSchema: ctx.schema })).passed).toBe(true);
   return migration;
 }
 

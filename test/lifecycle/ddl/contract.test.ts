@@ -11,30 +11,18 @@ import { ContractRefusedError, contract, contractGate, planContract } from '../.
 import { expand } from '../../../src/lifecycle/ddl/expand.js';
 import { syncTriggerObjects } from '../../../src/lifecycle/ddl/sync-triggers.js';
 import { listEvents, recordEvent, recordVerification } from '../../../src/lifecycle/state/index.js';
-import { moveColumn, rename } from '../../../src/model/mappings.js';
+import { moveColumn } from '../../../src/model/mappings.js';
 import { defineMigration, type Migration } from '../../../src/model/migration.js';
 import { defineTable } from '../../../src/model/table.js';
 import { type DriverContext, describeDrivers } from '../../support/drivers.js';
+import { expandedUsersRename } from '../fixtures/data.js';
 
 /** users(user_name NOT NULL) renamed to username (a required field), expanded and backfilled. */
-async function renamed(ctx: DriverContext): Promise<Migration> {
-  const s = ctx.schema;
-  await ctx.sql(`CREATE TABLE ${s}.users (id bigint PRIMARY KEY, user_name text NOT NULL, email text)`);
-  await ctx.sql(`INSERT INTO ${s}.users VALUES (1, 'ada', 'a@x'), (2, 'grace', NULL)`);
-  const users = defineTable({
-    name: `${s}.users`,
-    key: 'id',
-    entity: z.object({ id: z.number().int(), username: z.string(), email: z.string().nullable() }),
+function renamed(ctx: DriverContext): Promise<Migration> {
+  return expandedUsersRename(ctx, 'users-contract', {
+    required: true,
+    rows: "VALUES (1, 'ada', 'a@x'), (2, 'grace', NULL)",
   });
-  const migration = defineMigration({
-    name: 'users-contract',
-    table: users,
-    mappings: [rename({ field: 'username', from: 'user_name', to: 'username' })],
-    defaultStage: 'off',
-  });
-  await expand(ctx.driver, migration, { stateSchema: s });
-  await ctx.sql(`UPDATE ${s}.users SET username = user_name`);
-  return migration;
 }
 
 async function verified(ctx: DriverContext, migration: Migration, passed = true): Promise<void> {
