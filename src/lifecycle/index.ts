@@ -26,7 +26,6 @@ export {
   createBackfill,
 } from './backfill/index.js';
 export {
-  type BeforeStep,
   type ContractGate,
   type ContractGateOptions,
   type ContractOptions,

@@ -208,7 +208,7 @@ export async function runDdl(
   return { dryRun: false, steps: reports, sql };
 }
 
-/** A check run in a transactional step's transaction before its statement (see {@link runDdl}). */
+/** A check run in a transactional step's transaction before its statement (see `runDdl`). */
 export type BeforeStep = (tx: Queryable, step: DdlStep) => Promise<void>;
 
 async function runStep(
