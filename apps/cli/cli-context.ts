@@ -56,6 +56,11 @@ export function redactUrl(url: string): string {
   return parsed.toString();
 }
 
+/** Whether `url` is a PostgreSQL connection URL (`postgres://` or `postgresql://`) that parses. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url) && URL.canParse(url);
+}
+
 /** Lazily opened resources of one CLI run. */
 export class CliContext {
   readonly options: GlobalOptions;
@@ -147,7 +152,7 @@ export class CliContext {
     if (url === undefined || url === '') {
       throw new CliError('no database: pass --database-url <url> or set DATABASE_URL');
     }
-    if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
+    if (!isPostgresUrl(url)) {
       throw new CliError(
         `database URL ${JSON.stringify(redactUrl(url))} is not a PostgreSQL URL; expected postgres://user:password@host:5432/database`,
       );

@@ -9,7 +9,7 @@ import {
   recordEvent,
 } from '../../../../src/lifecycle/index.js';
 import { combineProgress, createProgressDisplay, formatDuration } from '../../backfill-progress.js';
-import { type CliContext, redactUrl } from '../../cli-context.js';
+import { type CliContext, isPostgresUrl, redactUrl } from '../../cli-context.js';
 import { CliError, ExitCode } from '../../cli-error.js';
 import { stageSource } from '../contract/run.js';
 import { preflightNotes } from '../preflight/run.js';
@@ -89,7 +89,7 @@ async function recordForce(ctx: CliContext, migration: Migration, why: string): 
 /** Refuses a `--replica` that is not a PostgreSQL URL, before anything runs or is logged. */
 function checkReplicaUrls(urls: readonly string[]): void {
   for (const url of urls) {
-    if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) {
+    if (!isPostgresUrl(url)) {
       throw new CliError(`--replica ${JSON.stringify(redactUrl(url))} is not a PostgreSQL URL`, {
         exitCode: ExitCode.Usage,
       });
