@@ -32,11 +32,17 @@ export function lostInPrinting(parser: SqlParser, statement: SqlNode): string | 
   const path: string[] = [];
   if (reparsed !== undefined && same(statement, reparsed, path)) return undefined;
   const known = [...path].reverse().find((step) => KNOWN[step] !== undefined);
-  const where = path.length === 0 ? 'the statement' : path.join('.');
-  return `${known === undefined ? 'a construct' : KNOWN[known]} (at ${where}), which pgsql-deparser doesn't print back as written`;
+  return `${known === undefined ? 'a construct' : KNOWN[known]}, which pgsql-deparser doesn't print back as written`;
 }
 
-/** Deep equality ignoring `location`; on a difference, `path` holds the keys down to it. */
+/**
+ * Fields that say where in the text a node was (`location`, `name_location`, an `IN`
+ * list's `rexpr_list_start` and `_end`, an array's `list_start`, `stmt_len`): they differ
+ * whenever the printed text is spaced or quoted otherwise, which changes nothing.
+ */
+const POSITION = /(^|_)location$|_start$|_end$|^stmt_len$/;
+
+/** Deep equality ignoring positions ({@link POSITION}); on a difference, `path` holds the keys down to it. */
 function same(a: unknown, b: unknown, path: string[]): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
@@ -50,13 +56,13 @@ function same(a: unknown, b: unknown, path: string[]): boolean {
   const left = a as SqlNode;
   const right = b as SqlNode;
   for (const key in left) {
-    if (key === 'location') continue;
+    if (POSITION.test(key)) continue;
     path.push(key);
     if (!(key in right) || !same(left[key], right[key], path)) return false;
     path.pop();
   }
   for (const key in right) {
-    if (key !== 'location' && !(key in left)) {
+    if (!POSITION.test(key) && !(key in left)) {
       path.push(key);
       return false;
     }

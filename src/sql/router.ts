@@ -238,7 +238,6 @@ export function createSqlRouter(loadedParser: () => SqlParser, input: SqlRouterO
         }),
       );
       const refuse = refuser(sql);
-      if (typeof plan.lost === 'string') refuse(plan.lost);
       const statement = structuredClone(plan.statement);
       try {
         rewritten = rewriteStatement(statement, sql, modes, tables, loadedParser(), forms, refuse, withCompare);

@@ -81,6 +81,36 @@ describeDrivers('routed SQL: write safety', (getCtx) => {
     ).toEqual(['top', 'top', 'c']);
   });
 
+  it('dualwrite: text spaced or quoted otherwise than the printer prints it is routed (IN lists, arrays, quoted names)', async () => {
+    const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'dualwrite' });
+    await admin("INSERT INTO users VALUES (1, 'a', 'a', 'a@x'), (2, 'b', 'b', 'b@x'), (3, 'c', 'c', 'c@x')");
+    // As query builders send them: quoted names, no spaces after commas, parameters in lists.
+    const found = await db.query(
+      'select "id","username" from "users" where "users"."id" in ($1,$2) order by "id"',
+      [1, 2],
+    );
+    expect(found.rows).toEqual([
+      { id: 1, username: 'a' },
+      { id: 2, username: 'b' },
+    ]);
+    await db.query('update "users" set "username"=$1 where "users"."id" in ($2,  $3)', ['z', 1, 3]);
+    await db.query("UPDATE users SET email = 'e' WHERE id = ANY (ARRAY[ 2,3 ]) AND username LIKE ANY (ARRAY['%'])");
+    expect(await rows(admin)).toEqual([
+      { id: 1, user_name: 'z', username: 'z', email: 'a@x' },
+      { id: 2, user_name: 'b', username: 'b', email: 'e' },
+      { id: 3, user_name: 'z', username: 'z', email: 'e' },
+    ]);
+  });
+
+  it('a statement refused in one stage runs in a stage that leaves its text as it is, on the same router', async () => {
+    const { db, admin, setStage } = await routedUsers(getCtx(), pglite(), { stage: 'dualwrite' });
+    await admin("INSERT INTO users VALUES (1, 'a', 'a', ''), (2, 'b', 'b', '')");
+    const grouped = 'SELECT username FROM users GROUP BY DISTINCT username ORDER BY username';
+    await expect(db.query(grouped)).rejects.toThrow(/GROUP BY DISTINCT/);
+    setStage('complete');
+    expect((await db.query(grouped)).rows).toEqual([{ username: 'a' }, { username: 'b' }]);
+  });
+
   it('shadow: refuses SELECT ... INTO over a migrated table; no table is created', async () => {
     const { db, admin } = await routedUsers(getCtx(), pglite(), { stage: 'shadow' });
     await admin("INSERT INTO users VALUES (1, 'a', 'a', '')");
