@@ -72,7 +72,8 @@ function operationOf(statement: SqlNode, kind: string, refuse: Refuse): Operatio
       // The new table would take the rewritten statement's columns and persistence, hidden ones included.
       if ((statement.SelectStmt as SqlNode).intoClause !== undefined) {
         refuse(
-          'SELECT ... INTO over a migrated table; create the table with CREATE TABLE, then fill it with INSERT INTO ... SELECT, which is routed',
+          'SELECT ... INTO over a migrated table',
+          'Create the table with CREATE TABLE, then fill it with INSERT INTO ... SELECT, which is routed',
         );
       }
       return 'find';

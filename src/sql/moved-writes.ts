@@ -517,7 +517,8 @@ function lockedDeletes(ctx: MovedContext, write: MovedWrite, ctes: SqlNode[], co
   const call = unstableCall([body.whereClause, body.usingClause]);
   if (call !== undefined) {
     ctx.refuse(
-      `${call} in a DELETE from ${write.table.name}, whose condition is evaluated again to delete the side rows of the same rows; select the keys first and delete by them`,
+      `${call} in a DELETE from ${write.table.name}, whose condition is evaluated again to delete the side rows of the same rows`,
+      'Select the keys first and delete by them',
     );
   }
   for (const cte of ctes.slice(0, count)) {

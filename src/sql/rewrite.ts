@@ -329,7 +329,8 @@ function targetList(
         if (ctx.writes && owner !== ctx.root && !ctx.exists.has(owner)) {
           // Its rows would hold the application's fields only, and may be written somewhere.
           ctx.refuse(
-            "a * over a migrated table inside a statement that writes (it stands for the application's fields only, not every column of the table, and the rows may be written on); list the columns",
+            "a * over a migrated table inside a statement that writes (it stands for the application's fields only, not every column of the table, and the rows may be written on)",
+            'List the columns',
           );
         }
         targets.splice(i, 1, ...expanded.map((entry) => entry.target));
@@ -680,7 +681,8 @@ function refuseUnstableCopies(
       const call = unstableCall(values[indexOf(column.name)]);
       if (call === undefined) continue;
       ctx.refuse(
-        `${call} in the value written to the migrated column "${column.name}" of ${table.name}, which the old side's columns get too: each would get a value of its own; compute the value in the application and pass it as a parameter`,
+        `${call} in the value written to the migrated column "${column.name}" of ${table.name}, which the old side's columns get too (each would get a value of its own)`,
+        'Compute the value in the application and pass it as a parameter',
       );
     }
   }

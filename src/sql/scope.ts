@@ -40,8 +40,11 @@ export interface Resolved {
   readonly qualifier: readonly string[];
 }
 
-/** Throws the error of a construct the router can't rewrite safely. */
-export type Refuse = (construct: string) => never;
+/**
+ * Throws the error of a construct the router can't rewrite safely; `remedy`, a sentence
+ * saying what to write instead, follows the refusal.
+ */
+export type Refuse = (construct: string, remedy?: string) => never;
 
 export function newScope(parent: Scope | undefined, ctes?: ReadonlySet<string>): Scope {
   return { entries: [], parent, ctes: ctes ?? parent?.ctes ?? new Set(), merged: false };
@@ -175,8 +178,11 @@ function migratedColumn(
 
 /** Refuses with a {@link ValidationError} naming the statement and the construct. */
 export function refuser(sql: string): Refuse {
-  return (construct: string) => {
+  return (construct: string, remedy?: string) => {
     const preview = sql.length > 120 ? `${sql.slice(0, 120)}...` : sql;
-    throw new ValidationError(`routed SQL: can't rewrite ${construct} safely; nothing was run. Statement: ${preview}`);
+    const instead = remedy === undefined ? '' : ` ${remedy}.`;
+    throw new ValidationError(
+      `routed SQL: can't rewrite ${construct} safely; nothing was run.${instead} Statement: ${preview}`,
+    );
   };
 }

@@ -3,8 +3,9 @@
  * that sets both sides copies the value written to a migrated column into the old side's
  * form, so PostgreSQL evaluates it once per side: `random()`, `gen_random_uuid()` or
  * `nextval()` would store different values on the two sides. Functions are judged by an
- * allowlist of built-ins that are immutable or stable (the same within one statement);
- * any other function, a user's included, is taken as volatile.
+ * allowlist of built-ins that are immutable or stable (the same within one statement),
+ * with the aggregates whose value doesn't depend on their input's order; any other
+ * function, a user's included, is taken as volatile.
  */
 import { forEachNode, type SqlNode } from './parser.js';
 
@@ -143,6 +144,32 @@ const STABLE = new Set([
   'cardinality',
   'array_to_json',
   'row_to_json',
+  // aggregates whose result doesn't depend on the order of their input (in a sub-query,
+  // evaluated twice over the statement's one snapshot, they give one value)
+  'count',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'bool_and',
+  'bool_or',
+  'every',
+  'bit_and',
+  'bit_or',
+  // set-returning functions of their arguments alone
+  'unnest',
+  'generate_series',
+  'generate_subscripts',
+  'json_array_elements',
+  'jsonb_array_elements',
+  'json_array_elements_text',
+  'jsonb_array_elements_text',
+  'json_each',
+  'jsonb_each',
+  'json_each_text',
+  'jsonb_each_text',
+  'json_object_keys',
+  'jsonb_object_keys',
   // misc
   'coalesce',
   'nullif',
