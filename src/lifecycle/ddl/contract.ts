@@ -451,31 +451,32 @@ export class ContractRefusedError extends StageTransitionError {
   /** The closed gate: why, and what closed it. */
   readonly gate: ContractGate;
 
-  constructor(gate: ContractGate, hint?: string) {
-    super(
-      `${gate.reason}${
-        hint ??
-        (gate.closedBy === 'stage'
-          ? " (pass stage: 'complete' once every process is there, or force: true, which is logged)"
-          : ' (or pass force: true, which is logged)')
-      }`,
-    );
+  constructor(gate: ContractGate) {
+    const hint =
+      gate.closedBy === 'stage'
+        ? " (pass stage: 'complete' once every process is there, or force: true, which is logged)"
+        : ' (or pass force: true, which is logged)';
+    super(`${gate.reason}${hint}`);
     this.gate = gate;
   }
 }
 
 /**
- * {@link contract} stopped part-way: before `step`, under the migration's lock, it found
- * the write path changed or the stage moved since it checked its gate. The steps before
- * `step` ran (none of them drops anything a stage before `complete` needs, unless the
- * stage moved after they ran); `step` and those after it did not.
+ * {@link contract} stopped part-way, forced or not: before `step`, under the migration's
+ * lock, it found the write path changed or the stage moved since it checked its gate. The
+ * steps before `step` ran (none of them drops anything a stage before `complete` needs,
+ * unless the stage moved after they ran); `step` and those after it did not. Unlike a
+ * {@link ContractRefusedError}, something may have changed.
  */
-export class ContractStoppedError extends ContractRefusedError {
+export class ContractStoppedError extends StageTransitionError {
+  /** The gate as the step found it closed: why, and what closed it. */
+  readonly gate: ContractGate;
   /** The step that did not run. */
   readonly step: DdlStep;
 
   constructor(gate: ContractGate, step: DdlStep) {
-    super(gate, '; once every process is back at complete, verify again and run contract again to finish');
+    super(`${gate.reason}; once every process is back at complete, verify again and run contract again to finish`);
+    this.gate = gate;
     this.step = step;
   }
 }
