@@ -31,6 +31,7 @@ export {
   type RecordedEvent,
   stateTablesExist,
   type VerificationRecord,
+  verifiedBefore,
 } from './lifecycle/state/index.js';
 export {
   type BackfillProgressValue,

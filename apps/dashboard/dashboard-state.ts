@@ -16,6 +16,7 @@ import {
   lastVerification,
   lastWritePathChange,
   type ResolvedThresholds,
+  verifiedBefore,
 } from '../../src/internal.js';
 import {
   type FleetMetrics,
@@ -228,7 +229,7 @@ async function readVerification(
     checkedRows: last.checkedRows,
     mismatchedRows: last.mismatchedRows,
     missingRows: last.missingRows,
-    writePathChangedAt: changed !== undefined && changed >= last.startedAt ? iso(changed) : null,
+    writePathChangedAt: changed !== undefined && verifiedBefore(last, changed) ? iso(changed) : null,
   };
 }
 

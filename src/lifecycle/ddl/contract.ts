@@ -21,6 +21,7 @@ import {
   recordEvent,
   stateTablesExist,
   type VerificationRecord,
+  verifiedBefore,
 } from '../state/index.js';
 import { derivedIdentifier } from './names.js';
 import {
@@ -382,7 +383,7 @@ function verificationProblem(
     );
     return `the last verification (${at}) failed: ${verification.mismatchedRows} mismatched and ${verification.missingRows} missing of ${verification.checkedRows} rows checked${nulls.join('')}; fix them and verify again`;
   }
-  if (changed !== undefined && verification.startedAt.getTime() <= changed.getTime()) {
+  if (changed !== undefined && verifiedBefore(verification, changed)) {
     // Its end may be later: a verification already scanning when the write path changed
     // passed some rows before the change, and those may have been written differently since.
     return `the last verification (started ${verification.startedAt.toISOString()}, finished ${at}) started before the last write-path change (${changed.toISOString()}); verify again`;

@@ -79,4 +79,4 @@ export {
   stateTablesExist,
 } from './state-schema.js';
 export { ensureStateTables } from './state-tables.js';
-export { lastVerification, recordVerification, type VerificationRecord } from './verifications.js';
+export { lastVerification, recordVerification, type VerificationRecord, verifiedBefore } from './verifications.js';

@@ -35,6 +35,14 @@ export interface VerificationRecord {
 const START_SQL = `COALESCE((details->>'startedAt')::timestamptz,
             at - COALESCE((details->>'durationMs')::double precision, 0) * interval '1 millisecond')`;
 
+/**
+ * Whether `verification` is stale against the write-path change at `changed`: it started
+ * at or before it, so rows it had passed may have been written differently since.
+ */
+export function verifiedBefore(verification: VerificationRecord, changed: Date | undefined): boolean {
+  return changed !== undefined && verification.startedAt.getTime() <= changed.getTime();
+}
+
 /** Stores a verification result (used by `verify`), and resolves when it was recorded. */
 export async function recordVerification(
   db: Queryable,
