@@ -42,11 +42,14 @@ const SECRET_PARAMETER = /pass|secret|token/i;
  */
 export function redactUrl(url: string): string {
   if (!URL.canParse(url)) {
-    return url
-      .replace(/:[^:@/]*@/, ':***@')
-      .replace(/(^|[?&;\s])([^=&#;\s]*)=([^&#;\s]*)/g, (all, lead: string, name: string) =>
-        SECRET_PARAMETER.test(name) ? `${lead}${name}=***` : all,
-      );
+    return (
+      url
+        .replace(/:[^:@/]*@/, ':***@')
+        // A value may be quoted, as libpq's key=value form allows: 'sec ret', with \' inside.
+        .replace(/(^|[?&;\s])([^=&#;\s]*)=('(?:[^'\\]|\\.)*'?|[^&#;\s]*)/g, (all, lead: string, name: string) =>
+          SECRET_PARAMETER.test(name) ? `${lead}${name}=***` : all,
+        )
+    );
   }
   const parsed = new URL(url);
   if (parsed.password !== '') parsed.password = '***';
