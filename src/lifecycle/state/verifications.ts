@@ -12,10 +12,10 @@ export interface VerificationRecord {
   /** When it finished (when its result was recorded). */
   readonly at: Date;
   /**
-   * When it started, by the database's clock, before it read its first row. What it proves
-   * holds from here: a write-path change after its start may have touched rows it had
-   * already passed. Verifications recorded before flagshift kept the start count from
-   * their end less their duration.
+   * When it started, by the database's clock, before it read its first row: a write-path
+   * change after that may have touched rows it had already passed, so it stands only
+   * against changes before it. One recorded by a flagshift that didn't record starts
+   * counts from its end less its duration.
    */
   readonly startedAt: Date;
   readonly checkedRows: number;
