@@ -174,13 +174,14 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
   let inFlight: Promise<boolean> | undefined;
   // Cumulative counts last published per migration: history rows carry the difference.
   let lastCounts = new Map<string, PublishedCounts>();
-  // When the counts of the next history rows began to accrue: the last successful publish
-  // by the database's clock, or, before the first, this publisher's start by the process's.
+  // When the counts of the next history rows began to accrue: the last successful publish's
+  // snapshot by the database's clock, or, before the first, this publisher's start by the process's.
   const createdAt = performance.now();
   let windowStart: Date | undefined;
 
   async function publishOnce(): Promise<boolean> {
     try {
+      const snapshotAt = performance.now();
       const snapshot = metrics.snapshot();
       const counts = new Map<string, PublishedCounts>();
       const deltas: Record<string, [number, number]> = {};
@@ -230,7 +231,10 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
         retentionMs,
       });
       lastCounts = counts;
-      windowStart = publishedAt;
+      // The next window's counts began at the snapshot, before the publish ran: its time by
+      // the database's clock, less everything since the snapshot by the process's, is never
+      // later than the snapshot, so no comparison of this window is stamped into the next.
+      windowStart = new Date(publishedAt.getTime() - (performance.now() - snapshotAt));
       published++;
       if (failing) {
         failing = false;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getMigrationFlags, setMigrationFlags } from '../../../adapters/postgres-flags/index.js';
-import { StageTransitionError } from '../../../src/index.js';
+import { type Driver, StageTransitionError } from '../../../src/index.js';
 import {
   checkPromotion,
   createBackfill,
@@ -9,6 +9,7 @@ import {
   servesMoreNew,
 } from '../../../src/lifecycle/index.js';
 import { listEvents } from '../../../src/lifecycle/state/index.js';
+import { type Deferred, deferred } from '../../support/deferred.js';
 import { describeDrivers } from '../../support/drivers.js';
 import { usersFixture, usersMigration } from '../../support/fixtures.js';
 
@@ -112,6 +113,42 @@ describeDrivers('promotion gate', (getCtx) => {
     // This one's began after it: recorded at live 10%.
     await readAndPublish(20);
     expect(await setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).toMatchObject({ percent: 50 });
+  });
+
+  it("comparisons taken after a publish's snapshot and before a change, published after it, count as before it", async () => {
+    const { ctx, migration, opts, repo, metrics } = await shadowWithEvidence(25);
+    // A second process whose publish is held after its snapshot, until released.
+    let hold: Deferred | undefined;
+    const held: Driver = {
+      ...ctx.driver,
+      name: ctx.driver.name,
+      supportsConcurrentQueries: ctx.driver.supportsConcurrentQueries,
+      query: async (sql, params) => {
+        if (sql.includes('metrics_history') && hold !== undefined) await hold.promise;
+        return ctx.driver.query(sql, params);
+      },
+    };
+    const publisher = createMetricsPublisher({
+      driver: held,
+      metrics,
+      stateSchema: ctx.schema,
+      processId: 'app-2',
+      intervalMs: 3_600_000,
+    });
+    expect(await publisher.publish()).toBe(true);
+    hold = deferred();
+    const publishing = publisher.publish();
+    // Compared in shadow after that publish's snapshot: the next window's.
+    for (let i = 0; i < 20; i++) await repo.get((i % 30) + 1);
+    await setMigrationFlags(ctx.driver, migration, { stage: 'live', percent: 10 }, opts);
+    hold.resolve();
+    expect(await publishing).toBe(true);
+    hold = undefined;
+    expect(await publisher.publish()).toBe(true);
+    // Those 20 were made in shadow, before the move to live 10%: no evidence for live 10%.
+    await expect(setMigrationFlags(ctx.driver, migration, { percent: 50 }, opts)).rejects.toThrow(
+      /not enough evidence yet: 0 of 20 comparisons since/,
+    );
   });
 
   it('rampdown -> complete: rests on the comparisons of the last position that compared, since rampdown compares none', async () => {
