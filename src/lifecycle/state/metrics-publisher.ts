@@ -220,7 +220,7 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
           );
         }
       }
-      const publishedAt = await publishSnapshot(driver, schema, {
+      const done = await publishSnapshot(driver, schema, {
         processId,
         intervalMs,
         snapshot: JSON.stringify(snapshot),
@@ -234,7 +234,9 @@ export function createMetricsPublisher(options: MetricsPublisherOptions): Metric
       // The next window's counts began at the snapshot, before the publish ran: its time by
       // the database's clock, less everything since the snapshot by the process's, is never
       // later than the snapshot, so no comparison of this window is stamped into the next.
-      windowStart = new Date(publishedAt.getTime() - (performance.now() - snapshotAt));
+      // Never before this window's own stamp either: the windows stay in their order.
+      const fromSnapshot = done.at.getTime() - (performance.now() - snapshotAt);
+      windowStart = new Date(Math.max(fromSnapshot, done.windowAt.getTime() + 1));
       published++;
       if (failing) {
         failing = false;

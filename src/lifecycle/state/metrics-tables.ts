@@ -113,11 +113,16 @@ export interface SnapshotPublish {
 /**
  * Upserts the process's snapshot row, appends its history rows and prunes what is older
  * than the retention, in one statement (so one round trip, and one transaction on a pool).
- * Resolves the database's time of the publish: the start of the process's next window.
+ * Resolves the database's time of the publish (`at`) and the start its history rows were
+ * stamped with (`windowAt`).
  */
-export async function publishSnapshot(db: Queryable, schema: string, publish: SnapshotPublish): Promise<Date> {
+export async function publishSnapshot(
+  db: Queryable,
+  schema: string,
+  publish: SnapshotPublish,
+): Promise<{ readonly at: Date; readonly windowAt: Date }> {
   const s = quoteStateSchema(schema);
-  const { rows } = await db.query<{ at: unknown }>(
+  const { rows } = await db.query<{ at: unknown; window_at: unknown }>(
     `WITH snap AS (
   INSERT INTO ${s}.metrics_snapshots AS m (process_id, updated_at, interval_ms, snapshot)
   VALUES ($1, clock_timestamp(), $2, $3::jsonb)
@@ -138,7 +143,8 @@ export async function publishSnapshot(db: Queryable, schema: string, publish: Sn
    WHERE updated_at < clock_timestamp() - $5::double precision * interval '1 millisecond' AND process_id <> $1
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM history)::int AS history, statement_timestamp() AS at`,
+SELECT (SELECT count(*) FROM history)::int AS history, statement_timestamp() AS at,
+       coalesce($6::timestamptz, statement_timestamp() - $7::double precision * interval '1 millisecond') AS window_at`,
     [
       publish.processId,
       publish.intervalMs,
@@ -150,7 +156,7 @@ SELECT (SELECT count(*) FROM history)::int AS history, statement_timestamp() AS 
       ...(publish.sides === undefined ? [] : [publish.sides]),
     ],
   );
-  return toDate(rows[0]?.at);
+  return { at: toDate(rows[0]?.at), windowAt: toDate(rows[0]?.window_at) };
 }
 
 /** The part of {@link publishSnapshot} over `metrics_sides`, whose rows are `$8`. */
