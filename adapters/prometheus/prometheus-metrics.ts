@@ -88,14 +88,20 @@ const optionsSchema = z.strictObject({
     .string()
     .regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/)
     .optional(),
-  latencyBuckets: wholeOption(z.array(z.number().positive()).min(1)).optional(),
+  latencyBuckets: wholeOption(
+    z
+      .array(z.number().positive())
+      .min(1)
+      // A bound given twice makes two series of one `le`, which Prometheus refuses.
+      .refine((bounds) => new Set(bounds).size === bounds.length),
+  ).optional(),
   guardrails: guardrailsOption.optional(),
 });
 
 const expected = {
   registry: 'a prom-client Registry',
   prefix: 'a Prometheus metric name prefix (letters, digits, "_" and ":", not starting with a digit)',
-  latencyBuckets: 'a non-empty array of positive numbers',
+  latencyBuckets: 'a non-empty array of distinct positive numbers',
   guardrails: 'guardrails from createGuardrails() (with subscribe and status)',
 };
 
@@ -128,7 +134,7 @@ function registered<M extends Metric>(
  *
  * | metric (default prefix) | type | labels |
  * |---|---|---|
- * | `flagshift_reads_total` | counter | `migration`, `stage`, `side` (served), `operation` |
+ * | `flagshift_reads_total` | counter | `migration`, `stage`, `route`, `side` (served), `operation` |
  * | `flagshift_writes_total` | counter | `migration`, `stage`, `sides` (`old`/`new`/`both`), `operation` |
  * | `flagshift_comparisons_total` | counter | `migration`, `stage`, `result` (`matched`/`mismatched`) |
  * | `flagshift_mismatches_total` | counter | `migration`, `stage` |

@@ -291,8 +291,11 @@ describe('prometheus exporter', () => {
     expect(() => createPrometheusMetrics({ prefix: 'flag-shift_' })).toThrow(
       'prometheus metrics option "prefix" must be a Prometheus metric name prefix',
     );
+    expect(() => createPrometheusMetrics({ latencyBuckets: [0.1, 0.1, 1] })).toThrow(
+      'prometheus metrics option "latencyBuckets" must be a non-empty array of distinct positive numbers, got [0.1, 0.1, 1]',
+    );
     expect(() => createPrometheusMetrics({ latencyBuckets: [] })).toThrow(
-      'prometheus metrics option "latencyBuckets" must be a non-empty array of positive numbers, got []',
+      'prometheus metrics option "latencyBuckets" must be a non-empty array of distinct positive numbers, got []',
     );
     expect(() => createPrometheusMetrics({ registry: {} as Registry })).toThrow(
       'prometheus metrics option "registry" must be a prom-client Registry, got an object',
