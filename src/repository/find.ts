@@ -371,11 +371,18 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: ReadonlyMap<
       const side = sides.get(core.plans.indexOf(mapped.plan)) ?? 'old';
       column = side === 'new' ? mapped.mapping.newColumns[0]! : mapped.mapping.oldColumns[0]!;
     }
-    return { sql: `${alias}.${column.quoted}`, column, direction, notNull: core.table.keyFields.includes(field) };
+    const notNull = core.table.keyFields.includes(field);
+    return {
+      sql: `${alias}.${column.quoted}`,
+      column,
+      direction,
+      notNull,
+      instant: core.table.fieldKinds[field] === 'date',
+    };
   });
   // Key order last, so equal sort values come back in a stable order on both sides.
   for (const column of core.keyColumns) {
-    sorted.push({ sql: `${alias}.${column.quoted}`, column, direction: 'ASC', notNull: true });
+    sorted.push({ sql: `${alias}.${column.quoted}`, column, direction: 'ASC', notNull: true, instant: false });
   }
   if (query.after !== undefined) {
     const after = query.after;
@@ -383,6 +390,7 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: ReadonlyMap<
       afterCondition(
         sorted.map((item, index) => ({ ...item, value: after[index] })),
         params,
+        { table: core.table.table.quoted, keys: core.keyColumns.length },
       ),
     );
   }

@@ -19,6 +19,18 @@ export interface KeysetColumn {
   readonly value: unknown;
   /** A key column: never NULL, so the condition needs no NULL branch (which would keep its index out of use). */
   readonly notNull?: boolean;
+  /**
+   * A timestamp: the column keeps microseconds, the cursor's `Date` milliseconds. The
+   * condition compares with the cursor row's own value (see {@link afterCondition}).
+   */
+  readonly instant?: boolean;
+}
+
+/** Where a cursor row's exact values are: its table, and its key columns (the last of the keyset's). */
+export interface CursorRow {
+  /** The table, quoted. */
+  readonly table: string;
+  readonly keys: number;
 }
 
 /** The fields a cursor holds values of, in order: the sort fields, then the key fields. */
@@ -98,13 +110,32 @@ export function parseCursor(
  * `(a > $1) OR (a = $1 AND b > $2) ...`. NULLs sort as PostgreSQL sorts them by default:
  * last ascending, first descending.
  */
-export function afterCondition(columns: readonly KeysetColumn[], params: Params): string {
+export function afterCondition(columns: readonly KeysetColumn[], params: Params, row: CursorRow): string {
   const ors: string[] = [];
-  const same = ({ sql, column, value }: KeysetColumn) =>
-    value === null ? `${sql} IS NULL` : `${sql} = ${params.add(column.codec.encode(value), column.codec.cast)}`;
-  const beyond = ({ sql, column, direction, value, notNull }: KeysetColumn): string | undefined => {
+  const placeholders = new Map<KeysetColumn, string>();
+  const keys = columns.slice(columns.length - row.keys);
+  // The cursor's value of a column; for a timestamp, the cursor row's own value while it
+  // still falls in the cursor's millisecond (a primary-key lookup, run once), else the
+  // cursor's: rows sharing a millisecond neither repeat nor go missing.
+  const cursorValue = (item: KeysetColumn): string => {
+    const known = placeholders.get(item);
+    if (known !== undefined) return known;
+    const { column, value } = item;
+    let placeholder = params.add(column.codec.encode(value), column.codec.cast);
+    if (item.instant) {
+      const match = keys.map((key) => `c.${key.column.quoted} = ${cursorValue(key)}`).join(' AND ');
+      const own = `c.${column.quoted}`;
+      placeholder = `coalesce((SELECT ${own} FROM ${row.table} c WHERE ${match} AND ${own} >= ${placeholder} AND ${own} < ${placeholder} + interval '1 millisecond'), ${placeholder})`;
+    }
+    placeholders.set(item, placeholder);
+    return placeholder;
+  };
+  const same = (item: KeysetColumn) =>
+    item.value === null ? `${item.sql} IS NULL` : `${item.sql} = ${cursorValue(item)}`;
+  const beyond = (item: KeysetColumn): string | undefined => {
+    const { sql, direction, value, notNull } = item;
     if (value === null) return direction === 'ASC' ? undefined : `${sql} IS NOT NULL`;
-    const placeholder = params.add(column.codec.encode(value), column.codec.cast);
+    const placeholder = cursorValue(item);
     if (direction === 'DESC') return `${sql} < ${placeholder}`;
     return notNull ? `${sql} > ${placeholder}` : `(${sql} > ${placeholder} OR ${sql} IS NULL)`;
   };

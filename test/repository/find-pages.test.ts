@@ -222,4 +222,40 @@ describeDrivers('pages, counts and projections', (getCtx) => {
     // By size descending, then by the byte key: [n, 255 - n] orders by n.
     expect(walked.map((at) => at.getUTCDate())).toEqual([2, 5, 1, 4, 3, 6]);
   });
+
+  it('timestamps with microseconds: pages in either direction cover rows sharing a millisecond once, in order', async () => {
+    const ctx = getCtx();
+    await ctx.sql(`CREATE TABLE ${ctx.schema}.events (id int PRIMARY KEY, at timestamptz NOT NULL)`);
+    // Three rows inside one millisecond, out of key order, and one a second later.
+    await ctx.sql(
+      `INSERT INTO ${ctx.schema}.events VALUES
+         (1, '2026-01-01 00:00:00.000300+00'), (2, '2026-01-01 00:00:00.000100+00'),
+         (3, '2026-01-01 00:00:00.000200+00'), (4, '2026-01-01 00:00:01+00')`,
+    );
+    const events = defineTable({
+      name: 'events',
+      key: 'id',
+      entity: z.object({ id: z.number().int(), at: z.date() }),
+      columns: { at: { type: 'timestamptz' } },
+    });
+    const repo = createRepository(events, { driver: ctx.driver });
+    for (const [direction, expected] of [
+      ['asc', [2, 3, 1, 4]],
+      ['desc', [4, 1, 3, 2]],
+    ] as const) {
+      const walked: number[] = [];
+      let after: string | undefined;
+      for (let page = 0; page < 6; page++) {
+        const found = await repo.findPage({
+          orderBy: [{ field: 'at', direction }],
+          limit: 1,
+          ...(after === undefined ? {} : { after }),
+        });
+        walked.push(...found.items.map((event) => event.id));
+        after = found.next;
+        if (after === undefined) break;
+      }
+      expect(walked).toEqual(expected);
+    }
+  });
 });
