@@ -63,3 +63,22 @@ export function backwardSql(
   const allowed = mapping.newColumns.map((column) => column.name);
   return backward.map((expression) => renderSqlForm(expression, allowed, reference, `migration "${migration.name}"`));
 }
+
+/** Types PostgreSQL has no `=` for: compared by their text. */
+const NO_EQUALITY = new Set(['xml', 'point', 'line', 'lseg', 'box', 'path', 'polygon', 'circle']);
+
+/**
+ * `sql`, a value of SQL type `type`, in a form `IS DISTINCT FROM` can compare: `json` as
+ * `jsonb` (json has no `=`, and jsonb compares values, not spellings), the types without
+ * `=` as text, any other type as it is.
+ */
+export function comparableSql(sql: string, type: string | undefined): string {
+  const base = type
+    ?.toLowerCase()
+    .replace(/\(.*$/, '')
+    .replace(/^pg_catalog\./, '')
+    .trim();
+  if (base === 'json') return `(${sql})::jsonb`;
+  if (base !== undefined && NO_EQUALITY.has(base)) return `(${sql})::text`;
+  return sql;
+}

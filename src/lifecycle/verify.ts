@@ -22,6 +22,7 @@ import {
   sleep,
   staleSql,
 } from './backfill/index.js';
+import { comparableSql } from './sql-forms.js';
 import {
   DEFAULT_STATE_SCHEMA,
   emitEvent,
@@ -379,7 +380,7 @@ export function chunkSql(
   const columns = targets
     .map(
       (_, index) =>
-        `jsonb_build_object('actual', to_jsonb(${actual(index)}), 'expected', to_jsonb(${expected(index)}), 'differs', ${actual(index)} IS DISTINCT FROM ${expected(index)})`,
+        `jsonb_build_object('actual', to_jsonb(${actual(index)}), 'expected', to_jsonb(${expected(index)}), 'differs', ${comparableSql(actual(index), targets[index]!.target.type)} IS DISTINCT FROM ${comparableSql(expected(index), targets[index]!.target.type)})`,
     )
     .join(', ');
   // NULL in a column contract makes NOT NULL (a side column only where the side row exists:

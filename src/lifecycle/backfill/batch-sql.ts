@@ -2,6 +2,7 @@
  * The statement of one backfill batch: fills the next keys of a range with forward(old),
  * leaving alone every row that is already right or whose new side stands as written.
  */
+import { comparableSql } from '../sql-forms.js';
 import { rangeAdvanceSql } from '../state/index.js';
 import { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
 import type { DataPlan, SameRowTarget, TargetColumn } from './types.js';
@@ -92,8 +93,8 @@ export function staleSql(
   const compared = targets.filter(({ target }) => heldOf(target) === undefined);
   const terms: string[] = [];
   if (compared.length > 0) {
-    const actual = compared.map((each) => each.actual).join(', ');
-    const wanted = compared.map((each) => each.target.forward(alias)).join(', ');
+    const actual = compared.map((each) => comparableSql(each.actual, each.target.type)).join(', ');
+    const wanted = compared.map((each) => comparableSql(each.target.forward(alias), each.target.type)).join(', ');
     terms.push(`ROW(${actual}) IS DISTINCT FROM ROW(${wanted})`);
   }
   const held = new Set<string>();
@@ -172,8 +173,10 @@ function joinedBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
     const columns = side.columns.map((target) => target.column.quoted).join(', ');
     const values = side.columns.map((target) => target.forward('b')).join(', ');
     const sets = side.columns.map((target) => `${target.column.quoted} = EXCLUDED.${target.column.quoted}`).join(', ');
-    const current = side.columns.map((target) => `s.${target.column.quoted}`).join(', ');
-    const incoming = side.columns.map((target) => `EXCLUDED.${target.column.quoted}`).join(', ');
+    const current = side.columns.map((target) => comparableSql(`s.${target.column.quoted}`, target.type)).join(', ');
+    const incoming = side.columns
+      .map((target) => comparableSql(`EXCLUDED.${target.column.quoted}`, target.type))
+      .join(', ');
     ctes.push(`${name} AS (
       INSERT INTO ${side.table.quoted} AS s (${sideKey}, ${columns})
       SELECT ${keyList(plan, 'b')}, ${values} FROM batch AS b

@@ -12,7 +12,7 @@ import {
   type Migration,
   type QualifiedName,
 } from '../../model/index.js';
-import { backwardSql, forwardSql } from '../sql-forms.js';
+import { backwardSql, comparableSql, forwardSql } from '../sql-forms.js';
 import type { DataPlan, MigrationInspection, PlanProblem, SameRowTarget, SideTarget, TargetColumn } from './types.js';
 
 /** Reads the catalog for `migration` and builds its {@link DataPlan}, or lists what is wrong. */
@@ -144,8 +144,8 @@ function heldSql(
     comparable(castType(catalog.columns.get(column.name)?.type ?? column.type ?? 'text')),
   );
   return (alias) => {
-    const current = targets.map((each) => `${alias}.${each.column.quoted}`).join(', ');
-    const forward = targets.map((each) => each.forward(alias)).join(', ');
+    const current = targets.map((each) => comparableSql(`${alias}.${each.column.quoted}`, each.type)).join(', ');
+    const forward = targets.map((each) => comparableSql(each.forward(alias), each.type)).join(', ');
     const old = mapping.oldColumns.map((column, j) => `${alias}.${column.quoted}::${oldTypes[j]}`).join(', ');
     const derived = backwardSql(migration, mapping, (column) => `${alias}."${column}"`)
       .map((expression, j) => `(${expression})::${oldTypes[j]}`)

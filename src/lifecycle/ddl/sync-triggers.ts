@@ -37,7 +37,7 @@ import {
   type Migration,
   type QualifiedName,
 } from '../../model/index.js';
-import { backwardSql, forwardSql } from '../sql-forms.js';
+import { backwardSql, comparableSql, forwardSql } from '../sql-forms.js';
 import type { TransactionMark } from '../state/index.js';
 import { derivedIdentifier, qualifiedName } from './names.js';
 
@@ -120,8 +120,6 @@ export function backfillMark(migration: string): TransactionMark {
 
 /** Quote tag of the function bodies. */
 const TAG = '$flagshift$';
-
-const NO_EQUALITY = new Set(['xml', 'point', 'line', 'lseg', 'box', 'path', 'polygon', 'circle']);
 
 /**
  * The statements that create a migration's sync triggers: the functions first, then the
@@ -395,14 +393,8 @@ END
 
   /** `a IS DISTINCT FROM b` for values of `column`'s type, also for types without `=`. */
   distinct(a: string, b: string, column: BoundColumn): string {
-    const base = this.typeOf(column)
-      ?.toLowerCase()
-      .replace(/\(.*$/, '')
-      .replace(/^pg_catalog\./, '')
-      .trim();
-    if (base === 'json') return `(${a})::jsonb IS DISTINCT FROM (${b})::jsonb`;
-    if (base !== undefined && NO_EQUALITY.has(base)) return `(${a})::text IS DISTINCT FROM (${b})::text`;
-    return `${a} IS DISTINCT FROM ${b}`;
+    const type = this.typeOf(column);
+    return `${comparableSql(a, type)} IS DISTINCT FROM ${comparableSql(b, type)}`;
   }
 
   same(a: string, b: string, column: BoundColumn): string {
