@@ -312,7 +312,7 @@ function foreignKeySteps(
     {
       phase: 'contract',
       description: `add foreign key "${name}" from ${side.display} to ${migration.table.table.display}, not yet validated`,
-      sql: `ALTER TABLE ${side.quoted} ADD CONSTRAINT "${name}" FOREIGN KEY (${keyColumns.map((c) => c.quoted).join(', ')}) REFERENCES ${migration.table.table.quoted} (${mainKeys.join(', ')}) ON DELETE CASCADE NOT VALID`,
+      sql: `ALTER TABLE ${side.quoted} ADD CONSTRAINT "${name}" FOREIGN KEY (${keyColumns.map((c) => c.quoted).join(', ')}) REFERENCES ${migration.table.table.quoted} (${mainKeys.join(', ')}) ON DELETE CASCADE ON UPDATE CASCADE NOT VALID`,
       transactional: true,
       rollback: `ALTER TABLE ${side.quoted} DROP CONSTRAINT IF EXISTS "${name}"`,
     },

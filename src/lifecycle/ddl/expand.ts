@@ -469,7 +469,7 @@ function createSideTable(
   return {
     phase: 'expand',
     description: `create side table ${table.display} (keyed like ${migration.table.table.display})`,
-    sql: `CREATE TABLE IF NOT EXISTS ${table.quoted} (${[...keys, ...values].join(', ')}, PRIMARY KEY (${keyList}), CONSTRAINT ${quoted(foreignKey)} FOREIGN KEY (${keyList}) REFERENCES ${migration.table.table.quoted} (${mainKeys.map((column) => column.quoted).join(', ')}) ON DELETE CASCADE)`,
+    sql: `CREATE TABLE IF NOT EXISTS ${table.quoted} (${[...keys, ...values].join(', ')}, PRIMARY KEY (${keyList}), CONSTRAINT ${quoted(foreignKey)} FOREIGN KEY (${keyList}) REFERENCES ${migration.table.table.quoted} (${mainKeys.map((column) => column.quoted).join(', ')}) ON DELETE CASCADE ON UPDATE CASCADE)`,
     transactional: true,
     addsColumns: true,
     rollback: `DROP TABLE IF EXISTS ${table.quoted}`,

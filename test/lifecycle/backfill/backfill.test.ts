@@ -285,6 +285,23 @@ describeDrivers('backfill', (getCtx) => {
     expect(again.rowsChanged).toBe(0);
   });
 
+  it("move, side table made by expand: a plain update of a main row's key takes its side row along", async () => {
+    const ctx = getCtx();
+    const s = ctx.schema;
+    await ctx.sql(`CREATE TABLE ${s}.users (id int PRIMARY KEY, bio text)`);
+    await ctx.sql(`INSERT INTO ${s}.users VALUES (1, 'a'), (2, 'b')`);
+    const migration = bioMoveMigration(s, 'text');
+    await expand(ctx.driver, migration, { stateSchema: s });
+    await createBackfill(ctx.driver, migration, { stateSchema: s }).run();
+    // As a writer that predates the migration would.
+    await ctx.sql(`UPDATE ${s}.users SET id = 10 WHERE id = 1`);
+    expect(await ctx.sql(`SELECT user_id, bio FROM ${s}.profiles ORDER BY user_id`)).toEqual([
+      { user_id: 2, bio: 'b' },
+      { user_id: 10, bio: 'a' },
+    ]);
+    expect((await verify(ctx.driver, migration, { stateSchema: s })).passed).toBe(true);
+  });
+
   it('mixed: a same-row rename and a cross-table move of one migration are filled by one batch statement', async () => {
     const ctx = getCtx();
     const s = ctx.schema;

@@ -282,7 +282,7 @@ describeDrivers('contract', (getCtx) => {
     await verified(ctx, migration);
     const report = await contract(ctx.driver, migration, { stateSchema: s, stage: 'complete' });
     expect(report.steps.slice(0, 2).map((step) => step.sql)).toEqual([
-      `ALTER TABLE "${s}"."profiles" ADD CONSTRAINT "profiles_users_fkey" FOREIGN KEY ("user_id") REFERENCES "${s}"."users" ("id") ON DELETE CASCADE NOT VALID`,
+      `ALTER TABLE "${s}"."profiles" ADD CONSTRAINT "profiles_users_fkey" FOREIGN KEY ("user_id") REFERENCES "${s}"."users" ("id") ON DELETE CASCADE ON UPDATE CASCADE NOT VALID`,
       `ALTER TABLE "${s}"."profiles" VALIDATE CONSTRAINT "profiles_users_fkey"`,
     ]);
     expect(

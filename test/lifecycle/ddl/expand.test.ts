@@ -329,7 +329,7 @@ describeDrivers('expand', (getCtx) => {
     );
     const report = await expand(ctx.driver, migration, { stateSchema: s, indexes: [{ columns: ['bio'] }] });
     expect(report.steps[0]!.sql).toBe(
-      `CREATE TABLE IF NOT EXISTS "${s}"."profiles" ("user_id" integer, "bio" character varying(200), PRIMARY KEY ("user_id"), CONSTRAINT "profiles_users_fkey" FOREIGN KEY ("user_id") REFERENCES "${s}"."users" ("id") ON DELETE CASCADE)`,
+      `CREATE TABLE IF NOT EXISTS "${s}"."profiles" ("user_id" integer, "bio" character varying(200), PRIMARY KEY ("user_id"), CONSTRAINT "profiles_users_fkey" FOREIGN KEY ("user_id") REFERENCES "${s}"."users" ("id") ON DELETE CASCADE ON UPDATE CASCADE)`,
     );
     expect(
       await ctx.sql(
