@@ -52,7 +52,7 @@ describeDrivers(
         onProgress: (p) => states.push(p.state === 'throttled' ? `throttled: ${p.throttledBy}` : p.state),
       });
       const running = backfill.run();
-      await expect.poll(() => backfill.progress.state).toBe('throttled');
+      await expect.poll(() => backfill.progress.state, { timeout: 10_000 }).toBe('throttled');
       expect(backfill.progress.rowsDone).toBe(0);
       slow = false;
       expect((await running).status).toBe('done');
@@ -73,7 +73,7 @@ describeDrivers(
         healthCheckMs: 20,
       });
       const running = backfill.run();
-      await expect.poll(() => backfill.progress.state).toBe('throttled');
+      await expect.poll(() => backfill.progress.state, { timeout: 10_000 }).toBe('throttled');
       expect(backfill.progress.throttledBy).toMatch(/^oldest transaction \d+ ms > 200 ms$/);
       expect(backfill.progress.rowsDone).toBe(0);
       await reader.query('COMMIT');
@@ -97,7 +97,7 @@ describeDrivers(
         healthCheckMs: 20,
       });
       const running = backfill.run();
-      await expect.poll(() => backfill.progress.state).toBe('throttled');
+      await expect.poll(() => backfill.progress.state, { timeout: 10_000 }).toBe('throttled');
       expect(backfill.progress.throttledBy).toMatch(/^lock wait on the table \d+ ms > 200 ms$/);
       expect(backfill.progress.rowsDone).toBe(0);
       await holder.query('COMMIT');
