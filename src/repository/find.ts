@@ -377,7 +377,8 @@ async function selectKeys(handle: Handle, query: ValidQuery, sides: ReadonlyMap<
       column,
       direction,
       notNull,
-      instant: core.table.fieldKinds[field] === 'date',
+      // A date kept as text compares as text, the cursor's as it was written.
+      instant: core.table.fieldKinds[field] === 'date' && !/char|text/i.test(column.type ?? ''),
     };
   });
   // Key order last, so equal sort values come back in a stable order on both sides.

@@ -236,7 +236,6 @@ describeDrivers('pages, counts and projections', (getCtx) => {
       name: 'events',
       key: 'id',
       entity: z.object({ id: z.number().int(), at: z.date() }),
-      columns: { at: { type: 'timestamptz' } },
     });
     const repo = createRepository(events, { driver: ctx.driver });
     for (const [direction, expected] of [
