@@ -26,7 +26,6 @@ import {
   ensureStateTables,
   finishPass,
   lockPassStart,
-  type NewRange,
   openRangeCount,
   passRowsDone,
   readCheckpoint,
@@ -283,13 +282,7 @@ class BackfillRunner implements Backfill {
           return checkpoint.status === 'running' ? ('joined' as const) : ('skip' as const);
         }
       }
-      const { upper, estimate, bounds } = await cutRanges(tx, plan, this.#settings.ranges);
-      const ranges: NewRange[] = [];
-      if (upper !== null) {
-        const uppers = [...bounds, upper];
-        for (const [index, bound] of uppers.entries())
-          ranges.push({ lower: index === 0 ? null : uppers[index - 1], upper: bound });
-      }
+      const { upper, estimate, ranges } = await cutRanges(tx, plan, this.#settings.ranges);
       this.#pass = await startPass(tx, schema, name, { upper, estimate, ranges });
       this.#totalEstimate = estimate;
       this.#rangeCount = ranges.length;

@@ -4,6 +4,7 @@
  */
 import { loadTableSize } from '../../catalog/index.js';
 import { parseJson, type Queryable } from '../../kernel/index.js';
+import type { NewRange } from '../state/index.js';
 import { keyFromJson, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
 import type { DataPlan } from './types.js';
 
@@ -19,19 +20,21 @@ const RANGE_SAMPLE_ROWS = 50_000;
 
 /**
  * Takes the key bound of a new backfill pass (its largest key now), estimates its rows,
- * and chooses the upper keys of all its ranges but the last (at most `maxRanges` ranges).
+ * and cuts the keys up to it into at most `maxRanges` ranges, each from the last key of
+ * the one before (`lower`, exclusive; `null` for the first) to its own `upper`. An empty
+ * table has no bound and no range.
  */
 export async function cutRanges(
   tx: Queryable,
   plan: DataPlan,
   maxRanges: number,
-): Promise<{ upper: unknown[] | null; estimate: number; bounds: unknown[] }> {
+): Promise<{ upper: unknown[] | null; estimate: number; ranges: NewRange[] }> {
   const table = plan.table.quoted;
   const top = await tx.query<{ k: unknown }>(
     `SELECT ${keyToJson(plan, 't')} AS k FROM ${table} AS t ORDER BY ${keyOrder(plan, 't', 'DESC')} LIMIT 1`,
   );
   const upper = (parseJson(top.rows[0]?.k) as unknown[] | undefined) ?? null;
-  if (upper === null) return { upper: null, estimate: 0, bounds: [] };
+  if (upper === null) return { upper: null, estimate: 0, ranges: [] };
   let estimate = (await loadTableSize(tx, plan.table)).reltuples;
   // Never analyzed (-1) or small: counting is cheap enough, and makes progress exact.
   if (!(estimate >= 10_000)) {
@@ -39,7 +42,7 @@ export async function cutRanges(
     estimate = Number(counted.rows[0]?.n ?? 0);
   }
   const count = Math.min(maxRanges, Math.max(1, Math.ceil(estimate / ROWS_PER_RANGE)));
-  if (count === 1) return { upper, estimate, bounds: [] };
+  if (count === 1) return { upper, estimate, ranges: rangesUpTo([], upper) };
   // Cut where the keys are, not where the key space is: ntile over the keys (a block
   // sample of them on large tables) balances skewed, composite and text keys alike. A
   // tile's last key is the one whose next key starts another tile: both windows share one
@@ -59,5 +62,11 @@ export async function cutRanges(
   const bounds = cut.rows.map((row) => parseJson(row.bound));
   // The last tile ends at (or below) the bound itself.
   bounds.pop();
-  return { upper, estimate, bounds };
+  return { upper, estimate, ranges: rangesUpTo(bounds, upper) };
+}
+
+/** The ranges between consecutive `bounds`, the last ending at `upper`. */
+function rangesUpTo(bounds: readonly unknown[], upper: unknown[]): NewRange[] {
+  const uppers = [...bounds, upper];
+  return uppers.map((bound, index) => ({ lower: index === 0 ? null : uppers[index - 1], upper: bound }));
 }
