@@ -139,16 +139,15 @@ function heldSql(
 ): (alias: string) => string {
   // Rendering validates the backward forms now, as target() does the forward ones.
   backwardSql(migration, mapping, (column) => `t."${column}"`);
-  const comparable = (type: string) => (type === 'json' ? 'jsonb' : type);
-  const oldTypes = mapping.oldColumns.map((column) =>
-    comparable(castType(catalog.columns.get(column.name)?.type ?? column.type ?? 'text')),
-  );
+  const oldTypes = mapping.oldColumns.map((column) => catalog.columns.get(column.name)?.type ?? column.type ?? 'text');
+  // A value of the old column j, in its type, in the form a comparison takes.
+  const asOld = (sql: string, j: number) => comparableSql(`(${sql})::${castType(oldTypes[j]!)}`, oldTypes[j]);
   return (alias) => {
     const current = targets.map((each) => comparableSql(`${alias}.${each.column.quoted}`, each.type)).join(', ');
     const forward = targets.map((each) => comparableSql(each.forward(alias), each.type)).join(', ');
-    const old = mapping.oldColumns.map((column, j) => `${alias}.${column.quoted}::${oldTypes[j]}`).join(', ');
+    const old = mapping.oldColumns.map((column, j) => asOld(`${alias}.${column.quoted}`, j)).join(', ');
     const derived = backwardSql(migration, mapping, (column) => `${alias}."${column}"`)
-      .map((expression, j) => `(${expression})::${oldTypes[j]}`)
+      .map(asOld)
       .join(', ');
     // CASE, so the backward forms run only for rows whose new side was written and differs.
     return `(CASE WHEN ROW(${current}) IS NOT DISTINCT FROM ROW(${forward}) THEN true
