@@ -1,7 +1,8 @@
 /**
  * Part 4: backfilling a rename (`username` from `user_name`) as users run it: after
  * `expand`, so the sync triggers are on, while a steady load of point reads and dual writes
- * runs through the SDK. Each round runs, each on a freshly created and expanded table:
+ * runs through the SDK in a process of its own (bench/load-process.ts), as an application
+ * runs apart from the CLI that backfills its table. Each round runs, each on a freshly created and expanded table:
  *
  * - `flagshift`: `createBackfill(driver, migration).run()` with its defaults.
  * - `keyset-loop`: a plain keyset loop, one autocommitted `UPDATE` of the next batch per
@@ -25,8 +26,8 @@
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
-import { createUsers, usersMigration, usersRepository } from './fixture.js';
-import { type LoadSummary, startLoad } from './load.js';
+import { createUsers, usersMigration } from './fixture.js';
+import { type LoadSummary, startLoadProcess } from './load.js';
 import { median, quantile, ratio, round, sleep } from './stats.js';
 
 /** The approaches of a round, in the order of the first round. */
@@ -133,13 +134,9 @@ function keysetStatement(schema: string): string {
 /** Runs part 4. */
 export async function runBackfills(options: BackfillBenchOptions): Promise<BackfillResults> {
   const { log } = options;
-  const migration = usersMigration(SCHEMA);
   const admin = new pg.Client({ connectionString: options.connectionString });
   admin.on('error', () => undefined);
   await admin.connect();
-  const loadPool = new pg.Pool({ connectionString: options.connectionString, max: options.loadConnections });
-  loadPool.on('error', () => undefined);
-  const repo = usersRepository(migration, loadPool, 'dualwrite');
   // The backfill's own connections, opened before any run and kept open between them
   // (no idle timeout): like the loop's and the single statement's connection, they are not
   // part of what a run times.
@@ -186,21 +183,28 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
   };
 
   // Warm-up of each approach's code, in this process and in the server, on a small table
-  // of its own: the first backfill a process runs compiles its functions while the load's
-  // callbacks wait, which would land in the first round's p99.
+  // of its own: the first backfill a process runs compiles its functions, and the server
+  // plans its statements, which would land in the first round's time.
   for (const approach of APPROACHES) {
     await prepare(WARM_SCHEMA, WARM_ROWS);
     await approaches[approach](WARM_SCHEMA, 1000);
   }
   await admin.query(`DROP SCHEMA ${WARM_SCHEMA} CASCADE`);
 
+  log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty, expanded`);
+  await prepare(SCHEMA, options.rows);
+  const load = await startLoadProcess({
+    connectionString: options.connectionString,
+    schema: SCHEMA,
+    rows: options.rows,
+    rate: options.loadRate,
+    connections: options.loadConnections,
+  });
   const fresh = async () => {
     log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty, expanded`);
     await prepare(SCHEMA, options.rows);
-    await repo.check();
+    await load.check();
   };
-  await fresh();
-  const load = startLoad(repo, { rate: options.loadRate, rows: options.rows });
   log(`the load alone for ${options.loadSettleSeconds} s before the first round`);
   await sleep(options.loadSettleSeconds * 1000);
   try {
@@ -224,12 +228,12 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
         await admin.query('CHECKPOINT');
         await sleep(500);
         if (position === 0) {
-          load.measure();
+          await load.measure();
           await sleep(options.baselineWindows * options.windowSeconds * 1000);
           baseline = (await load.take()).latenciesUs;
           baselines.push(baseline);
         }
-        load.measure();
+        await load.measure();
         const started = performance.now();
         const batchSize = await approaches[approach](SCHEMA, batch);
         const seconds = (performance.now() - started) / 1000;
@@ -284,8 +288,6 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     };
   } finally {
     await load.stop();
-    repo.close();
-    await loadPool.end();
     await backfillPool.end();
     await admin.end();
   }

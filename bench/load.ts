@@ -2,6 +2,8 @@
  * A steady background load of point reads and updates through the SDK, whose latencies
  * are recorded while something else (a backfill) runs.
  */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Repository } from 'flagshift';
 import type { User } from './fixture.js';
 import { random } from './interleave.js';
@@ -116,6 +118,81 @@ export function startLoad(repo: Repository<User, 'id'>, options: LoadOptions): L
     async stop() {
       stopped = true;
       await running;
+    },
+  };
+}
+
+/** What {@link startLoadProcess} hands its process. */
+export interface LoadProcessOptions extends LoadOptions {
+  readonly connectionString: string;
+  /** The schema of the `users` table the load reads and writes (mid-rename, `dualwrite`). */
+  readonly schema: string;
+  /** Connections of the load's pool. */
+  readonly connections: number;
+}
+
+/** A message to the load's process. */
+export type LoadRequest = { readonly id: number; readonly type: 'check' | 'start' | 'measure' | 'take' | 'stop' };
+
+/** Its answer: a summary for `take`, an error's stack if the request failed. */
+export interface LoadResponse {
+  readonly id: number;
+  readonly summary?: LoadSummary;
+  readonly error?: string;
+}
+
+/** A {@link Load} in a process of its own, and the check of its repository after the table changed. */
+export interface LoadProcess extends Omit<Load, 'measure'> {
+  /** Starts a new measurement window, once the process has. */
+  measure(): Promise<void>;
+  /** Reloads the repository's view of the table (after it was dropped and created again). */
+  check(): Promise<void>;
+}
+
+/**
+ * Starts the load in a process of its own (bench/load-process.ts), as an application runs
+ * apart from the CLI that backfills its table: call `check` once the table exists, then
+ * the load starts.
+ */
+export async function startLoadProcess(options: LoadProcessOptions): Promise<LoadProcess> {
+  const entry = fileURLToPath(new URL('./load-process.ts', import.meta.url));
+  // The parent's own flags (`--import tsx`) load the TypeScript entry; values such as the
+  // latencies' Float64Array cross as they are.
+  const child = fork(entry, [JSON.stringify(options)], { serialization: 'advanced', stdio: 'inherit' });
+  const waiting = new Map<number, { resolve: (response: LoadResponse) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  const failAll = (error: Error) => {
+    for (const { reject } of waiting.values()) reject(error);
+    waiting.clear();
+  };
+  child.on('message', (response: LoadResponse) => {
+    const pending = waiting.get(response.id);
+    waiting.delete(response.id);
+    if (response.error !== undefined) pending?.reject(new Error(`the load's process: ${response.error}`));
+    else pending?.resolve(response);
+  });
+  child.on('error', failAll);
+  child.on('exit', (code) => failAll(new Error(`the load's process exited (code ${code})`)));
+  const ask = (type: LoadRequest['type']) =>
+    new Promise<LoadResponse>((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, { resolve, reject });
+      child.send({ id, type } satisfies LoadRequest);
+    });
+  await ask('check');
+  await ask('start');
+  return {
+    async check() {
+      await ask('check');
+    },
+    async measure() {
+      await ask('measure');
+    },
+    async take() {
+      return (await ask('take')).summary!;
+    },
+    async stop() {
+      await ask('stop');
     },
   };
 }
