@@ -64,6 +64,7 @@ export {
   type Queryable,
   type QueryResult,
   StageTransitionError,
+  type Statement,
   ValidationError,
 } from './kernel/index.js';
 export {

@@ -9,6 +9,7 @@ export {
   describeValue,
   type ExecuteStatement,
   importOptionalPeers,
+  inOneTransaction,
   Mutex,
   type OptionExpectations,
   optionError,

@@ -10,6 +10,13 @@ export interface QueryResult<Row = Record<string, unknown>> {
   readonly rowCount: number | null;
 }
 
+/** One statement and its parameters. */
+export interface Statement {
+  readonly sql: string;
+  /** Bind parameters; {@link Driver.pipeline} takes strings, numbers, booleans, bigints and `null`. */
+  readonly params?: readonly unknown[];
+}
+
 /** A connection-like object that runs one parameterized statement at a time. */
 export interface Queryable {
   /**
@@ -92,6 +99,36 @@ export interface Driver extends Queryable {
    * that connection, and other callers' statements wait or interleave as they do there.
    */
   session<T>(fn: (connection: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Optional: runs `statements` in order as one transaction, sent together in one round
+   * trip (the extended protocol's implicit transaction: one Sync after the last), and
+   * resolves with each one's result once it committed. A setting one of them makes with
+   * `set_config(..., true)` holds for those after it. When one fails, none of them took
+   * effect. Nothing after the last statement waits on the client, so the locks its
+   * statements take are held for no round trip more. A caller inside a
+   * {@link transaction} gets them run one by one in that transaction. Where a driver has
+   * none, flagshift runs them in a {@link transaction}, one round trip each.
+   */
+  pipeline?(statements: readonly Statement[]): Promise<QueryResult[]>;
   /** Releases what the adapter created itself (never what the caller passed in). */
   close?(): Promise<void>;
+}
+
+/**
+ * Runs `statements` as one transaction: in one round trip through the driver's own
+ * {@link Driver.pipeline} where it has one, otherwise in a {@link Driver.transaction}, one
+ * statement after the other. Resolves with each one's result.
+ */
+export function runPipeline(driver: Driver, statements: readonly Statement[]): Promise<QueryResult[]> {
+  if (driver.pipeline !== undefined) return driver.pipeline(statements);
+  return inOneTransaction(driver, statements);
+}
+
+/** `statements` one after the other in a {@link Driver.transaction} of `driver`. */
+export function inOneTransaction(driver: Driver, statements: readonly Statement[]): Promise<QueryResult[]> {
+  return driver.transaction(async (tx) => {
+    const results: QueryResult[] = [];
+    for (const statement of statements) results.push(await tx.query(statement.sql, statement.params));
+    return results;
+  });
 }

@@ -4,7 +4,17 @@
  */
 
 export { describeValue, previewValue, safeString } from './describe-value.js';
-export { canNest, type Driver, type NestingQueryable, type Queryable, type QueryResult, queryThen } from './driver.js';
+export {
+  canNest,
+  type Driver,
+  inOneTransaction,
+  type NestingQueryable,
+  type Queryable,
+  type QueryResult,
+  queryThen,
+  runPipeline,
+  type Statement,
+} from './driver.js';
 export { isoOf, parseIntArray, parseJson, parseTextArray, sqlLiteral, toDate } from './driver-values.js';
 export {
   ConfigurationError,
