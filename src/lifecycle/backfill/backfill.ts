@@ -16,7 +16,7 @@
  *   whose worker died is taken over when its lease expires.
  */
 
-import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
+import { type Driver, FlagshiftError, parseJson, runPipeline, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
 import { backfillMark } from '../ddl/index.js';
 import {
@@ -25,14 +25,15 @@ import {
   emitEvent,
   ensureStateTables,
   finishPass,
+  leasedRangeOf,
+  leaseRenewalStatement,
   lockPassStart,
   openRangeCount,
   passRowsDone,
+  rangeDoneStatement,
   readCheckpoint,
   recordEvent,
-  recordRangeDone,
   releaseRange,
-  renewLease,
   startPass,
 } from '../state/index.js';
 import {
@@ -81,6 +82,10 @@ export function createBackfill(driver: Driver, migration: Migration, options: Ba
 /** A claimed range. */
 interface Claim {
   readonly rangeId: number;
+  /** The range's upper key, inclusive. */
+  readonly upper: unknown;
+  /** The key its next batch starts after (`null`: the start of the first range). */
+  cursor: unknown[] | null;
 }
 
 class BackfillRunner implements Backfill {
@@ -360,7 +365,7 @@ class BackfillRunner implements Backfill {
       rangeId,
       takenOver,
     });
-    return { rangeId };
+    return { rangeId, upper: claimed.upper, cursor: claimed.cursor };
   }
 
   async #remaining(): Promise<{ open: number }> {
@@ -456,21 +461,28 @@ class BackfillRunner implements Backfill {
   }
 
   /**
-   * One batch, in one transaction of two statements: renew the lease (which also proves
-   * the range is still ours, locks its row, sets the batch's timeouts and marks the
-   * transaction so the sync triggers skip its writes), then fill the next keys and advance
-   * the range's last key in one statement.
+   * One batch: one transaction of three statements, sent together in one round trip where
+   * the driver can ({@link runPipeline}), so the rows the batch locks are released when it
+   * commits on the server, not a round trip later. The lease's renewal proves the range is
+   * still ours, locks its row, sets the batch's timeouts and marks the transaction so the
+   * sync triggers skip its writes; the batch fills the next keys and advances the range's
+   * last key in one statement, writing only if the renewal found the range as this worker
+   * left it; the checkpoint is brought up to date if the batch finished the range.
    */
   async #batch(
     statements: BatchStatements,
     claim: Claim,
     size: number,
+    resent = false,
   ): Promise<{ scanned: number; changed: number; done: boolean; totalDone: number }> {
     const schema = this.#schema;
     const name = this.#migration.name;
-    return this.#driver.transaction(async (tx) => {
-      // The lease's renewal sets the batch's timeouts for the rest of this transaction.
-      const range = await renewLease(tx, schema, {
+    const { cursor } = claim;
+    const params: unknown[] = [JSON.stringify(claim.upper), size];
+    if (cursor !== null) params.push(JSON.stringify(cursor));
+    params.push(name, claim.rangeId, this.workerId);
+    const [renewed, filled] = await runPipeline(this.#driver, [
+      leaseRenewalStatement(schema, {
         migration: name,
         rangeId: claim.rangeId,
         workerId: this.workerId,
@@ -478,25 +490,27 @@ class BackfillRunner implements Backfill {
         lockTimeoutMs: this.#settings.lockTimeoutMs,
         statementTimeoutMs: this.#settings.statementTimeoutMs,
         mark: backfillMark(name),
-      });
-      if (range === undefined) throw new LostRangeError();
-      const params: unknown[] = [JSON.stringify(range.upper), size];
-      if (range.cursor !== null) params.push(JSON.stringify(range.cursor));
-      params.push(name, claim.rangeId);
-      const result = await tx.query<{
-        scanned: unknown;
-        changed: unknown;
-        rows_before: unknown;
-      }>(range.cursor === null ? statements.first : statements.afterCursor, params);
-      const row = result.rows[0]!;
-      const scanned = Number(row.scanned);
-      const changed = Number(row.changed);
-      // As the statement decided it (fewer rows than asked for).
-      const done = scanned < size;
-      if (done) await recordRangeDone(tx, schema, name);
-      // The sum was read before this statement's own change.
-      return { scanned, changed, done, totalDone: Number(row.rows_before ?? 0) + scanned };
-    });
+      }),
+      { sql: cursor === null ? statements.first : statements.afterCursor, params },
+      rangeDoneStatement(schema, name, claim.rangeId),
+    ]);
+    const range = leasedRangeOf(renewed!);
+    if (range === undefined) throw new LostRangeError();
+    if (JSON.stringify(range.cursor) !== JSON.stringify(cursor)) {
+      // The range went on without this worker seeing it (a batch that committed as its
+      // connection was lost): this one wrote nothing, so it runs again from there, once.
+      if (resent) throw new LostRangeError();
+      claim.cursor = range.cursor;
+      return this.#batch(statements, claim, size, true);
+    }
+    const row = filled!.rows[0] as { scanned: unknown; changed: unknown; last_key: unknown; rows_before: unknown };
+    const scanned = Number(row.scanned);
+    const changed = Number(row.changed);
+    if (row.last_key !== null) claim.cursor = parseJson(row.last_key) as unknown[];
+    // As the statement decided it (fewer rows than asked for).
+    const done = scanned < size;
+    // The sum was read before this statement's own change.
+    return { scanned, changed, done, totalDone: Number(row.rows_before ?? 0) + scanned };
   }
 
   /** Gives a claimed range back (keeping its last key) so another worker can go on at once. */

@@ -3,7 +3,7 @@
  * leaving alone every row that is already right or whose new side stands as written.
  */
 import { comparableSql } from '../sql-forms.js';
-import { rangeAdvanceSql } from '../state/index.js';
+import { rangeAdvanceSql, rangeHeldSql } from '../state/index.js';
 import { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
 import type { DataPlan, SameRowTarget, TargetColumn } from './types.js';
 
@@ -25,15 +25,20 @@ export function batchSql(plan: DataPlan, hasCursor: boolean): string {
 }
 
 /**
- * {@link batchSql} that also records its progress in the same statement, so a batch costs
- * one round trip, not two: `advance(batch)` renders a data-modifying statement over the
- * row source `batch` (`last_key`, `scanned`, `changed`, `done`: fewer rows than `$2`)
+ * {@link batchSql} that also records its progress in the same statement, and selects no
+ * rows unless `held` (SQL) is true: `advance(batch)` renders a data-modifying statement
+ * over the row source `batch` (`last_key`, `scanned`, `changed`, `done`: fewer rows than `$2`)
  * returning `rows_before`. Returns the batch's `scanned`, `changed`, `last_key` and
  * `rows_before`. A statement's data-modifying CTEs see one snapshot and run together,
  * so the batch's rows and its progress commit, or roll back, as one.
  */
-export function advancingBatchSql(plan: DataPlan, hasCursor: boolean, advance: (batch: string) => string): string {
-  const { ctes, result } = batchParts(plan, hasCursor);
+export function advancingBatchSql(
+  plan: DataPlan,
+  hasCursor: boolean,
+  held: string,
+  advance: (batch: string) => string,
+): string {
+  const { ctes, result } = batchParts(plan, hasCursor, held);
   return `WITH ${ctes},
     outcome AS (SELECT o.scanned, o.changed, o.last_key, o.scanned < $2 AS done FROM (${result}) AS o),
     advance AS (${advance('outcome')})
@@ -47,9 +52,11 @@ interface BatchParts {
   readonly result: string;
 }
 
-function batchParts(plan: DataPlan, hasCursor: boolean): BatchParts {
+/** `held`: a condition the batch's rows are selected under (evaluated once), if any. */
+function batchParts(plan: DataPlan, hasCursor: boolean, held?: string): BatchParts {
+  const guard = held === undefined ? '' : `\n         AND ${held}`;
   // Every mapping has new columns: a plan without side tables has same-row targets.
-  return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor) : joinedBatchSql(plan, hasCursor);
+  return plan.sides.length === 0 ? rangeBatchSql(plan, hasCursor, guard) : joinedBatchSql(plan, hasCursor, guard);
 }
 
 /** `(t.key) > cursor AND ` when the batch starts after a cursor (`$3`), else nothing. */
@@ -117,7 +124,7 @@ export function heldOf(target: TargetColumn): ((alias: string) => string) | unde
  * takes the range by the primary key. Against joining the selected keys back to the table,
  * this is about a fifth less work per row.
  */
-function rangeBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
+function rangeBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): BatchParts {
   const table = plan.table.quoted;
   const lower = afterCursor(plan, hasCursor);
   const { sets, stale } = sameRowUpdate(plan);
@@ -126,7 +133,7 @@ function rangeBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
   const ctes = `batch AS MATERIALIZED (
       SELECT ${keyList(plan, 's')}, count(*) OVER () AS batch_rows FROM (
         SELECT ${keyList(plan, 't')} FROM ${table} AS t
-         WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
+         WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}${guard}
          ORDER BY ${keyOrder(plan, 't')} LIMIT $2) AS s
        ORDER BY ${keyOrder(plan, 's', 'DESC')} LIMIT 1),
     upd AS (
@@ -144,14 +151,14 @@ function rangeBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
  * {@link batchSql} for a plan with side tables: the batch's keys are selected (and its main
  * rows locked `FOR SHARE`) once, and both the main-table update and the upserts join them.
  */
-function joinedBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
+function joinedBatchSql(plan: DataPlan, hasCursor: boolean, guard: string): BatchParts {
   const table = plan.table.quoted;
   const lower = afterCursor(plan, hasCursor);
   const carried = plan.sideOldColumns.map((column) => `, t.${column.quoted}`).join('');
   const ctes = [
     `batch AS MATERIALIZED (
       SELECT ${keyList(plan, 't')}${carried} FROM ${table} AS t
-       WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}
+       WHERE ${lower}${keyRow(plan, 't')} <= ${keyFromJson(plan, '$1')}${guard}
        ORDER BY ${keyOrder(plan, 't')} LIMIT $2 FOR SHARE OF t)`,
   ];
   const changed: string[] = [];
@@ -193,7 +200,9 @@ function joinedBatchSql(plan: DataPlan, hasCursor: boolean): BatchParts {
 
 /**
  * A run's batch statement, rendered once: for a range's first batch (`$1` upper key, `$2`
- * size, `$3` migration, `$4` range) and after a cursor (`$3` the cursor, then the others).
+ * size, `$3` migration, `$4` range, `$5` worker) and after a cursor (`$3` the cursor, then
+ * the others). It writes only while the worker holds the range and the range's next batch
+ * starts where the statement does ({@link rangeHeldSql}).
  */
 export interface BatchStatements {
   readonly first: string;
@@ -204,8 +213,14 @@ export interface BatchStatements {
 export function batchStatements(plan: DataPlan, schema: string): BatchStatements {
   const render = (hasCursor: boolean) => {
     const first = hasCursor ? 4 : 3;
-    return advancingBatchSql(plan, hasCursor, (batch) =>
-      rangeAdvanceSql(schema, { migration: `$${first}`, rangeId: `$${first + 1}`, batch }),
+    const holder = {
+      migration: `$${first}`,
+      rangeId: `$${first + 1}`,
+      owner: `$${first + 2}`,
+      cursor: hasCursor ? '$3' : 'NULL',
+    };
+    return advancingBatchSql(plan, hasCursor, rangeHeldSql(schema, holder), (batch) =>
+      rangeAdvanceSql(schema, { ...holder, batch }),
     );
   };
   return { first: render(false), afterCursor: render(true) };

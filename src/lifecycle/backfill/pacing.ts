@@ -7,7 +7,7 @@
 
 /**
  * Short enough that an application write stuck behind a batch's row locks waits a few
- * milliseconds, rarely; long enough that per-batch costs (four round trips) stay small.
+ * milliseconds, rarely; long enough that per-batch costs (a round trip, a commit) stay small.
  * An update of a row the running batch holds waits for the batch to commit: the chance
  * of that and the wait both grow with the batch. Measured with bench/ part 4's load
  * (500 ops/s of reads and dual writes): at 200 ms the load's slowest operation took 40

@@ -7,7 +7,7 @@
  * Keys travel as JSON arrays of the key values' text forms (see the backfill's key SQL);
  * they are stored as `jsonb` and come back decoded.
  */
-import { parseJson, type Queryable, toDate } from '../../kernel/index.js';
+import { parseJson, type Queryable, type QueryResult, type Statement, toDate } from '../../kernel/index.js';
 import { xactLock } from './migration-lock.js';
 import { DEFAULT_STATE_SCHEMA, existingStateTables, quoteStateSchema } from './state-schema.js';
 
@@ -197,6 +197,10 @@ export interface ClaimedRange {
   readonly previousOwner: string | null;
   /** Whether part of it is done already (the claim resumes after its last key). */
   readonly resumed: boolean;
+  /** Where its next batch starts, as {@link LeasedRange.cursor}. */
+  readonly cursor: unknown[] | null;
+  /** Its upper key, inclusive. */
+  readonly upper: unknown;
 }
 
 /**
@@ -212,7 +216,13 @@ export async function claimRange(
   leaseMs: number,
 ): Promise<ClaimedRange | undefined> {
   const s = quoteStateSchema(schema);
-  const claimed = await db.query<{ range_id: unknown; previous: string | null; last_key: unknown }>(
+  const claimed = await db.query<{
+    range_id: unknown;
+    previous: string | null;
+    last_key: unknown;
+    cursor: unknown;
+    upper_key: unknown;
+  }>(
     `WITH candidate AS (
        SELECT range_id, owner AS previous FROM ${s}.backfill_ranges
         WHERE migration = $1 AND (status = 'pending'
@@ -224,12 +234,18 @@ export async function claimRange(
             lease_until = clock_timestamp() + $3::int * interval '1 millisecond'
        FROM candidate c
       WHERE r.migration = $1 AND r.range_id = c.range_id
-     RETURNING r.range_id, c.previous, r.last_key`,
+     RETURNING r.range_id, c.previous, r.last_key, coalesce(r.last_key, r.lower_key) AS cursor, r.upper_key`,
     [migration, workerId, leaseMs],
   );
   const row = claimed.rows[0];
   if (row === undefined) return undefined;
-  return { rangeId: Number(row.range_id), previousOwner: row.previous, resumed: row.last_key != null };
+  return {
+    rangeId: Number(row.range_id),
+    previousOwner: row.previous,
+    resumed: row.last_key != null,
+    cursor: parseJson(row.cursor) as unknown[] | null,
+    upper: parseJson(row.upper_key),
+  };
 }
 
 /** Ranges of `migration`'s pass that are not done. */
@@ -274,24 +290,20 @@ export interface LeaseRenewal {
 /**
  * The first statement of a batch's transaction: renews the lease of the range (which also
  * proves it is still the worker's, and locks its row) and sets the batch's timeouts and
- * its mark. `undefined` when the range is no longer the worker's.
+ * its mark. Read its result with {@link leasedRangeOf}.
  */
-export async function renewLease(
-  tx: Queryable,
-  schema: string,
-  renewal: LeaseRenewal,
-): Promise<LeasedRange | undefined> {
+export function leaseRenewalStatement(schema: string, renewal: LeaseRenewal): Statement {
   // Joined to the lease's renewal, the settings are in force before the range row is
   // locked, and the batch costs no round trip more.
-  const owned = await tx.query<{ cursor: unknown; upper_key: unknown }>(
-    `WITH settings AS MATERIALIZED (
+  return {
+    sql: `WITH settings AS MATERIALIZED (
        SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout,
               set_config($7, $8, true) AS mark)
      UPDATE ${quoteStateSchema(schema)}.backfill_ranges SET lease_until = clock_timestamp() + $4::int * interval '1 millisecond'
        FROM settings
-      WHERE migration = $1 AND range_id = $2 AND owner = $3 AND status = 'running'
+      WHERE ${heldCondition('', { migration: '$1', rangeId: '$2', owner: '$3' })}
       RETURNING coalesce(last_key, lower_key) AS cursor, upper_key`,
-    [
+    params: [
       renewal.migration,
       renewal.rangeId,
       renewal.workerId,
@@ -301,18 +313,49 @@ export async function renewLease(
       renewal.mark.setting,
       renewal.mark.value,
     ],
-  );
-  const range = owned.rows[0];
+  };
+}
+
+/** The range a {@link leaseRenewalStatement} renewed, `undefined` when it is no longer the worker's. */
+export function leasedRangeOf(result: QueryResult): LeasedRange | undefined {
+  const range = result.rows[0] as { cursor: unknown; upper_key: unknown } | undefined;
   if (range === undefined) return undefined;
   return { cursor: parseJson(range.cursor) as unknown[] | null, upper: parseJson(range.upper_key) };
 }
 
-/** Where {@link rangeAdvanceSql} finds its range and what the batch did, as SQL. */
-export interface RangeAdvanceSql {
-  /** The parameter holding the migration's name (`$4`). */
+/** Where {@link rangeHeldSql} finds the range and its holder, as SQL (parameters). */
+export interface RangeHolderSql {
   readonly migration: string;
-  /** The parameter holding the range's id (`$5`). */
   readonly rangeId: string;
+  readonly owner: string;
+  /**
+   * The key (jsonb, as {@link LeasedRange.cursor}) the range's next batch starts after;
+   * `NULL` at the start of the first range. Left out, the cursor is not checked.
+   */
+  readonly cursor?: string;
+}
+
+/**
+ * SQL true when `owner` holds the range and it is running, and (with `cursor`) its next
+ * batch starts after that key. Sent in one round trip with the lease's renewal, a batch
+ * checks it again: it writes nothing unless the range is as the worker left it, which its
+ * renewal (earlier in the same transaction, holding the row's lock) saw.
+ */
+export function rangeHeldSql(schema: string, at: RangeHolderSql): string {
+  return `EXISTS (SELECT 1 FROM ${quoteStateSchema(schema)}.backfill_ranges AS h WHERE ${heldCondition('h', at)})`;
+}
+
+/** {@link rangeHeldSql}'s condition over a `backfill_ranges` row of `alias` (unqualified when empty). */
+function heldCondition(alias: string, at: RangeHolderSql): string {
+  const c = alias === '' ? '' : `${alias}.`;
+  const held = `${c}migration = ${at.migration} AND ${c}range_id = ${at.rangeId} AND ${c}owner = ${at.owner} AND ${c}status = 'running'`;
+  return at.cursor === undefined
+    ? held
+    : `${held} AND coalesce(${c}last_key, ${c}lower_key) IS NOT DISTINCT FROM ${at.cursor}::jsonb`;
+}
+
+/** Where {@link rangeAdvanceSql} finds its range and what the batch did, as SQL. */
+export interface RangeAdvanceSql extends RangeHolderSql {
   /**
    * A row source (a CTE's name) of one row: `last_key` (jsonb, the last key the batch
    * scanned, `NULL` when none), `scanned`, `changed` and `done` (whether the batch reached
@@ -337,28 +380,30 @@ export function rangeAdvanceSql(schema: string, at: RangeAdvanceSql): string {
             status = CASE WHEN b.done THEN 'done' ELSE 'running' END,
             lease_until = CASE WHEN b.done THEN NULL ELSE r.lease_until END
        FROM ${at.batch} AS b
-      WHERE r.migration = ${at.migration} AND r.range_id = ${at.rangeId}
+      WHERE ${heldCondition('r', at)}
       RETURNING (SELECT coalesce(sum(q.rows_done), 0) FROM ${s}.backfill_ranges AS q WHERE q.migration = ${at.migration}) AS rows_before`;
 }
 
 /**
- * Brings `migration`'s checkpoint up to date after a batch finished a range, in that
- * batch's transaction (once per range: workers never queue on the checkpoint row): the
- * rows done, and the upper key of the last range before which every range is done.
+ * Brings `migration`'s checkpoint up to date when the batch before it in its transaction
+ * finished range `rangeId`, and does nothing otherwise (once per range: workers never
+ * queue on the checkpoint row): the rows done, and the upper key of the last range before
+ * which every range is done.
  */
-export async function recordRangeDone(tx: Queryable, schema: string, migration: string): Promise<void> {
+export function rangeDoneStatement(schema: string, migration: string, rangeId: number): Statement {
   const s = quoteStateSchema(schema);
-  await tx.query(
-    `UPDATE ${s}.backfill_checkpoints SET updated_at = clock_timestamp(),
+  return {
+    sql: `UPDATE ${s}.backfill_checkpoints SET updated_at = clock_timestamp(),
         rows_done = (SELECT coalesce(sum(rows_done), 0) FROM ${s}.backfill_ranges WHERE migration = $1),
         last_key = (SELECT r.upper_key FROM ${s}.backfill_ranges r
                      WHERE r.migration = $1 AND r.status = 'done' AND NOT EXISTS (
                        SELECT 1 FROM ${s}.backfill_ranges q
                         WHERE q.migration = $1 AND q.range_id < r.range_id AND q.status <> 'done')
                      ORDER BY r.range_id DESC LIMIT 1)
-      WHERE migration = $1`,
-    [migration],
-  );
+      WHERE migration = $1
+        AND EXISTS (SELECT 1 FROM ${s}.backfill_ranges d WHERE d.migration = $1 AND d.range_id = $2 AND d.status = 'done')`,
+    params: [migration, rangeId],
+  };
 }
 
 /** Gives a claimed range back (keeping its last key) so another worker can go on at once. */
