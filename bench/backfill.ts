@@ -23,6 +23,8 @@
  * their p99s ({@link PooledP99}). The keyset loop's p99 is compared with the same baseline
  * periods, a reference for what a backfill of the same batches costs the load at all.
  */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
@@ -129,6 +131,36 @@ function keysetStatement(schema: string): string {
      done AS (UPDATE ${schema}.users u SET username = u.user_name
                WHERE u.id > $1 AND u.id <= (SELECT last FROM bound))
      SELECT last, n FROM bound`;
+}
+
+/** What part 4's process answers: its results, or an error's stack. */
+export interface BackfillProcessAnswer {
+  readonly results?: BackfillResults;
+  readonly error?: string;
+}
+
+/**
+ * {@link runBackfills} in a process of its own (bench/backfill-process.ts), which has run
+ * nothing else: users run a backfill from the CLI, in a fresh process. In the benchmark's
+ * own process, after the other parts, flagshift's backfill ran beside a heap of about
+ * 200 MB of their data, whose collection took CPU the load, on two cores, was short of.
+ */
+export function runBackfillsApart(options: Omit<BackfillBenchOptions, 'log'>): Promise<BackfillResults> {
+  const entry = fileURLToPath(new URL('./backfill-process.ts', import.meta.url));
+  // The parent's own flags (`--import tsx`) load the TypeScript entry; its lines go to our stdout.
+  const child = fork(entry, [JSON.stringify(options)], { serialization: 'advanced', stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    child.on('message', (answer: BackfillProcessAnswer) => {
+      answered = true;
+      if (answer.error !== undefined) reject(new Error(`part 4's process: ${answer.error}`));
+      else resolve(answer.results!);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (!answered) reject(new Error(`part 4's process exited without results (code ${code})`));
+    });
+  });
 }
 
 /** Runs part 4. */

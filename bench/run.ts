@@ -33,7 +33,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type BackfillResults, runBackfills } from './backfill.js';
+import { type BackfillResults, runBackfillsApart } from './backfill.js';
 import type { Comparison } from './comparison.js';
 import { currentLoad, describeMachine } from './machine.js';
 import { runPagedFind } from './paged-find.js';
@@ -164,14 +164,14 @@ try {
       log,
     });
   }
-  // Last: the backfill runs transactions, which switch on async context tracking in the pg
-  // driver, and that slows every promise in the process afterwards.
+  // In a process of its own, as the CLI runs a backfill (and its transactions, which switch
+  // on async context tracking in the pg driver, slow every promise of the process after them).
   let backfill: BackfillResults | undefined;
   if (knobs.parts.includes(4)) {
     log(
       `\n4. backfill of a rename on ${knobs.backfillRows} rows after expand, under a load of ${knobs.loadRate} ops/s`,
     );
-    backfill = await runBackfills({
+    backfill = await runBackfillsApart({
       connectionString: server.connectionString,
       rows: knobs.backfillRows,
       rounds: knobs.backfillRounds,
@@ -180,7 +180,6 @@ try {
       loadRate: knobs.loadRate,
       loadSettleSeconds: knobs.loadSettleSeconds,
       loadConnections: 8,
-      log,
     });
   }
   machine.loadAverageEnd = currentLoad();
