@@ -10,11 +10,12 @@
  * - `single-statement`: one `UPDATE users SET username = user_name`, the throughput limit,
  *   which holds every row's lock until it commits.
  *
- * The order rotates from round to round (flagshift, loop, statement; loop, statement,
- * flagshift; statement, flagshift, loop), so over a multiple of three rounds each approach
- * runs first, right after the round's baseline period, as often as the others (flagshift
- * always ran there, and before the load settled first that place measured a higher load
- * p99 for the loop too). The ratios are per round, so drift in the machine reaches both
+ * The rounds go through the six orders of the three approaches ({@link ORDERS}), so over
+ * six rounds each approach runs in each place twice, first (right after the round's
+ * baseline period) included, and right after each of the others twice. Rotating one
+ * order (flagshift, loop, statement; loop, statement, flagshift; ...) evens out the first
+ * place only: flagshift then always ran right after the single statement or first, and
+ * the loop right after flagshift or first. The ratios are per round, so drift in the machine reaches both
  * sides of each ratio alike; the rounds give their spread. The load's p99 during flagshift's runs is compared with the
  * load alone in the rounds' baseline periods (before each round's first run), cut into
  * windows of as many operations as the runs had (but into no fewer than the knob's
@@ -35,6 +36,19 @@ import { median, quantile, ratio, round, sleep } from './stats.js';
 /** The approaches of a round, in the order of the first round. */
 const APPROACHES = ['flagshift', 'keyset-loop', 'single-statement'] as const;
 export type BackfillApproach = (typeof APPROACHES)[number];
+
+/**
+ * The order of each round, from round 1 on and again after six: every order of the three.
+ * Round 1 starts with flagshift, whose batch size the loop then runs.
+ */
+const ORDERS: readonly (readonly BackfillApproach[])[] = [
+  ['flagshift', 'keyset-loop', 'single-statement'],
+  ['keyset-loop', 'single-statement', 'flagshift'],
+  ['single-statement', 'flagshift', 'keyset-loop'],
+  ['flagshift', 'single-statement', 'keyset-loop'],
+  ['single-statement', 'keyset-loop', 'flagshift'],
+  ['keyset-loop', 'flagshift', 'single-statement'],
+];
 
 /** One approach's run in one round. */
 export interface BackfillRun {
@@ -249,7 +263,7 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     // The batch size of flagshift's latest run, which the loop runs (round 1 starts with flagshift).
     let batch = 1000;
     for (let roundNo = 1; roundNo <= options.rounds; roundNo++) {
-      const order = APPROACHES.map((_, index) => APPROACHES[(index + roundNo - 1) % APPROACHES.length]!);
+      const order = ORDERS[(roundNo - 1) % ORDERS.length]!;
       // The load alone before the round's first run, the baseline of the runs' p99s.
       let baseline: Float64Array | undefined;
       const rates = new Map<BackfillApproach, number>();

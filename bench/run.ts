@@ -16,8 +16,8 @@
  * - BENCH_BATCHES (5): measured batches per configuration of part 3 (the median counts).
  * - BENCH_BACKFILL_ROWS (300000): rows backfilled in part 4, per run.
  * - BENCH_BACKFILL_ROUNDS (6): rounds of part 4, each flagshift, the keyset loop and the
- *   single statement, in an order that rotates (each runs first equally often over a
- *   multiple of three rounds). At three, the pooled p99 of one full run moved between 1.6
+ *   single statement, each round in another of the six orders of the three (over six
+ *   rounds each runs in each place, and right after each other, twice). At three, the pooled p99 of one full run moved between 1.6
  *   and 3 times the baseline from run to run.
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
  * - BENCH_LOAD_SETTLE_SECONDS (20): part 4's load runs alone this long, unmeasured, before
