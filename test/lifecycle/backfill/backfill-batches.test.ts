@@ -7,7 +7,7 @@ import { expect, it } from 'vitest';
 import type { Driver, QueryResult, Statement } from '../../../src/kernel/index.js';
 import { runPipeline } from '../../../src/kernel/index.js';
 import { createBackfill } from '../../../src/lifecycle/backfill/backfill.js';
-import { describeDrivers } from '../../support/drivers.js';
+import { type DriverContext, describeDrivers } from '../../support/drivers.js';
 import { createItems, itemsMigration, updateCounts } from '../fixtures/data.js';
 
 /** `driver`, with `around` called in place of each pipeline (its index counting from 0). */
@@ -27,13 +27,27 @@ function aroundPipelines(
   };
 }
 
-const options = (schema: string, onEvent?: (event: { type: string }) => void) => ({
-  stateSchema: schema,
-  batchSize: 40,
-  minBatchSize: 40,
-  maxBatchSize: 40,
-  ...(onEvent === undefined ? {} : { onEvent }),
-});
+/** Runs a backfill of `table` in batches of 40 through `driver`; its report and the types of its events. */
+async function backfillItems(driver: Driver, table: string, schema: string) {
+  const events: string[] = [];
+  const report = await createBackfill(driver, itemsMigration(table), {
+    stateSchema: schema,
+    batchSize: 40,
+    minBatchSize: 40,
+    maxBatchSize: 40,
+    onEvent: (event) => events.push(event.type),
+  }).run();
+  return { report, events };
+}
+
+/** Every row of `table` filled, and the ranges counting each of its 250 rows once, in 7 batches. */
+async function expectFilledOnce(ctx: DriverContext, table: string): Promise<void> {
+  const [ranges] = await ctx.sql<{ rows_done: string; batches: number }>(
+    `SELECT sum(rows_done)::text AS rows_done, sum(batches)::int AS batches FROM ${ctx.schema}.backfill_ranges`,
+  );
+  expect(ranges).toEqual({ rows_done: '250', batches: 7 });
+  expect(await ctx.sql(`SELECT id FROM ${table} WHERE new_name IS DISTINCT FROM old_name`)).toEqual([]);
+}
 
 describeDrivers('backfill batches', (getCtx) => {
   it('a batch whose answer is lost after it committed: the retry goes on from the range, counting no row twice', async () => {
@@ -44,19 +58,10 @@ describeDrivers('backfill batches', (getCtx) => {
       if (index === 2) throw new Error('Connection terminated unexpectedly');
       return results;
     });
-    const events: string[] = [];
-    const report = await createBackfill(
-      driver,
-      itemsMigration(table),
-      options(ctx.schema, (event) => events.push(event.type)),
-    ).run();
+    const { report, events } = await backfillItems(driver, table, ctx.schema);
     expect(events).toContain('backfill-retry');
     expect(report).toMatchObject({ status: 'done', totalRowsDone: 250 });
-    const [ranges] = await ctx.sql<{ rows_done: string; batches: number }>(
-      `SELECT sum(rows_done)::text AS rows_done, sum(batches)::int AS batches FROM ${ctx.schema}.backfill_ranges`,
-    );
-    expect(ranges).toEqual({ rows_done: '250', batches: 7 });
-    expect(await ctx.sql(`SELECT id FROM ${table} WHERE new_name IS DISTINCT FROM old_name`)).toEqual([]);
+    await expectFilledOnce(ctx, table);
     expect(await updateCounts(ctx.admin, table)).toEqual({ 1: 250 });
   });
 
@@ -77,19 +82,10 @@ describeDrivers('backfill batches', (getCtx) => {
       during = { before, after: await filled() };
       return results;
     });
-    const events: string[] = [];
-    const report = await createBackfill(
-      driver,
-      itemsMigration(table),
-      options(ctx.schema, (event) => events.push(event.type)),
-    ).run();
+    const { report, events } = await backfillItems(driver, table, ctx.schema);
     expect(during).toEqual({ before: 80, after: 80 });
     expect(events).toContain('backfill-range-lost');
     expect(report).toMatchObject({ status: 'done', totalRowsDone: 250 });
-    const [ranges] = await ctx.sql<{ rows_done: string; batches: number }>(
-      `SELECT sum(rows_done)::text AS rows_done, sum(batches)::int AS batches FROM ${ctx.schema}.backfill_ranges`,
-    );
-    expect(ranges).toEqual({ rows_done: '250', batches: 7 });
-    expect(await ctx.sql(`SELECT id FROM ${table} WHERE new_name IS DISTINCT FROM old_name`)).toEqual([]);
+    await expectFilledOnce(ctx, table);
   });
 });
