@@ -258,17 +258,22 @@ export class PgDriver implements Driver {
   }
 
   async pipeline(statements: readonly Statement[]): Promise<QueryResult[]> {
-    const scope = this.#scopes.current();
-    if (scope !== undefined) {
-      // Inside a transaction: its statements, one after the other.
-      const results: QueryResult[] = [];
-      for (const { sql, params } of statements) results.push((await scope.execute(sql, params)) as QueryResult);
-      return results;
-    }
+    // Inside a transaction: one after the other in a nested one (a savepoint), so a failure
+    // undoes them and leaves the caller's transaction usable, as on every driver.
+    if (this.#scopes.current() !== undefined) return inOneTransaction(this, statements);
     const sent =
       this.#client !== undefined
         ? await this.#enqueue(async () => sendPipeline(this.#client!, statements, this.#prepared))
-        : await withPoolClient(this.#pool!, async (client) => sendPipeline(client, statements, this.#prepared));
+        : await withPoolClient(this.#pool!, async (client, onBroken) => {
+            try {
+              return await sendPipeline(client, statements, this.#prepared);
+            } catch (error) {
+              // The server ended the session (`FATAL`): the pool must not hand the connection
+              // out again before its socket's end arrives.
+              if (endsSession(error)) onBroken(asError(error));
+              throw error;
+            }
+          });
     // A connection that can't take one (pg.native, a look-alike): a transaction instead.
     return sent ?? inOneTransaction(this, statements);
   }
@@ -374,6 +379,8 @@ interface PgWire {
 /** The JavaScript `pg.Client`, as a pipeline uses it. */
 interface PgWireClient {
   readonly connection?: Partial<PgWire>;
+  /** node-postgres's own pipeline mode (`pipeline: true`), which takes only its own queries. */
+  readonly pipeline?: unknown;
   getTypeParser?(oid: number, format: 'text'): (value: string) => unknown;
   query(submittable: PgPipeline): unknown;
 }
@@ -384,7 +391,8 @@ interface PgWireClient {
  * last: PostgreSQL runs them in one implicit transaction and commits it at the Sync, or
  * rolls it back at the first error, skipping the rest. A pipeline that failed because of
  * a statement's preparation committed nothing, and is sent once more. `undefined` when the
- * client is not node-postgres's JavaScript client.
+ * client is not node-postgres's JavaScript client, or runs in node-postgres's own
+ * pipeline mode.
  */
 function sendPipeline(
   client: PgClientLike,
@@ -394,8 +402,11 @@ function sendPipeline(
   const wire = client as unknown as PgWireClient;
   const connection = wire.connection;
   if (
+    wire.pipeline === true ||
     typeof connection?.parse !== 'function' ||
     typeof connection.bind !== 'function' ||
+    typeof connection.describe !== 'function' ||
+    typeof connection.execute !== 'function' ||
     typeof connection.close !== 'function' ||
     typeof connection.sync !== 'function' ||
     typeof wire.getTypeParser !== 'function'
@@ -416,6 +427,12 @@ function sendPipeline(
     if (!preparationFailures.has(error as object)) throw error;
     return send();
   });
+}
+
+/** Whether `error` is the server's report that it ended the session (severity `FATAL` or `PANIC`). */
+function endsSession(error: unknown): boolean {
+  const { severity } = (error ?? {}) as { severity?: unknown };
+  return severity === 'FATAL' || severity === 'PANIC';
 }
 
 /** Errors of pipelines that failed because of a statement's preparation: sent again. */
@@ -558,10 +575,12 @@ class PgPipeline {
     const failing = this.#results.length;
     this.#remember((index) => index < failing);
     const name = this.#names[failing];
-    if (this.#failure === undefined && name !== undefined && name !== '') {
-      if (this.#prepared.failed(this.#statements[failing]!.sql, name, error)) preparationFailures.add(error);
+    if (name !== undefined && name !== '' && this.#prepared.failed(this.#statements[failing]!.sql, name, error)) {
+      preparationFailures.add(error);
     }
-    this.callback(this.#failure ?? error);
+    // The server's error (or the lost connection) says what became of the transaction,
+    // rather than a value of an earlier statement that failed to decode.
+    this.callback(error);
   }
 
   handleReadyForQuery(): void {

@@ -106,8 +106,9 @@ export interface Driver extends Queryable {
    * `set_config(..., true)` holds for those after it. When one fails, none of them took
    * effect. Nothing after the last statement waits on the client, so the locks its
    * statements take are held for no round trip more. A caller inside a
-   * {@link transaction} gets them run one by one in that transaction. Where a driver has
-   * none, flagshift runs them in a {@link transaction}, one round trip each.
+   * {@link transaction} gets them run one by one in a transaction nested in it. Where a
+   * driver has none, flagshift runs them in a {@link transaction}, one round trip each.
+   * One case rejects after the commit: a returned value the client fails to decode.
    */
   pipeline?(statements: readonly Statement[]): Promise<QueryResult[]>;
   /** Releases what the adapter created itself (never what the caller passed in). */

@@ -1,4 +1,5 @@
 import { createPgDriver } from 'flagshift/pg';
+import type pg from 'pg';
 import { expect, it } from 'vitest';
 import { runPipeline } from '../../src/kernel/index.js';
 import { describeDrivers } from '../support/drivers.js';
@@ -25,7 +26,9 @@ describeDrivers('pipeline', (getCtx) => {
   });
 
   it('runs them in one transaction, where a local setting of one holds for the next, and not after', async () => {
-    const { driver } = getCtx();
+    const ctx = getCtx();
+    // One connection, so that the statement after the pipeline runs where the setting was made.
+    const driver = ctx.kind === 'pg' ? createPgDriver(await ctx.pgClient()) : ctx.driver;
     const [first, second] = await runPipeline(driver, [
       { sql: "SELECT txid_current()::text AS tx, set_config('flagshift.probe', $1, true) AS set", params: ['on'] },
       { sql: "SELECT txid_current()::text AS tx, current_setting('flagshift.probe', true) AS probe" },
@@ -65,6 +68,21 @@ describeDrivers('pipeline', (getCtx) => {
     });
     await expect(outcome).rejects.toThrow('body failed');
     expect(await sql('SELECT id FROM items')).toEqual([]);
+  });
+
+  it('inside a transaction: a failed pipeline undoes its statements and leaves the transaction usable', async () => {
+    const { driver, sql } = getCtx();
+    await sql('CREATE TABLE items (id int PRIMARY KEY)');
+    await driver.transaction(async (tx) => {
+      await tx.query('INSERT INTO items VALUES ($1)', [1]);
+      const failed = runPipeline(driver, [
+        { sql: 'INSERT INTO items VALUES ($1)', params: [2] },
+        { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
+      ]);
+      await expect(failed).rejects.toMatchObject({ code: '23505' });
+      await tx.query('INSERT INTO items VALUES ($1)', [3]);
+    });
+    expect(await sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }, { id: 3 }]);
   });
 
   it('a parameter the protocol cannot carry fails the pipeline before anything runs', async () => {
@@ -197,5 +215,52 @@ describeDrivers('pipeline', (getCtx) => {
     expect(selected!.rows).toEqual([{ id: 7, name: 'seven' }]);
     // The first send failed and committed nothing; the second ran the insert once.
     expect(await ctx.sql('SELECT id FROM log ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
+  it('pg: a client in node-postgres pipeline mode runs the statements in a transaction', async () => {
+    const ctx = getCtx();
+    if (ctx.kind !== 'pg') return;
+    await ctx.sql('CREATE TABLE items (id int PRIMARY KEY)');
+    const driver = createPgDriver(await ctx.pgClient({ pipeline: true } as pg.ClientConfig));
+    const [, counted] = await runPipeline(driver, [
+      { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
+      { sql: 'SELECT count(*)::int AS n FROM items' },
+    ]);
+    expect(counted!.rows).toEqual([{ n: 1 }]);
+    const failed = runPipeline(driver, [
+      { sql: 'INSERT INTO items VALUES ($1)', params: [2] },
+      { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
+    ]);
+    await expect(failed).rejects.toMatchObject({ code: '23505' });
+    expect(await ctx.sql('SELECT id FROM items')).toEqual([{ id: 1 }]);
+  });
+
+  it('pg: a connection lost in the middle of a pipeline fails it once, and the pool goes on', async () => {
+    const ctx = getCtx();
+    if (ctx.kind !== 'pg') return;
+    await ctx.sql('CREATE TABLE items (id int PRIMARY KEY)');
+    const failed = runPipeline(ctx.driver, [
+      { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
+      { sql: 'SELECT pg_sleep($1::float8)', params: [30] },
+    ]);
+    const outcome = failed.then(
+      () => 'resolved',
+      (error: Error) => error.message,
+    );
+    // The sleeping backend, once it sleeps: end it from outside.
+    let ended = false;
+    for (let attempt = 0; attempt < 200 && !ended; attempt++) {
+      const [row] = await ctx.sql<{ ended: boolean | null }>(
+        `SELECT bool_or(pg_terminate_backend(pid)) AS ended FROM pg_stat_activity
+          WHERE query = 'SELECT pg_sleep($1::float8)' AND state = 'active' AND pid <> pg_backend_pid()`,
+      );
+      ended = row?.ended === true;
+      if (!ended) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(ended).toBe(true);
+    expect(await outcome).toMatch(/terminat|Connection/i);
+    expect(await ctx.sql('SELECT id FROM items')).toEqual([]);
+    const [inserted] = await runPipeline(ctx.driver, [{ sql: 'INSERT INTO items VALUES ($1)', params: [2] }]);
+    expect(inserted!.rowCount).toBe(1);
   });
 });

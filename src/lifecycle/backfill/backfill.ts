@@ -492,7 +492,7 @@ class BackfillRunner implements Backfill {
         mark: backfillMark(name),
       }),
       { sql: cursor === null ? statements.first : statements.afterCursor, params },
-      rangeDoneStatement(schema, name, claim.rangeId),
+      rangeDoneStatement(schema, name, claim.rangeId, this.workerId),
     ]);
     const range = leasedRangeOf(renewed!);
     if (range === undefined) throw new LostRangeError();
@@ -504,13 +504,16 @@ class BackfillRunner implements Backfill {
       return this.#batch(statements, claim, size, true);
     }
     const row = filled!.rows[0] as { scanned: unknown; changed: unknown; last_key: unknown; rows_before: unknown };
+    // The statement's own check of the range refused it (no progress recorded): whatever
+    // the renewal said, the range is not this worker's to go on with.
+    if (row.rows_before === null) throw new LostRangeError();
     const scanned = Number(row.scanned);
     const changed = Number(row.changed);
     if (row.last_key !== null) claim.cursor = parseJson(row.last_key) as unknown[];
     // As the statement decided it (fewer rows than asked for).
     const done = scanned < size;
     // The sum was read before this statement's own change.
-    return { scanned, changed, done, totalDone: Number(row.rows_before ?? 0) + scanned };
+    return { scanned, changed, done, totalDone: Number(row.rows_before) + scanned };
   }
 
   /** Gives a claimed range back (keeping its last key) so another worker can go on at once. */

@@ -271,7 +271,7 @@ export interface TransactionMark {
   readonly value: string;
 }
 
-/** What {@link renewLease} needs to know about the batch. */
+/** What {@link leaseRenewalStatement} needs to know about the batch. */
 export interface LeaseRenewal {
   readonly migration: string;
   readonly rangeId: number;
@@ -369,8 +369,8 @@ export interface RangeAdvanceSql extends RangeHolderSql {
  * own statement, so the batch and its progress are one statement and commit together: the
  * last key, the counts, and `done` when the batch reached the end of the range. It returns
  * `rows_before`, the rows done by the whole pass before this batch (the statement's
- * snapshot does not see its own change). When it says `done`, call {@link recordRangeDone}
- * in the same transaction.
+ * snapshot does not see its own change). {@link rangeDoneStatement}, after it in the same
+ * transaction, brings the checkpoint up to date when it says `done`.
  */
 export function rangeAdvanceSql(schema: string, at: RangeAdvanceSql): string {
   const s = quoteStateSchema(schema);
@@ -386,11 +386,11 @@ export function rangeAdvanceSql(schema: string, at: RangeAdvanceSql): string {
 
 /**
  * Brings `migration`'s checkpoint up to date when the batch before it in its transaction
- * finished range `rangeId`, and does nothing otherwise (once per range: workers never
- * queue on the checkpoint row): the rows done, and the upper key of the last range before
- * which every range is done.
+ * finished range `rangeId` for `workerId`, and does nothing otherwise (once per range:
+ * workers never queue on the checkpoint row): the rows done, and the upper key of the last
+ * range before which every range is done.
  */
-export function rangeDoneStatement(schema: string, migration: string, rangeId: number): Statement {
+export function rangeDoneStatement(schema: string, migration: string, rangeId: number, workerId: string): Statement {
   const s = quoteStateSchema(schema);
   return {
     sql: `UPDATE ${s}.backfill_checkpoints SET updated_at = clock_timestamp(),
@@ -401,8 +401,9 @@ export function rangeDoneStatement(schema: string, migration: string, rangeId: n
                         WHERE q.migration = $1 AND q.range_id < r.range_id AND q.status <> 'done')
                      ORDER BY r.range_id DESC LIMIT 1)
       WHERE migration = $1
-        AND EXISTS (SELECT 1 FROM ${s}.backfill_ranges d WHERE d.migration = $1 AND d.range_id = $2 AND d.status = 'done')`,
-    params: [migration, rangeId],
+        AND EXISTS (SELECT 1 FROM ${s}.backfill_ranges d
+                     WHERE d.migration = $1 AND d.range_id = $2 AND d.status = 'done' AND d.owner = $3)`,
+    params: [migration, rangeId, workerId],
   };
 }
 

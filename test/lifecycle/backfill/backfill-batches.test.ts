@@ -50,20 +50,24 @@ async function expectFilledOnce(ctx: DriverContext, table: string): Promise<void
 }
 
 describeDrivers('backfill batches', (getCtx) => {
-  it('a batch whose answer is lost after it committed: the retry goes on from the range, counting no row twice', async () => {
-    const ctx = getCtx();
-    const table = await createItems(ctx.admin, ctx.schema, 250);
-    const driver = aroundPipelines(ctx.driver, async (index, send) => {
-      const results = await send();
-      if (index === 2) throw new Error('Connection terminated unexpectedly');
-      return results;
-    });
-    const { report, events } = await backfillItems(driver, table, ctx.schema);
-    expect(events).toContain('backfill-retry');
-    expect(report).toMatchObject({ status: 'done', totalRowsDone: 250 });
-    await expectFilledOnce(ctx, table);
-    expect(await updateCounts(ctx.admin, table)).toEqual({ 1: 250 });
-  });
+  // The range's first batch (no cursor yet) and a later one.
+  it.each([0, 2])(
+    'batch %i, whose answer is lost after it committed: the retry goes on from the range, counting no row twice',
+    async (lost) => {
+      const ctx = getCtx();
+      const table = await createItems(ctx.admin, ctx.schema, 250);
+      const driver = aroundPipelines(ctx.driver, async (index, send) => {
+        const results = await send();
+        if (index === lost) throw new Error('Connection terminated unexpectedly');
+        return results;
+      });
+      const { report, events } = await backfillItems(driver, table, ctx.schema);
+      expect(events).toContain('backfill-retry');
+      expect(report).toMatchObject({ status: 'done', totalRowsDone: 250 });
+      await expectFilledOnce(ctx, table);
+      expect(await updateCounts(ctx.admin, table)).toEqual({ 1: 250 });
+    },
+  );
 
   it('a range taken over between batches: the next batch writes nothing, and the worker lets it go', async () => {
     const ctx = getCtx();
