@@ -69,6 +69,7 @@ describeDrivers(
 
       let done = false;
       let kills = 0;
+      const killed = new Map<string, number>();
       const admin = ctx.pgPool({ max: 2, application_name: 'flagshift-killer' });
       /** Kills a busy backend of `applicationName` at random moments, at most `limit` times. */
       const killer = async (applicationName: string, limit: number) => {
@@ -82,6 +83,7 @@ describeDrivers(
           await admin.query('SELECT pg_terminate_backend($1)', [pick(rows).pid]);
           own++;
           kills++;
+          killed.set(applicationName, (killed.get(applicationName) ?? 0) + 1);
         }
       };
       // Bounded numbers of kills, so the backfill surely finishes.
@@ -127,7 +129,9 @@ describeDrivers(
               if (event.type === 'backfill-retry' && (event.sqlState ?? '57P01') === '57P01') lostBatches++;
             },
           }).run();
-          if (report.status === 'done') break;
+          // A batch is one short round trip, so a pass can end between the killer's looks:
+          // passes run again (each one scanning the whole table) until both sides were hit.
+          if (report.status === 'done' && (((killed.get(backfillApp) ?? 0) >= 2 && kills > 2) || runs >= 200)) break;
         } catch (error) {
           failures++;
           expect(error, 'a backfill run fails with a database error on a killed connection').toBeInstanceOf(Error);
