@@ -15,7 +15,6 @@
  */
 export {
   createPgDriver,
-  MAX_PREPARED,
   type PgClientLike,
   PgDriver,
   type PgDriverOptions,
@@ -23,3 +22,4 @@ export {
   type PgPoolLike,
   type PgQueryResultLike,
 } from './pg-driver.js';
+export { MAX_PREPARED } from './prepared-statements.js';

@@ -16,21 +16,17 @@
  *   whose worker died is taken over when its lease expires.
  */
 
-import { type Driver, FlagshiftError, parseJson, runPipeline, toDriverError } from '../../kernel/index.js';
+import { type Driver, FlagshiftError, toDriverError } from '../../kernel/index.js';
 import type { Migration } from '../../model/index.js';
-import { backfillMark } from '../ddl/index.js';
 import {
   claimRange,
   DEFAULT_STATE_SCHEMA,
   emitEvent,
   ensureStateTables,
   finishPass,
-  leasedRangeOf,
-  leaseRenewalStatement,
   lockPassStart,
   openRangeCount,
   passRowsDone,
-  rangeDoneStatement,
   readCheckpoint,
   recordEvent,
   releaseRange,
@@ -52,6 +48,7 @@ import {
   refuseInsideTransaction,
   sqlStateOf,
 } from './batch-errors.js';
+import { sendBatch } from './batch-round-trip.js';
 import { type BatchStatements, batchStatements } from './batch-sql.js';
 import { cutRanges } from './cut-ranges.js';
 import { loadDataPlan } from './data-plan.js';
@@ -461,13 +458,8 @@ class BackfillRunner implements Backfill {
   }
 
   /**
-   * One batch: one transaction of three statements, sent together in one round trip where
-   * the driver can ({@link runPipeline}), so the rows the batch locks are released when it
-   * commits on the server, not a round trip later. The lease's renewal proves the range is
-   * still ours, locks its row, sets the batch's timeouts and marks the transaction so the
-   * sync triggers skip its writes; the batch fills the next keys and advances the range's
-   * last key in one statement, writing only if the renewal found the range as this worker
-   * left it; the checkpoint is brought up to date if the batch finished the range.
+   * One batch ({@link sendBatch}). A batch that finds its range moved on (one that committed
+   * as its answer was lost) wrote nothing, and runs again from there, once.
    */
   async #batch(
     statements: BatchStatements,
@@ -475,45 +467,18 @@ class BackfillRunner implements Backfill {
     size: number,
     resent = false,
   ): Promise<{ scanned: number; changed: number; done: boolean; totalDone: number }> {
-    const schema = this.#schema;
-    const name = this.#migration.name;
-    const { cursor } = claim;
-    const params: unknown[] = [JSON.stringify(claim.upper), size];
-    if (cursor !== null) params.push(JSON.stringify(cursor));
-    params.push(name, claim.rangeId, this.workerId);
-    const [renewed, filled] = await runPipeline(this.#driver, [
-      leaseRenewalStatement(schema, {
-        migration: name,
-        rangeId: claim.rangeId,
-        workerId: this.workerId,
-        leaseMs: this.#settings.leaseMs,
-        lockTimeoutMs: this.#settings.lockTimeoutMs,
-        statementTimeoutMs: this.#settings.statementTimeoutMs,
-        mark: backfillMark(name),
-      }),
-      { sql: cursor === null ? statements.first : statements.afterCursor, params },
-      rangeDoneStatement(schema, name, claim.rangeId, this.workerId),
-    ]);
-    const range = leasedRangeOf(renewed!);
-    if (range === undefined) throw new LostRangeError();
-    if (JSON.stringify(range.cursor) !== JSON.stringify(cursor)) {
-      // The range went on without this worker seeing it (a batch that committed as its
-      // connection was lost): this one wrote nothing, so it runs again from there, once.
-      if (resent) throw new LostRangeError();
-      claim.cursor = range.cursor;
+    const { rangeId, upper, cursor } = claim;
+    const at = { migration: this.#migration.name, rangeId, workerId: this.workerId, upper, cursor, size };
+    const outcome = await sendBatch(this.#driver, this.#schema, statements, at, this.#settings);
+    if (outcome.kind === 'lost' || (outcome.kind === 'moved' && resent)) throw new LostRangeError();
+    if (outcome.kind === 'moved') {
+      claim.cursor = outcome.cursor;
       return this.#batch(statements, claim, size, true);
     }
-    const row = filled!.rows[0] as { scanned: unknown; changed: unknown; last_key: unknown; rows_before: unknown };
-    // The statement's own check of the range refused it (no progress recorded): whatever
-    // the renewal said, the range is not this worker's to go on with.
-    if (row.rows_before === null) throw new LostRangeError();
-    const scanned = Number(row.scanned);
-    const changed = Number(row.changed);
-    if (row.last_key !== null) claim.cursor = parseJson(row.last_key) as unknown[];
+    const { scanned, changed } = outcome;
+    if (outcome.lastKey !== null) claim.cursor = outcome.lastKey;
     // As the statement decided it (fewer rows than asked for).
-    const done = scanned < size;
-    // The sum was read before this statement's own change.
-    return { scanned, changed, done, totalDone: Number(row.rows_before) + scanned };
+    return { scanned, changed, done: scanned < size, totalDone: outcome.rowsBefore + scanned };
   }
 
   /** Gives a claimed range back (keeping its last key) so another worker can go on at once. */

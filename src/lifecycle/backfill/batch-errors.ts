@@ -6,7 +6,7 @@
  */
 import { ConfigurationError, type Driver } from '../../kernel/index.js';
 
-/** Thrown inside a batch transaction when the range is no longer ours: rolls it back. */
+/** A batch found its range no longer the worker's: it wrote nothing, and the worker lets the range go. */
 export class LostRangeError extends Error {}
 
 /**
