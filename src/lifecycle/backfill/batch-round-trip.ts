@@ -7,19 +7,7 @@ import { type Driver, parseJson, runPipeline } from '../../kernel/index.js';
 import { backfillMark } from '../ddl/index.js';
 import { leasedRangeOf, leaseRenewalStatement, rangeDoneStatement } from '../state/index.js';
 import type { BackfillSettings } from './backfill-options.js';
-import type { BatchStatements } from './batch-sql.js';
-
-/** Where one batch runs: the worker's range, where it goes on from, and how many rows it takes. */
-export interface BatchAt {
-  readonly migration: string;
-  readonly rangeId: number;
-  readonly workerId: string;
-  /** The range's upper key, inclusive. */
-  readonly upper: unknown;
-  /** The key the batch starts after (`null`: the start of the first range). */
-  readonly cursor: readonly unknown[] | null;
-  readonly size: number;
-}
+import { type BatchAt, type BatchStatements, batchStatement } from './batch-sql.js';
 
 /**
  * What became of a batch: `lost` (the range is no longer the worker's, and nothing was
@@ -53,9 +41,6 @@ export async function sendBatch(
   at: BatchAt,
   settings: Pick<BackfillSettings, 'leaseMs' | 'lockTimeoutMs' | 'statementTimeoutMs'>,
 ): Promise<BatchOutcome> {
-  const params: unknown[] = [JSON.stringify(at.upper), at.size];
-  if (at.cursor !== null) params.push(JSON.stringify(at.cursor));
-  params.push(at.migration, at.rangeId, at.workerId);
   const [renewed, filled] = await runPipeline(driver, [
     leaseRenewalStatement(schema, {
       migration: at.migration,
@@ -66,7 +51,7 @@ export async function sendBatch(
       statementTimeoutMs: settings.statementTimeoutMs,
       mark: backfillMark(at.migration),
     }),
-    { sql: at.cursor === null ? statements.first : statements.afterCursor, params },
+    batchStatement(statements, at),
     rangeDoneStatement(schema, at.migration, at.rangeId, at.workerId),
   ]);
   const range = leasedRangeOf(renewed!);

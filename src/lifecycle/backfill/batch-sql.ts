@@ -2,6 +2,7 @@
  * The statement of one backfill batch: fills the next keys of a range with forward(old),
  * leaving alone every row that is already right or whose new side stands as written.
  */
+import type { Statement } from '../../kernel/index.js';
 import { comparableSql } from '../sql-forms.js';
 import { rangeAdvanceSql, rangeHeldSql } from '../state/index.js';
 import { keyFromJson, keyJoin, keyList, keyOrder, keyRow, keyToJson } from './key-sql.js';
@@ -224,4 +225,24 @@ export function batchStatements(plan: DataPlan, schema: string): BatchStatements
     );
   };
   return { first: render(false), afterCursor: render(true) };
+}
+
+/** Where one batch runs: the worker's range, where it goes on from, and how many rows it takes. */
+export interface BatchAt {
+  readonly migration: string;
+  readonly rangeId: number;
+  readonly workerId: string;
+  /** The range's upper key, inclusive. */
+  readonly upper: unknown;
+  /** The key the batch starts after (`null`: the start of the first range). */
+  readonly cursor: readonly unknown[] | null;
+  readonly size: number;
+}
+
+/** The statement of the batch `at`, with its parameters in the order {@link BatchStatements} numbers them. */
+export function batchStatement(statements: BatchStatements, at: BatchAt): Statement {
+  const params: unknown[] = [JSON.stringify(at.upper), at.size];
+  if (at.cursor !== null) params.push(JSON.stringify(at.cursor));
+  params.push(at.migration, at.rangeId, at.workerId);
+  return { sql: at.cursor === null ? statements.first : statements.afterCursor, params };
 }
