@@ -28,8 +28,8 @@ export function batchSql(plan: DataPlan, hasCursor: boolean): string {
 /**
  * {@link batchSql} that also records its progress in the same statement, and selects no
  * rows unless `held` (SQL) is true: `advance(batch)` renders a data-modifying statement
- * over the row source `batch` (`last_key`, `scanned`, `changed`, `done`: fewer rows than `$2`)
- * returning `rows_before`. Returns the batch's `scanned`, `changed`, `last_key` and
+ * over the row source `batch` (`last_key`, `scanned`, `changed`, `done`: fewer rows than
+ * `$2`) returning `rows_before`. Returns the batch's `scanned`, `changed`, `last_key` and
  * `rows_before`. A statement's data-modifying CTEs see one snapshot and run together,
  * so the batch's rows and its progress commit, or roll back, as one.
  */
