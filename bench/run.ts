@@ -19,6 +19,8 @@
  *   single statement, each round in another of the six orders of the three (over six
  *   rounds each runs in each place, and right after each other, twice). At three, the pooled p99 of one full run moved between 1.6
  *   and 3 times the baseline from run to run.
+ * - BENCH_BACKFILL_WARMUP_RUNS (40): runs of each approach of part 4 on a 50,000-row table
+ *   before its rounds, so the rounds run compiled code.
  * - BENCH_LOAD_RATE (500): operations per second of part 4's concurrent load.
  * - BENCH_LOAD_SETTLE_SECONDS (20): part 4's load runs alone this long, unmeasured, before
  *   the first round.
@@ -76,6 +78,7 @@ const knobs: Knobs = {
   backfillRounds: knob('BENCH_BACKFILL_ROUNDS', 6),
   loadRate: knob('BENCH_LOAD_RATE', 500),
   loadSettleSeconds: knob('BENCH_LOAD_SETTLE_SECONDS', 20),
+  backfillWarmupRuns: knob('BENCH_BACKFILL_WARMUP_RUNS', 40),
   baselineWindows: knob('BENCH_BASELINE_WINDOWS', 3),
   baselineSeconds: knob('BENCH_BASELINE_SECONDS', 3),
   parts: parts(),
@@ -179,6 +182,7 @@ try {
       windowSeconds: knobs.baselineSeconds,
       loadRate: knobs.loadRate,
       loadSettleSeconds: knobs.loadSettleSeconds,
+      warmupRuns: knobs.backfillWarmupRuns,
       loadConnections: 8,
     });
   }
