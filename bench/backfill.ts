@@ -238,10 +238,10 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
   };
 
   // Warm-up of each approach's code, in this process and in the server, on a small table
-  // of its own ({@link BackfillBenchOptions.warmupRuns}): a process compiles a backfill's
-  // functions over its first thousand or so batches, and the server plans its statements;
-  // neither belongs in the rounds. Runs after the first find the rows filled, and do
-  // the same work in this process over them.
+  // of its own ({@link BackfillBenchOptions.warmupRuns}): a process goes on compiling a
+  // backfill's functions over its first thousand batches and more, and the server plans
+  // its statements; neither belongs in the rounds. Runs after the first find the rows
+  // filled, and do the same work in this process over them.
   for (const approach of APPROACHES) {
     await prepare(WARM_SCHEMA, WARM_ROWS);
     for (let run = 0; run < options.warmupRuns; run++) await approaches[approach](WARM_SCHEMA, 1000);

@@ -45,7 +45,7 @@ const CALLERS = 16;
 /**
  * Unmeasured blocks of each side before a comparison's first measured one. After one,
  * V8 was still optimizing functions of the SDK's read in the first measured blocks of
- * each stage (six to eleven compilations a block), on threads that took the cores the
+ * each stage (three to eleven compilations a block), on threads that took the cores the
  * server's backends needed.
  */
 const WARMUP_BLOCKS = 5;
