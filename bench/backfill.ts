@@ -134,7 +134,7 @@ export interface BackfillBenchOptions {
    * measure a backfill whose code is compiled, as most of a long backfill is. After one
    * run, the backfill process was still optimizing its functions in every round: about
    * ten of V8's compilations a run, on threads that took a core from the load while the
-   * batch ran on the other (10 to 80 ms a run; 0 to 20 ms after 40 runs).
+   * batch ran on the other (up to 80 ms a run; 0 to 20 ms after 40 runs).
    */
   readonly warmupRuns: number;
   /** Connections of the load's pool. */
