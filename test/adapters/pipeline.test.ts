@@ -235,6 +235,35 @@ describeDrivers('pipeline', (getCtx) => {
     expect(await ctx.sql('SELECT id FROM items')).toEqual([{ id: 1 }]);
   });
 
+  it('pg: a look-alike client without node-postgres’s protocol connection runs the statements in one transaction', async () => {
+    const ctx = getCtx();
+    if (ctx.kind !== 'pg') return;
+    await ctx.sql('CREATE TABLE items (id int PRIMARY KEY)');
+    const client = await ctx.pgClient();
+    // Only `query(text, values)`, as a wrapper or another library's client offers: no
+    // `connection` to write protocol messages on.
+    const lookAlike = { query: (text: string, values?: unknown[]) => client.query(text, values) };
+    const driver = createPgDriver(lookAlike, { kind: 'client' });
+    const [, setting, counted] = await runPipeline(driver, [
+      { sql: "SELECT set_config('flagshift.test', $1, true)", params: ['local'] },
+      { sql: "SELECT current_setting('flagshift.test', true) AS value" },
+      { sql: 'INSERT INTO items VALUES ($1) RETURNING id', params: [1] },
+    ]);
+    // A setting local to the transaction reaches the next statement: they ran in one.
+    expect(setting!.rows).toEqual([{ value: 'local' }]);
+    expect(counted!.rows).toEqual([{ id: 1 }]);
+    // And the transaction ended: on the same connection the setting is gone.
+    const after = await client.query("SELECT coalesce(current_setting('flagshift.test', true), '') AS value");
+    expect(after.rows).toEqual([{ value: '' }]);
+    // A failure past the first statement undoes the first.
+    const failed = runPipeline(driver, [
+      { sql: 'INSERT INTO items VALUES ($1)', params: [2] },
+      { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
+    ]);
+    await expect(failed).rejects.toMatchObject({ code: '23505' });
+    expect(await ctx.sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }]);
+  });
+
   it('pg: a connection lost in the middle of a pipeline fails it once, and the pool goes on', async () => {
     const ctx = getCtx();
     if (ctx.kind !== 'pg') return;
