@@ -1,8 +1,21 @@
 import { createPgDriver } from 'flagshift/pg';
 import type pg from 'pg';
 import { expect, it } from 'vitest';
-import { runPipeline } from '../../src/kernel/index.js';
-import { describeDrivers } from '../support/drivers.js';
+import { type Driver, runPipeline } from '../../src/kernel/index.js';
+import { type DriverContext, describeDrivers } from '../support/drivers.js';
+
+/**
+ * On `items` holding only id 1: a pipeline whose second statement fails (a duplicate key)
+ * rejects with the database's error, and its first statement is undone.
+ */
+async function expectFailureUndoesFirst(ctx: DriverContext, driver: Driver): Promise<void> {
+  const failed = runPipeline(driver, [
+    { sql: 'INSERT INTO items VALUES ($1)', params: [2] },
+    { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
+  ]);
+  await expect(failed).rejects.toMatchObject({ code: '23505' });
+  expect(await ctx.sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }]);
+}
 
 describeDrivers('pipeline', (getCtx) => {
   it('runs the statements in order and gives each its rows and count, values parsed', async () => {
@@ -227,12 +240,7 @@ describeDrivers('pipeline', (getCtx) => {
       { sql: 'SELECT count(*)::int AS n FROM items' },
     ]);
     expect(counted!.rows).toEqual([{ n: 1 }]);
-    const failed = runPipeline(driver, [
-      { sql: 'INSERT INTO items VALUES ($1)', params: [2] },
-      { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
-    ]);
-    await expect(failed).rejects.toMatchObject({ code: '23505' });
-    expect(await ctx.sql('SELECT id FROM items')).toEqual([{ id: 1 }]);
+    await expectFailureUndoesFirst(ctx, driver);
   });
 
   it('pg: a look-alike client without node-postgres’s protocol connection runs the statements in one transaction', async () => {
@@ -255,13 +263,7 @@ describeDrivers('pipeline', (getCtx) => {
     // And the transaction ended: on the same connection the setting is gone.
     const after = await client.query("SELECT coalesce(current_setting('flagshift.test', true), '') AS value");
     expect(after.rows).toEqual([{ value: '' }]);
-    // A failure past the first statement undoes the first.
-    const failed = runPipeline(driver, [
-      { sql: 'INSERT INTO items VALUES ($1)', params: [2] },
-      { sql: 'INSERT INTO items VALUES ($1)', params: [1] },
-    ]);
-    await expect(failed).rejects.toMatchObject({ code: '23505' });
-    expect(await ctx.sql('SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }]);
+    await expectFailureUndoesFirst(ctx, driver);
   });
 
   it('pg: a connection lost in the middle of a pipeline fails it once, and the pool goes on', async () => {
