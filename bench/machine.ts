@@ -1,4 +1,5 @@
 /** The machine a benchmark ran on, for the report. */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, release, totalmem } from 'node:os';
 
@@ -40,4 +41,39 @@ export async function describeMachine(postgres: string): Promise<Machine> {
 /** The current 1-minute load average. */
 export function currentLoad(): number {
   return Math.round(loadavg()[0]! * 100) / 100;
+}
+
+/** A clock of CPU time, in microseconds, and what it counts. */
+export interface CpuClock {
+  /** `main thread`: the thread's own scheduler account (Linux); `process`: every thread's. */
+  readonly source: 'main thread' | 'process';
+  read(): number;
+}
+
+/**
+ * The CPU time of this process's main thread, from its scheduler account
+ * (`/proc/self/task/<pid>/schedstat`, nanoseconds); where there is none, the whole
+ * process's (`process.cpuUsage()`), which also counts the collector's and the compiler's
+ * threads.
+ */
+export function mainThreadCpuClock(): CpuClock {
+  const path = `/proc/self/task/${process.pid}/schedstat`;
+  try {
+    readSchedstatUs(path);
+  } catch {
+    return {
+      source: 'process',
+      read: () => {
+        const { user, system } = process.cpuUsage();
+        return user + system;
+      },
+    };
+  }
+  return { source: 'main thread', read: () => readSchedstatUs(path) };
+}
+
+function readSchedstatUs(path: string): number {
+  const ns = Number(readFileSync(path, 'utf8').split(' ', 1)[0]);
+  if (!Number.isFinite(ns)) throw new Error(`${path}: no CPU time`);
+  return ns / 1000;
 }

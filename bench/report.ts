@@ -132,13 +132,14 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
   return {
     ...headline,
     added_us_per_call: addedUs,
+    saturated_cpu_us_added_per_call: Object.fromEntries((results.saturation ?? []).map((s) => [s.name, s.cpuUsAdded])),
     sql_router_point_read_ratio:
       results.sqlRouter?.comparisons.find((c) => c.name === 'point-read')?.medianRatio ?? null,
     sql_router_point_write_ratio:
       results.sqlRouter?.comparisons.find((c) => c.name === 'point-write')?.medianRatio ?? null,
     sql_router_plan_misses: results.sqlRouter?.planMisses ?? null,
     notes:
-      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is the p99 of every operation during the runs against the baseline periods cut into windows of as many operations, its spread the same ratio with each round left out in turn, against each window. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
+      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks, and saturated_cpu_us_added_per_call is the CPU per call of the SDK blocks above that of the baseline blocks (of the main thread on Linux, of the whole process elsewhere), median over the block pairs. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is the p99 of every operation during the runs against the baseline periods cut into windows of as many operations, its spread the same ratio with each round left out in turn, against each window. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,
@@ -233,15 +234,30 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
   }
   if (results.saturation !== undefined) {
     out.push('### Saturated throughput: 16 callers, pool of 8', '');
+    const cpu = results.saturation[0]?.cpuSource ?? 'main thread';
     out.push(
       table(
-        ['read', 'baseline ops/s', 'SDK ops/s', 'ratio', 'range (blocks)'],
+        [
+          'read',
+          'baseline ops/s',
+          'SDK ops/s',
+          'ratio',
+          'range (blocks)',
+          `baseline ${cpu} CPU (us/call)`,
+          `SDK ${cpu} CPU (us/call)`,
+          'us added',
+          'range (blocks)',
+        ],
         results.saturation.map((s) => [
           s.name === 'shadow/two-queries' ? 'shadow (baseline: two-query read)' : s.name,
           fmt(s.rawOpsPerSecond),
           fmt(s.sdkOpsPerSecond),
           s.ratio.toFixed(3),
           spreadOf(s.blockRatios),
+          fmt(s.rawCpuUsPerCall),
+          fmt(s.sdkCpuUsPerCall),
+          fmt(s.cpuUsAdded),
+          spreadOf(s.blockCpuUsAdded),
         ]),
       ),
       '',

@@ -3,7 +3,9 @@
  * the SDK adds per call shows up as lost throughput rather than hidden in queueing. Raw
  * `pg` sends the SDK's own statement for the stage, prepared under a name, on the same
  * pool. The sides run in alternating blocks (raw then SDK, then SDK then raw, ...): each
- * block pair gives one throughput ratio, and the blocks give its spread.
+ * block pair gives one throughput ratio, and the blocks give its spread. Each block also
+ * counts the CPU the main thread spent per call, where the callers' work runs: at
+ * saturation that is what throughput is lost to, and it varies much less between blocks.
  */
 import type { Repository } from 'flagshift';
 import type pg from 'pg';
@@ -11,8 +13,9 @@ import { openConnections, type PreparingRunner } from './comparison.js';
 import type { User, UsersMigration } from './fixture.js';
 import { usersRepository } from './fixture.js';
 import { random } from './interleave.js';
+import { type CpuClock, mainThreadCpuClock } from './machine.js';
 import { type PointStatements, prepared, twoQueryShadowRead } from './point-ops.js';
-import { median, ratio } from './stats.js';
+import { median, ratio, round } from './stats.js';
 
 /** One saturated comparison. */
 export interface SaturationResult {
@@ -27,6 +30,15 @@ export interface SaturationResult {
   /** SDK over baseline throughput, median of the per-block ratios. */
   readonly ratio: number;
   readonly blockRatios: readonly number[];
+  /** What {@link rawCpuUsPerCall} and {@link sdkCpuUsPerCall} count: the main thread's CPU, or (off Linux) the process's. */
+  readonly cpuSource: CpuClock['source'];
+  /** Microseconds of CPU per call of the baseline, median over blocks. */
+  readonly rawCpuUsPerCall: number;
+  /** Microseconds of CPU per call of the SDK, median over blocks. */
+  readonly sdkCpuUsPerCall: number;
+  /** The SDK's CPU per call minus the baseline's, median of the block pairs. */
+  readonly cpuUsAdded: number;
+  readonly blockCpuUsAdded: readonly number[];
 }
 
 /** Knobs of {@link runSaturation}. */
@@ -53,8 +65,14 @@ const POOL = 8;
 
 type Op = (id: number) => Promise<unknown>;
 
-/** Runs `ops` operations of `op` from {@link CALLERS} callers; returns operations per second. */
-async function throughput(op: Op, ops: number, next: () => number, rows: number): Promise<number> {
+/** What one block measured. */
+interface Block {
+  readonly opsPerSecond: number;
+  readonly cpuUsPerCall: number;
+}
+
+/** Runs `ops` operations of `op` from {@link CALLERS} callers. */
+async function throughput(op: Op, ops: number, next: () => number, rows: number, cpu: CpuClock): Promise<Block> {
   let started = 0;
   const caller = async () => {
     while (started < ops) {
@@ -62,9 +80,11 @@ async function throughput(op: Op, ops: number, next: () => number, rows: number)
       await op(1 + Math.floor(next() * rows));
     }
   };
+  const cpuBefore = cpu.read();
   const begin = performance.now();
   await Promise.all(Array.from({ length: CALLERS }, caller));
-  return ops / ((performance.now() - begin) / 1000);
+  const seconds = (performance.now() - begin) / 1000;
+  return { opsPerSecond: ops / seconds, cpuUsPerCall: (cpu.read() - cpuBefore) / ops };
 }
 
 /** Runs the saturated comparisons: off, shadow and live against the same SQL, and the two-query shadow read. */
@@ -72,6 +92,7 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
   const pool = (await openConnections(options.connectionString, 'pool8')) as pg.Pool;
   const runner = pool as unknown as PreparingRunner;
   const next = random(11);
+  const cpu = mainThreadCpuClock();
   const results: SaturationResult[] = [];
   const pairs: [string, 'off' | 'shadow' | 'live', (repo: Repository<User, 'id'>) => Op][] = [
     [
@@ -105,40 +126,48 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
     await repo.check();
     const raw = baseline(repo);
     const sdk: Op = (id) => repo.get(id);
+    const run = (op: Op) => throughput(op, options.opsPerBlock, next, options.rows, cpu);
     // Warm-up of both sides: plans prepared on every connection, and code compiled.
     for (let block = 0; block < WARMUP_BLOCKS; block++) {
-      await throughput(raw, options.opsPerBlock, next, options.rows);
-      await throughput(sdk, options.opsPerBlock, next, options.rows);
+      await run(raw);
+      await run(sdk);
     }
-    const rawRates: number[] = [];
-    const sdkRates: number[] = [];
+    const rawBlocks: Block[] = [];
+    const sdkBlocks: Block[] = [];
     const ratios: number[] = [];
+    const cpuAdded: number[] = [];
     for (let block = 0; block < options.blocks; block++) {
-      let rawRate: number;
-      let sdkRate: number;
+      let rawBlock: Block;
+      let sdkBlock: Block;
       if ((block & 1) === 0) {
-        rawRate = await throughput(raw, options.opsPerBlock, next, options.rows);
-        sdkRate = await throughput(sdk, options.opsPerBlock, next, options.rows);
+        rawBlock = await run(raw);
+        sdkBlock = await run(sdk);
       } else {
-        sdkRate = await throughput(sdk, options.opsPerBlock, next, options.rows);
-        rawRate = await throughput(raw, options.opsPerBlock, next, options.rows);
+        sdkBlock = await run(sdk);
+        rawBlock = await run(raw);
       }
-      rawRates.push(rawRate);
-      sdkRates.push(sdkRate);
-      ratios.push(ratio(sdkRate, rawRate));
+      rawBlocks.push(rawBlock);
+      sdkBlocks.push(sdkBlock);
+      ratios.push(ratio(sdkBlock.opsPerSecond, rawBlock.opsPerSecond));
+      cpuAdded.push(round(sdkBlock.cpuUsPerCall - rawBlock.cpuUsPerCall));
     }
     repo.close();
     const result: SaturationResult = {
       name,
       callers: CALLERS,
       poolSize: POOL,
-      rawOpsPerSecond: Math.round(median(rawRates)),
-      sdkOpsPerSecond: Math.round(median(sdkRates)),
+      rawOpsPerSecond: Math.round(median(rawBlocks.map((b) => b.opsPerSecond))),
+      sdkOpsPerSecond: Math.round(median(sdkBlocks.map((b) => b.opsPerSecond))),
       ratio: ratio(median(ratios), 1),
       blockRatios: ratios,
+      cpuSource: cpu.source,
+      rawCpuUsPerCall: round(median(rawBlocks.map((b) => b.cpuUsPerCall))),
+      sdkCpuUsPerCall: round(median(sdkBlocks.map((b) => b.cpuUsPerCall))),
+      cpuUsAdded: round(median(cpuAdded)),
+      blockCpuUsAdded: cpuAdded,
     };
     options.log(
-      `${name.padEnd(20)} ${CALLERS} callers, pool ${POOL}: baseline ${result.rawOpsPerSecond} ops/s  sdk ${result.sdkOpsPerSecond} ops/s  x${result.ratio} [${Math.min(...ratios)}-${Math.max(...ratios)}]`,
+      `${name.padEnd(20)} ${CALLERS} callers, pool ${POOL}: baseline ${result.rawOpsPerSecond} ops/s  sdk ${result.sdkOpsPerSecond} ops/s  x${result.ratio} [${Math.min(...ratios)}-${Math.max(...ratios)}]; ${cpu.source} CPU ${result.rawCpuUsPerCall} / ${result.sdkCpuUsPerCall} us per call, ${result.cpuUsAdded >= 0 ? '+' : ''}${result.cpuUsAdded} [${Math.min(...cpuAdded)} to ${Math.max(...cpuAdded)}]`,
     );
     results.push(result);
   }
