@@ -25,6 +25,7 @@ import { ConfigurationError, type Driver, type Queryable, toDriverError } from '
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 import type { FieldDiff } from '../shadow/index.js';
+import { numberKeyCheck } from './number-key-check.js';
 import { reportMismatch } from './report-mismatch.js';
 import type { CallOptions, CallState, Entity, RepositoryOptions } from './types.js';
 
@@ -76,6 +77,8 @@ export class RepositoryCore {
   readonly keyColumns: readonly BoundColumn[];
   /** The schema of the key field, for a one-field key. */
   readonly keySchema: z.ZodType | undefined;
+  /** A number {@link keySchema} certainly accepts as it is, without a parse ({@link numberKeyCheck}). */
+  readonly keyNumberCheck: ((value: number) => boolean) | undefined;
   /** Key and plain columns with their fields, in decode order. */
   readonly plainColumns: readonly (BoundColumn & { readonly field: string })[];
   /**
@@ -153,6 +156,7 @@ export class RepositoryCore {
     this.keyColumns = table.keyFields.map((field) => table.columns[field]!);
     this.keySchema =
       table.keyFields.length === 1 ? (table.entity.shape[table.keyFields[0]!] as z.ZodType | undefined) : undefined;
+    this.keyNumberCheck = numberKeyCheck(this.keySchema);
     this.plainColumns = [...table.keyFields, ...this.plainFields].map((field) => ({
       ...table.columns[field]!,
       field,

@@ -25,14 +25,18 @@ export interface Key {
 export function validateKey(core: RepositoryCore, input: unknown): Key {
   const { table } = core;
   const fields = table.keyFields;
-  // One key field given as a number (the common `get(42)`): no records or loops to build.
+  // One key field given as a number (the common `get(42)`): no records or loops to build,
+  // and no parse where the schema's definition shows it accepts the number as it is.
   // Anything else, and any value the schema refuses, takes the general path below.
   if (typeof input === 'number' && fields.length === 1) {
-    const column = core.keyColumns[0]!;
-    const result = core.keySchema!.safeParse(input);
-    if (result.success && typeof result.data === 'number') {
-      const text = String(result.data);
-      return { values: [result.data], params: [column.codec.encode(result.data)], id: text, targeting: text };
+    let value: unknown = input;
+    if (core.keyNumberCheck?.(input) !== true) {
+      const result = core.keySchema!.safeParse(input);
+      value = result.success ? result.data : undefined;
+    }
+    if (typeof value === 'number') {
+      const text = String(value);
+      return { values: [value], params: [core.keyColumns[0]!.codec.encode(value)], id: text, targeting: text };
     }
   }
   let values: unknown[];

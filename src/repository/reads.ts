@@ -117,7 +117,10 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
   const sql =
     core.cachedSelectSql(signature) ??
     mainSelectSql(handle, signature, [fetchOld], [fetchNew], [key], false, undefined);
-  const done = (rows: Entity[], dropped: readonly boolean[] | undefined): Entity | undefined => {
+  // The statement's `then` (its result) and the retry's after a failure (its rows): one
+  // closure for both, one less on every read.
+  const done = (result: QueryResult<Entity> | Entity[], dropped?: readonly boolean[]): Entity | undefined => {
+    const rows = Array.isArray(result) ? result : result.rows;
     if (core.metrics !== undefined) {
       core.emitReadLatency(plan, fetchOld, fetchNew, operation, performance.now() - started);
     }
@@ -144,7 +147,7 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
     const dropping = fetchesCompareOnly(compareOnly, fetchOld, fetchNew);
     return selectMainFailed(handle, error, sql, select, dropping, done);
   };
-  return queryThen(handle.db, sql, key.params, (result: QueryResult<Entity>) => done(result.rows, undefined), fail);
+  return queryThen(handle.db, sql, key.params, done, fail);
 }
 
 /** {@link readByKeys} once the column state is loaded: decides each key's route. */
