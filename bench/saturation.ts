@@ -5,7 +5,7 @@
  * pool. The sides run in alternating blocks (raw then SDK, then SDK then raw, ...): each
  * block pair gives one throughput ratio, and the blocks give its spread. Each block also
  * counts the CPU the main thread spent per call, where the callers' work runs: at
- * saturation that is what throughput is lost to, and it varies much less between blocks.
+ * saturation that is what throughput is lost to.
  */
 import type { Repository } from 'flagshift';
 import type pg from 'pg';

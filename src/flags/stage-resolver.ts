@@ -93,7 +93,8 @@ export interface StageResolver {
 
 const DEFAULT_CACHE_SIZE = 10000;
 // The options of every cache lookup, shared: `get` without them makes an empty object
-// per call (its parameter's default), on the path of every read and write.
+// per call (its parameter's default), on the path of every read and write. `get` writes
+// its `status` into them during the call, which, being synchronous, no other lookup sees.
 const GET_OPTIONS: LRUCache.GetOptions<string, FlagDecision, unknown> = {};
 const DEFAULT_TTL_MS = 1000;
 const DEFAULT_TIMEOUT_MS = 50;
