@@ -30,25 +30,29 @@ const INTEGER_FORMATS: Readonly<Record<string, (value: number) => boolean>> = {
  * The test may refuse a number the schema accepts, never the reverse: a caller parses
  * with the schema whenever the test refuses, so the schema still decides, and words,
  * every error. It applies every check, including one a `when` would skip, which only
- * refuses more.
+ * refuses more. A check is known by its class (the traits zod gives it) and its
+ * definition together: the class is what zod runs, and a definition's `check` can be
+ * set by the parameters it was made with.
  */
 export function numberKeyCheck(schema: z.ZodType | undefined): ((value: number) => boolean) | undefined {
-  const def = definitionOf(schema);
-  if (def === undefined || def['type'] !== 'number' || def['coerce'] === true) return undefined;
+  const zod = internalsOf(schema);
+  if (zod === undefined || !zod.traits.has('$ZodNumber')) return undefined;
+  const { def } = zod;
+  if (def['type'] !== 'number' || def['coerce']) return undefined;
   if (!Object.keys(def).every((key) => SCHEMA_KEYS.has(key))) return undefined;
   const tests: ((value: number) => boolean)[] = [Number.isFinite];
   // `z.int()` and its kind are number schemas that are their own format check.
-  if (def['check'] !== undefined) {
-    const test = checkTest(def);
+  if (zod.traits.has('$ZodCheck') || def['check'] !== undefined) {
+    const test = checkTest(zod);
     if (test === undefined) return undefined;
     tests.push(test);
   }
   const checks = def['checks'] ?? [];
   if (!Array.isArray(checks)) return undefined;
   for (const check of checks) {
-    const checkDef = definitionOf(check);
-    if (checkDef === undefined || !Object.keys(checkDef).every((key) => CHECK_KEYS.has(key))) return undefined;
-    const test = checkTest(checkDef);
+    const internals = internalsOf(check);
+    if (internals === undefined || !Object.keys(internals.def).every((key) => CHECK_KEYS.has(key))) return undefined;
+    const test = checkTest(internals);
     if (test === undefined) return undefined;
     tests.push(test);
   }
@@ -58,29 +62,34 @@ export function numberKeyCheck(schema: z.ZodType | undefined): ((value: number) 
   };
 }
 
-function definitionOf(value: unknown): Definition | undefined {
-  const def = (value as { _zod?: { def?: unknown } } | null | undefined)?._zod?.def;
-  return typeof def === 'object' && def !== null ? (def as Definition) : undefined;
+/** What zod 4 keeps on a schema or a check (`._zod`): its class names and its definition. */
+interface Internals {
+  readonly traits: ReadonlySet<string>;
+  readonly def: Definition;
 }
 
-/** The test of one check's definition, `undefined` for a check it doesn't know. */
-function checkTest(def: Definition): ((value: number) => boolean) | undefined {
-  switch (def['check']) {
-    case 'number_format':
-      return typeof def['format'] === 'string' && Object.hasOwn(INTEGER_FORMATS, def['format'])
-        ? INTEGER_FORMATS[def['format']]
-        : undefined;
-    case 'greater_than': {
-      const bound = def['value'];
-      if (typeof bound !== 'number') return undefined;
-      return def['inclusive'] === true ? (value) => value >= bound : (value) => value > bound;
-    }
-    case 'less_than': {
-      const bound = def['value'];
-      if (typeof bound !== 'number') return undefined;
-      return def['inclusive'] === true ? (value) => value <= bound : (value) => value < bound;
-    }
-    default:
-      return undefined;
+function internalsOf(value: unknown): Internals | undefined {
+  const zod = (value as { _zod?: { traits?: unknown; def?: unknown } } | null | undefined)?._zod;
+  const def = zod?.def;
+  if (!(zod?.traits instanceof Set) || typeof def !== 'object' || def === null) return undefined;
+  return { traits: zod.traits as ReadonlySet<string>, def: def as Definition };
+}
+
+/** The test of one check, `undefined` for a check it doesn't know (by class and definition alike). */
+function checkTest({ traits, def }: Internals): ((value: number) => boolean) | undefined {
+  const kind = def['check'];
+  if (traits.has('$ZodCheckNumberFormat') && kind === 'number_format') {
+    const format = def['format'];
+    return typeof format === 'string' && Object.hasOwn(INTEGER_FORMATS, format) ? INTEGER_FORMATS[format] : undefined;
   }
+  const bound = def['value'];
+  if (typeof bound !== 'number') return undefined;
+  const inclusive = def['inclusive'] === true;
+  if (traits.has('$ZodCheckGreaterThan') && kind === 'greater_than') {
+    return inclusive ? (value) => value >= bound : (value) => value > bound;
+  }
+  if (traits.has('$ZodCheckLessThan') && kind === 'less_than') {
+    return inclusive ? (value) => value <= bound : (value) => value < bound;
+  }
+  return undefined;
 }

@@ -98,14 +98,54 @@ describe('numberKeyCheck', () => {
 
   it('no schema, or a definition it does not know: no check', () => {
     expect(numberKeyCheck(undefined)).toBeUndefined();
-    const unknownCheck = { _zod: { def: { type: 'number', checks: [{ _zod: { def: { check: 'prime' } } }] } } };
+    const unknownCheck = {
+      _zod: {
+        traits: new Set(['$ZodNumber']),
+        def: { type: 'number', checks: [{ _zod: { traits: new Set(['$ZodCheck']), def: { check: 'prime' } } }] },
+      },
+    };
     expect(numberKeyCheck(unknownCheck as unknown as z.ZodType)).toBeUndefined();
     const inheritedFormat = {
-      _zod: { def: { type: 'number', checks: [{ _zod: { def: { check: 'number_format', format: 'toString' } } }] } },
+      _zod: {
+        traits: new Set(['$ZodNumber']),
+        def: {
+          type: 'number',
+          checks: [
+            {
+              _zod: {
+                traits: new Set(['$ZodCheckNumberFormat']),
+                def: { check: 'number_format', format: 'toString' },
+              },
+            },
+          ],
+        },
+      },
     };
     expect(numberKeyCheck(inheritedFormat as unknown as z.ZodType)).toBeUndefined();
-    const extraKey = { _zod: { def: { type: 'number', checks: [], innerType: {} } } };
+    const extraKey = { _zod: { traits: new Set(['$ZodNumber']), def: { type: 'number', checks: [], innerType: {} } } };
     expect(numberKeyCheck(extraKey as unknown as z.ZodType)).toBeUndefined();
+  });
+
+  it('a check whose definition names another check (set through its parameters) is not trusted: zod runs its class', () => {
+    // The helpers spread their parameters into the definition, so `check` can be overwritten;
+    // TypeScript only refuses it in an object literal.
+    const asGreater = { check: 'greater_than' } as object;
+    const asSafeInt = { check: 'number_format', format: 'safeint' } as object;
+    const cases: [z.ZodType, number][] = [
+      [z.number().lt(5, asGreater), 6],
+      [z.number().gt(5, asSafeInt), 1],
+      [z.number().multipleOf(7, asGreater), 8],
+      [z.number().int({ ...asGreater, value: 0 } as object), 1.5],
+      [z.number(asSafeInt).gt(0), -1],
+    ];
+    for (const [schema, value] of cases) {
+      expect(schema.safeParse(value).success).toBe(false);
+      const check = numberKeyCheck(schema);
+      expect(check === undefined || !check(value), `passed ${value}`).toBe(true);
+    }
+    // A definition without the class behind it (a look-alike object) gets no check either.
+    const lookAlike = { _zod: { def: { type: 'number', checks: [] } } };
+    expect(numberKeyCheck(lookAlike as unknown as z.ZodType)).toBeUndefined();
   });
 });
 
