@@ -92,10 +92,6 @@ export interface StageResolver {
 }
 
 const DEFAULT_CACHE_SIZE = 10000;
-// The options of every cache lookup, shared: `get` without them makes an empty object
-// per call (its parameter's default), on the path of every read and write. `get` writes
-// its `status` into them during the call, which, being synchronous, no other lookup sees.
-const GET_OPTIONS: LRUCache.GetOptions<string, FlagDecision, unknown> = {};
 const DEFAULT_TTL_MS = 1000;
 const DEFAULT_TIMEOUT_MS = 50;
 // Long enough that a dead provider costs one time-out per key per quarter second rather
@@ -522,7 +518,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       const prefix = cacheKeyPrefix(flags);
       const entity = flags.evaluation === 'per-entity' && variesByEntity(flags);
       const key = cacheKey === '' || (flags.evaluation === 'per-entity' && !entity) ? prefix : prefix + cacheKey;
-      const cached = cache.get(key, GET_OPTIONS);
+      const cached = cache.get(key);
       if (cached !== undefined) return cached;
       const pending = inFlight.get(key);
       if (pending !== undefined) return pending;
