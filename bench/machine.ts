@@ -47,29 +47,45 @@ export function currentLoad(): number {
 export interface CpuClock {
   /** `main thread`: the thread's own scheduler account (Linux); `process`: every thread's. */
   readonly source: 'main thread' | 'process';
-  read(): number;
+  /** The CPU time so far. Call it with nothing else of the thread's own to do: it may sleep a millisecond first. */
+  read(): Promise<number>;
 }
 
 /**
  * The CPU time of this process's main thread, from its scheduler account
- * (`/proc/self/task/<pid>/schedstat`, nanoseconds); where there is none, the whole
- * process's (`process.cpuUsage()`), which also counts the collector's and the compiler's
- * threads.
+ * (`/proc/self/task/<pid>/schedstat`, nanoseconds); where there is none (not Linux, or a
+ * kernel without scheduler statistics, whose file reads zeros), the whole process's
+ * (`process.cpuUsage()`), which also counts the collector's and the compiler's threads.
+ *
+ * The kernel brings a running thread's account up to date only at a scheduler tick or
+ * a switch, so a thread reading its own may see it up to a tick (several milliseconds)
+ * old. Each reading sleeps a millisecond first: going to sleep settles the account.
  */
 export function mainThreadCpuClock(): CpuClock {
   const path = `/proc/self/task/${process.pid}/schedstat`;
+  let usable: boolean;
   try {
-    readSchedstatUs(path);
+    // The main thread has run for a while by now: an account of zero is none.
+    usable = readSchedstatUs(path) > 0;
   } catch {
+    usable = false;
+  }
+  if (!usable) {
     return {
       source: 'process',
-      read: () => {
+      read: async () => {
         const { user, system } = process.cpuUsage();
         return user + system;
       },
     };
   }
-  return { source: 'main thread', read: () => readSchedstatUs(path) };
+  return {
+    source: 'main thread',
+    read: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return readSchedstatUs(path);
+    },
+  };
 }
 
 function readSchedstatUs(path: string): number {

@@ -80,11 +80,11 @@ async function throughput(op: Op, ops: number, next: () => number, rows: number,
       await op(1 + Math.floor(next() * rows));
     }
   };
-  const cpuBefore = cpu.read();
+  const cpuBefore = await cpu.read();
   const begin = performance.now();
   await Promise.all(Array.from({ length: CALLERS }, caller));
   const seconds = (performance.now() - begin) / 1000;
-  return { opsPerSecond: ops / seconds, cpuUsPerCall: (cpu.read() - cpuBefore) / ops };
+  return { opsPerSecond: ops / seconds, cpuUsPerCall: ((await cpu.read()) - cpuBefore) / ops };
 }
 
 /** Runs the saturated comparisons: off, shadow and live against the same SQL, and the two-query shadow read. */
