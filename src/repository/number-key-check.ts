@@ -39,7 +39,7 @@ export function numberKeyCheck(schema: z.ZodType | undefined): ((value: number) 
   if (zod === undefined || !zod.traits.has('$ZodNumber')) return undefined;
   const { def } = zod;
   if (def['type'] !== 'number' || def['coerce']) return undefined;
-  if (!Object.keys(def).every((key) => SCHEMA_KEYS.has(key))) return undefined;
+  if (!hasOnly(def, SCHEMA_KEYS)) return undefined;
   const tests: ((value: number) => boolean)[] = [Number.isFinite];
   // `z.int()` and its kind are number schemas that are their own format check.
   if (zod.traits.has('$ZodCheck') || def['check'] !== undefined) {
@@ -51,7 +51,7 @@ export function numberKeyCheck(schema: z.ZodType | undefined): ((value: number) 
   if (!Array.isArray(checks)) return undefined;
   for (const check of checks) {
     const internals = internalsOf(check);
-    if (internals === undefined || !Object.keys(internals.def).every((key) => CHECK_KEYS.has(key))) return undefined;
+    if (internals === undefined || !hasOnly(internals.def, CHECK_KEYS)) return undefined;
     const test = checkTest(internals);
     if (test === undefined) return undefined;
     tests.push(test);
@@ -66,6 +66,11 @@ export function numberKeyCheck(schema: z.ZodType | undefined): ((value: number) 
 interface Internals {
   readonly traits: ReadonlySet<string>;
   readonly def: Definition;
+}
+
+/** Whether `def` has no key but `known` ones: any other may change what the schema accepts. */
+function hasOnly(def: Definition, known: ReadonlySet<string>): boolean {
+  return Object.keys(def).every((key) => known.has(key));
 }
 
 function internalsOf(value: unknown): Internals | undefined {
