@@ -4,11 +4,11 @@
  * hangs, answers nonsense) away from the data path: the last known good decision, else the
  * migration's default stage (docs/STAGES.md, "When the flag system fails").
  */
-import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { FlagEvaluationError, parseOptions } from '../kernel/index.js';
 import type { FallbackReason, FlagFallbackEvent, MetricsSink } from '../metrics/index.js';
 import { isStage, type Stage } from '../model/index.js';
+import { DecisionCache } from './decision-cache.js';
 import type { FlagContext, FlagSource, FlagValueType } from './flag-source.js';
 import { type EntityGood, EntityMemory, type Known, remember } from './known-good.js';
 
@@ -243,10 +243,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
   const timeoutMs = valid.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const fallbackTtlMs = Math.min(ttlMs, FALLBACK_TTL_CAP_MS);
 
-  // ttlResolution 0: read the clock on every lookup. lru-cache's default (1 ms) instead
-  // caches the clock and arms a timer to forget it, a timer per millisecond of traffic,
-  // which costs the data path far more than the clock read (and lets entries outlive their TTL).
-  const cache = new LRUCache<string, FlagDecision>({ max: valid.cacheSize ?? DEFAULT_CACHE_SIZE, ttlResolution: 0 });
+  const cache = new DecisionCache<FlagDecision>(valid.cacheSize ?? DEFAULT_CACHE_SIZE);
   const inFlight = new Map<string, Promise<FlagDecision>>();
   // Per flag key (and segment) rather than per cache key: when the provider dies, an entity
   // never seen before should still get the stage the migration was last known to be in for
@@ -400,7 +397,10 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       evaluation.entity || evaluation.flags.evaluation !== 'per-entity' || !variesByEntity(evaluation.flags);
     if (ttlMs > 0 && evaluation.generation === generation && shareable) {
       const fellBack = evaluation.stageFellBack || evaluation.percentFellBack;
-      cache.set(evaluation.key, decision, { ttl: fellBack ? fallbackTtlMs : ttlMs });
+      // Keyed by the flags alone (no targeting key): the decision every entity of the
+      // migration and segment reads, a handful per process.
+      const shared = evaluation.key === cacheKeyPrefix(evaluation.flags);
+      cache.set(evaluation.key, decision, fellBack ? fallbackTtlMs : ttlMs, shared);
     }
     return decision;
   }

@@ -11,9 +11,7 @@ import { rejectUnpairedSurrogates } from './validation.js';
 
 /** A normalized entity key: encoded column values, and its string forms. */
 export interface Key {
-  /** Logical values, in key field order. */
-  readonly values: readonly unknown[];
-  /** Encoded for bind parameters. */
+  /** Encoded for bind parameters, in key field order. */
   readonly params: readonly unknown[];
   /** Map key (unambiguous). */
   readonly id: string;
@@ -36,7 +34,7 @@ export function validateKey(core: RepositoryCore, input: unknown): Key {
     }
     if (typeof value === 'number') {
       const text = String(value);
-      return { values: [value], params: [core.keyColumns[0]!.codec.encode(value)], id: text, targeting: text };
+      return { params: [core.keyColumns[0]!.codec.encode(value)], id: text, targeting: text };
     }
   }
   let values: unknown[];
@@ -130,7 +128,7 @@ function keyId(values: readonly unknown[]): string {
 
 export function makeKey(values: readonly unknown[], params: readonly unknown[]): Key {
   const id = keyId(values);
-  return { values, params, id, targeting: values.length === 1 ? id : values.map(keyText).join(':') };
+  return { params, id, targeting: values.length === 1 ? id : values.map(keyText).join(':') };
 }
 
 export function keyFromEntity(entity: Entity, core: RepositoryCore): Key {

@@ -136,6 +136,28 @@ describe('resolving', () => {
     expect(await next).toEqual({ stage: 'live', percent: 0 });
   });
 
+  it('ttl: a decision shared by every entity (no cache key) expires after ttlMs too', async () => {
+    const flags = createMemoryFlags({ [STAGE]: 'shadow', [PERCENT]: 0 });
+    const resolver = resolverFor({ resolve: flags.resolve }, { ttlMs: 20 });
+    expect(await resolver.resolve(migration, {}, '')).toEqual({ stage: 'shadow', percent: 0 });
+    flags.set(STAGE, 'live');
+    expect(resolver.resolve(migration, {}, '')).toEqual({ stage: 'shadow', percent: 0 });
+    await sleep(60);
+    const next = resolver.resolve(migration, {}, '');
+    expect(isPromise(next)).toBe(true);
+    expect(await next).toEqual({ stage: 'live', percent: 0 });
+  });
+
+  it('a shared fallback decision expires within 250 ms, like one per cache key', async () => {
+    const { flags, resolver } = setup(undefined, { ttlMs: 10000 });
+    flags.fail(STAGE, 'error');
+    await resolver.resolve(migration, {}, '');
+    expect(isPromise(resolver.resolve(migration, {}, ''))).toBe(false);
+    flags.restore(STAGE);
+    await sleep(300);
+    expect(isPromise(resolver.resolve(migration, {}, ''))).toBe(true);
+  });
+
   it('ttlMs 0 evaluates on every call', async () => {
     const { flags, resolver } = setup(undefined, { ttlMs: 0 });
     await resolver.resolve(migration, ctx, 'k');
