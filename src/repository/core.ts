@@ -25,6 +25,7 @@ import { ConfigurationError, type Driver, type Queryable, toDriverError } from '
 import type { MetricEvent, MetricsSink, Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping, Migration, Side, TableDefinition } from '../model/index.js';
 import type { FieldDiff } from '../shadow/index.js';
+import { type DirectField, directFields } from './direct-compare.js';
 import { numberKeyCheck } from './number-key-check.js';
 import { reportMismatch } from './report-mismatch.js';
 import type { CallOptions, CallState, Entity, RepositoryOptions } from './types.js';
@@ -40,6 +41,8 @@ export interface Plan {
   readonly crossTable: readonly BoundMapping[];
   /** The migration's fields, in mapping order, all `undefined`: the other side of a comparison fills a copy. */
   readonly fieldsTemplate: Readonly<Entity>;
+  /** The fields as old and new column pairs, when a read can decode and compare them in one pass (see direct-compare.ts). */
+  readonly direct: readonly DirectField[] | undefined;
   compareCounter: number;
   shadowCounter: number;
 }
@@ -132,6 +135,7 @@ export class RepositoryCore {
         fieldsTemplate: Object.fromEntries(
           migration.mappings.flatMap((mapping) => mapping.fields.map((field) => [field, undefined])),
         ),
+        direct: directFields(migration),
         compareCounter: 0,
         shadowCounter: 0,
       };

@@ -8,6 +8,7 @@ import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Handle, type Plan, tallyServed } from './core.js';
+import { decodeDirect } from './direct-compare.js';
 import { type Key, rowKeyId } from './keys.js';
 import type { Entity, ReadRoute, SideRows } from './types.js';
 
@@ -102,6 +103,10 @@ export function decodeMigration(
 ): void {
   const { core } = handle;
   const { route } = read;
+  if (plan.direct !== undefined && decodeDirect(plan.direct, route, read.compare, row, entity)) {
+    if (read.compare) core.emitComparison(plan, route, true);
+    return;
+  }
   if (route.serves === 'old') {
     const failed = oldValuesInto(plan, row, entity);
     if (failed !== undefined) throw failed;
