@@ -149,22 +149,29 @@ export class MigrationRouter {
     callContext: FlagContext | undefined,
     pinned?: PinnedDecisions,
   ): FlagDecision | Promise<FlagDecision> {
-    if (pinned !== undefined) {
-      const decision = pinned.get(this.migration.name);
-      if (decision !== undefined) return decision;
-      const pending = this.evaluate(entityKey, callContext);
-      if (pending instanceof Promise) {
-        return pending.then((value) => {
-          const first = pinned.get(this.migration.name);
-          if (first !== undefined) return first;
-          pinned.set(this.migration.name, value);
-          return value;
-        });
-      }
-      pinned.set(this.migration.name, pending);
-      return pending;
-    }
+    if (pinned !== undefined) return this.decidePinned(entityKey, callContext, pinned);
     return this.evaluate(entityKey, callContext);
+  }
+
+  // Apart from decide(), so that an unpinned call allocates no scope for the closure here.
+  private decidePinned(
+    entityKey: string | undefined,
+    callContext: FlagContext | undefined,
+    pinned: PinnedDecisions,
+  ): FlagDecision | Promise<FlagDecision> {
+    const decision = pinned.get(this.migration.name);
+    if (decision !== undefined) return decision;
+    const pending = this.evaluate(entityKey, callContext);
+    if (pending instanceof Promise) {
+      return pending.then((value) => {
+        const first = pinned.get(this.migration.name);
+        if (first !== undefined) return first;
+        pinned.set(this.migration.name, value);
+        return value;
+      });
+    }
+    pinned.set(this.migration.name, pending);
+    return pending;
   }
 
   private evaluate(

@@ -510,6 +510,24 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
     }
   }
 
+  // Apart from resolve(), so that a cached decision's lookup allocates no scope for the
+  // closure below: every read asks for one.
+  function evaluateOnce(
+    flags: MigrationFlags,
+    context: FlagContext,
+    key: string,
+    entity: boolean,
+  ): Promise<FlagDecision> {
+    const pending = inFlight.get(key);
+    if (pending !== undefined) return pending;
+    const promise = evaluate(flags, context, key, entity);
+    inFlight.set(key, promise);
+    void promise.then(() => {
+      if (inFlight.get(key) === promise) inFlight.delete(key);
+    });
+    return promise;
+  }
+
   let closed = false;
 
   return {
@@ -520,14 +538,7 @@ export function createStageResolver(options: StageResolverOptions): StageResolve
       const key = cacheKey === '' || (flags.evaluation === 'per-entity' && !entity) ? prefix : prefix + cacheKey;
       const cached = cache.get(key);
       if (cached !== undefined) return cached;
-      const pending = inFlight.get(key);
-      if (pending !== undefined) return pending;
-      const promise = evaluate(flags, context, key, entity);
-      inFlight.set(key, promise);
-      void promise.then(() => {
-        if (inFlight.get(key) === promise) inFlight.delete(key);
-      });
-      return promise;
+      return evaluateOnce(flags, context, key, entity);
     },
     clear: invalidate,
     close() {

@@ -21,12 +21,10 @@ export interface Key {
 
 /** The normalized key of a caller's key input (a key value, or an object of the key fields); validated. */
 export function validateKey(core: RepositoryCore, input: unknown): Key {
-  const { table } = core;
-  const fields = table.keyFields;
   // One key field given as a number (the common `get(42)`): no records or loops to build,
   // and no parse where the schema's definition shows it accepts the number as it is.
-  // Anything else, and any value the schema refuses, takes the general path below.
-  if (typeof input === 'number' && fields.length === 1) {
+  // Anything else, and any value the schema refuses, takes the general path.
+  if (typeof input === 'number' && core.table.keyFields.length === 1) {
     let value: unknown = input;
     if (core.keyNumberCheck?.(input) !== true) {
       const result = core.keySchema!.safeParse(input);
@@ -37,6 +35,16 @@ export function validateKey(core: RepositoryCore, input: unknown): Key {
       return { params: [core.keyColumns[0]!.codec.encode(value)], id: text, targeting: text };
     }
   }
+  return parseKey(core, input);
+}
+
+/**
+ * {@link validateKey}'s general path. Apart from it, so that the numeric key's way
+ * allocates no scope for the closures here.
+ */
+function parseKey(core: RepositoryCore, input: unknown): Key {
+  const { table } = core;
+  const fields = table.keyFields;
   let values: unknown[];
   if (input !== null && typeof input === 'object' && !(input instanceof Date)) {
     const object = input as Record<string, unknown>;
