@@ -348,9 +348,7 @@ function execute(
 /**
  * A named statement through node-postgres's callback form: two promises where its promise
  * form makes four (pg-pool's or pg's own, its `catch` that only rewrites an error's stack,
- * and the driver's on top). An error keeps the stack `pg` gave it. A statement whose
- * preparation failed (which `prepared` is told of in any case) is sent again unnamed from
- * the callback when `retry` (on a pool), and its outcome settles the statement's.
+ * and the driver's on top). An error keeps the stack `pg` gave it.
  *
  * `then` and `fail` run in a reaction of the promise made here, never in `pg`'s callback:
  * that callback runs in the async context the connection's socket was opened in, which can
@@ -367,18 +365,14 @@ function sendNamed<Row, T>(
   then: (result: QueryResult<Row>) => T,
   fail: (error: unknown) => T | Promise<T>,
 ): Promise<T> {
-  return new Promise<QueryResult<Row>>((resolve, reject) => {
-    let threw = false;
+  let threw = false;
+  const sent = new Promise<QueryResult<Row>>((resolve, reject) => {
     try {
       (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
         // A query that threw is failed already: a late callback must not report it twice.
         if (threw) return;
         if (error === null || error === undefined) resolve(result as QueryResult<Row>);
-        else if (prepared.failed(sql, name, error) && retry) {
-          // On a pool the unnamed resend goes to whichever connection is free; it issues no
-          // statement of the caller's, so the callback's async context doesn't matter to it.
-          client.query(sql, values).then(resolve as (result: PgQueryResultLike) => void, reject);
-        } else reject(error);
+        else reject(error);
       });
     } catch (error) {
       // A query node-postgres throws instead of queuing fails the statement like one it
@@ -386,7 +380,12 @@ function sendNamed<Row, T>(
       threw = true;
       reject(error);
     }
-  }).then(then, fail);
+  });
+  return sent.then(then, (error: unknown) =>
+    !threw && prepared.failed(sql, name, error) && retry
+      ? client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail)
+      : fail(error),
+  );
 }
 
 function asIs<T>(value: T): T {
