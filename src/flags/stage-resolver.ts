@@ -57,7 +57,8 @@ export interface StageResolverOptions {
    */
   readonly metrics?: MetricsSink;
   /**
-   * How many decisions (one per stage flag and cache key) are kept.
+   * How many decisions (one per stage flag and cache key) are kept, besides up to 256
+   * that every entity of a migration shares (one per migration and segment).
    * @default 10000
    */
   readonly cacheSize?: number;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DecisionCache } from '../../src/flags/decision-cache.js';
+import { DecisionCache, MAX_SHARED } from '../../src/flags/decision-cache.js';
 
 const live = Object.freeze({ stage: 'live' });
 const off = Object.freeze({ stage: 'off' });
@@ -60,6 +60,51 @@ describe('DecisionCache', () => {
     expect(cache.get('m\u0000user-0')).toBeUndefined();
     expect(cache.get('m\u0000user-4')).toBe(live);
     expect(cache.get('m')).toBe(off);
+    cache.clear();
+  });
+
+  it('a shared value whose timer is late expires by the clock within 64 hits', async () => {
+    const cache = new DecisionCache<object>(10);
+    cache.set('m', live, 20, true);
+    // Keep the event loop from running timers past the time to live.
+    const until = performance.now() + 40;
+    while (performance.now() < until) {
+      // busy
+    }
+    let hits = 0;
+    while (cache.get('m') !== undefined) hits++;
+    expect(hits).toBeLessThan(64);
+    expect(cache.peek('m')).toBeUndefined();
+  });
+
+  it('a shared value whose timer never runs (set under fake timers) still expires', async () => {
+    vi.useFakeTimers();
+    const cache = new DecisionCache<object>(10);
+    cache.set('m', live, 20, true);
+    vi.useRealTimers();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    let hits = 0;
+    while (cache.get('m') !== undefined) hits++;
+    expect(hits).toBeLessThan(64);
+  });
+
+  it('past its bound, the shared map sends values to the LRU; expired ones make room', () => {
+    const cache = new DecisionCache<object>(2);
+    for (let i = 0; i < MAX_SHARED; i++) cache.set(`m${i}`, live, 300, true);
+    cache.set('late-1', off, 10_000, true);
+    cache.set('late-2', off, 10_000, true);
+    cache.set('late-3', off, 10_000, true);
+    expect(cache.peek('m0')).toBe(live);
+    expect(cache.get('late-1')).toBeUndefined();
+    expect(cache.get('late-3')).toBe(off);
+    // Expired entries whose timers haven't run yet (the loop is busy) are dropped to make room.
+    const until = performance.now() + 350;
+    while (performance.now() < until) {
+      // busy
+    }
+    cache.set('late-4', off, 10_000, true);
+    expect(cache.peek('m0')).toBeUndefined();
+    expect(cache.get('late-4')).toBe(off);
     cache.clear();
   });
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MAX_SHARED } from '../../src/flags/decision-cache.js';
 import type { FlagSource } from '../../src/flags/flag-source.js';
 import { createMemoryFlags, type MemoryFlags } from '../../src/flags/memory-flags.js';
 import {
@@ -372,6 +373,26 @@ describe('when the flag system fails', () => {
     expect(resolver.resolve(migration, ctx, 'k')).toEqual({ stage: 'shadow', percent: 10 });
     flags.fail(STAGE, 'error');
     expect(await resolver.resolve(migration, ctx, 'other')).toEqual({ stage: 'shadow', percent: 10 });
+  });
+
+  it('a late result updates a decision shared by every entity (no cache key) too', async () => {
+    const { flags, resolver } = setup({ [STAGE]: 'shadow', [PERCENT]: 10 });
+    flags.fail(STAGE, 'hang');
+    expect(await resolver.resolve(migration, {}, '')).toEqual({ stage: 'dualwrite', percent: 10 });
+    flags.restore(STAGE);
+    await sleep(0);
+    expect(resolver.resolve(migration, {}, '')).toEqual({ stage: 'shadow', percent: 10 });
+  });
+
+  it('decisions of many segments stay bounded by cacheSize, past the shared ones', async () => {
+    const flags = createMemoryFlags({ [STAGE]: 'shadow', [PERCENT]: 10 });
+    const resolver = resolverFor({ resolve: flags.resolve }, { cacheSize: 10, ttlMs: 600_000 });
+    const segment = (n: number): MigrationFlags => ({ ...migration, segment: `request=${n}` });
+    for (let n = 0; n < MAX_SHARED + 50; n++) await resolver.resolve(segment(n), {}, '');
+    // The first segments fill the shared map and are kept; the last ones share the LRU's 10 places.
+    expect(isPromise(resolver.resolve(segment(0), {}, ''))).toBe(false);
+    expect(isPromise(resolver.resolve(segment(MAX_SHARED + 49), {}, ''))).toBe(false);
+    expect(isPromise(resolver.resolve(segment(MAX_SHARED), {}, ''))).toBe(true);
   });
 
   it('a late result older than a recorded one does not replace the last known good', async () => {
