@@ -21,8 +21,9 @@ export interface DirectField {
  * The fields of `migration` as old and new column pairs, when the one-pass decode gives
  * exactly what the general path gives: every mapping keeps its new columns in the main
  * table and has no transform (one old and one new column per field), the migration has
- * no compare options, and no field is named `__proto__` (the general path's entities
- * can't hold one as their own). `undefined` otherwise.
+ * no compare options, and no field is named `__proto__` (assigned to an entity, it sets
+ * the prototype, and the general path's comparison reads such a field its own way).
+ * `undefined` otherwise.
  */
 export function directFields(migration: Migration): readonly DirectField[] | undefined {
   const { normalize, comparator, ignore } = migration.compare;
@@ -45,7 +46,8 @@ export function directFields(migration: Migration): readonly DirectField[] | und
 /**
  * Puts the served values of `fields` from `row` into `entity` and, when `compare`, tells
  * whether the other side's values equal them. `false` when they differ or a decode
- * threw: the caller then runs the general path, which sets every field again.
+ * threw: the caller then runs the general path, which sets every field again (decoding
+ * twice what is rare: a mismatch or a value that can't be decoded).
  */
 export function decodeDirect(
   fields: readonly DirectField[],
