@@ -8,7 +8,7 @@ import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, BoundMapping } from '../model/index.js';
 import { diffEntities, redactValue } from '../shadow/index.js';
 import { type Handle, type Plan, tallyServed } from './core.js';
-import { decodeDirect } from './direct-compare.js';
+import { decodeDirect, oldFieldValue } from './direct-compare.js';
 import { type Key, rowKeyId } from './keys.js';
 import type { Entity, ReadRoute, SideRows } from './types.js';
 
@@ -168,10 +168,7 @@ export function mappingOldValuesInto(mapping: BoundMapping, row: Entity, out: En
   const { fields, oldColumns, forward } = mapping;
   if (forward === undefined) {
     // No transform: one old column per field.
-    for (let index = 0; index < fields.length; index++) {
-      const column = oldColumns[index]!;
-      out[fields[index]!] = column.codec.decode(row[column.name]) ?? null;
-    }
+    for (let index = 0; index < fields.length; index++) out[fields[index]!] = oldFieldValue(oldColumns[index]!, row);
     return;
   }
   const raw: unknown[] = [];

@@ -44,6 +44,14 @@ export function directFields(migration: Migration): readonly DirectField[] | und
 }
 
 /**
+ * The logical value of a field read from its one old column, without a transform: its
+ * absence is `null`. The one-pass decode and the general path both read old values so.
+ */
+export function oldFieldValue(column: BoundColumn, row: Entity): unknown {
+  return column.codec.decode(row[column.name]) ?? null;
+}
+
+/**
  * Puts the served values of `fields` from `row` into `entity` and, when `compare`, tells
  * whether the other side's values equal them. `false` when they differ or a decode
  * threw: the caller then runs the general path, which sets every field again (decoding
@@ -60,8 +68,8 @@ export function decodeDirect(
   try {
     for (let index = 0; index < fields.length; index++) {
       const { field, oldColumn, newColumn } = fields[index]!;
-      // As the general path decodes them: an old value's absence is null, a new value as decoded.
-      const oldValue = servesOld || compare ? (oldColumn.codec.decode(row[oldColumn.name]) ?? null) : undefined;
+      // As the general path decodes them: a new value as its column decodes it.
+      const oldValue = servesOld || compare ? oldFieldValue(oldColumn, row) : undefined;
       const newValue = servesOld && !compare ? undefined : newColumn.codec.decode(row[newColumn.name]);
       entity[field] = servesOld ? oldValue : newValue;
       if (compare && !(oldValue == null ? newValue == null : deepEqual(oldValue, newValue))) return false;
