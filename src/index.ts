@@ -55,6 +55,7 @@ export {
 export {
   ConfigurationError,
   ConsistencyError,
+  type Continuation,
   type Driver,
   DriverError,
   ErrorCode,

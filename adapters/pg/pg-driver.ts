@@ -1,6 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
-import { ConfigurationError, type Driver, type Queryable, type QueryResult, type Statement } from '../../src/index.js';
+import {
+  ConfigurationError,
+  type Continuation,
+  type Driver,
+  type Queryable,
+  type QueryResult,
+  type Statement,
+} from '../../src/index.js';
 import {
   type ExecuteStatement,
   inOneTransaction,
@@ -160,22 +167,17 @@ export class PgDriver implements Driver {
     return (scope === undefined ? this.#run(sql, params) : scope.execute(sql, params)) as Promise<QueryResult<Row>>;
   }
 
-  queryThen<Row, T>(
-    sql: string,
-    params: readonly unknown[] | undefined,
-    then: (result: QueryResult<Row>) => T,
-    fail: (error: unknown) => T | Promise<T>,
-  ): Promise<T> {
+  queryThen<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T> {
     // Outside a transaction, where a statement needn't wait in the queue, a named statement
-    // runs `then` or `fail` in node-postgres's own callback (see `sendNamed`).
+    // goes through node-postgres's callback form (see `sendNamed`).
     const direct =
       this.#prepared.callbacks &&
       (this.#client === undefined || this.#queued === 0) &&
       this.#scopes.current() === undefined;
     const name = direct && params !== undefined && params.length > 0 ? this.#prepared.nameOf(sql) : undefined;
-    if (name === undefined) return this.query<Row>(sql, params).then(then, fail);
+    if (name === undefined) return continueWith(this.query<Row>(sql, params), next);
     const retry = this.#client === undefined;
-    return sendNamed(this.#client ?? this.#pool!, name, sql, params as unknown[], this.#prepared, retry, then, fail);
+    return sendNamed(this.#client ?? this.#pool!, name, sql, params as unknown[], this.#prepared, retry, next);
   }
 
   inTransaction(): boolean | undefined {
@@ -332,7 +334,7 @@ function execute(
       const values = params as unknown[];
       const name = prepared.nameOf(sql);
       if (name === undefined) return client.query(sql, values);
-      if (prepared.callbacks) return sendNamed(client, name, sql, values, prepared, retry, asIs, rethrow);
+      if (prepared.callbacks) return sendNamed(client, name, sql, values, prepared, retry, AS_IS);
       return (client as unknown as PreparedQueryable).query({ name, text: sql, values }).then(undefined, (error) => {
         if (!prepared.failed(sql, name, error) || !retry) throw error;
         return client.query(sql, values);
@@ -348,11 +350,12 @@ function execute(
 /**
  * A named statement through node-postgres's callback form: two promises where its promise
  * form makes four (pg-pool's or pg's own, its `catch` that only rewrites an error's stack,
- * and the driver's on top). An error keeps the stack `pg` gave it.
+ * and the driver's on top), and one function: the callback. An error keeps the stack `pg`
+ * gave it.
  *
- * `then` and `fail` run in a reaction of the promise made here, never in `pg`'s callback:
- * that callback runs in the async context the connection's socket was opened in, which can
- * be another call chain's transaction (a connection the pool opened inside one), and a
+ * `next` runs in a reaction of the promise made here, never in `pg`'s callback: that
+ * callback runs in the async context the connection's socket was opened in, which can be
+ * another call chain's transaction (a connection the pool opened inside one), and a
  * statement issued from it would join that transaction. A reaction runs in the caller's.
  */
 function sendNamed<Row, T>(
@@ -362,39 +365,93 @@ function sendNamed<Row, T>(
   values: unknown[],
   prepared: PreparedStatements,
   retry: boolean,
-  then: (result: QueryResult<Row>) => T,
-  fail: (error: unknown) => T | Promise<T>,
+  next: Continuation<Row, T>,
 ): Promise<T> {
-  let threw = false;
-  const sent = new Promise<QueryResult<Row>>((resolve, reject) => {
-    try {
-      (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
-        // A query that threw is failed already: a late callback must not report it twice.
-        if (threw) return;
-        if (error === null || error === undefined) resolve(result as QueryResult<Row>);
-        else reject(error);
-      });
-    } catch (error) {
-      // A query node-postgres throws instead of queuing fails the statement like one it
-      // reports: through `fail`, once the caller holds its promise.
-      threw = true;
-      reject(error);
-    }
-  });
-  return sent.then(then, (error: unknown) =>
-    !threw && prepared.failed(sql, name, error) && retry
-      ? client.query(sql, values).then(then as (result: PgQueryResultLike) => T, fail)
-      : fail(error),
+  const send = new NamedSend<Row, T>(client, sql, values, prepared, retry, next, name);
+  const sent = new Promise<NamedSend<Row, T>>(captureResolve);
+  send.settle = resolveSend!;
+  resolveSend = undefined;
+  try {
+    (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
+      // A query that threw is settled already: a late callback must not settle it twice.
+      if (send.threw) return;
+      if (error === null || error === undefined) send.result = result as QueryResult<Row>;
+      else {
+        send.failed = true;
+        send.error = error;
+      }
+      send.settle!(send);
+    });
+  } catch (error) {
+    // A query node-postgres throws instead of queuing fails the statement like one it
+    // reports: through `next.failed`, once the caller holds its promise.
+    send.threw = true;
+    send.failed = true;
+    send.error = error;
+    send.settle(send);
+  }
+  return sent.then(finishSend) as Promise<T>;
+}
+
+/**
+ * One statement {@link sendNamed} sent: what it needs to finish, and its outcome. The
+ * promise resolves with it (whatever the outcome), so the reaction that finishes it is
+ * one function for every statement, made once.
+ */
+class NamedSend<Row, T> {
+  result: QueryResult<Row> | undefined = undefined;
+  /** Whether the statement failed, with `error`. */
+  failed = false;
+  error: unknown = undefined;
+  /** Whether `query` threw instead of taking the statement. */
+  threw = false;
+  settle: ((send: NamedSend<Row, T>) => void) | undefined = undefined;
+
+  constructor(
+    readonly client: PgClientLike,
+    readonly sql: string,
+    readonly values: unknown[],
+    readonly prepared: PreparedStatements,
+    readonly retry: boolean,
+    readonly next: Continuation<Row, T>,
+    readonly name: string,
+  ) {}
+}
+
+// The resolve function of the promise `new Promise(captureResolve)` just made: an executor
+// that closes over nothing, so none is made per statement.
+let resolveSend: ((send: unknown) => void) | undefined;
+
+function captureResolve(resolve: (send: never) => void): void {
+  resolveSend = resolve as (send: unknown) => void;
+}
+
+/** The reaction to a {@link NamedSend}: its continuation, or a resend after a failed preparation. */
+function finishSend<Row, T>(send: NamedSend<Row, T>): T | Promise<T> {
+  const { error, next } = send;
+  if (!send.failed) return next.done(send.result!);
+  // `failed` learns from the error (a new name, preparing off) whether or not it is resent.
+  if (!send.threw && send.prepared.failed(send.sql, send.name, error) && send.retry) {
+    return continueWith(send.client.query(send.sql, send.values) as Promise<QueryResult<Row>>, next);
+  }
+  return next.failed(error);
+}
+
+/** `query` into `next`, in a reaction of it. */
+function continueWith<Row, T>(query: Promise<QueryResult<Row>>, next: Continuation<Row, T>): Promise<T> {
+  return query.then(
+    (result) => next.done(result),
+    (error: unknown) => next.failed(error),
   );
 }
 
-function asIs<T>(value: T): T {
-  return value;
-}
-
-function rethrow(error: unknown): never {
-  throw error;
-}
+/** A statement's own outcome: the result, or the error rethrown. */
+const AS_IS: Continuation<unknown, QueryResult<unknown>> = {
+  done: (result) => result,
+  failed: (error) => {
+    throw error;
+  },
+};
 
 /**
  * The driver's result of `pg`'s. Text without parameters goes over the simple protocol,

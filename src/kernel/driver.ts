@@ -25,28 +25,34 @@ export interface Queryable {
    */
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
   /**
-   * Optional: what `query(sql, params).then(then, fail)` does, with `then` or `fail` run
-   * in the statement's own continuation instead of a second promise's. The SDK's reads
-   * use it where a driver has it (`flagshift/pg` does); {@link queryThen} falls back to
-   * `query` elsewhere.
+   * Optional: what `query(sql, params).then((r) => next.done(r), (e) => next.failed(e))`
+   * does, with `next` run in the statement's own continuation instead of a second
+   * promise's, and no functions made per call. The SDK's reads and writes use it where a
+   * driver has it (`flagshift/pg` does); {@link queryThen} falls back to `query` elsewhere.
+   * `next` is called once, in the caller's async context, never synchronously.
    */
-  queryThen?<Row, T>(
-    sql: string,
-    params: readonly unknown[] | undefined,
-    then: (result: QueryResult<Row>) => T,
-    fail: (error: unknown) => T | Promise<T>,
-  ): Promise<T>;
+  queryThen?<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T>;
 }
 
-/** `db.query(sql, params).then(then, fail)`, through the driver's own {@link Queryable.queryThen} where it has one. */
+/**
+ * What becomes of one statement's outcome: its result or its error. One object for both,
+ * usually the caller's own state, so a read or write needs no closures of its own.
+ */
+export interface Continuation<Row, T> {
+  /** The statement's result. */
+  done(result: QueryResult<Row>): T;
+  /** The statement's error. */
+  failed(error: unknown): T | Promise<T>;
+}
+
+/** `db.query(sql, params)` into `next`, through the driver's own {@link Queryable.queryThen} where it has one. */
 export function queryThen<Row, T>(
   db: Queryable,
   sql: string,
   params: readonly unknown[] | undefined,
-  then: (result: QueryResult<Row>) => T,
-  fail: (error: unknown) => T | Promise<T>,
+  next: Continuation<Row, T>,
 ): Promise<T> {
-  if (db.queryThen !== undefined) return db.queryThen(sql, params, then, fail);
+  if (db.queryThen !== undefined) return db.queryThen(sql, params, next);
   let query: Promise<QueryResult<Row>>;
   try {
     query = db.query<Row>(sql, params);
@@ -54,7 +60,10 @@ export function queryThen<Row, T>(
     // A driver that throws instead of rejecting is handled like one that rejects.
     query = Promise.reject(error);
   }
-  return query.then(then, fail);
+  return query.then(
+    (result) => next.done(result),
+    (error: unknown) => next.failed(error),
+  );
 }
 
 /**

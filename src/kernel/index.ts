@@ -5,6 +5,7 @@
 
 export { describeValue, previewValue, safeString } from './describe-value.js';
 export {
+  type Continuation,
   canNest,
   type Driver,
   inOneTransaction,

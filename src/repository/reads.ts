@@ -6,7 +6,14 @@
  */
 import { missingColumnsError } from '../catalog/index.js';
 import { type FlagDecision, type Route, routeFor } from '../flags/index.js';
-import { ErrorCode, type QueryResult, queryThen, toDriverError } from '../kernel/index.js';
+import {
+  type Continuation,
+  ErrorCode,
+  type Queryable,
+  type QueryResult,
+  queryThen,
+  toDriverError,
+} from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
 import type { BoundColumn, Side } from '../model/index.js';
 import type { Handle, Plan } from './core.js';
@@ -108,46 +115,84 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
     };
     return routeReadFrom(request, 0, 0, decided, new Array(1));
   }
-  const read = readRoute(handle, plan, plan.router.route(decided, key.targeting, call.context));
-  const { route } = read;
-  const fetchOld = readsOld(read);
-  const fetchNew = readsNew(read) && plan.newColumns.length > 0;
-  const started = core.metrics !== undefined ? performance.now() : 0;
-  const signature = packedSignature(fetchCode(fetchOld, fetchNew), false, 1);
-  const sql =
-    core.cachedSelectSql(signature) ??
-    mainSelectSql(handle, signature, [fetchOld], [fetchNew], [key], false, undefined);
-  // The statement's `then` (its result) and the retry's after a failure (its rows): one
-  // closure for both, one less on every read.
-  const done = (result: QueryResult<Entity> | Entity[], dropped?: readonly boolean[]): Entity | undefined => {
-    const rows = Array.isArray(result) ? result : result.rows;
+  const read = new PointRead(handle, plan, key, operation, plan.router.route(decided, key.targeting, call.context));
+  return queryThen(handle.db, read.sql, key.params, read);
+}
+
+/**
+ * {@link readOne}'s read, routed: everything its statement's continuation needs, and that
+ * continuation, in one object. Under load the closures and records a read made instead
+ * were a good part of the memory it touched.
+ */
+class PointRead implements Continuation<Entity, Entity | undefined>, Routing {
+  route: Route;
+  compare: boolean;
+  side: boolean;
+  readonly fetchOld: boolean;
+  readonly fetchNew: boolean;
+  /** When the statement was sent (with a metrics sink; else 0). */
+  readonly started: number;
+  readonly sql: string;
+
+  constructor(
+    readonly handle: Handle,
+    readonly plan: Plan,
+    readonly key: Key,
+    readonly operation: Operation,
+    unguarded: Route,
+  ) {
+    const { core } = handle;
+    this.route = unguarded;
+    this.compare = false;
+    this.side = false;
+    routeInto(this, handle, plan, unguarded);
+    this.fetchOld = readsOld(this);
+    this.fetchNew = readsNew(this) && plan.newColumns.length > 0;
+    this.started = core.metrics !== undefined ? performance.now() : 0;
+    const signature = packedSignature(fetchCode(this.fetchOld, this.fetchNew), false, 1);
+    this.sql =
+      core.cachedSelectSql(signature) ??
+      mainSelectSql(handle, signature, [this.fetchOld], [this.fetchNew], [key], false, undefined);
+  }
+
+  done(result: QueryResult<Entity>): Entity | undefined {
+    return this.decode(result.rows, undefined);
+  }
+
+  /** Decodes, compares and reports the statement's rows (the retry's, after a failure, with what it `dropped`). */
+  decode(rows: Entity[], dropped: readonly boolean[] | undefined): Entity | undefined {
+    const { handle, plan, operation } = this;
+    const { core } = handle;
     if (core.metrics !== undefined) {
-      core.emitReadLatency(plan, fetchOld, fetchNew, operation, performance.now() - started);
+      core.emitReadLatency(plan, this.fetchOld, this.fetchNew, operation, performance.now() - this.started);
     }
     // The statement selected by this one key: any row it returned is this key's.
     const row = rows[rows.length - 1];
     if (row === undefined) return undefined;
-    if (dropped?.[0]) read.compare = false;
+    if (dropped?.[0]) this.compare = false;
     const entity = decodePlain(handle, row);
-    decodeMigration(handle, plan, read, row, undefined, key, entity, operation);
-    core.emitRead(plan, route, operation, 1);
+    decodeMigration(handle, plan, this, row, undefined, this.key, entity, operation);
+    core.emitRead(plan, this.route, operation, 1);
     return entity;
-  };
-  const fail = (error: unknown): Promise<Entity | undefined> => {
+  }
+
+  failed(error: unknown): Promise<Entity | undefined> {
+    const { route, fetchOld, fetchNew } = this;
     const compareOnly = compareOnlySide(route.serves === 'old', route.serves === 'new');
     const select: MainSelect = {
-      keys: [key],
+      keys: [this.key],
       fetchOld: [fetchOld],
       fetchNew: [fetchNew],
       lock: false,
       compareOnly: [compareOnly],
-      operation,
+      operation: this.operation,
       stages: [route],
     };
     const dropping = fetchesCompareOnly(compareOnly, fetchOld, fetchNew);
-    return selectMainFailed(handle, error, sql, select, dropping, done);
-  };
-  return queryThen(handle.db, sql, key.params, done, fail);
+    return selectMainFailed(this.handle, error, this.sql, select, dropping, (rows, dropped) =>
+      this.decode(rows, dropped),
+    );
+  }
 }
 
 /** {@link readByKeys} once the column state is loaded: decides each key's route. */
@@ -201,15 +246,29 @@ async function routeReadFrom<T>(
 
 /** The read of one key by one plan: the (guarded) route, and whether it compares. */
 export function readRoute(handle: Handle, plan: Plan, unguarded: Route): ReadRoute {
+  return routeInto({ route: unguarded, compare: false, side: false }, handle, plan, unguarded);
+}
+
+/** A {@link ReadRoute} being routed. */
+interface Routing {
+  route: Route;
+  compare: boolean;
+  side: boolean;
+}
+
+/** Routes `read`: its guarded route, whether it compares, and whether it reads the side tables. */
+function routeInto<R extends Routing>(read: R, handle: Handle, plan: Plan, unguarded: Route): R {
   const { core } = handle;
   const route = core.guarded(plan, unguarded);
   const compare = route.compares && core.nextCompare(plan);
+  read.route = route;
+  read.compare = compare;
   // Inside a transaction a failed statement aborts the caller's transaction: a
   // side-table read made only to compare is skipped there.
-  const side =
+  read.side =
     plan.crossTable.length > 0 &&
     (route.serves === 'new' || (compare && !handle.inTransaction && core.nextShadowRead(plan)));
-  return { route, compare, side };
+  return read;
 }
 
 /** {@link readByKeys} once routed: selects and decodes. */
@@ -329,19 +388,18 @@ export function selectMain<T>(
   for (let p = 0; p < compareOnly.length; p++) {
     if (fetchesCompareOnly(compareOnly[p], fetchOld[p]!, fetchNew[p]!)) dropping = true;
   }
-  const then = (result: QueryResult<Entity>) => done(result.rows, undefined);
-  const fail = (error: unknown) => selectMainFailed(handle, error, sql, select, dropping, done);
+  const next: Continuation<Entity, T | Promise<T>> = {
+    done: (result) => done(result.rows, undefined),
+    failed: (error) => selectMainFailed(handle, error, sql, select, dropping, done),
+  };
   // Inside a transaction a failed statement would abort the caller's transaction: a
   // read that fetches columns only to compare runs under a savepoint there.
-  if (!(handle.inTransaction && dropping)) return queryThen(handle.db, sql, params, then, fail);
-  let query: Promise<QueryResult<Entity>>;
-  try {
-    query = core.driver.transaction((savepoint) => savepoint.query<Entity>(sql, params));
-  } catch (error) {
-    // A driver that throws instead of rejecting is handled like one that rejects.
-    query = Promise.reject(error);
-  }
-  return query.then(then, fail);
+  if (!(handle.inTransaction && dropping)) return queryThen(handle.db, sql, params, next) as Promise<T>;
+  const savepoint: Queryable = {
+    query: <Row>(text: string, values?: readonly unknown[]) =>
+      core.driver.transaction((tx) => tx.query<Row>(text, values)),
+  };
+  return queryThen(savepoint, sql, params, next) as Promise<T>;
 }
 
 /** {@link selectMain} after its statement failed: rethrows, or retries without the compare-only columns. */

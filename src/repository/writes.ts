@@ -6,6 +6,7 @@
 import { missingColumnsError } from '../catalog/index.js';
 import type { FlagDecision, Route } from '../flags/index.js';
 import {
+  type Continuation,
   FlagshiftError,
   type Queryable,
   type QueryResult,
@@ -394,30 +395,62 @@ export function runWrite(
   const { core } = handle;
   const ready = core.ready(handle.db);
   if (ready !== undefined) return ready.then(() => runWrite(handle, statements, operation, routes, proceed, wrote));
-  // Without a metrics sink, the clock readings and events below would be dropped by emit().
-  const started = core.metrics !== undefined ? performance.now() : 0;
-  const failed = (error: unknown): never => {
-    const wrapped = error instanceof FlagshiftError ? error : toDriverError(error);
-    for (let p = 0; p < core.plans.length; p++) {
-      const route = routes[p]!;
-      core.emitError(core.plans[p]!, route, route.writesOld ? 'old' : 'new', operation, wrapped);
-    }
-    throw wrapped;
-  };
   if (statements.length === 1) {
     const statement = statements[0]!;
-    return queryThen<Record<string, unknown>, QueryResult[]>(
+    return queryThen(
       handle.db,
       statement.sql,
       statement.params,
-      (result) => reportWrite(handle, [result], operation, routes, wrote, started),
-      (error: unknown) => failed(toDriverError(error, statement.sql)),
+      new OneWrite(handle, statement.sql, operation, routes, wrote),
     );
   }
+  // Without a metrics sink, the clock readings and events below would be dropped by emit().
+  const started = core.metrics !== undefined ? performance.now() : 0;
   const running = handle.inTransaction
     ? runStatements(handle.db, statements, proceed)
     : core.driver.transaction((tx) => runStatements(tx, statements, proceed));
-  return running.then((results) => reportWrite(handle, results, operation, routes, wrote, started), failed);
+  return running.then(
+    (results) => reportWrite(handle, results, operation, routes, wrote, started),
+    (error: unknown) => writeFailed(handle, error, operation, routes),
+  );
+}
+
+/**
+ * A write of one statement, sent: what its continuation reports, and that continuation,
+ * in one object rather than a closure for each outcome.
+ */
+class OneWrite implements Continuation<Record<string, unknown>, QueryResult[]> {
+  /** When the statement was sent (with a metrics sink; else 0). */
+  readonly started: number;
+
+  constructor(
+    readonly handle: Handle,
+    readonly sql: string,
+    readonly operation: Operation,
+    readonly routes: readonly Route[],
+    readonly wrote: (results: readonly QueryResult[]) => boolean,
+  ) {
+    this.started = handle.core.metrics !== undefined ? performance.now() : 0;
+  }
+
+  done(result: QueryResult): QueryResult[] {
+    return reportWrite(this.handle, [result], this.operation, this.routes, this.wrote, this.started);
+  }
+
+  failed(error: unknown): never {
+    return writeFailed(this.handle, toDriverError(error, this.sql), this.operation, this.routes);
+  }
+}
+
+/** Reports a failed write against the side each migration's route writes first, and throws it. */
+function writeFailed(handle: Handle, error: unknown, operation: Operation, routes: readonly Route[]): never {
+  const { core } = handle;
+  const wrapped = error instanceof FlagshiftError ? error : toDriverError(error);
+  for (let p = 0; p < core.plans.length; p++) {
+    const route = routes[p]!;
+    core.emitError(core.plans[p]!, route, route.writesOld ? 'old' : 'new', operation, wrapped);
+  }
+  throw wrapped;
 }
 
 /** Reports a write that ran (`started`: when, with a metrics sink) and hands back its results. */

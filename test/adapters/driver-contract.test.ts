@@ -144,7 +144,7 @@ describeDrivers('driver contract', (getCtx) => {
     expect(await sql('SELECT id FROM items')).toEqual([]);
   });
 
-  it('queryThen: maps the result; a failed statement goes to fail; a throwing map rejects', async () => {
+  it('queryThen: maps the result; a failed statement goes to failed; a throwing done rejects', async () => {
     const { driver, sql } = getCtx();
     await sql('CREATE TABLE items (id int PRIMARY KEY, name text)');
     await sql("INSERT INTO items VALUES (1, 'a'), (2, 'b')");
@@ -153,43 +153,36 @@ describeDrivers('driver contract', (getCtx) => {
       driver,
       'SELECT name FROM items WHERE id <= $1 ORDER BY id',
       [2],
-      (result) => `${result.rowCount}: ${result.rows.map((row) => row.name).join(',')}`,
-      fail,
+      { done: (result) => `${result.rowCount}: ${result.rows.map((row) => row.name).join(',')}`, failed: fail },
     );
     expect(names).toBe('2: a,b');
     // The same text again, with other values: on pg the statement prepared by the first call.
     expect(
-      await queryThen<{ name: string }, string>(
-        driver,
-        'SELECT name FROM items WHERE id <= $1 ORDER BY id',
-        [1],
-        (result) => result.rows[0]!.name,
-        fail,
-      ),
+      await queryThen<{ name: string }, string>(driver, 'SELECT name FROM items WHERE id <= $1 ORDER BY id', [1], {
+        done: (result) => result.rows[0]!.name,
+        failed: fail,
+      }),
     ).toBe('a');
-    expect(await queryThen(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], () => 'ran', fail)).toBe(
-      'failed 42703',
-    );
+    expect(
+      await queryThen(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], {
+        done: () => 'ran',
+        failed: fail,
+      }),
+    ).toBe('failed 42703');
     await expect(
-      queryThen(
-        driver,
-        'SELECT name FROM items WHERE id = $1',
-        [1],
-        () => {
+      queryThen(driver, 'SELECT name FROM items WHERE id = $1', [1], {
+        done: () => {
           throw new Error('map failed');
         },
-        fail,
-      ),
+        failed: fail,
+      }),
     ).rejects.toThrow('map failed');
-    const failing = queryThen(
-      driver,
-      'SELECT no_such_column FROM items WHERE id = $1',
-      [1],
-      () => 'ran',
-      (error) => {
+    const failing = queryThen(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], {
+      done: () => 'ran',
+      failed: (error) => {
         throw new Error('fail rethrew', { cause: error });
       },
-    );
+    });
     await expect(failing).rejects.toThrow('fail rethrew');
   });
 
@@ -203,9 +196,11 @@ describeDrivers('driver contract', (getCtx) => {
           driver,
           'SELECT count(*)::int AS n FROM items WHERE id >= $1',
           [0],
-          (result) => result.rows[0]!.n,
-          (error) => {
-            throw error;
+          {
+            done: (result) => result.rows[0]!.n,
+            failed: (error) => {
+              throw error;
+            },
           },
         );
         expect(seen).toBe(1);

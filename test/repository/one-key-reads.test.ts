@@ -5,6 +5,7 @@
  * `getMany` of one key takes the general way, so the two are compared in every stage.
  */
 import {
+  type Continuation,
   createMemoryFlags,
   createRepository,
   type Driver,
@@ -40,11 +41,11 @@ function intercepted(
   });
 }
 
-/** What a statement that failed with `error` gives: `query` rejects, `queryThen` hands it to its `fail`. */
+/** What a statement that failed with `error` gives: `query` rejects, `queryThen` hands it to its continuation's `failed`. */
 function failed(method: 'query' | 'queryThen', rest: unknown[], error: Error): Promise<unknown> {
   if (method === 'query') return Promise.reject(error);
-  const fail = rest[2] as (error: unknown) => unknown;
-  return Promise.resolve().then(() => fail(error));
+  const next = rest[1] as Continuation<unknown, unknown>;
+  return Promise.resolve().then(() => next.failed(error));
 }
 
 /** `driver`, recording the text of every statement it is given. */

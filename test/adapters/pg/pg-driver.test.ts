@@ -285,16 +285,13 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
       });
       try {
         const failures: string[] = [];
-        const failed = queryThen(
-          driver,
-          'SELECT $1::int AS one',
-          [1],
-          () => 'ran',
-          (error) => {
+        const failed = queryThen(driver, 'SELECT $1::int AS one', [1], {
+          done: () => 'ran',
+          failed: (error) => {
             failures.push((error as Error).message);
             return `failed: ${(error as Error).message}`;
           },
-        );
+        });
         // Not before the caller holds the promise.
         expect(failures).toEqual([]);
         expect(await failed).toBe('failed: Client was passed a null or undefined query');
@@ -302,16 +299,13 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
 
         lateCallback = true;
         const once: string[] = [];
-        await queryThen(
-          driver,
-          'SELECT $1::int AS two',
-          [2],
-          () => 'ran',
-          (error) => {
+        await queryThen(driver, 'SELECT $1::int AS two', [2], {
+          done: () => 'ran',
+          failed: (error) => {
             once.push((error as Error).message);
             return 'failed';
           },
-        );
+        });
         await new Promise((resolve) => setImmediate(resolve));
         await new Promise((resolve) => setImmediate(resolve));
         expect(once).toEqual(['Client was passed a null or undefined query']);
@@ -352,18 +346,15 @@ describe("pg driver: the async context of a statement's continuation", () => {
         .catch((error: Error) => error.message);
       await open.promise;
       // Another call chain reads on that second connection and follows up from `then`.
-      const seen = await queryThen(
-        driver,
-        'SELECT $1::int AS x',
-        [1],
-        () => ({
+      const seen = await queryThen(driver, 'SELECT $1::int AS x', [1], {
+        done: () => ({
           inside: driver.inTransaction(),
           followUp: driver.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`),
         }),
-        (error) => {
+        failed: (error) => {
           throw error;
         },
-      );
+      });
       expect(seen.inside).toBe(false);
       // The transaction's uncommitted row is not the follow-up's to see.
       expect((await seen.followUp).rows).toEqual([{ n: 0 }]);
