@@ -167,7 +167,7 @@ export class PgDriver implements Driver {
     return (scope === undefined ? this.#run(sql, params) : scope.execute(sql, params)) as Promise<QueryResult<Row>>;
   }
 
-  queryThen<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T> {
+  queryInto<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T> {
     // Outside a transaction, where a statement needn't wait in the queue, a named statement
     // goes through node-postgres's callback form (see `sendNamed`).
     const direct =
@@ -373,22 +373,26 @@ function sendNamed<Row, T>(
   resolveSend = undefined;
   try {
     (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
-      // A query that threw is settled already: a late callback must not settle it twice.
-      if (send.threw) return;
+      // The first outcome stands: a late callback after a throw, or a second one, changes nothing.
+      if (send.settled) return;
       if (error === null || error === undefined) send.result = result as QueryResult<Row>;
       else {
         send.failed = true;
         send.error = error;
       }
+      send.settled = true;
       send.settle!(send);
     });
   } catch (error) {
     // A query node-postgres throws instead of queuing fails the statement like one it
     // reports: through `next.failed`, once the caller holds its promise.
-    send.threw = true;
-    send.failed = true;
-    send.error = error;
-    send.settle(send);
+    if (!send.settled) {
+      send.threw = true;
+      send.failed = true;
+      send.error = error;
+      send.settled = true;
+      send.settle(send);
+    }
   }
   return sent.then(finishSend) as Promise<T>;
 }
@@ -396,9 +400,12 @@ function sendNamed<Row, T>(
 /**
  * One statement {@link sendNamed} sent: what it needs to finish, and its outcome. The
  * promise resolves with it (whatever the outcome), so the reaction that finishes it is
- * one function for every statement, made once.
+ * one function for every statement, made once. It must never have a `then`: a promise
+ * resolved with a thenable adopts it instead.
  */
 class NamedSend<Row, T> {
+  /** Whether the outcome is in: the first one stands. */
+  settled = false;
   result: QueryResult<Row> | undefined = undefined;
   /** Whether the statement failed, with `error`. */
   failed = false;
@@ -432,7 +439,14 @@ function finishSend<Row, T>(send: NamedSend<Row, T>): T | Promise<T> {
   if (!send.failed) return next.done(send.result!);
   // `failed` learns from the error (a new name, preparing off) whether or not it is resent.
   if (!send.threw && send.prepared.failed(send.sql, send.name, error) && send.retry) {
-    return continueWith(send.client.query(send.sql, send.values) as Promise<QueryResult<Row>>, next);
+    let resent: Promise<QueryResult<Row>>;
+    try {
+      resent = send.client.query(send.sql, send.values) as Promise<QueryResult<Row>>;
+    } catch (thrown) {
+      // A client that throws instead of rejecting still fails the statement through `next`.
+      resent = Promise.reject(thrown);
+    }
+    return continueWith(resent, next);
   }
   return next.failed(error);
 }

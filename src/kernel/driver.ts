@@ -28,10 +28,11 @@ export interface Queryable {
    * Optional: what `query(sql, params).then((r) => next.done(r), (e) => next.failed(e))`
    * does, with `next` run in the statement's own continuation instead of a second
    * promise's, and no functions made per call. The SDK's reads and writes use it where a
-   * driver has it (`flagshift/pg` does); {@link queryThen} falls back to `query` elsewhere.
-   * `next` is called once, in the caller's async context, never synchronously.
+   * driver has it (`flagshift/pg` does); {@link queryInto} falls back to `query` elsewhere.
+   * One of `next.done` and `next.failed` is called once, as a method of `next`, in the
+   * caller's async context, never synchronously.
    */
-  queryThen?<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T>;
+  queryInto?<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T>;
 }
 
 /**
@@ -45,14 +46,14 @@ export interface Continuation<Row, T> {
   failed(error: unknown): T | Promise<T>;
 }
 
-/** `db.query(sql, params)` into `next`, through the driver's own {@link Queryable.queryThen} where it has one. */
-export function queryThen<Row, T>(
+/** `db.query(sql, params)` into `next`, through the driver's own {@link Queryable.queryInto} where it has one. */
+export function queryInto<Row, T>(
   db: Queryable,
   sql: string,
   params: readonly unknown[] | undefined,
   next: Continuation<Row, T>,
 ): Promise<T> {
-  if (db.queryThen !== undefined) return db.queryThen(sql, params, next);
+  if (db.queryInto !== undefined) return db.queryInto(sql, params, next);
   let query: Promise<QueryResult<Row>>;
   try {
     query = db.query<Row>(sql, params);

@@ -12,7 +12,7 @@ export {
   type NestingQueryable,
   type Queryable,
   type QueryResult,
-  queryThen,
+  queryInto,
   runPipeline,
   type Statement,
 } from './driver.js';

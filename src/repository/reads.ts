@@ -11,7 +11,7 @@ import {
   ErrorCode,
   type Queryable,
   type QueryResult,
-  queryThen,
+  queryInto,
   toDriverError,
 } from '../kernel/index.js';
 import type { Operation } from '../metrics/index.js';
@@ -116,7 +116,7 @@ export function readOne(handle: Handle, key: Key, operation: Operation, call: Ca
     return routeReadFrom(request, 0, 0, decided, new Array(1));
   }
   const read = new PointRead(handle, plan, key, operation, plan.router.route(decided, key.targeting, call.context));
-  return queryThen(handle.db, read.sql, key.params, read);
+  return queryInto(handle.db, read.sql, key.params, read);
 }
 
 /**
@@ -394,12 +394,12 @@ export function selectMain<T>(
   };
   // Inside a transaction a failed statement would abort the caller's transaction: a
   // read that fetches columns only to compare runs under a savepoint there.
-  if (!(handle.inTransaction && dropping)) return queryThen(handle.db, sql, params, next) as Promise<T>;
+  if (!(handle.inTransaction && dropping)) return queryInto(handle.db, sql, params, next) as Promise<T>;
   const savepoint: Queryable = {
     query: <Row>(text: string, values?: readonly unknown[]) =>
       core.driver.transaction((tx) => tx.query<Row>(text, values)),
   };
-  return queryThen(savepoint, sql, params, next) as Promise<T>;
+  return queryInto(savepoint, sql, params, next) as Promise<T>;
 }
 
 /** {@link selectMain} after its statement failed: rethrows, or retries without the compare-only columns. */

@@ -10,7 +10,7 @@ import {
   FlagshiftError,
   type Queryable,
   type QueryResult,
-  queryThen,
+  queryInto,
   toDriverError,
   ValidationError,
 } from '../kernel/index.js';
@@ -397,7 +397,7 @@ export function runWrite(
   if (ready !== undefined) return ready.then(() => runWrite(handle, statements, operation, routes, proceed, wrote));
   if (statements.length === 1) {
     const statement = statements[0]!;
-    return queryThen(
+    return queryInto(
       handle.db,
       statement.sql,
       statement.params,

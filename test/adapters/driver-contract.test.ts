@@ -1,6 +1,6 @@
 import { createPgDriver } from 'flagshift/pg';
 import { expect, it } from 'vitest';
-import { queryThen } from '../../src/kernel/index.js';
+import { queryInto } from '../../src/kernel/index.js';
 import { deferred } from '../support/deferred.js';
 import { describeDrivers } from '../support/drivers.js';
 
@@ -144,12 +144,12 @@ describeDrivers('driver contract', (getCtx) => {
     expect(await sql('SELECT id FROM items')).toEqual([]);
   });
 
-  it('queryThen: maps the result; a failed statement goes to failed; a throwing done rejects', async () => {
+  it('queryInto: maps the result; a failed statement goes to failed; a throwing done rejects', async () => {
     const { driver, sql } = getCtx();
     await sql('CREATE TABLE items (id int PRIMARY KEY, name text)');
     await sql("INSERT INTO items VALUES (1, 'a'), (2, 'b')");
     const fail = (error: unknown) => `failed ${(error as { code?: string }).code}`;
-    const names = await queryThen<{ name: string }, string>(
+    const names = await queryInto<{ name: string }, string>(
       driver,
       'SELECT name FROM items WHERE id <= $1 ORDER BY id',
       [2],
@@ -158,26 +158,26 @@ describeDrivers('driver contract', (getCtx) => {
     expect(names).toBe('2: a,b');
     // The same text again, with other values: on pg the statement prepared by the first call.
     expect(
-      await queryThen<{ name: string }, string>(driver, 'SELECT name FROM items WHERE id <= $1 ORDER BY id', [1], {
+      await queryInto<{ name: string }, string>(driver, 'SELECT name FROM items WHERE id <= $1 ORDER BY id', [1], {
         done: (result) => result.rows[0]!.name,
         failed: fail,
       }),
     ).toBe('a');
     expect(
-      await queryThen(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], {
+      await queryInto(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], {
         done: () => 'ran',
         failed: fail,
       }),
     ).toBe('failed 42703');
     await expect(
-      queryThen(driver, 'SELECT name FROM items WHERE id = $1', [1], {
+      queryInto(driver, 'SELECT name FROM items WHERE id = $1', [1], {
         done: () => {
           throw new Error('map failed');
         },
         failed: fail,
       }),
     ).rejects.toThrow('map failed');
-    const failing = queryThen(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], {
+    const failing = queryInto(driver, 'SELECT no_such_column FROM items WHERE id = $1', [1], {
       done: () => 'ran',
       failed: (error) => {
         throw new Error('fail rethrew', { cause: error });
@@ -186,13 +186,13 @@ describeDrivers('driver contract', (getCtx) => {
     await expect(failing).rejects.toThrow('fail rethrew');
   });
 
-  it('queryThen: inside a transaction the statement joins it', async () => {
+  it('queryInto: inside a transaction the statement joins it', async () => {
     const { driver, sql } = getCtx();
     await sql('CREATE TABLE items (id int PRIMARY KEY)');
     await expect(
       driver.transaction(async (tx) => {
         await tx.query('INSERT INTO items VALUES ($1)', [1]);
-        const seen = await queryThen<{ n: number }, number>(
+        const seen = await queryInto<{ n: number }, number>(
           driver,
           'SELECT count(*)::int AS n FROM items WHERE id >= $1',
           [0],

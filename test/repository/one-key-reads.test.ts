@@ -19,30 +19,30 @@ import { expect, it } from 'vitest';
 import { describeDrivers } from '../support/drivers.js';
 import { usersMigration } from '../support/fixtures.js';
 
-/** A driver's statement method, `query` or `queryThen`: the text, then the rest of its arguments. */
+/** A driver's statement method, `query` or `queryInto`: the text, then the rest of its arguments. */
 type Send = (sql: string, ...rest: unknown[]) => unknown;
 
 /**
- * `driver` with every statement (`query`, and `queryThen` where the driver has one) handed
+ * `driver` with every statement (`query`, and `queryInto` where the driver has one) handed
  * to `send` with the driver's own method; everything else is the driver's.
  */
 function intercepted(
   driver: Driver,
-  send: (sql: string, rest: unknown[], own: Send, method: 'query' | 'queryThen') => unknown,
+  send: (sql: string, rest: unknown[], own: Send, method: 'query' | 'queryInto') => unknown,
 ): Driver {
   return new Proxy(driver, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       const own = (value as Send).bind(target);
-      if (property !== 'query' && property !== 'queryThen') return own;
+      if (property !== 'query' && property !== 'queryInto') return own;
       return (sql: string, ...rest: unknown[]) => send(sql, rest, own, property);
     },
   });
 }
 
-/** What a statement that failed with `error` gives: `query` rejects, `queryThen` hands it to its continuation's `failed`. */
-function failed(method: 'query' | 'queryThen', rest: unknown[], error: Error): Promise<unknown> {
+/** What a statement that failed with `error` gives: `query` rejects, `queryInto` hands it to its continuation's `failed`. */
+function failed(method: 'query' | 'queryInto', rest: unknown[], error: Error): Promise<unknown> {
   if (method === 'query') return Promise.reject(error);
   const next = rest[1] as Continuation<unknown, unknown>;
   return Promise.resolve().then(() => next.failed(error));

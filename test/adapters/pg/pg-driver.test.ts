@@ -4,7 +4,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigurationError } from '../../../src/kernel/errors.js';
-import { queryThen } from '../../../src/kernel/index.js';
+import { queryInto } from '../../../src/kernel/index.js';
 import { deferred } from '../../support/deferred.js';
 import { describeDrivers, driverKinds } from '../../support/drivers.js';
 import { testDatabaseUrl } from '../../support/pg-connections.js';
@@ -247,7 +247,7 @@ describe('pg driver: a client that throws instead of rejecting', () => {
 describe('pg driver: node-postgres itself throwing instead of calling back', () => {
   it('a named statement goes to fail, once, after the caller has its promise; a read fails with a DriverError', async () => {
     // node-postgres throws synchronously only for a query it can't queue at all (a null
-    // config); the named form (`queryThen` outside a transaction) must treat that like a
+    // config); the named form (`queryInto` outside a transaction) must treat that like a
     // failure it reports, so the caller's error handling runs.
     const schema = `sync_throw_${process.pid}`;
     const client = new pg.Client({ connectionString: testDatabaseUrl() });
@@ -285,7 +285,7 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
       });
       try {
         const failures: string[] = [];
-        const failed = queryThen(driver, 'SELECT $1::int AS one', [1], {
+        const failed = queryInto(driver, 'SELECT $1::int AS one', [1], {
           done: () => 'ran',
           failed: (error) => {
             failures.push((error as Error).message);
@@ -299,7 +299,7 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
 
         lateCallback = true;
         const once: string[] = [];
-        await queryThen(driver, 'SELECT $1::int AS two', [2], {
+        await queryInto(driver, 'SELECT $1::int AS two', [2], {
           done: () => 'ran',
           failed: (error) => {
             once.push((error as Error).message);
@@ -326,7 +326,7 @@ describe('pg driver: node-postgres itself throwing instead of calling back', () 
 });
 
 describe("pg driver: the async context of a statement's continuation", () => {
-  it("queryThen's then runs in the caller's context, not in the one its connection was opened in (another chain's transaction)", async () => {
+  it("queryInto's then runs in the caller's context, not in the one its connection was opened in (another chain's transaction)", async () => {
     const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
     const driver = createPgDriver(pool);
     const table = `als_probe_${Math.random().toString(16).slice(2, 10)}`;
@@ -346,7 +346,7 @@ describe("pg driver: the async context of a statement's continuation", () => {
         .catch((error: Error) => error.message);
       await open.promise;
       // Another call chain reads on that second connection and follows up from `then`.
-      const seen = await queryThen(driver, 'SELECT $1::int AS x', [1], {
+      const seen = await queryInto(driver, 'SELECT $1::int AS x', [1], {
         done: () => ({
           inside: driver.inTransaction(),
           followUp: driver.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`),

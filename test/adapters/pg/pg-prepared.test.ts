@@ -8,6 +8,7 @@ import { createPgDriver, MAX_PREPARED } from 'flagshift/pg';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { queryInto } from '../../../src/kernel/index.js';
 import { ConnectionSet } from '../../support/pg-connections.js';
 
 const schema = `prepared_${process.pid}_${Date.now().toString(36)}`;
@@ -220,6 +221,72 @@ describe('pg driver: prepared statements', () => {
     }
     expect(new Set(named).size).toBe(1);
     expect(unnamed).toEqual([]);
+  });
+
+  /** A pool that looks like node-postgres's (so named statements take its callback form), answering as told. */
+  function callbackPool(
+    answer: (config: { name: string }, callback: (error: unknown, result?: unknown) => void) => void,
+  ) {
+    const unnamed: string[] = [];
+    const pool = {
+      Client: function Client() {},
+      options: {},
+      query(config: string | { name: string }, values?: unknown, callback?: unknown) {
+        if (typeof config === 'string') {
+          unnamed.push(config);
+          throw new TypeError('the resend was refused');
+        }
+        answer(
+          config,
+          (typeof values === 'function' ? values : callback) as (error: unknown, result?: unknown) => void,
+        );
+        return undefined;
+      },
+      connect: () => Promise.reject(new Error('not used')),
+    };
+    return { driver: createPgDriver(pool as never, { kind: 'pool', prepare: true }), unnamed };
+  }
+
+  it('a resend after a failed preparation that throws fails the statement through its continuation', async () => {
+    const { driver, unnamed } = callbackPool((_config, callback) =>
+      setImmediate(() =>
+        callback(
+          Object.assign(new Error('cached plan must not change result type'), {
+            code: '0A000',
+            routine: 'RevalidateCachedQuery',
+          }),
+        ),
+      ),
+    );
+    const outcome = await queryInto(driver, 'SELECT $1::int', [1], {
+      done: () => 'done',
+      failed: (error) => `failed: ${(error as Error).message}`,
+    });
+    expect(outcome).toBe('failed: the resend was refused');
+    expect(unnamed).toEqual(['SELECT $1::int']);
+  });
+
+  it("a named statement's first outcome stands: a second callback changes nothing", async () => {
+    const { driver } = callbackPool((_config, callback) =>
+      setImmediate(() => {
+        callback(null, { rows: [{ n: 1 }], rowCount: 1 });
+        callback(new Error('a second callback'));
+      }),
+    );
+    const seen: string[] = [];
+    const outcome = await queryInto<{ n: number }, string>(driver, 'SELECT $1::int AS n', [1], {
+      done: (result) => {
+        seen.push('done');
+        return `rows ${result.rowCount}`;
+      },
+      failed: (error) => {
+        seen.push('failed');
+        return `failed: ${(error as Error).message}`;
+      },
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(outcome).toBe('rows 1');
+    expect(seen).toEqual(['done']);
   });
 
   it('options: prepare must be auto, true or false', () => {
