@@ -6,6 +6,7 @@ export { existingRelations } from './catalog/index.js';
 export { type ResolvedThresholds, validateGuardrailsOptions } from './guardrails/index.js';
 export {
   type AsyncContext,
+  continueWith,
   describeValue,
   type ExecuteStatement,
   importOptionalPeers,
@@ -15,6 +16,7 @@ export {
   optionError,
   parseOptions,
   previewValue,
+  queryInto,
   type TransactionScope,
   TransactionScopes,
 } from './kernel/index.js';

@@ -9,10 +9,12 @@ import {
   type Statement,
 } from '../../src/index.js';
 import {
+  continueWith,
   type ExecuteStatement,
   inOneTransaction,
   Mutex,
   parseOptions,
+  queryInto,
   type TransactionScope,
   TransactionScopes,
 } from '../../src/internal.js';
@@ -439,24 +441,11 @@ function finishSend<Row, T>(send: NamedSend<Row, T>): T | Promise<T> {
   if (!send.failed) return next.done(send.result!);
   // `failed` learns from the error (a new name, preparing off) whether or not it is resent.
   if (!send.threw && send.prepared.failed(send.sql, send.name, error) && send.retry) {
-    let resent: Promise<QueryResult<Row>>;
-    try {
-      resent = send.client.query(send.sql, send.values) as Promise<QueryResult<Row>>;
-    } catch (thrown) {
-      // A client that throws instead of rejecting still fails the statement through `next`.
-      resent = Promise.reject(thrown);
-    }
-    return continueWith(resent, next);
+    // Unnamed, through `query` (the client has no `queryInto`): a client that throws
+    // instead of rejecting still fails the statement through `next`.
+    return queryInto(send.client as unknown as Queryable, send.sql, send.values, next);
   }
   return next.failed(error);
-}
-
-/** `query` into `next`, in a reaction of it. */
-function continueWith<Row, T>(query: Promise<QueryResult<Row>>, next: Continuation<Row, T>): Promise<T> {
-  return query.then(
-    (result) => next.done(result),
-    (error: unknown) => next.failed(error),
-  );
 }
 
 /** A statement's own outcome: the result, or the error rethrown. */

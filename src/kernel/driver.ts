@@ -61,6 +61,11 @@ export function queryInto<Row, T>(
     // A driver that throws instead of rejecting is handled like one that rejects.
     query = Promise.reject(error);
   }
+  return continueWith(query, next);
+}
+
+/** `query`'s outcome into `next`, in a reaction of it. */
+export function continueWith<Row, T>(query: Promise<QueryResult<Row>>, next: Continuation<Row, T>): Promise<T> {
   return query.then(
     (result) => next.done(result),
     (error: unknown) => next.failed(error),

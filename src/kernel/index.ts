@@ -7,6 +7,7 @@ export { describeValue, previewValue, safeString } from './describe-value.js';
 export {
   type Continuation,
   canNest,
+  continueWith,
   type Driver,
   inOneTransaction,
   type NestingQueryable,

@@ -250,11 +250,7 @@ export function readRoute(handle: Handle, plan: Plan, unguarded: Route): ReadRou
 }
 
 /** A {@link ReadRoute} being routed. */
-interface Routing {
-  route: Route;
-  compare: boolean;
-  side: boolean;
-}
+type Routing = { -readonly [K in keyof ReadRoute]: ReadRoute[K] };
 
 /** Routes `read`: its guarded route, whether it compares, and whether it reads the side tables. */
 function routeInto<R extends Routing>(read: R, handle: Handle, plan: Plan, unguarded: Route): R {
