@@ -101,6 +101,9 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       b === undefined || b.keysetLoopP99.operations === 0
         ? null
         : measureOf(b.keysetLoopP99.ratio, b.keysetLoopP99.spread, AT_MOST(2)),
+    // The control: raw `pg` against itself at saturation, against the same target, for
+    // what the verdict says of a ratio that is 1 on this machine.
+    saturated_throughput_ratio_raw_vs_raw: satMeasure('off/raw-vs-raw', AT_LEAST(0.95)),
     // The reference row: flagshift's one-statement shadow read against the LaunchDarkly-style
     // two-query read. Above 1, flagshift's lead; the target says the lead must not be lost.
     shadow_read_lead_over_two_queries: {
@@ -249,7 +252,11 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
           'range (blocks)',
         ],
         results.saturation.map((s) => [
-          s.name === 'shadow/two-queries' ? 'shadow (baseline: two-query read)' : s.name,
+          s.name === 'shadow/two-queries'
+            ? 'shadow (baseline: two-query read)'
+            : s.name === 'off/raw-vs-raw'
+              ? 'control: raw `pg` in both columns'
+              : s.name,
           fmt(s.rawOpsPerSecond),
           fmt(s.sdkOpsPerSecond),
           s.ratio.toFixed(3),

@@ -5,7 +5,9 @@
  * pool. The sides run in alternating blocks (raw then SDK, then SDK then raw, ...): each
  * block pair gives one throughput ratio, and the blocks give its spread. Each block also
  * counts the CPU the main thread spent per call, where the callers' work runs: at
- * saturation that is what throughput is lost to.
+ * saturation that is what throughput is lost to. A control runs raw `pg` on both sides
+ * the same way: how far its ratio, 1 by construction, strays is the resolution of the
+ * comparisons on the machine.
  */
 import type { Repository } from 'flagshift';
 import type pg from 'pg';
@@ -19,7 +21,10 @@ import { median, ratio, round } from './stats.js';
 
 /** One saturated comparison. */
 export interface SaturationResult {
-  /** `off`, `shadow`, `live`, or `shadow/two-queries` (baseline: the LaunchDarkly-style read). */
+  /**
+   * `off`, `shadow`, `live`, `shadow/two-queries` (baseline: the LaunchDarkly-style read),
+   * or `off/raw-vs-raw` (both sides raw `pg`: the spread of a ratio that is 1).
+   */
   readonly name: string;
   readonly callers: number;
   readonly poolSize: number;
@@ -94,7 +99,8 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
   const next = random(11);
   const cpu = mainThreadCpuClock();
   const results: SaturationResult[] = [];
-  const pairs: [string, 'off' | 'shadow' | 'live', (repo: Repository<User, 'id'>) => Op][] = [
+  // [name, stage, baseline, measured side (the SDK's read when undefined)].
+  const pairs: [string, 'off' | 'shadow' | 'live', (repo: Repository<User, 'id'>) => Op, (() => Op)?][] = [
     [
       'off',
       'off',
@@ -120,12 +126,26 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
       },
     ],
     ['shadow/two-queries', 'shadow', () => twoQueryShadowRead(runner, options.statements)],
+    // The control: raw against raw, the same statement under a second name, measured as
+    // the others are. Its blocks say how far a ratio that is 1 strays on this machine.
+    [
+      'off/raw-vs-raw',
+      'off',
+      () => {
+        const raw = prepared(runner, options.statements.read.off, 'bench_sat_off');
+        return (id) => raw([id]);
+      },
+      () => {
+        const raw = prepared(runner, options.statements.read.off, 'bench_sat_off_control');
+        return (id) => raw([id]);
+      },
+    ],
   ];
-  for (const [name, stage, baseline] of pairs) {
+  for (const [name, stage, baseline, measured] of pairs) {
     const repo = usersRepository(options.migration, pool, stage);
     await repo.check();
     const raw = baseline(repo);
-    const sdk: Op = (id) => repo.get(id);
+    const sdk: Op = measured?.() ?? ((id) => repo.get(id));
     const run = (op: Op) => throughput(op, options.opsPerBlock, next, options.rows, cpu);
     // Warm-up of both sides: plans prepared on every connection, and code compiled.
     for (let block = 0; block < WARMUP_BLOCKS; block++) {
