@@ -87,6 +87,9 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       shadow: satMeasure('shadow', AT_LEAST(0.95)),
       live: satMeasure('live', AT_LEAST(0.95)),
     },
+    // The control: raw `pg` against itself at saturation, against the same target, for
+    // what the verdict says of a ratio that is 1 on this machine.
+    saturated_throughput_ratio_raw_vs_raw: satMeasure('off/raw-vs-raw', AT_LEAST(0.95)),
     decisions_per_second_1m_keys_per_entity:
       perEntity1m === undefined
         ? null
@@ -101,9 +104,6 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       b === undefined || b.keysetLoopP99.operations === 0
         ? null
         : measureOf(b.keysetLoopP99.ratio, b.keysetLoopP99.spread, AT_MOST(2)),
-    // The control: raw `pg` against itself at saturation, against the same target, for
-    // what the verdict says of a ratio that is 1 on this machine.
-    saturated_throughput_ratio_raw_vs_raw: satMeasure('off/raw-vs-raw', AT_LEAST(0.95)),
     // The reference row: flagshift's one-statement shadow read against the LaunchDarkly-style
     // two-query read. Above 1, flagshift's lead; the target says the lead must not be lost.
     shadow_read_lead_over_two_queries: {
@@ -142,7 +142,7 @@ export function resultsJson(results: RunResults): Record<string, unknown> {
       results.sqlRouter?.comparisons.find((c) => c.name === 'point-write')?.medianRatio ?? null,
     sql_router_plan_misses: results.sqlRouter?.planMisses ?? null,
     notes:
-      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks, and saturated_cpu_us_added_per_call is the CPU per call of the SDK blocks above that of the baseline blocks (of the main thread on Linux, of the whole process elsewhere), median over the block pairs. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is the p99 of every operation during the runs against the baseline periods cut into windows of as many operations, its spread the same ratio with each round left out in turn, against each window. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
+      'Latency ratios are SDK median over baseline median on one connection, interleaved per iteration; their spread is the same ratio over 10 consecutive blocks of the run. Saturated ratios are SDK throughput over baseline throughput with 16 callers on a pool of 8, in alternating blocks; the spread is over the blocks, and saturated_cpu_us_added_per_call is the CPU per call of the SDK blocks above that of the baseline blocks (of the main thread on Linux, of the whole process elsewhere), median over the block pairs. The control (saturated_throughput_ratio_raw_vs_raw, off/raw-vs-raw) runs raw pg on both sides, the off statement under a second name in place of the SDK read, measured and judged as the SDK rows: its true ratio is 1. Backfill ratios are per round (paired runs), the spread over the rounds; the p99 ratio is the p99 of every operation during the runs against the baseline periods cut into windows of as many operations, its spread the same ratio with each round left out in turn, against each window. Each spread is given as its middle half (first to third quartile of the per-block or per-round values) and its whole range. A verdict is met when the middle half meets the target, missed when none of it does, inconclusive otherwise.',
     targets,
     startedAt: results.startedAt,
     durationSeconds: results.durationSeconds,

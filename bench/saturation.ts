@@ -9,10 +9,9 @@
  * the same way: how far its ratio, 1 by construction, strays is the resolution of the
  * comparisons on the machine.
  */
-import type { Repository } from 'flagshift';
 import type pg from 'pg';
 import { openConnections, type PreparingRunner } from './comparison.js';
-import type { User, UsersMigration } from './fixture.js';
+import type { UsersMigration } from './fixture.js';
 import { usersRepository } from './fixture.js';
 import { random } from './interleave.js';
 import { type CpuClock, mainThreadCpuClock } from './machine.js';
@@ -92,15 +91,18 @@ async function throughput(op: Op, ops: number, next: () => number, rows: number,
   return { opsPerSecond: ops / seconds, cpuUsPerCall: ((await cpu.read()) - cpuBefore) / ops };
 }
 
-/** Runs the saturated comparisons: off, shadow and live against the same SQL, and the two-query shadow read. */
+/**
+ * Runs the saturated comparisons: off, shadow and live against the same SQL, the two-query
+ * shadow read, and last the control (raw `pg` on both sides).
+ */
 export async function runSaturation(options: SaturationOptions): Promise<SaturationResult[]> {
   const pool = (await openConnections(options.connectionString, 'pool8')) as pg.Pool;
   const runner = pool as unknown as PreparingRunner;
   const next = random(11);
   const cpu = mainThreadCpuClock();
   const results: SaturationResult[] = [];
-  // [name, stage, baseline, measured side (the SDK's read when undefined)].
-  const pairs: [string, 'off' | 'shadow' | 'live', (repo: Repository<User, 'id'>) => Op, (() => Op)?][] = [
+  // [name, the SDK's stage, baseline, measured side (the SDK's read when undefined)].
+  const pairs: [string, 'off' | 'shadow' | 'live', () => Op, (() => Op)?][] = [
     [
       'off',
       'off',
@@ -142,10 +144,11 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
     ],
   ];
   for (const [name, stage, baseline, measured] of pairs) {
-    const repo = usersRepository(options.migration, pool, stage);
-    await repo.check();
-    const raw = baseline(repo);
-    const sdk: Op = measured?.() ?? ((id) => repo.get(id));
+    // The control's measured side is raw `pg` too: no repository.
+    const repo = measured === undefined ? usersRepository(options.migration, pool, stage) : undefined;
+    await repo?.check();
+    const raw = baseline();
+    const sdk: Op = measured?.() ?? ((id) => repo!.get(id));
     const run = (op: Op) => throughput(op, options.opsPerBlock, next, options.rows, cpu);
     // Warm-up of both sides: plans prepared on every connection, and code compiled.
     for (let block = 0; block < WARMUP_BLOCKS; block++) {
@@ -171,7 +174,7 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
       ratios.push(ratio(sdkBlock.opsPerSecond, rawBlock.opsPerSecond));
       cpuAdded.push(round(sdkBlock.cpuUsPerCall - rawBlock.cpuUsPerCall));
     }
-    repo.close();
+    repo?.close();
     const result: SaturationResult = {
       name,
       callers: CALLERS,
