@@ -369,32 +369,18 @@ function sendNamed<Row, T>(
   retry: boolean,
   next: Continuation<Row, T>,
 ): Promise<T> {
-  const send = new NamedSend<Row, T>(client, sql, values, prepared, retry, next, name);
   const sent = new Promise<NamedSend<Row, T>>(captureResolve);
-  send.settle = resolveSend!;
+  const send = new NamedSend<Row, T>(client, sql, values, prepared, retry, next, name, resolveSend!);
   resolveSend = undefined;
   try {
-    (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) => {
-      // The first outcome stands: a late callback after a throw, or a second one, changes nothing.
-      if (send.settled) return;
-      if (error === null || error === undefined) send.result = result as QueryResult<Row>;
-      else {
-        send.failed = true;
-        send.error = error;
-      }
-      send.settled = true;
-      send.settle!(send);
-    });
+    (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) =>
+      send.settleWith(error !== null && error !== undefined, error, result as QueryResult<Row>),
+    );
   } catch (error) {
     // A query node-postgres throws instead of queuing fails the statement like one it
     // reports: through `next.failed`, once the caller holds its promise.
-    if (!send.settled) {
-      send.threw = true;
-      send.failed = true;
-      send.error = error;
-      send.settled = true;
-      send.settle(send);
-    }
+    if (!send.settled) send.threw = true;
+    send.settleWith(true, error, undefined);
   }
   return sent.then(finishSend) as Promise<T>;
 }
@@ -414,7 +400,6 @@ class NamedSend<Row, T> {
   error: unknown = undefined;
   /** Whether `query` threw instead of taking the statement. */
   threw = false;
-  settle: ((send: NamedSend<Row, T>) => void) | undefined = undefined;
 
   constructor(
     readonly client: PgClientLike,
@@ -424,7 +409,25 @@ class NamedSend<Row, T> {
     readonly retry: boolean,
     readonly next: Continuation<Row, T>,
     readonly name: string,
+    /** Resolves {@link sendNamed}'s promise. */
+    readonly settle: (send: NamedSend<Row, T>) => void,
   ) {}
+
+  /**
+   * Records the outcome and resolves the promise with this send. The first outcome stands:
+   * a late callback after a throw, or a second one, changes nothing.
+   */
+  settleWith(failed: boolean, error: unknown, result: QueryResult<Row> | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (failed) {
+      this.failed = true;
+      this.error = error;
+    } else {
+      this.result = result;
+    }
+    this.settle(this);
+  }
 }
 
 // The resolve function of the promise `new Promise(captureResolve)` just made: an executor

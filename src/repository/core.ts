@@ -229,6 +229,14 @@ export class RepositoryCore {
     for (const [route, count] of tally) this.emitRead(plan, route, operation, count);
   }
 
+  /**
+   * When a statement is sent, for the latency reported once it is done: the clock with a
+   * metrics sink, 0 without one (the events that would carry it are dropped then).
+   */
+  sendTime(): number {
+    return this.metrics !== undefined ? performance.now() : 0;
+  }
+
   /** Reports the latency of a read of `plan`'s migration, against the sides it fetched. */
   emitReadLatency(
     plan: Plan,

@@ -148,7 +148,7 @@ class PointRead implements Continuation<Entity, Entity | undefined>, Routing {
     routeInto(this, handle, plan, unguarded);
     this.fetchOld = readsOld(this);
     this.fetchNew = readsNew(this) && plan.newColumns.length > 0;
-    this.started = core.metrics !== undefined ? performance.now() : 0;
+    this.started = core.sendTime();
     const signature = packedSignature(fetchCode(this.fetchOld, this.fetchNew), false, 1);
     this.sql =
       core.cachedSelectSql(signature) ??
@@ -305,8 +305,7 @@ function readSelected<T>(request: ReadRequest<T>, routes: ReadRoute[][]): Promis
     compareOnly[p] = compareOnlySide(servesOld, servesNew);
     stages[p] = routes[p]![0]?.route ?? routeFor('off', false);
   }
-  // Without a metrics sink, the clock readings and tallies would only feed emit()s that drop them.
-  const started = core.metrics !== undefined ? performance.now() : 0;
+  const started = core.sendTime();
   const select: MainSelect = { keys, fetchOld, fetchNew, lock, compareOnly, operation, stages };
   if (!core.hasSideTables) {
     return selectMain(handle, select, (rows, dropped) =>

@@ -404,8 +404,7 @@ export function runWrite(
       new OneWrite(handle, statement.sql, operation, routes, wrote),
     );
   }
-  // Without a metrics sink, the clock readings and events below would be dropped by emit().
-  const started = core.metrics !== undefined ? performance.now() : 0;
+  const started = core.sendTime();
   const running = handle.inTransaction
     ? runStatements(handle.db, statements, proceed)
     : core.driver.transaction((tx) => runStatements(tx, statements, proceed));
@@ -430,7 +429,7 @@ class OneWrite implements Continuation<Record<string, unknown>, QueryResult[]> {
     readonly routes: readonly Route[],
     readonly wrote: (results: readonly QueryResult[]) => boolean,
   ) {
-    this.started = handle.core.metrics !== undefined ? performance.now() : 0;
+    this.started = handle.core.sendTime();
   }
 
   done(result: QueryResult): QueryResult[] {
