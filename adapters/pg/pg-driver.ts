@@ -14,10 +14,10 @@ import {
   inOneTransaction,
   Mutex,
   parseOptions,
-  queryInto,
   type TransactionScope,
   TransactionScopes,
 } from '../../src/internal.js';
+import { type PreparedQueryable, sendNamed } from './named-send.js';
 import { endsSession, sendPipeline } from './pg-pipeline.js';
 import { MAX_PREPARED, PreparedStatements } from './prepared-statements.js';
 
@@ -121,17 +121,6 @@ const optionsSchema = z
   })
   .strict();
 
-/** `pg`'s query config form, for a named prepared statement. */
-interface PreparedQueryable {
-  /** Runs one named (prepared) statement. */
-  query(config: { name: string; text: string; values: unknown[] }): Promise<PgQueryResultLike>;
-  /** The same with node-postgres's callback: no promise of `pg`'s own (nor `pg-pool`'s) is made. */
-  query(
-    config: { name: string; text: string; values: unknown[] },
-    callback: (error: Error | null | undefined, result: PgQueryResultLike) => void,
-  ): void;
-}
-
 /**
  * A {@link Driver} over node-postgres. Built by {@link createPgDriver}; it never closes or
  * reconfigures the pool or client it was given.
@@ -151,7 +140,7 @@ export class PgDriver implements Driver {
 
   constructor(db: PgPoolLike | PgClientLike, kind: 'pool' | 'client', prepare: boolean) {
     this.supportsConcurrentQueries = kind === 'pool';
-    this.#prepared = new PreparedStatements(prepare, isNodePostgres(db));
+    this.#prepared = new PreparedStatements(prepare, isNodePostgres(db), writesOwnMessages(db));
     if (kind === 'pool') {
       this.#pool = db as PgPoolLike;
       if (!guardedPools.has(this.#pool)) {
@@ -171,7 +160,7 @@ export class PgDriver implements Driver {
 
   queryInto<Row, T>(sql: string, params: readonly unknown[] | undefined, next: Continuation<Row, T>): Promise<T> {
     // Outside a transaction, where a statement needn't wait in the queue, a named statement
-    // goes through node-postgres's callback form (see `sendNamed`).
+    // is sent by `sendNamed`, without `pg`'s promise.
     const direct =
       this.#prepared.callbacks &&
       (this.#client === undefined || this.#queued === 0) &&
@@ -349,108 +338,6 @@ function execute(
   }
 }
 
-/**
- * A named statement through node-postgres's callback form: two promises where its promise
- * form makes four (pg-pool's or pg's own, its `catch` that only rewrites an error's stack,
- * and the driver's on top), and one function: the callback. An error keeps the stack `pg`
- * gave it.
- *
- * `next` runs in a reaction of the promise made here, never in `pg`'s callback: that
- * callback runs in the async context the connection's socket was opened in, which can be
- * another call chain's transaction (a connection the pool opened inside one), and a
- * statement issued from it would join that transaction. A reaction runs in the caller's.
- */
-function sendNamed<Row, T>(
-  client: PgClientLike,
-  name: string,
-  sql: string,
-  values: unknown[],
-  prepared: PreparedStatements,
-  retry: boolean,
-  next: Continuation<Row, T>,
-): Promise<T> {
-  const sent = new Promise<NamedSend<Row, T>>(captureResolve);
-  const send = new NamedSend<Row, T>(client, sql, values, prepared, retry, next, name, resolveSend!);
-  resolveSend = undefined;
-  try {
-    (client as unknown as PreparedQueryable).query({ name, text: sql, values }, (error, result) =>
-      send.settleWith(error !== null && error !== undefined, error, result as QueryResult<Row>),
-    );
-  } catch (error) {
-    // A query node-postgres throws instead of queuing fails the statement like one it
-    // reports: through `next.failed`, once the caller holds its promise.
-    if (!send.settled) send.threw = true;
-    send.settleWith(true, error, undefined);
-  }
-  return sent.then(finishSend) as Promise<T>;
-}
-
-/**
- * One statement {@link sendNamed} sent: what it needs to finish, and its outcome. The
- * promise resolves with it (whatever the outcome), so the reaction that finishes it is
- * one function for every statement, made once. It must never have a `then`: a promise
- * resolved with a thenable adopts it instead.
- */
-class NamedSend<Row, T> {
-  /** Whether the outcome is in: the first one stands. */
-  settled = false;
-  result: QueryResult<Row> | undefined = undefined;
-  /** Whether the statement failed, with `error`. */
-  failed = false;
-  error: unknown = undefined;
-  /** Whether `query` threw instead of taking the statement. */
-  threw = false;
-
-  constructor(
-    readonly client: PgClientLike,
-    readonly sql: string,
-    readonly values: unknown[],
-    readonly prepared: PreparedStatements,
-    readonly retry: boolean,
-    readonly next: Continuation<Row, T>,
-    readonly name: string,
-    /** Resolves {@link sendNamed}'s promise. */
-    readonly settle: (send: NamedSend<Row, T>) => void,
-  ) {}
-
-  /**
-   * Records the outcome and resolves the promise with this send. The first outcome stands:
-   * a late callback after a throw, or a second one, changes nothing.
-   */
-  settleWith(failed: boolean, error: unknown, result: QueryResult<Row> | undefined): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (failed) {
-      this.failed = true;
-      this.error = error;
-    } else {
-      this.result = result;
-    }
-    this.settle(this);
-  }
-}
-
-// The resolve function of the promise `new Promise(captureResolve)` just made: an executor
-// that closes over nothing, so none is made per statement.
-let resolveSend: ((send: unknown) => void) | undefined;
-
-function captureResolve(resolve: (send: never) => void): void {
-  resolveSend = resolve as (send: unknown) => void;
-}
-
-/** The reaction to a {@link NamedSend}: its continuation, or a resend after a failed preparation. */
-function finishSend<Row, T>(send: NamedSend<Row, T>): T | Promise<T> {
-  const { error, next } = send;
-  if (!send.failed) return next.done(send.result!);
-  // `failed` learns from the error (a new name, preparing off) whether or not it is resent.
-  if (!send.threw && send.prepared.failed(send.sql, send.name, error) && send.retry) {
-    // Unnamed, through `query` (the client has no `queryInto`): a client that throws
-    // instead of rejecting still fails the statement through `next`.
-    return queryInto(send.client as unknown as Queryable, send.sql, send.values, next);
-  }
-  return next.failed(error);
-}
-
 /** A statement's own outcome: the result, or the error rethrown. */
 const AS_IS: Continuation<unknown, QueryResult<unknown>> = {
   done: (result) => result,
@@ -490,6 +377,21 @@ function asError(error: unknown): Error {
 function isNodePostgres(db: PgPoolLike | PgClientLike): boolean {
   const candidate = db as object & { Client?: unknown };
   return 'connectionParameters' in candidate || (typeof candidate.Client === 'function' && 'options' in candidate);
+}
+
+/**
+ * Whether `db` is node-postgres's JavaScript client, one of its pool clients or a pool of
+ * them, outside node-postgres's pipeline mode: where a submitted query is handed the
+ * protocol's messages (`pg.native` runs queries in libpq, and the pipeline mode refuses
+ * queries other than `pg`'s own).
+ */
+function writesOwnMessages(db: PgPoolLike | PgClientLike): boolean {
+  const candidate = db as object & { Client?: unknown; options?: { pipeline?: unknown }; pipeline?: unknown };
+  const client = (typeof candidate.Client === 'function' ? candidate.Client.prototype : candidate) as {
+    _handleDataRow?: unknown;
+  };
+  const pipeline = typeof candidate.Client === 'function' ? candidate.options?.pipeline : candidate.pipeline;
+  return typeof client._handleDataRow === 'function' && pipeline !== true;
 }
 
 function detectKind(db: PgPoolLike | PgClientLike): 'pool' | 'client' {

@@ -4,28 +4,24 @@
  * them as one implicit transaction (the driver's `pipeline`).
  */
 import type { QueryResult, Statement } from '../../src/index.js';
+import {
+  decodeRow,
+  describeFields,
+  NOT_WIRE,
+  type PgWire,
+  rowCountOf,
+  type TypeParsers,
+  type WireField,
+  wireText,
+} from './pg-wire.js';
 import type { PreparedStatements } from './prepared-statements.js';
-
-/** node-postgres's protocol connection (`client.connection`): the messages a pipeline writes. */
-interface PgWire {
-  parse(message: { text: string; name?: string }): void;
-  bind(message: { statement?: string; values: (string | null)[] }): void;
-  describe(message: { type: 'P'; name?: string }): void;
-  execute(message: { portal?: string; rows?: number }): void;
-  close(message: { type: 'S'; name: string }): void;
-  sync(): void;
-  sendCopyFail(message: string): void;
-  /** The statements `pg` knows this connection has prepared, by name: their text. */
-  readonly parsedStatements?: Record<string, string>;
-  readonly stream?: { cork?(): void; uncork?(): void };
-}
 
 /** The JavaScript `pg.Client`, as a pipeline uses it. */
 interface PgWireClient {
   readonly connection?: Partial<PgWire>;
   /** node-postgres's own pipeline mode (`pipeline: true`), which takes only its own queries. */
   readonly pipeline?: unknown;
-  getTypeParser?(oid: number, format: 'text'): (value: string) => unknown;
+  getTypeParser?: TypeParsers['getTypeParser'];
   query(submittable: PgPipeline): unknown;
 }
 
@@ -57,11 +53,10 @@ export function sendPipeline(
   ) {
     return undefined;
   }
-  const typeParser = wire.getTypeParser.bind(wire);
   const send = () =>
     new Promise<QueryResult[]>((resolve, reject) => {
       wire.query(
-        new PgPipeline(statements, prepared, typeParser, (error, results) =>
+        new PgPipeline(statements, prepared, wire as TypeParsers, (error, results) =>
           error === null ? resolve(results!) : reject(error),
         ),
       );
@@ -84,19 +79,11 @@ const preparationFailures = new WeakSet<object>();
 
 /** A pipeline's value as the protocol carries it: text, or `null`. */
 function wireValue(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  switch (typeof value) {
-    case 'string':
-      return value;
-    case 'number':
-    case 'bigint':
-    case 'boolean':
-      return String(value);
-    default:
-      throw new TypeError(
-        `a pipeline's parameters are strings, numbers, booleans, bigints or null, got ${typeof value}`,
-      );
+  const text = wireText(value);
+  if (text === NOT_WIRE) {
+    throw new TypeError(`a pipeline's parameters are strings, numbers, booleans, bigints or null, got ${typeof value}`);
   }
+  return text;
 }
 
 /**
@@ -106,14 +93,14 @@ function wireValue(value: unknown): string | null {
 class PgPipeline {
   readonly #statements: readonly Statement[];
   readonly #prepared: PreparedStatements;
-  readonly #typeParser: (oid: number, format: 'text') => (value: string) => unknown;
+  readonly #types: TypeParsers;
   readonly #results: QueryResult[] = [];
   /** Each statement's prepared name, `''` for one sent unnamed. */
   #names: string[] = [];
   /** The statements this pipeline prepares: by index, the ones `pg` learns of once they're parsed. */
   #parsing: number[] = [];
   #parsed: Record<string, string> | undefined;
-  #fields: { readonly name: string; readonly parse: (value: string) => unknown }[] = [];
+  #fields: WireField[] = [];
   #rows: Record<string, unknown>[] = [];
   #failure: Error | undefined;
   /** Called once: with the error, or with every statement's result. */
@@ -122,12 +109,12 @@ class PgPipeline {
   constructor(
     statements: readonly Statement[],
     prepared: PreparedStatements,
-    typeParser: (oid: number, format: 'text') => (value: string) => unknown,
+    types: TypeParsers,
     callback: (error: Error | null, results?: QueryResult[]) => void,
   ) {
     this.#statements = statements;
     this.#prepared = prepared;
-    this.#typeParser = typeParser;
+    this.#types = types;
     this.callback = callback;
   }
 
@@ -170,30 +157,20 @@ class PgPipeline {
   }
 
   handleRowDescription(message: { fields: readonly { name: string; dataTypeID: number }[] }): void {
-    this.#fields = message.fields.map((field) => ({
-      name: field.name,
-      parse: this.#typeParser(field.dataTypeID, 'text'),
-    }));
+    this.#fields = describeFields(message, this.#types);
   }
 
   handleDataRow(message: { fields: readonly (string | null)[] }): void {
     if (this.#failure !== undefined) return;
-    const row: Record<string, unknown> = {};
     try {
-      for (const [index, field] of this.#fields.entries()) {
-        const raw = message.fields[index];
-        row[field.name] = raw === null || raw === undefined ? null : field.parse(raw);
-      }
+      this.#rows.push(decodeRow(this.#fields, message.fields));
     } catch (error) {
       this.#failure = error as Error;
-      return;
     }
-    this.#rows.push(row);
   }
 
   handleCommandComplete(message: { text?: string }): void {
-    const count = /(\d+)$/.exec(message.text ?? '');
-    this.#results.push({ rows: this.#rows, rowCount: count === null ? null : Number(count[1]) });
+    this.#results.push({ rows: this.#rows, rowCount: rowCountOf(message.text) });
     this.#rows = [];
     this.#fields = [];
   }

@@ -35,10 +35,16 @@ export class PreparedStatements {
    * is known to take the callback; a look-alike gets the promise form.
    */
   readonly callbacks: boolean;
+  /**
+   * Whether `sendNamed` writes a named statement's protocol messages itself, as a query
+   * submitted to node-postgres's JavaScript client (see `NamedSend`).
+   */
+  readonly messages: boolean;
 
-  constructor(enabled: boolean, callbacks: boolean) {
+  constructor(enabled: boolean, callbacks: boolean, messages = false) {
     this.#enabled = enabled;
     this.callbacks = callbacks;
+    this.messages = callbacks && messages;
   }
 
   /** The name to prepare `sql` under, or `undefined` to send it unnamed. */
