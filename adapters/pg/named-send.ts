@@ -45,10 +45,10 @@ export interface PreparedQueryable {
  * client) and every value is text, a number, a boolean, a bigint or null, the statement
  * goes to `pg` as a submitted query (see {@link NamedSend}): Parse the first time on a
  * connection, then Bind, Describe, Execute and Sync in one write, and the rows decoded with
- * the client's type parsers, as `pg` decodes them. Under load this took about a quarter of
- * the main thread's time per point read off what `pg`'s own query object costs (its event
- * emitter, result object and promise). Other values go in `pg`'s callback form, which
- * serializes them as `pg` does.
+ * the client's type parsers, as `pg` decodes them. It does without `pg`'s own query
+ * object (an event emitter, a result object, a promise and its `catch`): under load that
+ * was about a fifth of the main thread's time per read by key. Other values go in `pg`'s
+ * callback form, which serializes them as `pg` does.
  *
  * `next` runs in a reaction of the promise made here, never in `pg`'s callback: that
  * callback runs in the async context the connection's socket was opened in, which can be
@@ -164,6 +164,9 @@ class NamedSend<Row, T> {
     connection.stream?.cork?.();
     try {
       if (known === undefined) {
+        // The statement may exist without `pg` knowing (a failed pipeline prepared it):
+        // closing a statement that doesn't exist is no error.
+        connection.close({ type: 'S', name });
         connection.parse({ text: sql, name });
         const submitted = connection.submittedNamedStatements;
         if (submitted !== undefined) submitted[name] = sql;
@@ -179,7 +182,11 @@ class NamedSend<Row, T> {
   }
 
   handleRowDescription(message: { fields: readonly { name: string; dataTypeID: number }[] }): void {
-    this.#fields = describeFields(message, this._types!);
+    if (this._types === undefined) {
+      this.#undecodable ??= new Error('pg driver: node-postgres gave the statement no type parsers to decode its rows');
+      return;
+    }
+    this.#fields = describeFields(message, this._types);
   }
 
   handleDataRow(message: { fields: readonly (string | null)[] }): void {
@@ -217,8 +224,19 @@ class NamedSend<Row, T> {
   }
 
   handleReadyForQuery(): void {
-    if (this.#undecodable !== undefined) this.callback?.(this.#undecodable);
-    else this.callback?.(null, { rows: this.#rows, rowCount: this.#rowCount });
+    if (this.#undecodable !== undefined) {
+      this.callback?.(this.#undecodable);
+      return;
+    }
+    try {
+      this.callback?.(null, { rows: this.#rows, rowCount: this.#rowCount });
+    } catch (error) {
+      // As `pg`: what the callback throws (a pool's `release` listener) must not escape
+      // into the client's message handling, which would leave its queue unpulsed.
+      process.nextTick(() => {
+        throw error;
+      });
+    }
   }
 }
 

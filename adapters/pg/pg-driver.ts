@@ -96,8 +96,9 @@ export interface PgDriverOptions {
    * server most of the work of a point read or write. At most {@link MAX_PREPARED}
    * statement texts are prepared; others run unnamed. `auto` prepares on node-postgres's
    * `pg.Client`, its pool clients and `pg-pool` pools (whose `Client` must take
-   * `query({ name, text, values })`, as `pg`'s and `pg.native`'s do); a look-alike gets
-   * the text form.
+   * `query({ name, text, values })`, as `pg`'s and `pg.native`'s do, and, when it is
+   * `pg`'s JavaScript client, a submitted query: see `sendNamed`); a look-alike gets the
+   * text form.
    *
    * A statement whose result type changed under it (`ALTER COLUMN ... TYPE`: "cached plan
    * must not change result type") is prepared again under a new name, up to 8 times per
@@ -381,17 +382,21 @@ function isNodePostgres(db: PgPoolLike | PgClientLike): boolean {
 
 /**
  * Whether `db` is node-postgres's JavaScript client, one of its pool clients or a pool of
- * them, outside node-postgres's pipeline mode: where a submitted query is handed the
- * protocol's messages (`pg.native` runs queries in libpq, and the pipeline mode refuses
- * queries other than `pg`'s own).
+ * them, outside node-postgres's pipeline and binary modes: where a submitted query is
+ * handed the protocol's messages (`pg.native` runs queries in libpq, and the pipeline
+ * mode refuses queries other than `pg`'s own).
  */
 function writesOwnMessages(db: PgPoolLike | PgClientLike): boolean {
-  const candidate = db as object & { Client?: unknown; options?: { pipeline?: unknown }; pipeline?: unknown };
-  const client = (typeof candidate.Client === 'function' ? candidate.Client.prototype : candidate) as {
+  type Settings = { pipeline?: unknown; binary?: unknown };
+  const candidate = db as object & Settings & { Client?: unknown; options?: Settings };
+  const pool = typeof candidate.Client === 'function';
+  const client = (pool ? (candidate.Client as { prototype: object }).prototype : candidate) as {
     _handleDataRow?: unknown;
   };
-  const pipeline = typeof candidate.Client === 'function' ? candidate.options?.pipeline : candidate.pipeline;
-  return typeof client._handleDataRow === 'function' && pipeline !== true;
+  const settings = pool ? (candidate.options ?? {}) : candidate;
+  // A client in binary mode gets binary results from `pg`'s own query: it keeps it, so
+  // that a column reads the same whichever way a statement is sent.
+  return typeof client._handleDataRow === 'function' && !settings.pipeline && !settings.binary;
 }
 
 function detectKind(db: PgPoolLike | PgClientLike): 'pool' | 'client' {
@@ -404,8 +409,10 @@ function detectKind(db: PgPoolLike | PgClientLike): 'pool' | 'client' {
 
 /**
  * Creates a {@link Driver} over node-postgres. `db` can be a `pg.Pool`, a `pg.Client` or a
- * client checked out of a pool; the driver only uses `query`, `connect` and `release`, and
- * neither closes `db` nor touches `pg`'s global type parsers (an `int8` stays a string).
+ * client checked out of a pool; the driver uses its `query`, `connect`, `release` and
+ * `error` events (on node-postgres's JavaScript client also the connection's protocol
+ * messages, for named statements: see `sendNamed`), and neither closes `db` nor touches
+ * `pg`'s global type parsers (an `int8` stays a string).
  *
  * On a pool each transaction checks out its own connection and statements run
  * concurrently. On one connection, statements and transactions are queued so they never

@@ -30,6 +30,8 @@ export interface TypeParsers {
 export interface WireField {
   readonly name: string;
   readonly parse: (value: string) => unknown;
+  /** A name an assignment would not make an own property of a row (`__proto__`). */
+  readonly defined: boolean;
 }
 
 /** The columns a RowDescription announces, with the client's parsers for their types. */
@@ -40,21 +42,29 @@ export function describeFields(
   const fields: WireField[] = new Array(message.fields.length);
   for (let index = 0; index < fields.length; index++) {
     const field = message.fields[index]!;
-    fields[index] = { name: field.name, parse: types.getTypeParser(field.dataTypeID, 'text') };
+    fields[index] = {
+      name: field.name,
+      parse: types.getTypeParser(field.dataTypeID, 'text'),
+      defined: field.name === '__proto__',
+    };
   }
   return fields;
 }
 
 /**
- * One DataRow as node-postgres's own queries give it: an object of the columns by name (a
- * later column of the same name wins), `null` for SQL NULL. A parser's error is thrown.
+ * One DataRow as node-postgres's own queries give it: an object of the columns by name,
+ * each an own property (a later column of the same name wins), `null` for SQL NULL. A
+ * parser's error is thrown.
  */
 export function decodeRow(fields: readonly WireField[], values: readonly (string | null)[]): Record<string, unknown> {
   const row: Record<string, unknown> = {};
   for (let index = 0; index < fields.length; index++) {
     const field = fields[index]!;
     const raw = values[index];
-    row[field.name] = raw === null || raw === undefined ? null : field.parse(raw);
+    const value = raw === null || raw === undefined ? null : field.parse(raw);
+    if (field.defined)
+      Object.defineProperty(row, field.name, { value, enumerable: true, writable: true, configurable: true });
+    else row[field.name] = value;
   }
   return row;
 }

@@ -30,9 +30,9 @@ export class PreparedStatements {
   readonly #statements = new Map<string, NamedStatement>();
   #enabled: boolean;
   /**
-   * Whether named statements go through node-postgres's callback form (`sendNamed`), two
-   * promises and their microtasks fewer on every read and write. Only node-postgres itself
-   * is known to take the callback; a look-alike gets the promise form.
+   * Whether named statements are sent by `sendNamed`, without `pg`'s promise: two promises
+   * and their microtasks fewer on every read and write. Only node-postgres itself is known
+   * to take the callback; a look-alike gets the promise form.
    */
   readonly callbacks: boolean;
   /**

@@ -115,7 +115,8 @@ describe('pg driver: named statements as its own protocol messages', () => {
   });
 
   it('row counts of writes, and of a read that found nothing', async () => {
-    const driver = createPgDriver(connections.pool({ max: 1 }));
+    const pool = watchSends(connections.pool({ max: 1 }));
+    const driver = createPgDriver(pool.db);
     expect(
       (await driver.query(`INSERT INTO ${schema}.items VALUES ($1, $2), ($3, $4)`, [10, 'a', 11, 'b'])).rowCount,
     ).toBe(2);
@@ -129,7 +130,7 @@ describe('pg driver: named statements as its own protocol messages', () => {
   });
 
   it("the server's error reaches the caller with its SQLSTATE, and the connection serves the next statement", async () => {
-    for (const db of [connections.pool({ max: 1 }), await connections.client()]) {
+    for (const { db, sends } of [watchSends(connections.pool({ max: 1 })), watchSends(await connections.client())]) {
       const driver = createPgDriver(db);
       const divide = 'SELECT 10 / $1::int AS q';
       await expect(driver.query(divide, [0])).rejects.toMatchObject({ code: '22012' });
@@ -148,6 +149,7 @@ describe('pg driver: named statements as its own protocol messages', () => {
         { status: 'fulfilled', value: { rows: [{ q: 5 }] } },
         { status: 'fulfilled', value: { rows: [{ name: 'one' }] } },
       ]);
+      expect(new Set(sends)).toEqual(new Set(['messages']));
     }
   });
 
@@ -160,30 +162,113 @@ describe('pg driver: named statements as its own protocol messages', () => {
             }
           : pg.types.getTypeParser(oid, format as 'text'),
     };
-    const client = await connections.client({ types });
-    const driver = createPgDriver(client);
+    const client = watchSends(await connections.client({ types }));
+    const driver = createPgDriver(client.db);
     await expect(driver.query('SELECT $1::numeric AS n FROM generate_series(1, 3)', [1])).rejects.toThrow(
       'numeric refused',
     );
     expect((await driver.query('SELECT $1::int AS n', [4])).rows).toEqual([{ n: 4 }]);
+    expect(client.sends).toEqual(['messages', 'messages']);
   });
 
-  it("pg's pipeline mode and binary mode: the driver's statements still run, and read as text", async () => {
-    const pipelined = watchSends(await connections.client({ pipeline: true } as pg.ClientConfig));
-    const { rows } = await createPgDriver(pipelined.db).query(`SELECT name FROM ${schema}.items WHERE id = $1`, [2]);
-    expect(rows).toEqual([{ name: 'two' }]);
-    // pg's pipeline mode refuses submitted queries: the driver leaves the statement to pg.
-    expect(pipelined.sends).toEqual(['config']);
+  it("pg's pipeline and binary modes keep pg's own query, and the driver's statements run", async () => {
+    const text = `SELECT name FROM ${schema}.items WHERE id = $1`;
+    const clients = [
+      watchSends(await connections.client({ pipeline: true } as pg.ClientConfig)),
+      watchSends(await connections.client({ binary: true } as pg.ClientConfig)),
+      watchSends(connections.pool({ max: 1, pipeline: true } as pg.PoolConfig)),
+      watchSends(connections.pool({ max: 1, binary: true } as pg.PoolConfig)),
+    ];
+    for (const { db, sends } of clients) {
+      const { rows } = await createPgDriver(db).query<{ name: unknown }>(text, [2]);
+      expect(String(rows[0]?.name)).toBe('two');
+      // pg's pipeline mode refuses submitted queries; in binary mode pg's own query gives
+      // binary results, which every statement of the client keeps.
+      expect(sends).toEqual(['config']);
+    }
+  });
 
-    const binary = watchSends(await connections.client({ binary: true } as pg.ClientConfig));
-    const read = await createPgDriver(binary.db).query('SELECT $1::int AS n, $2::text AS t, 3::bigint AS b', [7, 'x']);
-    expect(read.rows).toEqual([{ n: 7, t: 'x', b: '3' }]);
-    expect(binary.sends).toEqual(['messages']);
+  it('numbers, booleans, bigints and undefined are written as pg writes them', async () => {
+    const reference = await connections.client();
+    const text =
+      'SELECT $1::float8 AS a, $2::float8 AS b, $3::float8 AS c, $4::float8 AS d, $5::int AS e, $6::numeric AS f, $7::bool AS g, $8::text AS h';
+    const values = [-0, Number.NaN, Number.NEGATIVE_INFINITY, 1e21, undefined, 12345678901234567890n, false, '  x\n'];
+    const expected = (await reference.query({ name: 'reference_values', text, values })).rows;
+    const pool = watchSends(connections.pool({ max: 1 }));
+    expect((await createPgDriver(pool.db).query(text, values)).rows).toEqual(expected);
+    expect(pool.sends).toEqual(['messages']);
+  });
+
+  it("a column named __proto__ is the row's own property, as in pg's own rows", async () => {
+    const reference = await connections.client();
+    const text = `SELECT $1::text AS "__proto__", $2::int AS x, NULL::text AS "constructor"`;
+    const [expected] = (await reference.query({ name: 'reference_proto', text, values: ['p', 1] })).rows;
+    const client = watchSends(await connections.client());
+    const [row] = (await createPgDriver(client.db).query<Record<string, unknown>>(text, ['p', 1])).rows;
+    expect(client.sends).toEqual(['messages']);
+    expect(Object.getPrototypeOf(row)).toBe(Object.getPrototypeOf(expected));
+    expect(Object.entries(row!)).toEqual(Object.entries(expected));
+    expect(Object.getOwnPropertyDescriptor(row, '__proto__')?.value).toBe('p');
+  });
+
+  it('a statement a failed pipeline prepared is prepared again, and preparing stays on', async () => {
+    const pool = watchSends(connections.pool({ max: 1 }));
+    const driver = createPgDriver(pool.db);
+    const read = `SELECT name FROM ${schema}.items WHERE id = $1`;
+    const divide = 'SELECT 100 / $1::int AS q';
+    // The pipeline fails at its second statement, after the server parsed it.
+    await expect(
+      driver.pipeline([
+        { sql: read, params: [1] },
+        { sql: divide, params: [0] },
+      ]),
+    ).rejects.toMatchObject({ code: '22012' });
+    expect((await driver.query(divide, [4])).rows).toEqual([{ q: 25 }]);
+    const other = `SELECT id FROM ${schema}.items WHERE name = $1`;
+    expect((await driver.query(other, ['two'])).rows).toEqual([{ id: 2 }]);
+    const checkedOut = await pool.db.connect();
+    try {
+      const { rows } = await checkedOut.query('SELECT statement FROM pg_prepared_statements');
+      expect(rows.map((row) => row.statement)).toEqual(expect.arrayContaining([divide, other]));
+    } finally {
+      checkedOut.release();
+    }
+    expect(pool.sends.slice(-2)).toEqual(['messages', 'messages']);
+  });
+
+  it('a connection lost mid-statement fails the statement; a pool serves the next one on a new connection', async () => {
+    const admin = await connections.client();
+    const terminate = async (applicationName: string) => {
+      // Once the statement is running on the server, end its backend.
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const { rows } = await admin.query(
+          `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`,
+          [applicationName],
+        );
+        if (rows.length > 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error('the statement never ran');
+    };
+    const pool = watchSends(connections.pool({ max: 1, application_name: 'flagshift_lost_pool' }));
+    const client = watchSends(await connections.client({ application_name: 'flagshift_lost_client' }));
+    for (const [target, name] of [
+      [pool, 'flagshift_lost_pool'],
+      [client, 'flagshift_lost_client'],
+    ] as const) {
+      const driver = createPgDriver(target.db);
+      const sleeping = driver.query('SELECT pg_sleep($1::float8)', [30]);
+      await terminate(name);
+      await expect(sleeping).rejects.toBeDefined();
+      expect(target.sends).toEqual(['messages']);
+    }
+    expect((await createPgDriver(pool.db).query('SELECT $1::int AS n', [3])).rows).toEqual([{ n: 3 }]);
   });
 
   it("the client's query_timeout still applies", async () => {
-    const client = await connections.client({ query_timeout: 100 });
-    const driver = createPgDriver(client);
+    const client = watchSends(await connections.client({ query_timeout: 100 }));
+    const driver = createPgDriver(client.db);
     await expect(driver.query('SELECT pg_sleep($1::float8)', [0.5])).rejects.toThrow(/timeout/i);
+    expect(client.sends).toEqual(['messages']);
   });
 });
