@@ -8,6 +8,7 @@
  */
 
 import { createMemoryMetrics, type Stage } from 'flagshift';
+import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
 import { type Comparison, compare, openConnections, type PreparingRunner, sdkStatements } from './comparison.js';
 import { createUsers, type UsersMigration, usersMigration, usersRepository } from './fixture.js';
@@ -138,6 +139,18 @@ export async function runPointOps(options: PointOpsOptions): Promise<Comparison[
       (id) => rawSame([id]),
       (id) => repo.get(id),
     );
+    if (stage === 'off') {
+      // Against the SDK's own pg driver sending the same statement: what the repository
+      // costs over its driver.
+      const driver = createPgDriver(db);
+      await measure(
+        'read-off/over-driver',
+        sameSql,
+        sameSql,
+        (id) => driver.query(sameSql, [id]),
+        (id) => repo.get(id),
+      );
+    }
     if (stage !== 'off') {
       // Against the application's query before the migration: what the stage costs in all.
       await measure(

@@ -9,6 +9,7 @@
  * the same way: how far its ratio, 1 by construction, strays is the resolution of the
  * comparisons on the machine.
  */
+import { createPgDriver } from 'flagshift/pg';
 import type pg from 'pg';
 import { openConnections, type PreparingRunner } from './comparison.js';
 import type { UsersMigration } from './fixture.js';
@@ -22,7 +23,9 @@ import { median, ratio, round } from './stats.js';
 export interface SaturationResult {
   /**
    * `off`, `shadow`, `live`, `shadow/two-queries` (baseline: the LaunchDarkly-style read),
-   * or `off/raw-vs-raw` (both sides raw `pg`: the spread of a ratio that is 1).
+   * `off/over-driver` (baseline: the SDK's own pg driver sending the same statement, so the
+   * ratio is what the repository costs over its driver), or `off/raw-vs-raw` (both sides
+   * raw `pg`: the spread of a ratio that is 1).
    */
   readonly name: string;
   readonly callers: number;
@@ -93,7 +96,8 @@ async function throughput(op: Op, ops: number, next: () => number, rows: number,
 
 /**
  * Runs the saturated comparisons: off, shadow and live against the same SQL, the two-query
- * shadow read, and last the control (raw `pg` on both sides).
+ * shadow read, the repository against its own driver, and last the control (raw `pg` on
+ * both sides).
  */
 export async function runSaturation(options: SaturationOptions): Promise<SaturationResult[]> {
   const pool = (await openConnections(options.connectionString, 'pool8')) as pg.Pool;
@@ -128,6 +132,17 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
       },
     ],
     ['shadow/two-queries', 'shadow', () => twoQueryShadowRead(runner, options.statements)],
+    // The repository against its own driver: the same statement through `createPgDriver`,
+    // which sends it as its own protocol messages, as the repository's read does.
+    [
+      'off/over-driver',
+      'off',
+      () => {
+        const driver = createPgDriver(pool);
+        const text = options.statements.read.off;
+        return (id) => driver.query(text, [id]);
+      },
+    ],
     // The control: raw against raw, the same statement under a second name, measured as
     // the others are. Its blocks say how far a ratio that is 1 strays on this machine.
     [
