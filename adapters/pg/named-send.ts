@@ -14,6 +14,7 @@ import {
   type TypeParsers,
   type WireField,
   wireValues,
+  writeExecution,
 } from './pg-wire.js';
 import type { PreparedStatements } from './prepared-statements.js';
 
@@ -105,7 +106,11 @@ class NamedSend<Row, T> {
   callback: ((error: unknown, result?: QueryResult<Row>) => void) | undefined = undefined;
   /** Set by node-postgres through {@link _result}: the client's type parsers. */
   _types: TypeParsers | undefined = undefined;
-  /** Set by node-postgres on a client in binary mode; results are still asked for as text. */
+  /**
+   * Set by node-postgres on a client in binary mode (one the driver took for a text one: a
+   * pool's `Client` that says so itself, `pg.defaults.binary`): results are then asked for,
+   * and decoded, in binary, as `pg`'s own query does.
+   */
   binary = false;
   #fields: WireField[] = [];
   #rows: Row[] = [];
@@ -171,9 +176,7 @@ class NamedSend<Row, T> {
         const submitted = connection.submittedNamedStatements;
         if (submitted !== undefined) submitted[name] = sql;
       }
-      connection.bind({ statement: name, values: this.wire! });
-      connection.describe({ type: 'P' });
-      connection.execute({});
+      writeExecution(connection, name, this.wire!, this.binary);
       connection.sync();
     } finally {
       connection.stream?.uncork?.();
@@ -181,7 +184,7 @@ class NamedSend<Row, T> {
     return null;
   }
 
-  handleRowDescription(message: { fields: readonly { name: string; dataTypeID: number }[] }): void {
+  handleRowDescription(message: { fields: readonly { name: string; dataTypeID: number; format?: string }[] }): void {
     if (this._types === undefined) {
       this.#undecodable ??= new Error('pg driver: node-postgres gave the statement no type parsers to decode its rows');
       return;

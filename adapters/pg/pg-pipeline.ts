@@ -13,6 +13,7 @@ import {
   type TypeParsers,
   type WireField,
   wireText,
+  writeExecution,
 } from './pg-wire.js';
 import type { PreparedStatements } from './prepared-statements.js';
 
@@ -145,9 +146,7 @@ class PgPipeline {
           connection.parse({ text: sql });
         }
         this.#names.push(name ?? '');
-        connection.bind({ statement: name ?? '', values: values[index]! });
-        connection.describe({ type: 'P' });
-        connection.execute({});
+        writeExecution(connection, name ?? '', values[index]!);
       }
       connection.sync();
     } finally {
@@ -156,7 +155,7 @@ class PgPipeline {
     return null;
   }
 
-  handleRowDescription(message: { fields: readonly { name: string; dataTypeID: number }[] }): void {
+  handleRowDescription(message: { fields: readonly { name: string; dataTypeID: number; format?: string }[] }): void {
     this.#fields = describeFields(message, this.#types);
   }
 

@@ -8,7 +8,7 @@
 /** node-postgres's protocol connection (`client.connection`): the messages the driver writes. */
 export interface PgWire {
   parse(message: { text: string; name?: string }): void;
-  bind(message: { statement?: string; values: (string | null)[] }): void;
+  bind(message: { statement?: string; values: (string | null)[]; binary?: boolean }): void;
   describe(message: { type: 'P'; name?: string }): void;
   execute(message: { portal?: string; rows?: number }): void;
   close(message: { type: 'S'; name: string }): void;
@@ -21,30 +21,45 @@ export interface PgWire {
   readonly stream?: { cork?(): void; uncork?(): void };
 }
 
-/** node-postgres's type parsers: a `pg.Client` (`getTypeParser`), or the ones it hands a submitted query. */
-export interface TypeParsers {
-  getTypeParser(oid: number, format: 'text'): (value: string) => unknown;
+/**
+ * Writes the Bind of `values` to the prepared statement `name` (`''`: the unnamed one),
+ * then Describe and Execute of its portal: one statement's execution, its rows described,
+ * in binary when `binary` (as `pg` asks for them on a client in binary mode), else text.
+ */
+export function writeExecution(connection: PgWire, name: string, values: (string | null)[], binary = false): void {
+  connection.bind({ statement: name, values, binary });
+  connection.describe({ type: 'P' });
+  connection.execute({});
 }
 
-/** A column of a RowDescription: its name, and the parser of its text values. */
+/** node-postgres's type parsers: a `pg.Client` (`getTypeParser`), or the ones it hands a submitted query. */
+export interface TypeParsers {
+  getTypeParser(oid: number, format: 'text' | 'binary'): (value: string | Buffer) => unknown;
+}
+
+/** A column of a RowDescription: its name, and the parser of its values. */
 export interface WireField {
   readonly name: string;
-  readonly parse: (value: string) => unknown;
+  readonly parse: (value: string | Buffer) => unknown;
+  /** Values in binary, which `pg` hands its parser as a `Buffer` of the text it decoded. */
+  readonly binary: boolean;
   /** A name an assignment would not make an own property of a row (`__proto__`). */
   readonly defined: boolean;
 }
 
 /** The columns a RowDescription announces, with the client's parsers for their types. */
 export function describeFields(
-  message: { readonly fields: readonly { name: string; dataTypeID: number }[] },
+  message: { readonly fields: readonly { name: string; dataTypeID: number; format?: string }[] },
   types: TypeParsers,
 ): WireField[] {
   const fields: WireField[] = new Array(message.fields.length);
   for (let index = 0; index < fields.length; index++) {
     const field = message.fields[index]!;
+    const binary = field.format === 'binary';
     fields[index] = {
       name: field.name,
-      parse: types.getTypeParser(field.dataTypeID, 'text'),
+      parse: types.getTypeParser(field.dataTypeID, binary ? 'binary' : 'text'),
+      binary,
       defined: field.name === '__proto__',
     };
   }
@@ -61,7 +76,7 @@ export function decodeRow(fields: readonly WireField[], values: readonly (string
   for (let index = 0; index < fields.length; index++) {
     const field = fields[index]!;
     const raw = values[index];
-    const value = raw === null || raw === undefined ? null : field.parse(raw);
+    const value = raw === null || raw === undefined ? null : field.parse(field.binary ? Buffer.from(raw) : raw);
     if (field.defined)
       Object.defineProperty(row, field.name, { value, enumerable: true, writable: true, configurable: true });
     else row[field.name] = value;

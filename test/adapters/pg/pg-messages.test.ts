@@ -188,6 +188,25 @@ describe('pg driver: named statements as its own protocol messages', () => {
     }
   });
 
+  it("clients in binary mode the driver can't see (a pool's own Client class): rows as pg's own query gives them", async () => {
+    class BinaryClient extends pg.Client {
+      constructor(config?: pg.ClientConfig) {
+        super({ ...config, binary: true } as pg.ClientConfig);
+      }
+    }
+    const text = `SELECT $1::int AS n, $2::text AS t, 5::bigint AS big, true AS yes, NULL::int AS nothing,
+      '2026-01-02 03:04:05+00'::timestamptz AS at`;
+    const values = [7, 'x'];
+    const reference = await connections.client({ binary: true } as pg.ClientConfig);
+    const expected = (await reference.query({ name: 'reference_binary', text, values })).rows;
+    // pg's binary mode reads these as their text form does (it doesn't read every type so:
+    // its timestamptz is not the instant), and the driver reads them as pg does.
+    expect(expected).toMatchObject([{ n: 7, t: 'x', big: '5', yes: true, nothing: null }]);
+    const pool = watchSends(connections.pool({ max: 1, Client: BinaryClient } as pg.PoolConfig));
+    expect((await createPgDriver(pool.db).query(text, values)).rows).toEqual(expected);
+    expect(pool.sends).toEqual(['messages']);
+  });
+
   it('numbers, booleans, bigints and undefined are written as pg writes them', async () => {
     const reference = await connections.client();
     const text =
