@@ -52,6 +52,9 @@ describeDrivers('promotion gate', (getCtx) => {
   const GATE = { minComparisons: 20 };
 
   /** An expanded, backfilled users table at shadow, with `reads` matching comparisons published. */
+  /** How long a test waits after a change before its next reads and publish. */
+  const SETTLE_MS = 150;
+
   async function shadowWithEvidence(reads: number) {
     const ctx = getCtx();
     const fixture = await usersFixture(ctx, { stage: 'dualwrite', ttlMs: 0 });
@@ -70,6 +73,13 @@ describeDrivers('promotion gate', (getCtx) => {
       intervalMs: 3_600_000,
     });
     const readAndPublish = async (count: number) => {
+      // A publish stamps the next window with its own snapshot's time as far as it can
+      // tell: the database's clock at the publish less the publish's whole round trip. A
+      // change made less than that round trip before the snapshot then falls inside the next
+      // window, which doesn't count. On a busy machine a publish took longer than the few
+      // reads between a change and the next snapshot; waiting first keeps the windows these
+      // tests expect to count clear of the changes before them.
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       for (let i = 0; i < count; i++) await fixture.repo.get((i % 30) + 1);
       expect(await publisher.publish()).toBe(true);
     };
