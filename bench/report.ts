@@ -62,6 +62,13 @@ function fromComparison(comparison: Comparison | undefined, target: Target): Mea
   return measureOf(comparison.medianRatio, comparison.blockRatios, target);
 }
 
+/** How the saturated table names the rows whose baseline is not raw `pg` sending the SDK's statement. */
+const SATURATED_LABELS: Readonly<Record<string, string>> = {
+  'shadow/two-queries': 'shadow (baseline: two-query read)',
+  'off/over-driver': "off (baseline: the SDK's pg driver)",
+  'off/raw-vs-raw': 'control: raw `pg` in both columns',
+};
+
 /** The object written to `bench/results.json`. */
 export function resultsJson(results: RunResults): Record<string, unknown> {
   const point = (name: string) => results.pointOps?.find((c) => c.name === name);
@@ -256,13 +263,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
           'range (blocks)',
         ],
         results.saturation.map((s) => [
-          s.name === 'shadow/two-queries'
-            ? 'shadow (baseline: two-query read)'
-            : s.name === 'off/raw-vs-raw'
-              ? 'control: raw `pg` in both columns'
-              : s.name === 'off/over-driver'
-                ? "off (baseline: the SDK's pg driver)"
-                : s.name,
+          SATURATED_LABELS[s.name] ?? s.name,
           fmt(s.rawOpsPerSecond),
           fmt(s.sdkOpsPerSecond),
           s.ratio.toFixed(3),

@@ -105,32 +105,16 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
   const next = random(11);
   const cpu = mainThreadCpuClock();
   const results: SaturationResult[] = [];
+  /** A side that reads by key with `text` prepared under `name`, as raw `pg`. */
+  const preparedRead = (text: string, name: string) => (): Op => {
+    const raw = prepared(runner, text, name);
+    return (id) => raw([id]);
+  };
   // [name, the SDK's stage, baseline, measured side (the SDK's read when undefined)].
   const pairs: [string, 'off' | 'shadow' | 'live', () => Op, (() => Op)?][] = [
-    [
-      'off',
-      'off',
-      () => {
-        const raw = prepared(runner, options.statements.read.off, 'bench_sat_off');
-        return (id) => raw([id]);
-      },
-    ],
-    [
-      'shadow',
-      'shadow',
-      () => {
-        const raw = prepared(runner, options.statements.read.shadow, 'bench_sat_shadow');
-        return (id) => raw([id]);
-      },
-    ],
-    [
-      'live',
-      'live',
-      () => {
-        const raw = prepared(runner, options.statements.read.live, 'bench_sat_live');
-        return (id) => raw([id]);
-      },
-    ],
+    ['off', 'off', preparedRead(options.statements.read.off, 'bench_sat_off')],
+    ['shadow', 'shadow', preparedRead(options.statements.read.shadow, 'bench_sat_shadow')],
+    ['live', 'live', preparedRead(options.statements.read.live, 'bench_sat_live')],
     ['shadow/two-queries', 'shadow', () => twoQueryShadowRead(runner, options.statements)],
     // The repository against its own driver: the same statement through `createPgDriver`,
     // which sends it as its own protocol messages, as the repository's read does.
@@ -148,14 +132,8 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
     [
       'off/raw-vs-raw',
       'off',
-      () => {
-        const raw = prepared(runner, options.statements.read.off, 'bench_sat_off');
-        return (id) => raw([id]);
-      },
-      () => {
-        const raw = prepared(runner, options.statements.read.off, 'bench_sat_off_control');
-        return (id) => raw([id]);
-      },
+      preparedRead(options.statements.read.off, 'bench_sat_off'),
+      preparedRead(options.statements.read.off, 'bench_sat_off_control'),
     ],
   ];
   for (const [name, stage, baseline, measured] of pairs) {

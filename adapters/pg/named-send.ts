@@ -6,6 +6,7 @@
  */
 import type { Continuation, Queryable, QueryResult } from '../../src/index.js';
 import { queryInto } from '../../src/internal.js';
+import type { PgClientLike, PgQueryResultLike } from './pg-driver.js';
 import {
   decodeRow,
   describeFields,
@@ -18,20 +19,10 @@ import {
 } from './pg-wire.js';
 import type { PreparedStatements } from './prepared-statements.js';
 
-/** A `pg` client or pool as a named statement is sent on it. */
-export interface NamedStatementClient {
-  /** Runs one statement given as text. */
-  query(text: string, values?: unknown[]): Promise<unknown>;
-}
-
 /** `pg`'s query config form, for a named prepared statement, and its submitted-query form. */
 export interface PreparedQueryable {
   /** Runs one named (prepared) statement. */
-  query(config: {
-    name: string;
-    text: string;
-    values: unknown[];
-  }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<PgQueryResultLike>;
   /** The same with node-postgres's callback: no promise of `pg`'s own (nor `pg-pool`'s) is made. */
   query(
     config: { name: string; text: string; values: unknown[] } | { submit(connection: PgWire): Error | null },
@@ -57,7 +48,7 @@ export interface PreparedQueryable {
  * statement issued from it would join that transaction. A reaction runs in the caller's.
  */
 export function sendNamed<Row, T>(
-  client: NamedStatementClient,
+  client: PgClientLike,
   name: string,
   sql: string,
   values: unknown[],
@@ -119,7 +110,7 @@ class NamedSend<Row, T> {
   #undecodable: unknown = undefined;
 
   constructor(
-    readonly client: NamedStatementClient,
+    readonly client: PgClientLike,
     readonly sql: string,
     readonly values: unknown[],
     /** `values` as the protocol carries them, when the statement is sent as a submitted query. */
