@@ -13,13 +13,6 @@
  *
  * @module
  */
-export {
-  createPgDriver,
-  type PgClientLike,
-  PgDriver,
-  type PgDriverOptions,
-  type PgPoolClientLike,
-  type PgPoolLike,
-  type PgQueryResultLike,
-} from './pg-driver.js';
+export type { PgClientLike, PgPoolClientLike, PgPoolLike, PgQueryResultLike } from './pg-client.js';
+export { createPgDriver, PgDriver, type PgDriverOptions } from './pg-driver.js';
 export { MAX_PREPARED } from './prepared-statements.js';

@@ -6,7 +6,7 @@
  */
 import type { Continuation, Queryable, QueryResult } from '../../src/index.js';
 import { queryInto } from '../../src/internal.js';
-import type { PgClientLike, PgQueryResultLike } from './pg-driver.js';
+import type { PgClientLike, PgQueryResultLike } from './pg-client.js';
 import {
   decodeRow,
   describeFields,
