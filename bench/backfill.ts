@@ -10,22 +10,27 @@
  * - `single-statement`: one `UPDATE users SET username = user_name`, the throughput limit,
  *   which holds every row's lock until it commits.
  *
- * The rounds go through the six orders of the three approaches ({@link ORDERS}), so over
- * six rounds each approach runs in each place twice, first (right after the round's
- * baseline period) included, and right after each of the others twice. Rotating one
- * order (flagshift, loop, statement; loop, statement, flagshift; ...) evens out the first
- * place only: flagshift then always ran right after the single statement or first, and
- * the loop right after flagshift or first. The ratios are per round, so drift in the machine reaches both
- * sides of each ratio alike; the rounds give their spread. The load's p99 during flagshift's runs is compared with the
+ * Before round 1, an unmeasured round 0 runs each approach once on the full table with
+ * the load running; before every baseline period and run, a checkpoint and a `sync` write
+ * out what earlier work left to write. The rounds go through the six orders of the three
+ * approaches ({@link ORDERS}), so over six rounds each approach runs in each place twice,
+ * first (right after the round's baseline period) included, and right after each of the
+ * others twice. Rotating one order (flagshift, loop, statement; loop, statement,
+ * flagshift; ...) evens out the first place only: flagshift then always ran right after
+ * the single statement or first, and the loop right after flagshift or first. The ratios
+ * are per round, so drift in the machine reaches both sides of each ratio alike; the
+ * rounds give their spread. The load's p99 during flagshift's runs is compared with the
  * load alone in the rounds' baseline periods (before each round's first run), cut into
  * windows of as many operations as the runs had (but into no fewer than the knob's
  * windows), so a baseline window's p99 is read from as many samples as the runs' (a p99
  * of fewer samples sits on fewer of the slowest ones); the baseline is the median of
- * their p99s ({@link PooledP99}). The keyset loop's p99 is compared with the same baseline
- * periods, a reference for what a backfill of the same batches costs the load at all.
+ * their p99s ({@link PooledP99}). The keyset loop's p99 is compared with the same
+ * baseline periods, a reference for what a backfill of the same batches costs the load at
+ * all.
  */
-import { fork } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createBackfill, expand } from 'flagshift/lifecycle';
 import { createPgDriver } from 'flagshift/pg';
 import pg from 'pg';
@@ -142,6 +147,8 @@ export interface BackfillBenchOptions {
   readonly log: (line: string) => void;
 }
 
+const execFileAsync = promisify(execFile);
+
 const SCHEMA = 'bench_backfill';
 const WARM_SCHEMA = 'bench_backfill_warmup';
 const WARM_ROWS = 50_000;
@@ -230,6 +237,22 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
       return undefined;
     },
   };
+  // Writes out what the last run and building the table dirtied, so neither the baseline
+  // nor the run shares the machine with writing it out. The server has `fsync` off
+  // (bench/postgres.ts), so a checkpoint leaves its writes, and the WAL, in the operating
+  // system's cache, which writes them out about 30 s later: after the warm-up 1.2 GB
+  // waited, and Linux wrote it out in bursts of about 300 MB every 5 s, through the
+  // settle period and the first round. `sync` writes it all out now, outside any
+  // measured period.
+  let syncs = true;
+  const settleWrites = async () => {
+    await admin.query('CHECKPOINT');
+    if (!syncs) return;
+    await execFileAsync('sync').catch((error: Error) => {
+      syncs = false;
+      log(`  warning: sync failed (${error.message}); the operating system writes its cache out when it chooses`);
+    });
+  };
   const leftBehind = async () => {
     const { rows } = await admin.query<{ n: string }>(
       `SELECT count(*) AS n FROM ${SCHEMA}.users WHERE username IS DISTINCT FROM user_name`,
@@ -247,6 +270,9 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     for (let run = 0; run < options.warmupRuns; run++) await approaches[approach](WARM_SCHEMA, 1000);
   }
   await admin.query(`DROP SCHEMA ${WARM_SCHEMA} CASCADE`);
+  // The warm-up built and dropped over a hundred tables, triggers and functions; vacuumed
+  // now, the catalogs leave autovacuum less to do from them during the rounds.
+  await admin.query('VACUUM');
 
   log(`creating ${SCHEMA}.users with ${options.rows} rows, username empty, expanded`);
   await prepare(SCHEMA, options.rows);
@@ -273,16 +299,26 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     const during: Record<'flagshift' | 'keyset-loop', Float64Array[]> = { flagshift: [], 'keyset-loop': [] };
     // The batch size of flagshift's latest run, which the loop runs (round 1 starts with flagshift).
     let batch = 1000;
+    // Round 0, not measured: one run of each approach on the full table, the load running.
+    // The first runs after the load started measured its highest p99s, whichever approach
+    // ran them: round 1's first run (always flagshift's) was the slowest of flagshift's six
+    // in 10 of 13 runs of part 4; with the writes synced before each run (above), the
+    // loop's run right after it was the slowest of the loop's six in 3 of 4. With this
+    // round as well: flagshift's round 1 run in 1 of 3, the loop's in none.
+    for (const [index, approach] of APPROACHES.entries()) {
+      if (index > 0) await fresh();
+      await settleWrites();
+      const size = await approaches[approach](SCHEMA, batch);
+      if (approach === 'flagshift' && size !== undefined) batch = size;
+    }
     for (let roundNo = 1; roundNo <= options.rounds; roundNo++) {
       const order = ORDERS[(roundNo - 1) % ORDERS.length]!;
       // The load alone before the round's first run, the baseline of the runs' p99s.
       let baseline: Float64Array | undefined;
       const rates = new Map<BackfillApproach, number>();
       for (const [position, approach] of order.entries()) {
-        if (runs.length > 0) await fresh();
-        // Writes out what building the table dirtied, so neither the baseline nor the run
-        // shares the machine with the checkpointer flushing the fixture.
-        await admin.query('CHECKPOINT');
+        await fresh();
+        await settleWrites();
         await sleep(500);
         if (position === 0) {
           await load.measure();

@@ -298,7 +298,7 @@ export function resultsMarkdown(results: RunResults, json: Record<string, unknow
     const b = results.backfill;
     out.push(`### 4. Backfill of a rename on ${fmt(b.rows)} rows, after expand, under load`, '');
     out.push(
-      `Load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\`, on a pool of 8, running alone for ${b.loadSettleSeconds} s before the first round. Before the rounds, each approach runs ${b.warmupRuns} times on a 50,000-row table of its own, so the rounds run compiled code. The load alone is measured for ${b.baselineWindows * b.windowSeconds} s before each round's first run; the rounds go through the six orders of the three approaches. A run's baseline p99s are its round's period cut into windows of as many operations as the run had.`,
+      `Load: ${b.loadRate} operations/s (open loop), alternating \`repo.get\` and a dual-write \`repo.update\`, on a pool of 8, running alone for ${b.loadSettleSeconds} s before the first round. Before the rounds, each approach runs ${b.warmupRuns} times on a 50,000-row table of its own, so the rounds run compiled code, and then once on the full table with the load running (round 0, not measured). A checkpoint and a \`sync\` come before every baseline period and run. The load alone is measured for ${b.baselineWindows * b.windowSeconds} s before each round's first run; the rounds go through the six orders of the three approaches. A run's baseline p99s are its round's period cut into windows of as many operations as the run had.`,
       '',
       table(
         [
