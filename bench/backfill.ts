@@ -302,7 +302,7 @@ export async function runBackfills(options: BackfillBenchOptions): Promise<Backf
     // Round 0, not measured: one run of each approach on the full table, the load running.
     // The first runs after the load started measured its highest p99s, whichever approach
     // ran them: round 1's first run (always flagshift's) was the slowest of flagshift's six
-    // in 10 of 13 runs of part 4; with the writes synced before each run (above), the
+    // in 13 of 20 runs of part 4; with the writes synced before each run (above), the
     // loop's run right after it was the slowest of the loop's six in 3 of 4. With this
     // round as well: flagshift's round 1 run in 1 of 3, the loop's in none.
     for (const [index, approach] of APPROACHES.entries()) {

@@ -51,10 +51,10 @@ describe('next step', () => {
 describeDrivers('promotion gate', (getCtx) => {
   const GATE = { minComparisons: 20 };
 
-  /** An expanded, backfilled users table at shadow, with `reads` matching comparisons published. */
   /** How long a test waits after a change before its next reads and publish. */
   const SETTLE_MS = 150;
 
+  /** An expanded, backfilled users table at shadow, with `reads` matching comparisons published. */
   async function shadowWithEvidence(reads: number) {
     const ctx = getCtx();
     const fixture = await usersFixture(ctx, { stage: 'dualwrite', ttlMs: 0 });
